@@ -1,0 +1,40 @@
+//! corio's project automation, in the style of rust-analyzer's `cargo xtask`.
+//!
+//! Run `cargo xtask help` for the list of tasks.
+#![forbid(unsafe_code)]
+
+mod ci;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <task> [options]
+
+tasks:
+  ci            fmt --check, clippy -D warnings, every test and doctest, cargo doc -D warnings
+  help          this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match task {
+        "ci" => ci::run(rest),
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!("unknown task `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
