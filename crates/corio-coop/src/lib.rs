@@ -193,7 +193,11 @@ mod tests {
             assert_eq!(poll_proceed(&mut cx), Poll::Pending);
             assert_eq!(poll_proceed(&mut cx), Poll::Pending);
         });
-        assert_eq!(counter.0.load(Ordering::SeqCst), 2, "each Pending must wake the task");
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            2,
+            "each Pending must wake the task"
+        );
     }
 
     #[test]

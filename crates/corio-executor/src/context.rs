@@ -1,0 +1,248 @@
+//! The thread-local context: which scheduler this thread belongs to, and which task is running.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Waker;
+
+use crate::park::DriverHandle;
+use crate::registry::{Key, Registry};
+use crate::report::{PanicPolicy, ReportHook};
+use crate::runtime::{Handle, HandleKind};
+use crate::task::TaskId;
+use crate::{local, multi};
+
+/// What is shared by both schedulers: identity, the registry, and the configuration that tasks
+/// consult (reports, panic policy, context hooks).
+pub(crate) struct Common {
+    pub(crate) id: u32,
+    pub(crate) registry: Registry,
+    pub(crate) panic_policy: PanicPolicy,
+    pub(crate) report: ReportHook,
+    pub(crate) on_enter: Option<EnterHook>,
+    pub(crate) driver: Option<Arc<dyn DriverHandle>>,
+}
+
+impl fmt::Debug for Common {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Common")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A hook that makes the runtime's drivers (timers, reactor, blocking pool) current on a thread.
+pub(crate) type EnterHook = Arc<dyn Fn() -> Box<dyn Any> + Send + Sync>;
+
+impl Common {
+    pub(crate) fn new(
+        shards: usize,
+        panic_policy: PanicPolicy,
+        report: ReportHook,
+        on_enter: Option<EnterHook>,
+        driver: Option<Arc<dyn DriverHandle>>,
+    ) -> Common {
+        let id = next_runtime_id();
+        Common {
+            id,
+            registry: Registry::new(id, shards),
+            panic_policy,
+            report,
+            on_enter,
+            driver,
+        }
+    }
+
+    /// Enters the driver's context (timers, reactor) and then the user's hook; the guards undo
+    /// them when dropped.
+    pub(crate) fn enter_hook(&self) -> Option<Box<dyn Any>> {
+        if self.driver.is_none() && self.on_enter.is_none() {
+            return None;
+        }
+        let driver = self.driver.as_ref().map(|d| d.enter());
+        let user = self.on_enter.as_ref().map(|hook| hook());
+        // Dropped in reverse order of entry.
+        Some(Box::new(Guards {
+            user,
+            _driver: driver,
+        }))
+    }
+}
+
+struct Guards {
+    user: Option<Box<dyn Any>>,
+    _driver: Option<Box<dyn Any>>,
+}
+
+impl Drop for Guards {
+    fn drop(&mut self) {
+        drop(self.user.take());
+    }
+}
+
+fn next_runtime_id() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    loop {
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// The scheduler this thread is attached to.
+#[derive(Clone)]
+pub(crate) enum Current {
+    /// A worker thread of a multi-threaded runtime.
+    Worker(Rc<multi::Core>),
+    /// The thread that drives a local runtime.
+    Local(Rc<local::Core>),
+    /// A thread that entered a runtime (inside `Runtime::block_on` or `Handle::enter`) without
+    /// being one of its schedulers.
+    Entered(Handle),
+}
+
+impl Current {
+    pub(crate) fn common(&self) -> &Common {
+        match self {
+            Current::Worker(core) => &core.shared.common,
+            Current::Local(core) => &core.shared.common,
+            Current::Entered(handle) => handle.common(),
+        }
+    }
+
+    /// The registry shard that tasks polled on this thread use.
+    fn shard(&self) -> usize {
+        match self {
+            Current::Worker(core) => core.index,
+            _ => 0,
+        }
+    }
+
+    pub(crate) fn handle(&self) -> Handle {
+        match self {
+            Current::Worker(core) => Handle(HandleKind::Multi(core.shared.clone())),
+            Current::Local(core) => Handle(HandleKind::Local(core.shared.clone())),
+            Current::Entered(handle) => handle.clone(),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    static TASK: Cell<Option<TaskId>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with this thread's context. Returns `f(None)` during thread-local destruction.
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
+    let mut f = Some(f);
+    match CURRENT.try_with(|c| {
+        let f = f.take().expect("called once");
+        match c.try_borrow() {
+            Ok(cur) => f(cur.as_ref()),
+            // Only reachable if a context switch is in progress on this very thread; treat the
+            // thread as attached to nothing rather than panic.
+            Err(_) => f(None),
+        }
+    }) {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("not yet called"))(None),
+    }
+}
+
+/// Makes `current` this thread's context until the guard is dropped.
+pub(crate) fn enter(current: Current) -> ContextGuard {
+    let hook = current.common().enter_hook();
+    let prev = CURRENT
+        .try_with(|c| c.replace(Some(current)))
+        .ok()
+        .flatten();
+    ContextGuard {
+        prev: Some(prev),
+        _hook: hook,
+    }
+}
+
+/// Restores the previous context when dropped.
+pub(crate) struct ContextGuard {
+    prev: Option<Option<Current>>,
+    // Dropped after the context is restored (fields drop after `drop` runs), which undoes the
+    // drivers' own thread-local contexts in reverse order of entry.
+    _hook: Option<Box<dyn Any>>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            // The value we replace is dropped after the borrow ends: dropping an `Rc<Core>` can
+            // run arbitrary destructors.
+            let replaced = CURRENT.try_with(|c| c.replace(prev)).ok().flatten();
+            drop(replaced);
+        }
+    }
+}
+
+impl fmt::Debug for ContextGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextGuard").finish_non_exhaustive()
+    }
+}
+
+/// Registers the task being polled (whose waker is `waker`) as idle; returns the raw key or 0.
+#[inline]
+pub(crate) fn register_idle(waker: &Waker) -> u64 {
+    with(|cur| match cur {
+        Some(cur) => cur
+            .common()
+            .registry
+            .insert(cur.shard(), waker)
+            .map_or(0, Key::to_raw),
+        None => 0,
+    })
+}
+
+/// Removes a registration made by [`register_idle`], if this thread's runtime made it.
+#[inline]
+pub(crate) fn unregister(raw: u64) {
+    let Some(key) = Key::from_raw(raw) else {
+        return;
+    };
+    with(|cur| {
+        if let Some(cur) = cur {
+            let common = cur.common();
+            if common.id == key.runtime() {
+                common.registry.remove(key);
+            }
+        }
+    });
+}
+
+/// The reporting configuration of this thread's runtime, for a panic caught in a task.
+pub(crate) fn panic_reporting() -> Option<(ReportHook, PanicPolicy)> {
+    with(|cur| cur.map(|c| (c.common().report.clone(), c.common().panic_policy)))
+}
+
+/// The id of the task running on this thread.
+#[inline]
+pub(crate) fn current_task() -> Option<TaskId> {
+    TASK.try_with(Cell::get).ok().flatten()
+}
+
+/// Marks `id` as the running task until the guard is dropped.
+#[inline]
+pub(crate) fn set_task(id: TaskId) -> TaskGuard {
+    TaskGuard(TASK.try_with(|t| t.replace(Some(id))).ok().flatten())
+}
+
+pub(crate) struct TaskGuard(Option<TaskId>);
+
+impl Drop for TaskGuard {
+    #[inline]
+    fn drop(&mut self) {
+        let _ = TASK.try_with(|t| t.set(self.0));
+    }
+}

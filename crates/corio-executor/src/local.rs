@@ -1,0 +1,386 @@
+//! The single-threaded event loop: `run_local`, `LocalRuntime`, `spawn_local`.
+//!
+//! The loop's order, one *tick* per task:
+//!
+//! 1. if the main future (the one passed to `block_on`) was woken, poll it;
+//! 2. run ready tasks in FIFO order, up to [`EVENT_INTERVAL`] of them, taking the tasks woken from
+//!    other threads (the injector) every [`GLOBAL_INTERVAL`] ticks and whenever the local queue is
+//!    empty;
+//! 3. poll the driver (I/O, then timers) without blocking after each batch, or park in it until
+//!    the next event or timer if there was nothing to run.
+//!
+//! A task that yields goes to the back of the queue, so an always-ready task cannot starve the
+//! others, and a full batch always ends with a look at I/O and timers.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use async_task::{Runnable, ScheduleInfo, WithInfo};
+use concurrent_queue::ConcurrentQueue;
+
+use crate::context::{self, Common, Current};
+use crate::park::{Driver, DriverHandle};
+use crate::task::{Header, Spawned, Task};
+
+/// How many tasks run between two looks at the driver.
+pub(crate) const EVENT_INTERVAL: u32 = 61;
+/// How often (in ticks) the loop takes tasks woken from other threads before its own.
+pub(crate) const GLOBAL_INTERVAL: u32 = 31;
+
+/// The thread-safe part of a local runtime, reachable from wakers on any thread.
+pub(crate) struct Shared {
+    pub(crate) common: Common,
+    injector: ConcurrentQueue<Runnable>,
+    parked: AtomicBool,
+    pub(crate) unpark: Arc<dyn DriverHandle>,
+    pub(crate) shutdown: AtomicBool,
+}
+
+impl Shared {
+    #[inline]
+    fn schedule(self: &Arc<Shared>, runnable: Runnable, _info: ScheduleInfo) {
+        let runnable = context::with(|cur| match cur {
+            Some(Current::Local(core)) if Arc::ptr_eq(&core.shared, self) => {
+                if self.shutdown.load(Ordering::Relaxed) {
+                    // On the loop's own thread, so even a `!Send` task may be dropped here.
+                    drop(runnable);
+                } else {
+                    core.queue.borrow_mut().push_back(runnable);
+                }
+                None
+            }
+            _ => Some(runnable),
+        });
+        if let Some(runnable) = runnable {
+            // From another thread (or a nested runtime on this one): hand it over.
+            let _ = self.injector.push(runnable);
+            self.wake_loop();
+        }
+    }
+
+    /// Makes the loop look at its injector and main future: unparks it if it sleeps.
+    fn wake_loop(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            self.unpark.unpark();
+        }
+    }
+
+    pub(crate) fn spawn<F>(self: &Arc<Shared>, future: F, header: Header) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let id = header.id;
+        let shared = self.clone();
+        let (runnable, task) = async_task::Builder::new().spawn(
+            move |()| Spawned::new(future, header),
+            WithInfo(move |r, info| shared.schedule(r, info)),
+        );
+        runnable.schedule();
+        Task::new(task, id)
+    }
+}
+
+/// The loop's thread-local part.
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    queue: RefCell<VecDeque<Runnable>>,
+    driver: RefCell<Box<dyn Driver>>,
+    tick: Cell<u32>,
+    /// The implicit runtime of a thread (driven by a plain `block_on`): `spawn` inside it goes to
+    /// the global runtime, as outside any runtime; only `spawn_local` lands here.
+    pub(crate) implicit: bool,
+    /// Deterministic mode: the seeded generator that picks the next task.
+    rng: Cell<Option<u64>>,
+    pub(crate) polls: Cell<u64>,
+}
+
+impl Core {
+    pub(crate) fn new(
+        common: Common,
+        driver: Box<dyn Driver>,
+        seed: Option<u64>,
+        implicit: bool,
+    ) -> Rc<Core> {
+        let unpark = driver.handle();
+        Rc::new(Core {
+            shared: Arc::new(Shared {
+                common,
+                injector: ConcurrentQueue::unbounded(),
+                parked: AtomicBool::new(false),
+                unpark,
+                shutdown: AtomicBool::new(false),
+            }),
+            queue: RefCell::new(VecDeque::new()),
+            driver: RefCell::new(driver),
+            tick: Cell::new(0),
+            implicit,
+            rng: Cell::new(seed.map(|s| s ^ 0x2545_F491_4F6C_DD1D)),
+            polls: Cell::new(0),
+        })
+    }
+
+    pub(crate) fn spawn_local<F>(self: &Rc<Core>, future: F, header: Header) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let id = header.id;
+        let shared = self.shared.clone();
+        let (runnable, task) = async_task::Builder::new().spawn_local(
+            move |()| Spawned::new(future, header),
+            WithInfo(move |r, info| shared.schedule(r, info)),
+        );
+        runnable.schedule();
+        Task::new(task, id)
+    }
+
+    fn next_task(&self) -> Option<Runnable> {
+        let tick = self.tick();
+        let mut queue = self.queue.borrow_mut();
+        if tick % GLOBAL_INTERVAL == 0 || queue.is_empty() {
+            // Take what other threads woke, in their order, behind what is already queued.
+            let n = self.shared.injector.len();
+            for _ in 0..n {
+                match self.shared.injector.pop() {
+                    Ok(r) => queue.push_back(r),
+                    Err(_) => break,
+                }
+            }
+        }
+        match self.rng.get() {
+            None => queue.pop_front(),
+            Some(state) => {
+                let len = queue.len();
+                if len == 0 {
+                    return None;
+                }
+                let (next, pick) = rand_below(state, len);
+                self.rng.set(Some(next));
+                queue.swap_remove_back(pick)
+            }
+        }
+    }
+
+    #[inline]
+    fn run_task(&self, runnable: Runnable) {
+        self.polls.set(self.polls.get() + 1);
+        corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
+    }
+
+    fn park_driver(&self, timeout: Option<Duration>) {
+        // A nested `block_on` parks in the same driver; the outer loop never holds it while it runs
+        // tasks, so this borrow only fails if a driver re-enters the executor while parking.
+        if let Ok(mut driver) = self.driver.try_borrow_mut() {
+            driver.park(timeout);
+        }
+    }
+
+    /// Drives the loop until `future` completes. Re-entrant: a nested call (from inside a task of
+    /// this loop) keeps running the loop's other tasks while it waits.
+    pub(crate) fn block_on<F: Future>(self: &Rc<Core>, future: F) -> F::Output {
+        let _enter = context::enter(Current::Local(self.clone()));
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            shared: self.shared.clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if main.woken.swap(false, Ordering::AcqRel) {
+                self.tick();
+                let poll = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
+                    future.as_mut().poll(&mut cx)
+                });
+                if let Poll::Ready(output) = poll {
+                    return output;
+                }
+            }
+            let mut ran = false;
+            for _ in 0..EVENT_INTERVAL {
+                match self.next_task() {
+                    Some(r) => {
+                        self.run_task(r);
+                        ran = true;
+                    }
+                    None => break,
+                }
+            }
+            if ran || main.woken.load(Ordering::SeqCst) {
+                continue;
+            }
+            self.shared.parked.store(true, Ordering::SeqCst);
+            let idle = self.queue.borrow().is_empty()
+                && self.shared.injector.is_empty()
+                && !main.woken.load(Ordering::SeqCst);
+            if idle {
+                self.park_driver(None);
+            }
+            self.shared.parked.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts one tick (a task or main-future poll); every [`EVENT_INTERVAL`] ticks, looks at I/O
+    /// and timers without blocking, so that a loop that is never idle still serves them.
+    #[inline]
+    fn tick(&self) -> u32 {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % EVENT_INTERVAL == 0 {
+            self.park_driver(Some(Duration::ZERO));
+        }
+        tick
+    }
+
+    /// Drops every task that is left. Runs on the loop's thread.
+    pub(crate) fn shutdown(self: &Rc<Core>) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        let _enter = context::enter(Current::Local(self.clone()));
+        loop {
+            let wakers = self.shared.common.registry.drain();
+            let woken = wakers.len();
+            // Waking schedules each task on this thread, where `schedule` drops it.
+            wakers.into_iter().for_each(|w| w.wake());
+            let mut dropped = 0;
+            loop {
+                let next = self.queue.borrow_mut().pop_front();
+                match next {
+                    Some(r) => {
+                        drop(r);
+                        dropped += 1;
+                    }
+                    None => break,
+                }
+            }
+            while let Ok(r) = self.shared.injector.pop() {
+                drop(r);
+                dropped += 1;
+            }
+            if woken == 0 && dropped == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// SplitMix64 step, then a value below `n` (`n > 0`).
+fn rand_below(state: u64, n: usize) -> (u64, usize) {
+    let next = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = next;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (next, (z % n as u64) as usize)
+}
+
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.shared.wake_loop();
+    }
+}
+
+thread_local! {
+    /// The implicit local runtime of this thread: it runs `spawn_local` tasks spawned outside any
+    /// `run_local`, whenever this thread calls `block_on`.
+    static IMPLICIT: RefCell<Option<Implicit>> = const { RefCell::new(None) };
+}
+
+/// Owns a thread's implicit runtime; dropping it (at thread exit) drops every task left in it.
+struct Implicit(Rc<Core>);
+
+impl Drop for Implicit {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
+
+/// This thread's implicit local runtime, created on first use.
+pub(crate) fn implicit() -> Option<Rc<Core>> {
+    IMPLICIT
+        .try_with(|slot| {
+            let mut slot = slot.try_borrow_mut().ok()?;
+            let implicit = slot.get_or_insert_with(|| {
+                let common = crate::runtime::Builder::new().local_common(None);
+                let driver = Box::new(crate::park::ThreadParkDriver::new());
+                Implicit(Core::new(common, driver, None, true))
+            });
+            Some(implicit.0.clone())
+        })
+        .ok()
+        .flatten()
+}
+
+/// Spawns a `!Send` future on the local runtime driving this thread, or on the thread's implicit
+/// local runtime.
+pub(crate) fn spawn_local_with<F>(future: F, header: Header) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let core = context::with(|cur| match cur {
+        Some(Current::Local(core)) => Some(core.clone()),
+        _ => None,
+    });
+    match core.or_else(implicit) {
+        Some(core) => core.spawn_local(future, header),
+        None => {
+            // Thread-local storage is being torn down: no loop will ever run this task. Build
+            // the task anyway and drop its runnable, so that awaiting it reports the cancellation.
+            let id = header.id;
+            let (runnable, task) = async_task::Builder::new().spawn_local(
+                move |()| Spawned::new(future, header),
+                |r: Runnable| drop(r),
+            );
+            drop(runnable);
+            Task::new(task, id)
+        }
+    }
+}
+
+/// Spawns a future that need not be `Send` onto the local runtime of this thread.
+///
+/// Inside [`run_local`](crate::run_local) (or [`LocalRuntime::block_on`]) the task runs on that
+/// loop. Outside of one, it goes to this thread's *implicit* local runtime, which runs whenever
+/// this thread is inside [`block_on`](crate::block_on); a task spawned there and never driven is
+/// dropped when the thread exits.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// let out = corio_executor::run_local(async {
+///     let not_send = Rc::new(20);
+///     let task = corio_executor::spawn_local(async move { *not_send + 1 });
+///     task.await * 2
+/// });
+/// assert_eq!(out, 42);
+/// ```
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_local_with(future, Header::new(Location::caller(), None))
+}

@@ -1,0 +1,479 @@
+//! The multi-threaded, work-stealing scheduler.
+//!
+//! Each worker owns a bounded local run queue and a LIFO slot; a shared injector queue takes the
+//! tasks scheduled from outside the workers. The loop of a worker, one *tick* per task:
+//!
+//! 1. every [`EVENT_INTERVAL`] ticks, poll the driver (timers and I/O) without blocking, if no other
+//!    thread is parked in it, so that a busy worker still notices them;
+//! 2. every [`GLOBAL_INTERVAL`] ticks, take a task from the injector first, so that tasks woken from
+//!    other threads are not starved by a busy local queue;
+//! 3. the LIFO slot (the task most recently woken by this worker), at most [`MAX_LIFO_POLLS`] times
+//!    in a row; then the local queue; then a batch from the injector;
+//! 4. otherwise *search*: steal half of another worker's queue (at most half the workers search at
+//!    once), or a batch of the injector;
+//! 5. otherwise park: in the driver if no other thread is in it, else on a condition variable.
+//!
+//! A wake from a worker thread goes to that worker's LIFO slot (or, for a task that yielded, to the
+//! back of its local queue); a wake from any other thread goes to the injector and unparks an idle
+//! worker if none is searching. No lock is taken on the spawn, wake or complete path; the idle
+//! list's mutex is taken only to park or unpark a worker.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Mutex};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::Duration;
+
+use async_task::{Runnable, ScheduleInfo};
+use concurrent_queue::{ConcurrentQueue, PushError};
+
+use crate::context::{self, Common, Current};
+use crate::park::{Parker, SharedDriver, lock};
+
+/// How often (in ticks) a busy worker polls the driver.
+pub(crate) const EVENT_INTERVAL: u32 = 61;
+/// How often (in ticks) a busy worker looks at the injector before its own queue.
+pub(crate) const GLOBAL_INTERVAL: u32 = 31;
+/// How many times in a row the LIFO slot may be preferred over the local queue.
+pub(crate) const MAX_LIFO_POLLS: u32 = 3;
+/// The capacity of each worker's local queue.
+const LOCAL_QUEUE_CAPACITY: usize = 256;
+
+/// State shared by all the threads of one runtime.
+pub(crate) struct Shared {
+    pub(crate) common: Common,
+    pub(crate) injector: ConcurrentQueue<Runnable>,
+    pub(crate) remotes: Box<[Remote]>,
+    idle: Idle,
+    pub(crate) driver: SharedDriver,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) threads: Mutex<Vec<(ThreadId, JoinHandle<()>)>>,
+}
+
+/// The part of a worker that other threads can reach.
+#[repr(align(128))]
+pub(crate) struct Remote {
+    pub(crate) queue: ConcurrentQueue<Runnable>,
+    parker: Parker,
+    pub(crate) polls: AtomicU64,
+    pub(crate) steals: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(common: Common, workers: usize, driver: SharedDriver) -> Shared {
+        Shared {
+            common,
+            injector: ConcurrentQueue::unbounded(),
+            remotes: (0..workers)
+                .map(|_| Remote {
+                    queue: ConcurrentQueue::bounded(LOCAL_QUEUE_CAPACITY),
+                    parker: Parker::new(),
+                    polls: AtomicU64::new(0),
+                    steals: AtomicU64::new(0),
+                })
+                .collect(),
+            idle: Idle::new(workers),
+            driver,
+            shutdown: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The schedule function of every task of this runtime.
+    #[inline]
+    pub(crate) fn schedule(self: &Arc<Shared>, runnable: Runnable, info: ScheduleInfo) {
+        let runnable = context::with(|cur| match cur {
+            Some(Current::Worker(core)) if Arc::ptr_eq(&core.shared, self) => {
+                core.schedule_local(runnable, info.woken_while_running);
+                None
+            }
+            _ => Some(runnable),
+        });
+        if let Some(runnable) = runnable {
+            self.schedule_remote(runnable);
+        }
+    }
+
+    fn schedule_remote(&self, runnable: Runnable) {
+        if self.shutdown.load(Ordering::Acquire) {
+            // The runtime is gone or going: drop the task (and its future) right here.
+            drop(runnable);
+            return;
+        }
+        // An unbounded queue only refuses a push once closed, and we never close it.
+        let _ = self.injector.push(runnable);
+        self.notify_parked();
+    }
+
+    /// Wakes an idle worker if there is one and none is already searching for work.
+    fn notify_parked(&self) {
+        fence(Ordering::SeqCst);
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.remotes[index].parker.unpark(&self.driver);
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.injector.is_empty() || self.remotes.iter().any(|r| !r.queue.is_empty())
+    }
+
+    /// Asks every worker to stop, and wakes them all.
+    pub(crate) fn signal_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        for remote in self.remotes.iter() {
+            remote.parker.unpark(&self.driver);
+        }
+        self.driver.handle.unpark();
+    }
+
+    /// Drops every task that is left: queued ones, and idle ones reached through the registry.
+    pub(crate) fn drain(&self) {
+        loop {
+            let wakers = self.common.registry.drain();
+            let woken = wakers.len();
+            // Each wake schedules the task on a runtime that is shut down, which drops it.
+            wakers.into_iter().for_each(|w| w.wake());
+            let mut dropped = 0;
+            while let Ok(r) = self.injector.pop() {
+                drop(r);
+                dropped += 1;
+            }
+            for remote in self.remotes.iter() {
+                while let Ok(r) = remote.queue.pop() {
+                    drop(r);
+                    dropped += 1;
+                }
+            }
+            if woken == 0 && dropped == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// A worker's thread-local state.
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) index: usize,
+    lifo: Cell<Option<Runnable>>,
+    lifo_streak: Cell<u32>,
+    searching: Cell<bool>,
+    tick: Cell<u32>,
+    rng: Cell<u32>,
+    polls: Cell<u64>,
+}
+
+impl Core {
+    fn remote(&self) -> &Remote {
+        &self.shared.remotes[self.index]
+    }
+
+    /// Schedules a task woken on this worker's own thread.
+    #[inline]
+    fn schedule_local(&self, runnable: Runnable, yielded: bool) {
+        if self.shared.shutdown.load(Ordering::Relaxed) {
+            drop(runnable);
+            return;
+        }
+        if yielded {
+            self.push_back(runnable);
+            return;
+        }
+        if let Some(prev) = self.lifo.replace(Some(runnable)) {
+            self.push_back(prev);
+        }
+    }
+
+    #[inline]
+    fn push_back(&self, runnable: Runnable) {
+        let queue = &self.remote().queue;
+        match queue.push(runnable) {
+            Ok(()) => {}
+            Err(PushError::Full(runnable)) => self.overflow(runnable),
+            Err(PushError::Closed(runnable)) => drop(runnable),
+        }
+        // Others can help only if there is more than the one task we will run next.
+        if queue.len() > 1 {
+            self.shared.notify_parked();
+        }
+    }
+
+    /// The local queue is full: move half of it, and `runnable`, to the injector.
+    #[cold]
+    fn overflow(&self, runnable: Runnable) {
+        let queue = &self.remote().queue;
+        for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
+            match queue.pop() {
+                Ok(r) => {
+                    let _ = self.shared.injector.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = self.shared.injector.push(runnable);
+    }
+
+    fn next_task(&self, tick: u32) -> Option<Runnable> {
+        let shared = &self.shared;
+        if tick % GLOBAL_INTERVAL == 0 {
+            if let Ok(r) = shared.injector.pop() {
+                return Some(r);
+            }
+        }
+        let streak = self.lifo_streak.get();
+        if let Some(r) = self.lifo.take() {
+            if streak < MAX_LIFO_POLLS {
+                self.lifo_streak.set(streak + 1);
+                return Some(r);
+            }
+            self.push_back(r);
+        }
+        self.lifo_streak.set(0);
+        if let Ok(r) = self.remote().queue.pop() {
+            return Some(r);
+        }
+        self.pop_injector_batch()
+    }
+
+    /// Takes one task from the injector, plus a fair share of the rest into the local queue.
+    fn pop_injector_batch(&self) -> Option<Runnable> {
+        let shared = &self.shared;
+        let first = shared.injector.pop().ok()?;
+        let share = shared.injector.len() / shared.remotes.len();
+        let batch = share.min(LOCAL_QUEUE_CAPACITY / 2);
+        let queue = &self.remote().queue;
+        for _ in 0..batch {
+            let Ok(r) = shared.injector.pop() else { break };
+            if let Err(e) = queue.push(r) {
+                let _ = shared.injector.push(e.into_inner());
+                break;
+            }
+        }
+        Some(first)
+    }
+
+    fn search(&self) -> Option<Runnable> {
+        if !self.searching.get() {
+            if !self.shared.idle.transition_to_searching() {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        let remotes = &self.shared.remotes;
+        let n = remotes.len();
+        let start = self.next_rand() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            if let Some(r) = self.steal_from(&remotes[victim].queue) {
+                return Some(r);
+            }
+        }
+        self.pop_injector_batch()
+    }
+
+    /// Steals half of `victim`'s queue into our own; returns one of the stolen tasks.
+    fn steal_from(&self, victim: &ConcurrentQueue<Runnable>) -> Option<Runnable> {
+        let count = victim.len().div_ceil(2);
+        if count == 0 {
+            return None;
+        }
+        let first = victim.pop().ok()?;
+        let queue = &self.remote().queue;
+        for _ in 1..count {
+            let Ok(r) = victim.pop() else { break };
+            if let Err(e) = queue.push(r) {
+                let _ = self.shared.injector.push(e.into_inner());
+                break;
+            }
+        }
+        let steals = &self.remote().steals;
+        steals.store(steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        Some(first)
+    }
+
+    fn next_rand(&self) -> u32 {
+        // xorshift32: victim selection needs spread, not quality.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    #[inline]
+    fn run_task(&self, runnable: Runnable) {
+        if self.searching.replace(false) && self.shared.idle.transition_from_searching() {
+            // We were the last searcher and found work: there may be more, so make sure someone
+            // keeps looking.
+            self.shared.notify_parked();
+        }
+        self.polls.set(self.polls.get() + 1);
+        corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
+    }
+
+    /// Polls the driver without blocking, if no other thread is parked in it.
+    fn maintenance(&self) {
+        if let Ok(mut driver) = self.shared.driver.driver.try_lock() {
+            if let Some(driver) = driver.as_mut() {
+                driver.park(Some(Duration::ZERO));
+            }
+        }
+        self.remote()
+            .polls
+            .store(self.polls.get(), Ordering::Relaxed);
+    }
+
+    fn park(&self) {
+        let shared = &self.shared;
+        let was_searching = self.searching.replace(false);
+        shared.idle.transition_to_parked(self.index, was_searching);
+        fence(Ordering::SeqCst);
+        // Re-check after announcing that we sleep: a producer either sees us parked and wakes us,
+        // or pushed its task before our check, and we see it here.
+        if shared.shutdown.load(Ordering::SeqCst) || shared.has_work() {
+            if !shared.idle.unpark_self(self.index) {
+                // Someone already counted us as woken (and searching).
+                self.searching.set(true);
+            }
+            return;
+        }
+        self.remote()
+            .polls
+            .store(self.polls.get(), Ordering::Relaxed);
+        self.remote().parker.park(&shared.driver);
+        if !shared.idle.unpark_self(self.index) {
+            self.searching.set(true);
+        }
+    }
+
+    fn run(&self) {
+        let shared = &self.shared;
+        while !shared.shutdown.load(Ordering::Acquire) {
+            let tick = self.tick.get().wrapping_add(1);
+            self.tick.set(tick);
+            if tick % EVENT_INTERVAL == 0 {
+                self.maintenance();
+            }
+            if let Some(r) = self.next_task(tick) {
+                self.run_task(r);
+                continue;
+            }
+            if let Some(r) = self.search() {
+                self.run_task(r);
+                continue;
+            }
+            self.park();
+        }
+    }
+}
+
+/// The body of worker thread `index`.
+pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
+    let core = Rc::new(Core {
+        shared: shared.clone(),
+        index,
+        lifo: Cell::new(None),
+        lifo_streak: Cell::new(0),
+        searching: Cell::new(false),
+        tick: Cell::new(0),
+        rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+        polls: Cell::new(0),
+    });
+    {
+        let _enter = context::enter(Current::Worker(core.clone()));
+        core.run();
+        // Whatever this worker still holds goes with it; the runtime's drop drains the rest.
+        drop(core.lifo.take());
+    }
+    drop(core);
+}
+
+/// Idle-worker accounting: how many workers are unparked and how many are searching, packed in
+/// one atomic so that the wake path reads a single word; the list of parked workers behind a
+/// mutex taken only to park or unpark.
+struct Idle {
+    state: AtomicUsize,
+    sleepers: Mutex<Vec<usize>>,
+    workers: usize,
+}
+
+const SEARCH_MASK: usize = (1 << 16) - 1;
+const UNPARK_ONE: usize = 1 << 16;
+
+impl Idle {
+    fn new(workers: usize) -> Idle {
+        Idle {
+            state: AtomicUsize::new(workers * UNPARK_ONE),
+            sleepers: Mutex::new(Vec::with_capacity(workers)),
+            workers,
+        }
+    }
+
+    fn searching(state: usize) -> usize {
+        state & SEARCH_MASK
+    }
+
+    fn unparked(state: usize) -> usize {
+        state >> 16
+    }
+
+    fn should_wake(&self) -> bool {
+        let state = self.state.load(Ordering::SeqCst);
+        Self::searching(state) == 0 && Self::unparked(state) < self.workers
+    }
+
+    /// Picks a parked worker to wake (counting it as unparked and searching), if one should be.
+    fn worker_to_notify(&self) -> Option<usize> {
+        if !self.should_wake() {
+            return None;
+        }
+        let mut sleepers = lock(&self.sleepers);
+        if !self.should_wake() {
+            return None;
+        }
+        let index = sleepers.pop()?;
+        self.state.fetch_add(UNPARK_ONE | 1, Ordering::SeqCst);
+        Some(index)
+    }
+
+    /// At most half of the workers search at once, so that stealing does not thrash.
+    fn transition_to_searching(&self) -> bool {
+        let state = self.state.load(Ordering::SeqCst);
+        if 2 * Self::searching(state) >= self.workers {
+            return false;
+        }
+        self.state.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    /// Returns `true` if this was the last searching worker.
+    fn transition_from_searching(&self) -> bool {
+        Self::searching(self.state.fetch_sub(1, Ordering::SeqCst)) == 1
+    }
+
+    fn transition_to_parked(&self, index: usize, searching: bool) {
+        let mut sleepers = lock(&self.sleepers);
+        let dec = UNPARK_ONE + usize::from(searching);
+        self.state.fetch_sub(dec, Ordering::SeqCst);
+        sleepers.push(index);
+    }
+
+    /// A worker woke up. Returns `true` if it was still listed as parked (it woke by itself, for
+    /// an event or a timer); `false` if a notifier had already unlisted it.
+    fn unpark_self(&self, index: usize) -> bool {
+        let mut sleepers = lock(&self.sleepers);
+        match sleepers.iter().position(|&i| i == index) {
+            Some(pos) => {
+                sleepers.swap_remove(pos);
+                self.state.fetch_add(UNPARK_ONE, Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+}

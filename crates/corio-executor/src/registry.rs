@@ -1,0 +1,191 @@
+//! The registry of idle tasks, so that shutdown can reach every task.
+//!
+//! Invariants:
+//! - A task enters the registry the first time one of its polls returns `Pending` (a task that
+//!   finishes in its first poll never touches it), and leaves it when its future is dropped.
+//!   Between those two moments it may be referenced by nothing but wakers held in places the
+//!   runtime cannot see (a user's mutex, a `pending()` future), so the registry's copy of the
+//!   waker is the only way for shutdown to reach it.
+//! - Shutdown [`drain`](Registry::drain)s the registry: it closes it (later inserts are refused)
+//!   and wakes every waker it held. The wake schedules the task on a runtime that is shutting
+//!   down, which drops the task's future instead of polling it.
+//! - There is no global lock: the registry is split in shards, one per worker, each behind its own
+//!   mutex. A task registers in the shard of the worker that polled it, and removes itself from
+//!   that shard when its future is dropped, usually on the same worker.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Waker;
+
+/// A key into the registry. The low 32 bits index the slot; the high 32 bits hold the runtime id,
+/// so a key can never remove an entry of another runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key(u64);
+
+impl Key {
+    pub(crate) fn runtime(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    fn slot(self) -> u32 {
+        self.0 as u32
+    }
+
+    pub(crate) fn to_raw(self) -> u64 {
+        self.0
+    }
+
+    pub(crate) fn from_raw(raw: u64) -> Option<Key> {
+        (raw != 0).then_some(Key(raw))
+    }
+}
+
+#[repr(align(128))]
+struct Shard(Mutex<Slots>);
+
+#[derive(Default)]
+struct Slots {
+    entries: Vec<Option<Waker>>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+pub(crate) struct Registry {
+    runtime: u32,
+    shards: Box<[Shard]>,
+    closed: AtomicBool,
+}
+
+impl Registry {
+    /// `runtime` must be non-zero so that every key is non-zero.
+    pub(crate) fn new(runtime: u32, shards: usize) -> Registry {
+        assert!(runtime != 0);
+        let shards = shards.clamp(1, 1 << 16);
+        Registry {
+            runtime,
+            shards: (0..shards)
+                .map(|_| Shard(Mutex::new(Slots::default())))
+                .collect(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Registers `waker` in shard `shard % shards`. Returns `None` once the registry is closed.
+    pub(crate) fn insert(&self, shard: usize, waker: &Waker) -> Option<Key> {
+        let n = self.shards.len();
+        let shard = shard % n;
+        let mut slots = lock(&self.shards[shard].0);
+        // Checked under the shard lock: `drain` sets `closed` before it takes the shard locks, so
+        // an insert either lands before the drain empties this shard, or sees `closed`.
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let local = match slots.free.pop() {
+            Some(local) => {
+                slots.entries[local as usize] = Some(waker.clone());
+                local as usize
+            }
+            None => {
+                slots.entries.push(Some(waker.clone()));
+                slots.entries.len() - 1
+            }
+        };
+        slots.live += 1;
+        let index = local * n + shard;
+        // A registry holding more than 4 billion idle tasks would need > 100 GiB; refuse rather
+        // than wrap (the task then simply is not reachable at shutdown).
+        let index = u32::try_from(index).ok()?;
+        Some(Key((u64::from(self.runtime) << 32) | u64::from(index)))
+    }
+
+    /// Removes the entry of `key`, if it is still there.
+    pub(crate) fn remove(&self, key: Key) {
+        debug_assert_eq!(key.runtime(), self.runtime);
+        let n = self.shards.len();
+        let index = key.slot() as usize;
+        let (shard, local) = (index % n, index / n);
+        let waker = {
+            let mut slots = lock(&self.shards[shard].0);
+            match slots.entries.get_mut(local).and_then(Option::take) {
+                Some(waker) => {
+                    slots.live -= 1;
+                    slots.free.push(local as u32);
+                    Some(waker)
+                }
+                None => None,
+            }
+        };
+        // Dropped outside the lock: dropping a waker may run arbitrary code.
+        drop(waker);
+    }
+
+    /// Closes the registry and returns every waker it held.
+    pub(crate) fn drain(&self) -> Vec<Waker> {
+        self.closed.store(true, Ordering::Release);
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let slots = std::mem::take(&mut *lock(&shard.0));
+            out.extend(slots.entries.into_iter().flatten());
+        }
+        out
+    }
+
+    /// The number of registered (idle at least once, not yet dropped) tasks.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(&s.0).live).sum()
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: the registry's data stays consistent even if a panic
+/// unwound through a holder (no user code runs under these locks).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn insert_remove_drain() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let reg = Registry::new(7, 3);
+        let keys: Vec<Key> = (0..10).map(|i| reg.insert(i, &waker).unwrap()).collect();
+        assert!(keys.iter().all(|k| k.runtime() == 7 && k.to_raw() != 0));
+        assert_eq!(reg.len(), 10);
+        for k in &keys[..4] {
+            reg.remove(*k);
+        }
+        reg.remove(keys[0]); // removing twice is harmless
+        assert_eq!(reg.len(), 6);
+        let drained = reg.drain();
+        assert_eq!(drained.len(), 6);
+        assert!(
+            reg.insert(0, &waker).is_none(),
+            "closed registry refuses inserts"
+        );
+        drained.into_iter().for_each(Waker::wake);
+        assert_eq!(count.0.load(Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn slots_are_reused() {
+        let reg = Registry::new(1, 1);
+        let waker = Waker::noop();
+        let a = reg.insert(0, waker).unwrap();
+        reg.remove(a);
+        let b = reg.insert(0, waker).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,449 @@
+//! Tasks: the `Task<T>` handle, task ids and names, and the wrapper every spawned future runs in.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::num::NonZeroU64;
+use std::panic::{AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::context;
+use crate::report::{PanicPolicy, Report, ReportHook, TaskSummary, panic_message};
+use crate::runtime::Handle;
+
+/// The unique id of a task, for as long as the process lives.
+///
+/// # Examples
+///
+/// ```
+/// let task = corio_executor::spawn(async { corio_executor::task::id() });
+/// let id = task.id();
+/// assert_eq!(corio_executor::block_on(task), Some(id));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(NonZeroU64);
+
+impl TaskId {
+    /// Allocates a fresh id. Threads take ids in blocks, so spawning does not contend on a shared
+    /// counter.
+    pub(crate) fn next() -> TaskId {
+        const BLOCK: u64 = 1024;
+        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+        thread_local! {
+            static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+        }
+        let take_block = || {
+            let start = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+            (start, start + BLOCK)
+        };
+        let id = RANGE
+            .try_with(|r| {
+                let (mut next, mut end) = r.get();
+                if next == end {
+                    (next, end) = take_block();
+                }
+                r.set((next + 1, end));
+                next
+            })
+            .unwrap_or_else(|_| take_block().0);
+        TaskId(NonZeroU64::new(id).expect("task ids start at 1"))
+    }
+
+    /// The id as a number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let task = corio_executor::spawn(async {});
+    /// assert!(task.id().as_u64() > 0);
+    /// # corio_executor::block_on(task);
+    /// ```
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskId({})", self.0)
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Returns the id of the task that is running on this thread, or `None` outside of a task.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(corio_executor::task::id(), None);
+/// let inside = corio_executor::block_on(corio_executor::spawn(async { corio_executor::task::id() }));
+/// assert!(inside.is_some());
+/// ```
+pub fn id() -> Option<TaskId> {
+    context::current_task()
+}
+
+/// Optional information about a task, allocated only for named tasks.
+#[derive(Debug)]
+pub(crate) struct TaskInfo {
+    pub(crate) name: Option<Arc<str>>,
+}
+
+/// What a spawned future carries about itself.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) id: TaskId,
+    pub(crate) location: &'static Location<'static>,
+    pub(crate) info: Option<Arc<TaskInfo>>,
+}
+
+impl Header {
+    pub(crate) fn new(location: &'static Location<'static>, name: Option<Arc<str>>) -> Header {
+        Header {
+            id: TaskId::next(),
+            location,
+            info: name.map(|name| Arc::new(TaskInfo { name: Some(name) })),
+        }
+    }
+
+    pub(crate) fn summary(&self) -> TaskSummary {
+        TaskSummary {
+            id: self.id,
+            name: self.info.as_ref().and_then(|i| i.name.clone()),
+            location: self.location,
+        }
+    }
+}
+
+/// Removes the task from the idle registry when its future is dropped.
+struct Registration(u64);
+
+impl Drop for Registration {
+    #[inline]
+    fn drop(&mut self) {
+        if self.0 != 0 {
+            context::unregister(self.0);
+        }
+    }
+}
+
+pin_project! {
+    /// The future that every spawned task runs: the user's future, plus the task's header, panic
+    /// capture, and its entry in the idle registry.
+    pub(crate) struct Spawned<F> {
+        #[pin]
+        future: F,
+        header: Header,
+        registration: Registration,
+    }
+}
+
+impl<F> Spawned<F> {
+    pub(crate) fn new(future: F, header: Header) -> Spawned<F> {
+        Spawned {
+            future,
+            header,
+            registration: Registration(0),
+        }
+    }
+}
+
+impl<F: Future> Future for Spawned<F> {
+    type Output = Result<F::Output, Panicked>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _task = context::set_task(this.header.id);
+        let future = this.future;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => {
+                if this.registration.0 == 0 {
+                    this.registration.0 = context::register_idle(cx.waker());
+                }
+                Poll::Pending
+            }
+            Err(payload) => Poll::Ready(Err(Panicked::new(payload, this.header.summary()))),
+        }
+    }
+}
+
+/// A caught panic, on its way to the task's awaiter. If nobody takes it, dropping it reports it.
+pub(crate) struct Panicked {
+    payload: Option<Box<dyn Any + Send>>,
+    task: TaskSummary,
+    reporting: Option<(ReportHook, PanicPolicy)>,
+}
+
+impl Panicked {
+    fn new(payload: Box<dyn Any + Send>, task: TaskSummary) -> Panicked {
+        Panicked {
+            payload: Some(payload),
+            task,
+            reporting: context::panic_reporting(),
+        }
+    }
+
+    fn resume(mut self) -> ! {
+        let payload = self.payload.take().expect("payload is taken once");
+        std::panic::resume_unwind(payload)
+    }
+}
+
+impl Drop for Panicked {
+    fn drop(&mut self) {
+        let Some(payload) = self.payload.take() else {
+            return;
+        };
+        let report = Report::UnobservedPanic {
+            task: self.task.clone(),
+            message: panic_message(&*payload),
+        };
+        let policy = match &self.reporting {
+            Some((hook, policy)) => {
+                // A panicking hook must not turn a report into a double panic.
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| hook(&report)));
+                *policy
+            }
+            None => {
+                eprintln!("corio: {report}");
+                PanicPolicy::Report
+            }
+        };
+        // The payload's own destructor may panic; keep that from escaping a drop.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        if policy == PanicPolicy::Abort {
+            eprintln!("corio: aborting: the runtime's panic policy is PanicPolicy::Abort");
+            std::process::abort();
+        }
+    }
+}
+
+type Inner<T> = async_task::FallibleTask<Result<T, Panicked>>;
+
+/// A handle to a spawned task: await it for the task's output.
+///
+/// - Awaiting a `Task` returns the task's output. If the task panicked, the panic resumes in the
+///   awaiter.
+/// - **Dropping a `Task` cancels the task**: its future is dropped at its next scheduling point.
+///   Call [`detach`](Task::detach) to let it run on by itself, or [`cancel`](Task::cancel) to
+///   cancel it and wait until its future has been dropped.
+/// - A task whose panic can never be observed (detached, or dropped after it panicked) is
+///   reported through the runtime's report hook with its name and spawn location; see
+///   [`PanicPolicy`].
+///
+/// # Examples
+///
+/// ```
+/// let task = corio_executor::spawn(async { 6 * 7 });
+/// assert_eq!(corio_executor::block_on(task), 42);
+/// ```
+#[must_use = "dropping a Task cancels it; call .detach() to let it run in the background"]
+pub struct Task<T> {
+    inner: Inner<T>,
+    id: TaskId,
+}
+
+impl<T> Task<T> {
+    pub(crate) fn new(inner: async_task::Task<Result<T, Panicked>>, id: TaskId) -> Task<T> {
+        Task {
+            inner: inner.fallible(),
+            id,
+        }
+    }
+
+    /// Lets the task run to completion in the background, without a handle.
+    ///
+    /// If it panics, the panic is reported (see [`PanicPolicy`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// corio_executor::spawn(async move { tx.send(1).unwrap() }).detach();
+    /// assert_eq!(rx.recv().unwrap(), 1);
+    /// ```
+    pub fn detach(self) {
+        self.inner.detach()
+    }
+
+    /// Cancels the task and waits until its future has been dropped.
+    ///
+    /// Returns the output if the task had already finished, `None` otherwise. If the task had
+    /// finished by panicking, the panic resumes here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let task = corio_executor::spawn(std::future::pending::<()>());
+    /// assert_eq!(corio_executor::block_on(task.cancel()), None);
+    /// ```
+    pub async fn cancel(self) -> Option<T> {
+        match self.inner.cancel().await {
+            Some(Ok(output)) => Some(output),
+            Some(Err(panicked)) => panicked.resume(),
+            None => None,
+        }
+    }
+
+    /// Returns `true` if the task has finished (completed, panicked, or been cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let task = corio_executor::spawn(async {});
+    /// let task = corio_executor::block_on(async move {
+    ///     while !task.is_finished() {
+    ///         corio_executor::yield_now().await;
+    ///     }
+    ///     task
+    /// });
+    /// assert!(task.is_finished());
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+
+    /// The task's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = corio_executor::spawn(async {});
+    /// let b = corio_executor::spawn(async {});
+    /// assert_ne!(a.id(), b.id());
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let id = self.id;
+        match Pin::new(&mut self.inner).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(output))) => Poll::Ready(output),
+            Poll::Ready(Some(Err(panicked))) => panicked.resume(),
+            Poll::Ready(None) => panic!(
+                "corio: task {id} was cancelled before it finished (its runtime shut down); \
+                 use Task::cancel to observe cancellation without a panic"
+            ),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Configures a task before spawning it: its name, and where it runs.
+///
+/// # Examples
+///
+/// ```
+/// use corio_executor::task::Builder;
+///
+/// let task = Builder::new().name("fetch").spawn(async { "data" });
+/// assert_eq!(corio_executor::block_on(task), "data");
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<Arc<str>>,
+}
+
+impl Builder {
+    /// A builder for an unnamed task.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the task. The name appears in reports (an unobserved panic, a slow poll) and dumps.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(Arc::from(name.into()));
+        self
+    }
+
+    /// Spawns a `Send` future on the current runtime (or the global one outside any runtime).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let task = corio_executor::task::Builder::new().name("answer").spawn(async { 42 });
+    /// assert_eq!(corio_executor::block_on(task), 42);
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let header = Header::new(Location::caller(), self.name);
+        Handle::current_or_global().spawn_with(future, header)
+    }
+
+    /// Spawns a `Send` future on the runtime of `handle`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio_executor::Runtime::new().unwrap();
+    /// let task = corio_executor::task::Builder::new().name("on rt").spawn_on(async { 1 }, &rt.handle());
+    /// assert_eq!(rt.block_on(task), 1);
+    /// ```
+    #[track_caller]
+    pub fn spawn_on<F>(self, future: F, handle: &Handle) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let header = Header::new(Location::caller(), self.name);
+        handle.spawn_with(future, header)
+    }
+
+    /// Spawns a future that need not be `Send` on this thread's local runtime.
+    ///
+    /// See [`spawn_local`](crate::spawn_local) for where it runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// corio_executor::run_local(async {
+    ///     let shared = Rc::new(5);
+    ///     let task = corio_executor::task::Builder::new()
+    ///         .name("local")
+    ///         .spawn_local(async move { *shared + 1 });
+    ///     assert_eq!(task.await, 6);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F>(self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let header = Header::new(Location::caller(), self.name);
+        crate::local::spawn_local_with(future, header)
+    }
+}

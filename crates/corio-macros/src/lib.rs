@@ -1,0 +1,240 @@
+//! `#[corio::main]` and `#[corio::test]`: run an `async fn` on a corio runtime.
+//!
+//! Use them through the facade crate, as `#[corio::main]` and `#[corio::test]`; the expansion
+//! names `::corio`. They are written without `syn`, so they add nothing to compile times.
+//!
+//! - `#[corio::main]`: a multi-threaded runtime. Options: `debug` (debug mode on),
+//!   `worker_threads = N`, `local` (a single-threaded runtime instead).
+//! - `#[corio::test]`: a single-threaded runtime (fast to start, like tokio's). Options: `multi`
+//!   (multi-threaded), `worker_threads = N`, `debug`, `deterministic` (virtual time and seeded
+//!   scheduling; the seed comes from `CORIO_SEED` or is chosen at random and printed if the test
+//!   fails), `seed = N` (deterministic with a fixed seed).
+#![forbid(unsafe_code)]
+
+use proc_macro::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
+
+/// Runs `async fn main` on a corio runtime.
+///
+/// ```ignore
+/// #[corio::main]
+/// async fn main() {
+///     corio::sleep(std::time::Duration::from_millis(1)).await;
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(args, item, Kind::Main)
+}
+
+/// Runs an `async fn` test on a corio runtime.
+///
+/// ```ignore
+/// #[corio::test]
+/// async fn sleeps() {
+///     corio::sleep(std::time::Duration::from_millis(1)).await;
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(args, item, Kind::Test)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Main,
+    Test,
+}
+
+fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
+    match try_expand(args, item, kind) {
+        Ok(ts) => ts,
+        Err((msg, span)) => compile_error(&msg, span),
+    }
+}
+
+type Error = (String, Span);
+
+fn try_expand(args: TokenStream, item: TokenStream, kind: Kind) -> Result<TokenStream, Error> {
+    let config = parse_args(args, kind)?;
+    let mut tokens: Vec<TokenTree> = item.into_iter().collect();
+
+    let body = match tokens.pop() {
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace => g,
+        Some(other) => return Err(("expected a function body".into(), other.span())),
+        None => return Err(("expected an async function".into(), Span::call_site())),
+    };
+    let fn_pos = tokens
+        .iter()
+        .position(|t| matches!(t, TokenTree::Ident(i) if i.to_string() == "fn"))
+        .ok_or_else(|| ("expected an async function".to_string(), Span::call_site()))?;
+    let async_pos = tokens[..fn_pos]
+        .iter()
+        .position(|t| matches!(t, TokenTree::Ident(i) if i.to_string() == "async"));
+    let Some(async_pos) = async_pos else {
+        let what = match kind {
+            Kind::Main => "#[corio::main]",
+            Kind::Test => "#[corio::test]",
+        };
+        return Err((
+            format!("{what} goes on an `async fn`; add `async` before `fn`"),
+            tokens[fn_pos].span(),
+        ));
+    };
+    tokens.remove(async_pos);
+
+    let mut out = TokenStream::new();
+    if kind == Kind::Test {
+        out.extend(parse("#[::core::prelude::v1::test]"));
+    }
+    out.extend(tokens);
+
+    // { ::corio::__private::<runner>(<config>, async move <body>) }
+    let mut call = parse(&format!("::corio::__private::{}", config.runner(kind)));
+    let mut call_args = parse(&config.builder(kind));
+    call_args.extend([
+        TokenTree::Punct(Punct::new(',', Spacing::Alone)),
+        TokenTree::Ident(Ident::new("async", Span::call_site())),
+        TokenTree::Ident(Ident::new("move", Span::call_site())),
+        TokenTree::Group(body),
+    ]);
+    call.extend([TokenTree::Group(Group::new(
+        Delimiter::Parenthesis,
+        call_args,
+    ))]);
+    out.extend([TokenTree::Group(Group::new(Delimiter::Brace, call))]);
+    Ok(out)
+}
+
+#[derive(Default)]
+struct Config {
+    debug: bool,
+    local: bool,
+    multi: bool,
+    deterministic: bool,
+    seed: Option<String>,
+    worker_threads: Option<String>,
+}
+
+impl Config {
+    fn runner(&self, kind: Kind) -> &'static str {
+        match kind {
+            Kind::Main => "run_main",
+            Kind::Test => "run_test",
+        }
+    }
+
+    fn builder(&self, kind: Kind) -> String {
+        let mut s = String::from("::corio::__private::MacroConfig::new()");
+        let local = match kind {
+            Kind::Main => self.local,
+            Kind::Test => !self.multi,
+        };
+        s.push_str(&format!(".local({local})"));
+        if self.debug {
+            s.push_str(".debug(true)");
+        }
+        if let Some(n) = &self.worker_threads {
+            s.push_str(&format!(".worker_threads({n})"));
+        }
+        if self.deterministic {
+            s.push_str(".deterministic()");
+        }
+        if let Some(seed) = &self.seed {
+            s.push_str(&format!(".seed({seed})"));
+        }
+        s
+    }
+}
+
+fn parse_args(args: TokenStream, kind: Kind) -> Result<Config, Error> {
+    let mut config = Config::default();
+    let mut iter = args.into_iter().peekable();
+    while let Some(tt) = iter.next() {
+        let TokenTree::Ident(name) = tt else {
+            return Err(("expected an option name".into(), tt.span()));
+        };
+        let key = name.to_string();
+        let value = match iter.peek() {
+            Some(TokenTree::Punct(p)) if p.as_char() == '=' => {
+                iter.next();
+                match iter.next() {
+                    Some(TokenTree::Literal(lit)) => Some(lit.to_string()),
+                    Some(other) => return Err(("expected a number".into(), other.span())),
+                    None => return Err(("expected a value after `=`".into(), name.span())),
+                }
+            }
+            _ => None,
+        };
+        let number = |v: &Option<String>| -> Result<String, Error> {
+            let v = v
+                .clone()
+                .ok_or_else(|| (format!("`{key}` needs a value: `{key} = N`"), name.span()))?;
+            let digits: String = v.chars().filter(|c| *c != '_').collect();
+            let digits = digits
+                .trim_end_matches(char::is_alphabetic)
+                .trim_end_matches(|c| c == 'u' || c == 'i');
+            if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+                return Err((format!("`{key}` takes a whole number"), name.span()));
+            }
+            Ok(format!("{digits}u64"))
+        };
+        match (key.as_str(), kind) {
+            ("debug", _) if value.is_none() => config.debug = true,
+            ("local", Kind::Main) if value.is_none() => config.local = true,
+            ("multi", Kind::Test) if value.is_none() => config.multi = true,
+            ("deterministic", Kind::Test) if value.is_none() => config.deterministic = true,
+            ("seed", Kind::Test) => config.seed = Some(number(&value)?),
+            ("worker_threads", _) => {
+                let n = number(&value)?;
+                if n == "0u64" {
+                    return Err(("`worker_threads` must be at least 1".into(), name.span()));
+                }
+                config.worker_threads = Some(format!("{} as usize", n));
+                if kind == Kind::Test {
+                    config.multi = true;
+                }
+            }
+            _ => {
+                let known = match kind {
+                    Kind::Main => "debug, local, worker_threads = N",
+                    Kind::Test => "debug, multi, worker_threads = N, deterministic, seed = N",
+                };
+                return Err((
+                    format!("unknown option `{key}`; known options: {known}"),
+                    name.span(),
+                ));
+            }
+        }
+        match iter.next() {
+            None => break,
+            Some(TokenTree::Punct(p)) if p.as_char() == ',' => {}
+            Some(other) => return Err(("expected `,` between options".into(), other.span())),
+        }
+    }
+    if config.deterministic || config.seed.is_some() {
+        if config.multi {
+            return Err((
+                "deterministic tests run on one thread; drop `multi`/`worker_threads`".into(),
+                Span::call_site(),
+            ));
+        }
+        config.deterministic = true;
+    }
+    Ok(config)
+}
+
+fn parse(s: &str) -> TokenStream {
+    s.parse().expect("the macro writes valid tokens")
+}
+
+fn compile_error(msg: &str, span: Span) -> TokenStream {
+    let mut ts: TokenStream = parse(&format!("::core::compile_error!({msg:?});"));
+    ts = ts
+        .into_iter()
+        .map(|mut t| {
+            t.set_span(span);
+            t
+        })
+        .collect();
+    ts
+}

@@ -1,0 +1,402 @@
+//! `Async<T>`: an I/O handle in non-blocking mode, registered with a reactor.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+
+use crate::reactor::{Dir, Reactor, Source};
+
+#[cfg(unix)]
+use std::os::unix::io::{AsFd, AsRawFd};
+#[cfg(windows)]
+use std::os::windows::io::{AsRawSocket, AsSocket};
+
+/// An I/O handle (socket, pipe, ...) in non-blocking mode, registered with the current runtime's
+/// reactor: its operations wait for readiness instead of blocking the thread.
+///
+/// - [`read_with`](Async::read_with) / [`write_with`](Async::write_with) run a non-blocking
+///   operation, waiting for readiness whenever it reports `WouldBlock`. This is the way to build
+///   any operation on top of `Async`.
+/// - `Async<T>` implements futures-io [`AsyncRead`]/[`AsyncWrite`] where `T` implements
+///   [`Read`]/[`Write`], and so does `&Async<T>` where `&T` does.
+/// - Dropping it deregisters the handle before closing it. A task waiting on it when its runtime
+///   shuts down gets an error instead of waiting forever.
+///
+/// # Examples
+///
+/// ```
+/// use corio_reactor::Async;
+/// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+/// use std::net::{TcpListener, TcpStream};
+///
+/// # futures_lite::future::block_on(async {
+/// let listener = Async::new(TcpListener::bind("127.0.0.1:0")?)?;
+/// let addr = listener.get_ref().local_addr()?;
+/// let mut client = Async::new(TcpStream::connect(addr)?)?;
+/// let (server, _) = listener.read_with(|l| l.accept()).await?;
+/// let mut server = Async::new(server)?;
+/// client.write_all(b"ping").await?;
+/// let mut buf = [0; 4];
+/// server.read_exact(&mut buf).await?;
+/// assert_eq!(&buf, b"ping");
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
+pub struct Async<T> {
+    source: Arc<Source>,
+    reactor: Reactor,
+    io: Option<T>,
+}
+
+impl<T: fmt::Debug> fmt::Debug for Async<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Async").field("io", &self.io).finish()
+    }
+}
+
+#[cfg(unix)]
+impl<T: AsFd> Async<T> {
+    /// Puts `io` in non-blocking mode and registers it with the current reactor.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the mode cannot be set or the registration is refused.
+    pub fn new(io: T) -> io::Result<Async<T>> {
+        socket2::SockRef::from(&io).set_nonblocking(true)?;
+        Async::new_nonblocking(io)
+    }
+
+    /// Registers `io`, which the caller has already put in non-blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the registration is refused.
+    pub fn new_nonblocking(io: T) -> io::Result<Async<T>> {
+        let reactor = Reactor::current()?;
+        let source = reactor.register(io.as_fd().as_raw_fd())?;
+        Ok(Async {
+            source,
+            reactor,
+            io: Some(io),
+        })
+    }
+}
+
+#[cfg(windows)]
+impl<T: AsSocket> Async<T> {
+    /// Puts `io` in non-blocking mode and registers it with the current reactor.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the mode cannot be set or the registration is refused.
+    pub fn new(io: T) -> io::Result<Async<T>> {
+        socket2::SockRef::from(&io).set_nonblocking(true)?;
+        Async::new_nonblocking(io)
+    }
+
+    /// Registers `io`, which the caller has already put in non-blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the registration is refused.
+    pub fn new_nonblocking(io: T) -> io::Result<Async<T>> {
+        let reactor = Reactor::current()?;
+        let source = reactor.register(io.as_socket().as_raw_socket())?;
+        Ok(Async {
+            source,
+            reactor,
+            io: Some(io),
+        })
+    }
+}
+
+impl<T> Async<T> {
+    /// The inner handle.
+    pub fn get_ref(&self) -> &T {
+        self.io
+            .as_ref()
+            .expect("Async holds its handle until it is dropped")
+    }
+
+    /// Deregisters the handle and gives it back (still in non-blocking mode).
+    ///
+    /// # Errors
+    ///
+    /// Never fails today; returns `io::Result` so that a platform that can fail may say so.
+    pub fn into_inner(mut self) -> io::Result<T> {
+        self.reactor.deregister(&self.source);
+        Ok(self
+            .io
+            .take()
+            .expect("Async holds its handle until it is dropped"))
+    }
+
+    /// Waits until the handle is readable.
+    ///
+    /// It may complete spuriously (the readiness is a hint): prefer [`read_with`](Async::read_with),
+    /// which also handles `WouldBlock`.
+    pub fn readable(&self) -> Ready<'_, T> {
+        Ready {
+            io: self,
+            dir: Dir::Read,
+            key: None,
+        }
+    }
+
+    /// Waits until the handle is writable. See [`readable`](Async::readable).
+    pub fn writable(&self) -> Ready<'_, T> {
+        Ready {
+            io: self,
+            dir: Dir::Write,
+            key: None,
+        }
+    }
+
+    /// Polls for readability, registering `cx`'s waker (one slot, shared by all `poll_*` callers).
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.reactor.poll_ready(&self.source, Dir::Read, cx)
+    }
+
+    /// Polls for writability. See [`poll_readable`](Async::poll_readable).
+    pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.reactor.poll_ready(&self.source, Dir::Write, cx)
+    }
+
+    /// Runs a non-blocking read-side operation until it does not report `WouldBlock`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let a = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// let b = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// let to = b.get_ref().local_addr()?;
+    /// a.write_with(|s| s.send_to(b"hi", to)).await?;
+    /// let mut buf = [0; 2];
+    /// let (n, _) = b.read_with(|s| s.recv_from(&mut buf)).await?;
+    /// assert_eq!(&buf[..n], b"hi");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        let io = self.get_ref();
+        poll_fn(|cx| self.reactor.poll_io(&self.source, Dir::Read, cx, || op(io))).await
+    }
+
+    /// Runs a non-blocking write-side operation until it does not report `WouldBlock`.
+    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        let io = self.get_ref();
+        poll_fn(|cx| {
+            self.reactor
+                .poll_io(&self.source, Dir::Write, cx, || op(io))
+        })
+        .await
+    }
+
+    /// Polls a non-blocking read-side operation once (registering `cx` if it would block).
+    pub fn poll_read_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let io = self.get_ref();
+        self.reactor.poll_io(&self.source, Dir::Read, cx, || op(io))
+    }
+
+    /// Polls a non-blocking write-side operation once (registering `cx` if it would block).
+    pub fn poll_write_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let io = self.get_ref();
+        self.reactor
+            .poll_io(&self.source, Dir::Write, cx, || op(io))
+    }
+
+    fn poll_read_mut<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&mut T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let Async {
+            source,
+            reactor,
+            io,
+        } = self;
+        let io = io
+            .as_mut()
+            .expect("Async holds its handle until it is dropped");
+        reactor.poll_io(source, Dir::Read, cx, || op(io))
+    }
+
+    fn poll_write_mut<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&mut T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let Async {
+            source,
+            reactor,
+            io,
+        } = self;
+        let io = io
+            .as_mut()
+            .expect("Async holds its handle until it is dropped");
+        reactor.poll_io(source, Dir::Write, cx, || op(io))
+    }
+}
+
+impl<T> Drop for Async<T> {
+    fn drop(&mut self) {
+        if self.io.is_some() {
+            // Deregistered while the handle is still open, then the handle closes.
+            self.reactor.deregister(&self.source);
+            self.io = None;
+        }
+    }
+}
+
+/// The future returned by [`Async::readable`] and [`Async::writable`]. Dropping it removes its
+/// waker from the reactor.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Ready<'a, T> {
+    io: &'a Async<T>,
+    dir: Dir,
+    key: Option<usize>,
+}
+
+impl<T> fmt::Debug for Ready<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ready").field("dir", &self.dir).finish()
+    }
+}
+
+impl<T> Future for Ready<'_, T> {
+    type Output = io::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let (reactor, source) = (&this.io.reactor, &this.io.source);
+        if reactor.poll_ready_hint(source, this.dir) {
+            return Poll::Ready(Ok(()));
+        }
+        reactor.add_waiter(source, this.dir, &mut this.key, cx.waker())?;
+        if reactor.poll_ready_hint(source, this.dir) {
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for Ready<'_, T> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.io
+                .reactor
+                .remove_waiter(&self.io.source, self.dir, key);
+        }
+    }
+}
+
+impl<T: Read + Unpin> AsyncRead for Async<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_read_mut(cx, |io| io.read(buf))
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_read_mut(cx, |io| io.read_vectored(bufs))
+    }
+}
+
+impl<T> AsyncRead for &Async<T>
+where
+    for<'a> &'a T: Read,
+{
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_with(cx, |mut io| io.read(buf))
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_with(cx, |mut io| io.read_vectored(bufs))
+    }
+}
+
+impl<T: Write + Unpin> AsyncWrite for Async<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_mut(cx, |io| io.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_write_mut(cx, |io| io.write_vectored(bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_write_mut(cx, |io| io.flush())
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+impl<T> AsyncWrite for &Async<T>
+where
+    for<'a> &'a T: Write,
+{
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_with(cx, |mut io| io.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_with(cx, |mut io| io.write_vectored(bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_write_with(cx, |mut io| io.flush())
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}

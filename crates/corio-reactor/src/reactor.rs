@@ -1,0 +1,572 @@
+//! The reactor: a poller, the registered sources, and their readiness.
+//!
+//! Invariants:
+//! - Sources are registered edge-triggered where the platform supports it (epoll, kqueue), so an
+//!   event needs no re-arm syscall; elsewhere (IOCP) they are registered oneshot and re-armed when
+//!   a task starts waiting.
+//! - Each source keeps its readiness in one atomic word: a bit per direction plus a tick that
+//!   counts events. An operation that hits `WouldBlock` clears its direction's bit only if the tick
+//!   is unchanged, so an event that arrives during the failed operation is never lost.
+//! - Each direction has one waker slot for the `poll_*` API, plus a slab of wakers for the
+//!   `readable()`/`writable()` futures, which remove their entry when dropped.
+//! - No lock is held across a syscall except the poller's own.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use polling::{Event, Events, PollMode, Poller};
+use slab::Slab;
+
+#[cfg(unix)]
+pub(crate) type RawSource = std::os::unix::io::RawFd;
+#[cfg(windows)]
+pub(crate) type RawSource = std::os::windows::io::RawSocket;
+
+const READABLE: u64 = 1;
+const WRITABLE: u64 = 2;
+const TICK_ONE: u64 = 4;
+
+/// A direction of readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+impl Dir {
+    fn bit(self) -> u64 {
+        match self {
+            Dir::Read => READABLE,
+            Dir::Write => WRITABLE,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Dir::Read => 0,
+            Dir::Write => 1,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Direction {
+    /// The waker of the last `poll_read`/`poll_write`-style caller.
+    waker: Option<Waker>,
+    /// Wakers of `readable()`/`writable()` futures, keyed so they can remove themselves.
+    waiters: Slab<Option<Waker>>,
+}
+
+impl Direction {
+    fn is_waiting(&self) -> bool {
+        self.waker.is_some() || self.waiters.iter().any(|(_, w)| w.is_some())
+    }
+
+    fn drain(&mut self, out: &mut Vec<Waker>) {
+        out.extend(self.waker.take());
+        out.extend(self.waiters.iter_mut().filter_map(|(_, w)| w.take()));
+    }
+}
+
+/// A registered I/O source.
+pub(crate) struct Source {
+    pub(crate) raw: RawSource,
+    key: usize,
+    readiness: AtomicU64,
+    directions: Mutex<[Direction; 2]>,
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source")
+            .field("raw", &self.raw)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Source {
+    fn lock(&self) -> MutexGuard<'_, [Direction; 2]> {
+        self.directions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_ready(&self, dir: Dir) -> bool {
+        self.readiness.load(Ordering::Acquire) & dir.bit() != 0
+    }
+}
+
+/// A reactor: waits for I/O readiness and wakes the tasks that wait for it.
+///
+/// Cheap to clone. Each runtime owns one (through a [`ReactorDriver`]); outside any runtime,
+/// sources register with a process-wide reactor driven by a background thread named
+/// `corio-reactor`, started on first use.
+#[derive(Clone)]
+pub struct Reactor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    poller: Poller,
+    mode: PollMode,
+    sources: Mutex<Slab<Arc<Source>>>,
+    /// Directions with a task waiting on them, across all sources.
+    waiting: AtomicUsize,
+    shut_down: AtomicBool,
+}
+
+impl fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactor")
+            .field("mode", &self.inner.mode)
+            .field("sources", &self.sources())
+            .finish()
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Reactor>> = const { RefCell::new(None) };
+}
+
+impl Reactor {
+    fn new() -> io::Result<Reactor> {
+        let poller = Poller::new()?;
+        let mode = if poller.supports_edge() {
+            PollMode::Edge
+        } else {
+            PollMode::Oneshot
+        };
+        Ok(Reactor {
+            inner: Arc::new(Inner {
+                poller,
+                mode,
+                sources: Mutex::new(Slab::new()),
+                waiting: AtomicUsize::new(0),
+                shut_down: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The reactor of the current thread's runtime, or the global reactor.
+    ///
+    /// # Errors
+    ///
+    /// Fails only if the global reactor is needed and the OS refuses to create a poller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reactor = corio_reactor::Reactor::current()?;
+    /// assert_eq!(reactor.sources(), reactor.sources());
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn current() -> io::Result<Reactor> {
+        if let Some(r) = CURRENT.try_with(|c| c.borrow().clone()).ok().flatten() {
+            return Ok(r);
+        }
+        global()
+    }
+
+    /// Makes this reactor the current one on this thread until the guard is dropped.
+    pub fn enter(&self) -> ReactorGuard {
+        let prev = CURRENT
+            .try_with(|c| c.replace(Some(self.clone())))
+            .ok()
+            .flatten();
+        ReactorGuard { prev: Some(prev) }
+    }
+
+    /// The number of registered sources.
+    pub fn sources(&self) -> usize {
+        lock(&self.inner.sources).len()
+    }
+
+    /// The number of (source, direction) pairs a task is waiting on.
+    pub fn waiting(&self) -> usize {
+        self.inner.waiting.load(Ordering::Acquire)
+    }
+
+    /// Interrupts the thread blocked in this reactor's [`ReactorDriver::park`].
+    pub fn notify(&self) {
+        let _ = self.inner.poller.notify();
+    }
+
+    pub(crate) fn register(&self, raw: RawSource) -> io::Result<Arc<Source>> {
+        let inner = &*self.inner;
+        if inner.shut_down.load(Ordering::Acquire) {
+            return Err(shut_down_error());
+        }
+        let source = {
+            let mut sources = lock(&inner.sources);
+            let entry = sources.vacant_entry();
+            let source = Arc::new(Source {
+                raw,
+                key: entry.key(),
+                // Unknown readiness counts as ready: the first operation tries the syscall.
+                readiness: AtomicU64::new(READABLE | WRITABLE),
+                directions: Mutex::new(Default::default()),
+            });
+            entry.insert(source.clone());
+            source
+        };
+        let interest = match inner.mode {
+            PollMode::Edge => Event::all(source.key),
+            // Oneshot sources are armed when a task starts waiting.
+            _ => Event::none(source.key),
+        };
+        // SAFETY: `Async` (the only caller) deletes the source from the poller, through
+        // `deregister`, before the I/O handle that owns `raw` is dropped or given back.
+        #[allow(unsafe_code)]
+        let added = unsafe { inner.poller.add_with_mode(raw, interest, inner.mode) };
+        if let Err(e) = added {
+            lock(&inner.sources).remove(source.key);
+            return Err(e);
+        }
+        Ok(source)
+    }
+
+    /// Removes `source` from the poller and wakes nobody. Must be called while the I/O handle
+    /// that owns `source.raw` is still open.
+    pub(crate) fn deregister(&self, source: &Source) {
+        let inner = &*self.inner;
+        let _ = with_borrowed(source.raw, |handle| inner.poller.delete(handle));
+        let taken = {
+            let mut dirs = source.lock();
+            let mut out = Vec::new();
+            for dir in dirs.iter_mut() {
+                if dir.is_waiting() && !inner.shut_down.load(Ordering::Acquire) {
+                    inner.waiting.fetch_sub(1, Ordering::AcqRel);
+                }
+                dir.drain(&mut out);
+            }
+            out
+        };
+        drop(taken);
+        let mut sources = lock(&inner.sources);
+        if sources
+            .get(source.key)
+            .is_some_and(|s| std::ptr::eq(&**s, source))
+        {
+            sources.remove(source.key);
+        }
+    }
+
+    /// Polls `op` while `dir` is ready; returns `Pending` (with the waker registered) once it
+    /// would block.
+    pub(crate) fn poll_io<R>(
+        &self,
+        source: &Source,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        if corio_coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        loop {
+            let state = source.readiness.load(Ordering::Acquire);
+            if state & dir.bit() != 0 {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // Not ready after all. Clear the bit unless an event arrived meanwhile.
+                        let _ = source.readiness.compare_exchange(
+                            state,
+                            state & !dir.bit(),
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        );
+                        continue;
+                    }
+                    result => return Poll::Ready(result),
+                }
+            }
+            if let Err(e) = self.park_waker(source, dir, cx.waker()) {
+                return Poll::Ready(Err(e));
+            }
+            if !source.is_ready(dir) {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Whether `dir` of `source` is marked ready (a hint: the next operation may still block).
+    pub(crate) fn poll_ready_hint(&self, source: &Source, dir: Dir) -> bool {
+        source.is_ready(dir)
+    }
+
+    /// Resolves once `dir` is ready (or when this reactor shut down).
+    pub(crate) fn poll_ready(
+        &self,
+        source: &Source,
+        dir: Dir,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        if source.is_ready(dir) {
+            return Poll::Ready(Ok(()));
+        }
+        if let Err(e) = self.park_waker(source, dir, cx.waker()) {
+            return Poll::Ready(Err(e));
+        }
+        if source.is_ready(dir) {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Stores `waker` in `dir`'s slot of `source`, arming interest where the platform needs it.
+    fn park_waker(&self, source: &Source, dir: Dir, waker: &Waker) -> io::Result<()> {
+        let inner = &*self.inner;
+        if inner.shut_down.load(Ordering::Acquire) {
+            return Err(shut_down_error());
+        }
+        let mut dirs = source.lock();
+        let slot = &mut dirs[dir.index()];
+        let was_waiting = slot.is_waiting();
+        match &mut slot.waker {
+            Some(w) if w.will_wake(waker) => {}
+            w => *w = Some(waker.clone()),
+        }
+        if !was_waiting {
+            inner.waiting.fetch_add(1, Ordering::AcqRel);
+        }
+        self.rearm(source, &dirs)
+    }
+
+    /// Registers a waiter for a `readable()`/`writable()` future; returns its key.
+    pub(crate) fn add_waiter(
+        &self,
+        source: &Source,
+        dir: Dir,
+        key: &mut Option<usize>,
+        waker: &Waker,
+    ) -> io::Result<()> {
+        let inner = &*self.inner;
+        if inner.shut_down.load(Ordering::Acquire) {
+            return Err(shut_down_error());
+        }
+        let mut dirs = source.lock();
+        let slot = &mut dirs[dir.index()];
+        let was_waiting = slot.is_waiting();
+        match key.and_then(|k| slot.waiters.get_mut(k)) {
+            Some(Some(w)) if w.will_wake(waker) => {}
+            Some(w) => *w = Some(waker.clone()),
+            None => *key = Some(slot.waiters.insert(Some(waker.clone()))),
+        }
+        if !was_waiting {
+            inner.waiting.fetch_add(1, Ordering::AcqRel);
+        }
+        self.rearm(source, &dirs)
+    }
+
+    pub(crate) fn remove_waiter(&self, source: &Source, dir: Dir, key: usize) {
+        let inner = &*self.inner;
+        let waker = {
+            let mut dirs = source.lock();
+            let slot = &mut dirs[dir.index()];
+            let was_waiting = slot.is_waiting();
+            let waker = slot.waiters.try_remove(key).flatten();
+            if was_waiting && !slot.is_waiting() {
+                inner.waiting.fetch_sub(1, Ordering::AcqRel);
+            }
+            waker
+        };
+        drop(waker);
+    }
+
+    fn rearm(&self, source: &Source, dirs: &[Direction; 2]) -> io::Result<()> {
+        let inner = &*self.inner;
+        if inner.mode == PollMode::Edge {
+            return Ok(());
+        }
+        let event = Event::new(source.key, dirs[0].is_waiting(), dirs[1].is_waiting());
+        with_borrowed(source.raw, |handle| inner.poller.modify(handle, event))
+    }
+
+    fn dispatch(&self, events: &Events) {
+        let inner = &*self.inner;
+        let mut ready = Vec::with_capacity(events.len());
+        {
+            let sources = lock(&inner.sources);
+            for ev in events.iter() {
+                if let Some(source) = sources.get(ev.key) {
+                    ready.push((source.clone(), ev.readable, ev.writable));
+                }
+            }
+        }
+        let mut wakers = Vec::new();
+        for (source, readable, writable) in ready {
+            let bits =
+                (if readable { READABLE } else { 0 }) | (if writable { WRITABLE } else { 0 });
+            let _ = source
+                .readiness
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                    Some((s | bits).wrapping_add(TICK_ONE))
+                });
+            let mut dirs = source.lock();
+            for (dir, hit) in [(Dir::Read, readable), (Dir::Write, writable)] {
+                let slot = &mut dirs[dir.index()];
+                if hit && slot.is_waiting() {
+                    slot.drain(&mut wakers);
+                    inner.waiting.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        }
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// Restores the previous current reactor when dropped; see [`Reactor::enter`].
+#[derive(Debug)]
+#[must_use = "the reactor stays current only while the guard is alive"]
+pub struct ReactorGuard {
+    prev: Option<Option<Reactor>>,
+}
+
+impl Drop for ReactorGuard {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            let replaced = CURRENT.try_with(|c| c.replace(prev)).ok().flatten();
+            drop(replaced);
+        }
+    }
+}
+
+/// The runtime side of a reactor: the thread that parks in it waits for I/O events.
+///
+/// Dropping it shuts the reactor down: every waiting task is woken, and from then on operations
+/// on its sources that would wait fail with an error saying so, instead of hanging.
+///
+/// # Examples
+///
+/// ```
+/// use corio_reactor::ReactorDriver;
+/// use std::time::Duration;
+///
+/// let mut driver = ReactorDriver::new()?;
+/// driver.reactor().notify();
+/// driver.park(Some(Duration::from_secs(5)))?; // returns at once: notified
+/// # std::io::Result::Ok(())
+/// ```
+pub struct ReactorDriver {
+    reactor: Reactor,
+    events: Events,
+}
+
+impl fmt::Debug for ReactorDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReactorDriver")
+            .field("reactor", &self.reactor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReactorDriver {
+    /// A new reactor and its driver.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the OS refuses to create a poller (for example, out of file descriptors).
+    pub fn new() -> io::Result<ReactorDriver> {
+        Ok(ReactorDriver {
+            reactor: Reactor::new()?,
+            events: Events::new(),
+        })
+    }
+
+    /// The reactor that sources register with.
+    pub fn reactor(&self) -> Reactor {
+        self.reactor.clone()
+    }
+
+    /// Waits up to `timeout` (`None`: until an event or [`Reactor::notify`]) and wakes the tasks
+    /// whose sources became ready. Returns the number of events.
+    ///
+    /// # Errors
+    ///
+    /// Returns the poller's error (`EINTR` is retried inside).
+    pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        self.events.clear();
+        let n = self.reactor.inner.poller.wait(&mut self.events, timeout)?;
+        if n > 0 {
+            self.reactor.dispatch(&self.events);
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for ReactorDriver {
+    fn drop(&mut self) {
+        let inner = &*self.reactor.inner;
+        inner.shut_down.store(true, Ordering::Release);
+        let sources: Vec<Arc<Source>> = lock(&inner.sources)
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect();
+        let mut wakers = Vec::new();
+        for source in sources {
+            let mut dirs = source.lock();
+            for dir in dirs.iter_mut() {
+                dir.drain(&mut wakers);
+            }
+        }
+        inner.waiting.store(0, Ordering::Release);
+        // Woken so that tasks still alive see the shutdown error instead of waiting forever.
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// Runs `f` with a borrowed handle for `raw`.
+fn with_borrowed<R>(raw: RawSource, f: impl FnOnce(Borrowed<'_>) -> R) -> R {
+    // SAFETY: every caller passes the raw handle of a registered source, and a source is
+    // registered only while the `Async` that owns the handle is alive (`Async` deregisters before
+    // it drops or gives back its handle), so `raw` is open for the duration of `f`.
+    #[allow(unsafe_code)]
+    let handle = unsafe { Borrowed::borrow_raw(raw) };
+    f(handle)
+}
+
+#[cfg(unix)]
+type Borrowed<'a> = std::os::unix::io::BorrowedFd<'a>;
+#[cfg(windows)]
+type Borrowed<'a> = std::os::windows::io::BorrowedSocket<'a>;
+
+fn shut_down_error() -> io::Error {
+    io::Error::other("the runtime that owns this I/O source has shut down")
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The process-wide reactor used outside of any runtime.
+fn global() -> io::Result<Reactor> {
+    static GLOBAL: OnceLock<Result<Reactor, String>> = OnceLock::new();
+    let global = GLOBAL.get_or_init(|| {
+        let mut driver = ReactorDriver::new().map_err(|e| e.to_string())?;
+        let reactor = driver.reactor();
+        std::thread::Builder::new()
+            .name("corio-reactor".into())
+            .spawn(move || {
+                loop {
+                    if let Err(e) = driver.park(None) {
+                        eprintln!("corio: the global reactor failed to wait for events: {e}");
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(reactor)
+    });
+    global
+        .clone()
+        .map_err(|e| io::Error::other(format!("cannot start the global reactor: {e}")))
+}

@@ -1,0 +1,416 @@
+//! The timer: a wheel behind a mutex, a clock, and the hooks a runtime's driver uses.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::wheel::{EntryPoll, Wheel};
+
+/// One tick of the wheel.
+pub(crate) const TICK: Duration = Duration::from_millis(1);
+
+/// How many wakers are woken per batch, so the wheel lock is never held while waking.
+const WAKE_BATCH: usize = 64;
+
+type Unpark = Arc<dyn Fn() + Send + Sync>;
+
+pub(crate) struct Shared {
+    clock: Clock,
+    /// Tick 0 of the wheel.
+    start: Instant,
+    wheel: Mutex<Wheel>,
+    /// The tick at which the thread parked in this timer's driver will wake by itself; an
+    /// insert due earlier must unpark it. 0 while nobody sleeps on it (whoever parks next looks
+    /// at the wheel first), `u64::MAX` while a thread sleeps with no timer to wake it.
+    sleeping_until: AtomicU64,
+    unpark: OnceLock<Unpark>,
+}
+
+/// A handle to a timer: the thing `sleep` and `timeout` register with.
+///
+/// Cheap to clone. The timer of the current runtime is found with [`Timer::current`]; outside any
+/// runtime that is a process-wide timer driven by a background thread named `corio-timer`,
+/// started on first use.
+///
+/// # Examples
+///
+/// ```
+/// use corio_timer::Timer;
+///
+/// let timer = Timer::current();
+/// let before = timer.now();
+/// assert!(timer.now() >= before);
+/// ```
+#[derive(Clone)]
+pub struct Timer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timer")
+            .field("paused", &self.shared.clock.is_paused())
+            .field("pending", &self.pending())
+            .finish()
+    }
+}
+
+/// What registering a deadline gave.
+pub(crate) enum Registration {
+    Registered(usize),
+    AlreadyDue,
+}
+
+impl Timer {
+    /// The timer of the current thread's runtime, or the global timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _timer = corio_timer::Timer::current();
+    /// ```
+    pub fn current() -> Timer {
+        CURRENT
+            .try_with(|c| c.borrow().clone())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| global().clone())
+    }
+
+    /// Runs `f` with the current timer, without cloning it.
+    #[inline]
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Timer) -> R) -> R {
+        let mut f = Some(f);
+        let done = CURRENT.try_with(|c| {
+            c.borrow()
+                .as_ref()
+                .map(|t| (f.take().expect("called once"))(t))
+        });
+        match done {
+            Ok(Some(r)) => r,
+            _ => (f.take().expect("called once"))(global()),
+        }
+    }
+
+    /// Makes this timer the current one on this thread until the guard is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_timer::{Clock, TimerDriver, Timer};
+    ///
+    /// let driver = TimerDriver::new(Clock::new_paused(false));
+    /// let _guard = driver.timer().enter();
+    /// assert!(Timer::current().clock().is_paused());
+    /// ```
+    pub fn enter(&self) -> TimerGuard {
+        let prev = CURRENT
+            .try_with(|c| c.replace(Some(self.clone())))
+            .ok()
+            .flatten();
+        TimerGuard { prev: Some(prev) }
+    }
+
+    /// The timer's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// The timer's notion of now (virtual if its clock is paused).
+    pub fn now(&self) -> Instant {
+        self.shared.clock.now()
+    }
+
+    /// How many timers are waiting to fire.
+    pub fn pending(&self) -> usize {
+        self.shared.lock().pending()
+    }
+
+    /// Whether two handles refer to the same timer.
+    pub fn ptr_eq(&self, other: &Timer) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// Fires every timer that is due by this timer's clock. Runtimes do this on every turn; call
+    /// it after moving a paused clock by hand.
+    pub fn fire_due(&self) {
+        self.shared.fire_due();
+    }
+
+    pub(crate) fn register(&self, deadline: Instant, waker: &Waker) -> Registration {
+        let shared = &*self.shared;
+        let when = shared.deadline_tick(deadline);
+        let mut wheel = shared.lock();
+        match wheel.insert(when, waker.clone()) {
+            Ok(key) => {
+                let wake_driver = when < shared.sleeping_until.load(Ordering::Acquire);
+                if wake_driver {
+                    // Only one insert needs to interrupt the sleeper.
+                    shared.sleeping_until.store(when, Ordering::Release);
+                }
+                drop(wheel);
+                if wake_driver {
+                    if let Some(unpark) = shared.unpark.get() {
+                        unpark();
+                    }
+                }
+                Registration::Registered(key)
+            }
+            Err(_waker) => {
+                drop(wheel);
+                Registration::AlreadyDue
+            }
+        }
+    }
+
+    /// Returns `true` if the entry fired (and frees it); otherwise updates its waker.
+    pub(crate) fn poll_entry(&self, key: usize, waker: &Waker) -> bool {
+        self.shared.lock().poll(key, waker) == EntryPoll::Fired
+    }
+
+    pub(crate) fn cancel(&self, key: usize) {
+        let waker = self.shared.lock().remove(key);
+        drop(waker);
+    }
+}
+
+/// Restores the previous current timer when dropped; see [`Timer::enter`].
+#[derive(Debug)]
+#[must_use = "the timer stays current only while the guard is alive"]
+pub struct TimerGuard {
+    prev: Option<Option<Timer>>,
+}
+
+impl Drop for TimerGuard {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            let replaced = CURRENT.try_with(|c| c.replace(prev)).ok().flatten();
+            drop(replaced);
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Timer>> = const { RefCell::new(None) };
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Wheel> {
+        self.wheel.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The first tick at or after `deadline` (so that nothing fires early).
+    fn deadline_tick(&self, deadline: Instant) -> u64 {
+        let since = deadline.saturating_duration_since(self.start);
+        let ticks = since.as_nanos().div_ceil(TICK.as_nanos());
+        u64::try_from(ticks).unwrap_or(u64::MAX - 1)
+    }
+
+    /// The last tick that has fully passed at `now`.
+    fn now_tick(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.start);
+        u64::try_from(since.as_nanos() / TICK.as_nanos()).unwrap_or(u64::MAX - 1)
+    }
+
+    fn tick_instant(&self, tick: u64) -> Option<Instant> {
+        let nanos = u128::from(tick) * TICK.as_nanos();
+        let nanos = u64::try_from(nanos).ok()?;
+        self.start.checked_add(Duration::from_nanos(nanos))
+    }
+
+    fn fire_due(&self) {
+        let now = self.now_tick(self.clock.now());
+        let mut fired = Vec::new();
+        self.lock().advance(now, &mut fired);
+        // Woken outside the lock: a waker may do anything, including registering a timer.
+        while !fired.is_empty() {
+            let at = fired.len().saturating_sub(WAKE_BATCH);
+            for waker in fired.drain(at..) {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// The runtime side of a timer: owned by the runtime's driver, which asks it how long it may
+/// sleep and tells it when to fire.
+///
+/// Dropping it drops every waker the timer holds (timers of a runtime that shut down never fire).
+///
+/// # Examples
+///
+/// A minimal driver loop (the facade's driver also waits for I/O in `park`):
+///
+/// ```
+/// use corio_timer::{Clock, TimerDriver};
+/// use std::time::Duration;
+///
+/// let driver = TimerDriver::new(Clock::new());
+/// let timer = driver.timer();
+/// let _guard = timer.enter();
+/// let sleep = corio_timer::sleep(Duration::from_millis(5));
+/// futures_lite::future::block_on(futures_lite::future::or(
+///     async { sleep.await; "slept" },
+///     async {
+///         loop {
+///             if let Some(wait) = driver.park_timeout(None) {
+///                 std::thread::sleep(wait);
+///             }
+///             driver.fire_due();
+///             futures_lite::future::yield_now().await;
+///         }
+///     },
+/// ));
+/// ```
+pub struct TimerDriver {
+    timer: Timer,
+}
+
+impl fmt::Debug for TimerDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerDriver")
+            .field("timer", &self.timer)
+            .finish()
+    }
+}
+
+impl TimerDriver {
+    /// A timer driven by this driver, reading `clock`.
+    pub fn new(clock: Clock) -> TimerDriver {
+        let start = clock.now();
+        TimerDriver {
+            timer: Timer {
+                shared: Arc::new(Shared {
+                    clock,
+                    start,
+                    wheel: Mutex::new(Wheel::new()),
+                    sleeping_until: AtomicU64::new(0),
+                    unpark: OnceLock::new(),
+                }),
+            },
+        }
+    }
+
+    /// The handle that sleeps register with.
+    pub fn timer(&self) -> Timer {
+        self.timer.clone()
+    }
+
+    /// Sets the function that interrupts the thread sleeping in [`park_timeout`]'s wait, called
+    /// when a timer due earlier than that wait's end is registered. Only the first call counts.
+    ///
+    /// [`park_timeout`]: TimerDriver::park_timeout
+    pub fn set_unpark(&self, unpark: impl Fn() + Send + Sync + 'static) {
+        let _ = self.timer.shared.unpark.set(Arc::new(unpark));
+    }
+
+    /// Called before the driver's thread blocks: returns how long it may sleep, at most
+    /// `requested` (`None`: unbounded) and at most until the next timer. Records the wake-up tick,
+    /// so that registering an earlier timer interrupts the sleep.
+    ///
+    /// With a paused clock the timeout is computed in virtual time; a runtime in auto-advance mode
+    /// calls [`auto_advance`](TimerDriver::auto_advance) instead of sleeping.
+    pub fn park_timeout(&self, requested: Option<Duration>) -> Option<Duration> {
+        let shared = &*self.timer.shared;
+        let wheel = shared.lock();
+        let next = wheel.next_expiration();
+        if requested != Some(Duration::ZERO) {
+            shared
+                .sleeping_until
+                .store(next.unwrap_or(u64::MAX), Ordering::Release);
+        }
+        drop(wheel);
+        let until_timer = next.map(|tick| match shared.tick_instant(tick) {
+            Some(at) => at.saturating_duration_since(shared.clock.now()),
+            None => Duration::MAX,
+        });
+        match (requested, until_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires every timer that is due, and marks the driver as awake.
+    pub fn fire_due(&self) {
+        let shared = &*self.timer.shared;
+        shared.sleeping_until.store(0, Ordering::Release);
+        shared.fire_due();
+    }
+
+    /// With a paused, auto-advancing clock: jumps virtual time to the next timer and fires it.
+    /// Returns `false` (and does nothing) if the clock is not auto-advancing or no timer waits.
+    pub fn auto_advance(&self) -> bool {
+        let shared = &*self.timer.shared;
+        if !shared.clock.auto_advance() {
+            return false;
+        }
+        let next = shared.lock().next_expiration();
+        let Some(at) = next.and_then(|tick| shared.tick_instant(tick)) else {
+            return false;
+        };
+        shared.clock.advance_to(at);
+        self.fire_due();
+        true
+    }
+
+    /// The earliest instant at which a timer will fire, if any is pending.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let shared = &*self.timer.shared;
+        let next = shared.lock().next_expiration()?;
+        shared.tick_instant(next)
+    }
+}
+
+impl Drop for TimerDriver {
+    fn drop(&mut self) {
+        let wakers = self.timer.shared.lock().clear_wakers();
+        drop(wakers);
+    }
+}
+
+/// The process-wide timer used outside of any runtime, driven by the `corio-timer` thread.
+fn global() -> &'static Timer {
+    static GLOBAL: OnceLock<Timer> = OnceLock::new();
+    GLOBAL.get_or_init(|| {
+        let driver = TimerDriver::new(Clock::new());
+        let timer = driver.timer();
+        let signal = Arc::new((Mutex::new(false), Condvar::new()));
+        let wake = signal.clone();
+        driver.set_unpark(move || {
+            *wake.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            wake.1.notify_one();
+        });
+        let spawned = std::thread::Builder::new()
+            .name("corio-timer".into())
+            .spawn(move || {
+                loop {
+                    let timeout = driver.park_timeout(None);
+                    let (lock, condvar) = &*signal;
+                    let mut notified = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    if !*notified {
+                        notified = match timeout {
+                            Some(t) => {
+                                condvar
+                                    .wait_timeout(notified, t)
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .0
+                            }
+                            None => condvar.wait(notified).unwrap_or_else(|e| e.into_inner()),
+                        };
+                    }
+                    *notified = false;
+                    drop(notified);
+                    driver.fire_due();
+                }
+            });
+        if let Err(e) = spawned {
+            // Without the thread the timers outside runtimes never fire; say so loudly.
+            eprintln!("corio: cannot start the global timer thread: {e}");
+        }
+        timer
+    })
+}

@@ -1,0 +1,153 @@
+//! `interval`: a periodic tick.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::driver::{TICK, Timer};
+use crate::sleep::Sleep;
+
+/// What an [`Interval`] does when ticks were missed (the task was busy past one or more of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MissedTickBehavior {
+    /// Fire the missed ticks back to back until caught up, keeping the original schedule.
+    #[default]
+    Burst,
+    /// Fire once now, and schedule the next tick one period after *now*.
+    Delay,
+    /// Fire once now, and skip to the next tick of the original schedule.
+    Skip,
+}
+
+/// A stream of ticks every `period`, the first one immediately.
+///
+/// A period below the timer resolution (1 ms), including zero, is raised to 1 ms. Missed ticks are
+/// handled per [`MissedTickBehavior`] (default: [`Burst`](MissedTickBehavior::Burst), as tokio).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// futures_lite::future::block_on(async {
+///     let mut every = corio_timer::interval(Duration::from_millis(2));
+///     let first = every.tick().await;
+///     let second = every.tick().await;
+///     assert!(second - first >= Duration::from_millis(2));
+/// });
+/// ```
+pub fn interval(period: Duration) -> Interval {
+    let start = Timer::with_current(|t| t.now());
+    interval_at(start, period)
+}
+
+/// Like [`interval`], with the first tick at `start`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let start = Instant::now() + Duration::from_millis(3);
+/// let mut ticks = corio_timer::interval_at(start, Duration::from_secs(1));
+/// let first = futures_lite::future::block_on(ticks.tick());
+/// assert_eq!(first, start);
+/// ```
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    Interval {
+        period: period.max(TICK),
+        next: start,
+        sleep: Sleep::new(Some(start)),
+        missed: MissedTickBehavior::default(),
+    }
+}
+
+/// Periodic ticks; see [`interval`].
+#[derive(Debug)]
+pub struct Interval {
+    period: Duration,
+    next: Instant,
+    sleep: Sleep,
+    missed: MissedTickBehavior,
+}
+
+impl Interval {
+    /// Waits for the next tick and returns its scheduled instant.
+    pub fn tick(&mut self) -> Tick<'_> {
+        Tick { interval: self }
+    }
+
+    /// Polls for the next tick.
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        if self.sleep.poll_elapsed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let scheduled = self.next;
+        let now = Timer::with_current(|t| t.now());
+        let next = match self.missed {
+            MissedTickBehavior::Burst => scheduled.checked_add(self.period),
+            MissedTickBehavior::Delay => now.checked_add(self.period),
+            MissedTickBehavior::Skip => {
+                let mut next = scheduled.checked_add(self.period);
+                if let Some(n) = next {
+                    if n <= now {
+                        let behind = now.duration_since(n).as_nanos();
+                        let periods = behind / self.period.as_nanos() + 1;
+                        let skip = self.period.as_nanos().saturating_mul(periods);
+                        next = u64::try_from(skip)
+                            .ok()
+                            .and_then(|nanos| n.checked_add(Duration::from_nanos(nanos)));
+                    }
+                }
+                next
+            }
+        };
+        match next {
+            Some(next) => self.next = next,
+            // Beyond the representable future: no more ticks.
+            None => self.next = scheduled,
+        }
+        Pin::new(&mut self.sleep).reset_to(next);
+        Poll::Ready(scheduled)
+    }
+
+    /// Sets what happens to missed ticks.
+    pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
+        self.missed = behavior;
+    }
+
+    /// The missed-tick behaviour in force.
+    pub fn missed_tick_behavior(&self) -> MissedTickBehavior {
+        self.missed
+    }
+
+    /// The period between ticks.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Restarts the schedule: the next tick is one period from now.
+    pub fn reset(&mut self) {
+        let now = Timer::with_current(|t| t.now());
+        let next = now.checked_add(self.period);
+        self.next = next.unwrap_or(now);
+        Pin::new(&mut self.sleep).reset_to(next);
+    }
+}
+
+/// The future returned by [`Interval::tick`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Tick<'a> {
+    interval: &'a mut Interval,
+}
+
+impl Future for Tick<'_> {
+    type Output = Instant;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Instant> {
+        self.interval.poll_tick(cx)
+    }
+}

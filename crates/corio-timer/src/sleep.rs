@@ -1,0 +1,198 @@
+//! `sleep`, `sleep_until` and the `Sleep` future.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::driver::{Registration, Timer};
+
+/// Waits until `duration` has passed.
+///
+/// The deadline is taken when `sleep` is called, from the current runtime's clock (virtual in
+/// deterministic mode). A zero duration completes at once, without registering a timer.
+/// `Duration::MAX`, or any duration whose deadline cannot be represented, sleeps forever (and still
+/// registers nothing). Timers have a resolution of one millisecond and never fire early.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let start = Instant::now();
+/// futures_lite::future::block_on(corio_timer::sleep(Duration::from_millis(10)));
+/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    let deadline = Timer::with_current(|t| t.now().checked_add(duration));
+    Sleep::new(deadline)
+}
+
+/// Waits until `deadline`.
+///
+/// A deadline in the past completes at once.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let deadline = Instant::now() + Duration::from_millis(5);
+/// futures_lite::future::block_on(corio_timer::sleep_until(deadline));
+/// assert!(Instant::now() >= deadline);
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::new(Some(deadline))
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+///
+/// It registers with a timer only when first polled (most timeouts are cancelled before that
+/// matters), and dropping it removes the registration.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Sleep {
+    /// `None`: never.
+    deadline: Option<Instant>,
+    state: State,
+}
+
+enum State {
+    Unregistered,
+    Registered { timer: Timer, key: usize },
+    Done,
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field(
+                "registered",
+                &matches!(self.state, State::Registered { .. }),
+            )
+            .field("done", &matches!(self.state, State::Done))
+            .finish()
+    }
+}
+
+impl Sleep {
+    pub(crate) fn new(deadline: Option<Instant>) -> Sleep {
+        Sleep {
+            deadline,
+            state: State::Unregistered,
+        }
+    }
+
+    /// A sleep that never completes.
+    pub(crate) fn never() -> Sleep {
+        Sleep::new(None)
+    }
+
+    /// The deadline, or `None` if this sleep never ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// assert!(corio_timer::sleep(Duration::MAX).deadline().is_none());
+    /// assert!(corio_timer::sleep(Duration::from_secs(1)).deadline().is_some());
+    /// ```
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Whether the deadline has been reached (as observed by the last poll).
+    pub fn is_elapsed(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// Moves the deadline. The sleep becomes pending again even if it had completed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let mut sleep = Box::pin(corio_timer::sleep(Duration::from_secs(3600)));
+    /// sleep.as_mut().reset(Instant::now() + Duration::from_millis(1));
+    /// futures_lite::future::block_on(sleep);
+    /// ```
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        self.reset_to(Some(deadline));
+    }
+
+    pub(crate) fn reset_to(self: Pin<&mut Self>, deadline: Option<Instant>) {
+        let this = self.get_mut();
+        this.unregister();
+        this.deadline = deadline;
+        this.state = State::Unregistered;
+    }
+
+    fn unregister(&mut self) {
+        if let State::Registered { timer, key } = std::mem::replace(&mut self.state, State::Done) {
+            timer.cancel(key);
+        }
+    }
+
+    pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.deadline else {
+            return Poll::Pending;
+        };
+        match &self.state {
+            State::Done => Poll::Ready(()),
+            State::Unregistered => {
+                let timer = Timer::current();
+                if timer.now() >= deadline {
+                    return self.complete(cx);
+                }
+                match timer.register(deadline, cx.waker()) {
+                    Registration::Registered(key) => {
+                        self.state = State::Registered { timer, key };
+                        Poll::Pending
+                    }
+                    Registration::AlreadyDue => self.complete(cx),
+                }
+            }
+            State::Registered { timer, key } => {
+                if timer.poll_entry(*key, cx.waker()) {
+                    // The entry was freed by `poll_entry`.
+                    self.state = State::Unregistered;
+                    self.complete(cx)
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // A firing timer spends budget like any resource; if none is left, try again next poll.
+        if corio_coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.unregister();
+        self.state = State::Done;
+        Poll::Ready(())
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().poll_elapsed(cx)
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// Converts a duration to a deadline from the current clock; `None` if it overflows.
+pub(crate) fn deadline_after(duration: Duration) -> Option<Instant> {
+    Timer::with_current(|t| t.now().checked_add(duration))
+}

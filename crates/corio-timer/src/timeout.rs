@@ -1,0 +1,139 @@
+//! `timeout`, `timeout_at` and the `Elapsed` error.
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use pin_project_lite::pin_project;
+
+use crate::sleep::{Sleep, deadline_after};
+
+/// The error of a [`timeout`] whose deadline passed first.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let result = futures_lite::future::block_on(corio_timer::timeout(
+///     Duration::from_millis(1),
+///     std::future::pending::<()>(),
+/// ));
+/// let err = result.unwrap_err();
+/// assert_eq!(err.to_string(), "deadline has elapsed");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed {
+    deadline: Option<Instant>,
+}
+
+impl Elapsed {
+    /// An `Elapsed` for a deadline (used by cancel scopes that report which deadline fired).
+    pub fn new(deadline: Option<Instant>) -> Elapsed {
+        Elapsed { deadline }
+    }
+
+    /// The deadline that passed, if known.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(e: Elapsed) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, e)
+    }
+}
+
+/// Runs `future`, but gives up with [`Elapsed`] once `duration` has passed.
+///
+/// The future is polled first, so a future that is already ready wins even with a zero duration,
+/// and costs no timer registration. When the deadline wins, the future is dropped (cancelled) as
+/// soon as the `Timeout` is. `Duration::MAX` means no deadline.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let fast = futures_lite::future::block_on(corio_timer::timeout(Duration::from_secs(5), async { 1 }));
+/// assert_eq!(fast, Ok(1));
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: Sleep::new(deadline_after(duration)),
+    }
+}
+
+/// Like [`timeout`], with an absolute deadline.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let deadline = Instant::now() + Duration::from_millis(1);
+/// let slow = futures_lite::future::block_on(corio_timer::timeout_at(deadline, std::future::pending::<()>()));
+/// assert!(slow.is_err());
+/// ```
+pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: Sleep::new(Some(deadline)),
+    }
+}
+
+pin_project! {
+    /// The future returned by [`timeout`] and [`timeout_at`].
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    #[derive(Debug)]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        sleep: Sleep,
+    }
+}
+
+impl<F> Timeout<F> {
+    /// The inner future.
+    pub fn get_ref(&self) -> &F {
+        &self.future
+    }
+
+    /// The deadline, or `None` if there is none.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.sleep.deadline()
+    }
+
+    /// Gives back the inner future.
+    pub fn into_inner(self) -> F {
+        self.future
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        match this.sleep.poll_elapsed(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed::new(this.sleep.deadline()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
