@@ -2,16 +2,26 @@
 
 use crate::util::{cargo, run};
 
-pub(crate) fn run_ci(args: &[String]) -> Result<(), String> {
+pub(crate) fn ci(args: &[String]) -> Result<(), String> {
     if let Some(unknown) = args.first() {
         return Err(format!("ci takes no options (got `{unknown}`)"));
     }
     run("fmt", cargo().args(["fmt", "--all", "--check"]))?;
     run(
         "clippy",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
-    run("test", cargo().args(["test", "--workspace", "--all-targets"]))?;
+    run(
+        "test",
+        cargo().args(["test", "--workspace", "--all-targets"]),
+    )?;
     run("doctest", cargo().args(["test", "--workspace", "--doc"]))?;
     run(
         "doc",
@@ -22,5 +32,3 @@ pub(crate) fn run_ci(args: &[String]) -> Result<(), String> {
     eprintln!("\nxtask ci: all checks passed");
     Ok(())
 }
-
-pub(crate) use run_ci as run;

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         None => ("help", &[][..]),
     };
     let result = match task {
-        "ci" => ci::run(rest),
+        "ci" => ci::ci(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
