@@ -359,7 +359,7 @@ where
 
 /// Spawns a future that need not be `Send` onto the local runtime of this thread.
 ///
-/// Inside [`run_local`](crate::run_local) (or [`LocalRuntime::block_on`]) the task runs on that
+/// Inside [`run_local`](crate::run_local) (or [`LocalRuntime::block_on`](crate::LocalRuntime::block_on)) the task runs on that
 /// loop. Outside of one, it goes to this thread's *implicit* local runtime, which runs whenever
 /// this thread is inside [`block_on`](crate::block_on); a task spawned there and never driven is
 /// dropped when the thread exits.

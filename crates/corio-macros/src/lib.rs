@@ -15,7 +15,7 @@ use proc_macro::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, Tok
 
 /// Runs `async fn main` on a corio runtime.
 ///
-/// ```ignore
+/// ```text
 /// #[corio::main]
 /// async fn main() {
 ///     corio::sleep(std::time::Duration::from_millis(1)).await;
@@ -28,7 +28,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Runs an `async fn` test on a corio runtime.
 ///
-/// ```ignore
+/// ```text
 /// #[corio::test]
 /// async fn sleeps() {
 ///     corio::sleep(std::time::Duration::from_millis(1)).await;
@@ -169,11 +169,16 @@ fn parse_args(args: TokenStream, kind: Kind) -> Result<Config, Error> {
             let v = v
                 .clone()
                 .ok_or_else(|| (format!("`{key}` needs a value: `{key} = N`"), name.span()))?;
-            let digits: String = v.chars().filter(|c| *c != '_').collect();
-            let digits = digits
-                .trim_end_matches(char::is_alphabetic)
-                .trim_end_matches(|c| c == 'u' || c == 'i');
-            if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+            let prefix_len = v
+                .find(|c: char| !(c.is_ascii_digit() || c == '_'))
+                .unwrap_or(v.len());
+            let digits: String = v[..prefix_len].chars().filter(|c| *c != '_').collect();
+            let suffix = &v[prefix_len..];
+            let suffix_ok = matches!(
+                suffix,
+                "" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i32" | "i64"
+            );
+            if digits.is_empty() || !suffix_ok {
                 return Err((format!("`{key}` takes a whole number"), name.span()));
             }
             Ok(format!("{digits}u64"))

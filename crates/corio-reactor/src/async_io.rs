@@ -1,7 +1,7 @@
 //! `Async<T>`: an I/O handle in non-blocking mode, registered with a reactor.
 
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -184,19 +184,33 @@ impl<T> Async<T> {
     /// assert_eq!(&buf[..n], b"hi");
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
-    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        let io = self.get_ref();
-        poll_fn(|cx| self.reactor.poll_io(&self.source, Dir::Read, cx, || op(io))).await
+    ///
+    /// Dropping the future before it completes removes its waker from the reactor.
+    pub fn read_with<R, F>(&self, op: F) -> IoWith<'_, T, F>
+    where
+        F: FnMut(&T) -> io::Result<R>,
+    {
+        IoWith {
+            io: self,
+            dir: Dir::Read,
+            key: None,
+            op,
+        }
     }
 
     /// Runs a non-blocking write-side operation until it does not report `WouldBlock`.
-    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        let io = self.get_ref();
-        poll_fn(|cx| {
-            self.reactor
-                .poll_io(&self.source, Dir::Write, cx, || op(io))
-        })
-        .await
+    ///
+    /// Dropping the future before it completes removes its waker from the reactor.
+    pub fn write_with<R, F>(&self, op: F) -> IoWith<'_, T, F>
+    where
+        F: FnMut(&T) -> io::Result<R>,
+    {
+        IoWith {
+            io: self,
+            dir: Dir::Write,
+            key: None,
+            op,
+        }
     }
 
     /// Polls a non-blocking read-side operation once (registering `cx` if it would block).
@@ -206,7 +220,8 @@ impl<T> Async<T> {
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         let io = self.get_ref();
-        self.reactor.poll_io(&self.source, Dir::Read, cx, || op(io))
+        self.reactor
+            .poll_io(&self.source, Dir::Read, cx, None, || op(io))
     }
 
     /// Polls a non-blocking write-side operation once (registering `cx` if it would block).
@@ -217,7 +232,7 @@ impl<T> Async<T> {
     ) -> Poll<io::Result<R>> {
         let io = self.get_ref();
         self.reactor
-            .poll_io(&self.source, Dir::Write, cx, || op(io))
+            .poll_io(&self.source, Dir::Write, cx, None, || op(io))
     }
 
     fn poll_read_mut<R>(
@@ -233,7 +248,7 @@ impl<T> Async<T> {
         let io = io
             .as_mut()
             .expect("Async holds its handle until it is dropped");
-        reactor.poll_io(source, Dir::Read, cx, || op(io))
+        reactor.poll_io(source, Dir::Read, cx, None, || op(io))
     }
 
     fn poll_write_mut<R>(
@@ -249,7 +264,7 @@ impl<T> Async<T> {
         let io = io
             .as_mut()
             .expect("Async holds its handle until it is dropped");
-        reactor.poll_io(source, Dir::Write, cx, || op(io))
+        reactor.poll_io(source, Dir::Write, cx, None, || op(io))
     }
 }
 
@@ -298,6 +313,61 @@ impl<T> Future for Ready<'_, T> {
 impl<T> Drop for Ready<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key {
+            self.io
+                .reactor
+                .remove_waiter(&self.io.source, self.dir, key);
+        }
+    }
+}
+
+/// The future returned by [`Async::read_with`] and [`Async::write_with`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct IoWith<'a, T, F> {
+    io: &'a Async<T>,
+    dir: Dir,
+    key: Option<usize>,
+    op: F,
+}
+
+// The operation is only ever called through `&mut`, never pinned.
+impl<T, F> Unpin for IoWith<'_, T, F> {}
+
+impl<T, F> fmt::Debug for IoWith<'_, T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IoWith").field("dir", &self.dir).finish()
+    }
+}
+
+impl<T, F, R> Future for IoWith<'_, T, F>
+where
+    F: FnMut(&T) -> io::Result<R>,
+{
+    type Output = io::Result<R>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        let this = self.get_mut();
+        let io = this.io.get_ref();
+        let op = &mut this.op;
+        let result =
+            this.io
+                .reactor
+                .poll_io(&this.io.source, this.dir, cx, Some(&mut this.key), || {
+                    op(io)
+                });
+        if result.is_ready() {
+            if let Some(key) = this.key.take() {
+                this.io
+                    .reactor
+                    .remove_waiter(&this.io.source, this.dir, key);
+            }
+        }
+        result
+    }
+}
+
+impl<T, F> Drop for IoWith<'_, T, F> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
             self.io
                 .reactor
                 .remove_waiter(&self.io.source, self.dir, key);

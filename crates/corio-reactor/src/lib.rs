@@ -36,5 +36,5 @@
 mod async_io;
 mod reactor;
 
-pub use async_io::{Async, Ready};
+pub use async_io::{Async, IoWith, Ready};
 pub use reactor::{Reactor, ReactorDriver, ReactorGuard};

@@ -256,12 +256,14 @@ impl Reactor {
     }
 
     /// Polls `op` while `dir` is ready; returns `Pending` (with the waker registered) once it
-    /// would block.
+    /// would block. `waiter` selects where the waker goes: `None` for the shared `poll_*` slot,
+    /// or the key slot of a future that removes its entry when dropped.
     pub(crate) fn poll_io<R>(
         &self,
         source: &Source,
         dir: Dir,
         cx: &mut Context<'_>,
+        mut waiter: Option<&mut Option<usize>>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         if corio_coop::poll_proceed(cx).is_pending() {
@@ -284,7 +286,11 @@ impl Reactor {
                     result => return Poll::Ready(result),
                 }
             }
-            if let Err(e) = self.park_waker(source, dir, cx.waker()) {
+            let registered = match waiter.as_deref_mut() {
+                None => self.park_waker(source, dir, cx.waker()),
+                Some(key) => self.add_waiter(source, dir, key, cx.waker()),
+            };
+            if let Err(e) = registered {
                 return Poll::Ready(Err(e));
             }
             if !source.is_ready(dir) {

@@ -1,0 +1,462 @@
+//! TCP: `TcpListener` and `TcpStream`.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use corio_reactor::Async;
+use futures_core::Stream;
+use futures_io::{AsyncRead, AsyncWrite};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::addr::{ToSocketAddrs, each_addr};
+
+/// The listen backlog: large enough that a burst of thousands of connections is not refused
+/// (the kernel caps it at `net.core.somaxconn`).
+const BACKLOG: i32 = 4096;
+
+/// A TCP server socket.
+///
+/// # Examples
+///
+/// ```
+/// use corio_net::{TcpListener, TcpStream};
+/// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+///
+/// # futures_lite::future::block_on(async {
+/// let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// let addr = listener.local_addr()?;
+/// let client = async {
+///     let mut stream = TcpStream::connect(addr).await?;
+///     stream.write_all(b"hello").await?;
+///     std::io::Result::Ok(())
+/// };
+/// let server = async {
+///     let (mut stream, _peer) = listener.accept().await?;
+///     let mut buf = String::new();
+///     stream.read_to_string(&mut buf).await?;
+///     std::io::Result::Ok(buf)
+/// };
+/// let (sent, got) = futures_lite::future::zip(client, server).await;
+/// sent?;
+/// assert_eq!(got?, "hello");
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct TcpListener {
+    inner: Arc<Async<std::net::TcpListener>>,
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+impl TcpListener {
+    /// Binds to `addr` (tried in turn if it resolves to several) and starts listening.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the address does not resolve or no address can be bound.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| async move { TcpListener::bind_one(addr) }).await
+    }
+
+    fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        #[cfg(unix)]
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(BACKLOG)?;
+        let listener: std::net::TcpListener = socket.into();
+        TcpListener::from_nonblocking(listener)
+    }
+
+    /// Wraps a std listener (switching it to non-blocking mode).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the listener cannot be registered with the reactor.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        TcpListener::from_nonblocking(listener)
+    }
+
+    fn from_nonblocking(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: Arc::new(Async::new_nonblocking(listener)?),
+        })
+    }
+
+    /// Waits for a connection and returns it with the peer's address.
+    ///
+    /// Errors such as `EMFILE` (out of file descriptors) are returned as they come, and the
+    /// listener stays usable: a server loop should log them and go on.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error of `accept`.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, peer) = self.inner.read_with(|l| l.accept()).await?;
+        Ok((TcpStream::from_accepted(stream)?, peer))
+    }
+
+    /// Polls for a connection (the poll form of [`accept`](TcpListener::accept)).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        match self.inner.poll_read_with(cx, |l| l.accept()) {
+            Poll::Ready(Ok((stream, peer))) => {
+                Poll::Ready(TcpStream::from_accepted(stream).map(|s| (s, peer)))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// A stream of incoming connections.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The address this listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// Sets the IP time-to-live of accepted sockets.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.get_ref().set_ttl(ttl)
+    }
+}
+
+/// A stream of connections; see [`TcpListener::incoming`].
+#[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.listener
+            .poll_accept(cx)
+            .map(|r| Some(r.map(|(stream, _)| stream)))
+    }
+}
+
+/// A TCP connection.
+///
+/// It implements futures-io `AsyncRead` and `AsyncWrite` (also through `&TcpStream`), and is
+/// cheap to clone: a clone is another handle to the same connection, so one task can read while
+/// another writes. `close()` (from `AsyncWriteExt`) shuts down the write half.
+///
+/// Two tasks reading (or two writing) the same connection at once through the poll API share one
+/// waker slot per direction, and only the last one registered is woken: read and write from one
+/// task each.
+///
+/// # Examples
+///
+/// ```
+/// use corio_net::{TcpListener, TcpStream};
+/// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+///
+/// # futures_lite::future::block_on(async {
+/// let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// let mut client = TcpStream::connect(listener.local_addr()?).await?;
+/// client.set_nodelay(true)?;
+/// let (mut server, _) = listener.accept().await?;
+/// client.write_all(b"ping").await?;
+/// let mut buf = [0; 4];
+/// server.read_exact(&mut buf).await?;
+/// assert_eq!(&buf, b"ping");
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct TcpStream {
+    inner: Arc<Async<std::net::TcpStream>>,
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each address it resolves to in turn. Name resolution runs on
+    /// the blocking pool, so it never blocks the event loop.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the address does not resolve, or with the last connection error.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        each_addr(addr, TcpStream::connect_one).await
+    }
+
+    /// Like [`connect`](TcpStream::connect), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// Fails with `TimedOut` if the deadline passes first.
+    pub async fn connect_timeout(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        let socket = TcpStream::start_connect(addr)?;
+        match corio_timer::timeout(timeout, TcpStream::finish_connect(socket)).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connecting to {addr} timed out after {timeout:?}"),
+            )),
+        }
+    }
+
+    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = TcpStream::start_connect(addr)?;
+        TcpStream::finish_connect(socket).await
+    }
+
+    fn start_connect(addr: SocketAddr) -> io::Result<Async<std::net::TcpStream>> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        Async::new_nonblocking(std::net::TcpStream::from(socket))
+    }
+
+    async fn finish_connect(stream: Async<std::net::TcpStream>) -> io::Result<TcpStream> {
+        // The connection is established (or has failed) once the socket is writable.
+        stream
+            .write_with(|s| match s.take_error()? {
+                Some(e) => Err(e),
+                None => match s.peer_addr() {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(e) => Err(e),
+                },
+            })
+            .await?;
+        Ok(TcpStream {
+            inner: Arc::new(stream),
+        })
+    }
+
+    fn from_accepted(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            inner: Arc::new(Async::new(stream)?),
+        })
+    }
+
+    /// Wraps a connected std stream (switching it to non-blocking mode).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the stream cannot be registered with the reactor.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_accepted(stream)
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// Enables or disables Nagle's algorithm (`TCP_NODELAY`).
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.get_ref().set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.get_ref().nodelay()
+    }
+
+    /// Sets the IP time-to-live.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.get_ref().set_ttl(ttl)
+    }
+
+    /// Shuts down the read half, the write half, or both.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.get_ref().shutdown(how)
+    }
+
+    /// Receives data without removing it from the queue.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_with(|s| s.peek(buf)).await
+    }
+
+    /// Waits until the stream is readable (a hint; see `corio_reactor::Async::readable`).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the runtime that owns the socket has shut down.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.inner.readable().await
+    }
+
+    /// Waits until the stream is writable (a hint).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the runtime that owns the socket has shut down.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.inner.writable().await
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_read_with(cx, |mut s| s.read(buf))
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_read_with(cx, |mut s| s.read_vectored(bufs))
+    }
+}
+
+impl AsyncRead for &TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_read_with(cx, |mut s| s.read(buf))
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_read_with(cx, |mut s| s.read_vectored(bufs))
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_write_with(cx, |mut s| s.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.inner
+            .poll_write_with(cx, |mut s| s.write_vectored(bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(shutdown_write(self.inner.get_ref()))
+    }
+}
+
+impl AsyncWrite for &TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_write_with(cx, |mut s| s.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.inner
+            .poll_write_with(cx, |mut s| s.write_vectored(bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(shutdown_write(self.inner.get_ref()))
+    }
+}
+
+/// Shuts down the write half; a peer that already went away is not an error for `close`.
+fn shutdown_write(stream: &std::net::TcpStream) -> io::Result<()> {
+    match stream.shutdown(Shutdown::Write) {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,177 @@
+//! UDP: `UdpSocket`.
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use corio_reactor::Async;
+
+use crate::addr::{ToSocketAddrs, each_addr};
+
+/// A UDP socket. Cheap to clone (clones share the socket).
+///
+/// # Examples
+///
+/// ```
+/// use corio_net::UdpSocket;
+///
+/// # futures_lite::future::block_on(async {
+/// let a = UdpSocket::bind("127.0.0.1:0").await?;
+/// let b = UdpSocket::bind("127.0.0.1:0").await?;
+/// a.send_to(b"datagram", b.local_addr()?).await?;
+/// let mut buf = [0; 16];
+/// let (n, from) = b.recv_from(&mut buf).await?;
+/// assert_eq!((&buf[..n], from), (&b"datagram"[..], a.local_addr()?));
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct UdpSocket {
+    inner: Arc<Async<std::net::UdpSocket>>,
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpSocket")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+impl UdpSocket {
+    /// Binds a socket to `addr` (each resolved address is tried in turn).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the address does not resolve or cannot be bound.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        each_addr(addr, |addr| async move {
+            UdpSocket::from_std(std::net::UdpSocket::bind(addr)?)
+        })
+        .await
+    }
+
+    /// Wraps a std socket (switching it to non-blocking mode).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the socket cannot be registered with the reactor.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            inner: Arc::new(Async::new(socket)?),
+        })
+    }
+
+    /// Sets the default peer for [`send`](UdpSocket::send) and [`recv`](UdpSocket::recv).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the address does not resolve or the OS refuses it.
+    pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let socket = self.inner.get_ref();
+        each_addr(addr, |addr| async move { socket.connect(addr) }).await
+    }
+
+    /// Sends a datagram to `addr`; returns the number of bytes sent.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub async fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let addrs = addr.to_socket_addrs().await?;
+        let addr = *addrs
+            .first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to send to"))?;
+        self.inner.write_with(|s| s.send_to(buf, addr)).await
+    }
+
+    /// Receives a datagram and the address it came from.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.read_with(|s| s.recv_from(buf)).await
+    }
+
+    /// Like [`recv_from`](UdpSocket::recv_from), without removing the datagram from the queue.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.read_with(|s| s.peek_from(buf)).await
+    }
+
+    /// Sends a datagram to the connected peer.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the socket is not connected, or with the OS error.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write_with(|s| s.send(buf)).await
+    }
+
+    /// Receives a datagram from the connected peer.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the socket is not connected, or with the OS error.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_with(|s| s.recv(buf)).await
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// The connected peer's address.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the socket is not connected.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// Enables or disables broadcast.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.inner.get_ref().set_broadcast(on)
+    }
+
+    /// Sets the IP time-to-live.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.get_ref().set_ttl(ttl)
+    }
+
+    /// Joins an IPv4 multicast group.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn join_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.inner.get_ref().join_multicast_v4(&group, &interface)
+    }
+
+    /// Joins an IPv6 multicast group.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS error, if any.
+    pub fn join_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.inner.get_ref().join_multicast_v6(&group, interface)
+    }
+}
