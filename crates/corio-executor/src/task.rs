@@ -94,6 +94,37 @@ pub fn id() -> Option<TaskId> {
     context::current_task()
 }
 
+/// Reports a panic that can no longer reach anyone who would observe it, through the current
+/// runtime's report hook and [`PanicPolicy`] (as for a detached task's panic).
+///
+/// Libraries that catch panics of futures they own call this when they cannot resume them: for
+/// example a task group that caught a child's panic and was then cancelled itself.
+///
+/// # Examples
+///
+/// ```
+/// use std::panic::Location;
+///
+/// corio_executor::task::report_unobserved_panic(
+///     Box::new("lost in a cancelled group"),
+///     Some("demo"),
+///     Location::caller(),
+/// ); // prints a `corio: ...` line to stderr outside any runtime
+/// ```
+pub fn report_unobserved_panic(
+    payload: Box<dyn Any + Send>,
+    name: Option<&str>,
+    location: &'static Location<'static>,
+) {
+    let task = TaskSummary {
+        id: context::current_task().unwrap_or_else(TaskId::next),
+        name: name.map(Arc::from),
+        location,
+    };
+    // Dropping an untaken `Panicked` reports it.
+    drop(Panicked::new(payload, task));
+}
+
 /// Optional information about a task, allocated only for named tasks.
 #[derive(Debug)]
 pub(crate) struct TaskInfo {

@@ -1,0 +1,374 @@
+//! Gathering futures: `join_all`, `try_join_all`, `race`, and the `join!`/`try_join!` macros.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::set::FutureSet;
+
+/// Waits for every future and returns their outputs **in input order** (asyncio's `gather`).
+///
+/// The futures run concurrently inside the returned future (on the task that awaits it); only
+/// the futures that were woken are polled again. An empty input gives an empty `Vec` at once.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let out = corio::run_local(corio_scope::join_all((1..=3u64).map(|i| async move {
+///     corio::sleep(Duration::from_millis(10 * (4 - i))).await; // the last finishes first
+///     i
+/// })));
+/// assert_eq!(out, [1, 2, 3]);
+/// ```
+pub fn join_all<I>(futures: I) -> JoinAll<I::Item>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    let mut set = FutureSet::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let outputs = (0..set.len()).map(|_| None).collect();
+    JoinAll { set, outputs }
+}
+
+/// The future returned by [`join_all`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct JoinAll<F: Future> {
+    set: FutureSet<F>,
+    outputs: Vec<Option<F::Output>>,
+}
+
+impl<F: Future> fmt::Debug for JoinAll<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinAll")
+            .field("pending", &self.set.len())
+            .finish()
+    }
+}
+
+// The futures are boxed inside the set; nothing here is structurally pinned.
+impl<F: Future> Unpin for JoinAll<F> {}
+
+impl<F: Future> Future for JoinAll<F> {
+    type Output = Vec<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        while let Poll::Ready(Some((index, output))) = this.set.poll_next(cx) {
+            this.outputs[index] = Some(output);
+        }
+        if !this.set.is_empty() {
+            return Poll::Pending;
+        }
+        let outputs = std::mem::take(&mut this.outputs);
+        Poll::Ready(
+            outputs
+                .into_iter()
+                .map(|o| o.expect("every future completed"))
+                .collect(),
+        )
+    }
+}
+
+/// Waits for every future, or for the first error: then the other futures are dropped
+/// (cancelled) before the error is returned. On success, the outputs come in input order.
+///
+/// # Examples
+///
+/// ```
+/// let ok: Result<Vec<u32>, String> =
+///     corio::run_local(corio_scope::try_join_all((1..=3).map(|i| async move { Ok(i) })));
+/// assert_eq!(ok, Ok(vec![1, 2, 3]));
+///
+/// let err: Result<Vec<u32>, String> = corio::run_local(corio_scope::try_join_all(vec![
+///     Box::pin(async { Ok(1u32) }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>,
+///     Box::pin(async { Err("user 3 not found".to_string()) }),
+///     Box::pin(std::future::pending()), // cancelled when the error arrives
+/// ]));
+/// assert_eq!(err, Err("user 3 not found".to_string()));
+/// ```
+pub fn try_join_all<I, T, E>(futures: I) -> TryJoinAll<I::Item, T>
+where
+    I: IntoIterator,
+    I::Item: Future<Output = Result<T, E>>,
+{
+    let mut set = FutureSet::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let outputs = (0..set.len()).map(|_| None).collect();
+    TryJoinAll { set, outputs }
+}
+
+/// The future returned by [`try_join_all`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct TryJoinAll<F: Future, T> {
+    set: FutureSet<F>,
+    outputs: Vec<Option<T>>,
+}
+
+impl<F: Future, T> fmt::Debug for TryJoinAll<F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryJoinAll")
+            .field("pending", &self.set.len())
+            .finish()
+    }
+}
+
+impl<F: Future, T> Unpin for TryJoinAll<F, T> {}
+
+impl<F, T, E> Future for TryJoinAll<F, T>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<Vec<T>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        while let Poll::Ready(Some((index, output))) = this.set.poll_next(cx) {
+            match output {
+                Ok(v) => this.outputs[index] = Some(v),
+                Err(e) => {
+                    // Fail fast: cancel everything still running before reporting.
+                    this.set.clear();
+                    this.outputs.clear();
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        if !this.set.is_empty() {
+            return Poll::Pending;
+        }
+        let outputs = std::mem::take(&mut this.outputs);
+        Poll::Ready(Ok(outputs
+            .into_iter()
+            .map(|o| o.expect("every future completed"))
+            .collect()))
+    }
+}
+
+/// Runs two futures at once and returns the output of whichever finishes first. The loser is
+/// dropped (cancelled) before `race` returns. `a` is polled first, so if both are ready, `a`
+/// wins.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let winner = corio::run_local(corio_scope::race(
+///     async { corio::sleep(Duration::from_millis(50)).await; "slow" },
+///     async { corio::sleep(Duration::from_millis(1)).await; "fast" },
+/// ));
+/// assert_eq!(winner, "fast");
+/// ```
+pub fn race<A, B>(a: A, b: B) -> Race<A, B>
+where
+    A: Future,
+    B: Future<Output = A::Output>,
+{
+    Race {
+        a: Some(a),
+        b: Some(b),
+    }
+}
+
+pin_project! {
+    /// The future returned by [`race`].
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    #[derive(Debug)]
+    pub struct Race<A, B> {
+        #[pin]
+        a: Option<A>,
+        #[pin]
+        b: Option<B>,
+    }
+}
+
+impl<A, B> Future for Race<A, B>
+where
+    A: Future,
+    B: Future<Output = A::Output>,
+{
+    type Output = A::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<A::Output> {
+        let mut this = self.project();
+        let won = match this.a.as_mut().as_pin_mut().map(|a| a.poll(cx)) {
+            Some(Poll::Ready(v)) => Some(v),
+            _ => match this.b.as_mut().as_pin_mut().map(|b| b.poll(cx)) {
+                Some(Poll::Ready(v)) => Some(v),
+                _ => None,
+            },
+        };
+        match won {
+            Some(v) => {
+                // Drop both in place now: the loser is cancelled before we return.
+                this.a.set(None);
+                this.b.set(None);
+                Poll::Ready(v)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+pin_project! {
+    /// A future, then its output: the building block of [`join!`](crate::join).
+    #[doc(hidden)]
+    #[project = MaybeDoneProj]
+    #[project_replace = MaybeDoneReplace]
+    pub enum MaybeDone<F: Future> {
+        Future { #[pin] future: F },
+        Done { output: F::Output },
+        Gone,
+    }
+}
+
+#[doc(hidden)]
+impl<F: Future> MaybeDone<F> {
+    pub fn new(future: F) -> MaybeDone<F> {
+        MaybeDone::Future { future }
+    }
+
+    /// Polls the future if it is still running; returns whether the output is there.
+    pub fn poll_done(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        let output = match self.as_mut().project() {
+            MaybeDoneProj::Future { future } => match future.poll(cx) {
+                Poll::Ready(output) => output,
+                Poll::Pending => return false,
+            },
+            MaybeDoneProj::Done { .. } => return true,
+            MaybeDoneProj::Gone => return true,
+        };
+        self.project_replace(MaybeDone::Done { output });
+        true
+    }
+
+    /// Takes the output out. Panics if there is none (a bug in the macro).
+    pub fn take_output(self: Pin<&mut Self>) -> F::Output {
+        match self.project_replace(MaybeDone::Gone) {
+            MaybeDoneReplace::Done { output } => output,
+            _ => panic!("join!: output taken twice or before completion"),
+        }
+    }
+}
+
+#[doc(hidden)]
+impl<T, E, F: Future<Output = Result<T, E>>> MaybeDone<F> {
+    /// Polls; returns `Err` at once if the future failed, `Ok(done)` otherwise.
+    pub fn poll_try(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Result<bool, E> {
+        if !self.as_mut().poll_done(cx) {
+            return Ok(false);
+        }
+        if let MaybeDoneProj::Done { output: Err(_) } = self.as_mut().project() {
+            if let MaybeDoneReplace::Done { output: Err(e) } = self.project_replace(MaybeDone::Gone)
+            {
+                return Err(e);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Takes the success value out.
+    pub fn take_ok(self: Pin<&mut Self>) -> T {
+        match self.take_output() {
+            Ok(v) => v,
+            Err(_) => panic!("try_join!: an error was not returned"),
+        }
+    }
+}
+
+/// Waits for several futures of different types at once and returns their outputs as a tuple.
+/// Must be used inside an `async` context (it awaits). Up to 16 futures.
+///
+/// # Examples
+///
+/// ```
+/// corio::run_local(async {
+///     let (a, b, c) = corio_scope::join!(async { 1 }, async { "two" }, async { 3.0 });
+///     assert_eq!((a, b, c), (1, "two", 3.0));
+/// });
+/// ```
+#[macro_export]
+macro_rules! join {
+    ($($fut:expr),+ $(,)?) => {
+        $crate::__join_impl!(@zip join [] [$($fut,)+]
+            [__corio_a __corio_b __corio_c __corio_d __corio_e __corio_f __corio_g __corio_h
+             __corio_i __corio_j __corio_k __corio_l __corio_m __corio_n __corio_o __corio_p])
+    };
+}
+
+/// Like [`join!`](crate::join) for futures that return `Result<_, E>` (the same `E`): returns
+/// `Ok` of the tuple of values, or the first error, after dropping the other futures.
+///
+/// # Examples
+///
+/// ```
+/// corio::run_local(async {
+///     let ok: Result<(u8, &str), String> = corio_scope::try_join!(async { Ok(1) }, async { Ok("x") });
+///     assert_eq!(ok, Ok((1, "x")));
+///     let err: Result<(u8, ()), String> =
+///         corio_scope::try_join!(async { Ok(1) }, async { Err("nope".to_string()) });
+///     assert_eq!(err, Err("nope".to_string()));
+/// });
+/// ```
+#[macro_export]
+macro_rules! try_join {
+    ($($fut:expr),+ $(,)?) => {
+        $crate::__join_impl!(@zip try_join [] [$($fut,)+]
+            [__corio_a __corio_b __corio_c __corio_d __corio_e __corio_f __corio_g __corio_h
+             __corio_i __corio_j __corio_k __corio_l __corio_m __corio_n __corio_o __corio_p])
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __join_impl {
+    (@zip $kind:ident [$($done:tt)*] [] [$($unused:ident)*]) => {
+        $crate::__join_impl!(@$kind $($done)*)
+    };
+    (@zip $kind:ident [$($done:tt)*] [$fut:expr, $($futs:expr,)*] [$name:ident $($names:ident)*]) => {
+        $crate::__join_impl!(@zip $kind [$($done)* ($name $fut)] [$($futs,)*] [$($names)*])
+    };
+    (@join $(($name:ident $fut:expr))*) => {{
+        $( let mut $name = ::core::pin::pin!($crate::__private::MaybeDone::new($fut)); )*
+        ::core::future::poll_fn(|cx| {
+            let mut all_done = true;
+            $( all_done &= $name.as_mut().poll_done(cx); )*
+            if all_done {
+                ::core::task::Poll::Ready(( $( $name.as_mut().take_output(), )* ))
+            } else {
+                ::core::task::Poll::Pending
+            }
+        })
+        .await
+    }};
+    (@try_join $(($name:ident $fut:expr))*) => {{
+        $( let mut $name = ::core::pin::pin!($crate::__private::MaybeDone::new($fut)); )*
+        ::core::future::poll_fn(|cx| {
+            let mut all_done = true;
+            $(
+                match $name.as_mut().poll_try(cx) {
+                    ::core::result::Result::Ok(done) => all_done &= done,
+                    ::core::result::Result::Err(e) => {
+                        return ::core::task::Poll::Ready(::core::result::Result::Err(e));
+                    }
+                }
+            )*
+            if all_done {
+                ::core::task::Poll::Ready(::core::result::Result::Ok(( $( $name.as_mut().take_ok(), )* )))
+            } else {
+                ::core::task::Poll::Pending
+            }
+        })
+        .await
+    }};
+}

@@ -1,0 +1,458 @@
+//! Cancel scopes with nested deadlines: `move_on_after`, `fail_after`, `CancelScope`, `shield`,
+//! `current_deadline`.
+//!
+//! A scope wraps a future. When the scope's deadline passes (or it is cancelled), the scope drops
+//! the future at its next poll and completes: with `None` (`move_on_*`) or `Err(Elapsed)`
+//! (`fail_*`). Cancellation is *level-triggered*: once a scope has expired, every later poll of it
+//! cancels, so nothing inside can swallow the cancellation and carry on.
+//!
+//! Scopes nest. Each scope enforces its own deadline; [`current_deadline`] reports the earliest
+//! deadline of all the scopes around the code that calls it, so an inner scope can never extend an
+//! outer one. A [`shield`]ed future is protected from the cancellation of the scopes around it:
+//! an expired scope waits for its shielded parts to finish before it cancels.
+//!
+//! Primitives started inside an expired scope are never polled: the scope cancels before it polls
+//! its future again. A task *spawned* from inside a scope is not governed by it (use a task group
+//! for that); its own code can still read [`current_deadline`] only if it runs inside a scope.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use corio_timer::{Elapsed, Sleep};
+use pin_project_lite::pin_project;
+
+thread_local! {
+    /// The scopes around the future being polled on this thread, innermost last.
+    static STACK: RefCell<Vec<Arc<State>>> = const { RefCell::new(Vec::new()) };
+}
+
+struct State {
+    deadline: Mutex<Option<Instant>>,
+    cancelled: AtomicBool,
+    shields: AtomicUsize,
+    waker: Mutex<Option<Waker>>,
+    /// Set when the deadline moves, so the scope re-arms its timer.
+    rescheduled: AtomicBool,
+}
+
+impl State {
+    fn deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake(&self) {
+        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// A cancel scope: a deadline (optional, reschedulable) and a cancel switch around a future.
+///
+/// Cloning shares the scope, so the code inside (or any other task) can reschedule or cancel it.
+///
+/// # Examples
+///
+/// asyncio's `Timeout.reschedule`: extend a deadline while progress is being made.
+///
+/// ```
+/// use corio_scope::CancelScope;
+/// use std::time::{Duration, Instant};
+///
+/// corio::run_local(async {
+///     let scope = CancelScope::after(Duration::from_millis(20));
+///     let inner = scope.clone();
+///     let done = scope
+///         .run(async move {
+///             for _ in 0..3 {
+///                 corio::sleep(Duration::from_millis(10)).await;
+///                 // Progress: push the deadline out again.
+///                 inner.reschedule(Some(corio::time::now() + Duration::from_millis(20)));
+///             }
+///             "finished"
+///         })
+///         .await;
+///     assert_eq!(done, Ok("finished"));
+/// });
+/// ```
+#[derive(Clone)]
+pub struct CancelScope {
+    state: Arc<State>,
+}
+
+impl fmt::Debug for CancelScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelScope")
+            .field("deadline", &self.deadline())
+            .field("cancelled", &self.state.cancelled.load(Ordering::Acquire))
+            .finish()
+    }
+}
+
+impl Default for CancelScope {
+    fn default() -> CancelScope {
+        CancelScope::new()
+    }
+}
+
+impl CancelScope {
+    /// A scope with no deadline (it ends only through [`cancel`](CancelScope::cancel)).
+    pub fn new() -> CancelScope {
+        CancelScope::with_deadline(None)
+    }
+
+    /// A scope that expires at `deadline` (`None`: never).
+    pub fn with_deadline(deadline: Option<Instant>) -> CancelScope {
+        CancelScope {
+            state: Arc::new(State {
+                deadline: Mutex::new(deadline),
+                cancelled: AtomicBool::new(false),
+                shields: AtomicUsize::new(0),
+                waker: Mutex::new(None),
+                rescheduled: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A scope that expires `duration` from now (by the current runtime's clock). A duration too
+    /// large to represent means no deadline.
+    pub fn after(duration: Duration) -> CancelScope {
+        CancelScope::with_deadline(corio_timer::now().checked_add(duration))
+    }
+
+    /// The scope's own deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.state.deadline()
+    }
+
+    /// Moves the deadline (`None`: remove it). Takes effect at once, also while the scope runs.
+    /// An enclosing scope's deadline still applies: this cannot extend it.
+    pub fn reschedule(&self, deadline: Option<Instant>) {
+        *self
+            .state
+            .deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = deadline;
+        self.state.rescheduled.store(true, Ordering::Release);
+        self.state.wake();
+    }
+
+    /// Cancels the scope: its future is dropped at the scope's next poll.
+    pub fn cancel(&self) {
+        self.state.cancelled.store(true, Ordering::Release);
+        self.state.wake();
+    }
+
+    /// Whether the scope has been cancelled or its deadline has passed.
+    pub fn is_cancelled(&self) -> bool {
+        self.state.cancelled.load(Ordering::Acquire)
+            || self
+                .state
+                .deadline()
+                .is_some_and(|d| corio_timer::now() >= d)
+    }
+
+    /// Runs `future` inside this scope: `Ok(output)`, or `Err(Elapsed)` if the scope expired or
+    /// was cancelled first (the future is then dropped).
+    pub fn run<F: Future>(&self, future: F) -> Scoped<F> {
+        Scoped {
+            future: Some(future),
+            state: self.state.clone(),
+            sleep: None,
+        }
+    }
+}
+
+pin_project! {
+    /// The future returned by [`CancelScope::run`], [`fail_after`] and friends.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Scoped<F> {
+        #[pin]
+        future: Option<F>,
+        state: Arc<State>,
+        sleep: Option<Sleep>,
+    }
+}
+
+impl<F> fmt::Debug for Scoped<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scoped")
+            .field("deadline", &self.state.deadline())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pops the scope stack even if the inner poll panics.
+struct PopOnDrop;
+
+impl Drop for PopOnDrop {
+    fn drop(&mut self) {
+        let _ = STACK.try_with(|s| s.borrow_mut().pop());
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let state = this.state.clone();
+        {
+            let mut w = state.waker.lock().unwrap_or_else(|e| e.into_inner());
+            match &*w {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                _ => *w = Some(cx.waker().clone()),
+            }
+        }
+        loop {
+            let deadline = state.deadline();
+            let expired = state.cancelled.load(Ordering::Acquire)
+                || deadline.is_some_and(|d| corio_timer::now() >= d);
+            if expired && state.shields.load(Ordering::Acquire) == 0 {
+                // Level-triggered: drop the future now, and every later poll ends here too.
+                this.future.set(None);
+                *this.sleep = None;
+                return Poll::Ready(Err(Elapsed::new(deadline)));
+            }
+            let Some(future) = this.future.as_mut().as_pin_mut() else {
+                return Poll::Ready(Err(Elapsed::new(deadline)));
+            };
+            STACK.with(|s| s.borrow_mut().push(state.clone()));
+            let polled = {
+                let _pop = PopOnDrop;
+                future.poll(cx)
+            };
+            if let Poll::Ready(output) = polled {
+                this.future.set(None);
+                *this.sleep = None;
+                return Poll::Ready(Ok(output));
+            }
+            if expired {
+                // Shielded work is still running: wait for it (the shield wakes us when done).
+                return Poll::Pending;
+            }
+            // Arm (or re-arm) the timer for our own deadline.
+            let Some(deadline) = deadline else {
+                *this.sleep = None;
+                return Poll::Pending;
+            };
+            let rescheduled = state.rescheduled.swap(false, Ordering::AcqRel);
+            let stale = rescheduled
+                || this
+                    .sleep
+                    .as_ref()
+                    .is_none_or(|s| s.deadline() != Some(deadline));
+            if stale {
+                *this.sleep = Some(corio_timer::sleep_until(deadline));
+            }
+            let sleep = this.sleep.as_mut().expect("armed above");
+            if Pin::new(sleep).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // The deadline passed while we polled: loop to cancel.
+        }
+    }
+}
+
+/// Runs `future` for at most `duration`: `Some(output)`, or `None` once the deadline passes (the
+/// future is then dropped). Trio's `move_on_after`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// corio::run_local(async {
+///     let r = corio_scope::move_on_after(Duration::from_millis(5), corio::sleep(Duration::from_secs(60))).await;
+///     assert_eq!(r, None);
+///     let r = corio_scope::move_on_after(Duration::from_secs(60), async { 1 }).await;
+///     assert_eq!(r, Some(1));
+/// });
+/// ```
+pub async fn move_on_after<F: Future>(duration: Duration, future: F) -> Option<F::Output> {
+    CancelScope::after(duration).run(future).await.ok()
+}
+
+/// Like [`move_on_after`] with an absolute deadline.
+pub async fn move_on_at<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
+    CancelScope::with_deadline(Some(deadline))
+        .run(future)
+        .await
+        .ok()
+}
+
+/// Runs `future` for at most `duration`: `Ok(output)`, or `Err(Elapsed)` once the deadline
+/// passes (the future is then dropped). Trio's `fail_after`. The error's
+/// [`deadline`](Elapsed::deadline) says which scope fired.
+///
+/// # Examples
+///
+/// An inner 10 s limit inside an outer 20 ms one ends at the outer deadline:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// corio::run_local(async {
+///     let outer = corio::time::now() + Duration::from_millis(20);
+///     let r = corio_scope::fail_at(outer, async {
+///         corio_scope::fail_after(Duration::from_secs(10), corio::sleep(Duration::from_secs(60))).await
+///     })
+///     .await;
+///     assert_eq!(r.unwrap_err().deadline(), Some(outer));
+/// });
+/// ```
+pub async fn fail_after<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    CancelScope::after(duration).run(future).await
+}
+
+/// Like [`fail_after`] with an absolute deadline.
+pub async fn fail_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
+    CancelScope::with_deadline(Some(deadline)).run(future).await
+}
+
+/// The earliest deadline of the cancel scopes around the calling code, or `None` if there is
+/// none. Pass it on to APIs that take a deadline (a database driver, a socket timeout).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// corio::run_local(async {
+///     assert_eq!(corio_scope::current_deadline(), None);
+///     let outer = corio::time::now() + Duration::from_secs(1);
+///     corio_scope::move_on_at(outer, async {
+///         // A longer inner scope cannot extend the outer one.
+///         corio_scope::move_on_after(Duration::from_secs(60), async {
+///             assert_eq!(corio_scope::current_deadline(), Some(outer));
+///         })
+///         .await;
+///     })
+///     .await;
+/// });
+/// ```
+pub fn current_deadline() -> Option<Instant> {
+    STACK.with(|s| {
+        s.borrow()
+            .iter()
+            .filter_map(|st| {
+                if st.cancelled.load(Ordering::Acquire) {
+                    // A cancelled scope is as good as expired.
+                    Some(Instant::now().min(corio_timer::now()))
+                } else {
+                    st.deadline()
+                }
+            })
+            .min()
+    })
+}
+
+/// Protects `future` from the cancel scopes around it: an expired scope waits for the shielded
+/// future to finish before it cancels. Use it for cleanup that must complete (flushing,
+/// releasing a lease). Inside, [`current_deadline`] sees no enclosing deadline.
+///
+/// A shield does not stop a plain drop (a cancelled task, a `timeout` that fired): it protects
+/// from cancel scopes only.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::Duration;
+///
+/// let flushed = AtomicBool::new(false);
+/// corio::run_local(async {
+///     let r = corio_scope::move_on_after(Duration::from_millis(5), async {
+///         corio_scope::shield(async {
+///             corio::sleep(Duration::from_millis(20)).await; // past the 5 ms deadline
+///             flushed.store(true, Ordering::SeqCst);
+///         })
+///         .await;
+///         corio::sleep(Duration::from_secs(60)).await; // cancelled here
+///     })
+///     .await;
+///     assert_eq!(r, None);
+/// });
+/// assert!(flushed.load(Ordering::SeqCst));
+/// ```
+pub fn shield<F: Future>(future: F) -> Shielded<F> {
+    Shielded {
+        future,
+        enclosing: None,
+    }
+}
+
+pin_project! {
+    /// The future returned by [`shield`].
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Shielded<F> {
+        #[pin]
+        future: F,
+        enclosing: Option<Vec<Arc<State>>>,
+    }
+
+    impl<F> PinnedDrop for Shielded<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            release(this.enclosing);
+        }
+    }
+}
+
+impl<F> fmt::Debug for Shielded<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shielded").finish_non_exhaustive()
+    }
+}
+
+fn release(enclosing: &mut Option<Vec<Arc<State>>>) {
+    if let Some(scopes) = enclosing.take() {
+        for scope in scopes {
+            scope.shields.fetch_sub(1, Ordering::AcqRel);
+            scope.wake();
+        }
+    }
+}
+
+impl<F: Future> Future for Shielded<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if this.enclosing.is_none() {
+            let scopes: Vec<Arc<State>> = STACK.with(|s| s.borrow().clone());
+            for scope in &scopes {
+                scope.shields.fetch_add(1, Ordering::AcqRel);
+            }
+            *this.enclosing = Some(scopes);
+        }
+        // Inside the shield, the enclosing scopes do not apply.
+        let saved = STACK.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        struct Restore(Option<Vec<Arc<State>>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(saved) = self.0.take() {
+                    let _ = STACK.try_with(|s| {
+                        let mut stack = s.borrow_mut();
+                        let inner = std::mem::replace(&mut *stack, saved);
+                        stack.extend(inner);
+                    });
+                }
+            }
+        }
+        let restore = Restore(Some(saved));
+        let polled = this.future.poll(cx);
+        drop(restore);
+        if polled.is_ready() {
+            release(this.enclosing);
+        }
+        polled
+    }
+}

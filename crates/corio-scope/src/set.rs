@@ -1,0 +1,149 @@
+//! A set of futures polled by one parent future, each woken individually: only the children
+//! that were woken are polled again (the parent's poll is O(woken), not O(children)).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+pub(crate) struct FutureSet<F: ?Sized> {
+    slots: Vec<Option<Slot<F>>>,
+    /// The woken futures this call of `poll_next` still has to poll. A future that wakes itself
+    /// while being polled goes to the next call, so a child that keeps yielding cannot keep the
+    /// parent from returning.
+    batch: Vec<usize>,
+    free: Vec<usize>,
+    ready: Arc<ReadyList>,
+    len: usize,
+}
+
+struct Slot<F: ?Sized> {
+    future: Pin<Box<F>>,
+    waker: Arc<SlotWaker>,
+}
+
+#[derive(Default)]
+struct ReadyList {
+    inner: Mutex<(Vec<usize>, Option<Waker>)>,
+}
+
+struct SlotWaker {
+    index: usize,
+    queued: AtomicBool,
+    list: Arc<ReadyList>,
+}
+
+impl Wake for SlotWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            let parent = {
+                let mut inner = self.list.inner.lock().unwrap_or_else(|e| e.into_inner());
+                inner.0.push(self.index);
+                inner.1.clone()
+            };
+            if let Some(parent) = parent {
+                parent.wake();
+            }
+        }
+    }
+}
+
+impl<F: Future + ?Sized> FutureSet<F> {
+    pub(crate) fn new() -> FutureSet<F> {
+        FutureSet {
+            slots: Vec::new(),
+            batch: Vec::new(),
+            free: Vec::new(),
+            ready: Arc::new(ReadyList::default()),
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds a future; returns its index (stable until it completes or is removed).
+    pub(crate) fn push(&mut self, future: Pin<Box<F>>) -> usize {
+        let index = self.free.pop().unwrap_or(self.slots.len());
+        let waker = Arc::new(SlotWaker {
+            index,
+            queued: AtomicBool::new(true),
+            list: self.ready.clone(),
+        });
+        let slot = Slot { future, waker };
+        if index == self.slots.len() {
+            self.slots.push(Some(slot));
+        } else {
+            self.slots[index] = Some(slot);
+        }
+        self.len += 1;
+        self.ready
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .push(index);
+        index
+    }
+
+    /// Polls the woken futures until one completes: `Ready(Some((index, output)))`. Returns
+    /// `Ready(None)` when the set is empty.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(usize, F::Output)>> {
+        if self.len == 0 {
+            return Poll::Ready(None);
+        }
+        {
+            let mut inner = self.ready.inner.lock().unwrap_or_else(|e| e.into_inner());
+            match &inner.1 {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => inner.1 = Some(cx.waker().clone()),
+            }
+            if self.batch.is_empty() {
+                // Oldest wake first.
+                std::mem::swap(&mut self.batch, &mut inner.0);
+                self.batch.reverse();
+            }
+        }
+        while let Some(index) = self.batch.pop() {
+            let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+                continue; // removed after it was woken
+            };
+            slot.waker.queued.store(false, Ordering::Release);
+            let waker = Waker::from(slot.waker.clone());
+            let mut child_cx = Context::from_waker(&waker);
+            if let Poll::Ready(output) = slot.future.as_mut().poll(&mut child_cx) {
+                self.remove(index);
+                return Poll::Ready(Some((index, output)));
+            }
+        }
+        // Anything woken during this call is queued for the next one, and the wake has already
+        // woken the parent.
+        Poll::Pending
+    }
+
+    /// Drops the future at `index`, if it is still there.
+    pub(crate) fn remove(&mut self, index: usize) {
+        if let Some(slot) = self.slots.get_mut(index).and_then(Option::take) {
+            drop(slot);
+            self.free.push(index);
+            self.len -= 1;
+        }
+    }
+
+    /// Drops every future, in insertion order.
+    pub(crate) fn clear(&mut self) {
+        for index in 0..self.slots.len() {
+            self.remove(index);
+        }
+    }
+}

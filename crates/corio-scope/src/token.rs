@@ -1,0 +1,178 @@
+//! `CancelToken`: a cancellation signal for graceful shutdown.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+
+use event_listener::{Event, EventListener};
+
+/// A cancellation signal, shared by cloning: [`cancel`](CancelToken::cancel) once, and every
+/// [`cancelled`](CancelToken::cancelled) future (now or later) completes.
+///
+/// [`child`](CancelToken::child) tokens are cancelled with their parent, but cancelling a child
+/// leaves the parent alone: a server cancels its root token on shutdown, and each connection's
+/// child token stops that connection.
+///
+/// # Examples
+///
+/// Graceful shutdown: stop accepting, let the workers notice, and exit.
+///
+/// ```
+/// use corio_scope::CancelToken;
+/// use std::time::Duration;
+///
+/// corio::run(async {
+///     let shutdown = CancelToken::new();
+///     let worker = corio::spawn({
+///         let token = shutdown.child();
+///         async move {
+///             let mut handled = 0;
+///             loop {
+///                 let tick = corio_scope::race(
+///                     async { corio::sleep(Duration::from_millis(1)).await; true },
+///                     async { token.cancelled().await; false },
+///                 );
+///                 if !tick.await {
+///                     return handled; // drained: exit cleanly
+///                 }
+///                 handled += 1;
+///             }
+///         }
+///     });
+///     corio::sleep(Duration::from_millis(10)).await;
+///     shutdown.cancel();
+///     assert!(worker.await > 0);
+/// });
+/// ```
+#[derive(Clone, Default)]
+pub struct CancelToken {
+    node: Arc<Node>,
+}
+
+#[derive(Default)]
+struct Node {
+    cancelled: AtomicBool,
+    event: Event,
+    children: Mutex<Vec<Weak<Node>>>,
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    /// A token that is cancelled when this one is (and can also be cancelled alone).
+    pub fn child(&self) -> CancelToken {
+        let child = CancelToken::new();
+        let mut children = lock(&self.node.children);
+        // Checked under the lock that `cancel` takes: either we see the flag, or `cancel` sees
+        // the child.
+        if self.node.cancelled.load(Ordering::Acquire) {
+            drop(children);
+            child.cancel();
+            return child;
+        }
+        children.retain(|w| w.strong_count() > 0);
+        children.push(Arc::downgrade(&child.node));
+        child
+    }
+
+    /// Cancels this token and all its descendants. Idempotent.
+    pub fn cancel(&self) {
+        cancel_node(&self.node);
+    }
+
+    /// Whether the token has been cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.node.cancelled.load(Ordering::Acquire)
+    }
+
+    /// A future that completes once the token is cancelled (at once if it already is).
+    pub fn cancelled(&self) -> WhenCancelled<'_> {
+        WhenCancelled {
+            token: self,
+            listener: None,
+        }
+    }
+
+    /// Runs `future` until it completes (`Some(output)`) or the token is cancelled (`None`; the
+    /// future is dropped). Cancellation wins a tie: on a cancelled token the future is never
+    /// polled.
+    pub async fn run_until_cancelled<F: Future>(&self, future: F) -> Option<F::Output> {
+        crate::race(
+            async {
+                self.cancelled().await;
+                None
+            },
+            async { Some(future.await) },
+        )
+        .await
+    }
+}
+
+fn cancel_node(node: &Node) {
+    if node.cancelled.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    node.event.notify(usize::MAX);
+    let children = std::mem::take(&mut *lock(&node.children));
+    for child in children {
+        if let Some(child) = child.upgrade() {
+            cancel_node(&child);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The future returned by [`CancelToken::cancelled`]. Dropping it removes its listener.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct WhenCancelled<'a> {
+    token: &'a CancelToken,
+    listener: Option<EventListener>,
+}
+
+impl fmt::Debug for WhenCancelled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WhenCancelled")
+            .field("token", self.token)
+            .finish()
+    }
+}
+
+impl Future for WhenCancelled<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.token.is_cancelled() {
+                self.listener = None;
+                return Poll::Ready(());
+            }
+            match self.listener.as_mut() {
+                None => {
+                    // Listen, then re-check the flag (a cancel in between is seen above).
+                    self.listener = Some(self.token.node.event.listen());
+                }
+                Some(listener) => match Pin::new(listener).poll(cx) {
+                    Poll::Ready(()) => self.listener = None,
+                    Poll::Pending => return Poll::Pending,
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Cancel scopes, nested deadlines, shields, CancelToken.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use corio_scope::{
+    CancelScope, CancelToken, current_deadline, fail_after, fail_at, move_on_after, move_on_at,
+    shield,
+};
+use support::DropCounter;
+
+#[test]
+fn nested_deadlines_end_at_the_outer_one_and_say_which_fired() {
+    corio::run_local(async {
+        let counter = DropCounter::new();
+        let guard = counter.guard();
+        let start = corio::time::now();
+        // An inner fail_after(10 s) inside an outer move_on_after(50 ms).
+        let r = move_on_after(Duration::from_millis(50), async {
+            let _guard = guard;
+            fail_after(
+                Duration::from_secs(10),
+                corio::sleep(Duration::from_secs(60)),
+            )
+            .await
+        })
+        .await;
+        let elapsed = corio::time::now() - start;
+        assert_eq!(r, None, "the outer scope fired");
+        assert!(elapsed >= Duration::from_millis(50));
+        assert!(
+            elapsed < Duration::from_secs(10),
+            "{elapsed:?}: the inner 10 s never mattered"
+        );
+        assert_eq!(counter.alive(), 0, "the inner work was dropped");
+
+        // With fail_after on the outside, the error names the outer deadline.
+        let outer = corio::time::now() + Duration::from_millis(20);
+        let inner_deadline = std::sync::Mutex::new(None);
+        let err = fail_at(outer, async {
+            fail_after(Duration::from_secs(10), async {
+                *inner_deadline.lock().unwrap() = current_deadline();
+                corio::sleep(Duration::from_secs(60)).await
+            })
+            .await
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.deadline(),
+            Some(outer),
+            "the error says the outer scope fired"
+        );
+        assert_eq!(
+            *inner_deadline.lock().unwrap(),
+            Some(outer),
+            "inside, the effective deadline is the outer one: an inner scope cannot extend it"
+        );
+    });
+}
+
+#[test]
+fn an_inner_scope_can_fire_first() {
+    corio::run_local(async {
+        let inner = corio::time::now() + Duration::from_millis(5);
+        let r = fail_after(Duration::from_secs(10), async {
+            fail_at(inner, corio::sleep(Duration::from_secs(60))).await
+        })
+        .await;
+        assert_eq!(r.unwrap().unwrap_err().deadline(), Some(inner));
+    });
+}
+
+#[test]
+fn expired_scopes_are_level_triggered() {
+    corio::run_local(async {
+        // A scope whose deadline has already passed never polls its future at all.
+        let polled = AtomicBool::new(false);
+        let past = corio::time::now();
+        let r = move_on_at(past, async {
+            polled.store(true, Ordering::SeqCst);
+        })
+        .await;
+        assert_eq!(r, None);
+        assert!(!polled.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn reschedule_moves_the_deadline_both_ways() {
+    corio::run_local(async {
+        // Extend.
+        let scope = CancelScope::after(Duration::from_millis(10));
+        let s = scope.clone();
+        let r = scope
+            .run(async move {
+                s.reschedule(Some(corio::time::now() + Duration::from_secs(60)));
+                corio::sleep(Duration::from_millis(30)).await;
+                "survived"
+            })
+            .await;
+        assert_eq!(r.unwrap(), "survived");
+        // Shorten, from another task.
+        let scope = CancelScope::after(Duration::from_secs(60));
+        let s = scope.clone();
+        let shortener = corio::spawn(async move {
+            corio::sleep(Duration::from_millis(5)).await;
+            s.reschedule(Some(corio::time::now()));
+        });
+        let r = scope.run(corio::sleep(Duration::from_secs(60))).await;
+        assert!(r.is_err());
+        shortener.await;
+        // Cancel explicitly.
+        let scope = CancelScope::new();
+        let s = scope.clone();
+        let canceller = corio::spawn(async move {
+            corio::yield_now().await;
+            s.cancel();
+        });
+        assert!(scope.run(std::future::pending::<()>()).await.is_err());
+        assert!(scope.is_cancelled());
+        canceller.await;
+    });
+}
+
+#[test]
+fn shielded_cleanup_completes_before_the_scope_cancels() {
+    corio::run_local(async {
+        let cleaned = AtomicBool::new(false);
+        let after_shield = AtomicBool::new(false);
+        let r = move_on_after(Duration::from_millis(5), async {
+            shield(async {
+                assert_eq!(
+                    current_deadline(),
+                    None,
+                    "no enclosing deadline inside a shield"
+                );
+                corio::sleep(Duration::from_millis(30)).await;
+                cleaned.store(true, Ordering::SeqCst);
+            })
+            .await;
+            // Back outside the shield, the expired scope cancels at the next await.
+            corio::yield_now().await;
+            after_shield.store(true, Ordering::SeqCst);
+        })
+        .await;
+        assert_eq!(r, None);
+        assert!(cleaned.load(Ordering::SeqCst));
+        assert!(!after_shield.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn scopes_work_in_virtual_time() {
+    // Ten minutes of deadline, in a deterministic runtime: microseconds of real time.
+    let real = std::time::Instant::now();
+    corio::run_seeded(1, async {
+        let r = fail_after(
+            Duration::from_secs(600),
+            corio::sleep(Duration::from_secs(3600)),
+        )
+        .await;
+        assert!(r.is_err());
+    });
+    assert!(real.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn cancel_token_children_and_waiters() {
+    corio::run(async {
+        let root = CancelToken::new();
+        let child = root.child();
+        let grandchild = child.child();
+        let lone = root.child();
+        lone.cancel();
+        assert!(
+            lone.is_cancelled() && !root.is_cancelled(),
+            "a child cancels alone"
+        );
+
+        let waiters: Vec<_> = [child.clone(), grandchild.clone()]
+            .into_iter()
+            .map(|t| corio::spawn(async move { t.cancelled().await }))
+            .collect();
+        corio::sleep(Duration::from_millis(2)).await;
+        root.cancel();
+        for w in waiters {
+            w.await;
+        }
+        assert!(grandchild.is_cancelled());
+        // Late children and late waiters see it at once.
+        let late = root.child();
+        assert!(late.is_cancelled());
+        late.cancelled().await;
+        assert_eq!(root.run_until_cancelled(async { 1 }).await, None);
+        let fresh = CancelToken::new();
+        assert_eq!(fresh.run_until_cancelled(async { 1 }).await, Some(1));
+    });
+}
+
+#[test]
+fn a_dropped_cancelled_future_leaves_no_listener() {
+    let token = CancelToken::new();
+    for _ in 0..1000 {
+        let mut f = Box::pin(token.cancelled());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(f.as_mut().poll(&mut cx).is_pending());
+    }
+    token.cancel(); // notifies no stale listener (they were removed on drop)
+    assert!(token.is_cancelled());
+}
+
+#[test]
+fn graceful_shutdown_with_a_token() {
+    use corio::net::{TcpListener, TcpStream};
+    corio::run(async {
+        let shutdown = CancelToken::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let server = corio::spawn({
+            let token = shutdown.clone();
+            let served = served.clone();
+            async move {
+                // Stop accepting on shutdown; then exit.
+                while let Some(conn) = token.run_until_cancelled(listener.accept()).await {
+                    drop(conn.unwrap());
+                    served.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        for _ in 0..3 {
+            TcpStream::connect(addr).await.unwrap();
+        }
+        while served.load(Ordering::SeqCst) < 3 {
+            corio::sleep(Duration::from_millis(1)).await;
+        }
+        shutdown.cancel();
+        server.await;
+    });
+}

@@ -1,0 +1,419 @@
+//! Task groups: the article's scenario, failure, panics, cancellation, borrowing children.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use corio_scope::{Cancelled, GroupError, supervisor, task_group};
+use support::DropCounter;
+
+/// Records, for each user, whether the fetch finished or was dropped before finishing.
+#[derive(Default)]
+struct Ledger {
+    finished: Mutex<Vec<u32>>,
+    cancelled: Mutex<Vec<u32>>,
+}
+
+struct Watch {
+    id: u32,
+    done: bool,
+    ledger: Arc<Ledger>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let list = if self.done {
+            &self.ledger.finished
+        } else {
+            &self.ledger.cancelled
+        };
+        list.lock().unwrap().push(self.id);
+    }
+}
+
+async fn fetch_user(id: u32, ledger: Arc<Ledger>) -> Result<String, String> {
+    let mut watch = Watch {
+        id,
+        done: false,
+        ledger,
+    };
+    if id == 3 {
+        corio::sleep(Duration::from_millis(5)).await;
+        watch.done = true;
+        return Err(format!("User {id} not found"));
+    }
+    // The others would take far longer than user 3: they can only be cancelled.
+    corio::sleep(Duration::from_secs(30)).await;
+    watch.done = true;
+    Ok(format!("User_{id}"))
+}
+
+#[test]
+fn the_articles_scenario_cancels_users_1_2_and_4() {
+    for run in [
+        corio::run::<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+        |f| corio::run_local(f),
+    ] {
+        let ledger = Arc::new(Ledger::default());
+        let l = ledger.clone();
+        run(Box::pin(async move {
+            let result: Result<Vec<String>, GroupError<String>> = task_group(async |g| {
+                let handles: Vec<_> = (1..=4)
+                    .map(|id| g.spawn(fetch_user(id, l.clone())))
+                    .collect();
+                let mut users = Vec::new();
+                for h in handles {
+                    users.push(h.await.map_err(|c| c.to_string())?);
+                }
+                Ok(users)
+            })
+            .await;
+            let err = result.unwrap_err();
+            assert_eq!(err.errors(), ["User 3 not found"]);
+            assert!(!err.is_cancelled());
+        }));
+        let mut cancelled = ledger.cancelled.lock().unwrap().clone();
+        cancelled.sort();
+        assert_eq!(
+            cancelled,
+            [1, 2, 4],
+            "the siblings were cancelled, not finished"
+        );
+        assert_eq!(*ledger.finished.lock().unwrap(), [3]);
+    }
+}
+
+#[test]
+fn every_child_destructor_has_run_when_the_group_returns() {
+    let counter = DropCounter::new();
+    let c = counter.clone();
+    corio::run(async move {
+        let r: Result<(), GroupError<&str>> = task_group(async |g| {
+            for i in 0..50 {
+                let guard = c.guard();
+                g.spawn(async move {
+                    let _guard = guard;
+                    if i == 25 {
+                        corio::sleep(Duration::from_millis(2)).await;
+                        return Err("fail");
+                    }
+                    corio::sleep(Duration::from_secs(60)).await;
+                    Ok(())
+                });
+            }
+            Ok(())
+        })
+        .await;
+        assert_eq!(r.unwrap_err().errors(), ["fail"]);
+        assert_eq!(c.alive(), 0, "no child outlives the group");
+    });
+}
+
+#[test]
+fn the_group_waits_for_children_after_the_body_returns() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let f = finished.clone();
+    let r: Result<&str, GroupError<()>> = corio::run(task_group(async |g| {
+        for _ in 0..10 {
+            let f = f.clone();
+            g.spawn(async move {
+                corio::sleep(Duration::from_millis(5)).await;
+                f.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            });
+        }
+        Ok("body done")
+    }));
+    assert_eq!(r.unwrap(), "body done");
+    assert_eq!(finished.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn all_errors_are_collected_in_completion_order_by_the_supervisor() {
+    let r: Result<(), GroupError<u32>> = corio::run_local(supervisor(async |g| {
+        for i in [3u32, 1, 2] {
+            g.spawn(async move {
+                corio::sleep(Duration::from_millis(5 * u64::from(i))).await;
+                Err::<(), _>(i)
+            });
+        }
+        Ok(())
+    }));
+    assert_eq!(r.unwrap_err().errors(), [1, 2, 3]);
+}
+
+#[test]
+fn a_child_panic_cancels_siblings_then_resumes_in_the_caller() {
+    let counter = DropCounter::new();
+    let c = counter.clone();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        corio::run(async move {
+            let _: Result<(), GroupError<()>> = task_group(async |g| {
+                for _ in 0..5 {
+                    let guard = c.guard();
+                    g.spawn(async move {
+                        let _guard = guard;
+                        std::future::pending::<Result<(), ()>>().await
+                    });
+                }
+                g.spawn(async {
+                    corio::sleep(Duration::from_millis(2)).await;
+                    panic!("child exploded");
+                    #[allow(unreachable_code)]
+                    Ok::<(), ()>(())
+                });
+                std::future::pending().await
+            })
+            .await;
+        })
+    }));
+    let payload = caught.unwrap_err();
+    assert_eq!(*payload.downcast_ref::<&str>().unwrap(), "child exploded");
+    assert_eq!(
+        counter.alive(),
+        0,
+        "siblings were drained before the panic resumed"
+    );
+}
+
+#[test]
+fn a_body_panic_also_cancels_the_children() {
+    let counter = DropCounter::new();
+    let c = counter.clone();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        corio::run_local(async move {
+            let _: Result<(), GroupError<()>> = task_group(async |g| {
+                let guard = c.guard();
+                g.spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<Result<(), ()>>().await
+                });
+                corio::yield_now().await;
+                panic!("body exploded")
+            })
+            .await;
+        })
+    }));
+    assert!(caught.is_err());
+    assert_eq!(counter.alive(), 0);
+}
+
+#[test]
+fn dropping_the_group_future_cancels_every_child() {
+    let counter = DropCounter::new();
+    let c = counter.clone();
+    corio::run(async move {
+        let group = task_group::<(), (), _>(async |g| {
+            for _ in 0..10 {
+                let guard = c.guard();
+                g.spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<Result<(), ()>>().await
+                });
+                let guard = c.guard();
+                g.spawn_local(async move {
+                    let _guard = guard;
+                    std::future::pending::<Result<(), ()>>().await
+                });
+            }
+            std::future::pending().await
+        });
+        let r = corio::timeout(Duration::from_millis(10), group).await;
+        assert!(r.is_err());
+        // Local children went with the group's future; spawned ones at their next scheduling
+        // point on the runtime.
+        for _ in 0..1000 {
+            if c.alive() == 0 {
+                break;
+            }
+            corio::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(c.alive(), 0, "every child's destructor ran");
+    });
+}
+
+#[test]
+fn spawn_after_failure_returns_an_already_cancelled_handle() {
+    let counter = DropCounter::new();
+    let c = counter.clone();
+    let late: Arc<Mutex<Option<Result<(), Cancelled>>>> = Arc::default();
+    let l = late.clone();
+    // The body runs on the caller's thread; the failing child on a worker thread.
+    let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+    let r: Result<(), GroupError<&str>> = rt.block_on(task_group(async |g| {
+        g.spawn(async { Err::<(), _>("first") });
+        // Within one poll of the body (no await), wait until the group has seen the failure.
+        while !g.is_cancelled() {
+            std::thread::yield_now();
+        }
+        let guard = c.guard();
+        let handle = g.spawn(async move {
+            let _guard = guard;
+            Ok(())
+        });
+        // The child was dropped at once and its handle is already resolved.
+        let mut handle = Box::pin(handle);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(r) = handle.as_mut().poll(&mut cx) {
+            *l.lock().unwrap() = Some(r);
+        }
+        Ok(())
+    }));
+    assert_eq!(r.unwrap_err().errors(), ["first"]);
+    assert_eq!(*late.lock().unwrap(), Some(Err(Cancelled)));
+    assert_eq!(counter.alive(), 0);
+}
+
+#[test]
+fn borrowing_children_read_the_callers_stack() {
+    let words = ["alpha".to_string(), "beta".to_string(), "gamma".to_string()];
+    let mut lengths = vec![0usize; words.len()];
+    corio::run_local(async {
+        let r: Result<(), GroupError<()>> = task_group(async |g| {
+            let handles: Vec<_> = words
+                .iter()
+                .map(|w| {
+                    g.spawn_local(async move {
+                        corio::sleep(Duration::from_millis(1)).await;
+                        Ok(w.len())
+                    })
+                })
+                .collect();
+            for (slot, h) in lengths.iter_mut().zip(handles) {
+                *slot = h.await.unwrap();
+            }
+            Ok(())
+        })
+        .await;
+        r.unwrap();
+    });
+    assert_eq!(lengths, [5, 4, 5]);
+}
+
+#[test]
+fn borrowing_children_run_concurrently_with_the_body() {
+    // Causality: the body waits for a flag only a local child sets, and vice versa.
+    let a = std::sync::atomic::AtomicBool::new(false);
+    let b = std::sync::atomic::AtomicBool::new(false);
+    let r: Result<(), GroupError<()>> = corio::run_local(task_group(async |g| {
+        let _child = g.spawn_local(async {
+            a.store(true, Ordering::SeqCst);
+            while !b.load(Ordering::SeqCst) {
+                corio::yield_now().await;
+            }
+            Ok(())
+        });
+        b.store(true, Ordering::SeqCst);
+        while !a.load(Ordering::SeqCst) {
+            corio::yield_now().await;
+        }
+        Ok(())
+    }));
+    r.unwrap();
+}
+
+#[test]
+fn cancel_ends_the_group_early_without_an_error() {
+    let counter = DropCounter::new();
+    let c = counter.clone();
+    let r: Result<&str, GroupError<()>> = corio::run(task_group(async |g| {
+        for _ in 0..3 {
+            let guard = c.guard();
+            g.spawn(async move {
+                let _guard = guard;
+                std::future::pending::<Result<(), ()>>().await
+            });
+        }
+        corio::sleep(Duration::from_millis(2)).await;
+        g.cancel();
+        Ok("stopped the background work")
+    }));
+    assert_eq!(r.unwrap(), "stopped the background work");
+    assert_eq!(counter.alive(), 0);
+}
+
+#[test]
+fn a_cancelled_body_yields_a_cancelled_group_error() {
+    let r: Result<(), GroupError<&str>> = corio::run_local(async {
+        let gate = std::sync::atomic::AtomicBool::new(false);
+        task_group(async |g| {
+            g.spawn_local(async {
+                corio::yield_now().await;
+                gate.store(true, Ordering::SeqCst);
+                g.cancel();
+                Ok(())
+            });
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .await
+    });
+    let err = r.unwrap_err();
+    assert!(err.is_cancelled());
+    assert!(err.errors().is_empty());
+    assert_eq!(err.to_string(), "the task group was cancelled");
+}
+
+#[test]
+fn start_waits_for_the_child_to_be_ready() {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let o = order.clone();
+    let r: Result<(), GroupError<()>> = corio::run(task_group(async |g| {
+        let o2 = o.clone();
+        let port = g
+            .start(move |started| async move {
+                corio::sleep(Duration::from_millis(5)).await;
+                o2.lock().unwrap().push("listening");
+                started.started(8080u16);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        o.lock().unwrap().push("body resumed");
+        assert_eq!(port, 8080);
+        Ok(())
+    }));
+    r.unwrap();
+    assert_eq!(*order.lock().unwrap(), ["listening", "body resumed"]);
+
+    // A child that fails before it is ready: start reports Cancelled, the group the error.
+    let r: Result<(), GroupError<&str>> = corio::run(task_group(async |g| {
+        let started: Result<u16, Cancelled> =
+            g.start(|_started| async { Err("bind failed") }).await;
+        assert_eq!(started, Err(Cancelled));
+        Ok(())
+    }));
+    assert_eq!(r.unwrap_err().errors(), ["bind failed"]);
+}
+
+#[test]
+fn groups_nest() {
+    let r: Result<u32, GroupError<String>> = corio::run(task_group(async |outer| {
+        let inner = outer.spawn(async {
+            task_group(async |g| {
+                let a = g.spawn(async { Ok::<_, String>(1) });
+                let b = g.spawn(async { Ok(2) });
+                Ok(a.await.unwrap() + b.await.unwrap())
+            })
+            .await
+            .map_err(|e| e.to_string())
+        });
+        Ok(inner.await.unwrap() * 10)
+    }));
+    assert_eq!(r.unwrap(), 30);
+}
+
+#[test]
+fn a_group_inside_a_spawned_task_is_send() {
+    let t = corio::spawn(async {
+        task_group(async |g| {
+            let h = g.spawn(async { Ok::<_, ()>(5) });
+            corio::sleep(Duration::from_millis(1)).await;
+            Ok(h.await.unwrap())
+        })
+        .await
+    });
+    assert_eq!(corio::block_on(t).unwrap(), 5);
+}

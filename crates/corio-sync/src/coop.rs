@@ -1,0 +1,46 @@
+//! The cooperative budget, when the `coop` feature is on.
+//!
+//! An operation that is about to complete first checks the budget with [`poll_budget`]; if the
+//! budget is spent it returns `Pending` (the task was woken) having done nothing. After completing
+//! it spends one unit with [`spend`]. Outside a corio runtime the budget is unlimited and both are a
+//! thread-local read.
+
+use std::task::{Context, Poll};
+
+/// Returns `Pending` (after waking the task) if the current budget is spent.
+#[inline]
+pub(crate) fn poll_budget(cx: &mut Context<'_>) -> Poll<()> {
+    #[cfg(all(feature = "coop", not(loom)))]
+    if corio_coop::remaining() == Some(0) {
+        return corio_coop::poll_proceed(cx);
+    }
+    let _ = cx;
+    Poll::Ready(())
+}
+
+/// Spends one unit of the budget for an operation that just completed.
+#[inline]
+pub(crate) fn spend(cx: &mut Context<'_>) {
+    #[cfg(all(feature = "coop", not(loom)))]
+    {
+        // `poll_budget` ran earlier in this poll and saw a unit left, so this is `Ready`.
+        let _ = corio_coop::poll_proceed(cx);
+    }
+    let _ = cx;
+}
+
+/// Runs `f` (which blocks the thread on a future) with an unlimited budget.
+///
+/// A blocking call polls its future in a loop on this thread; with a spent budget every poll would
+/// return `Pending` and the loop would spin forever.
+#[inline]
+pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(all(feature = "coop", not(loom)))]
+    {
+        corio_coop::unconstrained(f)
+    }
+    #[cfg(not(all(feature = "coop", not(loom))))]
+    {
+        f()
+    }
+}

@@ -1,0 +1,534 @@
+//! The queue core shared by `Queue`, `LifoQueue` and `PriorityQueue`.
+//!
+//! # State
+//!
+//! One lock per queue guards the items, the counters and three waiter lines: getters (waiting for
+//! an item), putters (waiting for space, or, in a rendezvous queue, offering their item) and
+//! joiners (waiting for the unfinished count to reach zero).
+//!
+//! # Invariants
+//!
+//! 1. An item enters the buffer only in the poll of the `put` that returns `Ready(Ok)`, and leaves
+//!    it only in the poll of the `get` that returns it. A future that is dropped never holds an
+//!    item or a slot.
+//! 2. Each item added wakes one waiting getter, and each slot freed wakes one waiting putter. A
+//!    woken waiter that finds nothing (somebody else was faster) goes back to the *front* of its
+//!    line. A woken waiter that is dropped before it looks passes its wake-up on to the next one in
+//!    line when there is something to take (asyncio's bpo-23812 fix). So no waiter sleeps while
+//!    what it waits for is there for it, unless another woken waiter is about to take it.
+//! 3. `unfinished` counts items put and not yet marked done; `join` completes when it reaches zero.
+//!    A joiner woken at zero completes even if new items arrive before it runs (asyncio's `join`).
+//!
+//! # Rendezvous (`bounded(0)`)
+//!
+//! A waiting put *offers* its item: the item stays in the putter's node in the line. A get takes
+//! the offer (the first for FIFO, the last for LIFO, the smallest for a priority queue), and the
+//! put completes once its item was taken. A dropped put withdraws its offer.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::buffer::{Buffer, Order};
+use crate::coop;
+use crate::sync::{Mutex, lock};
+use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
+use crate::{GetError, PutError, TaskDoneError, TryGetError, TryPutError};
+
+#[derive(Debug)]
+pub(crate) struct Shared<T> {
+    state: Mutex<State<T>>,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    buf: Buffer<T>,
+    /// The capacity of a bounded queue; 0 makes it a rendezvous queue.
+    cap: usize,
+    bounded: bool,
+    closed: bool,
+    unfinished: usize,
+    getters: WaitList<()>,
+    /// Waiting putters. In a rendezvous queue the payload is the offered item: `Some` while on
+    /// offer, `None` once a getter took it.
+    putters: WaitList<Option<T>>,
+    joiners: WaitList<()>,
+    spare: Vec<Waker>,
+}
+
+impl<T> HasSpare for State<T> {
+    fn spare(&mut self) -> &mut Vec<Waker> {
+        &mut self.spare
+    }
+}
+
+impl<T> State<T> {
+    #[inline]
+    fn is_rendezvous(&self) -> bool {
+        self.bounded && self.cap == 0
+    }
+
+    #[inline]
+    fn has_space(&self) -> bool {
+        !self.bounded || self.buf.len() < self.cap
+    }
+
+    /// Whether a get could take something now (an item, or an offer in a rendezvous queue).
+    #[inline]
+    fn has_item(&self) -> bool {
+        self.buf.len() > 0 || (self.is_rendezvous() && !self.putters.is_empty())
+    }
+
+    /// The offer a get takes next, in the queue's order.
+    fn next_offer(&self) -> Option<usize> {
+        match self.buf.order() {
+            Order::Fifo => self.putters.head(),
+            Order::Lifo => self.putters.tail(),
+            Order::Priority => self.putters.keys().reduce(|best, key| {
+                match (
+                    &self.putters.node(key).payload,
+                    &self.putters.node(best).payload,
+                ) {
+                    (Some(candidate), Some(current)) if self.buf.before(candidate, current) => key,
+                    _ => best,
+                }
+            }),
+        }
+    }
+
+    /// Stores an item; returns the getter to wake.
+    #[inline]
+    fn push(&mut self, item: T) -> Option<Waker> {
+        self.buf.push(item);
+        self.unfinished = self.unfinished.saturating_add(1);
+        self.getters.notify_head()
+    }
+
+    /// Takes the next item; returns it and the putter to wake.
+    #[inline]
+    fn take(&mut self) -> Result<(T, Option<Waker>), TryGetError> {
+        if let Some(item) = self.buf.pop() {
+            let putter = if self.bounded {
+                self.putters.notify_head()
+            } else {
+                None
+            };
+            return Ok((item, putter));
+        }
+        if self.is_rendezvous() && !self.closed {
+            if let Some(key) = self.next_offer() {
+                if let Some(item) = self.putters.node_mut(key).payload.take() {
+                    self.unfinished = self.unfinished.saturating_add(1);
+                    return Ok((item, self.putters.notify(key)));
+                }
+            }
+        }
+        if self.closed {
+            Err(TryGetError::Closed)
+        } else {
+            Err(TryGetError::Empty)
+        }
+    }
+
+    /// Marks the queue closed and wakes every getter and putter.
+    fn close(&mut self, wakers: &mut Wakers) {
+        self.closed = true;
+        self.getters.notify_all(wakers, |()| {});
+        // Rendezvous offers stay in their nodes: each putter takes its item back as an error.
+        self.putters.notify_all(wakers, |_| {});
+    }
+
+    fn finish(&mut self, done: usize, wakers: &mut Wakers) {
+        self.unfinished = self.unfinished.saturating_sub(done);
+        if self.unfinished == 0 {
+            self.joiners.notify_all(wakers, |()| {});
+        }
+    }
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(buf: Buffer<T>, capacity: Option<usize>) -> Self {
+        Self {
+            state: Mutex::new(State {
+                buf,
+                cap: capacity.unwrap_or(usize::MAX),
+                bounded: capacity.is_some(),
+                closed: false,
+                unfinished: 0,
+                getters: WaitList::new(),
+                putters: WaitList::new(),
+                joiners: WaitList::new(),
+                spare: Vec::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
+        let mut st = lock(&self.state);
+        if st.closed {
+            return Err(TryPutError::Closed(item));
+        }
+        if !st.has_space() {
+            return Err(TryPutError::Full(item));
+        }
+        let getter = st.push(item);
+        drop(st);
+        wake(getter);
+        Ok(())
+    }
+
+    pub(crate) fn try_get(&self) -> Result<T, TryGetError> {
+        let mut st = lock(&self.state);
+        let (item, putter) = st.take()?;
+        drop(st);
+        wake(putter);
+        Ok(item)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.state).buf.len()
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        !lock(&self.state).has_space()
+    }
+
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        let st = lock(&self.state);
+        st.bounded.then_some(st.cap)
+    }
+
+    pub(crate) fn unfinished(&self) -> usize {
+        lock(&self.state).unfinished
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    pub(crate) fn task_done(&self) -> Result<(), TaskDoneError> {
+        let mut st = lock(&self.state);
+        if st.unfinished == 0 {
+            return Err(TaskDoneError);
+        }
+        if st.unfinished > 1 {
+            st.unfinished -= 1;
+            return Ok(());
+        }
+        let mut wakers = Wakers::with_spare(&mut st.spare);
+        st.finish(1, &mut wakers);
+        drop(st);
+        return_spare(&self.state, wakers.wake());
+        Ok(())
+    }
+
+    pub(crate) fn close(&self) {
+        let mut st = lock(&self.state);
+        let mut wakers = Wakers::with_spare(&mut st.spare);
+        st.close(&mut wakers);
+        drop(st);
+        return_spare(&self.state, wakers.wake());
+    }
+
+    pub(crate) fn close_now(&self) -> Vec<T> {
+        let mut st = lock(&self.state);
+        let mut wakers = Wakers::with_spare(&mut st.spare);
+        st.close(&mut wakers);
+        let items = st.buf.drain_in_order();
+        st.finish(items.len(), &mut wakers);
+        drop(st);
+        return_spare(&self.state, wakers.wake());
+        items
+    }
+
+    pub(crate) fn put(&self, item: T) -> Put<'_, T> {
+        Put {
+            shared: self,
+            item: Some(item),
+            key: None,
+        }
+    }
+
+    pub(crate) fn get(&self) -> Get<'_, T> {
+        Get {
+            shared: self,
+            key: None,
+        }
+    }
+
+    pub(crate) fn join(&self) -> Join<'_, T> {
+        Join {
+            shared: self,
+            key: None,
+        }
+    }
+}
+
+#[inline]
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// The future returned by a queue's `put`.
+///
+/// It holds the item until the queue accepts it. Dropping it drops the item (if not yet accepted)
+/// and leaves no slot taken; a wake-up it received goes on to the next waiting putter.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Put<'a, T> {
+    shared: &'a Shared<T>,
+    item: Option<T>,
+    key: Option<usize>,
+}
+
+// The item is never pinned: it is moved in and out by value.
+impl<T> Unpin for Put<'_, T> {}
+
+impl<T> Future for Put<'_, T> {
+    type Output = Result<(), PutError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if coop::poll_budget(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let mut st = lock(&this.shared.state);
+        if st.is_rendezvous() {
+            return this.poll_offer(st, cx);
+        }
+        if let Some(key) = this.key {
+            if !st.putters.node(key).is_notified() {
+                let stale = st.putters.update_waker(key, cx.waker());
+                drop(st);
+                drop(stale);
+                return Poll::Pending;
+            }
+        }
+        let Some(item) = this.item.take() else {
+            // Polled after completion.
+            return Poll::Ready(Ok(()));
+        };
+        if st.closed {
+            if let Some(key) = this.key.take() {
+                st.putters.remove(key);
+            }
+            return Poll::Ready(Err(PutError(item)));
+        }
+        if !st.has_space() {
+            this.item = Some(item);
+            match this.key {
+                Some(key) => st.putters.relink_front(key, cx.waker()),
+                None => this.key = Some(st.putters.push_back(cx.waker(), None)),
+            }
+            return Poll::Pending;
+        }
+        if let Some(key) = this.key.take() {
+            st.putters.remove(key);
+        }
+        let getter = st.push(item);
+        drop(st);
+        wake(getter);
+        coop::spend(cx);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T> Put<'_, T> {
+    /// A rendezvous put: offer the item, then wait until a getter took it.
+    fn poll_offer(
+        &mut self,
+        mut st: crate::sync::MutexGuard<'_, State<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), PutError<T>>> {
+        match self.key {
+            None => {
+                let Some(item) = self.item.take() else {
+                    return Poll::Ready(Ok(()));
+                };
+                if st.closed {
+                    return Poll::Ready(Err(PutError(item)));
+                }
+                self.key = Some(st.putters.push_back(cx.waker(), Some(item)));
+                let getter = st.getters.notify_head();
+                drop(st);
+                wake(getter);
+                Poll::Pending
+            }
+            Some(key) => {
+                if !st.putters.node(key).is_notified() {
+                    let stale = st.putters.update_waker(key, cx.waker());
+                    drop(st);
+                    drop(stale);
+                    return Poll::Pending;
+                }
+                self.key = None;
+                let node = st.putters.remove(key);
+                drop(st);
+                match node.payload {
+                    None => {
+                        coop::spend(cx);
+                        Poll::Ready(Ok(()))
+                    }
+                    // Woken with the offer still there: the queue was closed.
+                    Some(item) => Poll::Ready(Err(PutError(item))),
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for Put<'_, T> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let mut st = lock(&self.shared.state);
+        let node = st.putters.remove(key);
+        let next = if node.is_notified() && !st.is_rendezvous() && !st.closed && st.has_space() {
+            // The wake-up was meant for a putter: pass it on.
+            st.putters.notify_head()
+        } else {
+            None
+        };
+        drop(st);
+        wake(next);
+        // A withdrawn rendezvous offer (`node.payload`) is dropped here, outside the lock.
+        drop(node);
+    }
+}
+
+impl<T> fmt::Debug for Put<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Put")
+            .field("waiting", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future returned by a queue's `get`.
+///
+/// The item leaves the queue only in the poll that returns it, so dropping this future never loses
+/// an item; a wake-up it received goes on to the next waiting getter.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Get<'a, T> {
+    shared: &'a Shared<T>,
+    key: Option<usize>,
+}
+
+impl<T> Future for Get<'_, T> {
+    type Output = Result<T, GetError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if coop::poll_budget(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let mut st = lock(&this.shared.state);
+        if let Some(key) = this.key {
+            if !st.getters.node(key).is_notified() {
+                let stale = st.getters.update_waker(key, cx.waker());
+                drop(st);
+                drop(stale);
+                return Poll::Pending;
+            }
+        }
+        match st.take() {
+            Ok((item, putter)) => {
+                if let Some(key) = this.key.take() {
+                    st.getters.remove(key);
+                }
+                drop(st);
+                wake(putter);
+                coop::spend(cx);
+                Poll::Ready(Ok(item))
+            }
+            Err(TryGetError::Closed) => {
+                if let Some(key) = this.key.take() {
+                    st.getters.remove(key);
+                }
+                Poll::Ready(Err(GetError))
+            }
+            Err(TryGetError::Empty) => {
+                match this.key {
+                    Some(key) => st.getters.relink_front(key, cx.waker()),
+                    None => this.key = Some(st.getters.push_back(cx.waker(), ())),
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> Drop for Get<'_, T> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let mut st = lock(&self.shared.state);
+        let node = st.getters.remove(key);
+        let next = if node.is_notified() && st.has_item() {
+            // bpo-23812: the wake-up was meant for a getter; pass it on.
+            st.getters.notify_head()
+        } else {
+            None
+        };
+        drop(st);
+        wake(next);
+    }
+}
+
+impl<T> fmt::Debug for Get<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Get")
+            .field("waiting", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future returned by a queue's `join`: completes when every item put has been marked done.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Join<'a, T> {
+    shared: &'a Shared<T>,
+    key: Option<usize>,
+}
+
+impl<T> Future for Join<'_, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut st = lock(&this.shared.state);
+        if let Some(key) = this.key {
+            if st.joiners.node(key).is_notified() {
+                st.joiners.remove(key);
+                this.key = None;
+                return Poll::Ready(());
+            }
+            let stale = st.joiners.update_waker(key, cx.waker());
+            drop(st);
+            drop(stale);
+            return Poll::Pending;
+        }
+        if st.unfinished == 0 {
+            return Poll::Ready(());
+        }
+        this.key = Some(st.joiners.push_back(cx.waker(), ()));
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for Join<'_, T> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            // Bound to a local so that its waker is dropped after the lock is released.
+            let node = lock(&self.shared.state).joiners.remove(key);
+            drop(node);
+        }
+    }
+}
+
+impl<T> fmt::Debug for Join<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Join")
+            .field("waiting", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}

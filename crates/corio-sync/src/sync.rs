@@ -1,0 +1,29 @@
+//! The synchronization building blocks, switchable to loom's model-checked versions.
+//!
+//! Every lock and atomic in the crate goes through this module, so `--cfg loom` model-checks the
+//! real code of the primitives rather than a copy.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+pub(crate) use std::sync::atomic::Ordering;
+
+/// Locks `mutex`, ignoring poisoning.
+///
+/// The only code that runs under the crate's locks is the crate's own bookkeeping plus, for a
+/// `PriorityQueue`, the user's `Ord`. A panicking `Ord` leaves the heap merely misordered, never
+/// memory-unsafe, so the state stays usable and poisoning would only turn one panic into many.
+#[inline]
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

@@ -1,0 +1,1198 @@
+//! The queue family: semantics, close/close_now/join, rendezvous, cancellation at every state
+//! (bpo-23812), proptest models of all three orders, and thread stress.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
+
+use corio_sync::{
+    GetError, LifoQueue, PriorityQueue, PutError, Queue, TaskDoneError, TryGetError, TryPutError,
+};
+use futures_lite::future;
+use proptest::prelude::*;
+use support::{Manual, stress};
+
+// ---------------------------------------------------------------------------------------------
+// Semantics.
+
+#[test]
+fn fifo_lifo_priority_orders() {
+    let fifo = Queue::unbounded();
+    let lifo = LifoQueue::unbounded();
+    let prio = PriorityQueue::unbounded();
+    for x in [3, 1, 2] {
+        fifo.try_put(x).unwrap();
+        lifo.try_put(x).unwrap();
+        prio.try_put(x).unwrap();
+    }
+    assert_eq!(fifo.close_now(), [3, 1, 2]);
+    assert_eq!(lifo.close_now(), [2, 1, 3]);
+    assert_eq!(prio.close_now(), [1, 2, 3]);
+}
+
+#[test]
+fn bounded_backpressure_and_capacity() {
+    let q = Queue::bounded(2);
+    assert_eq!(q.capacity(), Some(2));
+    assert!(!q.is_full());
+    q.try_put(1).unwrap();
+    q.try_put(2).unwrap();
+    assert!(q.is_full());
+    assert!(matches!(q.try_put(3), Err(TryPutError::Full(3))));
+    let mut put = Manual::new(q.put(3));
+    put.pending();
+    assert_eq!(q.try_get(), Ok(1));
+    assert!(put.woken());
+    assert_eq!(put.ready(), Ok(()));
+    assert_eq!(q.close_now(), [2, 3]);
+    assert_eq!(Queue::<u8>::unbounded().capacity(), None);
+}
+
+#[test]
+fn close_drains_then_fails_and_hands_items_back() {
+    future::block_on(async {
+        let q = Queue::bounded(1);
+        q.put(1).await.unwrap();
+        let mut waiting_put = Manual::new(q.put(2));
+        waiting_put.pending();
+        q.close();
+        assert!(q.is_closed());
+        assert!(waiting_put.woken());
+        assert_eq!(waiting_put.ready().unwrap_err().into_inner(), 2);
+        assert_eq!(q.put(3).await.unwrap_err().into_inner(), 3);
+        assert!(matches!(q.try_put(4), Err(TryPutError::Closed(4))));
+        assert_eq!(q.get().await, Ok(1));
+        assert_eq!(q.get().await, Err(GetError));
+        assert_eq!(q.try_get(), Err(TryGetError::Closed));
+    });
+}
+
+#[test]
+fn close_wakes_getter_waiting_on_empty_queue() {
+    let q = Queue::<u8>::unbounded();
+    let mut get = Manual::new(q.get());
+    get.pending();
+    q.close();
+    assert!(get.woken());
+    assert_eq!(get.ready(), Err(GetError));
+}
+
+#[test]
+fn close_now_returns_items_in_get_order_and_counts_them_done() {
+    let q = PriorityQueue::bounded(4);
+    for x in [4, 2, 3] {
+        q.try_put(x).unwrap();
+    }
+    assert_eq!(q.try_get(), Ok(2)); // taken, not done
+    let mut join = Manual::new(q.join());
+    join.pending();
+    let mut put = Manual::new(q.put(1));
+    assert_eq!(put.ready(), Ok(())); // space left
+    assert_eq!(q.close_now(), [1, 3, 4]);
+    assert_eq!(q.unfinished(), 1);
+    assert!(!join.woken());
+    q.task_done().unwrap(); // the one taken
+    assert!(join.woken());
+    join.ready();
+    assert_eq!(q.task_done(), Err(TaskDoneError));
+}
+
+#[test]
+fn join_waits_for_taken_but_not_done_after_close() {
+    let q = Queue::unbounded();
+    q.try_put(1).unwrap();
+    q.try_get().unwrap();
+    q.close();
+    let mut join = Manual::new(q.join());
+    join.pending();
+    q.task_done().unwrap();
+    assert!(join.woken());
+    join.ready();
+}
+
+#[test]
+fn join_woken_at_zero_completes_even_if_new_items_arrive() {
+    let q = Queue::unbounded();
+    q.try_put(1).unwrap();
+    let mut join = Manual::new(q.join());
+    join.pending();
+    q.try_get().unwrap();
+    q.task_done().unwrap();
+    q.try_put(2).unwrap(); // before the joiner runs
+    assert!(join.woken());
+    join.ready();
+    let mut later = Manual::new(q.join());
+    later.pending();
+}
+
+#[test]
+fn task_done_too_often_is_an_error() {
+    let q = LifoQueue::unbounded();
+    assert_eq!(q.task_done(), Err(TaskDoneError));
+    q.try_put(()).unwrap();
+    q.task_done().unwrap();
+    assert_eq!(q.task_done(), Err(TaskDoneError));
+}
+
+#[test]
+fn rendezvous_put_completes_only_when_taken() {
+    let q = Queue::bounded(0);
+    assert_eq!(q.capacity(), Some(0));
+    assert!(q.is_full());
+    assert!(matches!(q.try_put(1), Err(TryPutError::Full(1))));
+    let mut put = Manual::new(q.put(1));
+    put.pending();
+    assert!(q.is_empty());
+    assert!(!put.woken());
+    assert_eq!(q.try_get(), Ok(1));
+    assert!(put.woken());
+    assert_eq!(put.ready(), Ok(()));
+    assert_eq!(q.unfinished(), 1);
+}
+
+#[test]
+fn rendezvous_getter_waits_for_a_putter() {
+    let q = LifoQueue::bounded(0);
+    let mut get = Manual::new(q.get());
+    get.pending();
+    let mut put = Manual::new(q.put("x"));
+    put.pending();
+    assert!(get.woken());
+    assert_eq!(get.ready(), Ok("x"));
+    assert!(put.woken());
+    put.ready().unwrap();
+}
+
+#[test]
+fn rendezvous_dropped_put_withdraws_its_offer() {
+    let q = Queue::bounded(0);
+    let mut put = Manual::new(q.put(1));
+    put.pending();
+    drop(put);
+    assert_eq!(q.try_get(), Err(TryGetError::Empty));
+    assert_eq!(q.unfinished(), 0);
+}
+
+#[test]
+fn rendezvous_close_hands_offers_back() {
+    let q = PriorityQueue::bounded(0);
+    let mut a = Manual::new(q.put(2));
+    let mut b = Manual::new(q.put(1));
+    a.pending();
+    b.pending();
+    assert_eq!(q.close_now(), Vec::<i32>::new());
+    assert_eq!(a.ready(), Err(PutError(2)));
+    assert_eq!(b.ready(), Err(PutError(1)));
+}
+
+#[test]
+fn rendezvous_priority_takes_smallest_offer_lifo_newest() {
+    let q = PriorityQueue::bounded(0);
+    let mut offers: Vec<_> = [5, 1, 3]
+        .into_iter()
+        .map(|x| Manual::new(q.put(x)))
+        .collect();
+    offers.iter_mut().for_each(Manual::pending);
+    assert_eq!(q.try_get(), Ok(1));
+    assert_eq!(q.try_get(), Ok(3));
+    assert_eq!(q.try_get(), Ok(5));
+
+    let q = LifoQueue::bounded(0);
+    let mut offers: Vec<_> = [5, 1, 3]
+        .into_iter()
+        .map(|x| Manual::new(q.put(x)))
+        .collect();
+    offers.iter_mut().for_each(Manual::pending);
+    assert_eq!(q.try_get(), Ok(3));
+    assert_eq!(q.try_get(), Ok(1));
+    assert_eq!(q.try_get(), Ok(5));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cancellation at every state.
+
+#[test]
+fn bpo_23812_woken_getter_dropped_passes_item_to_next_getter() {
+    let q = Queue::unbounded();
+    let mut first = Manual::new(q.get());
+    let mut second = Manual::new(q.get());
+    first.pending();
+    second.pending();
+    q.try_put("item").unwrap();
+    assert!(first.woken());
+    assert!(!second.woken());
+    drop(first); // woken, cancelled before it re-polled
+    assert!(second.woken(), "the wake-up must be passed on");
+    assert_eq!(second.ready(), Ok("item"));
+}
+
+#[test]
+fn get_dropped_before_first_poll_or_while_waiting_takes_nothing() {
+    let q = Queue::unbounded();
+    drop(q.get());
+    let mut waiting = Manual::new(q.get());
+    waiting.pending();
+    drop(waiting);
+    q.try_put(1).unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q.try_get(), Ok(1));
+}
+
+#[test]
+fn woken_getter_that_finds_nothing_keeps_its_place() {
+    let q = Queue::unbounded();
+    let mut first = Manual::new(q.get());
+    let mut second = Manual::new(q.get());
+    first.pending();
+    second.pending();
+    q.try_put(1).unwrap();
+    assert_eq!(q.try_get(), Ok(1)); // a newcomer took it first
+    first.pending(); // back to the front of the line
+    q.try_put(2).unwrap();
+    assert!(first.woken() && !second.woken());
+    assert_eq!(first.ready(), Ok(2));
+}
+
+#[test]
+fn put_dropped_at_every_state_holds_no_slot() {
+    let q = Queue::bounded(1);
+    drop(q.put(0)); // before first poll
+    q.try_put(1).unwrap();
+    let mut waiting = Manual::new(q.put(2));
+    waiting.pending();
+    drop(waiting); // while waiting
+    assert_eq!(q.len(), 1);
+
+    let mut a = Manual::new(q.put(3));
+    let mut b = Manual::new(q.put(4));
+    a.pending();
+    b.pending();
+    assert_eq!(q.try_get(), Ok(1));
+    assert!(a.woken() && !b.woken());
+    drop(a); // woken but cancelled: the slot goes to `b`
+    assert!(b.woken());
+    assert_eq!(b.ready(), Ok(()));
+    assert_eq!(q.close_now(), [4]);
+}
+
+#[test]
+fn join_dropped_while_waiting_leaves_nothing() {
+    let q = Queue::unbounded();
+    q.try_put(1).unwrap();
+    let mut join = Manual::new(q.join());
+    join.pending();
+    drop(join);
+    q.try_get().unwrap();
+    q.task_done().unwrap();
+    future::block_on(q.join());
+}
+
+#[test]
+fn futures_are_send_when_items_are() {
+    fn is_send<T: Send>(_: &T) {}
+    let q = Queue::<String>::bounded(1);
+    is_send(&q);
+    is_send(&q.put(String::new()));
+    is_send(&q.get());
+    is_send(&q.join());
+    let p = PriorityQueue::<u8>::unbounded();
+    is_send(&p.get());
+}
+
+#[test]
+fn debug_does_not_need_item_debug() {
+    struct Opaque;
+    let q = Queue::bounded(1);
+    q.try_put(Opaque).unwrap();
+    let err = q.try_put(Opaque).unwrap_err();
+    assert_eq!(format!("{err:?}"), "Full(..)");
+    assert_eq!(err.to_string(), "queue is full");
+    assert!(format!("{q:?}").contains("len: 1"));
+}
+
+#[test]
+fn seed_pipeline_with_sentinels() {
+    // asyncio's sentinel style: once the producers are done, one `None` per consumer tells each
+    // consumer to stop. (Stopping at a producer's own sentinel, as the article's first draft
+    // does, would strand the other producers' items.)
+    future::block_on(async {
+        const CONSUMERS: usize = 2;
+        let queue: Queue<Option<String>> = Queue::bounded(10);
+        let producer = |id: u32| {
+            let queue = queue.clone();
+            async move {
+                for i in 0..5 {
+                    queue.put(Some(format!("task-{id}-{i}"))).await.unwrap();
+                }
+            }
+        };
+        let consumer = || {
+            let queue = queue.clone();
+            async move {
+                let mut handled = Vec::new();
+                while let Some(item) = queue.get().await.unwrap() {
+                    handled.push(item);
+                    queue.task_done().unwrap();
+                }
+                queue.task_done().unwrap(); // the sentinel
+                handled
+            }
+        };
+        let main = async {
+            future::zip(producer(0), future::zip(producer(1), producer(2))).await;
+            for _ in 0..CONSUMERS {
+                queue.put(None).await.unwrap();
+            }
+            queue.join().await;
+        };
+        let ((), (a, b)) = future::zip(main, future::zip(consumer(), consumer())).await;
+        let mut all: Vec<_> = a.into_iter().chain(b).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 15);
+        assert!(queue.is_empty());
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// proptest state machine against a sequential model, for each order.
+
+type Item = (u8, u32); // (priority, unique id)
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Fifo,
+    Lifo,
+    Priority,
+}
+
+/// The three queue types behind one interface, for the model test.
+enum AnyQueue {
+    Fifo(Queue<Item>),
+    Lifo(LifoQueue<Item>),
+    Priority(PriorityQueue<Item>),
+}
+
+type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+macro_rules! each {
+    ($q:expr, $x:ident => $body:expr) => {
+        match $q {
+            AnyQueue::Fifo($x) => $body,
+            AnyQueue::Lifo($x) => $body,
+            AnyQueue::Priority($x) => $body,
+        }
+    };
+}
+
+impl AnyQueue {
+    fn new(kind: Kind, cap: Option<usize>) -> Self {
+        match (kind, cap) {
+            (Kind::Fifo, Some(n)) => Self::Fifo(Queue::bounded(n)),
+            (Kind::Fifo, None) => Self::Fifo(Queue::unbounded()),
+            (Kind::Lifo, Some(n)) => Self::Lifo(LifoQueue::bounded(n)),
+            (Kind::Lifo, None) => Self::Lifo(LifoQueue::unbounded()),
+            (Kind::Priority, Some(n)) => Self::Priority(PriorityQueue::bounded(n)),
+            (Kind::Priority, None) => Self::Priority(PriorityQueue::unbounded()),
+        }
+    }
+    fn put(&self, x: Item) -> BoxFut<'_, Result<(), PutError<Item>>> {
+        each!(self, q => Box::pin(q.put(x)))
+    }
+    fn get(&self) -> BoxFut<'_, Result<Item, GetError>> {
+        each!(self, q => Box::pin(q.get()))
+    }
+    fn join(&self) -> BoxFut<'_, ()> {
+        each!(self, q => Box::pin(q.join()))
+    }
+    fn try_put(&self, x: Item) -> Result<(), TryPutError<Item>> {
+        each!(self, q => q.try_put(x))
+    }
+    fn try_get(&self) -> Result<Item, TryGetError> {
+        each!(self, q => q.try_get())
+    }
+    fn task_done(&self) -> Result<(), TaskDoneError> {
+        each!(self, q => q.task_done())
+    }
+    fn close(&self) {
+        each!(self, q => q.close())
+    }
+    fn close_now(&self) -> Vec<Item> {
+        each!(self, q => q.close_now())
+    }
+    fn len(&self) -> usize {
+        each!(self, q => q.len())
+    }
+    fn unfinished(&self) -> usize {
+        each!(self, q => q.unfinished())
+    }
+}
+
+#[derive(Clone, Debug)]
+enum QOp {
+    TryPut(u8),
+    TryGet,
+    StartPut(u8),
+    StartGet,
+    StartJoin,
+    PollPut(usize),
+    PollGet(usize),
+    PollJoin(usize),
+    DropPut(usize),
+    DropGet(usize),
+    DropJoin(usize),
+    TaskDone,
+    Drive,
+    Close,
+    CloseNow,
+}
+
+fn qop() -> impl Strategy<Value = QOp> {
+    prop_oneof![
+        4 => (0u8..4).prop_map(QOp::TryPut),
+        3 => Just(QOp::TryGet),
+        5 => (0u8..4).prop_map(QOp::StartPut),
+        5 => Just(QOp::StartGet),
+        1 => Just(QOp::StartJoin),
+        3 => any::<usize>().prop_map(QOp::PollPut),
+        3 => any::<usize>().prop_map(QOp::PollGet),
+        1 => any::<usize>().prop_map(QOp::PollJoin),
+        2 => any::<usize>().prop_map(QOp::DropPut),
+        2 => any::<usize>().prop_map(QOp::DropGet),
+        1 => any::<usize>().prop_map(QOp::DropJoin),
+        3 => Just(QOp::TaskDone),
+        4 => Just(QOp::Drive),
+        1 => Just(QOp::Close),
+        1 => Just(QOp::CloseNow),
+    ]
+}
+
+struct QModel {
+    kind: Kind,
+    cap: Option<usize>,
+    items: Vec<Item>,
+    closed: bool,
+    unfinished: usize,
+}
+
+impl QModel {
+    fn has_space(&self) -> bool {
+        self.cap.is_none_or(|c| self.items.len() < c)
+    }
+    fn rendezvous(&self) -> bool {
+        self.cap == Some(0)
+    }
+    /// Index of the item a get takes next from `items`.
+    fn pick(kind: Kind, items: &[Item]) -> Option<usize> {
+        if items.is_empty() {
+            return None;
+        }
+        Some(match kind {
+            Kind::Fifo => 0,
+            Kind::Lifo => items.len() - 1,
+            Kind::Priority => (0..items.len()).min_by_key(|&i| items[i]).unwrap(),
+        })
+    }
+}
+
+struct PendingPut<'a> {
+    item: Item,
+    fut: Manual<BoxFut<'a, Result<(), PutError<Item>>>>,
+    /// Rendezvous: the item is on offer (registered and not taken).
+    offered: bool,
+    /// Rendezvous: a getter took the item.
+    taken: bool,
+}
+
+struct PendingJoin<'a> {
+    fut: Manual<BoxFut<'a, ()>>,
+    saw_zero: bool,
+}
+
+fn run_queue_model(kind: Kind, cap: Option<usize>, ops: Vec<QOp>) {
+    let q = AnyQueue::new(kind, cap);
+    let mut m = QModel {
+        kind,
+        cap,
+        items: Vec::new(),
+        closed: false,
+        unfinished: 0,
+    };
+    let mut puts: Vec<PendingPut<'_>> = Vec::new();
+    let mut gets: Vec<Manual<BoxFut<'_, Result<Item, GetError>>>> = Vec::new();
+    let mut joins: Vec<PendingJoin<'_>> = Vec::new();
+    let mut next_id = 0u32;
+    // Every item that entered the queue (or was taken from an offer), and every item that left.
+    let mut entered: HashSet<u32> = HashSet::new();
+    let mut left: HashSet<u32> = HashSet::new();
+
+    // The item a get must return now, if any: from the buffer, or a rendezvous offer.
+    let expect_get = |m: &mut QModel, puts: &mut Vec<PendingPut<'_>>| -> Option<Item> {
+        if let Some(i) = QModel::pick(m.kind, &m.items) {
+            return Some(m.items.remove(i));
+        }
+        if m.rendezvous() && !m.closed {
+            // Offers in registration order (= order in `puts` among offered ones).
+            let offers: Vec<Item> = puts.iter().filter(|p| p.offered).map(|p| p.item).collect();
+            let i = QModel::pick(m.kind, &offers)?;
+            let item = offers[i];
+            let p = puts
+                .iter_mut()
+                .find(|p| p.offered && p.item == item)
+                .unwrap();
+            p.offered = false;
+            p.taken = true;
+            m.unfinished += 1;
+            return Some(item);
+        }
+        None
+    };
+
+    let mut check_get = |m: &mut QModel,
+                         puts: &mut Vec<PendingPut<'_>>,
+                         left: &mut HashSet<u32>,
+                         got: Result<Item, TryGetError>,
+                         may_be_empty: bool| {
+        match got {
+            Ok(item) => {
+                let expected = expect_get(m, puts);
+                assert_eq!(Some(item), expected, "{kind:?} get order");
+                assert!(left.insert(item.1), "item {item:?} delivered twice");
+            }
+            Err(TryGetError::Closed) => {
+                assert!(
+                    m.closed && expect_get(m, puts).is_none(),
+                    "get failed early"
+                );
+            }
+            Err(TryGetError::Empty) => {
+                if !may_be_empty {
+                    assert!(expect_get(m, puts).is_none(), "try_get missed an item");
+                }
+            }
+        }
+    };
+
+    for op in ops {
+        match op {
+            QOp::TryPut(prio) => {
+                let item = (prio, next_id);
+                next_id += 1;
+                match q.try_put(item) {
+                    Ok(()) => {
+                        assert!(!m.closed && !m.rendezvous() && m.has_space());
+                        m.items.push(item);
+                        m.unfinished += 1;
+                        entered.insert(item.1);
+                    }
+                    Err(TryPutError::Full(x)) => {
+                        assert_eq!(x, item);
+                        assert!(!m.closed && (m.rendezvous() || !m.has_space()));
+                    }
+                    Err(TryPutError::Closed(x)) => {
+                        assert_eq!(x, item);
+                        assert!(m.closed);
+                    }
+                }
+            }
+            QOp::TryGet => {
+                let got = q.try_get();
+                check_get(&mut m, &mut puts, &mut left, got, false);
+            }
+            QOp::StartPut(prio) => {
+                let item = (prio, next_id);
+                next_id += 1;
+                let mut fut = Manual::new(q.put(item));
+                match fut.poll() {
+                    Poll::Ready(Ok(())) => {
+                        assert!(!m.closed && !m.rendezvous() && m.has_space());
+                        m.items.push(item);
+                        m.unfinished += 1;
+                        entered.insert(item.1);
+                    }
+                    Poll::Ready(Err(PutError(x))) => {
+                        assert_eq!(x, item);
+                        assert!(m.closed);
+                    }
+                    Poll::Pending => {
+                        assert!(!m.closed);
+                        assert!(m.rendezvous() || !m.has_space());
+                        puts.push(PendingPut {
+                            item,
+                            fut,
+                            offered: m.rendezvous(),
+                            taken: false,
+                        });
+                    }
+                }
+            }
+            QOp::StartGet => {
+                let mut fut = Manual::new(q.get());
+                match fut.poll() {
+                    Poll::Ready(got) => {
+                        let got = got.map_err(|GetError| TryGetError::Closed);
+                        check_get(&mut m, &mut puts, &mut left, got, false);
+                    }
+                    Poll::Pending => {
+                        let got = Err(TryGetError::Empty);
+                        check_get(&mut m, &mut puts, &mut left, got, false);
+                        assert!(!m.closed);
+                        gets.push(fut);
+                    }
+                }
+            }
+            QOp::StartJoin => {
+                let mut fut = Manual::new(q.join());
+                match fut.poll() {
+                    Poll::Ready(()) => assert_eq!(m.unfinished, 0),
+                    Poll::Pending => {
+                        assert!(m.unfinished > 0);
+                        joins.push(PendingJoin {
+                            fut,
+                            saw_zero: false,
+                        });
+                    }
+                }
+            }
+            QOp::PollPut(i) if !puts.is_empty() => {
+                let i = i % puts.len();
+                poll_put(&mut m, &mut puts, &mut entered, i);
+            }
+            QOp::PollGet(i) if !gets.is_empty() => {
+                let i = i % gets.len();
+                if let Poll::Ready(got) = gets[i].poll() {
+                    gets.swap_remove(i);
+                    let got = got.map_err(|GetError| TryGetError::Closed);
+                    check_get(&mut m, &mut puts, &mut left, got, false);
+                }
+            }
+            QOp::PollJoin(i) if !joins.is_empty() => {
+                let i = i % joins.len();
+                if joins[i].fut.poll().is_ready() {
+                    let j = joins.swap_remove(i);
+                    assert!(
+                        j.saw_zero,
+                        "join completed but the count never reached zero"
+                    );
+                }
+            }
+            QOp::DropPut(i) if !puts.is_empty() => {
+                let p = puts.remove(i % puts.len());
+                if p.taken {
+                    // Delivered already: the put is cancelled after the fact, the item is not lost.
+                    entered.insert(p.item.1);
+                }
+            }
+            QOp::DropGet(i) if !gets.is_empty() => {
+                gets.swap_remove(i % gets.len());
+            }
+            QOp::DropJoin(i) if !joins.is_empty() => {
+                joins.swap_remove(i % joins.len());
+            }
+            QOp::TaskDone => {
+                let r = q.task_done();
+                if m.unfinished == 0 {
+                    assert_eq!(r, Err(TaskDoneError));
+                } else {
+                    r.unwrap();
+                    m.unfinished -= 1;
+                }
+            }
+            QOp::Drive => {
+                drive(
+                    &mut m,
+                    &mut puts,
+                    &mut gets,
+                    &mut joins,
+                    &mut entered,
+                    &mut left,
+                    &mut check_get,
+                );
+                // Liveness: nothing waits while what it waits for is there.
+                if !gets.is_empty() {
+                    assert!(!m.closed, "getter still waiting on a closed queue");
+                    assert!(m.items.is_empty(), "getter asleep while items wait");
+                    assert!(
+                        !puts.iter().any(|p| p.offered),
+                        "getter asleep beside an offer"
+                    );
+                }
+                if puts.iter().any(|p| !p.taken) {
+                    assert!(!m.closed, "putter still waiting on a closed queue");
+                    assert!(
+                        m.rendezvous() || !m.has_space(),
+                        "putter asleep beside free space"
+                    );
+                }
+                if !joins.is_empty() {
+                    assert!(m.unfinished > 0, "joiner asleep at zero");
+                }
+            }
+            QOp::Close => {
+                q.close();
+                m.closed = true;
+                for p in &mut puts {
+                    p.offered = false;
+                }
+            }
+            QOp::CloseNow => {
+                let drained = q.close_now();
+                let mut expected = Vec::new();
+                while let Some(i) = QModel::pick(kind, &m.items) {
+                    expected.push(m.items.remove(i));
+                }
+                assert_eq!(drained, expected, "close_now order");
+                for x in &drained {
+                    assert!(left.insert(x.1));
+                }
+                m.closed = true;
+                m.unfinished = m.unfinished.saturating_sub(drained.len());
+                for p in &mut puts {
+                    p.offered = false;
+                }
+            }
+            QOp::PollPut(_)
+            | QOp::PollGet(_)
+            | QOp::PollJoin(_)
+            | QOp::DropPut(_)
+            | QOp::DropGet(_)
+            | QOp::DropJoin(_) => {}
+        }
+
+        assert_eq!(q.len(), m.items.len(), "len");
+        assert_eq!(q.unfinished(), m.unfinished, "unfinished");
+        check_wakeups(&m, &puts, &gets, &joins);
+        if m.unfinished == 0 {
+            for j in &mut joins {
+                j.saw_zero = true;
+            }
+        }
+    }
+
+    // Wind down: close, run everything to completion, then account for every item.
+    let rest = q.close_now();
+    for x in &rest {
+        assert!(left.insert(x.1));
+    }
+    m.items.clear();
+    m.unfinished = m.unfinished.saturating_sub(rest.len());
+    if m.unfinished == 0 {
+        for j in &mut joins {
+            j.saw_zero = true;
+        }
+    }
+    m.closed = true;
+    for p in &mut puts {
+        p.offered = false;
+    }
+    drive(
+        &mut m,
+        &mut puts,
+        &mut gets,
+        &mut joins,
+        &mut entered,
+        &mut left,
+        &mut check_get,
+    );
+    for p in puts.drain(..) {
+        if p.taken {
+            entered.insert(p.item.1);
+        }
+    }
+    assert!(gets.is_empty(), "gets left waiting on a closed queue");
+    assert_eq!(entered, left, "items lost or invented");
+}
+
+/// After every step: whatever is available for waiters has woken enough of them. This is the
+/// "no lost wake-up" invariant, checked continuously rather than only after driving.
+fn check_wakeups(
+    m: &QModel,
+    puts: &[PendingPut<'_>],
+    gets: &[Manual<BoxFut<'_, Result<Item, GetError>>>],
+    joins: &[PendingJoin<'_>],
+) {
+    let woken_gets = gets.iter().filter(|g| g.woken()).count();
+    let offers = puts.iter().filter(|p| p.offered).count();
+    let takeable = if m.rendezvous() {
+        offers
+    } else {
+        m.items.len()
+    };
+    assert!(
+        woken_gets >= takeable.min(gets.len()),
+        "{woken_gets} getters woken for {takeable} items and {} getters",
+        gets.len()
+    );
+    if !m.rendezvous() {
+        let free = m
+            .cap
+            .map_or(usize::MAX, |c| c.saturating_sub(m.items.len()));
+        let woken_puts = puts.iter().filter(|p| p.fut.woken()).count();
+        assert!(
+            m.closed || woken_puts >= free.min(puts.len()),
+            "{woken_puts} putters woken for {free} free slots and {} putters",
+            puts.len()
+        );
+    }
+    for p in puts {
+        assert!(
+            !p.taken || p.fut.woken(),
+            "a taken rendezvous put was not woken"
+        );
+        assert!(
+            !m.closed || p.taken || p.fut.woken(),
+            "put not woken by close"
+        );
+    }
+    for g in gets {
+        assert!(!m.closed || g.woken(), "get not woken by close");
+    }
+    for j in joins {
+        assert!(m.unfinished > 0 || j.fut.woken(), "join not woken at zero");
+    }
+}
+
+fn poll_put(m: &mut QModel, puts: &mut Vec<PendingPut<'_>>, entered: &mut HashSet<u32>, i: usize) {
+    let item = puts[i].item;
+    match puts[i].fut.poll() {
+        Poll::Pending => assert!(!puts[i].taken, "taken rendezvous put still pending"),
+        Poll::Ready(Ok(())) => {
+            let p = puts.remove(i);
+            if m.rendezvous() {
+                assert!(p.taken, "rendezvous put completed without a taker");
+            } else {
+                assert!(!m.closed && m.has_space());
+                m.items.push(item);
+                m.unfinished += 1;
+            }
+            entered.insert(item.1);
+        }
+        Poll::Ready(Err(PutError(x))) => {
+            assert_eq!(x, item);
+            assert!(m.closed && !puts[i].taken);
+            puts.remove(i);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drive<'a>(
+    m: &mut QModel,
+    puts: &mut Vec<PendingPut<'a>>,
+    gets: &mut Vec<Manual<BoxFut<'a, Result<Item, GetError>>>>,
+    joins: &mut Vec<PendingJoin<'a>>,
+    entered: &mut HashSet<u32>,
+    left: &mut HashSet<u32>,
+    check_get: &mut impl FnMut(
+        &mut QModel,
+        &mut Vec<PendingPut<'a>>,
+        &mut HashSet<u32>,
+        Result<Item, TryGetError>,
+        bool,
+    ),
+) {
+    loop {
+        let mut progressed = false;
+        if let Some(i) = puts.iter().position(|p| p.fut.woken()) {
+            poll_put(m, puts, entered, i);
+            progressed = true;
+        } else if let Some(i) = gets.iter().position(|g| g.woken()) {
+            if let Poll::Ready(got) = gets[i].poll() {
+                gets.swap_remove(i);
+                let got = got.map_err(|GetError| TryGetError::Closed);
+                check_get(m, puts, left, got, false);
+            }
+            progressed = true;
+        } else if let Some(i) = joins.iter().position(|j| j.fut.woken()) {
+            if joins[i].fut.poll().is_ready() {
+                let j = joins.swap_remove(i);
+                assert!(j.saw_zero || m.unfinished == 0);
+            }
+            progressed = true;
+        }
+        if m.unfinished == 0 {
+            for j in joins.iter_mut() {
+                j.saw_zero = true;
+            }
+        }
+        if !progressed {
+            return;
+        }
+    }
+}
+
+fn capacity() -> impl Strategy<Value = Option<usize>> {
+    prop_oneof![
+        1 => Just(None),
+        1 => Just(Some(0)),
+        3 => (1usize..=3).prop_map(Some),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(support::cases(200)))]
+
+    #[test]
+    fn fifo_queue_matches_model(cap in capacity(), ops in prop::collection::vec(qop(), 1..100)) {
+        run_queue_model(Kind::Fifo, cap, ops);
+    }
+
+    #[test]
+    fn lifo_queue_matches_model(cap in capacity(), ops in prop::collection::vec(qop(), 1..100)) {
+        run_queue_model(Kind::Lifo, cap, ops);
+    }
+
+    #[test]
+    fn priority_queue_matches_model(cap in capacity(), ops in prop::collection::vec(qop(), 1..100)) {
+        run_queue_model(Kind::Priority, cap, ops);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real threads.
+
+/// 8 producers and 8 consumers; every item arrives exactly once, and each consumer sees each
+/// producer's items in order (FIFO).
+fn mpmc_exactly_once(q: Queue<(usize, usize)>, total: usize, blocking: bool) {
+    const PRODUCERS: usize = 8;
+    const CONSUMERS: usize = 8;
+    let per_producer = total / PRODUCERS;
+    let seen: Arc<Vec<AtomicUsize>> = Arc::new(
+        (0..PRODUCERS * per_producer)
+            .map(|_| AtomicUsize::new(0))
+            .collect(),
+    );
+    let done = Arc::new(AtomicUsize::new(0));
+
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let q = q.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                if blocking {
+                    for i in 0..per_producer {
+                        q.put_blocking((p, i)).unwrap();
+                    }
+                } else {
+                    future::block_on(async {
+                        for i in 0..per_producer {
+                            q.put((p, i)).await.unwrap();
+                        }
+                    });
+                }
+                if done.fetch_add(1, Ordering::AcqRel) + 1 == PRODUCERS {
+                    q.close();
+                }
+            })
+        })
+        .collect();
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|c| {
+            let q = q.clone();
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut last = [None::<usize>; PRODUCERS];
+                let mut check = |(p, i): (usize, usize)| {
+                    assert!(last[p].is_none_or(|l| l < i), "producer {p}'s order broken");
+                    last[p] = Some(i);
+                    assert_eq!(seen[p * per_producer + i].fetch_add(1, Ordering::AcqRel), 0);
+                };
+                if blocking {
+                    while let Ok(item) = q.get_blocking() {
+                        check(item);
+                    }
+                } else {
+                    future::block_on(async {
+                        let mut n = 0usize;
+                        loop {
+                            n += 1;
+                            if (n + c) % 13 == 0 {
+                                // Race a get against a short yield: sometimes the get is woken and
+                                // then dropped. Nothing may be lost.
+                                let raced = future::or(async { Some(q.get().await) }, async {
+                                    future::yield_now().await;
+                                    None
+                                })
+                                .await;
+                                match raced {
+                                    Some(Ok(item)) => check(item),
+                                    Some(Err(GetError)) => return,
+                                    None => {}
+                                }
+                                continue;
+                            }
+                            match q.get().await {
+                                Ok(item) => check(item),
+                                Err(GetError) => return,
+                            }
+                        }
+                    });
+                }
+            })
+        })
+        .collect();
+    for t in producers.into_iter().chain(consumers) {
+        t.join().unwrap();
+    }
+    assert!(
+        seen.iter().all(|n| n.load(Ordering::Acquire) == 1),
+        "an item was lost"
+    );
+    assert!(q.is_empty());
+}
+
+#[test]
+fn stress_mpmc_bounded_async() {
+    mpmc_exactly_once(Queue::bounded(16), stress(100_000), false);
+}
+
+#[test]
+fn stress_mpmc_bounded_blocking() {
+    mpmc_exactly_once(Queue::bounded(4), stress(40_000), true);
+}
+
+#[test]
+fn stress_mpmc_unbounded_async() {
+    mpmc_exactly_once(Queue::unbounded(), stress(40_000), false);
+}
+
+#[test]
+fn stress_mpmc_rendezvous() {
+    mpmc_exactly_once(Queue::bounded(0), stress(8_000), false);
+}
+
+#[test]
+fn stress_priority_and_lifo_exactly_once() {
+    let total = stress(16_000);
+    for lifo in [false, true] {
+        let prio = PriorityQueue::bounded(8);
+        let stack = LifoQueue::bounded(8);
+        let counts: Arc<HashMap<usize, AtomicUsize>> =
+            Arc::new((0..total).map(|i| (i, AtomicUsize::new(0))).collect());
+        let producers: Vec<_> = (0..4)
+            .map(|p| {
+                let (prio, stack) = (prio.clone(), stack.clone());
+                std::thread::spawn(move || {
+                    for i in (p..total).step_by(4) {
+                        if lifo {
+                            stack.put_blocking(i).unwrap();
+                        } else {
+                            prio.put_blocking(i).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..4)
+            .map(|_| {
+                let (prio, stack, counts) = (prio.clone(), stack.clone(), counts.clone());
+                std::thread::spawn(move || {
+                    loop {
+                        let got = if lifo {
+                            stack.get_blocking()
+                        } else {
+                            prio.get_blocking()
+                        };
+                        match got {
+                            Ok(i) => {
+                                counts[&i].fetch_add(1, Ordering::AcqRel);
+                            }
+                            Err(GetError) => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        prio.close();
+        stack.close();
+        for c in consumers {
+            c.join().unwrap();
+        }
+        assert!(counts.values().all(|n| n.load(Ordering::Acquire) == 1));
+    }
+}
+
+#[test]
+fn stress_join_with_task_done() {
+    let q = Queue::bounded(8);
+    let total = stress(20_000);
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                while let Ok(_item) = q.get_blocking() {
+                    q.task_done().unwrap();
+                }
+            })
+        })
+        .collect();
+    future::block_on(async {
+        for i in 0..total {
+            q.put(i).await.unwrap();
+        }
+        q.join().await;
+        assert_eq!(q.unfinished(), 0);
+    });
+    q.close();
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
+/// A waker whose last reference owns another future of the same queue: dropping that waker runs
+/// the other future's `Drop`, which takes the queue's lock. The queue must never drop a waker
+/// while holding its lock, or this deadlocks.
+#[test]
+fn dropping_the_last_waker_may_reenter_the_queue() {
+    use std::sync::Mutex as StdMutex;
+    use std::task::{Context, Wake, Waker};
+
+    /// Owns a future only so that dropping the waker drops it.
+    struct OwnsFuture {
+        _owned: StdMutex<Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>>,
+    }
+    impl Wake for OwnsFuture {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let q: &'static Queue<u8> = Box::leak(Box::new(Queue::unbounded()));
+        for _ in 0..2 {
+            // `inner` is registered, then owned by the waker of `outer`.
+            let mut inner = Box::pin(async {
+                let _ = q.get().await;
+            });
+            assert!(
+                inner
+                    .as_mut()
+                    .poll(&mut Context::from_waker(Waker::noop()))
+                    .is_pending()
+            );
+            let waker = Waker::from(Arc::new(OwnsFuture {
+                _owned: StdMutex::new(Some(inner)),
+            }));
+            let mut outer = Box::pin(q.get());
+            assert!(
+                outer
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+            drop(waker); // the queue now holds the last reference
+            drop(outer); // removes its node: the waker, then `inner`, are dropped
+        }
+        assert_eq!(q.len(), 0);
+        done_tx.send(()).unwrap();
+    });
+    // A generous bound: this takes microseconds unless it deadlocked.
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("dropping a waker under the queue's lock deadlocked");
+}

@@ -1,0 +1,145 @@
+//! Deterministic test mode: virtual time and seeded scheduling.
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use crate::runtime::Builder;
+
+/// The environment variable that fixes the seed of deterministic tests.
+pub const SEED_ENV: &str = "CORIO_SEED";
+
+/// The seed in `CORIO_SEED`, or a random one.
+pub(crate) fn seed_from_env_or_random() -> u64 {
+    match std::env::var(SEED_ENV) {
+        Ok(v) => match v.trim().parse() {
+            Ok(seed) => seed,
+            Err(_) => {
+                eprintln!("corio: ignoring {SEED_ENV}={v:?}: not a whole number");
+                random_seed()
+            }
+        },
+        Err(_) => random_seed(),
+    }
+}
+
+fn random_seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    h.finish()
+}
+
+/// Runs `future` on a deterministic single-threaded runtime seeded with `seed`: virtual time that
+/// jumps to the next timer whenever the loop is idle, and a seeded choice among ready tasks.
+///
+/// If the future panics, the seed is printed with the command that replays it, and the panic
+/// continues.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let waited = corio::run_seeded(7, async {
+///     let start = corio::time::now();
+///     corio::sleep(Duration::from_secs(3600)).await; // an hour, in microseconds of real time
+///     corio::time::now() - start
+/// });
+/// assert_eq!(waited, Duration::from_secs(3600));
+/// ```
+pub fn run_seeded<F: Future>(seed: u64, future: F) -> F::Output {
+    let rt = Builder::new()
+        .deterministic(seed)
+        .build_local()
+        .unwrap_or_else(|e| panic!("corio: cannot start a deterministic runtime: {e}"));
+    match catch_unwind(AssertUnwindSafe(|| rt.block_on(future))) {
+        Ok(output) => output,
+        Err(panic) => {
+            eprintln!(
+                "corio: deterministic run failed with seed {seed}; replay it with {SEED_ENV}={seed}"
+            );
+            drop(rt);
+            resume_unwind(panic)
+        }
+    }
+}
+
+/// The first seed under which a test failed; see [`explore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailingSeed {
+    /// The seed that makes the test fail.
+    pub seed: u64,
+    /// The panic message.
+    pub message: String,
+}
+
+impl std::fmt::Display for FailingSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "failed with seed {} ({SEED_ENV}={}): {}",
+            self.seed, self.seed, self.message
+        )
+    }
+}
+
+impl std::error::Error for FailingSeed {}
+
+/// Runs a test body under seeds `0..seeds`, each on a fresh deterministic runtime, and returns the
+/// first seed that makes it panic: a poor man's model checker for interleavings.
+///
+/// # Errors
+///
+/// Returns the first [`FailingSeed`].
+///
+/// # Examples
+///
+/// A lost update across an await is found, and the seed reproduces it:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// let racy = || async {
+///     let counter = Arc::new(AtomicU32::new(0));
+///     let tasks: Vec<_> = (0..2).map(|_| {
+///         let counter = counter.clone();
+///         corio::spawn(async move {
+///             let read = counter.load(Ordering::SeqCst);
+///             corio::yield_now().await; // another task may run here
+///             counter.store(read + 1, Ordering::SeqCst);
+///         })
+///     }).collect();
+///     for t in tasks { t.await; }
+///     assert_eq!(counter.load(Ordering::SeqCst), 2, "lost update");
+/// };
+/// let failure = corio::explore(1000, racy).unwrap_err();
+/// assert!(std::panic::catch_unwind(|| corio::run_seeded(failure.seed, racy())).is_err());
+/// ```
+pub fn explore<F, Fut>(seeds: u64, test: F) -> Result<(), FailingSeed>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for seed in 0..seeds {
+        let rt = Builder::new()
+            .deterministic(seed)
+            .build_local()
+            .unwrap_or_else(|e| panic!("corio: cannot start a deterministic runtime: {e}"));
+        let result = catch_unwind(AssertUnwindSafe(|| rt.block_on(test())));
+        drop(rt);
+        if let Err(panic) = result {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".to_owned());
+            return Err(FailingSeed { seed, message });
+        }
+    }
+    Ok(())
+}

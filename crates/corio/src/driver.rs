@@ -1,0 +1,126 @@
+//! The driver stack: the executor parks in the timer, which waits in the reactor.
+//!
+//! This is the one place where the executor, the timers, the reactor and the blocking pool meet;
+//! none of those crates knows about the others.
+
+use std::any::Any;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corio_blocking::Pool;
+use corio_executor::{Driver, DriverHandle};
+use corio_reactor::{Reactor, ReactorDriver};
+use corio_timer::{Clock, Timer, TimerDriver};
+
+/// How long a deterministic runtime waits for real I/O in flight before it lets virtual time
+/// jump ahead anyway (the peer may itself be waiting on a timer).
+const IO_GRACE: Duration = Duration::from_millis(10);
+
+pub(crate) struct Stack {
+    timer: TimerDriver,
+    reactor: ReactorDriver,
+    handle: Arc<StackHandle>,
+}
+
+pub(crate) struct StackHandle {
+    pub(crate) timer: Timer,
+    pub(crate) reactor: Reactor,
+    pub(crate) pool: Pool,
+}
+
+impl Stack {
+    pub(crate) fn new(clock: Clock, pool: Pool) -> io::Result<Stack> {
+        let reactor = ReactorDriver::new()?;
+        let timer = TimerDriver::new(clock);
+        let waker = reactor.reactor();
+        // A timer due before the current wait ends interrupts the wait.
+        timer.set_unpark(move || waker.notify());
+        let handle = Arc::new(StackHandle {
+            timer: timer.timer(),
+            reactor: reactor.reactor(),
+            pool,
+        });
+        Ok(Stack {
+            timer,
+            reactor,
+            handle,
+        })
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> usize {
+        match self.reactor.park(timeout) {
+            Ok(n) => n,
+            Err(e) => {
+                // Losing the poller is fatal for I/O but must not spin: report it once per wait
+                // and sleep a little, so timers keep working.
+                eprintln!("corio: waiting for I/O failed: {e}");
+                std::thread::sleep(
+                    timeout
+                        .unwrap_or(Duration::from_millis(10))
+                        .min(Duration::from_millis(10)),
+                );
+                0
+            }
+        }
+    }
+
+    /// Virtual time: the runtime is idle, so time may jump to the next timer, unless real work
+    /// is in flight (a blocking job, or a socket operation, which gets a short real-time grace).
+    fn park_virtual(&mut self, timeout: Option<Duration>) {
+        let pool = self.handle.pool.metrics();
+        let blocking_busy = pool.queued > 0 || pool.threads_alive > pool.threads_idle;
+        if blocking_busy {
+            // A blocking job will wake us when it finishes; virtual time holds until then.
+            self.wait(Some(IO_GRACE));
+            self.timer.fire_due();
+            return;
+        }
+        if self.handle.reactor.waiting() > 0 && self.wait(Some(IO_GRACE)) > 0 {
+            // I/O made progress: run the tasks it woke before moving time.
+            self.timer.fire_due();
+            return;
+        }
+        if !self.timer.auto_advance() {
+            // No timer to jump to: only another thread can wake us.
+            let t = self.timer.park_timeout(timeout);
+            self.wait(t);
+            self.timer.fire_due();
+        }
+    }
+}
+
+impl Driver for Stack {
+    fn park(&mut self, timeout: Option<Duration>) {
+        if timeout == Some(Duration::ZERO) {
+            self.wait(timeout);
+            self.timer.fire_due();
+            return;
+        }
+        if self.timer.timer().clock().auto_advance() {
+            self.park_virtual(timeout);
+            return;
+        }
+        let t = self.timer.park_timeout(timeout);
+        self.wait(t);
+        self.timer.fire_due();
+    }
+
+    fn handle(&self) -> Arc<dyn DriverHandle> {
+        self.handle.clone()
+    }
+}
+
+impl DriverHandle for StackHandle {
+    fn unpark(&self) {
+        self.reactor.notify();
+    }
+
+    fn enter(&self) -> Box<dyn Any> {
+        Box::new((self.timer.enter(), self.reactor.enter(), self.pool.enter()))
+    }
+
+    fn is_idle(&self) -> bool {
+        self.timer.pending() == 0 && self.reactor.waiting() == 0
+    }
+}

@@ -1,0 +1,424 @@
+//! Runtimes with timers, sockets and a blocking pool wired in.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use corio_blocking::Pool;
+use corio_executor::{Handle, PanicPolicy, Report, Task};
+use corio_timer::Clock;
+
+use crate::driver::Stack;
+
+/// Configures a [`Runtime`] (many threads) or a [`LocalRuntime`] (this thread).
+///
+/// # Examples
+///
+/// ```
+/// let rt = corio::Runtime::builder().worker_threads(2).build()?;
+/// let out = rt.block_on(async {
+///     corio::sleep(std::time::Duration::from_millis(1)).await;
+///     "done"
+/// });
+/// assert_eq!(out, "done");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Builder {
+    exec: corio_executor::Builder,
+    pool: corio_blocking::PoolBuilder,
+    clock: Option<Clock>,
+    seed: Option<u64>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("exec", &self.exec)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// The defaults: one worker per core, the real clock, a blocking pool configured from the
+    /// environment (`CORIO_BLOCKING_THREADS`), unobserved panics reported to stderr.
+    pub fn new() -> Builder {
+        Builder {
+            exec: corio_executor::Builder::new(),
+            pool: Pool::builder().thread_name("corio-blocking"),
+            clock: None,
+            seed: None,
+        }
+    }
+
+    /// The number of worker threads (multi-threaded runtime). Zero is refused by `build`.
+    pub fn worker_threads(mut self, n: usize) -> Builder {
+        self.exec = self.exec.worker_threads(n);
+        self
+    }
+
+    /// The name prefix of worker threads.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.exec = self.exec.thread_name(prefix);
+        self
+    }
+
+    /// The stack size of worker threads.
+    pub fn thread_stack_size(mut self, bytes: usize) -> Builder {
+        self.exec = self.exec.thread_stack_size(bytes);
+        self
+    }
+
+    /// The most threads the blocking pool (`to_thread`, files, DNS) may start.
+    pub fn blocking_threads(mut self, n: usize) -> Builder {
+        self.pool = self.pool.max_threads(n);
+        self
+    }
+
+    /// How long an idle blocking thread waits for work before it exits.
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.pool = self.pool.keep_alive(keep_alive);
+        self
+    }
+
+    /// What to do with a panic that no awaiter will ever see (default: report and go on).
+    pub fn unobserved_panic(mut self, policy: PanicPolicy) -> Builder {
+        self.exec = self.exec.unobserved_panic(policy);
+        self
+    }
+
+    /// Where reports go (default: one line each on stderr).
+    pub fn report_hook(mut self, hook: impl Fn(&Report) + Send + Sync + 'static) -> Builder {
+        self.exec = self.exec.report_hook(hook);
+        self
+    }
+
+    /// Starts with a paused, virtual clock: time moves only through
+    /// [`time::advance`](crate::time::advance).
+    pub fn paused_clock(mut self) -> Builder {
+        self.clock = Some(Clock::new_paused(false));
+        self
+    }
+
+    /// Deterministic mode (for [`build_local`](Builder::build_local)): virtual time that jumps to
+    /// the next timer whenever the loop is idle, and a seeded choice among ready tasks, so the
+    /// same seed replays the same interleaving.
+    pub fn deterministic(mut self, seed: u64) -> Builder {
+        self.clock = Some(Clock::new_paused(true));
+        self.seed = Some(seed);
+        self.exec = self.exec.seed(seed);
+        self
+    }
+
+    fn parts(self) -> (corio_executor::Builder, Pool, Clock) {
+        let pool = self.pool.build();
+        let clock = self.clock.unwrap_or_default();
+        let driver_pool = pool.clone();
+        let driver_clock = clock.clone();
+        let exec = self.exec.driver(move || {
+            Ok(Box::new(Stack::new(driver_clock, driver_pool)?) as Box<dyn corio_executor::Driver>)
+        });
+        (exec, pool, clock)
+    }
+
+    /// Builds a multi-threaded, work-stealing runtime.
+    ///
+    /// # Errors
+    ///
+    /// Fails if `worker_threads` is zero, or the OS refuses a thread or a poller.
+    pub fn build(self) -> io::Result<Runtime> {
+        let (exec, pool, _clock) = self.parts();
+        Ok(Runtime {
+            inner: Some(exec.build()?),
+            pool,
+        })
+    }
+
+    /// Builds a single-threaded runtime that runs on the thread calling its `block_on`.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the OS refuses a poller.
+    pub fn build_local(self) -> io::Result<LocalRuntime> {
+        let (exec, pool, _clock) = self.parts();
+        Ok(LocalRuntime {
+            inner: Some(exec.build_local()?),
+            pool,
+        })
+    }
+}
+
+/// A multi-threaded, work-stealing runtime with timers, sockets and a blocking pool.
+///
+/// `Send + Sync`. Dropping it cancels every task still alive (their destructors run), joins the
+/// worker threads, and shuts the blocking pool down.
+///
+/// # Examples
+///
+/// ```
+/// let rt = corio::Runtime::new()?;
+/// let task = rt.spawn(async { 21 * 2 });
+/// assert_eq!(rt.block_on(task), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Runtime {
+    inner: Option<corio_executor::Runtime>,
+    pool: Pool,
+}
+
+/// How long dropping a runtime waits for blocking jobs that are still running.
+const BLOCKING_SHUTDOWN: Duration = Duration::from_secs(1);
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Tasks first (their destructors may still use the pool), then the pool's threads.
+        drop(self.inner.take());
+        self.pool.shutdown(BLOCKING_SHUTDOWN);
+    }
+}
+
+impl Runtime {
+    /// A runtime with the default configuration.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the OS refuses a thread or a poller.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `future` on this thread until it completes, with the runtime entered: `spawn`,
+    /// `sleep` and sockets inside it use this runtime.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.exec().block_on(future)
+    }
+
+    fn exec(&self) -> &corio_executor::Runtime {
+        self.inner
+            .as_ref()
+            .expect("the runtime is alive until dropped")
+    }
+
+    /// Spawns a task on this runtime.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        corio_executor::task::Builder::new().spawn_on(future, &self.exec().handle())
+    }
+
+    /// A handle to this runtime, for spawning from other threads.
+    pub fn handle(&self) -> Handle {
+        self.exec().handle()
+    }
+}
+
+/// A single-threaded runtime with timers, sockets and a blocking pool; it accepts `!Send` tasks.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// let rt = corio::LocalRuntime::new()?;
+/// let not_send = Rc::new(1);
+/// let out = rt.block_on(async move {
+///     corio::spawn_local(async move { *not_send + 1 }).await
+/// });
+/// assert_eq!(out, 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct LocalRuntime {
+    inner: Option<corio_executor::LocalRuntime>,
+    pool: Pool,
+}
+
+impl Drop for LocalRuntime {
+    fn drop(&mut self) {
+        drop(self.inner.take());
+        self.pool.shutdown(BLOCKING_SHUTDOWN);
+    }
+}
+
+impl LocalRuntime {
+    /// A local runtime with the default configuration.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the OS refuses a poller.
+    pub fn new() -> io::Result<LocalRuntime> {
+        Builder::new().build_local()
+    }
+
+    /// Runs the loop until `future` completes.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.exec().block_on(future)
+    }
+
+    fn exec(&self) -> &corio_executor::LocalRuntime {
+        self.inner
+            .as_ref()
+            .expect("the runtime is alive until dropped")
+    }
+
+    /// Spawns a `!Send` task on this loop.
+    #[track_caller]
+    pub fn spawn_local<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.exec().spawn_local(future)
+    }
+
+    /// A `Send` handle to this loop.
+    pub fn handle(&self) -> Handle {
+        self.exec().handle()
+    }
+}
+
+/// Runs `future` on a new multi-threaded runtime (one worker per core) and returns its output,
+/// like `asyncio.run`. When it returns, every task left has been cancelled and dropped, and every
+/// thread has stopped.
+///
+/// # Panics
+///
+/// Panics if the OS refuses to start the runtime's threads or poller (there is no runtime to
+/// report to); use [`Runtime::builder`] to handle that error.
+///
+/// # Examples
+///
+/// ```
+/// let answer = corio::run(async {
+///     let a = corio::spawn(async { 20 });
+///     let b = corio::spawn(async { 22 });
+///     a.await + b.await
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+pub fn run<F: Future>(future: F) -> F::Output {
+    let rt = Runtime::new().unwrap_or_else(|e| panic!("corio::run: cannot start the runtime: {e}"));
+    rt.block_on(future)
+}
+
+/// Runs `future` on a new single-threaded event loop on this thread (asyncio's model): tasks may
+/// be `!Send` ([`spawn_local`](crate::spawn_local)), and every task left is dropped when it
+/// returns.
+///
+/// # Panics
+///
+/// Panics if the OS refuses to create a poller; use [`Builder::build_local`] to handle that.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let elapsed = corio::run_local(async {
+///     let start = std::time::Instant::now();
+///     // Two 20 ms "fetches" run concurrently: about 20 ms in all, not 40.
+///     let a = corio::spawn(corio::sleep(Duration::from_millis(20)));
+///     let b = corio::spawn(corio::sleep(Duration::from_millis(20)));
+///     a.await;
+///     b.await;
+///     start.elapsed()
+/// });
+/// assert!(elapsed >= Duration::from_millis(20));
+/// ```
+pub fn run_local<F: Future>(future: F) -> F::Output {
+    let rt = LocalRuntime::new()
+        .unwrap_or_else(|e| panic!("corio::run_local: cannot start the runtime: {e}"));
+    rt.block_on(future)
+}
+
+/// The configuration written by `#[corio::main]` and `#[corio::test]`.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct MacroConfig {
+    local: bool,
+    debug: bool,
+    worker_threads: Option<usize>,
+    deterministic: bool,
+    seed: Option<u64>,
+}
+
+#[doc(hidden)]
+impl MacroConfig {
+    pub fn new() -> MacroConfig {
+        MacroConfig::default()
+    }
+    pub fn local(mut self, local: bool) -> MacroConfig {
+        self.local = local;
+        self
+    }
+    pub fn debug(mut self, debug: bool) -> MacroConfig {
+        self.debug = debug;
+        self
+    }
+    pub fn worker_threads(mut self, n: usize) -> MacroConfig {
+        self.worker_threads = Some(n);
+        self
+    }
+    pub fn deterministic(mut self) -> MacroConfig {
+        self.deterministic = true;
+        self
+    }
+    pub fn seed(mut self, seed: u64) -> MacroConfig {
+        self.seed = Some(seed);
+        self.deterministic = true;
+        self
+    }
+
+    fn builder(&self) -> Builder {
+        let mut b = Builder::new();
+        if let Some(n) = self.worker_threads {
+            b = b.worker_threads(n);
+        }
+        b
+    }
+}
+
+/// The body of `#[corio::main]`.
+#[doc(hidden)]
+pub fn run_main<F: Future>(config: MacroConfig, future: F) -> F::Output {
+    let builder = config.builder();
+    if config.local {
+        let rt = builder
+            .build_local()
+            .unwrap_or_else(|e| panic!("#[corio::main]: cannot start the runtime: {e}"));
+        rt.block_on(future)
+    } else {
+        let rt = builder
+            .build()
+            .unwrap_or_else(|e| panic!("#[corio::main]: cannot start the runtime: {e}"));
+        rt.block_on(future)
+    }
+}
+
+/// The body of `#[corio::test]`.
+#[doc(hidden)]
+pub fn run_test<F: Future>(config: MacroConfig, future: F) -> F::Output {
+    if config.deterministic {
+        let seed = config
+            .seed
+            .unwrap_or_else(crate::deterministic::seed_from_env_or_random);
+        return crate::deterministic::run_seeded(seed, future);
+    }
+    run_main(config, future)
+}

@@ -1,0 +1,50 @@
+//! Time: sleeping, intervals, timeouts, and control of the clock in tests.
+//!
+//! Everything here reads the current runtime's clock: the real one, or a virtual one in
+//! deterministic mode (see [`crate::run_seeded`]) or after [`pause`].
+
+use std::time::{Duration, Instant};
+
+pub use corio_timer::{
+    Clock, Elapsed, Interval, MissedTickBehavior, Sleep, Tick, Timeout, Timer, interval,
+    interval_at, sleep, sleep_forever, sleep_until, timeout, timeout_at,
+};
+
+/// The current runtime's notion of now (virtual when the clock is paused).
+///
+/// # Examples
+///
+/// ```
+/// assert!(corio::time::now() <= std::time::Instant::now());
+/// ```
+pub fn now() -> Instant {
+    corio_timer::now()
+}
+
+/// Pauses the current runtime's clock: from now on it moves only through [`advance`]. Like
+/// tokio's `time::pause`, for tests.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// corio::run_local(async {
+///     corio::time::pause();
+///     let t0 = corio::time::now();
+///     corio::time::advance(Duration::from_secs(60)).await;
+///     assert_eq!(corio::time::now() - t0, Duration::from_secs(60));
+/// });
+/// ```
+pub fn pause() {
+    corio_timer::Timer::current().clock().pause(false);
+}
+
+/// Moves a paused clock forward by `by`, fires the timers that became due, and yields so that
+/// the tasks they woke can run. Does nothing to a running (real) clock but yield.
+pub async fn advance(by: Duration) {
+    let timer = corio_timer::Timer::current();
+    timer.clock().advance(by);
+    timer.fire_due();
+    corio_executor::yield_now().await;
+}

@@ -1,0 +1,152 @@
+//! TCP on the runtimes: a 1,000-connection echo, cancellation, connect errors.
+
+mod support;
+
+use std::time::Duration;
+
+use corio::net::{TcpListener, TcpStream};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use support::poll_once;
+
+const CONNECTIONS: usize = 1000;
+const ROUNDS: usize = 3;
+
+async fn echo_server(listener: TcpListener, connections: usize) -> std::io::Result<()> {
+    let mut handlers = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let (mut stream, _) = listener.accept().await?;
+        handlers.push(corio::spawn(async move {
+            let mut buf = [0u8; 64];
+            loop {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    return std::io::Result::Ok(());
+                }
+                stream.write_all(&buf[..n]).await?;
+            }
+        }));
+    }
+    for h in handlers {
+        h.await?;
+    }
+    Ok(())
+}
+
+async fn echo_clients(addr: std::net::SocketAddr, connections: usize) -> std::io::Result<usize> {
+    let clients: Vec<_> = (0..connections)
+        .map(|i| {
+            corio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await?;
+                stream.set_nodelay(true)?;
+                let msg = format!("hello {i:05}");
+                let mut back = vec![0u8; msg.len()];
+                for _ in 0..ROUNDS {
+                    stream.write_all(msg.as_bytes()).await?;
+                    stream.read_exact(&mut back).await?;
+                    assert_eq!(back, msg.as_bytes());
+                }
+                stream.close().await?;
+                std::io::Result::Ok(ROUNDS)
+            })
+        })
+        .collect();
+    let mut rounds = 0;
+    for c in clients {
+        rounds += c.await?;
+    }
+    Ok(rounds)
+}
+
+async fn echo_1000() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = corio::spawn(echo_server(listener, CONNECTIONS));
+    let rounds = echo_clients(addr, CONNECTIONS).await.unwrap();
+    server.await.unwrap();
+    assert_eq!(rounds, CONNECTIONS * ROUNDS);
+}
+
+#[test]
+fn echo_1000_concurrent_connections_on_run() {
+    corio::run(echo_1000());
+}
+
+#[test]
+fn echo_1000_concurrent_connections_on_run_local() {
+    corio::run_local(echo_1000());
+}
+
+#[test]
+fn dropped_socket_futures_leave_no_registration() {
+    corio::run_local(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let reactor = corio::io::Reactor::current().unwrap();
+        let before = reactor.waiting();
+        {
+            let mut accept = Box::pin(listener.accept());
+            assert!(poll_once(&mut accept).is_pending());
+            assert_eq!(reactor.waiting(), before + 1);
+        }
+        assert_eq!(
+            reactor.waiting(),
+            before,
+            "a dropped accept leaves no waker behind"
+        );
+        {
+            let (a, b) = corio::net::UnixStream::pair().unwrap();
+            let mut buf = [0u8; 8];
+            let mut read = Box::pin(read_some(&a, &mut buf));
+            assert!(poll_once(&mut read).is_pending());
+            assert_eq!(reactor.waiting(), before + 1);
+            drop(read);
+            // The poll API (AsyncRead/AsyncWrite) has no future of its own to clean up after: its
+            // one waker slot per direction stays until the next event, the next poll, or the
+            // socket's end. It is bounded (one per direction), never a growing leak.
+            assert_eq!(reactor.waiting(), before + 1);
+            drop(a);
+            assert_eq!(
+                reactor.waiting(),
+                before,
+                "closing the socket clears its slots"
+            );
+            drop(b);
+        }
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        drop((client, server));
+        let sources = reactor.sources();
+        drop(listener);
+        assert_eq!(
+            reactor.sources(),
+            sources - 1,
+            "dropping a socket deregisters it"
+        );
+    });
+}
+
+async fn read_some(mut stream: &corio::net::UnixStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    futures_lite::AsyncReadExt::read(&mut stream, buf).await
+}
+
+#[test]
+fn connect_errors_are_errors() {
+    corio::run_local(async {
+        // A port nobody listens on (bind then drop to find a free one).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = TcpStream::connect(("127.0.0.1", port)).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+        let err = TcpStream::connect("not an address").await.unwrap_err();
+        assert!(!err.to_string().is_empty());
+        let ok = corio::timeout(Duration::from_secs(10), TcpStream::connect("localhost:1")).await;
+        assert!(
+            matches!(ok, Ok(Err(_))),
+            "connect to a closed port fails promptly"
+        );
+    });
+}

@@ -1,0 +1,88 @@
+//! A task that is always ready cannot starve timers, I/O, or other tasks: on `run` and on
+//! `run_local`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use corio::net::{TcpListener, TcpStream};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+/// Loops on an always-ready future until told to stop; counts its turns.
+async fn hog(stop: Arc<AtomicBool>, turns: Arc<AtomicU64>) {
+    while !stop.load(Ordering::Relaxed) {
+        turns.fetch_add(1, Ordering::Relaxed);
+        corio::yield_now().await;
+    }
+}
+
+async fn starved_work() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let turns = Arc::new(AtomicU64::new(0));
+    let hogs: Vec<_> = (0..2)
+        .map(|_| corio::spawn(hog(stop.clone(), turns.clone())))
+        .collect();
+    // Make sure the hogs are spinning before we ask for anything.
+    while turns.load(Ordering::Relaxed) < 100 {
+        corio::yield_now().await;
+    }
+
+    // A timer fires.
+    corio::sleep(Duration::from_millis(5)).await;
+    // Other tasks run.
+    assert_eq!(corio::spawn(async { 7 }).await, 7);
+    // I/O is served.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = corio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.unwrap();
+        s.write_all(&buf).await.unwrap();
+    });
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    c.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ping");
+    server.await;
+
+    assert!(
+        turns.load(Ordering::Relaxed) > 100,
+        "the hogs kept running meanwhile"
+    );
+    stop.store(true, Ordering::Relaxed);
+    for h in hogs {
+        h.await;
+    }
+}
+
+/// Runs `f` on its own thread; starvation shows up as a failure with a message, not a hang.
+fn within_a_minute(f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("starved: timers, I/O or tasks made no progress next to always-ready tasks");
+}
+
+#[test]
+fn hogs_do_not_starve_timers_io_or_tasks_on_run_local() {
+    within_a_minute(|| corio::run_local(starved_work()));
+}
+
+#[test]
+fn hogs_do_not_starve_timers_io_or_tasks_on_a_one_worker_runtime() {
+    within_a_minute(|| {
+        let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+        // The whole scenario runs inside a task, so it competes with the hogs for the one worker.
+        rt.block_on(rt.spawn(starved_work()));
+    });
+}
+
+#[test]
+fn hogs_do_not_starve_timers_io_or_tasks_on_run() {
+    within_a_minute(|| corio::run(async { corio::spawn(starved_work()).await }));
+}

@@ -1,0 +1,129 @@
+//! Timers on the runtimes: sleeps, timeouts, intervals, edge cases, cancellation.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::poll_once;
+
+#[test]
+fn sleeps_never_end_early_and_run_concurrently() {
+    for run in [run_on_pool as fn(_) -> _, run_on_loop] {
+        let elapsed = run(Box::pin(async {
+            let start = Instant::now();
+            let a = corio::spawn(corio::sleep(Duration::from_millis(30)));
+            let b = corio::spawn(corio::sleep(Duration::from_millis(30)));
+            a.await;
+            b.await;
+            start.elapsed()
+        }));
+        assert!(
+            elapsed >= Duration::from_millis(30),
+            "woke early: {elapsed:?}"
+        );
+        // Generous sanity bound: two 30 ms sleeps in sequence would take 60 ms.
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    }
+}
+
+fn run_on_pool(
+    f: std::pin::Pin<Box<dyn std::future::Future<Output = Duration> + Send>>,
+) -> Duration {
+    corio::run(f)
+}
+
+fn run_on_loop(
+    f: std::pin::Pin<Box<dyn std::future::Future<Output = Duration> + Send>>,
+) -> Duration {
+    corio::run_local(f)
+}
+
+#[test]
+fn zero_and_max_durations_do_not_panic() {
+    corio::run_local(async {
+        corio::sleep(Duration::ZERO).await;
+        corio::sleep_until(Instant::now() - Duration::from_millis(1).min(Duration::ZERO)).await;
+        // Duration::MAX: never completes, registers nothing, does not overflow.
+        let mut forever = corio::sleep(Duration::MAX);
+        assert!(forever.deadline().is_none());
+        assert!(poll_once(&mut forever).is_pending());
+        let r = corio::timeout(Duration::MAX, async { 3 }).await;
+        assert_eq!(r, Ok(3));
+        let r = corio::timeout(Duration::ZERO, async { 4 }).await;
+        assert_eq!(r, Ok(4), "a ready future beats a zero timeout");
+        let r = corio::timeout(Duration::ZERO, std::future::pending::<()>()).await;
+        assert!(r.is_err());
+        let mut every = corio::interval(Duration::ZERO);
+        every.tick().await;
+        every.tick().await;
+    });
+}
+
+#[test]
+fn timeout_elapses_and_reports_its_deadline() {
+    corio::run_local(async {
+        let err = corio::timeout(Duration::from_millis(5), std::future::pending::<()>())
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "deadline has elapsed");
+        assert!(err.deadline().is_some());
+        let at = Instant::now() + Duration::from_millis(5);
+        let err = corio::timeout_at(at, std::future::pending::<()>())
+            .await
+            .unwrap_err();
+        assert_eq!(err.deadline(), Some(at));
+        assert!(Instant::now() >= at);
+    });
+}
+
+#[test]
+fn a_dropped_sleep_leaves_no_registration() {
+    corio::run_local(async {
+        let timer = corio::time::Timer::current();
+        let before = timer.pending();
+        let mut sleeps: Vec<_> = (0..100)
+            .map(|i| Box::pin(corio::sleep(Duration::from_secs(60 + i))))
+            .collect();
+        for s in &mut sleeps {
+            assert!(poll_once(s).is_pending());
+        }
+        assert_eq!(timer.pending(), before + 100);
+        drop(sleeps);
+        assert_eq!(timer.pending(), before);
+        // A timeout whose future wins removes its timer too.
+        let mut t = Box::pin(corio::timeout(Duration::from_secs(60), corio::yield_now()));
+        assert!(poll_once(&mut t).is_pending());
+        assert_eq!(timer.pending(), before + 1);
+        assert_eq!(t.await, Ok(()));
+        assert_eq!(timer.pending(), before);
+    });
+}
+
+#[test]
+fn interval_ticks_on_schedule() {
+    corio::run_local(async {
+        let period = Duration::from_millis(5);
+        let mut every = corio::interval(period);
+        let first = every.tick().await;
+        let mut last = first;
+        for _ in 0..3 {
+            let t = every.tick().await;
+            assert_eq!(t - last, period, "burst schedule keeps exact spacing");
+            assert!(Instant::now() >= t);
+            last = t;
+        }
+    });
+}
+
+#[test]
+fn sleep_works_outside_any_runtime() {
+    let start = Instant::now();
+    futures_lite::future::block_on(corio::sleep(Duration::from_millis(10)));
+    assert!(start.elapsed() >= Duration::from_millis(10));
+    // And a spawned task (global runtime) that sleeps.
+    let t = corio::spawn(async {
+        corio::sleep(Duration::from_millis(5)).await;
+        1
+    });
+    assert_eq!(futures_lite::future::block_on(t), 1);
+}
