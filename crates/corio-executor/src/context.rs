@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
+use crate::debug::DebugState;
 use crate::park::DriverHandle;
 use crate::registry::{Key, Registry};
 use crate::report::{PanicPolicy, ReportHook};
@@ -23,6 +24,7 @@ pub(crate) struct Common {
     pub(crate) report: ReportHook,
     pub(crate) on_enter: Option<EnterHook>,
     pub(crate) driver: Option<Arc<dyn DriverHandle>>,
+    pub(crate) debug: Option<Arc<DebugState>>,
 }
 
 impl fmt::Debug for Common {
@@ -43,6 +45,7 @@ impl Common {
         report: ReportHook,
         on_enter: Option<EnterHook>,
         driver: Option<Arc<dyn DriverHandle>>,
+        debug: Option<Arc<DebugState>>,
     ) -> Common {
         let id = next_runtime_id();
         Common {
@@ -52,6 +55,7 @@ impl Common {
             report,
             on_enter,
             driver,
+            debug,
         }
     }
 
@@ -205,14 +209,18 @@ pub(crate) fn register_idle(waker: &Waker) -> u64 {
     })
 }
 
-/// Removes a registration made by [`register_idle`], if this thread's runtime made it.
+/// A task's future is being dropped (it completed or was cancelled): counts it, and removes the
+/// registration made by [`register_idle`] if this thread's runtime made it.
 #[inline]
-pub(crate) fn unregister(raw: u64) {
-    let Some(key) = Key::from_raw(raw) else {
-        return;
-    };
+pub(crate) fn task_ended(raw: u64) {
     with(|cur| {
-        if let Some(cur) = cur {
+        let Some(cur) = cur else { return };
+        match cur {
+            Current::Worker(core) => core.shared.note_completion(Some(core.index)),
+            Current::Local(core) => crate::multi::bump(&core.shared.completed),
+            Current::Entered(handle) => handle.note_foreign_completion(),
+        }
+        if let Some(key) = Key::from_raw(raw) {
             let common = cur.common();
             if common.id == key.runtime() {
                 common.registry.remove(key);

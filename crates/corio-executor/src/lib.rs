@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 mod context;
+mod debug;
 mod local;
 mod multi;
 mod park;
@@ -56,9 +57,13 @@ mod runtime;
 pub mod task;
 mod yield_now;
 
+pub use debug::{DEFAULT_SLOW_POLL, Dump, TaskSnapshot, TaskState};
 pub use local::spawn_local;
 pub use park::{Driver, DriverHandle, ThreadParkDriver};
 pub use report::{PanicPolicy, Report, TaskSummary};
-pub use runtime::{Builder, EnterGuard, Handle, LocalRuntime, Runtime, block_on, run_local, spawn};
+pub use runtime::{
+    Builder, DEBUG_ENV, EnterGuard, ExecutorMetrics, Handle, LocalRuntime, Runtime, SLOW_POLL_ENV,
+    block_on, dump, run_local, spawn,
+};
 pub use task::{Task, TaskId};
 pub use yield_now::{YieldNow, yield_now};

@@ -19,7 +19,7 @@ use std::panic::Location;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
@@ -42,6 +42,12 @@ pub(crate) struct Shared {
     parked: AtomicBool,
     pub(crate) unpark: Arc<dyn DriverHandle>,
     pub(crate) shutdown: AtomicBool,
+    pub(crate) spawned: AtomicU64,
+    /// Written only by the loop's thread.
+    pub(crate) completed: AtomicU64,
+    pub(crate) polls: AtomicU64,
+    forced_yields: AtomicU64,
+    pub(crate) foreign_completed: AtomicU64,
 }
 
 impl Shared {
@@ -66,6 +72,25 @@ impl Shared {
         }
     }
 
+    /// A snapshot of the counters.
+    pub(crate) fn metrics(&self) -> crate::runtime::ExecutorMetrics {
+        let spawned = self.spawned.load(Ordering::Relaxed);
+        let completed =
+            self.completed.load(Ordering::Relaxed) + self.foreign_completed.load(Ordering::Relaxed);
+        crate::runtime::ExecutorMetrics {
+            workers: 1,
+            spawned,
+            completed,
+            alive: spawned.saturating_sub(completed),
+            polls: self.polls.load(Ordering::Relaxed),
+            steals: 0,
+            injector_depth: self.injector.len(),
+            local_queue_depth: 0,
+            budget_forced_yields: self.forced_yields.load(Ordering::Relaxed),
+            idle_tasks: self.common.registry.len(),
+        }
+    }
+
     /// Makes the loop look at its injector and main future: unparks it if it sleeps.
     fn wake_loop(&self) {
         std::sync::atomic::fence(Ordering::SeqCst);
@@ -74,17 +99,27 @@ impl Shared {
         }
     }
 
-    pub(crate) fn spawn<F>(self: &Arc<Shared>, future: F, header: Header) -> Task<F::Output>
+    pub(crate) fn spawn<F>(self: &Arc<Shared>, future: F, mut header: Header) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let id = header.id;
+        let debug = header.attach_debug(self.common.debug.as_ref());
         let shared = self.clone();
-        let (runnable, task) = async_task::Builder::new().spawn(
-            move |()| Spawned::new(future, header),
-            WithInfo(move |r, info| shared.schedule(r, info)),
-        );
+        let build = move |_: &()| Spawned::new(future, header);
+        let (runnable, task) = match debug {
+            None => async_task::Builder::new()
+                .spawn(build, WithInfo(move |r, info| shared.schedule(r, info))),
+            Some(debug) => async_task::Builder::new().spawn(
+                build,
+                WithInfo(move |r, info| {
+                    debug.mark_scheduled();
+                    shared.schedule(r, info)
+                }),
+            ),
+        };
+        self.spawned.fetch_add(1, Ordering::Relaxed);
         runnable.schedule();
         Task::new(task, id)
     }
@@ -101,7 +136,6 @@ pub(crate) struct Core {
     pub(crate) implicit: bool,
     /// Deterministic mode: the seeded generator that picks the next task.
     rng: Cell<Option<u64>>,
-    pub(crate) polls: Cell<u64>,
 }
 
 impl Core {
@@ -119,27 +153,41 @@ impl Core {
                 parked: AtomicBool::new(false),
                 unpark,
                 shutdown: AtomicBool::new(false),
+                spawned: AtomicU64::new(0),
+                completed: AtomicU64::new(0),
+                polls: AtomicU64::new(0),
+                forced_yields: AtomicU64::new(0),
+                foreign_completed: AtomicU64::new(0),
             }),
             queue: RefCell::new(VecDeque::new()),
             driver: RefCell::new(driver),
             tick: Cell::new(0),
             implicit,
             rng: Cell::new(seed.map(|s| s ^ 0x2545_F491_4F6C_DD1D)),
-            polls: Cell::new(0),
         })
     }
 
-    pub(crate) fn spawn_local<F>(self: &Rc<Core>, future: F, header: Header) -> Task<F::Output>
+    pub(crate) fn spawn_local<F>(self: &Rc<Core>, future: F, mut header: Header) -> Task<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
         let id = header.id;
+        let debug = header.attach_debug(self.shared.common.debug.as_ref());
         let shared = self.shared.clone();
-        let (runnable, task) = async_task::Builder::new().spawn_local(
-            move |()| Spawned::new(future, header),
-            WithInfo(move |r, info| shared.schedule(r, info)),
-        );
+        let build = move |_: &()| Spawned::new(future, header);
+        let (runnable, task) = match debug {
+            None => async_task::Builder::new()
+                .spawn_local(build, WithInfo(move |r, info| shared.schedule(r, info))),
+            Some(debug) => async_task::Builder::new().spawn_local(
+                build,
+                WithInfo(move |r, info| {
+                    debug.mark_scheduled();
+                    shared.schedule(r, info)
+                }),
+            ),
+        };
+        self.shared.spawned.fetch_add(1, Ordering::Relaxed);
         runnable.schedule();
         Task::new(task, id)
     }
@@ -173,11 +221,14 @@ impl Core {
 
     #[inline]
     fn run_task(&self, runnable: Runnable) {
-        self.polls.set(self.polls.get() + 1);
+        crate::multi::bump(&self.shared.polls);
         corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
     }
 
     fn park_driver(&self, timeout: Option<Duration>) {
+        self.shared
+            .forced_yields
+            .store(corio_coop::forced_yields(), Ordering::Relaxed);
         // A nested `block_on` parks in the same driver; the outer loop never holds it while it runs
         // tasks, so this borrow only fails if a driver re-enters the executor while parking.
         if let Ok(mut driver) = self.driver.try_borrow_mut() {

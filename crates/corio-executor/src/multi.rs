@@ -49,6 +49,10 @@ pub(crate) struct Shared {
     pub(crate) driver: SharedDriver,
     pub(crate) shutdown: AtomicBool,
     pub(crate) threads: Mutex<Vec<(ThreadId, JoinHandle<()>)>>,
+    /// Spawns and completions that happened off the workers (rare: a `block_on` thread, another
+    /// runtime, shutdown).
+    pub(crate) foreign_spawned: AtomicU64,
+    pub(crate) foreign_completed: AtomicU64,
 }
 
 /// The part of a worker that other threads can reach.
@@ -56,8 +60,19 @@ pub(crate) struct Shared {
 pub(crate) struct Remote {
     pub(crate) queue: ConcurrentQueue<Runnable>,
     parker: Parker,
+    // Counters written only by the owning worker (a load and a store, no read-modify-write),
+    // summed by `metrics`.
     pub(crate) polls: AtomicU64,
     pub(crate) steals: AtomicU64,
+    pub(crate) spawned: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) forced_yields: AtomicU64,
+}
+
+/// Adds one to a counter that only the calling thread writes.
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 impl Shared {
@@ -71,12 +86,67 @@ impl Shared {
                     parker: Parker::new(),
                     polls: AtomicU64::new(0),
                     steals: AtomicU64::new(0),
+                    spawned: AtomicU64::new(0),
+                    completed: AtomicU64::new(0),
+                    forced_yields: AtomicU64::new(0),
                 })
                 .collect(),
             idle: Idle::new(workers),
             driver,
             shutdown: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
+            foreign_spawned: AtomicU64::new(0),
+            foreign_completed: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a spawn: on the spawning worker's counter, or the shared one off the workers.
+    #[inline]
+    pub(crate) fn note_spawn(self: &Arc<Shared>) {
+        let counted = context::with(|cur| match cur {
+            Some(Current::Worker(core)) if Arc::ptr_eq(&core.shared, self) => {
+                bump(&core.remote().spawned);
+                true
+            }
+            _ => false,
+        });
+        if !counted {
+            self.foreign_spawned.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a task whose future was dropped (completed or cancelled), on `thread_worker`'s
+    /// counter if the calling thread is one of ours.
+    pub(crate) fn note_completion(&self, worker: Option<usize>) {
+        match worker {
+            Some(index) => bump(&self.remotes[index].completed),
+            None => {
+                self.foreign_completed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub(crate) fn metrics(&self) -> crate::runtime::ExecutorMetrics {
+        let sum = |f: fn(&Remote) -> &AtomicU64| -> u64 {
+            self.remotes
+                .iter()
+                .map(|r| f(r).load(Ordering::Relaxed))
+                .sum()
+        };
+        let spawned = sum(|r| &r.spawned) + self.foreign_spawned.load(Ordering::Relaxed);
+        let completed = sum(|r| &r.completed) + self.foreign_completed.load(Ordering::Relaxed);
+        crate::runtime::ExecutorMetrics {
+            workers: self.remotes.len(),
+            spawned,
+            completed,
+            alive: spawned.saturating_sub(completed),
+            polls: sum(|r| &r.polls),
+            steals: sum(|r| &r.steals),
+            injector_depth: self.injector.len(),
+            local_queue_depth: self.remotes.iter().map(|r| r.queue.len()).sum(),
+            budget_forced_yields: sum(|r| &r.forced_yields),
+            idle_tasks: self.common.registry.len(),
         }
     }
 
@@ -161,11 +231,10 @@ pub(crate) struct Core {
     searching: Cell<bool>,
     tick: Cell<u32>,
     rng: Cell<u32>,
-    polls: Cell<u64>,
 }
 
 impl Core {
-    fn remote(&self) -> &Remote {
+    pub(crate) fn remote(&self) -> &Remote {
         &self.shared.remotes[self.index]
     }
 
@@ -290,8 +359,7 @@ impl Core {
                 break;
             }
         }
-        let steals = &self.remote().steals;
-        steals.store(steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        bump(&self.remote().steals);
         Some(first)
     }
 
@@ -312,7 +380,7 @@ impl Core {
             // keeps looking.
             self.shared.notify_parked();
         }
-        self.polls.set(self.polls.get() + 1);
+        bump(&self.remote().polls);
         corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
     }
 
@@ -323,9 +391,14 @@ impl Core {
                 driver.park(Some(Duration::ZERO));
             }
         }
+        self.publish();
+    }
+
+    /// Publishes the thread-local counters that are kept outside of `Remote`.
+    fn publish(&self) {
         self.remote()
-            .polls
-            .store(self.polls.get(), Ordering::Relaxed);
+            .forced_yields
+            .store(corio_coop::forced_yields(), Ordering::Relaxed);
     }
 
     fn park(&self) {
@@ -342,9 +415,7 @@ impl Core {
             }
             return;
         }
-        self.remote()
-            .polls
-            .store(self.polls.get(), Ordering::Relaxed);
+        self.publish();
         self.remote().parker.park(&shared.driver);
         if !shared.idle.unpark_self(self.index) {
             self.searching.set(true);
@@ -382,7 +453,6 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         searching: Cell::new(false),
         tick: Cell::new(0),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
-        polls: Cell::new(0),
     });
     {
         let _enter = context::enter(Current::Worker(core.clone()));

@@ -11,10 +11,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
+use std::time::Duration;
 
 use async_task::WithInfo;
 
 use crate::context::{self, Common, ContextGuard, Current, EnterHook};
+use crate::debug::{DEFAULT_SLOW_POLL, DebugState, Dump};
 use crate::park::{Driver, DriverHandle, Parker, SharedDriver, ThreadParkDriver, lock};
 use crate::report::{PanicPolicy, Report, ReportHook, default_hook};
 use crate::task::{Header, Spawned, Task};
@@ -42,6 +44,8 @@ pub struct Builder {
     panic_policy: PanicPolicy,
     report: ReportHook,
     seed: Option<u64>,
+    debug: bool,
+    slow_poll: Duration,
 }
 
 impl fmt::Debug for Builder {
@@ -51,6 +55,8 @@ impl fmt::Debug for Builder {
             .field("thread_name", &self.thread_name)
             .field("panic_policy", &self.panic_policy)
             .field("seed", &self.seed)
+            .field("debug", &self.debug)
+            .field("slow_poll", &self.slow_poll)
             .finish_non_exhaustive()
     }
 }
@@ -74,7 +80,29 @@ impl Builder {
             panic_policy: PanicPolicy::default(),
             report: default_hook(),
             seed: None,
+            debug: env_flag(DEBUG_ENV),
+            slow_poll: env_millis(SLOW_POLL_ENV).unwrap_or(DEFAULT_SLOW_POLL),
         }
+    }
+
+    /// Debug mode: the slow-poll (blocking) detector with its watchdog, and the task dump
+    /// ([`Handle::dump`]). Off by default, where it costs nothing; `CORIO_DEBUG=1` turns it on for
+    /// every runtime built after.
+    pub fn debug(mut self, on: bool) -> Builder {
+        self.debug = on;
+        self
+    }
+
+    /// The slow-poll threshold of debug mode (default 100 ms, or `CORIO_SLOW_POLL_MS`): a single
+    /// poll longer than this is reported as a task blocking its thread.
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.slow_poll = threshold;
+        self
+    }
+
+    fn debug_state(&self) -> Option<Arc<DebugState>> {
+        self.debug
+            .then(|| DebugState::new(self.slow_poll, self.report.clone()))
     }
 
     /// The number of worker threads of a multi-threaded runtime. Defaults to the number of cores.
@@ -141,6 +169,7 @@ impl Builder {
             self.report.clone(),
             self.on_enter.clone(),
             driver,
+            self.debug_state(),
         )
     }
 
@@ -176,6 +205,7 @@ impl Builder {
             self.report.clone(),
             self.on_enter.clone(),
             Some(handle.clone()),
+            self.debug_state(),
         );
         let shared = Arc::new(multi::Shared::new(
             common,
@@ -213,6 +243,31 @@ impl Builder {
         Ok(LocalRuntime {
             core: local::Core::new(common, driver, self.seed, false),
         })
+    }
+}
+
+/// The environment variable that turns debug mode on (`1`, `true`, `yes`, `on`).
+pub const DEBUG_ENV: &str = "CORIO_DEBUG";
+/// The environment variable that sets the slow-poll threshold, in milliseconds.
+pub const SLOW_POLL_ENV: &str = "CORIO_SLOW_POLL_MS";
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
+}
+
+fn env_millis(name: &str) -> Option<Duration> {
+    let v = std::env::var(name).ok()?;
+    match v.trim().parse::<u64>() {
+        Ok(ms) => Some(Duration::from_millis(ms)),
+        Err(_) => {
+            eprintln!("corio: ignoring {name}={v:?}: not a whole number of milliseconds");
+            None
+        }
     }
 }
 
@@ -330,24 +385,39 @@ impl Drop for Runtime {
         // reference cycles between the runtime and its idle tasks.
         let driver = lock(&shared.driver.driver).take();
         drop(driver);
+        if let Some(debug) = &shared.common.debug {
+            debug.shutdown();
+        }
     }
 }
 
 pub(crate) fn multi_spawn<F>(
     shared: &Arc<multi::Shared>,
     future: F,
-    header: Header,
+    mut header: Header,
 ) -> Task<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let id = header.id;
+    let debug = header.attach_debug(shared.common.debug.as_ref());
     let schedule_on = shared.clone();
-    let (runnable, task) = async_task::Builder::new().spawn(
-        move |()| Spawned::new(future, header),
-        WithInfo(move |r, info| schedule_on.schedule(r, info)),
-    );
+    let build = move |_: &()| Spawned::new(future, header);
+    let (runnable, task) = match debug {
+        None => async_task::Builder::new().spawn(
+            build,
+            WithInfo(move |r, info| schedule_on.schedule(r, info)),
+        ),
+        Some(debug) => async_task::Builder::new().spawn(
+            build,
+            WithInfo(move |r, info| {
+                debug.mark_scheduled();
+                schedule_on.schedule(r, info)
+            }),
+        ),
+    };
+    shared.note_spawn();
     runnable.schedule();
     Task::new(task, id)
 }
@@ -464,6 +534,9 @@ impl LocalRuntime {
 impl Drop for LocalRuntime {
     fn drop(&mut self) {
         self.core.shutdown();
+        if let Some(debug) = &self.core.shared.common.debug {
+            debug.shutdown();
+        }
     }
 }
 
@@ -584,6 +657,54 @@ impl Handle {
         self.common().registry.len()
     }
 
+    /// A snapshot of the runtime's counters. Cheap: each worker keeps its own counters, summed
+    /// here; nothing shared is written on the hot path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio_executor::Runtime::builder().worker_threads(2).build()?;
+    /// rt.block_on(async {
+    ///     for _ in 0..10 {
+    ///         corio_executor::spawn(async {}).await;
+    ///     }
+    /// });
+    /// let m = rt.handle().metrics();
+    /// assert_eq!(m.workers, 2);
+    /// assert_eq!(m.spawned, 10);
+    /// assert_eq!(m.spawned, m.completed + m.alive);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn metrics(&self) -> ExecutorMetrics {
+        match &self.0 {
+            HandleKind::Multi(shared) => shared.metrics(),
+            HandleKind::Local(shared) => shared.metrics(),
+        }
+    }
+
+    /// A snapshot of every live task, printable as a tree. Only debug mode tracks tasks: with it
+    /// off, the dump is empty and says how to turn it on.
+    pub fn dump(&self) -> Dump {
+        match &self.common().debug {
+            Some(debug) => debug.dump(),
+            None => Dump::disabled(),
+        }
+    }
+
+    /// Whether this runtime runs in debug mode.
+    pub fn is_debug(&self) -> bool {
+        self.common().debug.is_some()
+    }
+
+    pub(crate) fn note_foreign_completion(&self) {
+        match &self.0 {
+            HandleKind::Multi(shared) => shared.note_completion(None),
+            HandleKind::Local(shared) => {
+                shared.foreign_completed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Whether this runtime has been shut down.
     pub fn is_shut_down(&self) -> bool {
         match &self.0 {
@@ -591,6 +712,47 @@ impl Handle {
             HandleKind::Local(shared) => shared.shutdown.load(Ordering::Acquire),
         }
     }
+}
+
+/// Counters of a runtime's executor; see [`Handle::metrics`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ExecutorMetrics {
+    /// Worker threads (1 for a local runtime).
+    pub workers: usize,
+    /// Tasks spawned so far.
+    pub spawned: u64,
+    /// Tasks whose future has been dropped (completed or cancelled).
+    pub completed: u64,
+    /// `spawned - completed`: tasks alive now.
+    pub alive: u64,
+    /// Task polls so far.
+    pub polls: u64,
+    /// Successful steals from another worker's queue.
+    pub steals: u64,
+    /// Tasks waiting in the injector (woken from outside the workers).
+    pub injector_depth: usize,
+    /// Tasks waiting in the workers' local queues.
+    pub local_queue_depth: usize,
+    /// Times a resource returned `Pending` because a task's cooperative budget was spent.
+    pub budget_forced_yields: u64,
+    /// Alive tasks that have returned `Pending` at least once (those shutdown must reach).
+    pub idle_tasks: usize,
+}
+
+/// A snapshot of every live task of the current runtime (empty unless it runs in debug mode);
+/// outside any runtime, of the global runtime.
+///
+/// # Examples
+///
+/// ```
+/// let rt = corio_executor::Runtime::builder().debug(true).build()?;
+/// let text = rt.block_on(async { corio_executor::dump().to_string() });
+/// assert!(text.contains("live task"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn dump() -> Dump {
+    Handle::current_or_global().dump()
 }
 
 /// Keeps a runtime entered on this thread; see [`Handle::enter`].

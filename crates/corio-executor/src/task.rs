@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::context;
+use crate::debug::{DebugState, TaskDebug};
 use crate::report::{PanicPolicy, Report, ReportHook, TaskSummary, panic_message};
 use crate::runtime::Handle;
 
@@ -125,47 +126,92 @@ pub fn report_unobserved_panic(
     drop(Panicked::new(payload, task));
 }
 
-/// Optional information about a task, allocated only for named tasks.
-#[derive(Debug)]
-pub(crate) struct TaskInfo {
+/// What a task carries beyond its id and location, allocated only for named tasks and in debug
+/// mode, so that a plain task's header stays three words.
+#[derive(Default)]
+pub(crate) struct Extra {
     pub(crate) name: Option<Arc<str>>,
+    pub(crate) debug: Option<Arc<TaskDebug>>,
+}
+
+impl Drop for Extra {
+    fn drop(&mut self) {
+        // The future is being dropped: the task leaves the debug registry.
+        if let Some(debug) = &self.debug {
+            debug.ended();
+        }
+    }
 }
 
 /// What a spawned future carries about itself.
-#[derive(Debug)]
 pub(crate) struct Header {
     pub(crate) id: TaskId,
     pub(crate) location: &'static Location<'static>,
-    pub(crate) info: Option<Arc<TaskInfo>>,
+    pub(crate) extra: Option<Box<Extra>>,
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Header")
+            .field("id", &self.id)
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Header {
     pub(crate) fn new(location: &'static Location<'static>, name: Option<Arc<str>>) -> Header {
+        #[cfg(feature = "tracing")]
+        tracing::trace!(
+            target: "corio::task",
+            task_name = name.as_deref(),
+            location = %location,
+            "spawn"
+        );
         Header {
             id: TaskId::next(),
             location,
-            info: name.map(|name| Arc::new(TaskInfo { name: Some(name) })),
+            extra: name.map(|name| {
+                Box::new(Extra {
+                    name: Some(name),
+                    debug: None,
+                })
+            }),
         }
+    }
+
+    /// In debug mode, creates and registers the task's debug record; returns it.
+    pub(crate) fn attach_debug(
+        &mut self,
+        state: Option<&Arc<DebugState>>,
+    ) -> Option<Arc<TaskDebug>> {
+        let state = state?;
+        let extra = self.extra.get_or_insert_with(Default::default);
+        let debug = state.track(self.id, extra.name.clone(), self.location);
+        extra.debug = Some(debug.clone());
+        Some(debug)
+    }
+
+    fn debug(&self) -> Option<&Arc<TaskDebug>> {
+        self.extra.as_ref()?.debug.as_ref()
     }
 
     pub(crate) fn summary(&self) -> TaskSummary {
         TaskSummary {
             id: self.id,
-            name: self.info.as_ref().and_then(|i| i.name.clone()),
+            name: self.extra.as_ref().and_then(|e| e.name.clone()),
             location: self.location,
         }
     }
 }
 
-/// Removes the task from the idle registry when its future is dropped.
+/// Counts the task as ended, and removes it from the idle registry, when its future is dropped.
 struct Registration(u64);
 
 impl Drop for Registration {
     #[inline]
     fn drop(&mut self) {
-        if self.0 != 0 {
-            context::unregister(self.0);
-        }
+        context::task_ended(self.0);
     }
 }
 
@@ -198,8 +244,25 @@ impl<F: Future> Future for Spawned<F> {
         let this = self.project();
         let _task = context::set_task(this.header.id);
         let future = this.future;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+        #[cfg(feature = "tracing")]
+        let _span = tracing::trace_span!(
+            target: "corio::task",
+            "poll",
+            task_id = this.header.id.as_u64(),
+            task_name = this.header.extra.as_ref().and_then(|e| e.name.as_deref()),
+        )
+        .entered();
+        let poll = || std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+        let polled = match this.header.debug() {
+            None => poll(),
+            Some(debug) => debug.instrumented(poll),
+        };
+        match polled {
+            Ok(Poll::Ready(output)) => {
+                #[cfg(feature = "tracing")]
+                tracing::trace!(target: "corio::task", task_id = this.header.id.as_u64(), "complete");
+                Poll::Ready(Ok(output))
+            }
             Ok(Poll::Pending) => {
                 if this.registration.0 == 0 {
                     this.registration.0 = context::register_idle(cx.waker());

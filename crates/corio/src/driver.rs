@@ -23,6 +23,7 @@ pub(crate) struct Stack {
     handle: Arc<StackHandle>,
 }
 
+#[derive(Debug)]
 pub(crate) struct StackHandle {
     pub(crate) timer: Timer,
     pub(crate) reactor: Reactor,
@@ -46,6 +47,10 @@ impl Stack {
             reactor,
             handle,
         })
+    }
+
+    pub(crate) fn stack_handle(&self) -> Arc<StackHandle> {
+        self.handle.clone()
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> usize {

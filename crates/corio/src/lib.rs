@@ -77,12 +77,12 @@ pub mod time;
 pub use corio_macros::{main, test};
 
 pub use deterministic::{FailingSeed, SEED_ENV, explore, run_seeded};
-pub use runtime::{Builder, LocalRuntime, Runtime, run, run_local};
+pub use runtime::{Builder, LocalRuntime, Runtime, RuntimeMetrics, run, run_local};
 
 // Event loop and tasks.
 pub use corio_executor::{
-    EnterGuard, Handle, PanicPolicy, Report, Task, TaskId, TaskSummary, block_on, spawn,
-    spawn_local, yield_now,
+    Dump, EnterGuard, ExecutorMetrics, Handle, PanicPolicy, Report, Task, TaskId, TaskSnapshot,
+    TaskState, TaskSummary, block_on, dump, spawn, spawn_local, yield_now,
 };
 
 /// Tasks: spawning with a name, ids, yielding.

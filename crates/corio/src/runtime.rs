@@ -9,7 +9,9 @@ use corio_blocking::Pool;
 use corio_executor::{Handle, PanicPolicy, Report, Task};
 use corio_timer::Clock;
 
-use crate::driver::Stack;
+use std::sync::{Arc, OnceLock};
+
+use crate::driver::{Stack, StackHandle};
 
 /// Configures a [`Runtime`] (many threads) or a [`LocalRuntime`] (this thread).
 ///
@@ -88,6 +90,19 @@ impl Builder {
         self
     }
 
+    /// Debug mode: a slow-poll (blocking) detector with a watchdog, and task dumps
+    /// ([`crate::dump`]). Also on when `CORIO_DEBUG=1`. Off, it costs nothing.
+    pub fn debug(mut self, on: bool) -> Builder {
+        self.exec = self.exec.debug(on);
+        self
+    }
+
+    /// The slow-poll threshold of debug mode (default 100 ms, or `CORIO_SLOW_POLL_MS`).
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.exec = self.exec.slow_poll_threshold(threshold);
+        self
+    }
+
     /// What to do with a panic that no awaiter will ever see (default: report and go on).
     pub fn unobserved_panic(mut self, policy: PanicPolicy) -> Builder {
         self.exec = self.exec.unobserved_panic(policy);
@@ -117,15 +132,24 @@ impl Builder {
         self
     }
 
-    fn parts(self) -> (corio_executor::Builder, Pool, Clock) {
+    fn parts(
+        self,
+    ) -> (
+        corio_executor::Builder,
+        Pool,
+        Arc<OnceLock<Arc<StackHandle>>>,
+    ) {
         let pool = self.pool.build();
         let clock = self.clock.unwrap_or_default();
         let driver_pool = pool.clone();
-        let driver_clock = clock.clone();
+        let stack = Arc::new(OnceLock::new());
+        let slot = stack.clone();
         let exec = self.exec.driver(move || {
-            Ok(Box::new(Stack::new(driver_clock, driver_pool)?) as Box<dyn corio_executor::Driver>)
+            let driver = Stack::new(clock, driver_pool)?;
+            let _ = slot.set(driver.stack_handle());
+            Ok(Box::new(driver) as Box<dyn corio_executor::Driver>)
         });
-        (exec, pool, clock)
+        (exec, pool, stack)
     }
 
     /// Builds a multi-threaded, work-stealing runtime.
@@ -134,10 +158,12 @@ impl Builder {
     ///
     /// Fails if `worker_threads` is zero, or the OS refuses a thread or a poller.
     pub fn build(self) -> io::Result<Runtime> {
-        let (exec, pool, _clock) = self.parts();
+        let (exec, pool, stack) = self.parts();
+        let inner = exec.build()?;
         Ok(Runtime {
-            inner: Some(exec.build()?),
+            inner: Some(inner),
             pool,
+            stack: stack.get().cloned(),
         })
     }
 
@@ -147,10 +173,12 @@ impl Builder {
     ///
     /// Fails if the OS refuses a poller.
     pub fn build_local(self) -> io::Result<LocalRuntime> {
-        let (exec, pool, _clock) = self.parts();
+        let (exec, pool, stack) = self.parts();
+        let inner = exec.build_local()?;
         Ok(LocalRuntime {
-            inner: Some(exec.build_local()?),
+            inner: Some(inner),
             pool,
+            stack: stack.get().cloned(),
         })
     }
 }
@@ -172,6 +200,7 @@ impl Builder {
 pub struct Runtime {
     inner: Option<corio_executor::Runtime>,
     pool: Pool,
+    stack: Option<Arc<StackHandle>>,
 }
 
 /// How long dropping a runtime waits for blocking jobs that are still running.
@@ -226,6 +255,83 @@ impl Runtime {
     pub fn handle(&self) -> Handle {
         self.exec().handle()
     }
+
+    /// A snapshot of the runtime's counters: executor, timers, I/O and blocking pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Runtime::builder().worker_threads(2).build()?;
+    /// rt.block_on(async { corio::spawn(async {}).await });
+    /// let m = rt.metrics();
+    /// assert_eq!(m.workers, 2);
+    /// assert_eq!(m.spawned, 1);
+    /// assert_eq!(m.spawned, m.completed + m.alive_tasks);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::gather(&self.handle(), &self.pool, self.stack.as_deref())
+    }
+
+    /// A snapshot of every live task (debug mode only; see [`crate::dump`]).
+    pub fn dump(&self) -> corio_executor::Dump {
+        self.handle().dump()
+    }
+}
+
+/// Counters of a runtime: its executor, timers, reactor and blocking pool; see
+/// [`Runtime::metrics`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RuntimeMetrics {
+    /// Worker threads (1 for a local runtime).
+    pub workers: usize,
+    /// Tasks alive now (`spawned - completed`).
+    pub alive_tasks: u64,
+    /// Tasks spawned so far.
+    pub spawned: u64,
+    /// Tasks whose future has been dropped (completed or cancelled).
+    pub completed: u64,
+    /// Task polls.
+    pub polls: u64,
+    /// Successful steals between workers.
+    pub steals: u64,
+    /// Tasks waiting in the injector queue.
+    pub injector_depth: usize,
+    /// Times a resource yielded because a task's cooperative budget was spent.
+    pub budget_forced_yields: u64,
+    /// Blocking-pool threads alive.
+    pub blocking_threads_alive: usize,
+    /// Blocking-pool threads idle.
+    pub blocking_threads_idle: usize,
+    /// Blocking jobs queued, not started.
+    pub blocking_queued: usize,
+    /// I/O sources registered with the reactor.
+    pub io_sources: usize,
+    /// Timers waiting to fire.
+    pub pending_timers: usize,
+}
+
+impl RuntimeMetrics {
+    fn gather(handle: &Handle, pool: &Pool, stack: Option<&StackHandle>) -> RuntimeMetrics {
+        let e = handle.metrics();
+        let p = pool.metrics();
+        RuntimeMetrics {
+            workers: e.workers,
+            alive_tasks: e.alive,
+            spawned: e.spawned,
+            completed: e.completed,
+            polls: e.polls,
+            steals: e.steals,
+            injector_depth: e.injector_depth,
+            budget_forced_yields: e.budget_forced_yields,
+            blocking_threads_alive: p.threads_alive,
+            blocking_threads_idle: p.threads_idle,
+            blocking_queued: p.queued,
+            io_sources: stack.map_or(0, |s| s.reactor.sources()),
+            pending_timers: stack.map_or(0, |s| s.timer.pending()),
+        }
+    }
 }
 
 /// A single-threaded runtime with timers, sockets and a blocking pool; it accepts `!Send` tasks.
@@ -247,6 +353,7 @@ impl Runtime {
 pub struct LocalRuntime {
     inner: Option<corio_executor::LocalRuntime>,
     pool: Pool,
+    stack: Option<Arc<StackHandle>>,
 }
 
 impl Drop for LocalRuntime {
@@ -290,6 +397,16 @@ impl LocalRuntime {
     /// A `Send` handle to this loop.
     pub fn handle(&self) -> Handle {
         self.exec().handle()
+    }
+
+    /// A snapshot of the runtime's counters; see [`Runtime::metrics`].
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::gather(&self.handle(), &self.pool, self.stack.as_deref())
+    }
+
+    /// A snapshot of every live task (debug mode only; see [`crate::dump`]).
+    pub fn dump(&self) -> corio_executor::Dump {
+        self.handle().dump()
     }
 }
 
@@ -389,6 +506,9 @@ impl MacroConfig {
         let mut b = Builder::new();
         if let Some(n) = self.worker_threads {
             b = b.worker_threads(n);
+        }
+        if self.debug {
+            b = b.debug(true);
         }
         b
     }

@@ -1,0 +1,240 @@
+//! Debug mode: the slow-poll detector and its watchdog, the task dump, the metrics.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use corio_executor::{LocalRuntime, Report, Runtime, TaskState, spawn, task, yield_now};
+
+type Reports = Arc<Mutex<Vec<(Instant, Report)>>>;
+
+fn collecting() -> (Reports, impl Fn(&Report) + Send + Sync + 'static) {
+    let reports: Reports = Arc::default();
+    let sink = reports.clone();
+    (reports, move |r: &Report| {
+        sink.lock().unwrap().push((Instant::now(), r.clone()))
+    })
+}
+
+#[test]
+fn a_blocking_poll_is_reported_once_by_the_watchdog_while_it_runs() {
+    let (reports, hook) = collecting();
+    let rt = Runtime::builder()
+        .worker_threads(1)
+        .thread_name("dbg")
+        .debug(true)
+        .report_hook(hook)
+        .build()
+        .unwrap();
+    let (blocker, line) = spawn_blocker(&rt);
+    let poll_ended = rt.block_on(blocker);
+    drop(rt);
+    let reports = reports.lock().unwrap();
+    let slow: Vec<_> = reports
+        .iter()
+        .filter(|(_, r)| matches!(r, Report::SlowPoll { .. }))
+        .collect();
+    assert_eq!(
+        slow.len(),
+        1,
+        "exactly one report per slow poll: {reports:?}"
+    );
+    let (at, report) = slow[0];
+    match report {
+        Report::SlowPoll {
+            task,
+            elapsed,
+            thread,
+            still_running,
+        } => {
+            assert_eq!(task.name.as_deref(), Some("blocker"));
+            assert_eq!(task.location.line(), line);
+            assert!(task.location.file().ends_with("rt_debug.rs"));
+            assert_eq!(thread, "dbg-0", "the report names the stuck worker");
+            assert!(*still_running, "the watchdog fired during the poll");
+            assert!(*elapsed >= Duration::from_millis(100));
+        }
+        _ => unreachable!(),
+    }
+    assert!(
+        *at < poll_ended,
+        "the report was made before the poll ended"
+    );
+    let text = report.to_string();
+    assert!(text.contains("blocker") && text.contains("dbg-0"), "{text}");
+}
+
+/// Spawns the blocking task; its spawn location is this function's caller's line.
+#[track_caller]
+fn spawn_blocker(rt: &Runtime) -> (corio_executor::Task<Instant>, u32) {
+    let line = std::panic::Location::caller().line();
+    let task = task::Builder::new().name("blocker").spawn_on(
+        async {
+            std::thread::sleep(Duration::from_millis(300)); // blocks its worker
+            Instant::now()
+        },
+        &rt.handle(),
+    );
+    (task, line)
+}
+
+#[test]
+fn a_well_behaved_workload_produces_no_report() {
+    let (reports, hook) = collecting();
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .debug(true)
+        .report_hook(hook)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                spawn(async move {
+                    for _ in 0..10 {
+                        yield_now().await;
+                    }
+                    i
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+    });
+    drop(rt);
+    assert!(
+        reports.lock().unwrap().is_empty(),
+        "{:?}",
+        reports.lock().unwrap()
+    );
+}
+
+#[test]
+fn the_threshold_is_configurable() {
+    let (reports, hook) = collecting();
+    let rt = corio_executor::Builder::new()
+        .debug(true)
+        .slow_poll_threshold(Duration::from_millis(20))
+        .report_hook(hook)
+        .build_local()
+        .unwrap();
+    rt.block_on(async { spawn(async { std::thread::sleep(Duration::from_millis(40)) }).await });
+    drop(rt);
+    assert_eq!(reports.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn the_dump_shows_the_tree_and_the_states() {
+    let rt = corio_executor::Builder::new()
+        .debug(true)
+        .build_local()
+        .unwrap();
+    let dump = rt.block_on(async {
+        let parent = task::Builder::new().name("parent").spawn(async {
+            let child = task::Builder::new().name("child").spawn(async {
+                let grandchild = task::Builder::new()
+                    .name("grandchild")
+                    .spawn(std::future::pending::<()>());
+                grandchild.await
+            });
+            child.await
+        });
+        // Let the tree build itself and go idle.
+        for _ in 0..5 {
+            yield_now().await;
+        }
+        let runner = task::Builder::new().name("runner").spawn(async {
+            // A task spawned and not yet polled is "scheduled"; `runner` itself is "running".
+            let waiting = task::Builder::new().name("waiting").spawn(async {});
+            let dump = corio_executor::dump();
+            waiting.await;
+            dump
+        });
+        let dump = runner.await;
+        drop(parent);
+        dump
+    });
+    let find = |name: &str| {
+        dump.tasks
+            .iter()
+            .find(|t| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing from\n{dump}"))
+    };
+    let parent = find("parent");
+    let child = find("child");
+    let grandchild = find("grandchild");
+    assert_eq!(child.parent, Some(parent.id));
+    assert_eq!(grandchild.parent, Some(child.id));
+    assert_eq!(parent.state, TaskState::Idle);
+    assert_eq!(grandchild.state, TaskState::Idle);
+    assert!(grandchild.polls >= 1);
+    assert_eq!(find("waiting").state, TaskState::Scheduled);
+    assert_eq!(find("waiting").polls, 0);
+    assert_eq!(find("runner").state, TaskState::Running);
+    let text = dump.to_string();
+    // Children are indented under their parent.
+    let p = text.find("`parent`").unwrap();
+    let c = text.find("`child`").unwrap();
+    let g = text.find("`grandchild`").unwrap();
+    assert!(p < c && c < g, "{text}");
+    assert!(text.contains("  - "), "{text}");
+}
+
+#[test]
+fn without_debug_mode_the_dump_says_how_to_get_one() {
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
+    let dump = rt.handle().dump();
+    assert!(dump.tasks.is_empty());
+    assert!(dump.to_string().contains("debug mode is off"));
+}
+
+#[test]
+fn metrics_add_up() {
+    for workers in [None, Some(2)] {
+        let check = |m: corio_executor::ExecutorMetrics| {
+            assert_eq!(m.spawned, m.completed + m.alive);
+            m
+        };
+        match workers {
+            None => {
+                let rt = LocalRuntime::new().unwrap();
+                let m = rt.block_on(known_workload());
+                let m = check(m);
+                assert_eq!(m.workers, 1);
+            }
+            Some(n) => {
+                let rt = Runtime::builder().worker_threads(n).build().unwrap();
+                let m = rt.block_on(rt.spawn(known_workload()));
+                let m = check(m);
+                assert_eq!(m.workers, n);
+            }
+        }
+    }
+}
+
+/// 100 tasks that finish, 50 that stay pending: then alive must be 50 (plus the caller).
+async fn known_workload() -> corio_executor::ExecutorMetrics {
+    let before = corio_executor::Handle::current().metrics();
+    let done: Vec<_> = (0..100).map(|_| spawn(async {})).collect();
+    for t in done {
+        t.await;
+    }
+    let pending: Vec<_> = (0..50)
+        .map(|_| spawn(std::future::pending::<()>()))
+        .collect();
+    for _ in 0..10 {
+        yield_now().await;
+    }
+    let m = corio_executor::Handle::current().metrics();
+    assert_eq!(m.spawned - before.spawned, 150);
+    assert_eq!(m.completed - before.completed, 100);
+    assert_eq!(m.alive - before.alive, 50);
+    assert!(m.idle_tasks >= 50);
+    assert!(m.polls >= 150);
+    for p in pending {
+        p.detach();
+    }
+    m
+}

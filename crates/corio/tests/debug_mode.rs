@@ -1,0 +1,125 @@
+//! Debug mode through the facade: task groups in the dump, metrics of the whole runtime.
+
+use std::time::Duration;
+
+use corio::TaskState;
+
+#[test]
+fn the_dump_shows_nested_task_groups_as_subtrees() {
+    let rt = corio::Runtime::builder()
+        .worker_threads(2)
+        .debug(true)
+        .build()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let outer = corio::task::Builder::new().name("outer group").spawn_on(
+        async move {
+            let _: Result<(), corio::GroupError<()>> = corio::task_group(async |g| {
+                g.spawn(async {
+                    // A child that runs a group of its own.
+                    corio::task_group(async |inner| {
+                        inner.spawn(std::future::pending::<Result<(), ()>>());
+                        inner.spawn(std::future::pending::<Result<(), ()>>());
+                        std::future::pending::<Result<(), ()>>().await
+                    })
+                    .await
+                    .map_err(|_| ())
+                });
+                g.spawn(std::future::pending::<Result<(), ()>>());
+                let _ = tx.send(());
+                std::future::pending().await
+            })
+            .await;
+        },
+        &rt.handle(),
+    );
+    rx.recv().unwrap();
+    // Let every child start and go idle.
+    let mut dump = rt.dump();
+    for _ in 0..200 {
+        if dump.tasks.len() >= 5
+            && dump
+                .tasks
+                .iter()
+                .all(|t| t.polls > 0 && t.state == TaskState::Idle)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        dump = rt.dump();
+    }
+    let outer_snap = dump
+        .tasks
+        .iter()
+        .find(|t| t.name.as_deref() == Some("outer group"))
+        .expect("the outer task is listed");
+    let children: Vec<_> = dump.children(Some(outer_snap.id)).collect();
+    assert_eq!(
+        children.len(),
+        2,
+        "the group's two children sit under it:\n{dump}"
+    );
+    let grandchildren: usize = children
+        .iter()
+        .map(|c| dump.children(Some(c.id)).count())
+        .sum();
+    assert_eq!(
+        grandchildren, 2,
+        "the nested group's children sit under its child:\n{dump}"
+    );
+    assert!(
+        dump.tasks.iter().all(|t| t.state == TaskState::Idle),
+        "everything is waiting:\n{dump}"
+    );
+    let text = dump.to_string();
+    assert!(text.starts_with("5 live task(s)"), "{text}");
+    drop(outer);
+}
+
+#[test]
+fn runtime_metrics_cover_timers_io_and_the_blocking_pool() {
+    let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+    let m = rt.block_on(async {
+        let _listener = corio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sleeper = corio::spawn(corio::sleep(Duration::from_secs(60)));
+        corio::to_thread(|| ()).await;
+        corio::sleep(Duration::from_millis(5)).await;
+        let m = corio::Handle::current().metrics();
+        drop(sleeper);
+        m
+    });
+    assert_eq!(m.spawned, m.completed + m.alive);
+    let full = rt.metrics();
+    assert_eq!(full.workers, 2);
+    assert!(full.blocking_threads_alive >= 1, "{full:?}");
+    assert!(full.spawned >= 1);
+}
+
+#[test]
+fn debug_mode_reports_a_blocking_task_through_the_facade() {
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = reports.clone();
+    let rt = corio::Builder::new()
+        .debug(true)
+        .slow_poll_threshold(Duration::from_millis(30))
+        .report_hook(move |r| sink.lock().unwrap().push(r.to_string()))
+        .build_local()
+        .unwrap();
+    rt.block_on(async {
+        corio::task::Builder::new()
+            .name("blocker")
+            .spawn(async { std::thread::sleep(Duration::from_millis(60)) })
+            .await;
+        // The fix: the same work through to_thread is not reported.
+        corio::to_thread(|| std::thread::sleep(Duration::from_millis(60))).await;
+    });
+    drop(rt);
+    let reports = reports.lock().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("blocker"));
+}
+
+#[corio::test(debug)]
+async fn the_test_attribute_accepts_debug() {
+    assert!(corio::Handle::current().is_debug());
+}
