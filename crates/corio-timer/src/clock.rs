@@ -84,13 +84,17 @@ impl Clock {
     /// [`advance`](Clock::advance) (or auto-advance, if enabled). Pausing a paused clock only
     /// updates the auto-advance setting.
     pub fn pause(&self, auto_advance: bool) {
+        self.pause_at(Instant::now(), auto_advance);
+    }
+
+    /// Like [`pause`](Clock::pause), with virtual time starting at `origin`.
+    pub(crate) fn pause_at(&self, origin: Instant, auto_advance: bool) {
         let inner = &self.inner;
         inner.auto_advance.store(auto_advance, Ordering::Release);
         if inner.paused.load(Ordering::Acquire) {
             return;
         }
-        let mut origin = inner.origin.lock().unwrap_or_else(|e| e.into_inner());
-        *origin = Instant::now();
+        *inner.origin.lock().unwrap_or_else(|e| e.into_inner()) = origin;
         inner.offset_nanos.store(0, Ordering::Release);
         inner.paused.store(true, Ordering::Release);
     }

@@ -141,6 +141,27 @@ impl Timer {
         self.shared.fire_due();
     }
 
+    /// Pauses this timer's clock (see [`Clock::pause`]), with virtual time starting on the
+    /// timer's millisecond grid (at most 1 ms ahead of real time), so that later
+    /// [`advance`](Timer::advance)s land exactly on timer deadlines.
+    pub fn pause(&self, auto_advance: bool) {
+        let shared = &*self.shared;
+        let now = Instant::now();
+        let origin = shared
+            .tick_instant(shared.deadline_tick(now))
+            .unwrap_or(now);
+        shared.clock.pause_at(origin, auto_advance);
+    }
+
+    /// Moves a paused clock forward by `by`, rounded up to whole milliseconds (the timer's
+    /// resolution), and fires the timers that became due. Does nothing to a real clock.
+    pub fn advance(&self, by: Duration) {
+        let rounded = by.as_nanos().div_ceil(TICK.as_nanos()) * TICK.as_nanos();
+        let by = u64::try_from(rounded).map_or(Duration::MAX, Duration::from_nanos);
+        self.shared.clock.advance(by);
+        self.shared.fire_due();
+    }
+
     pub(crate) fn register(&self, deadline: Instant, waker: &Waker) -> Registration {
         let shared = &*self.shared;
         let when = shared.deadline_tick(deadline);

@@ -37,14 +37,13 @@ pub fn now() -> Instant {
 /// });
 /// ```
 pub fn pause() {
-    corio_timer::Timer::current().clock().pause(false);
+    corio_timer::Timer::current().pause(false);
 }
 
-/// Moves a paused clock forward by `by`, fires the timers that became due, and yields so that
-/// the tasks they woke can run. Does nothing to a running (real) clock but yield.
+/// Moves a paused clock forward by `by` (rounded up to whole milliseconds, the timers'
+/// resolution), fires the timers that became due, and yields so that the tasks they woke can
+/// run. Does nothing to a running (real) clock but yield.
 pub async fn advance(by: Duration) {
-    let timer = corio_timer::Timer::current();
-    timer.clock().advance(by);
-    timer.fire_due();
+    corio_timer::Timer::current().advance(by);
     corio_executor::yield_now().await;
 }

@@ -1,0 +1,207 @@
+//! Deterministic mode: virtual time, seeded interleavings, `explore`, and the same semantics as
+//! real time for timeouts, task groups and queues.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[test]
+fn an_hour_of_sleep_takes_no_real_time_and_exactly_an_hour_of_virtual_time() {
+    let real = Instant::now();
+    let waited = corio::run_seeded(42, async {
+        let t0 = corio::time::now();
+        corio::sleep(Duration::from_secs(3600)).await;
+        corio::time::now() - t0
+    });
+    assert_eq!(waited, Duration::from_secs(3600));
+    assert!(
+        real.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        real.elapsed()
+    );
+}
+
+#[test]
+fn a_ten_minute_timeout_fires_in_virtual_time() {
+    let real = Instant::now();
+    let r = corio::run_seeded(
+        7,
+        corio::timeout(Duration::from_secs(600), std::future::pending::<()>()),
+    );
+    assert!(r.is_err());
+    assert!(real.elapsed() < Duration::from_secs(1));
+}
+
+/// Five tasks, each appending its name three times, yielding in between.
+async fn interleaving() -> String {
+    let log = Arc::new(Mutex::new(String::new()));
+    let tasks: Vec<_> = "abcde"
+        .chars()
+        .map(|c| {
+            let log = log.clone();
+            corio::spawn(async move {
+                for _ in 0..3 {
+                    log.lock().unwrap().push(c);
+                    corio::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await;
+    }
+    log.lock().unwrap().clone()
+}
+
+#[test]
+fn the_same_seed_replays_the_same_interleaving() {
+    let first = corio::run_seeded(1234, interleaving());
+    for _ in 0..100 {
+        assert_eq!(corio::run_seeded(1234, interleaving()), first);
+    }
+}
+
+#[test]
+fn different_seeds_explore_different_interleavings() {
+    let traces: std::collections::HashSet<String> = (0..20)
+        .map(|seed| corio::run_seeded(seed, interleaving()))
+        .collect();
+    assert!(traces.len() >= 2, "{traces:?}");
+}
+
+/// A lost update across an await: two tasks read, yield, write.
+async fn racy_counter() {
+    let counter = Arc::new(AtomicU32::new(0));
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let counter = counter.clone();
+            corio::spawn(async move {
+                let read = counter.load(Ordering::SeqCst);
+                corio::yield_now().await;
+                counter.store(read + 1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await;
+    }
+    assert_eq!(counter.load(Ordering::SeqCst), 2, "lost update");
+}
+
+#[test]
+fn explore_finds_the_race_and_its_seed_reproduces_it() {
+    let failure = corio::explore(1000, racy_counter).expect_err("the race is found");
+    assert!(failure.message.contains("lost update"), "{failure}");
+    assert!(
+        failure
+            .to_string()
+            .contains(&format!("CORIO_SEED={}", failure.seed))
+    );
+    for _ in 0..10 {
+        let replay = std::panic::catch_unwind(|| corio::run_seeded(failure.seed, racy_counter()));
+        assert!(replay.is_err(), "seed {} replays the failure", failure.seed);
+    }
+}
+
+/// The same scenario in virtual and in real time: nested timeouts, a task group that fails,
+/// and a queue whose get is cancelled.
+async fn scenario() -> Vec<String> {
+    let mut out = Vec::new();
+    // Nested deadlines: the outer (20 ms) fires before the inner (10 s).
+    let r = corio::move_on_after(Duration::from_millis(20), async {
+        corio::fail_after(
+            Duration::from_secs(10),
+            corio::sleep(Duration::from_secs(60)),
+        )
+        .await
+    })
+    .await;
+    out.push(format!("nested: {r:?}"));
+    // A task group: the fast failure cancels the slow sibling.
+    let r: Result<(), corio::GroupError<&str>> = corio::task_group(async |g| {
+        g.spawn(async {
+            corio::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        });
+        g.spawn(async {
+            corio::sleep(Duration::from_millis(5)).await;
+            Err::<(), _>("fast failure")
+        });
+        Ok(())
+    })
+    .await;
+    out.push(format!("group: {:?}", r.map_err(|e| e.errors().to_vec())));
+    // A queue: a get cancelled by a timeout loses nothing.
+    let q = corio::Queue::bounded(4);
+    let r = corio::timeout(Duration::from_millis(5), q.get()).await;
+    out.push(format!("get timed out: {}", r.is_err()));
+    q.put(1).await.unwrap();
+    out.push(format!("next get: {:?}", q.get().await));
+    out
+}
+
+#[test]
+fn timeouts_groups_and_queues_behave_the_same_in_virtual_and_real_time() {
+    let real = corio::run_local(scenario());
+    let virtual_ = corio::run_seeded(5, scenario());
+    assert_eq!(real, virtual_);
+    assert_eq!(
+        real,
+        [
+            "nested: None",
+            "group: Err([\"fast failure\"])",
+            "get timed out: true",
+            "next get: Ok(1)",
+        ]
+    );
+}
+
+#[test]
+fn pause_and_advance_drive_time_by_hand() {
+    corio::run_local(async {
+        corio::time::pause();
+        let t0 = corio::time::now();
+        let sleeper = corio::spawn(corio::sleep(Duration::from_secs(30)));
+        corio::time::advance(Duration::from_secs(10)).await;
+        assert!(!sleeper.is_finished());
+        corio::time::advance(Duration::from_secs(20)).await;
+        sleeper.await;
+        assert_eq!(corio::time::now() - t0, Duration::from_secs(30));
+    });
+}
+
+#[corio::test(seed = 42)]
+async fn the_test_attribute_runs_with_a_fixed_seed() {
+    let t0 = corio::time::now();
+    corio::sleep(Duration::from_secs(86_400)).await; // a day
+    assert_eq!(corio::time::now() - t0, Duration::from_secs(86_400));
+}
+
+#[corio::test(deterministic)]
+async fn the_test_attribute_runs_deterministically() {
+    let r = corio::timeout(Duration::from_secs(3600), std::future::pending::<()>()).await;
+    assert!(r.is_err());
+}
+
+#[test]
+fn sockets_work_in_deterministic_mode() {
+    // Real loopback I/O next to virtual time: the clock holds while I/O is in flight.
+    corio::run_seeded(3, async {
+        use futures_lite::{AsyncReadExt, AsyncWriteExt};
+        let listener = corio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = corio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 5];
+            s.read_exact(&mut buf).await.unwrap();
+            s.write_all(&buf).await.unwrap();
+        });
+        let mut c = corio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"hello").await.unwrap();
+        let mut buf = [0u8; 5];
+        let r = corio::timeout(Duration::from_secs(5), c.read_exact(&mut buf)).await;
+        assert!(r.is_ok(), "the echo arrived before a 5 s virtual timeout");
+        assert_eq!(&buf, b"hello");
+        server.await;
+    });
+}
