@@ -3,6 +3,7 @@
 //! Run `cargo xtask help` for the list of tasks.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod ci;
 mod util;
 
@@ -12,6 +13,8 @@ const HELP: &str = "\
 cargo xtask <task> [options]
 
 tasks:
+  bench         corio against tokio and smol: prints the table, writes docs/BENCHMARKS.md
+                and docs/benchmarks.svg (--quick, --filter <text>; --help for more)
   ci            fmt --check, clippy -D warnings, every test and doctest, cargo doc -D warnings
   help          this text
 ";
@@ -23,6 +26,7 @@ fn main() -> ExitCode {
         None => ("help", &[][..]),
     };
     let result = match task {
+        "bench" => bench::bench(rest),
         "ci" => ci::ci(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

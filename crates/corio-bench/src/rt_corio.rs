@@ -1,0 +1,444 @@
+//! The workloads on corio: `LocalRuntime` for one worker, `Runtime` for N.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use corio::net::{TcpListener, TcpStream};
+use corio::sync::oneshot;
+use corio::{Queue, Semaphore};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+use crate::clients::Clients;
+use crate::outcome::{Outcome, million_outcome, rss_increase};
+use crate::sys;
+use crate::workload::{ECHO_BYTES, LISTEN_BACKLOG, Sizes, Workload};
+
+/// A corio runtime kept for the whole process (warm-up and measured iterations alike).
+#[derive(Debug)]
+pub(crate) enum Bench {
+    Local(corio::LocalRuntime),
+    Multi(corio::Runtime),
+}
+
+impl Bench {
+    pub(crate) fn start(workers: usize) -> std::io::Result<Bench> {
+        if workers == 1 {
+            Ok(Bench::Local(corio::LocalRuntime::new()?))
+        } else {
+            Ok(Bench::Multi(
+                corio::Runtime::builder().worker_threads(workers).build()?,
+            ))
+        }
+    }
+
+    /// Runs one iteration in a root task spawned from inside the runtime.
+    pub(crate) fn iteration(&self, workload: Workload, sizes: Sizes) -> Outcome {
+        let root = async move { corio::spawn(root(workload, sizes)).await };
+        match self {
+            Bench::Local(rt) => rt.block_on(root),
+            Bench::Multi(rt) => rt.block_on(root),
+        }
+    }
+
+    /// The helper process's side of `tcp_connections`.
+    pub(crate) fn tcp_clients(&self, addr: SocketAddr, n: usize) -> u64 {
+        let root = async move { corio::spawn(tcp_clients(addr, n)).await };
+        match self {
+            Bench::Local(rt) => rt.block_on(root),
+            Bench::Multi(rt) => rt.block_on(root),
+        }
+    }
+}
+
+async fn root(workload: Workload, s: Sizes) -> Outcome {
+    match workload {
+        Workload::SpawnMany => spawn_many(s.spawn_many).await,
+        Workload::YieldMany => yield_many(s.yield_tasks, s.yields).await,
+        Workload::ChainedSpawn => chained_spawn(s.chain_depth).await,
+        Workload::PingPong => ping_pong(s.pp_pairs, s.pp_trips).await,
+        Workload::TimeoutChurn => timeout_churn(s.timeout_tasks, s.timeouts_per_task).await,
+        Workload::SleepMany => sleep_many(s.sleeps).await,
+        Workload::SemaphoreContended => {
+            semaphore_contended(s.sem_tasks, s.sem_iters, s.sem_permits).await
+        }
+        Workload::QueueMpmc => queue_mpmc(s).await,
+        Workload::BlockingMany => blocking_many(s.blocking_tasks, s.blocking_per_task).await,
+        Workload::TcpEcho => tcp_echo(s.echo_conns, s.echo_trips).await,
+        Workload::TcpConnections => tcp_connections(s.conns).await,
+        Workload::MemPerTask => mem_per_task(s.idle_tasks).await,
+        Workload::MillionTasks => million_tasks(s.million, s.million_deadline).await,
+    }
+}
+
+async fn spawn_many(n: usize) -> Outcome {
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        handles.push(corio::spawn(async move { black_box(i) }));
+    }
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await;
+    }
+    Outcome::since(start, sum)
+}
+
+async fn yield_many(tasks: usize, yields: usize) -> Outcome {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            corio::spawn(async move {
+                for _ in 0..yields {
+                    corio::yield_now().await;
+                }
+                yields as u64
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for handle in handles {
+        done += handle.await;
+    }
+    Outcome::since(start, done)
+}
+
+fn chain(left: usize, reached: u64, done: oneshot::Sender<u64>) {
+    if left == 0 {
+        let _ = done.send(reached);
+    } else {
+        corio::spawn(async move { chain(left - 1, reached + 1, done) }).detach();
+    }
+}
+
+async fn chained_spawn(depth: usize) -> Outcome {
+    let start = Instant::now();
+    let (tx, rx) = oneshot::channel();
+    chain(depth, 0, tx);
+    let reached = rx.await.unwrap_or(0);
+    Outcome::since(start, reached)
+}
+
+async fn ping_pong(pairs: usize, trips: usize) -> Outcome {
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(pairs * 2);
+    for _ in 0..pairs {
+        let (ping, pong) = (Queue::bounded(1), Queue::bounded(1));
+        let (ping2, pong2) = (ping.clone(), pong.clone());
+        handles.push(corio::spawn(async move {
+            let mut ok = 0;
+            for i in 0..trips as u64 {
+                ping.put(i).await.expect("ping closed");
+                ok += u64::from(pong.get().await.expect("pong closed") == i);
+            }
+            ok
+        }));
+        handles.push(corio::spawn(async move {
+            for _ in 0..trips {
+                let v: u64 = ping2.get().await.expect("ping closed");
+                pong2.put(v).await.expect("pong closed");
+            }
+            0
+        }));
+    }
+    let mut ok = 0;
+    for handle in handles {
+        ok += handle.await;
+    }
+    Outcome::since(start, ok)
+}
+
+async fn timeout_churn(tasks: usize, per_task: usize) -> Outcome {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            corio::spawn(async move {
+                let mut ok = 0;
+                for i in 0..per_task as u64 {
+                    let f = async move {
+                        corio::yield_now().await;
+                        i
+                    };
+                    if let Ok(v) = corio::timeout(Duration::from_secs(10), f).await {
+                        ok += u64::from(v == i);
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for handle in handles {
+        ok += handle.await;
+    }
+    Outcome::since(start, ok)
+}
+
+async fn sleep_many(n: usize) -> Outcome {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..n as u64)
+        .map(|i| {
+            corio::spawn(async move {
+                corio::sleep(Duration::from_micros(i % 1001)).await;
+                1
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for handle in handles {
+        done += handle.await;
+    }
+    Outcome::since(start, done)
+}
+
+async fn semaphore_contended(tasks: usize, iters: usize, permits: usize) -> Outcome {
+    let start = Instant::now();
+    let sem = Arc::new(Semaphore::new(permits));
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let sem = sem.clone();
+            corio::spawn(async move {
+                for _ in 0..iters {
+                    let permit = sem.acquire().await.expect("semaphore closed");
+                    corio::yield_now().await;
+                    drop(permit);
+                }
+                iters as u64
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for handle in handles {
+        done += handle.await;
+    }
+    let out = Outcome::since(start, done);
+    // Every permit must be back: take them all, and then one more must fail.
+    let held: Vec<_> = (0..permits)
+        .filter_map(|_| sem.try_acquire().ok())
+        .collect();
+    let intact = held.len() == permits && sem.try_acquire().is_err();
+    Outcome {
+        check: if intact { out.check } else { 0 },
+        ..out
+    }
+}
+
+async fn queue_mpmc(s: Sizes) -> Outcome {
+    let start = Instant::now();
+    let queue = Queue::bounded(s.mpmc_capacity);
+    let per = s.mpmc_items_per_producer as u64;
+    let producers: Vec<_> = (0..s.mpmc_producers as u64)
+        .map(|p| {
+            let queue = queue.clone();
+            corio::spawn(async move {
+                for i in p * per..(p + 1) * per {
+                    queue.put(i).await.expect("queue closed early");
+                }
+            })
+        })
+        .collect();
+    let consumers: Vec<_> = (0..s.mpmc_consumers)
+        .map(|_| {
+            let queue = queue.clone();
+            corio::spawn(async move {
+                let (mut count, mut sum) = (0u64, 0u64);
+                while let Ok(v) = queue.get().await {
+                    count += 1;
+                    sum = sum.wrapping_add(v);
+                }
+                (count, sum)
+            })
+        })
+        .collect();
+    for producer in producers {
+        producer.await;
+    }
+    queue.close();
+    let (mut count, mut sum) = (0u64, 0u64);
+    for consumer in consumers {
+        let (c, s) = consumer.await;
+        count += c;
+        sum = sum.wrapping_add(s);
+    }
+    Outcome::since(start, mpmc_check(count, sum))
+}
+
+/// The item count if the items' sum is right too (every item exactly once), else 0.
+pub(crate) fn mpmc_check(count: u64, sum: u64) -> u64 {
+    let expected_sum = count * count.saturating_sub(1) / 2;
+    if sum == expected_sum { count } else { 0 }
+}
+
+async fn blocking_many(tasks: usize, per_task: usize) -> Outcome {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            corio::spawn(async move {
+                let mut ok = 0;
+                for i in 0..per_task as u64 {
+                    let v = corio::to_thread(move || black_box(i)).await;
+                    ok += u64::from(v == i);
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for handle in handles {
+        ok += handle.await;
+    }
+    Outcome::since(start, ok)
+}
+
+async fn tcp_echo(conns: usize, trips: usize) -> Outcome {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local_addr");
+    let start = Instant::now();
+    let server = corio::spawn(async move {
+        let mut handlers = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            stream.set_nodelay(true).expect("nodelay");
+            handlers.push(corio::spawn(async move {
+                let mut buf = [0u8; ECHO_BYTES];
+                let mut served = 0u64;
+                while stream.read_exact(&mut buf).await.is_ok() {
+                    stream.write_all(&buf).await.expect("echo write");
+                    served += 1;
+                }
+                served
+            }));
+        }
+        let mut served = 0;
+        for handler in handlers {
+            served += handler.await;
+        }
+        served
+    });
+    let clients: Vec<_> = (0..conns)
+        .map(|c| {
+            corio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                let msg = [c as u8; ECHO_BYTES];
+                let mut buf = [0u8; ECHO_BYTES];
+                let mut ok = 0u64;
+                for _ in 0..trips {
+                    stream.write_all(&msg).await.expect("write");
+                    stream.read_exact(&mut buf).await.expect("read");
+                    ok += u64::from(buf == msg);
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for client in clients {
+        ok += client.await;
+    }
+    ok += server.await;
+    Outcome::since(start, ok)
+}
+
+async fn tcp_connections(n: usize) -> Outcome {
+    sys::raise_fd_limit(n as u64 + 512).expect("RLIMIT_NOFILE");
+    let (std_listener, addr) = sys::loopback_listener(LISTEN_BACKLOG).expect("listener");
+    let listener = TcpListener::from_std(std_listener).expect("from_std");
+    let mut clients = Clients::start(addr, n);
+    let start = Instant::now();
+    clients.go();
+    let mut handlers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        handlers.push(corio::spawn(async move {
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.expect("request");
+            stream.write_all(&byte).await.expect("response");
+            // Served; now hold the connection open until the client closes it.
+            let eof = stream.read(&mut byte).await.expect("wait for close");
+            u64::from(eof == 0)
+        }));
+    }
+    let mut served = 0;
+    for handler in handlers {
+        served += handler.await;
+    }
+    let out = Outcome::since(start, served);
+    Outcome {
+        check: out.check + clients.finish(),
+        ..out
+    }
+}
+
+/// The client side of `tcp_connections`, run in the helper process: every client keeps its
+/// stream until all have their answer, so all connections are open together.
+pub(crate) async fn tcp_clients(addr: SocketAddr, n: usize) -> u64 {
+    let clients: Vec<_> = (0..n)
+        .map(|_| {
+            corio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.expect("connect");
+                let mut byte = [7u8; 1];
+                stream.write_all(&byte).await.expect("request");
+                stream.read_exact(&mut byte).await.expect("response");
+                (stream, u64::from(byte[0] == 7))
+            })
+        })
+        .collect();
+    let mut open = Vec::with_capacity(n);
+    let mut ok = 0;
+    for client in clients {
+        let (stream, good) = client.await;
+        open.push(stream);
+        ok += good;
+    }
+    drop(open);
+    ok
+}
+
+async fn mem_per_task(n: usize) -> Outcome {
+    for _ in 0..1_000 {
+        corio::spawn(async {}).await;
+    }
+    let started = Arc::new(AtomicUsize::new(0));
+    let before = sys::rss_bytes();
+    for _ in 0..n {
+        let started = started.clone();
+        corio::spawn(async move {
+            started.fetch_add(1, Ordering::Relaxed);
+            std::future::pending::<()>().await;
+        })
+        .detach();
+    }
+    while started.load(Ordering::Relaxed) < n {
+        corio::sleep(Duration::from_millis(1)).await;
+    }
+    let after = sys::rss_bytes();
+    rss_increase(before, after, started.load(Ordering::Relaxed) as u64)
+}
+
+async fn million_tasks(n: usize, wait: Duration) -> Outcome {
+    let start = Instant::now();
+    let deadline = start + wait;
+    let polled = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let polled = polled.clone();
+            corio::spawn(async move {
+                polled.fetch_add(1, Ordering::Relaxed);
+                corio::sleep_until(deadline).await;
+                1u64
+            })
+        })
+        .collect();
+    while polled.load(Ordering::Relaxed) < n {
+        corio::sleep(Duration::from_millis(1)).await;
+    }
+    let all_polled = Instant::now();
+    let mut done = 0;
+    for handle in handles {
+        done += handle.await;
+    }
+    million_outcome(start, all_polled, deadline, Instant::now(), done)
+}

@@ -1,0 +1,437 @@
+//! The workloads on tokio: the `current_thread` runtime for one worker, `multi_thread` for N.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
+
+use crate::clients::Clients;
+use crate::outcome::{Outcome, million_outcome, rss_increase};
+use crate::rt_corio::mpmc_check;
+use crate::sys;
+use crate::workload::{ECHO_BYTES, LISTEN_BACKLOG, Sizes, Workload};
+
+/// A tokio runtime kept for the whole process (warm-up and measured iterations alike).
+#[derive(Debug)]
+pub(crate) struct Bench(tokio::runtime::Runtime);
+
+impl Bench {
+    pub(crate) fn start(workers: usize) -> std::io::Result<Bench> {
+        let mut builder = if workers == 1 {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(workers);
+            b
+        };
+        Ok(Bench(builder.enable_all().build()?))
+    }
+
+    /// Runs one iteration in a root task spawned from inside the runtime.
+    pub(crate) fn iteration(&self, workload: Workload, sizes: Sizes) -> Outcome {
+        self.0
+            .block_on(async move { tokio::spawn(root(workload, sizes)).await })
+            .expect("the root task panicked")
+    }
+
+    /// The helper process's side of `tcp_connections`.
+    pub(crate) fn tcp_clients(&self, addr: SocketAddr, n: usize) -> u64 {
+        self.0
+            .block_on(async move { tokio::spawn(tcp_clients(addr, n)).await })
+            .expect("the client root task panicked")
+    }
+}
+
+async fn root(workload: Workload, s: Sizes) -> Outcome {
+    match workload {
+        Workload::SpawnMany => spawn_many(s.spawn_many).await,
+        Workload::YieldMany => yield_many(s.yield_tasks, s.yields).await,
+        Workload::ChainedSpawn => chained_spawn(s.chain_depth).await,
+        Workload::PingPong => ping_pong(s.pp_pairs, s.pp_trips).await,
+        Workload::TimeoutChurn => timeout_churn(s.timeout_tasks, s.timeouts_per_task).await,
+        Workload::SleepMany => sleep_many(s.sleeps).await,
+        Workload::SemaphoreContended => {
+            semaphore_contended(s.sem_tasks, s.sem_iters, s.sem_permits).await
+        }
+        Workload::QueueMpmc => queue_mpmc(s).await,
+        Workload::BlockingMany => blocking_many(s.blocking_tasks, s.blocking_per_task).await,
+        Workload::TcpEcho => tcp_echo(s.echo_conns, s.echo_trips).await,
+        Workload::TcpConnections => tcp_connections(s.conns).await,
+        Workload::MemPerTask => mem_per_task(s.idle_tasks).await,
+        Workload::MillionTasks => million_tasks(s.million, s.million_deadline).await,
+    }
+}
+
+async fn spawn_many(n: usize) -> Outcome {
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        handles.push(tokio::spawn(async move { black_box(i) }));
+    }
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await.expect("task panicked");
+    }
+    Outcome::since(start, sum)
+}
+
+async fn yield_many(tasks: usize, yields: usize) -> Outcome {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            tokio::spawn(async move {
+                for _ in 0..yields {
+                    tokio::task::yield_now().await;
+                }
+                yields as u64
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for handle in handles {
+        done += handle.await.expect("task panicked");
+    }
+    Outcome::since(start, done)
+}
+
+fn chain(left: usize, reached: u64, done: oneshot::Sender<u64>) {
+    if left == 0 {
+        let _ = done.send(reached);
+    } else {
+        drop(tokio::spawn(
+            async move { chain(left - 1, reached + 1, done) },
+        ));
+    }
+}
+
+async fn chained_spawn(depth: usize) -> Outcome {
+    let start = Instant::now();
+    let (tx, rx) = oneshot::channel();
+    chain(depth, 0, tx);
+    let reached = rx.await.unwrap_or(0);
+    Outcome::since(start, reached)
+}
+
+async fn ping_pong(pairs: usize, trips: usize) -> Outcome {
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(pairs * 2);
+    for _ in 0..pairs {
+        let (ping_tx, mut ping_rx) = mpsc::channel(1);
+        let (pong_tx, mut pong_rx) = mpsc::channel(1);
+        handles.push(tokio::spawn(async move {
+            let mut ok = 0;
+            for i in 0..trips as u64 {
+                ping_tx.send(i).await.expect("ping closed");
+                ok += u64::from(pong_rx.recv().await.expect("pong closed") == i);
+            }
+            ok
+        }));
+        handles.push(tokio::spawn(async move {
+            for _ in 0..trips {
+                let v: u64 = ping_rx.recv().await.expect("ping closed");
+                pong_tx.send(v).await.expect("pong closed");
+            }
+            0
+        }));
+    }
+    let mut ok = 0;
+    for handle in handles {
+        ok += handle.await.expect("task panicked");
+    }
+    Outcome::since(start, ok)
+}
+
+async fn timeout_churn(tasks: usize, per_task: usize) -> Outcome {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut ok = 0;
+                for i in 0..per_task as u64 {
+                    let f = async move {
+                        tokio::task::yield_now().await;
+                        i
+                    };
+                    if let Ok(v) = tokio::time::timeout(Duration::from_secs(10), f).await {
+                        ok += u64::from(v == i);
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for handle in handles {
+        ok += handle.await.expect("task panicked");
+    }
+    Outcome::since(start, ok)
+}
+
+async fn sleep_many(n: usize) -> Outcome {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..n as u64)
+        .map(|i| {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_micros(i % 1001)).await;
+                1
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for handle in handles {
+        done += handle.await.expect("task panicked");
+    }
+    Outcome::since(start, done)
+}
+
+async fn semaphore_contended(tasks: usize, iters: usize, permits: usize) -> Outcome {
+    let start = Instant::now();
+    let sem = Arc::new(Semaphore::new(permits));
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let sem = sem.clone();
+            tokio::spawn(async move {
+                for _ in 0..iters {
+                    let permit = sem.acquire().await.expect("semaphore closed");
+                    tokio::task::yield_now().await;
+                    drop(permit);
+                }
+                iters as u64
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for handle in handles {
+        done += handle.await.expect("task panicked");
+    }
+    let out = Outcome::since(start, done);
+    let held: Vec<_> = (0..permits)
+        .filter_map(|_| sem.try_acquire().ok())
+        .collect();
+    let intact = held.len() == permits && sem.try_acquire().is_err();
+    Outcome {
+        check: if intact { out.check } else { 0 },
+        ..out
+    }
+}
+
+async fn queue_mpmc(s: Sizes) -> Outcome {
+    let start = Instant::now();
+    let (tx, rx) = mpsc::channel(s.mpmc_capacity);
+    // tokio has no MPMC queue: the consumers share the one receiver behind an async mutex.
+    let rx = Arc::new(Mutex::new(rx));
+    let per = s.mpmc_items_per_producer as u64;
+    let producers: Vec<_> = (0..s.mpmc_producers as u64)
+        .map(|p| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in p * per..(p + 1) * per {
+                    tx.send(i).await.expect("queue closed early");
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let consumers: Vec<_> = (0..s.mpmc_consumers)
+        .map(|_| {
+            let rx = rx.clone();
+            tokio::spawn(async move {
+                let (mut count, mut sum) = (0u64, 0u64);
+                while let Some(v) = rx.lock().await.recv().await {
+                    count += 1;
+                    sum = sum.wrapping_add(v);
+                }
+                (count, sum)
+            })
+        })
+        .collect();
+    for producer in producers {
+        producer.await.expect("task panicked");
+    }
+    let (mut count, mut sum) = (0u64, 0u64);
+    for consumer in consumers {
+        let (c, s) = consumer.await.expect("task panicked");
+        count += c;
+        sum = sum.wrapping_add(s);
+    }
+    Outcome::since(start, mpmc_check(count, sum))
+}
+
+async fn blocking_many(tasks: usize, per_task: usize) -> Outcome {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut ok = 0;
+                for i in 0..per_task as u64 {
+                    let v = tokio::task::spawn_blocking(move || black_box(i))
+                        .await
+                        .expect("blocking call panicked");
+                    ok += u64::from(v == i);
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for handle in handles {
+        ok += handle.await.expect("task panicked");
+    }
+    Outcome::since(start, ok)
+}
+
+async fn tcp_echo(conns: usize, trips: usize) -> Outcome {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local_addr");
+    let start = Instant::now();
+    let server = tokio::spawn(async move {
+        let mut handlers = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            stream.set_nodelay(true).expect("nodelay");
+            handlers.push(tokio::spawn(async move {
+                let mut buf = [0u8; ECHO_BYTES];
+                let mut served = 0u64;
+                while stream.read_exact(&mut buf).await.is_ok() {
+                    stream.write_all(&buf).await.expect("echo write");
+                    served += 1;
+                }
+                served
+            }));
+        }
+        let mut served = 0;
+        for handler in handlers {
+            served += handler.await.expect("task panicked");
+        }
+        served
+    });
+    let clients: Vec<_> = (0..conns)
+        .map(|c| {
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                let msg = [c as u8; ECHO_BYTES];
+                let mut buf = [0u8; ECHO_BYTES];
+                let mut ok = 0u64;
+                for _ in 0..trips {
+                    stream.write_all(&msg).await.expect("write");
+                    stream.read_exact(&mut buf).await.expect("read");
+                    ok += u64::from(buf == msg);
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for client in clients {
+        ok += client.await.expect("task panicked");
+    }
+    ok += server.await.expect("task panicked");
+    Outcome::since(start, ok)
+}
+
+async fn tcp_connections(n: usize) -> Outcome {
+    sys::raise_fd_limit(n as u64 + 512).expect("RLIMIT_NOFILE");
+    let (std_listener, addr) = sys::loopback_listener(LISTEN_BACKLOG).expect("listener");
+    let listener = TcpListener::from_std(std_listener).expect("from_std");
+    let mut clients = Clients::start(addr, n);
+    let start = Instant::now();
+    clients.go();
+    let mut handlers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        handlers.push(tokio::spawn(async move {
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.expect("request");
+            stream.write_all(&byte).await.expect("response");
+            // Served; now hold the connection open until the client closes it.
+            let eof = stream.read(&mut byte).await.expect("wait for close");
+            u64::from(eof == 0)
+        }));
+    }
+    let mut served = 0;
+    for handler in handlers {
+        served += handler.await.expect("task panicked");
+    }
+    let out = Outcome::since(start, served);
+    Outcome {
+        check: out.check + clients.finish(),
+        ..out
+    }
+}
+
+/// The client side of `tcp_connections`, run in the helper process: every client keeps its
+/// stream until all have their answer, so all connections are open together.
+pub(crate) async fn tcp_clients(addr: SocketAddr, n: usize) -> u64 {
+    let clients: Vec<_> = (0..n)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.expect("connect");
+                let mut byte = [7u8; 1];
+                stream.write_all(&byte).await.expect("request");
+                stream.read_exact(&mut byte).await.expect("response");
+                (stream, u64::from(byte[0] == 7))
+            })
+        })
+        .collect();
+    let mut open = Vec::with_capacity(n);
+    let mut ok = 0;
+    for client in clients {
+        let (stream, good) = client.await.expect("task panicked");
+        open.push(stream);
+        ok += good;
+    }
+    drop(open);
+    ok
+}
+
+async fn mem_per_task(n: usize) -> Outcome {
+    for _ in 0..1_000 {
+        tokio::spawn(async {}).await.expect("task panicked");
+    }
+    let started = Arc::new(AtomicUsize::new(0));
+    let before = sys::rss_bytes();
+    for _ in 0..n {
+        let started = started.clone();
+        // Dropping a JoinHandle detaches the task.
+        drop(tokio::spawn(async move {
+            started.fetch_add(1, Ordering::Relaxed);
+            std::future::pending::<()>().await;
+        }));
+    }
+    while started.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let after = sys::rss_bytes();
+    rss_increase(before, after, started.load(Ordering::Relaxed) as u64)
+}
+
+async fn million_tasks(n: usize, wait: Duration) -> Outcome {
+    let start = Instant::now();
+    let deadline = start + wait;
+    let polled = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let polled = polled.clone();
+            tokio::spawn(async move {
+                polled.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep_until(deadline.into()).await;
+                1u64
+            })
+        })
+        .collect();
+    while polled.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let all_polled = Instant::now();
+    let mut done = 0;
+    for handle in handles {
+        done += handle.await.expect("task panicked");
+    }
+    million_outcome(start, all_polled, deadline, Instant::now(), done)
+}
