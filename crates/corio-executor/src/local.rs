@@ -23,17 +23,44 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use async_task::{Runnable, ScheduleInfo, WithInfo};
+use async_task::ScheduleInfo;
 use concurrent_queue::ConcurrentQueue;
 
 use crate::context::{self, Common, Current};
 use crate::park::{Driver, DriverHandle};
-use crate::task::{Header, Spawned, Task};
+use crate::task::{Header, Task, spawn_task};
 
 /// How many tasks run between two looks at the driver.
 pub(crate) const EVENT_INTERVAL: u32 = 61;
 /// How often (in ticks) the loop takes tasks woken from other threads before its own.
 pub(crate) const GLOBAL_INTERVAL: u32 = 31;
+
+/// A task's metadata: its runtime (see `multi::Meta`).
+pub(crate) type Meta = Arc<Shared>;
+pub(crate) type Runnable = async_task::Runnable<Meta>;
+
+/// The schedule function of every task of a local runtime.
+#[inline]
+pub(crate) fn schedule(runnable: Runnable, _info: ScheduleInfo) {
+    let runnable = context::with(move |cur| match cur {
+        Some(Current::Local(core)) if Arc::ptr_eq(&core.shared, runnable.metadata()) => {
+            if core.shared.shutdown.load(Ordering::Relaxed) {
+                // On the loop's own thread, so even a `!Send` task may be dropped here.
+                drop(runnable);
+            } else {
+                core.queue.borrow_mut().push_back(runnable);
+            }
+            None
+        }
+        _ => Some(runnable),
+    });
+    if let Some(runnable) = runnable {
+        // From another thread (or a nested runtime on this one): hand it over.
+        let shared = runnable.metadata().clone();
+        let _ = shared.injector.push(runnable);
+        shared.wake_loop();
+    }
+}
 
 /// The thread-safe part of a local runtime, reachable from wakers on any thread.
 pub(crate) struct Shared {
@@ -51,27 +78,6 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    #[inline]
-    fn schedule(self: &Arc<Shared>, runnable: Runnable, _info: ScheduleInfo) {
-        let runnable = context::with(|cur| match cur {
-            Some(Current::Local(core)) if Arc::ptr_eq(&core.shared, self) => {
-                if self.shutdown.load(Ordering::Relaxed) {
-                    // On the loop's own thread, so even a `!Send` task may be dropped here.
-                    drop(runnable);
-                } else {
-                    core.queue.borrow_mut().push_back(runnable);
-                }
-                None
-            }
-            _ => Some(runnable),
-        });
-        if let Some(runnable) = runnable {
-            // From another thread (or a nested runtime on this one): hand it over.
-            let _ = self.injector.push(runnable);
-            self.wake_loop();
-        }
-    }
-
     /// A snapshot of the counters.
     pub(crate) fn metrics(&self) -> crate::runtime::ExecutorMetrics {
         let spawned = self.spawned.load(Ordering::Relaxed);
@@ -105,23 +111,12 @@ impl Shared {
         F::Output: Send + 'static,
     {
         let id = header.id;
-        let debug = header.attach_debug(self.common.debug.as_ref());
-        let shared = self.clone();
-        let build = move |_: &()| Spawned::new(future, header);
-        let (runnable, task) = match debug {
-            None => async_task::Builder::new()
-                .spawn(build, WithInfo(move |r, info| shared.schedule(r, info))),
-            Some(debug) => async_task::Builder::new().spawn(
-                build,
-                WithInfo(move |r, info| {
-                    debug.mark_scheduled();
-                    shared.schedule(r, info)
-                }),
-            ),
-        };
+        header.attach_debug(self.common.debug.as_ref());
+        let builder = async_task::Builder::new().metadata(self.clone());
+        let (runnable, task) = spawn_task!(builder, spawn, future, header, schedule);
         self.spawned.fetch_add(1, Ordering::Relaxed);
         runnable.schedule();
-        Task::new(task, id)
+        Task::from_local(task, id)
     }
 }
 
@@ -173,23 +168,12 @@ impl Core {
         F::Output: 'static,
     {
         let id = header.id;
-        let debug = header.attach_debug(self.shared.common.debug.as_ref());
-        let shared = self.shared.clone();
-        let build = move |_: &()| Spawned::new(future, header);
-        let (runnable, task) = match debug {
-            None => async_task::Builder::new()
-                .spawn_local(build, WithInfo(move |r, info| shared.schedule(r, info))),
-            Some(debug) => async_task::Builder::new().spawn_local(
-                build,
-                WithInfo(move |r, info| {
-                    debug.mark_scheduled();
-                    shared.schedule(r, info)
-                }),
-            ),
-        };
+        header.attach_debug(self.shared.common.debug.as_ref());
+        let builder = async_task::Builder::new().metadata(self.shared.clone());
+        let (runnable, task) = spawn_task!(builder, spawn_local, future, header, schedule);
         self.shared.spawned.fetch_add(1, Ordering::Relaxed);
         runnable.schedule();
-        Task::new(task, id)
+        Task::from_local(task, id)
     }
 
     fn next_task(&self) -> Option<Runnable> {
@@ -395,15 +379,19 @@ where
     match core.or_else(implicit) {
         Some(core) => core.spawn_local(future, header),
         None => {
-            // Thread-local storage is being torn down: no loop will ever run this task. Build
-            // the task anyway and drop its runnable, so that awaiting it reports the cancellation.
-            let id = header.id;
-            let (runnable, task) = async_task::Builder::new().spawn_local(
-                move |()| Spawned::new(future, header),
-                |r: Runnable| drop(r),
+            // Thread-local storage is being torn down: no loop will ever run this task. Spawn it
+            // on a throwaway loop and shut that down, so the task is dropped at once and awaiting
+            // it reports the cancellation.
+            let common = crate::runtime::Builder::new().local_common(None);
+            let core = Core::new(
+                common,
+                Box::new(crate::park::ThreadParkDriver::new()),
+                None,
+                true,
             );
-            drop(runnable);
-            Task::new(task, id)
+            let task = core.spawn_local(future, header);
+            core.shutdown();
+            task
         }
     }
 }

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
-use async_task::{Runnable, ScheduleInfo};
+use async_task::ScheduleInfo;
 use concurrent_queue::{ConcurrentQueue, PushError};
 
 use crate::context::{self, Common, Current};
@@ -39,6 +39,28 @@ pub(crate) const GLOBAL_INTERVAL: u32 = 31;
 pub(crate) const MAX_LIFO_POLLS: u32 = 3;
 /// The capacity of each worker's local queue.
 const LOCAL_QUEUE_CAPACITY: usize = 256;
+
+/// A task's metadata: its runtime. The schedule function captures nothing (so async-task needs
+/// no temporary waker around it) and finds the runtime here.
+pub(crate) type Meta = Arc<Shared>;
+pub(crate) type Runnable = async_task::Runnable<Meta>;
+
+/// The schedule function of every task of a multi-threaded runtime.
+#[inline]
+pub(crate) fn schedule(runnable: Runnable, info: ScheduleInfo) {
+    let runnable = context::with(move |cur| match cur {
+        Some(Current::Worker(core)) if Arc::ptr_eq(&core.shared, runnable.metadata()) => {
+            core.schedule_local(runnable, info.woken_while_running);
+            None
+        }
+        _ => Some(runnable),
+    });
+    if let Some(runnable) = runnable {
+        // Off the workers: keep the runtime alive while we hand the task over.
+        let shared = runnable.metadata().clone();
+        shared.schedule_remote(runnable);
+    }
+}
 
 /// State shared by all the threads of one runtime.
 pub(crate) struct Shared {
@@ -147,21 +169,6 @@ impl Shared {
             local_queue_depth: self.remotes.iter().map(|r| r.queue.len()).sum(),
             budget_forced_yields: sum(|r| &r.forced_yields),
             idle_tasks: self.common.registry.len(),
-        }
-    }
-
-    /// The schedule function of every task of this runtime.
-    #[inline]
-    pub(crate) fn schedule(self: &Arc<Shared>, runnable: Runnable, info: ScheduleInfo) {
-        let runnable = context::with(|cur| match cur {
-            Some(Current::Worker(core)) if Arc::ptr_eq(&core.shared, self) => {
-                core.schedule_local(runnable, info.woken_while_running);
-                None
-            }
-            _ => Some(runnable),
-        });
-        if let Some(runnable) = runnable {
-            self.schedule_remote(runnable);
         }
     }
 

@@ -43,11 +43,31 @@ impl Key {
 #[repr(align(128))]
 struct Shard(Mutex<Slots>);
 
+/// Slots are allocated in fixed chunks rather than one growing vector, so that a registry of
+/// many idle tasks costs 16 bytes per task, without a vector's doubling slack.
+const CHUNK: usize = 1024;
+
 #[derive(Default)]
 struct Slots {
-    entries: Vec<Option<Waker>>,
+    chunks: Vec<Box<[Option<Waker>]>>,
+    /// Slots handed out so far (the next fresh slot).
+    used: usize,
     free: Vec<u32>,
     live: usize,
+}
+
+impl Slots {
+    fn slot(&mut self, local: usize) -> Option<&mut Option<Waker>> {
+        self.chunks.get_mut(local / CHUNK)?.get_mut(local % CHUNK)
+    }
+
+    fn fresh(&mut self) -> usize {
+        if self.used == self.chunks.len() * CHUNK {
+            self.chunks.push((0..CHUNK).map(|_| None).collect());
+        }
+        self.used += 1;
+        self.used - 1
+    }
 }
 
 pub(crate) struct Registry {
@@ -81,15 +101,10 @@ impl Registry {
             return None;
         }
         let local = match slots.free.pop() {
-            Some(local) => {
-                slots.entries[local as usize] = Some(waker.clone());
-                local as usize
-            }
-            None => {
-                slots.entries.push(Some(waker.clone()));
-                slots.entries.len() - 1
-            }
+            Some(local) => local as usize,
+            None => slots.fresh(),
         };
+        *slots.slot(local).expect("slot allocated above") = Some(waker.clone());
         slots.live += 1;
         let index = local * n + shard;
         // A registry holding more than 4 billion idle tasks would need > 100 GiB; refuse rather
@@ -106,7 +121,7 @@ impl Registry {
         let (shard, local) = (index % n, index / n);
         let waker = {
             let mut slots = lock(&self.shards[shard].0);
-            match slots.entries.get_mut(local).and_then(Option::take) {
+            match slots.slot(local).and_then(Option::take) {
                 Some(waker) => {
                     slots.live -= 1;
                     slots.free.push(local as u32);
@@ -125,7 +140,9 @@ impl Registry {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let slots = std::mem::take(&mut *lock(&shard.0));
-            out.extend(slots.entries.into_iter().flatten());
+            for chunk in slots.chunks {
+                out.extend(chunk.into_vec().into_iter().flatten());
+            }
         }
         out
     }

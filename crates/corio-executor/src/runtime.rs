@@ -13,13 +13,11 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
-use async_task::WithInfo;
-
 use crate::context::{self, Common, ContextGuard, Current, EnterHook};
 use crate::debug::{DEFAULT_SLOW_POLL, DebugState, Dump};
 use crate::park::{Driver, DriverHandle, Parker, SharedDriver, ThreadParkDriver, lock};
 use crate::report::{PanicPolicy, Report, ReportHook, default_hook};
-use crate::task::{Header, Spawned, Task};
+use crate::task::{Header, Task, spawn_task};
 use crate::{local, multi};
 
 type DriverFactory = Box<dyn FnOnce() -> io::Result<Box<dyn Driver>> + Send>;
@@ -401,25 +399,12 @@ where
     F::Output: Send + 'static,
 {
     let id = header.id;
-    let debug = header.attach_debug(shared.common.debug.as_ref());
-    let schedule_on = shared.clone();
-    let build = move |_: &()| Spawned::new(future, header);
-    let (runnable, task) = match debug {
-        None => async_task::Builder::new().spawn(
-            build,
-            WithInfo(move |r, info| schedule_on.schedule(r, info)),
-        ),
-        Some(debug) => async_task::Builder::new().spawn(
-            build,
-            WithInfo(move |r, info| {
-                debug.mark_scheduled();
-                schedule_on.schedule(r, info)
-            }),
-        ),
-    };
+    header.attach_debug(shared.common.debug.as_ref());
+    let builder = async_task::Builder::new().metadata(shared.clone());
+    let (runnable, task) = spawn_task!(builder, spawn, future, header, multi::schedule);
     shared.note_spawn();
     runnable.schedule();
-    Task::new(task, id)
+    Task::from_multi(task, id)
 }
 
 struct ThreadWaker {

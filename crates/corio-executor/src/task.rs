@@ -180,30 +180,62 @@ impl Header {
         }
     }
 
-    /// In debug mode, creates and registers the task's debug record; returns it.
-    pub(crate) fn attach_debug(
-        &mut self,
-        state: Option<&Arc<DebugState>>,
-    ) -> Option<Arc<TaskDebug>> {
-        let state = state?;
+    /// In debug mode, creates and registers the task's debug record.
+    pub(crate) fn attach_debug(&mut self, state: Option<&Arc<DebugState>>) {
+        let Some(state) = state else { return };
         let extra = self.extra.get_or_insert_with(Default::default);
-        let debug = state.track(self.id, extra.name.clone(), self.location);
-        extra.debug = Some(debug.clone());
-        Some(debug)
-    }
-
-    fn debug(&self) -> Option<&Arc<TaskDebug>> {
-        self.extra.as_ref()?.debug.as_ref()
-    }
-
-    pub(crate) fn summary(&self) -> TaskSummary {
-        TaskSummary {
-            id: self.id,
-            name: self.extra.as_ref().and_then(|e| e.name.clone()),
-            location: self.location,
-        }
+        extra.debug = Some(state.track(self.id, extra.name.clone(), self.location));
     }
 }
+
+/// Where a running task keeps its [`Extra`]: nowhere (`()`, the common case, costing no space in
+/// the task) or in a box.
+pub(crate) trait ExtraSlot: Send + 'static {
+    fn extra(&self) -> Option<&Extra>;
+}
+
+impl ExtraSlot for () {
+    #[inline]
+    fn extra(&self) -> Option<&Extra> {
+        None
+    }
+}
+
+impl ExtraSlot for Box<Extra> {
+    #[inline]
+    fn extra(&self) -> Option<&Extra> {
+        Some(self)
+    }
+}
+
+/// Builds a task from a [`Header`]: a plain task has no extra slot at all; a named or debug task
+/// carries it boxed; a debug task's schedule function also marks it scheduled.
+macro_rules! spawn_task {
+    ($builder:expr, $method:ident, $future:expr, $header:expr, $schedule:path) => {{
+        let header: $crate::task::Header = $header;
+        let (id, location) = (header.id, header.location);
+        match header.extra {
+            None => $builder.$method(
+                move |_: &_| $crate::task::Spawned::new($future, id, location, ()),
+                ::async_task::WithInfo($schedule),
+            ),
+            Some(extra) => match extra.debug.clone() {
+                None => $builder.$method(
+                    move |_: &_| $crate::task::Spawned::new($future, id, location, extra),
+                    ::async_task::WithInfo($schedule),
+                ),
+                Some(debug) => $builder.$method(
+                    move |_: &_| $crate::task::Spawned::new($future, id, location, extra),
+                    ::async_task::WithInfo(move |r, info| {
+                        debug.mark_scheduled();
+                        $schedule(r, info)
+                    }),
+                ),
+            },
+        }
+    }};
+}
+pub(crate) use spawn_task;
 
 /// Counts the task as ended, and removes it from the idle registry, when its future is dropped.
 struct Registration(u64);
@@ -216,51 +248,69 @@ impl Drop for Registration {
 }
 
 pin_project! {
-    /// The future that every spawned task runs: the user's future, plus the task's header, panic
-    /// capture, and its entry in the idle registry.
-    pub(crate) struct Spawned<F> {
+    /// The future that every spawned task runs: the user's future, plus the task's id and spawn
+    /// location, panic capture, and its entry in the idle registry.
+    pub(crate) struct Spawned<F, X> {
         #[pin]
         future: F,
-        header: Header,
+        id: TaskId,
+        location: &'static Location<'static>,
+        extra: X,
         registration: Registration,
     }
 }
 
-impl<F> Spawned<F> {
-    pub(crate) fn new(future: F, header: Header) -> Spawned<F> {
+impl<F, X: ExtraSlot> Spawned<F, X> {
+    pub(crate) fn new(
+        future: F,
+        id: TaskId,
+        location: &'static Location<'static>,
+        extra: X,
+    ) -> Spawned<F, X> {
         Spawned {
             future,
-            header,
+            id,
+            location,
+            extra,
             registration: Registration(0),
         }
     }
 }
 
-impl<F: Future> Future for Spawned<F> {
+fn summary(id: TaskId, location: &'static Location<'static>, extra: Option<&Extra>) -> TaskSummary {
+    TaskSummary {
+        id,
+        name: extra.and_then(|e| e.name.clone()),
+        location,
+    }
+}
+
+impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
     type Output = Result<F::Output, Panicked>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _task = context::set_task(this.header.id);
+        let _task = context::set_task(*this.id);
+        let extra = this.extra.extra();
         let future = this.future;
         #[cfg(feature = "tracing")]
         let _span = tracing::trace_span!(
             target: "corio::task",
             "poll",
-            task_id = this.header.id.as_u64(),
-            task_name = this.header.extra.as_ref().and_then(|e| e.name.as_deref()),
+            task_id = this.id.as_u64(),
+            task_name = extra.and_then(|e| e.name.as_deref()),
         )
         .entered();
         let poll = || std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-        let polled = match this.header.debug() {
+        let polled = match extra.and_then(|e| e.debug.as_ref()) {
             None => poll(),
             Some(debug) => debug.instrumented(poll),
         };
         match polled {
             Ok(Poll::Ready(output)) => {
                 #[cfg(feature = "tracing")]
-                tracing::trace!(target: "corio::task", task_id = this.header.id.as_u64(), "complete");
+                tracing::trace!(target: "corio::task", task_id = this.id.as_u64(), "complete");
                 Poll::Ready(Ok(output))
             }
             Ok(Poll::Pending) => {
@@ -269,43 +319,52 @@ impl<F: Future> Future for Spawned<F> {
                 }
                 Poll::Pending
             }
-            Err(payload) => Poll::Ready(Err(Panicked::new(payload, this.header.summary()))),
+            Err(payload) => Poll::Ready(Err(Panicked::new(
+                payload,
+                summary(*this.id, this.location, extra),
+            ))),
         }
     }
 }
 
 /// A caught panic, on its way to the task's awaiter. If nobody takes it, dropping it reports it.
-pub(crate) struct Panicked {
+///
+/// Boxed, so that a task's output slot (shared with its future) stays the size of the output.
+pub(crate) struct Panicked(Box<PanickedInner>);
+
+struct PanickedInner {
     payload: Option<Box<dyn Any + Send>>,
     task: TaskSummary,
     reporting: Option<(ReportHook, PanicPolicy)>,
 }
 
 impl Panicked {
+    #[cold]
     fn new(payload: Box<dyn Any + Send>, task: TaskSummary) -> Panicked {
-        Panicked {
+        Panicked(Box::new(PanickedInner {
             payload: Some(payload),
             task,
             reporting: context::panic_reporting(),
-        }
+        }))
     }
 
     fn resume(mut self) -> ! {
-        let payload = self.payload.take().expect("payload is taken once");
+        let payload = self.0.payload.take().expect("payload is taken once");
         std::panic::resume_unwind(payload)
     }
 }
 
 impl Drop for Panicked {
     fn drop(&mut self) {
-        let Some(payload) = self.payload.take() else {
+        let this = &mut *self.0;
+        let Some(payload) = this.payload.take() else {
             return;
         };
         let report = Report::UnobservedPanic {
-            task: self.task.clone(),
+            task: this.task.clone(),
             message: panic_message(&*payload),
         };
-        let policy = match &self.reporting {
+        let policy = match &this.reporting {
             Some((hook, policy)) => {
                 // A panicking hook must not turn a report into a double panic.
                 let _ = std::panic::catch_unwind(AssertUnwindSafe(|| hook(&report)));
@@ -325,7 +384,11 @@ impl Drop for Panicked {
     }
 }
 
-type Inner<T> = async_task::FallibleTask<Result<T, Panicked>>;
+/// The handle of a task of either runtime (their tasks carry different metadata).
+enum Inner<T> {
+    Multi(async_task::FallibleTask<Result<T, Panicked>, crate::multi::Meta>),
+    Local(async_task::FallibleTask<Result<T, Panicked>, crate::local::Meta>),
+}
 
 /// A handle to a spawned task: await it for the task's output.
 ///
@@ -351,9 +414,22 @@ pub struct Task<T> {
 }
 
 impl<T> Task<T> {
-    pub(crate) fn new(inner: async_task::Task<Result<T, Panicked>>, id: TaskId) -> Task<T> {
+    pub(crate) fn from_multi(
+        inner: async_task::Task<Result<T, Panicked>, crate::multi::Meta>,
+        id: TaskId,
+    ) -> Task<T> {
         Task {
-            inner: inner.fallible(),
+            inner: Inner::Multi(inner.fallible()),
+            id,
+        }
+    }
+
+    pub(crate) fn from_local(
+        inner: async_task::Task<Result<T, Panicked>, crate::local::Meta>,
+        id: TaskId,
+    ) -> Task<T> {
+        Task {
+            inner: Inner::Local(inner.fallible()),
             id,
         }
     }
@@ -370,7 +446,10 @@ impl<T> Task<T> {
     /// assert_eq!(rx.recv().unwrap(), 1);
     /// ```
     pub fn detach(self) {
-        self.inner.detach()
+        match self.inner {
+            Inner::Multi(t) => t.detach(),
+            Inner::Local(t) => t.detach(),
+        }
     }
 
     /// Cancels the task and waits until its future has been dropped.
@@ -385,7 +464,11 @@ impl<T> Task<T> {
     /// assert_eq!(corio_executor::block_on(task.cancel()), None);
     /// ```
     pub async fn cancel(self) -> Option<T> {
-        match self.inner.cancel().await {
+        let outcome = match self.inner {
+            Inner::Multi(t) => t.cancel().await,
+            Inner::Local(t) => t.cancel().await,
+        };
+        match outcome {
             Some(Ok(output)) => Some(output),
             Some(Err(panicked)) => panicked.resume(),
             None => None,
@@ -407,7 +490,10 @@ impl<T> Task<T> {
     /// assert!(task.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.inner.is_finished()
+        match &self.inner {
+            Inner::Multi(t) => t.is_finished(),
+            Inner::Local(t) => t.is_finished(),
+        }
     }
 
     /// The task's id.
@@ -429,7 +515,11 @@ impl<T> Future for Task<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let id = self.id;
-        match Pin::new(&mut self.inner).poll(cx) {
+        let polled = match &mut self.inner {
+            Inner::Multi(t) => Pin::new(t).poll(cx),
+            Inner::Local(t) => Pin::new(t).poll(cx),
+        };
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(output))) => Poll::Ready(output),
             Poll::Ready(Some(Err(panicked))) => panicked.resume(),
