@@ -5,6 +5,7 @@
 
 mod bench;
 mod ci;
+mod integration;
 mod util;
 
 use std::process::ExitCode;
@@ -16,6 +17,8 @@ tasks:
   bench         corio against tokio and smol: prints the table, writes docs/BENCHMARKS.md
                 and docs/benchmarks.svg (--quick, --filter <text>; --help for more)
   ci            fmt --check, clippy -D warnings, every test and doctest, cargo doc -D warnings
+  integration   HTTP smoke test; PostgreSQL example and test on a throwaway server (installs
+                postgresql from Debian if missing); --wrk: load test, corio vs tokio
   help          this text
 ";
 
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match task {
         "bench" => bench::bench(rest),
         "ci" => ci::ci(rest),
+        "integration" => integration::integration(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -1,0 +1,607 @@
+//! `cargo xtask integration`: the checks that need the outside world, which `ci` leaves out.
+//!
+//! 1. HTTP smoke test: the `http_server` example (hyper on corio) in `--requests` mode, asked
+//!    three questions over a plain std socket, must answer them and exit by itself.
+//! 2. PostgreSQL: installs the server from Debian's packages if `initdb`/`pg_ctl` are missing,
+//!    starts a throwaway cluster in a temp directory on a free loopback port (as the `postgres`
+//!    user when we are root: the server refuses to run as root), runs the `postgres` example and
+//!    the `pg-integration` test against it, then stops it and removes the directory, on
+//!    failure too.
+//! 3. With `--wrk`: a short load test of the same hyper server on corio and on tokio (installs
+//!    wrk from Debian if missing) and prints both request rates.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::util::{cargo, run};
+
+const HELP: &str = "\
+cargo xtask integration [--wrk]
+
+  HTTP smoke test of the http_server example; PostgreSQL example and test against a throwaway
+  server (installed from Debian's packages if missing).
+  --wrk   also load-test the hyper server on corio and on tokio with wrk (-t2 -c50 -d10s)
+";
+
+/// How long any one step may take before we call it hung.
+const STEP_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub(crate) fn integration(args: &[String]) -> Result<(), String> {
+    let mut wrk = false;
+    for arg in args {
+        match arg.as_str() {
+            "--wrk" => wrk = true,
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            other => return Err(format!("integration: unknown option `{other}`\n\n{HELP}")),
+        }
+    }
+    run(
+        "build examples",
+        cargo().args(["build", "-p", "corio-compat", "--examples"]),
+    )?;
+    http_smoke()?;
+    postgres()?;
+    if wrk {
+        load_test()?;
+    }
+    eprintln!("\nxtask integration: all checks passed");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+fn http_smoke() -> Result<(), String> {
+    eprintln!("\n==> http smoke test: the http_server example in --requests mode");
+    let server = Server::start(
+        "http_server",
+        cargo().args([
+            "run",
+            "--quiet",
+            "-p",
+            "corio-compat",
+            "--example",
+            "http_server",
+            "--",
+            "--port",
+            "0",
+            "--requests",
+            "3",
+        ]),
+    )?;
+    let addr = server.addr;
+
+    let (status, body) = http_get(addr, "/hello")?;
+    expect(
+        status == 200 && body.starts_with("Hello, world!"),
+        "GET /hello",
+        status,
+        &body,
+    )?;
+    let start = Instant::now();
+    let (status, body) = http_get(addr, "/dashboard/42")?;
+    let took = start.elapsed();
+    expect(
+        status == 200 && body.contains(r#""user": {"id": 42"#) && body.contains("recent_orders"),
+        "GET /dashboard/42",
+        status,
+        &body,
+    )?;
+    eprintln!("GET /dashboard/42: {status} in {took:.0?}: {body}");
+    let (status, body) = http_get(addr, "/dashboard/abc")?;
+    expect(status == 422, "GET /dashboard/abc", status, &body)?;
+
+    // Three requests served: the example must now stop by itself.
+    let output = server.wait_for_exit()?;
+    if !output.contains("served 3 requests") {
+        return Err(format!(
+            "http_server did not report 3 requests served; its output:\n{output}"
+        ));
+    }
+    eprintln!("<== http smoke test: ok");
+    Ok(())
+}
+
+fn expect(ok: bool, what: &str, status: u16, body: &str) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{what}: unexpected answer {status}: {body}"))
+    }
+}
+
+/// One HTTP/1.1 GET over a std socket, `Connection: close`: (status, body).
+fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    let fail = |e: std::io::Error| format!("GET {path} from {addr}: {e}");
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(fail)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(fail)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(fail)?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(fail)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("GET {path}: not an HTTP response: {response:?}"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// An example server started as a child process; killed on drop if still running.
+struct Server {
+    name: &'static str,
+    child: Child,
+    /// Its stdout, line by line, from a reader thread (so that every wait can be bounded).
+    lines: Receiver<String>,
+    addr: SocketAddr,
+    /// Everything it printed so far.
+    output: String,
+}
+
+impl Server {
+    /// Starts the command (its stdout piped) and waits for its `listening on http://ADDR` line.
+    fn start(name: &'static str, cmd: &mut Command) -> Result<Server, String> {
+        eprintln!("    starting {cmd:?}");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("could not start {name}: {e}"))?;
+        let stdout = child.stdout.take();
+        let (tx, lines) = mpsc::channel();
+        if let Some(stdout) = stdout {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut server = Server {
+            name,
+            child,
+            lines,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            output: String::new(),
+        };
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let line = match server.lines.recv_timeout(wait) {
+                Ok(line) => line,
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("{name} did not listen within {STEP_TIMEOUT:?}"));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(format!(
+                        "{name} exited before listening; its output:\n{}",
+                        server.output
+                    ));
+                }
+            };
+            server.output.push_str(&line);
+            server.output.push('\n');
+            if let Some(rest) = line.trim().strip_prefix("listening on http://") {
+                let addr = rest.split_whitespace().next().unwrap_or(rest);
+                server.addr = addr
+                    .parse()
+                    .map_err(|_| format!("{name}: bad address in {line:?}"))?;
+                eprintln!("    {name} is listening on {}", server.addr);
+                return Ok(server);
+            }
+        }
+    }
+
+    /// Waits (bounded) for the process to exit by itself; returns all it printed.
+    fn wait_for_exit(mut self) -> Result<String, String> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(None) => {
+                    return Err(format!(
+                        "{} did not exit within {STEP_TIMEOUT:?}",
+                        self.name
+                    ));
+                }
+                Err(e) => return Err(format!("{}: {e}", self.name)),
+            }
+        };
+        // The reader thread ends at EOF; take what it still has.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.output.push_str(&line);
+            self.output.push('\n');
+        }
+        if !status.success() {
+            return Err(format!(
+                "{} exited with {status}; its output:\n{}",
+                self.name, self.output
+            ));
+        }
+        Ok(std::mem::take(&mut self.output))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+fn postgres() -> Result<(), String> {
+    let bin = postgres_bin_dir()?;
+    let cluster = Cluster::start(&bin)?;
+    let url = cluster.url.clone();
+    let checks = (|| {
+        run(
+            "postgres example",
+            cargo()
+                .args(["run", "-p", "corio-compat", "--example", "postgres"])
+                .env("DATABASE_URL", &url),
+        )?;
+        run(
+            "postgres test",
+            cargo()
+                .args([
+                    "test",
+                    "-p",
+                    "corio-compat",
+                    "--features",
+                    "pg-integration",
+                    "--test",
+                    "postgres",
+                ])
+                .env("DATABASE_URL", &url),
+        )
+    })();
+    let stopped = cluster.stop();
+    checks.and(stopped)
+}
+
+/// The directory holding `initdb` and `pg_ctl`, installing PostgreSQL first if there is none.
+fn postgres_bin_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = find_postgres() {
+        return Ok(dir);
+    }
+    eprintln!("\n==> PostgreSQL not found: installing it from Debian's packages");
+    install_postgres()?;
+    find_postgres().ok_or_else(|| {
+        "installed postgresql, but found no initdb and pg_ctl under /usr/lib/postgresql/*/bin"
+            .to_string()
+    })
+}
+
+/// Debian keeps the server's programs in /usr/lib/postgresql/<version>/bin (newest wins);
+/// elsewhere they are usually on the PATH.
+fn find_postgres() -> Option<PathBuf> {
+    let has_tools = |dir: &Path| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|tool| dir.join(tool).is_file())
+    };
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, bin)| has_tools(bin))
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Some(bin);
+    }
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|dir| has_tools(dir))
+}
+
+fn install_postgres() -> Result<(), String> {
+    if !is_root() {
+        return Err(
+            "PostgreSQL is not installed, and only root can install it here: \
+                    run `apt-get install postgresql` first"
+                .to_string(),
+        );
+    }
+    // The package would start its default cluster as a service; a policy-rc.d that says no
+    // (as Docker images have) keeps it from doing so. Ours goes away after the install.
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let own_policy = !policy.exists();
+    if own_policy {
+        write_policy(policy)?;
+    }
+    let installed = run("apt-get update", Command::new("apt-get").arg("update")).and_then(|()| {
+        run(
+            "apt-get install postgresql",
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "postgresql"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    });
+    if own_policy {
+        let _ = fs::remove_file(policy);
+    }
+    installed
+}
+
+fn write_policy(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, "#!/bin/sh\nexit 101\n")
+        .and_then(|()| fs::set_permissions(path, fs::Permissions::from_mode(0o755)))
+        .map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A throwaway PostgreSQL cluster: stopped and deleted on drop.
+struct Cluster {
+    bin: PathBuf,
+    /// The temp directory: the data directory, the log and the Unix socket live here.
+    dir: PathBuf,
+    /// The user the server runs as when we are root.
+    run_as: Option<String>,
+    running: bool,
+    url: String,
+}
+
+impl Cluster {
+    fn start(bin: &Path) -> Result<Cluster, String> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("corio-pg-{}-{nanos}", std::process::id()));
+        fs::create_dir(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let mut cluster = Cluster {
+            bin: bin.to_path_buf(),
+            dir,
+            run_as: None,
+            running: false,
+            url: String::new(),
+        };
+        // From here on, dropping `cluster` cleans up whatever was done.
+        if is_root() {
+            let user = server_user()?;
+            run(
+                "chown cluster dir",
+                Command::new("chown")
+                    .arg(format!("{user}:"))
+                    .arg(&cluster.dir),
+            )?;
+            cluster.run_as = Some(user);
+        }
+        let data = cluster.dir.join("data");
+        run(
+            "initdb",
+            cluster
+                .tool("initdb")
+                .arg("-D")
+                .arg(&data)
+                .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
+                .stdout(Stdio::null()),
+        )?;
+        let port = free_port()?;
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off",
+            cluster.dir.display()
+        );
+        let log = cluster.dir.join("server.log");
+        let started = run(
+            "pg_ctl start",
+            cluster
+                .tool("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(&log)
+                .args(["-w", "-t", "60", "-o", &options, "start"]),
+        );
+        // pg_ctl may have started the server even if it then failed waiting for it.
+        cluster.running = true;
+        if let Err(e) = started {
+            let log = fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("{e}; the server's log:\n{log}"));
+        }
+        cluster.url = format!("postgresql://postgres@127.0.0.1:{port}/postgres");
+        eprintln!("    PostgreSQL is up: {}", cluster.url);
+        Ok(cluster)
+    }
+
+    /// A PostgreSQL program, run as the server's user if we are root.
+    fn tool(&self, name: &str) -> Command {
+        let exe = self.bin.join(name);
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut cmd = Command::new("runuser");
+                cmd.args(["-u", user, "--"]).arg(exe);
+                cmd
+            }
+            None => Command::new(exe),
+        };
+        // The server's user may not be allowed into the caller's directory.
+        cmd.current_dir(&self.dir);
+        cmd
+    }
+
+    /// Stops the server and deletes the directory, reporting what failed.
+    fn stop(mut self) -> Result<(), String> {
+        let stopped = self.stop_server();
+        let removed = fs::remove_dir_all(&self.dir)
+            .map_err(|e| format!("removing {}: {e}", self.dir.display()));
+        stopped.and(removed)
+    }
+
+    fn stop_server(&mut self) -> Result<(), String> {
+        if !self.running {
+            return Ok(());
+        }
+        self.running = false;
+        let data = self.dir.join("data");
+        run(
+            "pg_ctl stop",
+            self.tool("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .args(["-m", "fast", "-w", "-t", "60", "stop"]),
+        )
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_server() {
+            eprintln!("xtask: {e}");
+        }
+        if self.dir.exists() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The user to run the server as: `postgres` (the Debian package creates it), created if absent.
+fn server_user() -> Result<String, String> {
+    let user = "postgres";
+    let exists = Command::new("id")
+        .arg("-u")
+        .arg(user)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !exists {
+        run(
+            "useradd postgres",
+            Command::new("useradd").args(["--system", "--no-create-home", user]),
+        )?;
+    }
+    Ok(user.to_string())
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| format!("finding a free port: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// wrk
+
+fn load_test() -> Result<(), String> {
+    let wrk = ensure_wrk()?;
+    run(
+        "build examples (release)",
+        cargo().args(["build", "--release", "-p", "corio-compat", "--examples"]),
+    )?;
+    let mut rates = Vec::new();
+    for (name, example) in [("corio", "http_server"), ("tokio", "http_server_tokio")] {
+        let server = Server::start(
+            example,
+            cargo().args([
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "corio-compat",
+                "--example",
+                example,
+                "--",
+                "--port",
+                &free_port()?.to_string(),
+            ]),
+        )?;
+        let url = format!("http://{}/hello", server.addr);
+        eprintln!("\n==> wrk -t2 -c50 -d10s {url}  ({name})");
+        let output = Command::new(&wrk)
+            .args(["-t2", "-c50", "-d10s", &url])
+            .output()
+            .map_err(|e| format!("running wrk: {e}"))?;
+        drop(server);
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        eprint!("{text}");
+        if !output.status.success() {
+            return Err(format!(
+                "wrk failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let rate = text
+            .lines()
+            .find_map(|line| line.strip_prefix("Requests/sec:"))
+            .map(|rate| rate.trim().to_string())
+            .ok_or_else(|| "wrk printed no Requests/sec".to_string())?;
+        rates.push((name, rate));
+    }
+    eprintln!("\nwrk -t2 -c50 -d10s, GET /hello, hyper 1.x http1:");
+    for (name, rate) in rates {
+        eprintln!("  {name:>6}: {rate} requests/s");
+    }
+    Ok(())
+}
+
+fn ensure_wrk() -> Result<PathBuf, String> {
+    let find = || {
+        std::env::var_os("PATH")
+            .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|dir| dir.join("wrk"))
+            .find(|exe| exe.is_file())
+    };
+    if let Some(wrk) = find() {
+        return Ok(wrk);
+    }
+    if !is_root() {
+        return Err(
+            "wrk is not installed, and only root can install it: apt-get install wrk".into(),
+        );
+    }
+    run("apt-get update", Command::new("apt-get").arg("update"))?;
+    run(
+        "apt-get install wrk",
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "wrk"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    find().ok_or_else(|| "installed wrk, but it is not on the PATH".to_string())
+}
