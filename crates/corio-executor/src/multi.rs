@@ -191,10 +191,6 @@ impl Shared {
         }
     }
 
-    fn has_work(&self) -> bool {
-        !self.injector.is_empty() || self.remotes.iter().any(|r| !r.queue.is_empty())
-    }
-
     /// Asks every worker to stop, and wakes them all.
     pub(crate) fn signal_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
@@ -411,11 +407,17 @@ impl Core {
     fn park(&self) {
         let shared = &self.shared;
         let was_searching = self.searching.replace(false);
-        shared.idle.transition_to_parked(self.index, was_searching);
+        let last_searcher = shared.idle.transition_to_parked(self.index, was_searching);
         fence(Ordering::SeqCst);
-        // Re-check after announcing that we sleep: a producer either sees us parked and wakes us,
-        // or pushed its task before our check, and we see it here.
-        if shared.shutdown.load(Ordering::SeqCst) || shared.has_work() {
+        // Re-check after announcing that we sleep. Work in the injector could otherwise be missed
+        // by everyone: a producer either saw us parked and wakes us, or pushed before this check.
+        // Work in other workers' queues is their owners' to run; only the last searcher must look
+        // at it (a producer that saw a searcher did not wake anyone), and it then searches again
+        // rather than sleeping. Everyone else sleeps, instead of spinning on work it may not steal.
+        let must_stay = shared.shutdown.load(Ordering::SeqCst)
+            || !shared.injector.is_empty()
+            || (last_searcher && shared.remotes.iter().any(|r| !r.queue.is_empty()));
+        if must_stay {
             if !shared.idle.unpark_self(self.index) {
                 // Someone already counted us as woken (and searching).
                 self.searching.set(true);
@@ -533,11 +535,13 @@ impl Idle {
         Self::searching(self.state.fetch_sub(1, Ordering::SeqCst)) == 1
     }
 
-    fn transition_to_parked(&self, index: usize, searching: bool) {
+    /// Returns `true` if the worker was the last one searching.
+    fn transition_to_parked(&self, index: usize, searching: bool) -> bool {
         let mut sleepers = lock(&self.sleepers);
         let dec = UNPARK_ONE + usize::from(searching);
-        self.state.fetch_sub(dec, Ordering::SeqCst);
+        let prev = self.state.fetch_sub(dec, Ordering::SeqCst);
         sleepers.push(index);
+        searching && Self::searching(prev) == 1
     }
 
     /// A worker woke up. Returns `true` if it was still listed as parked (it woke by itself, for
