@@ -17,8 +17,17 @@
 //! back of its local queue); a wake from any other thread goes to the injector and unparks an idle
 //! worker if none is searching. No lock is taken on the spawn, wake or complete path; the idle
 //! list's mutex is taken only to park or unpark a worker.
+//!
+//! Each worker's local queue has two parts: a private deque that only its owner touches (no
+//! atomics on push or pop), and a bounded concurrent queue that other workers steal from. Tasks
+//! go to the private part; when a plain load of the idle state says some worker is asleep and
+//! none is searching, the owner moves the older half of its private deque to the stealable part
+//! and wakes one. It also does so every [`EVENT_INTERVAL`] ticks if others are idle, and takes
+//! from its own stealable part every [`GLOBAL_INTERVAL`] ticks, so shared-out tasks never wait
+//! behind a private deque that keeps refilling.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex};
@@ -26,7 +35,7 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use async_task::ScheduleInfo;
-use concurrent_queue::{ConcurrentQueue, PushError};
+use concurrent_queue::ConcurrentQueue;
 
 use crate::context::{self, Common, Current};
 use crate::park::{Parker, SharedDriver, lock};
@@ -230,6 +239,8 @@ pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     pub(crate) index: usize,
     lifo: Cell<Option<Runnable>>,
+    /// The owner-only part of the local queue.
+    private: RefCell<VecDeque<Runnable>>,
     lifo_streak: Cell<u32>,
     searching: Cell<bool>,
     tick: Cell<u32>,
@@ -259,37 +270,45 @@ impl Core {
 
     #[inline]
     fn push_back(&self, runnable: Runnable) {
-        let queue = &self.remote().queue;
-        match queue.push(runnable) {
-            Ok(()) => {}
-            Err(PushError::Full(runnable)) => self.overflow(runnable),
-            Err(PushError::Closed(runnable)) => drop(runnable),
-        }
-        // Others can help only if there is more than the one task we will run next.
-        if queue.len() > 1 {
-            self.shared.notify_parked();
+        let len = {
+            let mut private = self.private.borrow_mut();
+            private.push_back(runnable);
+            private.len()
+        };
+        // Others can help only with more than the one task we will run next, and only if one
+        // sleeps while nobody searches (a plain load; the wake itself is properly fenced).
+        if len > 1 && self.shared.idle.wants_work() {
+            self.share();
         }
     }
 
-    /// The local queue is full: move half of it, and `runnable`, to the injector.
+    /// Moves the older half of the private deque to the stealable queue, and wakes a worker.
     #[cold]
-    fn overflow(&self, runnable: Runnable) {
+    fn share(&self) {
         let queue = &self.remote().queue;
-        for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
-            match queue.pop() {
-                Ok(r) => {
-                    let _ = self.shared.injector.push(r);
+        {
+            let mut private = self.private.borrow_mut();
+            let n = private.len().div_ceil(2);
+            for _ in 0..n {
+                let Some(r) = private.pop_front() else { break };
+                if let Err(e) = queue.push(r) {
+                    // Full (or closed): keep it ourselves, at the front where it was.
+                    private.push_front(e.into_inner());
+                    break;
                 }
-                Err(_) => break,
             }
         }
-        let _ = self.shared.injector.push(runnable);
+        self.shared.notify_parked();
     }
 
     fn next_task(&self, tick: u32) -> Option<Runnable> {
         let shared = &self.shared;
         if tick % GLOBAL_INTERVAL == 0 {
             if let Ok(r) = shared.injector.pop() {
+                return Some(r);
+            }
+            // Tasks we shared out but nobody stole: they are older than our private ones.
+            if let Ok(r) = self.remote().queue.pop() {
                 return Some(r);
             }
         }
@@ -302,6 +321,9 @@ impl Core {
             self.push_back(r);
         }
         self.lifo_streak.set(0);
+        if let Some(r) = self.private.borrow_mut().pop_front() {
+            return Some(r);
+        }
         if let Ok(r) = self.remote().queue.pop() {
             return Some(r);
         }
@@ -314,13 +336,10 @@ impl Core {
         let first = shared.injector.pop().ok()?;
         let share = shared.injector.len() / shared.remotes.len();
         let batch = share.min(LOCAL_QUEUE_CAPACITY / 2);
-        let queue = &self.remote().queue;
+        let mut private = self.private.borrow_mut();
         for _ in 0..batch {
             let Ok(r) = shared.injector.pop() else { break };
-            if let Err(e) = queue.push(r) {
-                let _ = shared.injector.push(e.into_inner());
-                break;
-            }
+            private.push_back(r);
         }
         Some(first)
     }
@@ -354,13 +373,10 @@ impl Core {
             return None;
         }
         let first = victim.pop().ok()?;
-        let queue = &self.remote().queue;
+        let mut private = self.private.borrow_mut();
         for _ in 1..count {
             let Ok(r) = victim.pop() else { break };
-            if let Err(e) = queue.push(r) {
-                let _ = self.shared.injector.push(e.into_inner());
-                break;
-            }
+            private.push_back(r);
         }
         bump(&self.remote().steals);
         Some(first)
@@ -387,8 +403,12 @@ impl Core {
         corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
     }
 
-    /// Polls the driver without blocking, if no other thread is parked in it.
+    /// Polls the driver without blocking, if no other thread is parked in it, and shares work
+    /// with idle workers.
     fn maintenance(&self) {
+        if self.private.borrow().len() > 1 && self.shared.idle.wants_work() {
+            self.share();
+        }
         if let Ok(mut driver) = self.shared.driver.driver.try_lock() {
             if let Some(driver) = driver.as_mut() {
                 driver.park(Some(Duration::ZERO));
@@ -458,6 +478,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         shared: shared.clone(),
         index,
         lifo: Cell::new(None),
+        private: RefCell::new(VecDeque::new()),
         lifo_streak: Cell::new(0),
         searching: Cell::new(false),
         tick: Cell::new(0),
@@ -507,6 +528,15 @@ impl Idle {
     }
 
     /// Picks a parked worker to wake (counting it as unparked and searching), if one should be.
+    /// A cheap hint (a plain load) that a worker sleeps and none searches, so that sharing work
+    /// would help. Acting on it goes through [`worker_to_notify`](Idle::worker_to_notify), which
+    /// is properly fenced.
+    #[inline]
+    fn wants_work(&self) -> bool {
+        let state = self.state.load(Ordering::Relaxed);
+        Self::searching(state) == 0 && Self::unparked(state) < self.workers
+    }
+
     fn worker_to_notify(&self) -> Option<usize> {
         if !self.should_wake() {
             return None;
