@@ -27,6 +27,11 @@ pub(crate) struct Shared {
     /// insert due earlier must unpark it. 0 while nobody sleeps on it (whoever parks next looks
     /// at the wheel first), `u64::MAX` while a thread sleeps with no timer to wake it.
     sleeping_until: AtomicU64,
+    /// The wheel's next expiration (the earliest tick at which advancing it does anything;
+    /// `u64::MAX`: never), kept under the wheel lock. It may be early (a cancelled timer) but
+    /// never late, so [`Shared::fire_due`] can skip the lock, and even the clock read, when
+    /// nothing can be due: a busy runtime checks timers every few dozen task polls.
+    next_due: AtomicU64,
     unpark: OnceLock<Unpark>,
 }
 
@@ -168,6 +173,12 @@ impl Timer {
         let mut wheel = shared.lock();
         match wheel.insert(when, waker.clone()) {
             Ok(key) => {
+                // The wheel's next expiration, not `when`: a far timer is first due for cascading
+                // at the start of its (coarser) slot.
+                shared.next_due.store(
+                    wheel.next_expiration().unwrap_or(u64::MAX),
+                    Ordering::Release,
+                );
                 let wake_driver = when < shared.sleeping_until.load(Ordering::Acquire);
                 if wake_driver {
                     // Only one insert needs to interrupt the sleeper.
@@ -244,9 +255,23 @@ impl Shared {
     }
 
     fn fire_due(&self) {
+        let next = self.next_due.load(Ordering::Acquire);
+        if next == u64::MAX {
+            return;
+        }
         let now = self.now_tick(self.clock.now());
+        if now < next {
+            return;
+        }
         let mut fired = Vec::new();
-        self.lock().advance(now, &mut fired);
+        {
+            let mut wheel = self.lock();
+            wheel.advance(now, &mut fired);
+            self.next_due.store(
+                wheel.next_expiration().unwrap_or(u64::MAX),
+                Ordering::Release,
+            );
+        }
         // Woken outside the lock: a waker may do anything, including registering a timer.
         while !fired.is_empty() {
             let at = fired.len().saturating_sub(WAKE_BATCH);
@@ -310,6 +335,7 @@ impl TimerDriver {
                     start,
                     wheel: Mutex::new(Wheel::new()),
                     sleeping_until: AtomicU64::new(0),
+                    next_due: AtomicU64::new(u64::MAX),
                     unpark: OnceLock::new(),
                 }),
             },
