@@ -6,6 +6,7 @@
 mod bench;
 mod ci;
 mod integration;
+mod loom;
 mod util;
 
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ tasks:
   bench         corio against tokio and smol: prints the table, writes docs/BENCHMARKS.md
                 and docs/benchmarks.svg (--quick, --filter <text>; --help for more)
   ci            fmt --check, clippy -D warnings, every test and doctest, cargo doc -D warnings
+  loom          the loom models (executor wake path, timer registration, sync primitives)
   integration   HTTP smoke test; PostgreSQL example and test on a throwaway server (installs
                 postgresql from Debian if missing); --wrk: load test, corio vs tokio
   help          this text
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         "bench" => bench::bench(rest),
         "ci" => ci::ci(rest),
         "integration" => integration::integration(rest),
+        "loom" => loom::loom(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

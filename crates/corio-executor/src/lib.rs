@@ -54,6 +54,7 @@ mod park;
 mod registry;
 mod report;
 mod runtime;
+mod sync;
 pub mod task;
 mod yield_now;
 

@@ -29,8 +29,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::sync::{AtomicUsize, Mutex, fence};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
@@ -496,7 +498,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
 /// Idle-worker accounting: how many workers are unparked and how many are searching, packed in
 /// one atomic so that the wake path reads a single word; the list of parked workers behind a
 /// mutex taken only to park or unpark.
-struct Idle {
+pub(crate) struct Idle {
     state: AtomicUsize,
     sleepers: Mutex<Vec<usize>>,
     workers: usize,
@@ -506,7 +508,7 @@ const SEARCH_MASK: usize = (1 << 16) - 1;
 const UNPARK_ONE: usize = 1 << 16;
 
 impl Idle {
-    fn new(workers: usize) -> Idle {
+    pub(crate) fn new(workers: usize) -> Idle {
         Idle {
             state: AtomicUsize::new(workers * UNPARK_ONE),
             sleepers: Mutex::new(Vec::with_capacity(workers)),
@@ -537,7 +539,7 @@ impl Idle {
         Self::searching(state) == 0 && Self::unparked(state) < self.workers
     }
 
-    fn worker_to_notify(&self) -> Option<usize> {
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
         if !self.should_wake() {
             return None;
         }
@@ -561,12 +563,12 @@ impl Idle {
     }
 
     /// Returns `true` if this was the last searching worker.
-    fn transition_from_searching(&self) -> bool {
+    pub(crate) fn transition_from_searching(&self) -> bool {
         Self::searching(self.state.fetch_sub(1, Ordering::SeqCst)) == 1
     }
 
     /// Returns `true` if the worker was the last one searching.
-    fn transition_to_parked(&self, index: usize, searching: bool) -> bool {
+    pub(crate) fn transition_to_parked(&self, index: usize, searching: bool) -> bool {
         let mut sleepers = lock(&self.sleepers);
         let dec = UNPARK_ONE + usize::from(searching);
         let prev = self.state.fetch_sub(dec, Ordering::SeqCst);
@@ -576,7 +578,7 @@ impl Idle {
 
     /// A worker woke up. Returns `true` if it was still listed as parked (it woke by itself, for
     /// an event or a timer); `false` if a notifier had already unlisted it.
-    fn unpark_self(&self, index: usize) -> bool {
+    pub(crate) fn unpark_self(&self, index: usize) -> bool {
         let mut sleepers = lock(&self.sleepers);
         match sleepers.iter().position(|&i| i == index) {
             Some(pos) => {
@@ -586,5 +588,111 @@ impl Idle {
             }
             None => false,
         }
+    }
+}
+
+/// loom models of the wake path: a task pushed from outside the workers is never left in the
+/// injector while every worker sleeps. They run the real `Idle` and `Parker` (their atomics and
+/// locks are loom's under `--cfg loom`). Run with `cargo xtask loom`.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::Idle;
+    use crate::park::{Driver, Parker, SharedDriver, ThreadParkDriver};
+    use crate::sync::{Mutex, fence};
+    use concurrent_queue::ConcurrentQueue;
+    use loom::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    struct World {
+        idle: Idle,
+        injector: ConcurrentQueue<u32>,
+        parkers: Vec<Parker>,
+        driver: SharedDriver,
+    }
+
+    fn world(workers: usize) -> Arc<World> {
+        let driver = ThreadParkDriver::new();
+        let handle = driver.handle();
+        Arc::new(World {
+            idle: Idle::new(workers),
+            injector: ConcurrentQueue::unbounded(),
+            parkers: (0..workers).map(|_| Parker::new()).collect(),
+            driver: SharedDriver {
+                driver: Mutex::new(Some(Box::new(driver) as Box<dyn Driver>)),
+                handle,
+            },
+        })
+    }
+
+    /// A worker, as `Core::run`/`run_task`/`park` do it: take a task (and, as the last searcher
+    /// to find one, wake another), or park; returns the task.
+    fn worker(w: &World, index: usize) -> u32 {
+        let mut searching = false;
+        loop {
+            if let Ok(task) = w.injector.pop() {
+                if searching && w.idle.transition_from_searching() {
+                    if let Some(other) = w.idle.worker_to_notify() {
+                        w.parkers[other].unpark(&w.driver);
+                    }
+                }
+                return task;
+            }
+            w.idle.transition_to_parked(index, searching);
+            searching = false;
+            fence(Ordering::SeqCst);
+            if !w.injector.is_empty() {
+                // Woken by a notifier in between: it counted us as searching.
+                searching = !w.idle.unpark_self(index);
+                continue;
+            }
+            w.parkers[index].park(&w.driver);
+            searching = !w.idle.unpark_self(index);
+        }
+    }
+
+    /// A producer off the workers: push to the injector, then wake a worker if one should be.
+    fn produce(w: &World, task: u32) {
+        let _ = w.injector.push(task);
+        fence(Ordering::SeqCst);
+        if let Some(index) = w.idle.worker_to_notify() {
+            w.parkers[index].unpark(&w.driver);
+        }
+    }
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(2);
+        }
+        builder.check(f);
+    }
+
+    #[test]
+    fn loom_a_task_from_outside_reaches_a_sleeping_worker() {
+        model(|| {
+            let w = world(1);
+            let w2 = w.clone();
+            let consumer = loom::thread::spawn(move || worker(&w2, 0));
+            produce(&w, 7);
+            assert_eq!(consumer.join().unwrap(), 7);
+        });
+    }
+
+    #[test]
+    fn loom_two_workers_two_tasks() {
+        model(|| {
+            let w = world(2);
+            let workers: Vec<_> = (0..2)
+                .map(|i| {
+                    let w = w.clone();
+                    loom::thread::spawn(move || worker(&w, i))
+                })
+                .collect();
+            produce(&w, 1);
+            produce(&w, 2);
+            let mut got: Vec<u32> = workers.into_iter().map(|t| t.join().unwrap()).collect();
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+        });
     }
 }

@@ -3,8 +3,11 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub(crate) use crate::sync::lock;
+use crate::sync::{AtomicU8, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// What an idle runtime thread blocks in: the timer and I/O layers, composed by the facade.
@@ -234,8 +237,4 @@ impl Parker {
             _ => unreachable!("invalid parker state"),
         }
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

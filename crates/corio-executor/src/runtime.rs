@@ -8,7 +8,7 @@ use std::panic::Location;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
@@ -209,7 +209,7 @@ impl Builder {
             common,
             workers,
             SharedDriver {
-                driver: Mutex::new(Some(driver)),
+                driver: crate::sync::Mutex::new(Some(driver)),
                 handle,
             },
         ));

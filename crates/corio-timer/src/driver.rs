@@ -2,8 +2,10 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, OnceLock};
+
+use crate::sync::{AtomicU64, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -425,7 +427,7 @@ fn global() -> &'static Timer {
     GLOBAL.get_or_init(|| {
         let driver = TimerDriver::new(Clock::new());
         let timer = driver.timer();
-        let signal = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = Arc::new((std::sync::Mutex::new(false), Condvar::new()));
         let wake = signal.clone();
         driver.set_unpark(move || {
             *wake.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
@@ -460,4 +462,35 @@ fn global() -> &'static Timer {
         }
         timer
     })
+}
+
+/// A loom model of cross-thread registration: a timer registered from another thread while the
+/// driver's thread computes how long it may sleep is never missed: either the driver's timeout
+/// covers it, or the registration interrupts the sleep. Run with `cargo xtask loom`.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+
+    #[test]
+    fn loom_a_timer_registered_during_park_is_never_missed() {
+        loom::model(|| {
+            let driver = TimerDriver::new(Clock::new());
+            let unparked = Arc::new(AtomicBool::new(false));
+            let flag = unparked.clone();
+            driver.set_unpark(move || flag.store(true, Ordering::SeqCst));
+            let timer = driver.timer();
+            let registrar = loom::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let _ = timer.register(deadline, std::task::Waker::noop());
+            });
+            // The driver's side: how long may it sleep?
+            let timeout = driver.park_timeout(None);
+            registrar.join().unwrap();
+            assert!(
+                timeout.is_some() || unparked.load(Ordering::SeqCst),
+                "the driver would sleep forever past a registered timer"
+            );
+        });
+    }
 }

@@ -36,6 +36,7 @@ mod clock;
 mod driver;
 mod interval;
 mod sleep;
+mod sync;
 mod timeout;
 mod wheel;
 
