@@ -89,11 +89,15 @@
 //!   not run yet; that waiter then goes back to the front of the line. This keeps busy consumers
 //!   busy, as async-channel does.
 //! - *Capacity:* `bounded(n)` holds at most `n` items. **`bounded(0)` is a rendezvous queue**: a
-//!   put offers its item and completes only once a get has taken it; `try_put` always reports
-//!   `Full` there. `unbounded()` never makes a put wait.
+//!   put completes only by handing its item to a get that is waiting for it. `try_put` succeeds
+//!   there only when a get waits, and `try_get` never takes an item out of a waiting put (the put
+//!   could then be cancelled after it had delivered). Waiting gets pick the waiting puts in the
+//!   queue's order. `unbounded()` never makes a put wait.
 //! - *Cancellation:* a get that was woken and then dropped passes the wake-up on to the next getter
-//!   (asyncio's bpo-23812 fix), and a dropped get never holds an item. A dropped put holds no slot,
-//!   passes its wake-up on, and (in a rendezvous queue) withdraws its offer.
+//!   (asyncio's bpo-23812 fix), and a dropped get never loses an item: in a rendezvous queue, an
+//!   item already handed to it goes to the next waiting get, or stays in the queue for the next
+//!   one. A dropped put holds no slot, passes its wake-up on, and never delivered its item, so a
+//!   `put` cancelled by a timeout can safely be retried.
 //! - *Close:* [`close`](Queue::close) makes waiting and later puts fail (handing the item back) and
 //!   lets gets drain the items left before they fail; `join` still waits for items taken but not
 //!   done. [`close_now`](Queue::close_now) returns the items left in get order, wakes everyone, and

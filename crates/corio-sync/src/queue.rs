@@ -8,9 +8,9 @@
 //!
 //! # Invariants
 //!
-//! 1. An item enters the buffer only in the poll of the `put` that returns `Ready(Ok)`, and leaves
-//!    it only in the poll of the `get` that returns it. A future that is dropped never holds an
-//!    item or a slot.
+//! 1. An item enters the queue only in the poll of the `put` that returns `Ready(Ok)`, and leaves
+//!    it only in the poll of the `get` that returns it (or through `try_get`/`close_now`). A
+//!    future that is dropped never holds a slot and never takes an item with it.
 //! 2. Each item added wakes one waiting getter, and each slot freed wakes one waiting putter. A
 //!    woken waiter that finds nothing (somebody else was faster) goes back to the *front* of its
 //!    line. A woken waiter that is dropped before it looks passes its wake-up on to the next one in
@@ -21,9 +21,25 @@
 //!
 //! # Rendezvous (`bounded(0)`)
 //!
-//! A waiting put *offers* its item: the item stays in the putter's node in the line. A get takes
-//! the offer (the first for FIFO, the last for LIFO, the smallest for a priority queue), and the
-//! put completes once its item was taken. A dropped put withdraws its offer.
+//! A rendezvous queue has no buffer slots: a put completes only by handing its item to a waiting
+//! get. The hand-over happens in the *putter's* poll, the one that returns `Ready(Ok)`: it moves
+//! the item into the node of the first getter in line and wakes it. That is the only way to keep
+//! cancellation exact on both sides. If a get could take an offer out of a waiting put, a put
+//! dropped after that (by a timeout, say) would have delivered its item without its caller ever
+//! learning so, and a caller that retries would deliver it twice.
+//!
+//! 4. A waiting put holds its item in its node as an *offer*, so that getters can pick the offer
+//!    that comes first in the queue's order. A get that starts waiting *chooses* one offer (the
+//!    first for FIFO, the last for LIFO, the smallest for a priority queue) by waking its putter,
+//!    as long as there are more getters in line than chosen putters. A chosen putter hands its
+//!    item to the first getter in line; if none is left it goes back to the front of its line. A
+//!    new put hands over at once only if there are more getters in line than chosen putters, so
+//!    it never overtakes an offer that was chosen before it.
+//! 5. A dropped put never delivered its item: the offer is dropped with it. A chosen put that is
+//!    dropped lets the next offer be chosen.
+//! 6. A get that is dropped after an item was handed to it passes the item to the next getter in
+//!    line or, when there is none, puts it in the buffer, where the next get finds it. So a
+//!    handed item is never lost, and a rendezvous queue's `len` may briefly be 1.
 
 use std::fmt;
 use std::future::Future;
@@ -49,9 +65,9 @@ struct State<T> {
     bounded: bool,
     closed: bool,
     unfinished: usize,
-    getters: WaitList<()>,
-    /// Waiting putters. In a rendezvous queue the payload is the offered item: `Some` while on
-    /// offer, `None` once a getter took it.
+    /// Waiting getters. In a rendezvous queue the payload is the item a putter handed over.
+    getters: WaitList<Option<T>>,
+    /// Waiting putters. In a rendezvous queue the payload is the offered item while the put waits.
     putters: WaitList<Option<T>>,
     joiners: WaitList<()>,
     spare: Vec<Waker>,
@@ -74,13 +90,41 @@ impl<T> State<T> {
         !self.bounded || self.buf.len() < self.cap
     }
 
-    /// Whether a get could take something now (an item, or an offer in a rendezvous queue).
+    /// Whether a get could take an item now.
     #[inline]
     fn has_item(&self) -> bool {
-        self.buf.len() > 0 || (self.is_rendezvous() && !self.putters.is_empty())
+        self.buf.len() > 0
     }
 
-    /// The offer a get takes next, in the queue's order.
+    /// Rendezvous: whether a putter may hand over now without overtaking a chosen putter (more
+    /// getters wait in line than putters were chosen for them).
+    #[inline]
+    fn getter_unclaimed(&self) -> bool {
+        self.getters.linked_len() > self.putters.notified_len()
+    }
+
+    /// Rendezvous: hands `item` to the first getter in line; returns the getter to wake, or the
+    /// item back when nobody waits.
+    fn hand_over(&mut self, item: T) -> Result<Option<Waker>, T> {
+        let Some(head) = self.getters.head() else {
+            return Err(item);
+        };
+        self.getters.node_mut(head).payload = Some(item);
+        self.unfinished = self.unfinished.saturating_add(1);
+        Ok(self.getters.notify(head))
+    }
+
+    /// Rendezvous: when more getters wait than putters were chosen, chooses the next offer and
+    /// returns its putter to wake.
+    fn choose_offer(&mut self) -> Option<Waker> {
+        if !self.is_rendezvous() || self.closed || !self.getter_unclaimed() {
+            return None;
+        }
+        let key = self.next_offer()?;
+        self.putters.notify(key)
+    }
+
+    /// The offer a getter chooses next, in the queue's order (among putters still in line).
     fn next_offer(&self) -> Option<usize> {
         match self.buf.order() {
             Order::Fifo => self.putters.head(),
@@ -109,20 +153,14 @@ impl<T> State<T> {
     #[inline]
     fn take(&mut self) -> Result<(T, Option<Waker>), TryGetError> {
         if let Some(item) = self.buf.pop() {
-            let putter = if self.bounded {
+            // In a rendezvous queue the buffer only holds items that dropped getters gave back;
+            // taking one frees no slot.
+            let putter = if self.bounded && !self.is_rendezvous() {
                 self.putters.notify_head()
             } else {
                 None
             };
             return Ok((item, putter));
-        }
-        if self.is_rendezvous() && !self.closed {
-            if let Some(key) = self.next_offer() {
-                if let Some(item) = self.putters.node_mut(key).payload.take() {
-                    self.unfinished = self.unfinished.saturating_add(1);
-                    return Ok((item, self.putters.notify(key)));
-                }
-            }
         }
         if self.closed {
             Err(TryGetError::Closed)
@@ -134,7 +172,8 @@ impl<T> State<T> {
     /// Marks the queue closed and wakes every getter and putter.
     fn close(&mut self, wakers: &mut Wakers) {
         self.closed = true;
-        self.getters.notify_all(wakers, |()| {});
+        // Items handed to getters stay in their nodes: each getter still returns its item.
+        self.getters.notify_all(wakers, |_| {});
         // Rendezvous offers stay in their nodes: each putter takes its item back as an error.
         self.putters.notify_all(wakers, |_| {});
     }
@@ -168,6 +207,15 @@ impl<T> Shared<T> {
         let mut st = lock(&self.state);
         if st.closed {
             return Err(TryPutError::Closed(item));
+        }
+        if st.is_rendezvous() {
+            if !st.getter_unclaimed() {
+                return Err(TryPutError::Full(item));
+            }
+            let getter = st.hand_over(item).map_err(TryPutError::Full)?;
+            drop(st);
+            wake(getter);
+            return Ok(());
         }
         if !st.has_space() {
             return Err(TryPutError::Full(item));
@@ -336,25 +384,19 @@ impl<T> Future for Put<'_, T> {
 }
 
 impl<T> Put<'_, T> {
-    /// A rendezvous put: offer the item, then wait until a getter took it.
+    /// A rendezvous put: hand the item to a waiting getter, or offer it and wait to be chosen.
     fn poll_offer(
         &mut self,
         mut st: crate::sync::MutexGuard<'_, State<T>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), PutError<T>>> {
-        match self.key {
+        let (item, chosen) = match self.key {
             None => {
                 let Some(item) = self.item.take() else {
+                    // Polled after completion.
                     return Poll::Ready(Ok(()));
                 };
-                if st.closed {
-                    return Poll::Ready(Err(PutError(item)));
-                }
-                self.key = Some(st.putters.push_back(cx.waker(), Some(item)));
-                let getter = st.getters.notify_head();
-                drop(st);
-                wake(getter);
-                Poll::Pending
+                (item, false)
             }
             Some(key) => {
                 if !st.putters.node(key).is_notified() {
@@ -363,19 +405,48 @@ impl<T> Put<'_, T> {
                     drop(stale);
                     return Poll::Pending;
                 }
-                self.key = None;
-                let node = st.putters.remove(key);
-                drop(st);
-                match node.payload {
-                    None => {
-                        coop::spend(cx);
-                        Poll::Ready(Ok(()))
-                    }
-                    // Woken with the offer still there: the queue was closed.
-                    Some(item) => Poll::Ready(Err(PutError(item))),
-                }
+                let Some(item) = st.putters.node_mut(key).payload.take() else {
+                    unreachable!("a waiting rendezvous put holds its offer");
+                };
+                (item, true)
             }
+        };
+        if st.closed {
+            if let Some(key) = self.key.take() {
+                st.putters.remove(key);
+            }
+            return Poll::Ready(Err(PutError(item)));
         }
+        // A chosen putter hands over to whoever waits; a new one must not overtake chosen ones.
+        let may_hand = if chosen {
+            !st.getters.is_empty()
+        } else {
+            st.getter_unclaimed()
+        };
+        let item = if may_hand {
+            match st.hand_over(item) {
+                Ok(getter) => {
+                    if let Some(key) = self.key.take() {
+                        st.putters.remove(key);
+                    }
+                    drop(st);
+                    wake(getter);
+                    coop::spend(cx);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(item) => item,
+            }
+        } else {
+            item
+        };
+        match self.key {
+            Some(key) => {
+                st.putters.node_mut(key).payload = Some(item);
+                st.putters.relink_front(key, cx.waker());
+            }
+            None => self.key = Some(st.putters.push_back(cx.waker(), Some(item))),
+        }
+        Poll::Pending
     }
 }
 
@@ -384,7 +455,12 @@ impl<T> Drop for Put<'_, T> {
         let Some(key) = self.key.take() else { return };
         let mut st = lock(&self.shared.state);
         let node = st.putters.remove(key);
-        let next = if node.is_notified() && !st.is_rendezvous() && !st.closed && st.has_space() {
+        let next = if !node.is_notified() || st.closed {
+            None
+        } else if st.is_rendezvous() {
+            // A chosen putter left: choose the next offer if a getter still waits for one.
+            st.choose_offer()
+        } else if st.has_space() {
             // The wake-up was meant for a putter: pass it on.
             st.putters.notify_head()
         } else {
@@ -431,6 +507,14 @@ impl<T> Future for Get<'_, T> {
                 drop(stale);
                 return Poll::Pending;
             }
+            if let Some(item) = st.getters.node_mut(key).payload.take() {
+                // Rendezvous: a putter handed this item over.
+                this.key = None;
+                st.getters.remove(key);
+                drop(st);
+                coop::spend(cx);
+                return Poll::Ready(Ok(item));
+            }
         }
         match st.take() {
             Ok((item, putter)) => {
@@ -451,8 +535,11 @@ impl<T> Future for Get<'_, T> {
             Err(TryGetError::Empty) => {
                 match this.key {
                     Some(key) => st.getters.relink_front(key, cx.waker()),
-                    None => this.key = Some(st.getters.push_back(cx.waker(), ())),
+                    None => this.key = Some(st.getters.push_back(cx.waker(), None)),
                 }
+                let putter = st.choose_offer();
+                drop(st);
+                wake(putter);
                 Poll::Pending
             }
         }
@@ -463,8 +550,21 @@ impl<T> Drop for Get<'_, T> {
     fn drop(&mut self) {
         let Some(key) = self.key.take() else { return };
         let mut st = lock(&self.shared.state);
-        let node = st.getters.remove(key);
-        let next = if node.is_notified() && st.has_item() {
+        let mut node = st.getters.remove(key);
+        let next = if let Some(item) = node.payload.take() {
+            // Rendezvous: an item was handed to this getter. Pass it to the next getter in line,
+            // or keep it in the buffer for the next get.
+            match st.getters.head() {
+                Some(head) => {
+                    st.getters.node_mut(head).payload = Some(item);
+                    st.getters.notify(head)
+                }
+                None => {
+                    st.buf.push(item);
+                    None
+                }
+            }
+        } else if node.is_notified() && st.has_item() {
             // bpo-23812: the wake-up was meant for a getter; pass it on.
             st.getters.notify_head()
         } else {
@@ -472,6 +572,7 @@ impl<T> Drop for Get<'_, T> {
         };
         drop(st);
         wake(next);
+        drop(node);
     }
 }
 

@@ -64,6 +64,18 @@ impl<P> WaitList<P> {
         self.linked == 0
     }
 
+    /// How many waiters are in line (not notified).
+    #[inline]
+    pub(crate) fn linked_len(&self) -> usize {
+        self.linked
+    }
+
+    /// How many waiters were notified and have not yet polled or been dropped.
+    #[inline]
+    pub(crate) fn notified_len(&self) -> usize {
+        self.nodes.len() - self.linked
+    }
+
     /// Adds a waiter at the back of the line and returns its key.
     pub(crate) fn push_back(&mut self, waker: &Waker, payload: P) -> usize {
         let key = self.nodes.insert(Node {
