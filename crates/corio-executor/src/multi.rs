@@ -447,7 +447,7 @@ impl Core {
             return;
         }
         self.publish();
-        self.remote().parker.park(&shared.driver);
+        self.remote().parker.park(Some(&shared.driver));
         if !shared.idle.unpark_self(self.index) {
             self.searching.set(true);
         }

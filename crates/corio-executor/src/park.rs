@@ -178,7 +178,13 @@ impl Parker {
 
     /// Parks until [`unpark`](Parker::unpark) (which may already have happened), or until the
     /// driver returns by itself (an event or a timer).
-    pub(crate) fn park(&self, driver: &SharedDriver) {
+    ///
+    /// With `Some(driver)`, the thread parks *in* the driver when nobody else does, and so polls
+    /// I/O and timers for the whole runtime. Only threads that come back to park again may do
+    /// that: a thread that leaves for good (a `Runtime::block_on` that returns) while the
+    /// workers sleep on their condition variables would leave nobody polling the driver. Those
+    /// threads pass `None`.
+    pub(crate) fn park(&self, driver: Option<&SharedDriver>) {
         if self
             .state
             .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
@@ -186,7 +192,10 @@ impl Parker {
         {
             return;
         }
-        if let Some(mut d) = driver.driver.try_lock().ok().filter(|d| d.is_some()) {
+        if let Some(mut d) = driver
+            .and_then(|driver| driver.driver.try_lock().ok())
+            .filter(|d| d.is_some())
+        {
             if self
                 .state
                 .compare_exchange(EMPTY, PARKED_DRIVER, Ordering::SeqCst, Ordering::SeqCst)

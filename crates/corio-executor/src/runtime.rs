@@ -334,7 +334,11 @@ impl Runtime {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        multi_block_on(&self.shared, future)
+        let on_worker = context::with(|cur| match cur {
+            Some(Current::Worker(core)) => Arc::ptr_eq(&core.shared, &self.shared),
+            _ => false,
+        });
+        multi_block_on(&self.shared, future, on_worker)
     }
 
     /// Spawns a task on this runtime.
@@ -422,7 +426,12 @@ impl Wake for ThreadWaker {
     }
 }
 
-fn multi_block_on<F: Future>(shared: &Arc<multi::Shared>, future: F) -> F::Output {
+/// `on_worker`: the calling thread is one of this runtime's workers (a nested call from a task),
+/// so it may park in the shared driver: it returns to its worker loop afterwards, and with every
+/// other worker busy or blocked it may be the only thread left to poll I/O and timers. Any other
+/// thread must not, or the runtime's I/O and timers would go unpolled once it returns while the
+/// workers sleep.
+fn multi_block_on<F: Future>(shared: &Arc<multi::Shared>, future: F, on_worker: bool) -> F::Output {
     let _enter = context::enter(Current::Entered(Handle(HandleKind::Multi(shared.clone()))));
     let thread_waker = Arc::new(ThreadWaker {
         parker: Parker::new(),
@@ -437,7 +446,9 @@ fn multi_block_on<F: Future>(shared: &Arc<multi::Shared>, future: F) -> F::Outpu
         if let Poll::Ready(output) = poll {
             return output;
         }
-        thread_waker.parker.park(&shared.driver);
+        thread_waker
+            .parker
+            .park(on_worker.then_some(&shared.driver));
     }
 }
 
@@ -807,13 +818,15 @@ where
 pub fn block_on<F: Future>(future: F) -> F::Output {
     enum Via {
         Local(Rc<local::Core>),
-        Multi(Arc<multi::Shared>),
+        Multi(Arc<multi::Shared>, bool),
         Park,
     }
     let via = context::with(|cur| match cur {
         Some(Current::Local(core)) => Via::Local(core.clone()),
-        Some(Current::Worker(core)) => Via::Multi(core.shared.clone()),
-        Some(Current::Entered(Handle(HandleKind::Multi(shared)))) => Via::Multi(shared.clone()),
+        Some(Current::Worker(core)) => Via::Multi(core.shared.clone(), true),
+        Some(Current::Entered(Handle(HandleKind::Multi(shared)))) => {
+            Via::Multi(shared.clone(), false)
+        }
         Some(Current::Entered(Handle(HandleKind::Local(_)))) => Via::Park,
         None => match local::implicit() {
             Some(core) => Via::Local(core),
@@ -822,7 +835,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     });
     match via {
         Via::Local(core) => core.block_on(future),
-        Via::Multi(shared) => multi_block_on(&shared, future),
+        Via::Multi(shared, on_worker) => multi_block_on(&shared, future, on_worker),
         Via::Park => park_block_on(future),
     }
 }

@@ -150,3 +150,42 @@ fn connect_errors_are_errors() {
         );
     });
 }
+
+/// Found by `cargo xtask stress` (driver-handoff): the thread of `Runtime::block_on` used to park
+/// in the shared driver, and when `block_on` returned while the workers slept on their condition
+/// variables, nobody polled I/O or timers any more. Tasks parked on a socket and a timer must still
+/// wake after `block_on` returns, with nothing else happening on the runtime.
+#[test]
+fn io_and_timers_keep_waking_after_block_on_returns() {
+    for _ in 0..5 {
+        let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let accepted = tx.clone();
+        rt.spawn(async move {
+            let accepted_ok = listener.accept().await.is_ok();
+            accepted.send(("accept", accepted_ok)).unwrap();
+        })
+        .detach();
+        rt.spawn(async move {
+            corio::sleep(Duration::from_millis(30)).await;
+            tx.send(("sleep", true)).unwrap();
+        })
+        .detach();
+        // This thread parks while the workers are idle: it must not carry the driver away.
+        rt.block_on(corio::sleep(Duration::from_millis(10)));
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let mut woke = Vec::new();
+        for _ in 0..2 {
+            // A generous sanity bound: the failure this guards against is a hang.
+            let (what, ok) = rx
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("lost wake-up: only {woke:?} woke after block_on"));
+            assert!(ok, "{what} failed");
+            woke.push(what);
+        }
+        woke.sort_unstable();
+        assert_eq!(woke, ["accept", "sleep"]);
+    }
+}
