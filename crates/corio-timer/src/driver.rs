@@ -88,19 +88,14 @@ impl Timer {
             .unwrap_or_else(|| global().clone())
     }
 
-    /// Runs `f` with the current timer, without cloning it.
-    #[inline]
-    pub(crate) fn with_current<R>(f: impl FnOnce(&Timer) -> R) -> R {
-        let mut f = Some(f);
-        let done = CURRENT.try_with(|c| {
-            c.borrow()
-                .as_ref()
-                .map(|t| (f.take().expect("called once"))(t))
-        });
-        match done {
-            Ok(Some(r)) => r,
-            _ => (f.take().expect("called once"))(global()),
-        }
+    /// The current timer's notion of now. Outside of any timer this is the real clock (the global
+    /// timer's clock), read without starting the global timer's thread.
+    pub(crate) fn current_now() -> Instant {
+        CURRENT
+            .try_with(|c| c.borrow().as_ref().map(Timer::now))
+            .ok()
+            .flatten()
+            .unwrap_or_else(Instant::now)
     }
 
     /// Makes this timer the current one on this thread until the guard is dropped.

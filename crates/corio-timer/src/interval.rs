@@ -39,7 +39,7 @@ pub enum MissedTickBehavior {
 /// });
 /// ```
 pub fn interval(period: Duration) -> Interval {
-    let start = Timer::with_current(|t| t.now());
+    let start = Timer::current_now();
     interval_at(start, period)
 }
 
@@ -85,7 +85,7 @@ impl Interval {
             return Poll::Pending;
         }
         let scheduled = self.next;
-        let now = Timer::with_current(|t| t.now());
+        let now = Timer::current_now();
         let next = match self.missed {
             MissedTickBehavior::Burst => scheduled.checked_add(self.period),
             MissedTickBehavior::Delay => now.checked_add(self.period),
@@ -130,7 +130,7 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        let now = Timer::with_current(|t| t.now());
+        let now = Timer::current_now();
         let next = now.checked_add(self.period);
         self.next = next.unwrap_or(now);
         Pin::new(&mut self.sleep).reset_to(next);

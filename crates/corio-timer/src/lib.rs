@@ -56,7 +56,7 @@ pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
 /// assert!(b >= a);
 /// ```
 pub fn now() -> std::time::Instant {
-    Timer::with_current(|t| t.now())
+    Timer::current_now()
 }
 
 /// A sleep that never completes (useful as a disabled deadline).

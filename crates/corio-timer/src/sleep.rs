@@ -25,7 +25,7 @@ use crate::driver::{Registration, Timer};
 /// assert!(start.elapsed() >= Duration::from_millis(10));
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    let deadline = Timer::with_current(|t| t.now().checked_add(duration));
+    let deadline = Timer::current_now().checked_add(duration);
     Sleep::new(deadline)
 }
 
@@ -194,5 +194,5 @@ impl Drop for Sleep {
 
 /// Converts a duration to a deadline from the current clock; `None` if it overflows.
 pub(crate) fn deadline_after(duration: Duration) -> Option<Instant> {
-    Timer::with_current(|t| t.now().checked_add(duration))
+    Timer::current_now().checked_add(duration)
 }
