@@ -298,7 +298,7 @@ fn postgres_bin_dir() -> Result<PathBuf, String> {
     })
 }
 
-/// Debian keeps the server's programs in /usr/lib/postgresql/<version>/bin (newest wins);
+/// Debian keeps the server's programs in `/usr/lib/postgresql/<version>/bin` (newest wins);
 /// elsewhere they are usually on the PATH.
 fn find_postgres() -> Option<PathBuf> {
     let has_tools = |dir: &Path| {

@@ -7,6 +7,7 @@ mod bench;
 mod ci;
 mod integration;
 mod loom;
+mod stress;
 mod util;
 
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ tasks:
                 and docs/benchmarks.svg (--quick, --filter <text>; --help for more)
   ci            fmt --check, clippy -D warnings, every test and doctest, cargo doc -D warnings
   loom          the loom models (executor wake path, timer registration, sync primitives)
+  stress        corio under load, faults and shutdown: a million parked tasks, 10,000 connections,
+                cancel storms, EMFILE, leaks (--quick for CI, --valgrind; --help for more)
   integration   HTTP smoke test; PostgreSQL example and test on a throwaway server (installs
                 postgresql from Debian if missing); --wrk: load test, corio vs tokio
   help          this text
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         "ci" => ci::ci(rest),
         "integration" => integration::integration(rest),
         "loom" => loom::loom(rest),
+        "stress" => stress::stress(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
