@@ -645,7 +645,7 @@ mod loom_models {
                 searching = !w.idle.unpark_self(index);
                 continue;
             }
-            w.parkers[index].park(&w.driver);
+            w.parkers[index].park(Some(&w.driver));
             searching = !w.idle.unpark_self(index);
         }
     }
@@ -675,6 +675,19 @@ mod loom_models {
             let consumer = loom::thread::spawn(move || worker(&w2, 0));
             produce(&w, 7);
             assert_eq!(consumer.join().unwrap(), 7);
+        });
+    }
+
+    /// The thread of `Runtime::block_on` parks off the driver (on its condition variable); an
+    /// unpark from another thread, before or during the park, always ends it.
+    #[test]
+    fn loom_a_block_on_thread_parked_off_the_driver_is_woken() {
+        model(|| {
+            let w = world(1);
+            let w2 = w.clone();
+            let waker = loom::thread::spawn(move || w2.parkers[0].unpark(&w2.driver));
+            w.parkers[0].park(None);
+            waker.join().unwrap();
         });
     }
 
