@@ -1,8 +1,25 @@
-//! The timer: a wheel behind a mutex, a clock, and the hooks a runtime's driver uses.
+//! The timer: wheels behind mutexes, a clock, and the hooks a runtime's driver uses.
+//!
+//! # Shards
+//!
+//! A timer has one or more *shards*, each a wheel behind its own lock on a cache line of its
+//! own. A thread registers in the shard it was given when it entered the timer ([`Timer::enter`]
+//! hands shards out in turn), so the workers of a multi-threaded runtime do not contend for one
+//! lock, or even one cache line, on every `timeout`. A registration keeps a reference to its
+//! shard, so it can be polled and cancelled from any thread. The driver fires every shard.
+//!
+//! # Not sleeping past a timer
+//!
+//! `sleeping_until` holds the tick at which the thread parked in the driver wakes by itself.
+//! The driver sets it to "never" *before* it reads the shards' next expirations, then lowers it
+//! to the earliest one it found. A registration inserts under its shard's lock, then reads
+//! `sleeping_until` and interrupts the sleeper if its timer is due earlier. Either the driver
+//! read the shard after the insert (and sleeps no later than the new timer), or the insert came
+//! after that read, hence after the "never", and the registration interrupts the sleep.
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, OnceLock};
 
 use crate::sync::{AtomicU64, Mutex, MutexGuard};
@@ -22,19 +39,66 @@ type Unpark = Arc<dyn Fn() + Send + Sync>;
 
 pub(crate) struct Shared {
     clock: Clock,
-    /// Tick 0 of the wheel.
+    /// Tick 0 of the wheels.
     start: Instant,
-    wheel: Mutex<Wheel>,
+    shards: Box<[Arc<Shard>]>,
+    /// The shard the next thread to enter gets (modulo the shard count).
+    next_shard: AtomicUsize,
     /// The tick at which the thread parked in this timer's driver will wake by itself; an
     /// insert due earlier must unpark it. 0 while nobody sleeps on it (whoever parks next looks
-    /// at the wheel first), `u64::MAX` while a thread sleeps with no timer to wake it.
+    /// at the wheels first), `u64::MAX` while a thread sleeps with no timer to wake it.
     sleeping_until: AtomicU64,
+    unpark: OnceLock<Unpark>,
+}
+
+/// One wheel of a timer (see the module docs), aligned so that shards share no cache line.
+#[repr(align(128))]
+pub(crate) struct Shard {
+    wheel: Mutex<Wheel>,
     /// The wheel's next expiration (the earliest tick at which advancing it does anything;
     /// `u64::MAX`: never), kept under the wheel lock. It may be early (a cancelled timer) but
     /// never late, so [`Shared::fire_due`] can skip the lock, and even the clock read, when
     /// nothing can be due: a busy runtime checks timers every few dozen task polls.
     next_due: AtomicU64,
-    unpark: OnceLock<Unpark>,
+}
+
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            wheel: Mutex::new(Wheel::new()),
+            next_due: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Wheel> {
+        self.wheel.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publishes the wheel's next expiration; call with the lock held.
+    fn publish(&self, wheel: &Wheel) {
+        let next = wheel.next_expiration().unwrap_or(u64::MAX);
+        if self.next_due.load(Ordering::Relaxed) != next {
+            self.next_due.store(next, Ordering::Release);
+        }
+    }
+}
+
+/// A registered timer: its shard and its key there. Polled and cancelled from any thread.
+pub(crate) struct Entry {
+    shard: Arc<Shard>,
+    key: usize,
+}
+
+impl Entry {
+    /// Returns `true` if the entry fired (and frees it); otherwise updates its waker.
+    pub(crate) fn poll(&self, waker: &Waker) -> bool {
+        self.shard.lock().poll(self.key, waker) == EntryPoll::Fired
+    }
+
+    pub(crate) fn cancel(self) {
+        let waker = self.shard.lock().remove(self.key);
+        drop(waker);
+    }
 }
 
 /// A handle to a timer: the thing `sleep` and `timeout` register with.
@@ -55,6 +119,8 @@ pub(crate) struct Shared {
 #[derive(Clone)]
 pub struct Timer {
     shared: Arc<Shared>,
+    /// The shard this handle registers in.
+    shard: usize,
 }
 
 impl fmt::Debug for Timer {
@@ -68,7 +134,7 @@ impl fmt::Debug for Timer {
 
 /// What registering a deadline gave.
 pub(crate) enum Registration {
-    Registered(usize),
+    Registered(Entry),
     AlreadyDue,
 }
 
@@ -88,6 +154,21 @@ impl Timer {
             .unwrap_or_else(|| global().clone())
     }
 
+    /// Runs `f` with the current timer (or the global one), without cloning it.
+    #[inline]
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Timer) -> R) -> R {
+        let mut f = Some(f);
+        let done = CURRENT.try_with(|c| {
+            c.borrow()
+                .as_ref()
+                .map(|t| (f.take().expect("called once"))(t))
+        });
+        match done {
+            Ok(Some(r)) => r,
+            _ => (f.take().expect("called once"))(global()),
+        }
+    }
+
     /// The current timer's notion of now. Outside of any timer this is the real clock (the global
     /// timer's clock), read without starting the global timer's thread.
     pub(crate) fn current_now() -> Instant {
@@ -100,6 +181,9 @@ impl Timer {
 
     /// Makes this timer the current one on this thread until the guard is dropped.
     ///
+    /// Each entry is given the timer's next shard in turn, so that the threads of a runtime
+    /// (which enter once each when they start) register their timers in different wheels.
+    ///
     /// # Examples
     ///
     /// ```
@@ -110,8 +194,18 @@ impl Timer {
     /// assert!(Timer::current().clock().is_paused());
     /// ```
     pub fn enter(&self) -> TimerGuard {
+        let shards = self.shared.shards.len();
+        let shard = if shards == 1 {
+            0
+        } else {
+            self.shared.next_shard.fetch_add(1, Ordering::Relaxed) % shards
+        };
+        let entered = Timer {
+            shared: self.shared.clone(),
+            shard,
+        };
         let prev = CURRENT
-            .try_with(|c| c.replace(Some(self.clone())))
+            .try_with(|c| c.replace(Some(entered)))
             .ok()
             .flatten();
         TimerGuard { prev: Some(prev) }
@@ -129,7 +223,11 @@ impl Timer {
 
     /// How many timers are waiting to fire.
     pub fn pending(&self) -> usize {
-        self.shared.lock().pending()
+        self.shared
+            .shards
+            .iter()
+            .map(|shard| shard.lock().pending())
+            .sum()
     }
 
     /// Whether two handles refer to the same timer.
@@ -167,43 +265,33 @@ impl Timer {
     pub(crate) fn register(&self, deadline: Instant, waker: &Waker) -> Registration {
         let shared = &*self.shared;
         let when = shared.deadline_tick(deadline);
-        let mut wheel = shared.lock();
-        match wheel.insert(when, waker.clone()) {
-            Ok(key) => {
-                // The wheel's next expiration, not `when`: a far timer is first due for cascading
-                // at the start of its (coarser) slot.
-                shared.next_due.store(
-                    wheel.next_expiration().unwrap_or(u64::MAX),
-                    Ordering::Release,
-                );
-                let wake_driver = when < shared.sleeping_until.load(Ordering::Acquire);
-                if wake_driver {
-                    // Only one insert needs to interrupt the sleeper.
-                    shared.sleeping_until.store(when, Ordering::Release);
-                }
-                drop(wheel);
-                if wake_driver {
-                    if let Some(unpark) = shared.unpark.get() {
-                        unpark();
-                    }
-                }
-                Registration::Registered(key)
-            }
+        let shard = &shared.shards[self.shard];
+        let mut wheel = shard.lock();
+        let key = match wheel.insert(when, waker.clone()) {
+            Ok(key) => key,
             Err(_waker) => {
                 drop(wheel);
-                Registration::AlreadyDue
+                return Registration::AlreadyDue;
+            }
+        };
+        // The wheel's next expiration, not `when`: a far timer is first due for cascading at the
+        // start of its (coarser) slot.
+        shard.publish(&wheel);
+        drop(wheel);
+        // After the insert (see the module docs). A plain load first: this line is written only
+        // when the driver parks, so reading it costs no cache-line transfer on the hot path.
+        if when < shared.sleeping_until.load(Ordering::SeqCst)
+            && when < shared.sleeping_until.fetch_min(when, Ordering::SeqCst)
+        {
+            // Only the insert that lowered it interrupts the sleeper.
+            if let Some(unpark) = shared.unpark.get() {
+                unpark();
             }
         }
-    }
-
-    /// Returns `true` if the entry fired (and frees it); otherwise updates its waker.
-    pub(crate) fn poll_entry(&self, key: usize, waker: &Waker) -> bool {
-        self.shared.lock().poll(key, waker) == EntryPoll::Fired
-    }
-
-    pub(crate) fn cancel(&self, key: usize) {
-        let waker = self.shared.lock().remove(key);
-        drop(waker);
+        Registration::Registered(Entry {
+            shard: shard.clone(),
+            key,
+        })
     }
 }
 
@@ -228,8 +316,12 @@ thread_local! {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Wheel> {
-        self.wheel.lock().unwrap_or_else(|e| e.into_inner())
+    /// The earliest next expiration among the shards.
+    fn next_expiration(&self) -> Option<u64> {
+        self.shards
+            .iter()
+            .filter_map(|shard| shard.lock().next_expiration())
+            .min()
     }
 
     /// The first tick at or after `deadline` (so that nothing fires early).
@@ -252,22 +344,21 @@ impl Shared {
     }
 
     fn fire_due(&self) {
-        let next = self.next_due.load(Ordering::Acquire);
-        if next == u64::MAX {
-            return;
-        }
-        let now = self.now_tick(self.clock.now());
-        if now < next {
-            return;
-        }
+        let mut now = None;
         let mut fired = Vec::new();
-        {
-            let mut wheel = self.lock();
+        for shard in &*self.shards {
+            let next = shard.next_due.load(Ordering::Acquire);
+            if next == u64::MAX {
+                continue;
+            }
+            // The clock is read once, and only if some shard may have something due.
+            let now = *now.get_or_insert_with(|| self.now_tick(self.clock.now()));
+            if now < next {
+                continue;
+            }
+            let mut wheel = shard.lock();
             wheel.advance(now, &mut fired);
-            self.next_due.store(
-                wheel.next_expiration().unwrap_or(u64::MAX),
-                Ordering::Release,
-            );
+            shard.publish(&wheel);
         }
         // Woken outside the lock: a waker may do anything, including registering a timer.
         while !fired.is_empty() {
@@ -322,19 +413,38 @@ impl fmt::Debug for TimerDriver {
 }
 
 impl TimerDriver {
-    /// A timer driven by this driver, reading `clock`.
+    /// A timer driven by this driver, reading `clock`, with one wheel.
     pub fn new(clock: Clock) -> TimerDriver {
+        TimerDriver::with_shards(clock, 1)
+    }
+
+    /// A timer with `shards` wheels (at least 1), for a runtime whose threads register timers at
+    /// the same time: give it one per worker thread, plus one. See [`Timer::enter`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_timer::{Clock, TimerDriver};
+    /// use std::time::Duration;
+    ///
+    /// let driver = TimerDriver::with_shards(Clock::new(), 3);
+    /// let _guard = driver.timer().enter();
+    /// let sleep = corio_timer::sleep(Duration::from_millis(1));
+    /// # drop(sleep);
+    /// ```
+    pub fn with_shards(clock: Clock, shards: usize) -> TimerDriver {
         let start = clock.now();
         TimerDriver {
             timer: Timer {
                 shared: Arc::new(Shared {
                     clock,
                     start,
-                    wheel: Mutex::new(Wheel::new()),
+                    shards: (0..shards.max(1)).map(|_| Arc::new(Shard::new())).collect(),
+                    next_shard: AtomicUsize::new(0),
                     sleeping_until: AtomicU64::new(0),
-                    next_due: AtomicU64::new(u64::MAX),
                     unpark: OnceLock::new(),
                 }),
+                shard: 0,
             },
         }
     }
@@ -360,14 +470,18 @@ impl TimerDriver {
     /// calls [`auto_advance`](TimerDriver::auto_advance) instead of sleeping.
     pub fn park_timeout(&self, requested: Option<Duration>) -> Option<Duration> {
         let shared = &*self.timer.shared;
-        let wheel = shared.lock();
-        let next = wheel.next_expiration();
-        if requested != Some(Duration::ZERO) {
+        let sleeps = requested != Some(Duration::ZERO);
+        if sleeps {
+            // "Never", before reading the shards (see the module docs).
+            shared.sleeping_until.store(u64::MAX, Ordering::SeqCst);
+        }
+        let next = shared.next_expiration();
+        if sleeps {
+            // Lowered, not stored: a registration since the "never" may have lowered it already.
             shared
                 .sleeping_until
-                .store(next.unwrap_or(u64::MAX), Ordering::Release);
+                .fetch_min(next.unwrap_or(u64::MAX), Ordering::SeqCst);
         }
-        drop(wheel);
         let until_timer = next.map(|tick| match shared.tick_instant(tick) {
             Some(at) => at.saturating_duration_since(shared.clock.now()),
             None => Duration::MAX,
@@ -392,7 +506,7 @@ impl TimerDriver {
         if !shared.clock.auto_advance() {
             return false;
         }
-        let next = shared.lock().next_expiration();
+        let next = shared.next_expiration();
         let Some(at) = next.and_then(|tick| shared.tick_instant(tick)) else {
             return false;
         };
@@ -404,15 +518,17 @@ impl TimerDriver {
     /// The earliest instant at which a timer will fire, if any is pending.
     pub fn next_deadline(&self) -> Option<Instant> {
         let shared = &*self.timer.shared;
-        let next = shared.lock().next_expiration()?;
+        let next = shared.next_expiration()?;
         shared.tick_instant(next)
     }
 }
 
 impl Drop for TimerDriver {
     fn drop(&mut self) {
-        let wakers = self.timer.shared.lock().clear_wakers();
-        drop(wakers);
+        for shard in &*self.timer.shared.shards {
+            let wakers = shard.lock().clear_wakers();
+            drop(wakers);
+        }
     }
 }
 
@@ -469,12 +585,56 @@ mod loom_models {
 
     #[test]
     fn loom_a_timer_registered_during_park_is_never_missed() {
+        registered_during_park(1, 0);
+    }
+
+    /// The same with two shards, the timer going into the shard the driver reads second.
+    #[test]
+    fn loom_a_timer_registered_in_another_shard_during_park_is_never_missed() {
+        registered_during_park(2, 1);
+    }
+
+    /// Two registrations in different shards while the driver parks: both are covered.
+    #[test]
+    fn loom_two_shards_two_registrations() {
         loom::model(|| {
-            let driver = TimerDriver::new(Clock::new());
+            let driver = TimerDriver::with_shards(Clock::new(), 2);
             let unparked = Arc::new(AtomicBool::new(false));
             let flag = unparked.clone();
             driver.set_unpark(move || flag.store(true, Ordering::SeqCst));
-            let timer = driver.timer();
+            let registrars: Vec<_> = (0..2)
+                .map(|shard| {
+                    let timer = Timer {
+                        shared: driver.timer().shared,
+                        shard,
+                    };
+                    loom::thread::spawn(move || {
+                        let deadline = Instant::now() + Duration::from_secs(5);
+                        let _ = timer.register(deadline, std::task::Waker::noop());
+                    })
+                })
+                .collect();
+            let timeout = driver.park_timeout(None);
+            for r in registrars {
+                r.join().unwrap();
+            }
+            assert!(
+                timeout.is_some() || unparked.load(Ordering::SeqCst),
+                "the driver would sleep forever past a registered timer"
+            );
+        });
+    }
+
+    fn registered_during_park(shards: usize, shard: usize) {
+        loom::model(move || {
+            let driver = TimerDriver::with_shards(Clock::new(), shards);
+            let unparked = Arc::new(AtomicBool::new(false));
+            let flag = unparked.clone();
+            driver.set_unpark(move || flag.store(true, Ordering::SeqCst));
+            let timer = Timer {
+                shared: driver.timer().shared,
+                shard,
+            };
             let registrar = loom::thread::spawn(move || {
                 let deadline = Instant::now() + Duration::from_secs(5);
                 let _ = timer.register(deadline, std::task::Waker::noop());
@@ -487,5 +647,119 @@ mod loom_models {
                 "the driver would sleep forever past a registered timer"
             );
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Context, Poll, Wake};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn per_shard(timer: &Timer) -> Vec<usize> {
+        timer
+            .shared
+            .shards
+            .iter()
+            .map(|s| s.lock().pending())
+            .collect()
+    }
+
+    #[test]
+    fn threads_that_enter_register_in_their_own_shard_and_everything_fires() {
+        let driver = TimerDriver::with_shards(Clock::new_paused(false), 3);
+        let timer = driver.timer();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let sleeps: Vec<_> = (0..3)
+            .map(|_| {
+                let (timer, waker) = (timer.clone(), waker.clone());
+                std::thread::spawn(move || {
+                    let _guard = timer.enter();
+                    let mut sleep = Box::pin(crate::sleep(Duration::from_millis(5)));
+                    let pending = sleep.as_mut().poll(&mut Context::from_waker(&waker));
+                    assert!(pending.is_pending());
+                    sleep
+                })
+                .join()
+                .unwrap()
+            })
+            .collect();
+        assert_eq!(per_shard(&timer), [1, 1, 1], "one timer in each shard");
+        assert_eq!(timer.pending(), 3);
+        assert!(driver.next_deadline().is_some());
+        timer.advance(Duration::from_millis(4));
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "nothing fires early");
+        timer.advance(Duration::from_millis(1));
+        assert_eq!(count.0.load(Ordering::SeqCst), 3);
+        for mut sleep in sleeps {
+            let ready = sleep.as_mut().poll(&mut Context::from_waker(&waker));
+            assert_eq!(ready, Poll::Ready(()));
+        }
+        assert_eq!(timer.pending(), 0);
+    }
+
+    #[test]
+    fn a_timer_registered_on_one_thread_is_cancelled_from_another() {
+        let driver = TimerDriver::with_shards(Clock::new(), 2);
+        let timer = driver.timer();
+        let sleep = {
+            let timer = timer.clone();
+            std::thread::spawn(move || {
+                let _first = timer.enter(); // shard 0
+                let _second = timer.enter(); // shard 1
+                let mut sleep = Box::pin(crate::sleep(Duration::from_secs(60)));
+                let pending = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                assert!(pending.is_pending());
+                sleep
+            })
+            .join()
+            .unwrap()
+        };
+        assert_eq!(per_shard(&timer), [0, 1]);
+        drop(sleep);
+        assert_eq!(per_shard(&timer), [0, 0]);
+    }
+
+    #[test]
+    fn a_registration_interrupts_a_driver_that_sleeps_past_it() {
+        let driver = TimerDriver::with_shards(Clock::new(), 2);
+        let unparked = Arc::new(AtomicUsize::new(0));
+        let flag = unparked.clone();
+        driver.set_unpark(move || {
+            flag.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(
+            driver.park_timeout(None),
+            None,
+            "no timer: sleep without limit"
+        );
+        let timer = Timer {
+            shared: driver.timer().shared,
+            shard: 1,
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let Registration::Registered(entry) = timer.register(deadline, Waker::noop()) else {
+            panic!("a deadline 5 s away is not due");
+        };
+        assert_eq!(unparked.load(Ordering::SeqCst), 1);
+        // A later timer does not interrupt again: the driver wakes for the earlier one anyway.
+        let later = timer.register(deadline + Duration::from_secs(1), Waker::noop());
+        assert_eq!(unparked.load(Ordering::SeqCst), 1);
+        // Once awake, the driver's next park covers the timer.
+        driver.fire_due();
+        let wait = driver.park_timeout(None).expect("a timer is pending");
+        assert!(wait <= Duration::from_secs(5));
+        entry.cancel();
+        if let Registration::Registered(entry) = later {
+            entry.cancel();
+        }
     }
 }

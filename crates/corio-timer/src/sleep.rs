@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::driver::{Registration, Timer};
+use crate::driver::{Entry, Registration, Timer};
 
 /// Waits until `duration` has passed.
 ///
@@ -59,7 +59,7 @@ pub struct Sleep {
 
 enum State {
     Unregistered,
-    Registered { timer: Timer, key: usize },
+    Registered(Entry),
     Done,
 }
 
@@ -131,8 +131,8 @@ impl Sleep {
     }
 
     fn unregister(&mut self) {
-        if let State::Registered { timer, key } = std::mem::replace(&mut self.state, State::Done) {
-            timer.cancel(key);
+        if let State::Registered(entry) = std::mem::replace(&mut self.state, State::Done) {
+            entry.cancel();
         }
     }
 
@@ -143,20 +143,24 @@ impl Sleep {
         match &self.state {
             State::Done => Poll::Ready(()),
             State::Unregistered => {
-                let timer = Timer::current();
-                if timer.now() >= deadline {
-                    return self.complete(cx);
-                }
-                match timer.register(deadline, cx.waker()) {
-                    Registration::Registered(key) => {
-                        self.state = State::Registered { timer, key };
+                // Borrowed, not cloned: no reference count to bump on a shared cache line.
+                let registration = Timer::with_current(|timer| {
+                    if timer.now() >= deadline {
+                        Registration::AlreadyDue
+                    } else {
+                        timer.register(deadline, cx.waker())
+                    }
+                });
+                match registration {
+                    Registration::Registered(entry) => {
+                        self.state = State::Registered(entry);
                         Poll::Pending
                     }
                     Registration::AlreadyDue => self.complete(cx),
                 }
             }
-            State::Registered { timer, key } => {
-                if timer.poll_entry(*key, cx.waker()) {
+            State::Registered(entry) => {
+                if entry.poll(cx.waker()) {
                     // The entry was freed by `poll_entry`.
                     self.state = State::Unregistered;
                     self.complete(cx)

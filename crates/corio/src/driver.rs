@@ -31,9 +31,9 @@ pub(crate) struct StackHandle {
 }
 
 impl Stack {
-    pub(crate) fn new(clock: Clock, pool: Pool) -> io::Result<Stack> {
+    pub(crate) fn new(clock: Clock, pool: Pool, timer_shards: usize) -> io::Result<Stack> {
         let reactor = ReactorDriver::new()?;
-        let timer = TimerDriver::new(clock);
+        let timer = TimerDriver::with_shards(clock, timer_shards);
         let waker = reactor.reactor();
         // A timer due before the current wait ends interrupts the wait.
         timer.set_unpark(move || waker.notify());

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::thread;
 use std::time::Duration;
 
 use corio_blocking::Pool;
@@ -31,6 +32,8 @@ pub struct Builder {
     pool: corio_blocking::PoolBuilder,
     clock: Option<Clock>,
     seed: Option<u64>,
+    /// The worker count asked for (`None`: one per core), to size the timer's shards.
+    workers: Option<usize>,
 }
 
 impl fmt::Debug for Builder {
@@ -57,11 +60,13 @@ impl Builder {
             pool: Pool::builder().thread_name("corio-blocking"),
             clock: None,
             seed: None,
+            workers: None,
         }
     }
 
     /// The number of worker threads (multi-threaded runtime). Zero is refused by `build`.
     pub fn worker_threads(mut self, n: usize) -> Builder {
+        self.workers = Some(n);
         self.exec = self.exec.worker_threads(n);
         self
     }
@@ -132,8 +137,10 @@ impl Builder {
         self
     }
 
+    /// `timer_shards`: how many wheels the timer gets (see `corio_timer::TimerDriver::with_shards`).
     fn parts(
         self,
+        timer_shards: usize,
     ) -> (
         corio_executor::Builder,
         Pool,
@@ -145,7 +152,7 @@ impl Builder {
         let stack = Arc::new(OnceLock::new());
         let slot = stack.clone();
         let exec = self.exec.driver(move || {
-            let driver = Stack::new(clock, driver_pool)?;
+            let driver = Stack::new(clock, driver_pool, timer_shards)?;
             let _ = slot.set(driver.stack_handle());
             Ok(Box::new(driver) as Box<dyn corio_executor::Driver>)
         });
@@ -158,7 +165,17 @@ impl Builder {
     ///
     /// Fails if `worker_threads` is zero, or the OS refuses a thread or a poller.
     pub fn build(self) -> io::Result<Runtime> {
-        let (exec, pool, stack) = self.parts();
+        // One wheel per worker, plus one for the threads in `block_on`, so that workers do not
+        // contend for the timer's lock. Virtual time keeps one wheel: its tests want timers with
+        // the same deadline to fire in the order they were registered, whichever thread did.
+        let shards = if self.clock.as_ref().is_some_and(Clock::is_paused) {
+            1
+        } else {
+            self.workers
+                .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
+                .saturating_add(1)
+        };
+        let (exec, pool, stack) = self.parts(shards);
         let inner = exec.build()?;
         Ok(Runtime {
             inner: Some(inner),
@@ -173,7 +190,7 @@ impl Builder {
     ///
     /// Fails if the OS refuses a poller.
     pub fn build_local(self) -> io::Result<LocalRuntime> {
-        let (exec, pool, stack) = self.parts();
+        let (exec, pool, stack) = self.parts(1);
         let inner = exec.build_local()?;
         Ok(LocalRuntime {
             inner: Some(inner),
