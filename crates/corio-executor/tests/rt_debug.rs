@@ -224,10 +224,18 @@ async fn known_workload() -> corio_executor::ExecutorMetrics {
     let pending: Vec<_> = (0..50)
         .map(|_| spawn(std::future::pending::<()>()))
         .collect();
-    for _ in 0..10 {
+    // Wait until every pending task has been polled once and parked. On a
+    // multi-threaded runtime another worker may still be busy with them, so
+    // keep yielding rather than assume a fixed number of yields suffices; the
+    // bound only turns a real bug into a failure instead of a hang.
+    let mut m = corio_executor::Handle::current().metrics();
+    let mut spins = 0u32;
+    while m.idle_tasks < 50 {
+        spins += 1;
+        assert!(spins < 1_000_000, "pending tasks never became idle: {m:?}");
         yield_now().await;
+        m = corio_executor::Handle::current().metrics();
     }
-    let m = corio_executor::Handle::current().metrics();
     assert_eq!(m.spawned - before.spawned, 150);
     assert_eq!(m.completed - before.completed, 100);
     assert_eq!(m.alive - before.alive, 50);
