@@ -246,3 +246,37 @@ async fn known_workload() -> corio_executor::ExecutorMetrics {
     }
     m
 }
+
+/// A local loop counts its own spawns on a thread-only counter and other threads' spawns (through
+/// a handle) on a shared one: the sum must be exact, even with both at once.
+#[test]
+fn a_local_loop_counts_spawns_from_its_own_thread_and_from_others() {
+    let rt = LocalRuntime::new().unwrap();
+    let handle = rt.handle();
+    let before = handle.metrics().spawned;
+    let m = rt.block_on(async {
+        let remote = std::thread::spawn({
+            let handle = handle.clone();
+            move || {
+                (0..1000)
+                    .map(|i| handle.spawn(async move { i }))
+                    .collect::<Vec<_>>()
+            }
+        });
+        let mut sum = 0;
+        for i in 0..1000 {
+            sum += spawn(async move { i }).await;
+            if i % 100 == 0 {
+                yield_now().await;
+            }
+        }
+        // The other thread only spawns; it never waits for this loop, so joining it here is safe.
+        for t in remote.join().unwrap() {
+            sum += t.await;
+        }
+        assert_eq!(sum, 2 * (0..1000).sum::<i32>());
+        corio_executor::Handle::current().metrics()
+    });
+    assert_eq!(m.spawned - before, 2000);
+    assert_eq!(m.spawned, m.completed + m.alive);
+}
