@@ -8,7 +8,8 @@
 //!    the `pg-integration` test against it, then stops it and removes the directory, on
 //!    failure too.
 //! 3. With `--wrk`: a short load test of the same hyper server on corio and on tokio (installs
-//!    wrk from Debian if missing) and prints both request rates.
+//!    wrk from Debian if missing), printing both request rates and writing them into the wrk
+//!    section of `docs/BENCHMARKS.md`.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,7 +26,8 @@ cargo xtask integration [--wrk]
 
   HTTP smoke test of the http_server example; PostgreSQL example and test against a throwaway
   server (installed from Debian's packages if missing).
-  --wrk   also load-test the hyper server on corio and on tokio with wrk (-t2 -c50 -d10s)
+  --wrk   also load-test the hyper server on corio and on tokio with wrk (-t2 -c50 -d10s),
+          and record both rates in docs/BENCHMARKS.md
 ";
 
 /// How long any one step may take before we call it hung.
@@ -565,17 +567,76 @@ fn load_test() -> Result<(), String> {
                 String::from_utf8_lossy(&output.stderr)
             ));
         }
-        let rate = text
-            .lines()
-            .find_map(|line| line.strip_prefix("Requests/sec:"))
-            .map(|rate| rate.trim().to_string())
-            .ok_or_else(|| "wrk printed no Requests/sec".to_string())?;
-        rates.push((name, rate));
+        let field = |prefix: &str| {
+            text.lines()
+                .find_map(|line| line.trim().strip_prefix(prefix))
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_string)
+        };
+        let rate = field("Requests/sec:").ok_or("wrk printed no Requests/sec")?;
+        let latency = field("Latency").unwrap_or_else(|| "?".into());
+        rates.push((name, rate, latency));
     }
     eprintln!("\nwrk -t2 -c50 -d10s, GET /hello, hyper 1.x http1:");
-    for (name, rate) in rates {
-        eprintln!("  {name:>6}: {rate} requests/s");
+    for (name, rate, latency) in &rates {
+        eprintln!("  {name:>6}: {rate} requests/s, mean latency {latency}");
     }
+    record_wrk(&rates)
+}
+
+/// The markers around the section of docs/BENCHMARKS.md that this load test owns; corio-bench's
+/// report keeps that section when it rewrites the file (the same two strings are in
+/// `crates/corio-bench/src/report.rs`).
+const WRK_BEGIN: &str = "<!-- wrk:begin (written by `cargo xtask integration --wrk`) -->";
+const WRK_END: &str = "<!-- wrk:end -->";
+
+/// Writes the measured rates into docs/BENCHMARKS.md, replacing the previous wrk section.
+fn record_wrk(rates: &[(&str, String, String)]) -> Result<(), String> {
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown date".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mut section = format!(
+        "{WRK_BEGIN}\n## HTTP load (wrk)\n\n\
+         The same hyper 1.x HTTP/1 server (`GET /hello`, a fixed short body) on corio \
+         (`crates/corio-compat/examples/http_server.rs`, through corio-compat's adapters) and on \
+         tokio (`http_server_tokio.rs`, hyper-util's `TokioIo`), each with its runtime's default \
+         worker count, loaded by `wrk -t2 -c50 -d10s` on the same {cores}-core machine \
+         ({cpu}). wrk shares the cores with the server, and this machine is noisy: one run \
+         each, read it as a rough comparison.\n\n\
+         Run: {date}, by `cargo xtask integration --wrk`.\n\n\
+         | server | requests/s | mean latency |\n|---|---:|---:|\n"
+    );
+    for (name, rate, latency) in rates {
+        section.push_str(&format!("| hyper on {name} | {rate} | {latency} |\n"));
+    }
+    section.push_str(WRK_END);
+    section.push('\n');
+    let path = crate::util::root().join("docs/BENCHMARKS.md");
+    let old = fs::read_to_string(&path).unwrap_or_default();
+    let new = match (old.find(WRK_BEGIN), old.find(WRK_END)) {
+        (Some(start), Some(end)) if end > start => {
+            let mut end = end + WRK_END.len();
+            if old[end..].starts_with('\n') {
+                end += 1;
+            }
+            format!("{}{section}{}", &old[..start], &old[end..])
+        }
+        _ => format!("{old}\n{section}"),
+    };
+    fs::write(&path, new).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("wrote the wrk section of {}", path.display());
     Ok(())
 }
 

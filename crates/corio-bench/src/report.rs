@@ -646,7 +646,35 @@ fn method(r: &Report) -> String {
 pub(crate) fn write_docs(report: &Report, dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let md = dir.join("BENCHMARKS.md");
-    std::fs::write(&md, report.markdown()).map_err(|e| format!("{}: {e}", md.display()))?;
+    // The HTTP load test is measured by `cargo xtask integration --wrk`, not by this suite: keep
+    // the section it wrote, or leave a placeholder that says how to fill it.
+    let kept = std::fs::read_to_string(&md)
+        .ok()
+        .and_then(|old| wrk_section(&old).map(str::to_owned))
+        .unwrap_or_else(|| {
+            format!(
+                "{WRK_BEGIN}\n## HTTP load (wrk)\n\nNot measured yet: run \
+                 `cargo xtask integration --wrk`.\n{WRK_END}\n"
+            )
+        });
+    let text = format!("{}\n{kept}", report.markdown());
+    std::fs::write(&md, text).map_err(|e| format!("{}: {e}", md.display()))?;
     let svg = dir.join("benchmarks.svg");
     crate::chart::draw(report, &svg).map_err(|e| format!("{}: {e}", svg.display()))
+}
+
+/// The markers around the section of BENCHMARKS.md that `cargo xtask integration --wrk` owns.
+const WRK_BEGIN: &str = "<!-- wrk:begin (written by `cargo xtask integration --wrk`) -->";
+const WRK_END: &str = "<!-- wrk:end -->";
+
+/// The wrk section of an existing BENCHMARKS.md, markers included, with its final newline.
+fn wrk_section(md: &str) -> Option<&str> {
+    let start = md.find(WRK_BEGIN)?;
+    let end = start + md[start..].find(WRK_END)? + WRK_END.len();
+    let end = if md[end..].starts_with('\n') {
+        end + 1
+    } else {
+        end
+    };
+    Some(&md[start..end])
 }
