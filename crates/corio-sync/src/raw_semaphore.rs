@@ -15,11 +15,22 @@
 //! 3. Permits are conserved: available + assigned to waiters + granted-but-unpolled + held by
 //!    permits always equals the permits ever added (saturating at [`MAX_PERMITS`]) minus the
 //!    forgotten ones.
+//! 4. Each waiter draws a *ticket* when it joins the line, from a counter under the lock, so
+//!    tickets grow front to back. `granted` holds the ticket of the last waiter that was given
+//!    all it asked for; it changes only under the lock and only grows, because waiters are served
+//!    strictly from the head. A waiter with ticket `t` has been granted exactly when
+//!    `granted >= t` (waiters ahead of it were granted or left the line).
+//! 5. Granting a waiter removes its node from the list (the releaser does it, under the lock), so
+//!    a granted waiter never touches its key again: it checks `granted` first, and under the lock
+//!    when it needs the node. A node is notified only by `close`, and stays in the list, stripped
+//!    of its permits, until its owner removes it.
 //!
 //! # Fast paths
 //!
 //! Acquiring with nobody waiting is one compare-and-swap; releasing with nobody waiting is one
-//! compare-and-swap. The lock is taken only when someone waits.
+//! compare-and-swap. The lock is taken only when someone waits. A waiter woken by a grant learns
+//! it from `granted` without the lock (invariants 4 and 5): under contention each acquire takes
+//! the lock twice (to queue, and in its releaser) instead of three times.
 //!
 //! # Cancellation
 //!
@@ -29,7 +40,7 @@
 
 use std::task::{Context, Poll, Waker};
 
-use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 use crate::{AcquireError, TryAcquireError};
 
@@ -51,6 +62,8 @@ fn permits(state: usize) -> usize {
 #[derive(Debug)]
 pub(crate) struct RawSemaphore {
     state: AtomicUsize,
+    /// The ticket of the last waiter granted all it asked for (invariant 4).
+    granted: AtomicU64,
     waiters: Mutex<Line>,
 }
 
@@ -58,6 +71,24 @@ pub(crate) struct RawSemaphore {
 struct Line {
     list: WaitList<Want>,
     spare: Vec<Waker>,
+    /// The last ticket drawn.
+    tickets: u64,
+}
+
+impl Line {
+    /// Puts `waiter` at the back of the line with `assigned` permits so far, drawing its ticket.
+    fn join(&mut self, cx: &Context<'_>, waiter: &mut Waiter, assigned: usize) {
+        self.tickets += 1;
+        waiter.ticket = self.tickets;
+        waiter.key = Some(self.list.push_back(
+            cx.waker(),
+            Want {
+                needed: waiter.needed,
+                assigned,
+                ticket: self.tickets,
+            },
+        ));
+    }
 }
 
 impl HasSpare for Line {
@@ -71,6 +102,7 @@ impl HasSpare for Line {
 struct Want {
     needed: usize,
     assigned: usize,
+    ticket: u64,
 }
 
 /// The per-future acquire state: the request and the node it owns while it waits.
@@ -78,12 +110,17 @@ struct Want {
 pub(crate) struct Waiter {
     needed: usize,
     key: Option<usize>,
+    ticket: u64,
 }
 
 impl Waiter {
     #[inline]
     pub(crate) const fn new(needed: usize) -> Self {
-        Self { needed, key: None }
+        Self {
+            needed,
+            key: None,
+            ticket: 0,
+        }
     }
 
     #[inline]
@@ -96,9 +133,11 @@ impl RawSemaphore {
     pub(crate) fn new(permits: usize) -> Self {
         Self {
             state: AtomicUsize::new(permits.min(MAX_PERMITS) << SHIFT),
+            granted: AtomicU64::new(0),
             waiters: Mutex::new(Line {
                 list: WaitList::new(),
                 spare: Vec::new(),
+                tickets: 0,
             }),
         }
     }
@@ -185,13 +224,7 @@ impl RawSemaphore {
             }
             if state & WAITERS != 0 {
                 // Invariant 2: nothing is available while others wait. Queue up behind them.
-                waiter.key = Some(line.list.push_back(
-                    cx.waker(),
-                    Want {
-                        needed: n,
-                        assigned: 0,
-                    },
-                ));
+                line.join(cx, waiter, 0);
                 return Poll::Pending;
             }
             let (next, assigned) = if permits(state) >= n {
@@ -206,13 +239,7 @@ impl RawSemaphore {
             {
                 Ok(_) if assigned == n => return Poll::Ready(Ok(())),
                 Ok(_) => {
-                    waiter.key = Some(line.list.push_back(
-                        cx.waker(),
-                        Want {
-                            needed: n,
-                            assigned,
-                        },
-                    ));
+                    line.join(cx, waiter, assigned);
                     return Poll::Pending;
                 }
                 Err(actual) => state = actual,
@@ -226,7 +253,18 @@ impl RawSemaphore {
         waiter: &mut Waiter,
         key: usize,
     ) -> Poll<Result<(), AcquireError>> {
+        // Invariant 5: a granted waiter's node is gone; it must not look at its key.
+        if self.granted.load(Ordering::Acquire) >= waiter.ticket {
+            waiter.key = None;
+            return Poll::Ready(Ok(()));
+        }
         let mut line = lock(&self.waiters);
+        if self.granted.load(Ordering::Acquire) >= waiter.ticket {
+            // Granted between the check and the lock.
+            drop(line);
+            waiter.key = None;
+            return Poll::Ready(Ok(()));
+        }
         if !line.list.node(key).is_notified() {
             let stale = line.list.update_waker(key, cx.waker());
             drop(line);
@@ -236,7 +274,7 @@ impl RawSemaphore {
         let node = line.list.remove(key);
         waiter.key = None;
         drop(line);
-        // A granted node holds all it asked for; a node notified by `close` was stripped to zero.
+        // Only `close` notifies a node (invariant 5), and it strips it to zero.
         if node.payload.assigned == node.payload.needed {
             Poll::Ready(Ok(()))
         } else {
@@ -249,6 +287,13 @@ impl RawSemaphore {
     pub(crate) fn cancel(&self, waiter: &mut Waiter) {
         let Some(key) = waiter.key.take() else { return };
         let mut line = lock(&self.waiters);
+        if self.granted.load(Ordering::Acquire) >= waiter.ticket {
+            // Granted but never polled: the node is gone (invariant 5) and the permits are ours
+            // to pass on.
+            drop(line);
+            self.release(waiter.needed);
+            return;
+        }
         let was_waiting = !line.list.node(key).is_notified();
         let node = line.list.remove(key);
         let give_back = node.payload.assigned;
@@ -303,7 +348,11 @@ impl RawSemaphore {
             want.assigned += give;
             rem -= give;
             if want.assigned == want.needed {
-                wakers.push_opt(line.list.notify(head));
+                // Invariants 4 and 5: the grant removes the node and publishes the ticket.
+                let ticket = want.ticket;
+                let mut node = line.list.remove(head);
+                self.granted.store(ticket, Ordering::Release);
+                wakers.push_opt(node.take_waker());
             }
         }
         if !line.list.is_empty() {

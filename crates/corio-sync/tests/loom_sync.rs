@@ -171,6 +171,27 @@ fn semaphore_cancelled_head_waiter_passes_permit_on() {
 }
 
 #[test]
+fn semaphore_grant_races_with_close_and_the_waiters_repoll() {
+    // A grant removes the waiter's node and publishes its ticket; the waiter re-polls without the
+    // lock. Racing a grant against `close` and the waiter's own poll must give Ok (and the permit)
+    // or Closed (and the permit back in the pool), never a hang or a lost permit.
+    model(|| {
+        let sem: &'static Semaphore = Box::leak(Box::new(Semaphore::new(0)));
+        let mut waiter = sem.acquire();
+        assert!(block_on(PollOnce(&mut waiter)).is_pending());
+        let releaser = thread::spawn(move || sem.add_permits(1));
+        let closer = thread::spawn(move || sem.close());
+        match block_on(waiter) {
+            Ok(permit) => assert_eq!(permit.num_permits(), 1),
+            Err(e) => assert_eq!(e, corio_sync::AcquireError::Closed),
+        }
+        releaser.join().unwrap();
+        closer.join().unwrap();
+        assert_eq!(sem.available_permits(), 1);
+    });
+}
+
+#[test]
 fn queue_close_wakes_waiting_getter() {
     model(|| {
         let q = Queue::<u8>::bounded(1);

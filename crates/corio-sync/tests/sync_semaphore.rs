@@ -158,6 +158,37 @@ fn cancel_after_grant_before_repoll_passes_permit_on() {
     assert_eq!(sem.available_permits(), 1);
 }
 
+/// A grant removes the waiter's node at once (its owner learns of the grant from its ticket), so
+/// a newcomer may reuse the node's slot before the granted waiter polls or is dropped. Neither may
+/// touch the other's node.
+#[test]
+fn a_granted_waiter_never_touches_the_slot_a_newcomer_reused() {
+    let sem = Semaphore::new(1);
+    let held = sem.try_acquire().unwrap();
+    let mut a = Manual::new(sem.acquire());
+    a.pending();
+    drop(held); // granted to `a`: its node is gone
+    assert!(a.woken());
+    let mut c = Manual::new(sem.acquire());
+    c.pending(); // likely in the slot `a` had
+    let mut d = Manual::new(sem.acquire());
+    d.pending();
+    drop(a); // passes its permit to `c`, and must leave `c`'s node alone
+    assert!(c.woken() && !d.woken());
+    let pc = c.ready().unwrap();
+    assert_eq!(sem.available_permits(), 0);
+    drop(pc);
+    assert!(d.woken());
+    // A granted waiter that is polled again (instead of dropped) takes its permit, and a later
+    // waiter in the reused slot is still served in order.
+    let pd = d.ready().unwrap();
+    let mut e = Manual::new(sem.acquire());
+    e.pending();
+    drop(pd);
+    drop(e.ready().unwrap());
+    assert_eq!(sem.available_permits(), 1);
+}
+
 #[test]
 fn cancel_last_waiter_reopens_fast_path() {
     let sem = Semaphore::new(0);
