@@ -202,14 +202,37 @@ fn cancel_token_children_and_waiters() {
 
 #[test]
 fn a_dropped_cancelled_future_leaves_no_listener() {
+    /// Counts the wake-ups it receives.
+    struct Counter(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Counter {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
     let token = CancelToken::new();
+    let dropped = std::sync::Arc::new(Counter(Default::default()));
+    let kept = std::sync::Arc::new(Counter(Default::default()));
     for _ in 0..1000 {
         let mut f = Box::pin(token.cancelled());
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let waker = std::task::Waker::from(dropped.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
         assert!(f.as_mut().poll(&mut cx).is_pending());
     }
-    token.cancel(); // notifies no stale listener (they were removed on drop)
+    // One live listener, as the control: it must be woken exactly once.
+    let mut live = Box::pin(token.cancelled());
+    let waker = std::task::Waker::from(kept.clone());
+    assert!(
+        live.as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker))
+            .is_pending()
+    );
+    token.cancel();
     assert!(token.is_cancelled());
+    // A listener left behind by a dropped future would have been woken too.
+    assert_eq!(dropped.0.load(Ordering::SeqCst), 0);
+    assert_eq!(kept.0.load(Ordering::SeqCst), 1);
+    // The dropped futures' wakers were released with their listeners.
+    assert_eq!(std::sync::Arc::strong_count(&dropped), 1);
 }
 
 #[test]

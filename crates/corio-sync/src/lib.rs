@@ -54,12 +54,13 @@
 //!   its memory, and wakers are woken, and stale wakers dropped, only after the lock is released
 //!   (dropping a task's last waker may run arbitrary destructors).
 //! - **`Send` when the data is.** Futures and handles are `Send` (and `Sync`) whenever `T` allows.
-//! - **Cooperative budget.** With the default `coop` feature, an operation about to complete (a get
+//! - **Cooperative budget.** With the `coop` feature, an operation about to complete (a get
 //!   returning an item, a put storing one, an acquire granting permits, a lock granted, a wait
 //!   released) first checks corio's per-task budget. If the budget is spent, it returns `Pending`
 //!   after waking the task, having done nothing. Outside a corio runtime the budget is unlimited
-//!   and the check is a thread-local read. `default-features = false` removes the dependency on
-//!   `corio-coop`, the only corio crate this one may use.
+//!   and the check is a thread-local read. The feature is off by default, so that the crate
+//!   depends on no other corio crate; the `corio` facade turns it on (and with it the dependency
+//!   on `corio-coop`, the only corio crate this one may use).
 //! - **No panics on bad input.** Zero capacities, zero permits, too many permits, closed queues and
 //!   extra `task_done` calls all have a documented result or error.
 //!
@@ -138,7 +139,8 @@
 //!
 //! # Feature flags
 //!
-//! - `coop` (default): spend corio's cooperative budget (see above).
+//! - `coop` (off by default; on through the `corio` facade): spend corio's cooperative budget
+//!   (see above).
 #![deny(unsafe_code)]
 
 mod barrier;

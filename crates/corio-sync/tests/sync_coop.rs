@@ -1,4 +1,5 @@
-//! The cooperative budget (feature `coop`, on by default): a spent budget makes a completing
+//! The cooperative budget (feature `coop`, which the facade and `cargo xtask ci`'s workspace build
+//! turn on; the crate alone builds without it): a spent budget makes a completing
 //! operation return `Pending` having done nothing, and outside a runtime nothing changes.
 #![cfg(feature = "coop")]
 
