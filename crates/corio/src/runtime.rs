@@ -129,7 +129,8 @@ impl Builder {
 
     /// Deterministic mode (for [`build_local`](Builder::build_local)): virtual time that jumps to
     /// the next timer whenever the loop is idle, and a seeded choice among ready tasks, so the
-    /// same seed replays the same interleaving.
+    /// same seed replays the same interleaving. A seed needs one thread:
+    /// [`build`](Builder::build) refuses it with an `InvalidInput` error.
     pub fn deterministic(mut self, seed: u64) -> Builder {
         self.clock = Some(Clock::new_paused(true));
         self.seed = Some(seed);
@@ -163,8 +164,19 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// Fails if `worker_threads` is zero, or the OS refuses a thread or a poller.
+    /// Fails if `worker_threads` is zero, if [`deterministic`](Builder::deterministic) was asked
+    /// for (threads would make the interleaving unrepeatable: use
+    /// [`build_local`](Builder::build_local)), or if the OS refuses a thread or a poller.
     pub fn build(self) -> io::Result<Runtime> {
+        if let Some(seed) = self.seed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "deterministic mode (seed {seed}) runs on one thread: use build_local(), \
+                     not build()"
+                ),
+            ));
+        }
         // One wheel per worker, plus one for the threads in `block_on`, so that workers do not
         // contend for the timer's lock. Virtual time keeps one wheel: its tests want timers with
         // the same deadline to fire in the order they were registered, whichever thread did.

@@ -44,6 +44,22 @@ fn zero_capacities_and_counts() {
 }
 
 #[test]
+fn a_seed_on_a_multi_threaded_runtime_is_an_error() {
+    let err = corio::Runtime::builder()
+        .deterministic(3)
+        .build()
+        .expect_err("threads would make the seed meaningless");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("build_local"), "{err}");
+    // The same builder settings on one thread are fine.
+    let rt = corio::Runtime::builder()
+        .deterministic(3)
+        .build_local()
+        .unwrap();
+    assert_eq!(rt.block_on(async { 5 }), 5);
+}
+
+#[test]
 fn extreme_durations_and_instants() {
     corio::run_local(async {
         corio::sleep(Duration::ZERO).await;
@@ -62,7 +78,9 @@ fn extreme_durations_and_instants() {
             Some(4)
         );
         assert_eq!(corio::fail_after(Duration::MAX, async { 5 }).await, Ok(5));
-        let past = Instant::now() - Duration::from_millis(1).min(Duration::ZERO);
+        let past = Instant::now()
+            .checked_sub(Duration::from_millis(1))
+            .unwrap_or_else(Instant::now);
         corio::sleep_until(past).await;
     });
 }
