@@ -7,7 +7,10 @@
 //!    user when we are root: the server refuses to run as root), runs the `postgres` example and
 //!    the `pg-integration` test against it, then stops it and removes the directory, on
 //!    failure too.
-//! 3. With `--wrk`: a short load test of the same hyper server on corio and on tokio (installs
+//! 3. The examples: every example of `corio` (the tour first) and corio-compat's `http_client`
+//!    runs in release mode to completion, each under a time limit, and must exit with success
+//!    and print its last line (`cargo xtask ci` only compiles them).
+//! 4. With `--wrk`: a short load test of the same hyper server on corio and on tokio (installs
 //!    wrk from Debian if missing), printing both request rates and writing them into the wrk
 //!    section of `docs/BENCHMARKS.md`.
 
@@ -24,8 +27,9 @@ use crate::util::{cargo, run};
 const HELP: &str = "\
 cargo xtask integration [--wrk]
 
-  HTTP smoke test of the http_server example; PostgreSQL example and test against a throwaway
-  server (installed from Debian's packages if missing).
+  HTTP smoke test of the http_server example; every corio example and http_client run to
+  completion; PostgreSQL example and test against a throwaway server (installed from Debian's
+  packages if missing).
   --wrk   also load-test the hyper server on corio and on tokio with wrk (-t2 -c50 -d10s),
           and record both rates in docs/BENCHMARKS.md
 ";
@@ -50,6 +54,7 @@ pub(crate) fn integration(args: &[String]) -> Result<(), String> {
         cargo().args(["build", "-p", "corio-compat", "--examples"]),
     )?;
     http_smoke()?;
+    examples()?;
     postgres()?;
     if wrk {
         load_test()?;
@@ -524,6 +529,92 @@ fn free_port() -> Result<u16, String> {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .map_err(|e| format!("finding a free port: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Examples
+
+/// The examples to run, with a line each must print (its last words, so a run that stopped
+/// half-way fails). The tour is the README's main command and must finish in under 30 s; it is
+/// given far more here, since a loaded CI machine is slower, and its own time is printed.
+const EXAMPLES: [(&str, &str, &str); 7] = [
+    ("corio", "tour", "tour finished in"),
+    ("corio", "batch_fetch", "unlimited"),
+    ("corio", "pitfalls", "pitfall 5"),
+    ("corio", "queue_pipeline", "items handled in"),
+    ("corio", "task_group", "with join_all"),
+    ("corio", "to_thread", "batch vs one by one"),
+    ("corio-compat", "http_client", "unlimited"),
+];
+
+/// How long one example may run before it counts as hung.
+const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(180);
+
+fn examples() -> Result<(), String> {
+    run(
+        "build examples (release)",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "corio",
+            "-p",
+            "corio-compat",
+            "--examples",
+        ]),
+    )?;
+    let dir = crate::util::root().join("target/release/examples");
+    let logs = std::env::temp_dir().join(format!("corio-examples-{}", std::process::id()));
+    fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    for (package, name, last_words) in EXAMPLES {
+        eprintln!("\n==> example {name} ({package})");
+        let log = logs.join(format!("{name}.log"));
+        let out = fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log.display()))?;
+        let start = Instant::now();
+        let mut child = Command::new(dir.join(name))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("starting example {name}: {e}"))?;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() > EXAMPLE_TIMEOUT => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "example {name} still ran after {EXAMPLE_TIMEOUT:?}; its output is in {}",
+                        log.display()
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(format!("waiting for example {name}: {e}")),
+            }
+        };
+        let took = start.elapsed();
+        let output = fs::read_to_string(&log).unwrap_or_default();
+        if !status.success() || !output.contains(last_words) {
+            return Err(format!(
+                "example {name} failed ({status}, expected to print {last_words:?}); its \
+                 output:\n{output}"
+            ));
+        }
+        let last = output
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        eprintln!(
+            "<== example {name}: ok in {took:.1?}; last line: {}",
+            last.trim()
+        );
+    }
+    let _ = fs::remove_dir_all(&logs);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

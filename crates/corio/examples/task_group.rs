@@ -71,10 +71,13 @@ fn main() {
                 e.errors()
             ),
         }
-        println!("  finished:  {:?}", ledger.fetched.lock().unwrap());
+        println!(
+            "  ran to the end: {:?}  <- user 3, which failed",
+            ledger.fetched.lock().unwrap()
+        );
         let mut cancelled = ledger.cancelled.lock().unwrap().clone();
         cancelled.sort();
-        println!("  cancelled: {cancelled:?}  <- no wasted work\n");
+        println!("  cancelled:      {cancelled:?}  <- no wasted work\n");
 
         println!("with join_all (asyncio.gather):");
         let ledger = Arc::new(Ledger::default());
@@ -83,6 +86,6 @@ fn main() {
         println!("  results after {:.2?}: {results:?}", start.elapsed());
         let mut fetched = ledger.fetched.lock().unwrap().clone();
         fetched.sort();
-        println!("  finished:  {fetched:?}  <- users 1, 2 and 4 ran to the end anyway");
+        println!("  ran to the end: {fetched:?}  <- users 1, 2 and 4 too, for nothing");
     });
 }
