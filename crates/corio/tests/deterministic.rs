@@ -205,3 +205,77 @@ fn sockets_work_in_deterministic_mode() {
         server.await;
     });
 }
+
+/// Set in the child process of `a_failing_deterministic_test_prints_its_seed_and_corio_seed_replays_it`.
+const CHILD_ENV: &str = "CORIO_TEST_SEED_REPLAY_CHILD";
+
+/// What `#[corio::test(deterministic)]` runs, with a body that prints its interleaving and fails.
+fn failing_deterministic_test() {
+    corio::__private::run_test(
+        corio::__private::MacroConfig::new().deterministic(),
+        async {
+            println!("TRACE={}", interleaving().await);
+            panic!("deliberate failure");
+        },
+    );
+}
+
+/// Runs this test binary again, filtered to the test below, in its child role.
+fn run_child(seed: Option<u64>) -> (String, String) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "a_failing_deterministic_test_prints_its_seed_and_corio_seed_replays_it",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, "1")
+    .env_remove(corio::SEED_ENV);
+    if let Some(seed) = seed {
+        cmd.env(corio::SEED_ENV, seed.to_string());
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "the child's test must fail");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The rest of the first line that contains `prefix`, after it (the test harness may print on
+/// the same line before it).
+fn field<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest.trim()))
+        .unwrap_or_else(|| panic!("no {prefix:?} in:\n{text}"))
+}
+
+#[test]
+fn a_failing_deterministic_test_prints_its_seed_and_corio_seed_replays_it() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        failing_deterministic_test();
+        return;
+    }
+    // A random seed: the failure names it.
+    let (stdout, stderr) = run_child(None);
+    let seed: u64 = field(&stderr, "corio: deterministic run failed with seed ")
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        stderr.contains(&format!("replay it with CORIO_SEED={seed}")),
+        "{stderr}"
+    );
+    let trace = field(&stdout, "TRACE=").to_owned();
+    // CORIO_SEED=<that seed> replays the same interleaving, and the same failure.
+    for _ in 0..3 {
+        let (stdout, stderr) = run_child(Some(seed));
+        assert_eq!(field(&stdout, "TRACE="), trace);
+        assert!(
+            stderr.contains(&format!("failed with seed {seed};")),
+            "{stderr}"
+        );
+    }
+}
