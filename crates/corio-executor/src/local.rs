@@ -28,7 +28,7 @@ use concurrent_queue::ConcurrentQueue;
 
 use crate::context::{self, Common, Current};
 use crate::park::{Driver, DriverHandle};
-use crate::task::{Header, Task, spawn_task};
+use crate::task::{Header, Task, TaskId, spawn_task};
 
 /// How many tasks run between two looks at the driver.
 pub(crate) const EVENT_INTERVAL: u32 = 61;
@@ -143,6 +143,18 @@ impl Shared {
     }
 }
 
+/// The debug record of a `block_on` future; it leaves the registry when `block_on` returns or
+/// unwinds.
+struct MainDebug {
+    record: Arc<crate::debug::TaskDebug>,
+}
+
+impl Drop for MainDebug {
+    fn drop(&mut self) {
+        self.record.ended();
+    }
+}
+
 /// The loop's thread-local part.
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
@@ -247,8 +259,18 @@ impl Core {
 
     /// Drives the loop until `future` completes. Re-entrant: a nested call (from inside a task of
     /// this loop) keeps running the loop's other tasks while it waits.
-    pub(crate) fn block_on<F: Future>(self: &Rc<Core>, future: F) -> F::Output {
+    /// Runs the loop until `future` completes. In debug mode the future itself is watched like a
+    /// task (named `block_on`, at `location`): blocking in it freezes the whole loop, so the
+    /// slow-poll detector must see it, and the dump lists it.
+    pub(crate) fn block_on<F: Future>(
+        self: &Rc<Core>,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> F::Output {
         let _enter = context::enter(Current::Local(self.clone()));
+        let debug = self.shared.common.debug.as_ref().map(|state| MainDebug {
+            record: state.track(TaskId::next(), Some(Arc::from("block_on")), location),
+        });
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
             shared: self.shared.clone(),
@@ -259,8 +281,9 @@ impl Core {
         loop {
             if main.woken.swap(false, Ordering::AcqRel) {
                 self.tick();
-                let poll = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
-                    future.as_mut().poll(&mut cx)
+                let poll = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || match &debug {
+                    None => future.as_mut().poll(&mut cx),
+                    Some(d) => d.record.instrumented(|| future.as_mut().poll(&mut cx)),
                 });
                 if let Poll::Ready(output) = poll {
                     return output;

@@ -494,8 +494,9 @@ impl LocalRuntime {
     }
 
     /// Runs the loop until `future` completes.
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.core.block_on(future)
+        self.core.block_on(future, Location::caller())
     }
 
     /// Spawns a task that need not be `Send` on this loop.
@@ -815,6 +816,7 @@ where
 /// ```
 /// assert_eq!(corio_executor::block_on(async { 40 + 2 }), 42);
 /// ```
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     enum Via {
         Local(Rc<local::Core>),
@@ -834,7 +836,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         },
     });
     match via {
-        Via::Local(core) => core.block_on(future),
+        Via::Local(core) => core.block_on(future, Location::caller()),
         Via::Multi(shared, on_worker) => multi_block_on(&shared, future, on_worker),
         Via::Park => park_block_on(future),
     }

@@ -65,6 +65,60 @@ fn a_blocking_poll_is_reported_once_by_the_watchdog_while_it_runs() {
     assert!(text.contains("blocker") && text.contains("dbg-0"), "{text}");
 }
 
+/// Blocking in the future given to a loop's `block_on` (the body of `#[corio::main(local)]` or
+/// `run_local`) freezes the whole loop: debug mode watches it like a task named `block_on`.
+#[test]
+fn a_blocking_poll_of_the_loops_main_future_is_reported_once() {
+    let (reports, hook) = collecting();
+    let rt = corio_executor::Builder::new()
+        .debug(true)
+        .report_hook(hook)
+        .build_local()
+        .unwrap();
+    let line = line!() + 1;
+    let poll_ended = rt.block_on(async {
+        // A task that is alive meanwhile, so the dump has something beside the main future.
+        let other = task::Builder::new()
+            .name("other")
+            .spawn(std::future::pending::<()>());
+        yield_now().await;
+        let dump = corio_executor::dump();
+        assert!(
+            dump.tasks
+                .iter()
+                .any(|t| t.name.as_deref() == Some("block_on")),
+            "the dump lists the main future:\n{dump}"
+        );
+        std::thread::sleep(Duration::from_millis(300)); // blocks the loop
+        drop(other);
+        Instant::now()
+    });
+    let after = rt.handle().dump();
+    assert!(
+        !after
+            .tasks
+            .iter()
+            .any(|t| t.name.as_deref() == Some("block_on")),
+        "the main future leaves the dump when block_on returns:\n{after}"
+    );
+    drop(rt);
+    let reports = reports.lock().unwrap();
+    let slow: Vec<_> = reports
+        .iter()
+        .filter(|(_, r)| matches!(r, Report::SlowPoll { .. }))
+        .collect();
+    assert_eq!(slow.len(), 1, "exactly one report: {reports:?}");
+    let (at, report) = slow[0];
+    let Report::SlowPoll { task, elapsed, .. } = report else {
+        unreachable!()
+    };
+    assert_eq!(task.name.as_deref(), Some("block_on"));
+    assert_eq!(task.location.line(), line, "the block_on call site");
+    assert!(task.location.file().ends_with("rt_debug.rs"));
+    assert!(*elapsed >= Duration::from_millis(100));
+    assert!(*at < poll_ended, "the watchdog reported it during the poll");
+}
+
 /// Spawns the blocking task; its spawn location is this function's caller's line.
 #[track_caller]
 fn spawn_blocker(rt: &Runtime) -> (corio_executor::Task<Instant>, u32) {

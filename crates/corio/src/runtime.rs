@@ -402,7 +402,9 @@ impl LocalRuntime {
         Builder::new().build_local()
     }
 
-    /// Runs the loop until `future` completes.
+    /// Runs the loop until `future` completes. In debug mode the future is watched like a task
+    /// named `block_on`: a slow poll of it (which freezes the loop) is reported.
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.exec().block_on(future)
     }
@@ -487,6 +489,7 @@ pub fn run<F: Future>(future: F) -> F::Output {
 /// });
 /// assert!(elapsed >= Duration::from_millis(20));
 /// ```
+#[track_caller]
 pub fn run_local<F: Future>(future: F) -> F::Output {
     let rt = LocalRuntime::new()
         .unwrap_or_else(|e| panic!("corio::run_local: cannot start the runtime: {e}"));
@@ -545,6 +548,7 @@ impl MacroConfig {
 
 /// The body of `#[corio::main]`.
 #[doc(hidden)]
+#[track_caller]
 pub fn run_main<F: Future>(config: MacroConfig, future: F) -> F::Output {
     let builder = config.builder();
     if config.local {
@@ -562,6 +566,7 @@ pub fn run_main<F: Future>(config: MacroConfig, future: F) -> F::Output {
 
 /// The body of `#[corio::test]`.
 #[doc(hidden)]
+#[track_caller]
 pub fn run_test<F: Future>(config: MacroConfig, future: F) -> F::Output {
     if config.deterministic {
         let seed = config
