@@ -24,6 +24,33 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
         cargo().args(["test", "--workspace", "--all-targets"]),
     )?;
     run("doctest", cargo().args(["test", "--workspace", "--doc"]))?;
+    // The optional `tracing` feature is off in the workspace build: lint it and run its test.
+    run(
+        "clippy (tracing)",
+        cargo().args([
+            "clippy",
+            "-p",
+            "corio-executor",
+            "--all-targets",
+            "--features",
+            "tracing",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "test (tracing)",
+        cargo().args([
+            "test",
+            "-p",
+            "corio-executor",
+            "--features",
+            "tracing",
+            "--test",
+            "rt_tracing",
+        ]),
+    )?;
     run(
         "doc",
         cargo()

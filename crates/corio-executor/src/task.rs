@@ -161,15 +161,17 @@ impl fmt::Debug for Header {
 
 impl Header {
     pub(crate) fn new(location: &'static Location<'static>, name: Option<Arc<str>>) -> Header {
+        let id = TaskId::next();
         #[cfg(feature = "tracing")]
         tracing::trace!(
             target: "corio::task",
+            task_id = id.as_u64(),
             task_name = name.as_deref(),
             location = %location,
             "spawn"
         );
         Header {
-            id: TaskId::next(),
+            id,
             location,
             extra: name.map(|name| {
                 Box::new(Extra {
