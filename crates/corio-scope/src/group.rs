@@ -131,6 +131,9 @@ struct State<E> {
     mode: Mode,
     errors: Vec<E>,
     panic: Option<(Box<dyn Any + Send>, &'static Location<'static>)>,
+    /// The group was dropped: nobody will take `panic` any more, so a child that panics from now
+    /// on (a spawned child still running on another thread) reports its panic itself.
+    closed: bool,
     cancelling: bool,
     running: usize,
     finished: Vec<usize>,
@@ -159,6 +162,7 @@ impl<E> Shared<E> {
         let (waker, extra) = {
             let mut state = self.lock();
             let extra = match state.panic {
+                _ if state.closed => Some(payload),
                 None => {
                     state.panic = Some((payload, location));
                     None
@@ -287,6 +291,7 @@ impl<E: Send + 'static> Group<E> {
                     mode,
                     errors: Vec::new(),
                     panic: None,
+                    closed: false,
                     cancelling: false,
                     running: 0,
                     finished: Vec::new(),
@@ -521,8 +526,13 @@ impl<E> Drop for Group<E> {
         let spawned = std::mem::take(&mut *lock(&self.spawned));
         drop(spawned);
         // A panic caught but never resumed (the group was cancelled or dropped first) must not
-        // vanish: report it.
-        let lost = self.shared.lock().panic.take();
+        // vanish: report it. Closing under the same lock makes a spawned child that panics after
+        // this point report its own panic (see `Shared::panicked`).
+        let lost = {
+            let mut state = self.shared.lock();
+            state.closed = true;
+            state.panic.take()
+        };
         if let Some((payload, location)) = lost {
             corio_executor::task::report_unobserved_panic(
                 payload,

@@ -417,3 +417,55 @@ fn a_group_inside_a_spawned_task_is_send() {
     });
     assert_eq!(corio::block_on(t).unwrap(), 5);
 }
+
+/// A spawned child may still be inside a poll, on another worker, when its group is dropped; if
+/// that poll then panics, the panic is reported, not lost. (The dropped group had already looked
+/// for a caught panic to report and found none.)
+#[test]
+fn a_panic_that_lands_after_its_group_was_dropped_is_reported() {
+    use std::sync::atomic::AtomicBool;
+    use std::task::{Context, Waker};
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let sink = reports.clone();
+    let rt = corio::Builder::new()
+        .worker_threads(2)
+        .report_hook(move |r| sink.lock().unwrap().push(r.to_string()))
+        .build()
+        .unwrap();
+    let started = Arc::new(AtomicBool::new(false));
+    let dropped = Arc::new(AtomicBool::new(false));
+    let _enter = rt.handle().enter();
+    let mut group = Box::pin(task_group(async |g| {
+        let (started, dropped) = (started.clone(), dropped.clone());
+        g.spawn(async move {
+            started.store(true, Ordering::SeqCst);
+            // Stay inside this poll (blocking the worker) until the group is gone.
+            while !dropped.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            panic!("late panic");
+            #[allow(unreachable_code)]
+            Ok::<(), ()>(())
+        });
+        std::future::pending::<Result<(), ()>>().await
+    }));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(group.as_mut().poll(&mut cx).is_pending());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !started.load(Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(group); // the child is mid-poll on a worker
+    dropped.store(true, Ordering::SeqCst);
+    drop(_enter);
+    drop(rt); // joins the workers: the late panic has happened by now
+    let reports = reports.lock().unwrap();
+    assert!(
+        reports.iter().any(|r| r.contains("late panic")),
+        "the late panic was lost: {reports:?}"
+    );
+}
