@@ -1373,7 +1373,8 @@ fn mpmc_exactly_once(q: Queue<(usize, usize)>, total: usize, blocking: bool) {
 
 #[test]
 fn stress_mpmc_bounded_async() {
-    mpmc_exactly_once(Queue::bounded(16), stress(100_000), false);
+    // Issue 3: 8 producers of 100,000 items each.
+    mpmc_exactly_once(Queue::bounded(16), stress(800_000), false);
 }
 
 #[test]
