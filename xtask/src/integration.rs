@@ -49,6 +49,13 @@ pub(crate) fn integration(args: &[String]) -> Result<(), String> {
             other => return Err(format!("integration: unknown option `{other}`\n\n{HELP}")),
         }
     }
+    if !cfg!(target_os = "linux") {
+        return Err(
+            "integration needs Linux (it installs PostgreSQL and wrk with apt-get and runs the \
+             server as the `postgres` user); run it on a Linux machine"
+                .into(),
+        );
+    }
     run(
         "build examples",
         cargo().args(["build", "-p", "corio-compat", "--examples"]),
@@ -363,11 +370,21 @@ fn install_postgres() -> Result<(), String> {
     installed
 }
 
+#[cfg(unix)]
 fn write_policy(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     fs::write(path, "#!/bin/sh\nexit 101\n")
         .and_then(|()| fs::set_permissions(path, fs::Permissions::from_mode(0o755)))
         .map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Never called off Linux (`integration` refuses to start there); the policy must be executable.
+#[cfg(not(unix))]
+fn write_policy(path: &Path) -> Result<(), String> {
+    Err(format!(
+        "writing {}: an executable policy-rc.d needs Unix permissions",
+        path.display()
+    ))
 }
 
 fn is_root() -> bool {

@@ -221,6 +221,7 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(unix)] // symlinks need privileges on Windows
 /// # futures_lite::future::block_on(async {
 /// # let dir = tempfile::tempdir()?;
 /// # let (target, link) = (dir.path().join("target"), dir.path().join("link"));
@@ -413,6 +414,7 @@ pub async fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(unix)] // symlinks need privileges on Windows
 /// # futures_lite::future::block_on(async {
 /// # let dir = tempfile::tempdir()?;
 /// # let link = dir.path().join("link");

@@ -13,18 +13,25 @@
 //! corio-stress echo-server                                               helper of `echo`
 //! ```
 //!
-//! Linux only: the figures come from `/proc/self` and the limits from `RLIMIT_NOFILE`.
+//! Linux only: the figures come from `/proc/self` and the limits from `RLIMIT_NOFILE`. Elsewhere
+//! the binary builds but only says so and fails.
 #![deny(unsafe_code)]
 
+#[cfg(target_os = "linux")]
 mod driver;
+#[cfg(target_os = "linux")]
 mod outcome;
+#[cfg(target_os = "linux")]
 mod scenarios;
+#[cfg(target_os = "linux")]
 mod sys;
 
 use std::process::ExitCode;
 
+#[cfg(target_os = "linux")]
 use outcome::Size;
 
+#[cfg(target_os = "linux")]
 const HELP: &str = "\
 corio-stress: corio under load, faults and shutdown
 
@@ -50,6 +57,7 @@ environment:
   CORIO_STRESS_SEED   the seed of the randomised storms (each prints the one it used)
 ";
 
+#[cfg(target_os = "linux")]
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -77,7 +85,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Off Linux there is no `/proc/self` and no `RLIMIT_NOFILE` to read the figures from.
+#[cfg(not(target_os = "linux"))]
+fn main() -> ExitCode {
+    eprintln!(
+        "corio-stress: the stress suite needs Linux (it reads /proc/self and sets \
+         RLIMIT_NOFILE); nothing was run"
+    );
+    ExitCode::FAILURE
+}
+
 /// `run <scenario> [size]`: one scenario in this process; the verdict is also the exit status.
+#[cfg(target_os = "linux")]
 fn run_one(args: &[String]) -> Result<(), String> {
     let name = args
         .first()

@@ -1,5 +1,6 @@
 //! The watchdog: a scenario that hangs is killed, with its helper process, and reported as a
-//! FAIL within its time limit.
+//! FAIL within its time limit. Linux only, as the suite (`/proc/<pid>/stat`, process groups).
+#![cfg(target_os = "linux")]
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -275,12 +275,15 @@ fn network() {
         let mut b = [0u8; 1];
         udp.recv_from(&mut b).await.unwrap();
 
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s");
-        let ul = corio::net::UnixListener::bind(&path).unwrap();
-        let _c = corio::net::UnixStream::connect(&path).await.unwrap();
-        let _ = ul.accept().await.unwrap();
-        let (_a, _b) = corio::net::UnixDatagram::pair().unwrap();
+        #[cfg(unix)]
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s");
+            let ul = corio::net::UnixListener::bind(&path).unwrap();
+            let _c = corio::net::UnixStream::connect(&path).await.unwrap();
+            let _ = ul.accept().await.unwrap();
+            let (_a, _b) = corio::net::UnixDatagram::pair().unwrap();
+        }
 
         let raw = corio::Async::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
         let _ = raw.get_ref().local_addr();
