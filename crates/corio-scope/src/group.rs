@@ -4,6 +4,7 @@ use std::any::Any;
 use std::error::Error;
 use std::fmt;
 use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 
@@ -61,9 +62,10 @@ use crate::set::FutureSet;
 /// let err = result.unwrap_err();
 /// assert_eq!(err.errors(), ["user 3 not found"]);
 /// ```
-pub async fn task_group<E, R, F>(body: F) -> Result<R, GroupError<E>>
+pub async fn task_group<'env, E, R, F, Fut>(body: F) -> Result<R, GroupError<E>>
 where
-    F: AsyncFnOnce(&Group<E>) -> Result<R, E>,
+    F: FnOnce(Group<'env, E>) -> Fut,
+    Fut: Future<Output = Result<R, E>>,
     E: Send + 'static,
 {
     run_group(Mode::FailFast, body).await
@@ -86,9 +88,10 @@ where
 /// errors.sort();
 /// assert_eq!(errors, [0, 2]);
 /// ```
-pub async fn supervisor<E, R, F>(body: F) -> Result<R, GroupError<E>>
+pub async fn supervisor<'env, E, R, F, Fut>(body: F) -> Result<R, GroupError<E>>
 where
-    F: AsyncFnOnce(&Group<E>) -> Result<R, E>,
+    F: FnOnce(Group<'env, E>) -> Fut,
+    Fut: Future<Output = Result<R, E>>,
     E: Send + 'static,
 {
     run_group(Mode::Supervise, body).await
@@ -103,8 +106,29 @@ enum Mode {
 /// A local child, with the lifetime of what it borrows erased (see `Group::spawn_local`).
 type LocalChild = dyn Future<Output = ()> + Send;
 
-/// The handle that a task group's body receives; see [`task_group`].
-pub struct Group<E> {
+/// The handle that a task group's body receives (by value; it is cheap to clone); see
+/// [`task_group`].
+///
+/// `'env` is the lifetime of what local children ([`Group::spawn_local`]) may borrow: data that
+/// outlives the whole `task_group` call, such as what the body closure captured. The caller of
+/// `task_group` chooses it, and it is invariant, so the body cannot lend its own locals to a child
+/// that may still run after the body has returned.
+pub struct Group<'env, E> {
+    core: Arc<GroupCore<E>>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<E> Clone for Group<'_, E> {
+    fn clone(&self) -> Self {
+        Group {
+            core: self.core.clone(),
+            env: PhantomData,
+        }
+    }
+}
+
+/// What the group handles share, and `run_group` drives.
+struct GroupCore<E> {
     shared: Arc<Shared<E>>,
     /// Handles of spawned children, so that cancelling the group can cancel them.
     spawned: Mutex<slab::Slab<Task<()>>>,
@@ -112,9 +136,9 @@ pub struct Group<E> {
     incoming: Mutex<Vec<Pin<Box<LocalChild>>>>,
 }
 
-impl<E> fmt::Debug for Group<E> {
+impl<E> fmt::Debug for Group<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
+        let state = self.core.shared.lock();
         f.debug_struct("Group")
             .field("running", &state.running)
             .field("errors", &state.errors.len())
@@ -283,9 +307,9 @@ where
     }
 }
 
-impl<E: Send + 'static> Group<E> {
-    fn new(mode: Mode) -> Group<E> {
-        Group {
+impl<E: Send + 'static> GroupCore<E> {
+    fn new(mode: Mode) -> GroupCore<E> {
+        GroupCore {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     mode,
@@ -301,166 +325,6 @@ impl<E: Send + 'static> Group<E> {
             spawned: Mutex::new(slab::Slab::new()),
             incoming: Mutex::new(Vec::new()),
         }
-    }
-
-    /// Spawns a child task on the runtime: it runs in parallel with the body and the other
-    /// children. Returns a handle to await its value; dropping the handle does not cancel it.
-    ///
-    /// If the group is already cancelling, the child is dropped at once and the handle reports
-    /// [`Cancelled`].
-    #[track_caller]
-    pub fn spawn<T, F>(&self, child: F) -> ChildHandle<T>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel();
-        let mut spawned = lock(&self.spawned);
-        {
-            let mut state = self.shared.lock();
-            if state.cancelling {
-                drop(state);
-                drop(child);
-                return ChildHandle { rx };
-            }
-            state.running += 1;
-        }
-        let entry = spawned.vacant_entry();
-        let key = entry.key();
-        // `spawn` is `#[track_caller]`, as is this method: the task records the user's call site.
-        let task = corio_executor::spawn(supervise(
-            self.shared.clone(),
-            Some(key),
-            child,
-            tx,
-            Location::caller(),
-        ));
-        entry.insert(task);
-        ChildHandle { rx }
-    }
-
-    /// Adds a child that is polled by the group itself, on the group's task: it runs
-    /// concurrently (not in parallel) with the body, and may borrow from the caller's stack.
-    ///
-    /// This is sound because the group's future owns the child: however the group ends (returns,
-    /// is dropped, or is leaked), the child is never polled after the borrowed data is gone.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let names = vec!["a".to_string(), "b".to_string()];
-    /// let total = corio::run_local(corio_scope::task_group(async |g| {
-    ///     let lens: Vec<_> = names
-    ///         .iter()
-    ///         .map(|n| g.spawn_local(async move { Ok::<_, ()>(n.len()) })) // borrows `names`
-    ///         .collect();
-    ///     let mut total = 0;
-    ///     for l in lens {
-    ///         total += l.await.unwrap();
-    ///     }
-    ///     Ok(total)
-    /// }));
-    /// assert_eq!(total.unwrap(), 2);
-    /// ```
-    #[track_caller]
-    pub fn spawn_local<'g, T, F>(&'g self, child: F) -> ChildHandle<T>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'g,
-        T: Send + 'g,
-    {
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut state = self.shared.lock();
-            if state.cancelling {
-                drop(state);
-                drop(child);
-                return ChildHandle { rx };
-            }
-            state.running += 1;
-        }
-        let boxed: Pin<Box<dyn Future<Output = ()> + Send + 'g>> = Box::pin(supervise(
-            self.shared.clone(),
-            None,
-            child,
-            tx,
-            Location::caller(),
-        ));
-        // SAFETY: this only erases the lifetime `'g` of the trait object; the layout is the same.
-        // Erasing it is sound because the child is never polled or dropped after `'g` ends:
-        // - `'g` is the lifetime of the body's `&Group`. The body is a closure called with a
-        //   reference of any lifetime, so a child that satisfies `'g` can only borrow what the
-        //   closure captured (or `'static` data), never the body's own locals; and whatever the
-        //   closure captured outlives the whole `task_group` future that owns the closure.
-        // - The boxed child lives only in this group (`incoming`) and in `run_group`'s set, which
-        //   polls and drops it; both are owned by the `task_group` future. The child is dropped
-        //   when that future finishes or is dropped. If that future is leaked instead, the child
-        //   is leaked with it and never touched again.
-        #[allow(unsafe_code)]
-        let boxed: Pin<Box<LocalChild>> = unsafe {
-            std::mem::transmute::<
-                Pin<Box<dyn Future<Output = ()> + Send + 'g>>,
-                Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
-            >(boxed)
-        };
-        lock(&self.incoming).push(boxed);
-        // The group's future picks it up on its next poll; make sure there is one.
-        wake(self.shared.lock().waker.clone());
-        ChildHandle { rx }
-    }
-
-    /// Trio's `start`: spawns a child that signals readiness through [`Started`], and waits until
-    /// it does. Returns the value passed to [`Started::started`], or [`Cancelled`] if the child
-    /// ended (or was cancelled) before signalling.
-    ///
-    /// # Examples
-    ///
-    /// A server that must be listening before the body connects to it:
-    ///
-    /// ```
-    /// use corio::net::{TcpListener, TcpStream};
-    ///
-    /// corio::run(async {
-    ///     let result: Result<(), corio_scope::GroupError<std::io::Error>> = corio_scope::task_group(async |g| {
-    ///         let addr = g
-    ///             .start(|started| async move {
-    ///                 let listener = TcpListener::bind("127.0.0.1:0").await?;
-    ///                 started.started(listener.local_addr()?);
-    ///                 let _ = listener.accept().await?;
-    ///                 Ok(())
-    ///             })
-    ///             .await
-    ///             .map_err(std::io::Error::other)?;
-    ///         TcpStream::connect(addr).await?; // the server is already listening
-    ///         Ok(())
-    ///     })
-    ///     .await;
-    ///     result.unwrap();
-    /// });
-    /// ```
-    pub async fn start<T, F, Fut>(&self, child: F) -> Result<T, Cancelled>
-    where
-        F: FnOnce(Started<T>) -> Fut,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel();
-        let _child = self.spawn(child(Started { tx }));
-        rx.await.map_err(|_| Cancelled)
-    }
-
-    /// Cancels the group: every child, and the body at its next `await`. Not an error.
-    pub fn cancel(&self) {
-        self.shared.cancel();
-    }
-
-    /// Whether the group is cancelling (after an error, a panic, or [`cancel`](Group::cancel)).
-    pub fn is_cancelled(&self) -> bool {
-        self.shared.is_cancelling()
-    }
-
-    /// Children that have not finished yet.
-    pub fn running(&self) -> usize {
-        self.shared.lock().running
     }
 
     /// Registers the group future's waker and frees the handles of finished spawned children.
@@ -510,7 +374,188 @@ impl<E: Send + 'static> Group<E> {
     }
 }
 
-impl<E> Drop for Group<E> {
+impl<'env, E: Send + 'static> Group<'env, E> {
+    /// Spawns a child task on the runtime: it runs in parallel with the body and the other
+    /// children. Returns a handle to await its value; dropping the handle does not cancel it.
+    ///
+    /// If the group is already cancelling, the child is dropped at once and the handle reports
+    /// [`Cancelled`].
+    #[track_caller]
+    pub fn spawn<T, F>(&self, child: F) -> ChildHandle<T>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let mut spawned = lock(&self.core.spawned);
+        {
+            let mut state = self.core.shared.lock();
+            if state.cancelling {
+                drop(state);
+                drop(child);
+                return ChildHandle { rx };
+            }
+            state.running += 1;
+        }
+        let entry = spawned.vacant_entry();
+        let key = entry.key();
+        // `spawn` is `#[track_caller]`, as is this method: the task records the user's call site.
+        let task = corio_executor::spawn(supervise(
+            self.core.shared.clone(),
+            Some(key),
+            child,
+            tx,
+            Location::caller(),
+        ));
+        entry.insert(task);
+        ChildHandle { rx }
+    }
+
+    /// Adds a child that is polled by the group itself, on the group's task: it runs
+    /// concurrently (not in parallel) with the body, and may borrow from the caller's stack:
+    /// anything that outlives the `task_group` call (`'env`), such as what the body captured.
+    ///
+    /// This is sound because the group's future owns the child: however the group ends (returns,
+    /// is dropped, or is leaked), the child is never polled after the borrowed data is gone.
+    /// The body's own locals cannot be lent: the body may return while its children still run.
+    /// Move them into the child, or declare them before `task_group`.
+    ///
+    /// ```compile_fail,E0373
+    /// corio::run_local(corio_scope::task_group(async |g| {
+    ///     let local = vec![1, 2, 3]; // dies when the body returns...
+    ///     g.spawn_local(async {
+    ///         corio::yield_now().await;
+    ///         Ok::<_, ()>(local.len()) // ...while this child may still run: rejected
+    ///     });
+    ///     Ok(())
+    /// }));
+    /// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let names = vec!["a".to_string(), "b".to_string()];
+    /// let total = corio::run_local(corio_scope::task_group(async |g| {
+    ///     let lens: Vec<_> = names
+    ///         .iter()
+    ///         .map(|n| g.spawn_local(async move { Ok::<_, ()>(n.len()) })) // borrows `names`
+    ///         .collect();
+    ///     let mut total = 0;
+    ///     for l in lens {
+    ///         total += l.await.unwrap();
+    ///     }
+    ///     Ok(total)
+    /// }));
+    /// assert_eq!(total.unwrap(), 2);
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<T, F>(&self, child: F) -> ChildHandle<T>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'env,
+        T: Send + 'env,
+    {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut state = self.core.shared.lock();
+            if state.cancelling {
+                drop(state);
+                drop(child);
+                return ChildHandle { rx };
+            }
+            state.running += 1;
+        }
+        let boxed: Pin<Box<dyn Future<Output = ()> + Send + 'env>> = Box::pin(supervise(
+            self.core.shared.clone(),
+            None,
+            child,
+            tx,
+            Location::caller(),
+        ));
+        // SAFETY: this only erases the lifetime `'env` of the trait object; the layout is the
+        // same. Erasing it is sound because the child is never polled or dropped after `'env`
+        // ends:
+        // - `'env` is a lifetime parameter of `task_group`, chosen by its caller: it outlives the
+        //   call, and the `task_group` future's type contains it. In the body it is a lifetime
+        //   from outside, longer than the body, and `Group` is invariant in it (and `&self`
+        //   reborrows cannot change it), so a child that satisfies `'env` can only borrow what
+        //   outlives the whole call (what the body closure captured, or `'static` data), never
+        //   the body's own locals, which die when the body returns while children may still
+        //   run. The `compile_fail` example on this method is that program.
+        // - The boxed child lives only in this group (`incoming`) and in `run_group`'s set, which
+        //   polls and drops it; both are owned by the `task_group` future. The child is dropped
+        //   when that future finishes or is dropped. If that future is leaked instead, the child
+        //   is leaked with it and never touched again. A `Group` handle kept by the body cannot
+        //   outlive `'env` either: its type carries it.
+        #[allow(unsafe_code)]
+        let boxed: Pin<Box<LocalChild>> = unsafe {
+            std::mem::transmute::<
+                Pin<Box<dyn Future<Output = ()> + Send + 'env>>,
+                Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
+            >(boxed)
+        };
+        lock(&self.core.incoming).push(boxed);
+        // The group's future picks it up on its next poll; make sure there is one.
+        wake(self.core.shared.lock().waker.clone());
+        ChildHandle { rx }
+    }
+
+    /// Trio's `start`: spawns a child that signals readiness through [`Started`], and waits until
+    /// it does. Returns the value passed to [`Started::started`], or [`Cancelled`] if the child
+    /// ended (or was cancelled) before signalling.
+    ///
+    /// # Examples
+    ///
+    /// A server that must be listening before the body connects to it:
+    ///
+    /// ```
+    /// use corio::net::{TcpListener, TcpStream};
+    ///
+    /// corio::run(async {
+    ///     let result: Result<(), corio_scope::GroupError<std::io::Error>> = corio_scope::task_group(async |g| {
+    ///         let addr = g
+    ///             .start(|started| async move {
+    ///                 let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///                 started.started(listener.local_addr()?);
+    ///                 let _ = listener.accept().await?;
+    ///                 Ok(())
+    ///             })
+    ///             .await
+    ///             .map_err(std::io::Error::other)?;
+    ///         TcpStream::connect(addr).await?; // the server is already listening
+    ///         Ok(())
+    ///     })
+    ///     .await;
+    ///     result.unwrap();
+    /// });
+    /// ```
+    pub async fn start<T, F, Fut>(&self, child: F) -> Result<T, Cancelled>
+    where
+        F: FnOnce(Started<T>) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let _child = self.spawn(child(Started { tx }));
+        rx.await.map_err(|_| Cancelled)
+    }
+
+    /// Cancels the group: every child, and the body at its next `await`. Not an error.
+    pub fn cancel(&self) {
+        self.core.shared.cancel();
+    }
+
+    /// Whether the group is cancelling (after an error, a panic, or [`cancel`](Group::cancel)).
+    pub fn is_cancelled(&self) -> bool {
+        self.core.shared.is_cancelling()
+    }
+
+    /// Children that have not finished yet.
+    pub fn running(&self) -> usize {
+        self.core.shared.lock().running
+    }
+}
+
+impl<E> Drop for GroupCore<E> {
     fn drop(&mut self) {
         // A group dropped before it finished. Refuse new children, then drop the local children
         // still queued while every field is alive (their destructors may use the group), then
@@ -543,16 +588,21 @@ impl<E> Drop for Group<E> {
     }
 }
 
-async fn run_group<E, R, F>(mode: Mode, body: F) -> Result<R, GroupError<E>>
+async fn run_group<'env, E, R, F, Fut>(mode: Mode, body: F) -> Result<R, GroupError<E>>
 where
-    F: AsyncFnOnce(&Group<E>) -> Result<R, E>,
+    F: FnOnce(Group<'env, E>) -> Fut,
+    Fut: Future<Output = Result<R, E>>,
     E: Send + 'static,
 {
-    let group = Group::new(mode);
+    let core = Arc::new(GroupCore::new(mode));
+    let group = &*core;
     let body_location: &'static Location<'static> = Location::caller();
     let mut locals: FutureSet<LocalChild> = FutureSet::new();
     let outcome = {
-        let mut body = pin!(body(&group));
+        let mut body = pin!(body(Group {
+            core: core.clone(),
+            env: PhantomData,
+        }));
         poll_fn(|cx| {
             group.housekeeping(cx);
             group.poll_locals(&mut locals, cx);

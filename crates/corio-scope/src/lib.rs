@@ -45,10 +45,14 @@
 //!
 //! # Unsafe code
 //!
-//! One block, in [`Group::spawn_local`]: it erases the lifetime of a borrowing child so the group
-//! can hold it without a lifetime parameter of its own (with one, the compiler cannot prove that a
-//! `task_group` future is `Send`). The comment there argues why no child outlives what it
-//! borrows.
+//! One block, in [`Group::spawn_local`]: it erases the lifetime `'env` of a borrowing child so the
+//! group's internals can hold it. The comment there argues why no child outlives what it borrows:
+//! `'env` is chosen by the caller of `task_group`, outlives the call, and is invariant in
+//! [`Group`], so a body cannot lend its own locals to a child (a `compile_fail` example shows it).
+//! The body is an `FnOnce(Group<'env, E>)` returning a future, not an `AsyncFnOnce(&Group)`:
+//! with the latter, the compiler cannot prove a `task_group` future `Send` once `'env` is in the
+//! signature (a known limitation of higher-ranked lifetimes in auto-trait checks). Async
+//! closures (`async |g| ..`) are such functions.
 //!
 //! Cancellation in corio is dropping: a cancelled child's future is dropped at its next
 //! scheduling point, which runs its destructors and cannot be caught. Cancel scopes are

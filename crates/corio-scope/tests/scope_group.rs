@@ -205,7 +205,7 @@ fn dropping_the_group_future_cancels_every_child() {
     let counter = DropCounter::new();
     let c = counter.clone();
     corio::run(async move {
-        let group = task_group::<(), (), _>(async |g| {
+        let group = task_group::<(), (), _, _>(async |g| {
             for _ in 0..10 {
                 let guard = c.guard();
                 g.spawn(async move {
@@ -338,11 +338,14 @@ fn cancel_ends_the_group_early_without_an_error() {
 fn a_cancelled_body_yields_a_cancelled_group_error() {
     let r: Result<(), GroupError<&str>> = corio::run_local(async {
         let gate = std::sync::atomic::AtomicBool::new(false);
+        let gate = &gate;
         task_group(async |g| {
-            g.spawn_local(async {
+            // A child needs its own handle: `g` is the body's, and the body may end first.
+            let handle = g.clone();
+            g.spawn_local(async move {
                 corio::yield_now().await;
                 gate.store(true, Ordering::SeqCst);
-                g.cancel();
+                handle.cancel();
                 Ok(())
             });
             std::future::pending::<()>().await;

@@ -159,7 +159,7 @@ fn run_node(
                     let log = log.clone();
                     let subtree = subtree.clone();
                     let finished = finished.clone();
-                    async move |g: &corio_scope::Group<usize>| {
+                    async move |g: corio_scope::Group<'_, usize>| {
                         for (i, (local, child)) in children.into_iter().enumerate() {
                             let child_id = id * 10 + i + 1;
                             let fut = run_node(
