@@ -6,11 +6,13 @@
 //! 2. run ready tasks in FIFO order, up to [`EVENT_INTERVAL`] of them, taking the tasks woken from
 //!    other threads (the injector) every [`GLOBAL_INTERVAL`] ticks and whenever the local queue is
 //!    empty;
-//! 3. poll the driver (I/O, then timers) without blocking after each batch, or park in it until
-//!    the next event or timer if there was nothing to run.
+//! 3. every [`EVENT_INTERVAL`] ticks (task polls and main-future polls alike), poll the driver
+//!    (I/O, then timers) without blocking; when there is nothing to run, park in it until the
+//!    next event or timer.
 //!
 //! A task that yields goes to the back of the queue, so an always-ready task cannot starve the
-//! others, and a full batch always ends with a look at I/O and timers.
+//! others, and a loop that is never idle still looks at I/O and timers every
+//! [`EVENT_INTERVAL`] ticks.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

@@ -52,7 +52,12 @@ fn random_seed() -> u64 {
 /// assert_eq!(waited, Duration::from_secs(3600));
 /// ```
 pub fn run_seeded<F: Future>(seed: u64, future: F) -> F::Output {
-    let rt = Builder::new()
+    run_seeded_on(Builder::new(), seed, future)
+}
+
+/// [`run_seeded`] with other builder settings (debug mode, for `#[corio::test(seed, debug)]`).
+pub(crate) fn run_seeded_on<F: Future>(builder: Builder, seed: u64, future: F) -> F::Output {
+    let rt = builder
         .deterministic(seed)
         .build_local()
         .unwrap_or_else(|e| panic!("corio: cannot start a deterministic runtime: {e}"));

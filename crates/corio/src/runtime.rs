@@ -572,7 +572,12 @@ pub fn run_test<F: Future>(config: MacroConfig, future: F) -> F::Output {
         let seed = config
             .seed
             .unwrap_or_else(crate::deterministic::seed_from_env_or_random);
-        return crate::deterministic::run_seeded(seed, future);
+        // Worker threads make no sense here (one thread); debug mode does.
+        let mut builder = Builder::new();
+        if config.debug {
+            builder = builder.debug(true);
+        }
+        return crate::deterministic::run_seeded_on(builder, seed, future);
     }
     run_main(config, future)
 }

@@ -123,3 +123,12 @@ fn debug_mode_reports_a_blocking_task_through_the_facade() {
 async fn the_test_attribute_accepts_debug() {
     assert!(corio::Handle::current().is_debug());
 }
+
+#[corio::test(seed = 9, debug)]
+async fn the_test_attribute_keeps_debug_in_deterministic_mode() {
+    assert!(corio::Handle::current().is_debug());
+    // Still deterministic: virtual time.
+    let t0 = corio::time::now();
+    corio::sleep(std::time::Duration::from_secs(60)).await;
+    assert_eq!(corio::time::now() - t0, std::time::Duration::from_secs(60));
+}
