@@ -30,17 +30,7 @@ fn a_blocking_poll_is_reported_once_by_the_watchdog_while_it_runs() {
     let (blocker, line) = spawn_blocker(&rt);
     let poll_ended = rt.block_on(blocker);
     drop(rt);
-    let reports = reports.lock().unwrap();
-    let slow: Vec<_> = reports
-        .iter()
-        .filter(|(_, r)| matches!(r, Report::SlowPoll { .. }))
-        .collect();
-    assert_eq!(
-        slow.len(),
-        1,
-        "exactly one report per slow poll: {reports:?}"
-    );
-    let (at, report) = slow[0];
+    let (at, report) = &the_one_slow_poll(&reports);
     match report {
         Report::SlowPoll {
             task,
@@ -102,13 +92,7 @@ fn a_blocking_poll_of_the_loops_main_future_is_reported_once() {
         "the main future leaves the dump when block_on returns:\n{after}"
     );
     drop(rt);
-    let reports = reports.lock().unwrap();
-    let slow: Vec<_> = reports
-        .iter()
-        .filter(|(_, r)| matches!(r, Report::SlowPoll { .. }))
-        .collect();
-    assert_eq!(slow.len(), 1, "exactly one report: {reports:?}");
-    let (at, report) = slow[0];
+    let (at, report) = &the_one_slow_poll(&reports);
     let Report::SlowPoll { task, elapsed, .. } = report else {
         unreachable!()
     };
@@ -117,6 +101,21 @@ fn a_blocking_poll_of_the_loops_main_future_is_reported_once() {
     assert!(task.location.file().ends_with("rt_debug.rs"));
     assert!(*elapsed >= Duration::from_millis(100));
     assert!(*at < poll_ended, "the watchdog reported it during the poll");
+}
+
+/// The only slow-poll report among `reports` (there must be exactly one per slow poll).
+fn the_one_slow_poll(reports: &Reports) -> (Instant, Report) {
+    let reports = reports.lock().unwrap();
+    let slow: Vec<_> = reports
+        .iter()
+        .filter(|(_, r)| matches!(r, Report::SlowPoll { .. }))
+        .collect();
+    assert_eq!(
+        slow.len(),
+        1,
+        "exactly one report per slow poll: {reports:?}"
+    );
+    slow[0].clone()
 }
 
 /// Spawns the blocking task; its spawn location is this function's caller's line.

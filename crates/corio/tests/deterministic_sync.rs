@@ -2,6 +2,7 @@
 //! virtual-time sleeps and must give the same outcome, at the same virtual instants, under every
 //! seed (the seed may only reorder tasks that are ready at the same instant).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -23,6 +24,35 @@ fn secs_since(t0: std::time::Instant) -> u64 {
 
 fn s(n: u64) -> Duration {
     Duration::from_secs(n)
+}
+
+/// Spawns `n` tasks that each await `wait()` and return the whole seconds since `t0` they woke at;
+/// then awaits them all, in order.
+async fn wake_times<W, F>(
+    t0: std::time::Instant,
+    n: usize,
+    wait: W,
+    trigger: impl Future<Output = ()>,
+) -> Vec<u64>
+where
+    W: Fn() -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let waiters: Vec<_> = (0..n)
+        .map(|_| {
+            let wait = wait();
+            corio::spawn(async move {
+                wait.await;
+                secs_since(t0)
+            })
+        })
+        .collect();
+    trigger.await;
+    let mut woke_at = Vec::new();
+    for w in waiters {
+        woke_at.push(w.await);
+    }
+    woke_at
 }
 
 /// Runs `scenario` under every seed and checks that all give the same result; returns it.
@@ -171,22 +201,15 @@ fn event_releases_every_waiter_at_the_instant_it_is_set() {
     let woke_at = same_under_every_seed(|| async {
         let t0 = corio::time::now();
         let event = Arc::new(Event::new());
-        let waiters: Vec<_> = (0..5)
-            .map(|_| {
-                let event = event.clone();
-                corio::spawn(async move {
-                    event.wait().await;
-                    secs_since(t0)
-                })
-            })
-            .collect();
-        corio::sleep(s(7)).await;
-        event.set();
-        let mut woke_at = Vec::new();
-        for w in waiters {
-            woke_at.push(w.await);
-        }
-        woke_at
+        let wait = || {
+            let event = event.clone();
+            async move { event.wait().await }
+        };
+        let set = async {
+            corio::sleep(s(7)).await;
+            event.set();
+        };
+        wake_times(t0, 5, wait, set).await
     });
     assert_eq!(woke_at, [7; 5]);
 }
@@ -223,23 +246,17 @@ fn notify_one_wakes_one_waiter_per_notification() {
     let woke_at = same_under_every_seed(|| async {
         let t0 = corio::time::now();
         let notify = Arc::new(Notify::new());
-        let waiters: Vec<_> = (0..2)
-            .map(|_| {
-                let notify = notify.clone();
-                corio::spawn(async move {
-                    notify.notified().await;
-                    secs_since(t0)
-                })
-            })
-            .collect();
-        corio::sleep(s(2)).await;
-        notify.notify_one();
-        corio::sleep(s(2)).await;
-        notify.notify_one();
-        let mut woke_at = Vec::new();
-        for w in waiters {
-            woke_at.push(w.await);
-        }
+        let wait = || {
+            let notify = notify.clone();
+            async move { notify.notified().await }
+        };
+        let notify_twice = async {
+            corio::sleep(s(2)).await;
+            notify.notify_one();
+            corio::sleep(s(2)).await;
+            notify.notify_one();
+        };
+        let mut woke_at = wake_times(t0, 2, wait, notify_twice).await;
         woke_at.sort_unstable();
         woke_at
     });
