@@ -134,41 +134,35 @@ fn rwlock_readers_share_and_the_writer_excludes_them() {
         let readers_in = Arc::new(AtomicUsize::new(0));
         let writer_in = Arc::new(AtomicUsize::new(0));
         let overlap = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..3 {
+        // Each holder counts itself in, notes an overlap with the other kind, holds for 5 s.
+        let holder = |write: bool| {
             let (lock, readers_in, writer_in, overlap) = (
                 lock.clone(),
                 readers_in.clone(),
                 writer_in.clone(),
                 overlap.clone(),
             );
-            tasks.push(corio::spawn(async move {
-                let _r = lock.read().await;
-                readers_in.fetch_add(1, Ordering::SeqCst);
-                if writer_in.load(Ordering::SeqCst) != 0 {
+            corio::spawn(async move {
+                let (mut _read, mut _write) = (None, None);
+                if write {
+                    _write = Some(lock.write().await);
+                } else {
+                    _read = Some(lock.read().await);
+                }
+                let (mine, others) = if write {
+                    (&writer_in, &readers_in)
+                } else {
+                    (&readers_in, &writer_in)
+                };
+                mine.fetch_add(1, Ordering::SeqCst);
+                if others.load(Ordering::SeqCst) != 0 {
                     overlap.fetch_add(1, Ordering::SeqCst);
                 }
                 corio::sleep(s(5)).await;
-                readers_in.fetch_sub(1, Ordering::SeqCst);
-            }));
-        }
-        {
-            let (lock, readers_in, writer_in, overlap) = (
-                lock.clone(),
-                readers_in.clone(),
-                writer_in.clone(),
-                overlap.clone(),
-            );
-            tasks.push(corio::spawn(async move {
-                let _w = lock.write().await;
-                writer_in.fetch_add(1, Ordering::SeqCst);
-                if readers_in.load(Ordering::SeqCst) != 0 {
-                    overlap.fetch_add(1, Ordering::SeqCst);
-                }
-                corio::sleep(s(5)).await;
-                writer_in.fetch_sub(1, Ordering::SeqCst);
-            }));
-        }
+                mine.fetch_sub(1, Ordering::SeqCst);
+            })
+        };
+        let tasks = [holder(false), holder(false), holder(false), holder(true)];
         for t in tasks {
             t.await;
         }
