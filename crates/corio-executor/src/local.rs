@@ -43,7 +43,9 @@ thread_local! {
 
 /// A number that tells the live threads apart: the address of a thread-local. (Cheaper than
 /// `thread::current().id()`, which clones an `Arc`.) A loop lives on the thread that made it
-/// (`LocalRuntime` is `!Send`), so `thread_mark() == owner` holds only on the loop's thread.
+/// (`LocalRuntime` is `!Send`), so while that thread lives, `thread_mark() == owner` holds only
+/// on it. After it exits, another thread may reuse the address; the worst that can do is
+/// miscount a spawn of a loop that is gone (the counters are atomics: no undefined behaviour).
 #[inline]
 fn thread_mark() -> usize {
     MARK.with(|m| std::ptr::from_ref(m).addr())

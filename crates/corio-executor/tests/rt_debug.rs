@@ -62,6 +62,7 @@ fn a_blocking_poll_of_the_loops_main_future_is_reported_once() {
     let (reports, hook) = collecting();
     let rt = corio_executor::Builder::new()
         .debug(true)
+        .slow_poll_threshold(Duration::from_millis(100))
         .report_hook(hook)
         .build_local()
         .unwrap();

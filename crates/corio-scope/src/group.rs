@@ -118,6 +118,15 @@ pub struct Group<'env, E> {
     env: PhantomData<&'env mut &'env ()>,
 }
 
+/// Dropping a handle does nothing, but the impl matters: without it the compiler would let a
+/// handle (and with it the group's core, which may still hold a queued local child that borrows
+/// `'env` data) be dropped after `'env` ended. With it, every handle is gone while `'env` is
+/// alive. (`run_group` closes the group when it ends; the core may outlive that through a
+/// handle, never `'env`.)
+impl<E> Drop for Group<'_, E> {
+    fn drop(&mut self) {}
+}
+
 impl<E> Clone for Group<'_, E> {
     fn clone(&self) -> Self {
         Group {
@@ -431,6 +440,26 @@ impl<'env, E: Send + 'static> Group<'env, E> {
     /// }));
     /// ```
     ///
+    /// Nor can a handle that escaped the group be kept past the data its children borrow (after
+    /// the group has ended it refuses new children, and its handles must go while `'env` lives):
+    ///
+    /// ```compile_fail,E0597
+    /// struct Loud<'a>(&'a String);
+    /// impl Drop for Loud<'_> {
+    ///     fn drop(&mut self) {
+    ///         println!("{}", self.0); // would read freed memory
+    ///     }
+    /// }
+    /// corio::run_local(async {
+    ///     let keep;
+    ///     let data = String::from("borrowed");
+    ///     let g = corio_scope::task_group(async |g| Ok::<_, ()>(g)).await.unwrap();
+    ///     let loud = Loud(&data);
+    ///     g.spawn_local(async move { let _l = loud; Ok::<(), ()>(()) });
+    ///     keep = g; // `data` is dropped before `keep`: rejected
+    /// });
+    /// ```
+    ///
     /// # Examples
     ///
     /// ```
@@ -484,8 +513,13 @@ impl<'env, E: Send + 'static> Group<'env, E> {
         // - The boxed child lives only in this group (`incoming`) and in `run_group`'s set, which
         //   polls and drops it; both are owned by the `task_group` future. The child is dropped
         //   when that future finishes or is dropped. If that future is leaked instead, the child
-        //   is leaked with it and never touched again. A `Group` handle kept by the body cannot
-        //   outlive `'env` either: its type carries it.
+        //   is leaked with it and never touched again.
+        // - A handle may escape the body (returned as its value, or cloned), and with it the
+        //   group's core. But `run_group` closes the group when it ends, after which this method
+        //   refuses new children, and a child queued by a racing call lives only in the core,
+        //   which goes with the last handle; `Group` has a `Drop` impl, so the compiler makes
+        //   every handle go while `'env` is alive. The second `compile_fail` example is the
+        //   program that needed it.
         #[allow(unsafe_code)]
         let boxed: Pin<Box<LocalChild>> = unsafe {
             std::mem::transmute::<
@@ -555,12 +589,24 @@ impl<'env, E: Send + 'static> Group<'env, E> {
     }
 }
 
-impl<E> Drop for GroupCore<E> {
-    fn drop(&mut self) {
-        // A group dropped before it finished. Refuse new children, then drop the local children
-        // still queued while every field is alive (their destructors may use the group), then
-        // cancel whatever is still spawned.
-        self.shared.lock().cancelling = true;
+impl<E> GroupCore<E> {
+    /// Ends the group for good: refuses new children, drops the local children still queued,
+    /// cancels the spawned ones, and reports a caught panic that nobody will resume. Idempotent.
+    ///
+    /// `run_group` calls it when it ends, however it ends (returns, unwinds, or its future is
+    /// dropped), so handles that escaped the body (clones kept elsewhere, or returned as the
+    /// body's value) cannot keep children alive or spawn new ones afterwards.
+    fn close(&self) {
+        // Closing and taking the panic under one lock: a spawned child that panics after this
+        // point reports its own panic (see `Shared::panicked`).
+        let lost = {
+            let mut state = self.shared.lock();
+            state.cancelling = true;
+            state.closed = true;
+            state.panic.take()
+        };
+        // Drop the queued local children while every field is alive (their destructors may use
+        // the group); a racing `spawn_local` may add one more, hence the loop.
         loop {
             let incoming = std::mem::take(&mut *lock(&self.incoming));
             if incoming.is_empty() {
@@ -570,14 +616,6 @@ impl<E> Drop for GroupCore<E> {
         }
         let spawned = std::mem::take(&mut *lock(&self.spawned));
         drop(spawned);
-        // A panic caught but never resumed (the group was cancelled or dropped first) must not
-        // vanish: report it. Closing under the same lock makes a spawned child that panics after
-        // this point report its own panic (see `Shared::panicked`).
-        let lost = {
-            let mut state = self.shared.lock();
-            state.closed = true;
-            state.panic.take()
-        };
         if let Some((payload, location)) = lost {
             corio_executor::task::report_unobserved_panic(
                 payload,
@@ -585,6 +623,23 @@ impl<E> Drop for GroupCore<E> {
                 location,
             );
         }
+    }
+}
+
+impl<E> Drop for GroupCore<E> {
+    fn drop(&mut self) {
+        // Normally `run_group` closed the group already; this catches a child queued by a racing
+        // `spawn_local` after that.
+        self.close();
+    }
+}
+
+/// Closes the group when `run_group` ends; see [`GroupCore::close`].
+struct CloseOnExit<'a, E>(&'a GroupCore<E>);
+
+impl<E> Drop for CloseOnExit<'_, E> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -596,6 +651,9 @@ where
 {
     let core = Arc::new(GroupCore::new(mode));
     let group = &*core;
+    // Declared after `core` and before the children's set: dropped after the local children and
+    // before the core, on every exit path.
+    let _close = CloseOnExit(group);
     let body_location: &'static Location<'static> = Location::caller();
     let mut locals: FutureSet<LocalChild> = FutureSet::new();
     let outcome = {

@@ -48,7 +48,8 @@
 //! One block, in [`Group::spawn_local`]: it erases the lifetime `'env` of a borrowing child so the
 //! group's internals can hold it. The comment there argues why no child outlives what it borrows:
 //! `'env` is chosen by the caller of `task_group`, outlives the call, and is invariant in
-//! [`Group`], so a body cannot lend its own locals to a child (a `compile_fail` example shows it).
+//! [`Group`], so a body cannot lend its own locals to a child; a group refuses children once it
+//! has ended, and its handles cannot outlive `'env` (two `compile_fail` examples show both).
 //! The body is an `FnOnce(Group<'env, E>)` returning a future, not an `AsyncFnOnce(&Group)`:
 //! with the latter, the compiler cannot prove a `task_group` future `Send` once `'env` is in the
 //! signature (a known limitation of higher-ranked lifetimes in auto-trait checks). Async

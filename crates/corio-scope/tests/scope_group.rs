@@ -472,3 +472,59 @@ fn a_panic_that_lands_after_its_group_was_dropped_is_reported() {
         "the late panic was lost: {reports:?}"
     );
 }
+
+/// A handle that escaped its group (here, as the body's value) can spawn nothing once the group
+/// has ended: the child is dropped at once and its handle reports `Cancelled`.
+#[test]
+fn a_handle_that_escaped_spawns_nothing_after_the_group_ended() {
+    let counter = DropCounter::new();
+    corio::run_local(async {
+        let g = task_group(async |g| Ok::<_, ()>(g)).await.unwrap();
+        let guard = counter.guard();
+        let spawned = g.spawn(async move {
+            let _guard = guard;
+            Ok(())
+        });
+        let guard = counter.guard();
+        let local = g.spawn_local(async move {
+            let _guard = guard;
+            Ok(())
+        });
+        assert_eq!(counter.alive(), 0, "both children were dropped at once");
+        assert_eq!(spawned.await, Err(Cancelled));
+        assert_eq!(local.await, Err(Cancelled));
+    });
+}
+
+/// Dropping the group's future cancels every child, also one that holds a clone of the group's
+/// handle (which keeps the group's internals alive).
+#[test]
+fn dropping_the_group_cancels_a_child_that_holds_a_clone() {
+    let counter = DropCounter::new();
+    let c = counter.clone();
+    corio::run(async move {
+        let group = task_group::<(), (), _, _>(async |g| {
+            let guard = c.guard();
+            let handle = g.clone();
+            g.spawn(async move {
+                let _guard = guard;
+                let _handle = handle;
+                std::future::pending::<Result<(), ()>>().await
+            });
+            std::future::pending().await
+        });
+        assert!(
+            corio::timeout(Duration::from_millis(10), group)
+                .await
+                .is_err()
+        );
+        // Spawned children are cancelled at their next scheduling point.
+        for _ in 0..5000 {
+            if c.alive() == 0 {
+                break;
+            }
+            corio::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(c.alive(), 0, "the child holding a handle was cancelled");
+    });
+}

@@ -62,7 +62,8 @@ fn permits(state: usize) -> usize {
 #[derive(Debug)]
 pub(crate) struct RawSemaphore {
     state: AtomicUsize,
-    /// The ticket of the last waiter granted all it asked for (invariant 4).
+    /// The ticket of the last waiter granted all it asked for (invariant 4). 64 bits, so that
+    /// tickets never wrap; the crate therefore needs a target with 64-bit atomics.
     granted: AtomicU64,
     waiters: Mutex<Line>,
 }

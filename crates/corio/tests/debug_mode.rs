@@ -115,8 +115,17 @@ fn debug_mode_reports_a_blocking_task_through_the_facade() {
     });
     drop(rt);
     let reports = reports.lock().unwrap();
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(reports[0].contains("blocker"));
+    // Exactly one report for the blocking task, none for the to_thread job. (The main future is
+    // watched too; on a loaded machine a preempted poll of it may be reported as well, so other
+    // reports are only checked for not blaming the job.)
+    let blocker: Vec<_> = reports.iter().filter(|r| r.contains("blocker")).collect();
+    assert_eq!(blocker.len(), 1, "{reports:?}");
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.contains("blocker") || r.contains("`block_on`")),
+        "only the blocker (or a preempted main future) may be reported: {reports:?}"
+    );
 }
 
 #[corio::test(debug)]
