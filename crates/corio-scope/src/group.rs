@@ -103,6 +103,9 @@ enum Mode {
     Supervise,
 }
 
+/// How many rounds of newly spawned local children one poll of the group runs at most.
+const LOCAL_ROUNDS: usize = 16;
+
 /// A local child, with the lifetime of what it borrows erased (see `Group::spawn_local`).
 type LocalChild = dyn Future<Output = ()> + Send;
 
@@ -338,13 +341,15 @@ impl<E: Send + 'static> GroupCore<E> {
 
     /// Registers the group future's waker and frees the handles of finished spawned children.
     fn housekeeping(&self, cx: &mut Context<'_>) {
-        let finished = {
+        // The replaced waker is dropped after the lock is released: dropping a task's last
+        // waker may drop the task, and with it code that uses the group.
+        let (finished, _replaced) = {
             let mut state = self.shared.lock();
-            match &state.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => state.waker = Some(cx.waker().clone()),
-            }
-            std::mem::take(&mut state.finished)
+            let replaced = match &state.waker {
+                Some(w) if w.will_wake(cx.waker()) => None,
+                _ => state.waker.replace(cx.waker().clone()),
+            };
+            (std::mem::take(&mut state.finished), replaced)
         };
         if !finished.is_empty() {
             let mut spawned = lock(&self.spawned);
@@ -359,8 +364,12 @@ impl<E: Send + 'static> GroupCore<E> {
     }
 
     /// Polls the local children that were woken (and those just spawned).
+    ///
+    /// Children spawned meanwhile are polled too, but for at most [`LOCAL_ROUNDS`] rounds: a
+    /// chain of children that each spawn the next must not keep the group's task (and the
+    /// deadlines around it) from ever returning. The task then wakes itself and goes on later.
     fn poll_locals(&self, set: &mut FutureSet<LocalChild>, cx: &mut Context<'_>) {
-        loop {
+        for _ in 0..LOCAL_ROUNDS {
             let incoming = std::mem::take(&mut *lock(&self.incoming));
             for child in incoming {
                 set.push(child);
@@ -370,6 +379,7 @@ impl<E: Send + 'static> GroupCore<E> {
                 return;
             }
         }
+        cx.waker().wake_by_ref();
     }
 
     /// Cancels every child: local ones are dropped now, spawned ones when the executor next
@@ -400,7 +410,9 @@ impl<'env, E: Send + 'static> Group<'env, E> {
         {
             let mut state = self.core.shared.lock();
             if state.cancelling {
+                // Unlock before dropping the child: its destructor may use the group.
                 drop(state);
+                drop(spawned);
                 drop(child);
                 return ChildHandle { rx };
             }
@@ -529,7 +541,10 @@ impl<'env, E: Send + 'static> Group<'env, E> {
         };
         lock(&self.core.incoming).push(boxed);
         // The group's future picks it up on its next poll; make sure there is one.
-        wake(self.core.shared.lock().waker.clone());
+        // Take the waker out first: waking under the state lock would deadlock a waker that
+        // looks at the group.
+        let waker = self.core.shared.lock().waker.clone();
+        wake(waker);
         ChildHandle { rx }
     }
 

@@ -528,3 +528,67 @@ fn dropping_the_group_cancels_a_child_that_holds_a_clone() {
         assert_eq!(c.alive(), 0, "the child holding a handle was cancelled");
     });
 }
+
+/// Runs `f` on its own thread and fails (instead of hanging) if it does not finish in 30 s.
+fn within_30s(name: &str, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(30)).is_ok(),
+        "{name} did not finish: a hang"
+    );
+}
+
+/// A chain of local children that each spawn the next never ends by itself; the deadline around
+/// the group must still fire, so the group's task must return between rounds.
+#[test]
+fn an_endless_chain_of_local_children_does_not_starve_a_deadline() {
+    fn next(g: corio_scope::Group<'static, ()>) {
+        let handle = g.clone();
+        g.spawn_local(async move {
+            next(handle);
+            Ok(())
+        });
+    }
+    within_30s("the deadline", || {
+        let r = corio::run_local(corio::move_on_after(
+            Duration::from_millis(50),
+            task_group(async |g| {
+                next(g);
+                std::future::pending::<Result<(), ()>>().await
+            }),
+        ));
+        assert!(r.is_none(), "the deadline fired");
+    });
+}
+
+/// A child refused by a cancelling group is dropped after the group's locks are released: its
+/// destructor may use the group (here, spawn again).
+#[test]
+fn a_refused_childs_destructor_may_use_the_group() {
+    struct SpawnOnDrop(Option<corio_scope::Group<'static, ()>>);
+    impl Drop for SpawnOnDrop {
+        fn drop(&mut self) {
+            if let Some(g) = self.0.take() {
+                g.spawn(async { Ok(()) });
+            }
+        }
+    }
+    within_30s("the refused spawn", || {
+        let r = corio::run_local(task_group(async |g| {
+            g.cancel();
+            let guard = SpawnOnDrop(Some(g.clone()));
+            let handle = g.spawn(async move {
+                let _guard = guard;
+                Ok(())
+            });
+            assert_eq!(handle.await, Err(Cancelled));
+            Ok::<_, ()>(())
+        }));
+        // Cancelled while the body was running, and it returned a value: the group returns it.
+        assert!(r.is_ok() || r.unwrap_err().is_cancelled());
+    });
+}
