@@ -435,7 +435,8 @@ impl Report {
             md,
             "Each cell is min–**median**–max over {} samples (workloads 12 and 13: {}), in the \
              row's unit; lower is better. *corio / best peer* divides corio's median by the lower \
-             of tokio's and smol's medians. *floor* is the bare async-task loop (workload 14) and \
+             of tokio's and smol's medians. *floor* is the bare async-task loop (the last item \
+             below) and \
              *corio / floor* divides corio's median by it. N = {} workers (the number of \
              cores).\n",
             self.samples_per_cell(Workload::SpawnMany),
@@ -520,11 +521,12 @@ impl Report {
         }
         let _ = writeln!(
             md,
-            "14. **floor**. A thread-local `VecDeque<async_task::Runnable>`: `spawn` is \
+            "{}. **floor**. A thread-local `VecDeque<async_task::Runnable>`: `spawn` is \
              `async_task::spawn` with a schedule function that pushes to the back, and the loop \
              pops from the front and runs until the root task is done. No timers, I/O, \
              cross-thread wakes or panic handling. It runs `spawn_many` and `yield_many` on one \
-             thread (yielding with `futures_lite::future::yield_now`), as the lower bound."
+             thread (yielding with `futures_lite::future::yield_now`), as the lower bound.",
+            Workload::ALL.len() + 1
         );
         md
     }

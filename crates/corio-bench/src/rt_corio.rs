@@ -14,7 +14,9 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use crate::clients::Clients;
 use crate::outcome::{Outcome, million_outcome, rss_increase};
 use crate::sys;
-use crate::workload::{ECHO_BYTES, LISTEN_BACKLOG, Sizes, Workload};
+use crate::workload::{
+    ECHO_BYTES, FILE_CHUNK, FileChunks, LISTEN_BACKLOG, Sizes, Workload, file_path,
+};
 
 /// A corio runtime kept for the whole process (warm-up and measured iterations alike).
 #[derive(Debug)]
@@ -70,7 +72,34 @@ async fn root(workload: Workload, s: Sizes) -> Outcome {
         Workload::TcpConnections => tcp_connections(s.conns).await,
         Workload::MemPerTask => mem_per_task(s.idle_tasks).await,
         Workload::MillionTasks => million_tasks(s.million, s.million_deadline).await,
+        Workload::FileIo => file_io(s.file_chunks).await,
     }
+}
+
+async fn file_io(chunks: usize) -> Outcome {
+    let path = file_path("corio");
+    let chunk = FileChunks::new();
+    let mut out = Vec::new();
+    let start = Instant::now();
+    let mut file = corio::fs::File::create(&path).await.expect("create");
+    for i in 0..chunks {
+        file.write_all(chunk.stamp(&mut out, i))
+            .await
+            .expect("write");
+    }
+    file.flush().await.expect("flush");
+    drop(file);
+    let mut file = corio::fs::File::open(&path).await.expect("open");
+    let mut buf = vec![0u8; FILE_CHUNK];
+    let mut ok = 0;
+    for i in 0..chunks {
+        file.read_exact(&mut buf).await.expect("read");
+        ok += u64::from(chunk.check(black_box(&buf), i));
+    }
+    let outcome = Outcome::since(start, ok);
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    outcome
 }
 
 async fn spawn_many(n: usize) -> Outcome {

@@ -21,11 +21,12 @@ pub(crate) enum Workload {
     TcpConnections,
     MemPerTask,
     MillionTasks,
+    FileIo,
 }
 
 impl Workload {
     /// Every workload, in the order of issue 6.
-    pub(crate) const ALL: [Workload; 13] = [
+    pub(crate) const ALL: [Workload; 14] = [
         Workload::SpawnMany,
         Workload::YieldMany,
         Workload::ChainedSpawn,
@@ -39,6 +40,7 @@ impl Workload {
         Workload::TcpConnections,
         Workload::MemPerTask,
         Workload::MillionTasks,
+        Workload::FileIo,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -56,6 +58,7 @@ impl Workload {
             Workload::TcpConnections => "tcp_connections",
             Workload::MemPerTask => "mem_per_task",
             Workload::MillionTasks => "million_tasks",
+            Workload::FileIo => "file_io",
         }
     }
 
@@ -73,6 +76,7 @@ impl Workload {
             Workload::TcpConnections => "ns/connection",
             Workload::MemPerTask => "bytes/task",
             Workload::MillionTasks => "ns/task",
+            Workload::FileIo => "ns/chunk",
         }
     }
 
@@ -106,6 +110,7 @@ impl Workload {
             Workload::TcpConnections => s.conns,
             Workload::MemPerTask => s.idle_tasks,
             Workload::MillionTasks => s.million,
+            Workload::FileIo => s.file_chunks,
         };
         n as u64
     }
@@ -265,6 +270,18 @@ impl Workload {
                 thousands(s.million),
                 s.million_deadline.as_millis()
             ),
+            Workload::FileIo => format!(
+                "Issue 5's file comparison: write a {} MiB file in {} chunks of {} KiB \
+                 (write_all each, then flush), then read it back with read_exact in chunks of the \
+                 same size, checking each chunk's index stamp; the unit is one chunk written and \
+                 read back. corio::fs::File (on corio's blocking pool), tokio::fs::File \
+                 (spawn_blocking), smol::fs::File (async-fs on blocking's pool). The file lives in \
+                 the temp directory and is removed after the timed part; the page cache serves \
+                 both directions, so this measures the runtimes' file paths, not the disk.",
+                s.file_chunks * FILE_CHUNK / (1024 * 1024),
+                thousands(s.file_chunks),
+                FILE_CHUNK / 1024
+            ),
         }
     }
 }
@@ -384,6 +401,48 @@ pub(crate) const BUDGET_ENV: &str = "CORIO_BENCH_BUDGET_SECS";
 /// The bytes of one `tcp_echo` message.
 pub(crate) const ECHO_BYTES: usize = 64;
 
+/// The bytes of one `file_io` chunk.
+pub(crate) const FILE_CHUNK: usize = 64 * 1024;
+
+/// The `file_io` chunks: one template (bytes that are not all equal) whose first 8 bytes are
+/// stamped with the chunk's index, so that a lost or reordered chunk fails the check. Stamping
+/// and checking cost a copy of 8 bytes and one `memcmp` per chunk, not a byte loop.
+pub(crate) struct FileChunks {
+    template: Vec<u8>,
+}
+
+impl FileChunks {
+    pub(crate) fn new() -> FileChunks {
+        FileChunks {
+            template: (0..FILE_CHUNK).map(|i| (i % 251) as u8).collect(),
+        }
+    }
+
+    /// The chunk number `index`, in `buf` (reused between chunks).
+    pub(crate) fn stamp<'a>(&self, buf: &'a mut Vec<u8>, index: usize) -> &'a [u8] {
+        if buf.len() != FILE_CHUNK {
+            buf.clone_from(&self.template);
+        }
+        buf[..8].copy_from_slice(&(index as u64).to_le_bytes());
+        buf
+    }
+
+    /// Whether `chunk` is the chunk number `index`.
+    pub(crate) fn check(&self, chunk: &[u8], index: usize) -> bool {
+        chunk.len() == FILE_CHUNK
+            && chunk[..8] == (index as u64).to_le_bytes()
+            && chunk[8..] == self.template[8..]
+    }
+}
+
+/// A file path of the temp directory for one `file_io` run of `runtime` in this process.
+pub(crate) fn file_path(runtime: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "corio-bench-file-io-{runtime}-{}",
+        std::process::id()
+    ))
+}
+
 /// The listen backlog asked for in `tcp_connections`.
 pub(crate) const LISTEN_BACKLOG: i32 = 16_384;
 
@@ -414,6 +473,7 @@ pub(crate) struct Sizes {
     pub(crate) idle_tasks: usize,
     pub(crate) million: usize,
     pub(crate) million_deadline: Duration,
+    pub(crate) file_chunks: usize,
 }
 
 impl Sizes {
@@ -443,6 +503,8 @@ impl Sizes {
             idle_tasks: 200_000,
             million: 1_000_000,
             million_deadline: Duration::from_millis(3_000),
+            // 64 MiB in 64 KiB chunks, as issue 5 asks.
+            file_chunks: 1_024,
         };
         match scale {
             Scale::Full => full,
@@ -467,6 +529,7 @@ impl Sizes {
                 idle_tasks: 50_000,
                 million: 100_000,
                 million_deadline: Duration::from_millis(350),
+                file_chunks: 128,
                 ..full
             },
             Scale::Tiny => Sizes {
@@ -492,6 +555,7 @@ impl Sizes {
                 idle_tasks: 1_000,
                 million: 2_000,
                 million_deadline: Duration::from_millis(300),
+                file_chunks: 4,
                 ..full
             },
         }

@@ -29,6 +29,7 @@ fn the_tiny_suite_runs_every_case_and_checks_it() {
         "tcp_connections",
         "mem_per_task",
         "million_tasks",
+        "file_io",
     ] {
         assert!(
             stdout.contains(workload),
