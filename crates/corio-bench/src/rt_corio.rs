@@ -1,7 +1,9 @@
 //! The workloads on corio: `LocalRuntime` for one worker, `Runtime` for N.
 
+use std::future::Future;
 use std::hint::black_box;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -77,11 +79,33 @@ async fn root(workload: Workload, s: Sizes) -> Outcome {
 }
 
 async fn file_io(chunks: usize) -> Outcome {
-    let path = file_path("corio");
+    file_io_with(
+        "corio",
+        chunks,
+        corio::fs::File::create,
+        corio::fs::File::open,
+    )
+    .await
+}
+
+/// `file_io` on a futures-io file type (corio's and async-fs's; tokio's has its own traits):
+/// write the chunks, flush, read them back and check them. Only the removal is untimed.
+pub(crate) async fn file_io_with<F, C, O>(
+    runtime: &str,
+    chunks: usize,
+    create: impl FnOnce(PathBuf) -> C,
+    open: impl FnOnce(PathBuf) -> O,
+) -> Outcome
+where
+    F: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
+    C: Future<Output = std::io::Result<F>>,
+    O: Future<Output = std::io::Result<F>>,
+{
+    let path = file_path(runtime);
     let chunk = FileChunks::new();
     let mut out = Vec::new();
     let start = Instant::now();
-    let mut file = corio::fs::File::create(&path).await.expect("create");
+    let mut file = create(path.clone()).await.expect("create");
     for i in 0..chunks {
         file.write_all(chunk.stamp(&mut out, i))
             .await
@@ -89,7 +113,7 @@ async fn file_io(chunks: usize) -> Outcome {
     }
     file.flush().await.expect("flush");
     drop(file);
-    let mut file = corio::fs::File::open(&path).await.expect("open");
+    let mut file = open(path.clone()).await.expect("open");
     let mut buf = vec![0u8; FILE_CHUNK];
     let mut ok = 0;
     for i in 0..chunks {

@@ -23,11 +23,9 @@ use smol::{Executor, LocalExecutor, Task, Timer};
 
 use crate::clients::Clients;
 use crate::outcome::{Outcome, million_outcome, rss_increase};
-use crate::rt_corio::mpmc_check;
+use crate::rt_corio::{file_io_with, mpmc_check};
 use crate::sys;
-use crate::workload::{
-    ECHO_BYTES, FILE_CHUNK, FileChunks, LISTEN_BACKLOG, Sizes, Workload, file_path,
-};
+use crate::workload::{ECHO_BYTES, LISTEN_BACKLOG, Sizes, Workload};
 
 /// Spawns onto the executor of the run: the one-thread `LocalExecutor` or the shared
 /// `Executor`.
@@ -174,29 +172,7 @@ async fn root<S: Spawner>(sp: S, workload: Workload, s: Sizes) -> Outcome {
 }
 
 async fn file_io(chunks: usize) -> Outcome {
-    let path = file_path("smol");
-    let chunk = FileChunks::new();
-    let mut out = Vec::new();
-    let start = Instant::now();
-    let mut file = smol::fs::File::create(&path).await.expect("create");
-    for i in 0..chunks {
-        file.write_all(chunk.stamp(&mut out, i))
-            .await
-            .expect("write");
-    }
-    file.flush().await.expect("flush");
-    drop(file);
-    let mut file = smol::fs::File::open(&path).await.expect("open");
-    let mut buf = vec![0u8; FILE_CHUNK];
-    let mut ok = 0;
-    for i in 0..chunks {
-        file.read_exact(&mut buf).await.expect("read");
-        ok += u64::from(chunk.check(black_box(&buf), i));
-    }
-    let outcome = Outcome::since(start, ok);
-    drop(file);
-    let _ = std::fs::remove_file(&path);
-    outcome
+    file_io_with("smol", chunks, smol::fs::File::create, smol::fs::File::open).await
 }
 
 async fn spawn_many<S: Spawner>(sp: S, n: usize) -> Outcome {
