@@ -489,8 +489,11 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
     {
         let _enter = context::enter(Current::Worker(core.clone()));
         core.run();
-        // Whatever this worker still holds goes with it; the runtime's drop drains the rest.
+        // Whatever this worker still holds goes with it, inside the runtime's context (a task's
+        // destructor may report through the runtime's hook, or use the runtime); the runtime's
+        // drop drains the rest.
         drop(core.lifo.take());
+        drop(core.private.take());
     }
     drop(core);
 }

@@ -160,3 +160,54 @@ fn awaiting_a_task_cancelled_by_shutdown_panics_with_a_clear_message() {
         "{msg}"
     );
 }
+
+/// Tasks still in a worker's own queue when the runtime shuts down are dropped inside the
+/// runtime's context, so their destructors can use it (report through its hook, spawn, ...).
+#[test]
+fn tasks_left_in_a_workers_queue_are_dropped_inside_the_runtime() {
+    struct SeesRuntime {
+        dropped: Arc<AtomicUsize>,
+        outside: Arc<AtomicUsize>,
+    }
+    impl Drop for SeesRuntime {
+        fn drop(&mut self) {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+            if corio_executor::Handle::try_current().is_none() {
+                self.outside.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let outside = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
+    {
+        let (dropped, outside, started) = (dropped.clone(), outside.clone(), started.clone());
+        rt.spawn(async move {
+            // Spawned from the worker: these land in its own queue, behind this task.
+            for _ in 0..100 {
+                let guard = SeesRuntime {
+                    dropped: dropped.clone(),
+                    outside: outside.clone(),
+                };
+                spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await
+                })
+                .detach();
+            }
+            started.store(1, Ordering::SeqCst);
+            // Keep the worker busy while the runtime is dropped, so the 100 are never polled.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        })
+        .detach();
+    }
+    wait_until("the spawner ran", || started.load(Ordering::SeqCst) == 1);
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 100);
+    assert_eq!(
+        outside.load(Ordering::SeqCst),
+        0,
+        "a task was dropped outside the runtime's context"
+    );
+}
