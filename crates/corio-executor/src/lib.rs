@@ -51,6 +51,7 @@ mod debug;
 mod local;
 mod multi;
 mod park;
+mod rand;
 mod registry;
 mod report;
 mod runtime;
@@ -61,6 +62,7 @@ mod yield_now;
 pub use debug::{DEFAULT_SLOW_POLL, Dump, TaskSnapshot, TaskState};
 pub use local::spawn_local;
 pub use park::{Driver, DriverHandle, ThreadParkDriver};
+pub use rand::random_u64;
 pub use report::{PanicPolicy, Report, TaskSummary};
 pub use runtime::{
     Builder, DEBUG_ENV, EnterGuard, ExecutorMetrics, Handle, LocalRuntime, Runtime, SLOW_POLL_ENV,

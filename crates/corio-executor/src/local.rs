@@ -170,6 +170,9 @@ pub(crate) struct Core {
     pub(crate) implicit: bool,
     /// Deterministic mode: the seeded generator that picks the next task.
     rng: Cell<Option<u64>>,
+    /// Deterministic mode: a second seeded stream, for [`crate::random_u64`], so that what the
+    /// user's code draws never shifts the scheduler's choices.
+    user_rng: Cell<Option<u64>>,
 }
 
 impl Core {
@@ -200,6 +203,7 @@ impl Core {
             tick: Cell::new(0),
             implicit,
             rng: Cell::new(seed.map(|s| s ^ 0x2545_F491_4F6C_DD1D)),
+            user_rng: Cell::new(seed.map(|s| s ^ 0x6A09_E667_F3BC_C908)),
         })
     }
 
@@ -215,6 +219,14 @@ impl Core {
         crate::multi::bump(&self.shared.spawned);
         runnable.schedule();
         Task::from_local(task, id)
+    }
+
+    /// The next value of the seeded user stream, or `None` outside deterministic mode.
+    pub(crate) fn next_user_random(&self) -> Option<u64> {
+        let state = self.user_rng.get()?;
+        let (next, value) = crate::rand::splitmix64(state);
+        self.user_rng.set(Some(next));
+        Some(value)
     }
 
     fn next_task(&self) -> Option<Runnable> {
@@ -362,11 +374,7 @@ impl Core {
 
 /// SplitMix64 step, then a value below `n` (`n > 0`).
 fn rand_below(state: u64, n: usize) -> (u64, usize) {
-    let next = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = next;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
+    let (next, z) = crate::rand::splitmix64(state);
     (next, (z % n as u64) as usize)
 }
 

@@ -252,13 +252,38 @@ impl Drop for Registration {
 pin_project! {
     /// The future that every spawned task runs: the user's future, plus the task's id and spawn
     /// location, panic capture, and its entry in the idle registry.
+    ///
+    /// The user's future sits in an `Option` so that it can be dropped *here*, under
+    /// `catch_unwind`, rather than by async-task, which aborts the process when a future's
+    /// destructor panics. A destructor that panics while its task is cancelled (or its runtime
+    /// shuts down) is reported like an unobserved panic, and everything else carries on.
     pub(crate) struct Spawned<F, X> {
         #[pin]
-        future: F,
+        future: Option<F>,
         id: TaskId,
         location: &'static Location<'static>,
         extra: X,
         registration: Registration,
+    }
+
+    impl<F, X> PinnedDrop for Spawned<F, X> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut future = this.future;
+            if future.as_ref().as_pin_ref().is_none() {
+                return;
+            }
+            let _task = context::set_task(*this.id);
+            // `Pin::set` drops the old value in place; if that destructor panics, the `None` is
+            // still written, so nothing is dropped twice.
+            if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(|| future.set(None))) {
+                drop(Panicked::new(payload, TaskSummary {
+                    id: *this.id,
+                    name: None,
+                    location: this.location,
+                }));
+            }
+        }
     }
 }
 
@@ -270,7 +295,7 @@ impl<F, X: ExtraSlot> Spawned<F, X> {
         extra: X,
     ) -> Spawned<F, X> {
         Spawned {
-            future,
+            future: Some(future),
             id,
             location,
             extra,
@@ -288,14 +313,14 @@ fn summary(id: TaskId, location: &'static Location<'static>, extra: Option<&Extr
 }
 
 impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
-    type Output = Result<F::Output, Panicked>;
+    type Output = Result<Output<F::Output>, Panicked>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let _task = context::set_task(*this.id);
         let extra = this.extra.extra();
-        let future = this.future;
+        let mut future = this.future;
         #[cfg(feature = "tracing")]
         let _span = tracing::trace_span!(
             target: "corio::task",
@@ -304,7 +329,15 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
             task_name = extra.and_then(|e| e.name.as_deref()),
         )
         .entered();
-        let poll = || std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+        let inner = future.as_mut();
+        let task_cx = &mut *cx;
+        let poll = move || {
+            std::panic::catch_unwind(AssertUnwindSafe(move || match inner.as_pin_mut() {
+                Some(f) => f.poll(task_cx),
+                // async-task never polls a task again once it returned `Ready`.
+                None => Poll::Pending,
+            }))
+        };
         let polled = match extra.and_then(|e| e.debug.as_ref()) {
             None => poll(),
             Some(debug) => debug.instrumented(poll),
@@ -313,7 +346,19 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
             Ok(Poll::Ready(output)) => {
                 #[cfg(feature = "tracing")]
                 tracing::trace!(target: "corio::task", task_id = this.id.as_u64(), "complete");
-                Poll::Ready(Ok(output))
+                // Drop the finished future now, where its destructor's panic can be caught; it
+                // becomes the task's panic, as if the future had panicked on its way out.
+                let output = Output::new(output, *this.id, this.location);
+                match std::panic::catch_unwind(AssertUnwindSafe(|| future.set(None))) {
+                    Ok(()) => Poll::Ready(Ok(output)),
+                    Err(payload) => {
+                        drop(output);
+                        Poll::Ready(Err(Panicked::new(
+                            payload,
+                            summary(*this.id, this.location, extra),
+                        )))
+                    }
+                }
             }
             Ok(Poll::Pending) => {
                 if this.registration.0 == 0 {
@@ -321,10 +366,67 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
                 }
                 Poll::Pending
             }
-            Err(payload) => Poll::Ready(Err(Panicked::new(
+            Err(payload) => {
+                // The future panicked mid-poll; drop what is left of it here too.
+                if let Err(second) = std::panic::catch_unwind(AssertUnwindSafe(|| future.set(None)))
+                {
+                    drop(Panicked::new(
+                        second,
+                        summary(*this.id, this.location, extra),
+                    ));
+                }
+                Poll::Ready(Err(Panicked::new(
+                    payload,
+                    summary(*this.id, this.location, extra),
+                )))
+            }
+        }
+    }
+}
+
+/// A task's output on its way to the awaiter. If nobody takes it (the task was detached, or its
+/// handle dropped after it finished), async-task drops it, and aborts the process if that drop
+/// panics; this wrapper catches such a panic and reports it instead.
+pub(crate) struct Output<T> {
+    value: Option<T>,
+    id: TaskId,
+    location: &'static Location<'static>,
+}
+
+impl<T> Output<T> {
+    #[inline]
+    fn new(value: T, id: TaskId, location: &'static Location<'static>) -> Output<T> {
+        Output {
+            value: Some(value),
+            id,
+            location,
+        }
+    }
+
+    #[inline]
+    fn take(mut self) -> T {
+        self.value.take().expect("an output is taken once")
+    }
+}
+
+impl<T> Drop for Output<T> {
+    #[inline]
+    fn drop(&mut self) {
+        if !std::mem::needs_drop::<T>() {
+            return;
+        }
+        let Some(value) = self.value.take() else {
+            return;
+        };
+        if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+            drop(Panicked::new(
                 payload,
-                summary(*this.id, this.location, extra),
-            ))),
+                TaskSummary {
+                    id: self.id,
+                    name: None,
+                    location: self.location,
+                },
+            ));
         }
     }
 }
@@ -388,8 +490,8 @@ impl Drop for Panicked {
 
 /// The handle of a task of either runtime (their tasks carry different metadata).
 enum Inner<T> {
-    Multi(async_task::FallibleTask<Result<T, Panicked>, crate::multi::Meta>),
-    Local(async_task::FallibleTask<Result<T, Panicked>, crate::local::Meta>),
+    Multi(async_task::FallibleTask<Result<Output<T>, Panicked>, crate::multi::Meta>),
+    Local(async_task::FallibleTask<Result<Output<T>, Panicked>, crate::local::Meta>),
 }
 
 /// A handle to a spawned task: await it for the task's output.
@@ -417,7 +519,7 @@ pub struct Task<T> {
 
 impl<T> Task<T> {
     pub(crate) fn from_multi(
-        inner: async_task::Task<Result<T, Panicked>, crate::multi::Meta>,
+        inner: async_task::Task<Result<Output<T>, Panicked>, crate::multi::Meta>,
         id: TaskId,
     ) -> Task<T> {
         Task {
@@ -427,7 +529,7 @@ impl<T> Task<T> {
     }
 
     pub(crate) fn from_local(
-        inner: async_task::Task<Result<T, Panicked>, crate::local::Meta>,
+        inner: async_task::Task<Result<Output<T>, Panicked>, crate::local::Meta>,
         id: TaskId,
     ) -> Task<T> {
         Task {
@@ -471,7 +573,7 @@ impl<T> Task<T> {
             Inner::Local(t) => t.cancel().await,
         };
         match outcome {
-            Some(Ok(output)) => Some(output),
+            Some(Ok(output)) => Some(output.take()),
             Some(Err(panicked)) => panicked.resume(),
             None => None,
         }
@@ -523,7 +625,7 @@ impl<T> Future for Task<T> {
         };
         match polled {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(output))) => Poll::Ready(output),
+            Poll::Ready(Some(Ok(output))) => Poll::Ready(output.take()),
             Poll::Ready(Some(Err(panicked))) => panicked.resume(),
             Poll::Ready(None) => panic!(
                 "corio: task {id} was cancelled before it finished (its runtime shut down); \
