@@ -57,6 +57,7 @@ mod report;
 mod runtime;
 mod sync;
 pub mod task;
+mod task_local;
 mod yield_now;
 
 pub use debug::{DEFAULT_SLOW_POLL, Dump, TaskSnapshot, TaskState};

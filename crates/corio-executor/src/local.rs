@@ -433,9 +433,23 @@ where
     F::Output: 'static,
 {
     let core = context::with(|cur| match cur {
-        Some(Current::Local(core)) => Some(core.clone()),
-        _ => None,
+        Some(Current::Local(core)) => Ok(Some(core.clone())),
+        // A multi-threaded runtime's threads never drive a thread's implicit loop, so a task
+        // queued there would never run and its awaiter would hang: refuse loudly instead.
+        Some(Current::Worker(_)) => Err("on a worker thread of a multi-threaded runtime"),
+        Some(Current::Entered(handle)) if handle.is_multi() => {
+            Err("inside a multi-threaded runtime's block_on (corio::run, #[corio::main])")
+        }
+        _ => Ok(None),
     });
+    let core = match core {
+        Ok(core) => core,
+        Err(place) => panic!(
+            "corio: spawn_local called {place}, where no local event loop runs: a !Send task \
+             needs one. Run the code that spawns it under corio::run_local (or \
+             LocalRuntime::block_on, #[corio::main(local)]), or make the future Send and use spawn"
+        ),
+    };
     match core.or_else(implicit) {
         Some(core) => core.spawn_local(future, header),
         None => {
@@ -462,6 +476,12 @@ where
 /// loop. Outside of one, it goes to this thread's *implicit* local runtime, which runs whenever
 /// this thread is inside [`block_on`](crate::block_on); a task spawned there and never driven is
 /// dropped when the thread exits.
+///
+/// # Panics
+///
+/// On a worker of a multi-threaded [`Runtime`](crate::Runtime), and inside its `block_on`
+/// (`corio::run`, the default `#[corio::main]`): no local loop runs there, so the task would never
+/// run and its awaiter would hang. The message names `run_local`, which is what such code needs.
 ///
 /// # Examples
 ///

@@ -619,6 +619,11 @@ impl Handle {
         self.spawn_with(future, Header::new(Location::caller(), None))
     }
 
+    /// Whether this is the handle of a multi-threaded runtime.
+    pub(crate) fn is_multi(&self) -> bool {
+        matches!(self.0, HandleKind::Multi(_))
+    }
+
     pub(crate) fn spawn_with<F>(&self, future: F, header: Header) -> Task<F::Output>
     where
         F: Future + Send + 'static,

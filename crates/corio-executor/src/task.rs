@@ -13,6 +13,8 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
+pub use crate::task_local::{AccessError, LocalKey, Scope, WithInherited, inherit};
+
 use crate::context;
 use crate::debug::{DebugState, TaskDebug};
 use crate::report::{PanicPolicy, Report, ReportHook, TaskSummary, panic_message};
@@ -132,6 +134,8 @@ pub fn report_unobserved_panic(
 pub(crate) struct Extra {
     pub(crate) name: Option<Arc<str>>,
     pub(crate) debug: Option<Arc<TaskDebug>>,
+    /// The task-local values in scope where the task was spawned.
+    pub(crate) locals: std::cell::RefCell<Option<crate::task_local::Inherited>>,
 }
 
 impl Drop for Extra {
@@ -170,15 +174,20 @@ impl Header {
             location = %location,
             "spawn"
         );
+        let locals = crate::task_local::capture();
+        let extra = if name.is_some() || locals.is_some() {
+            Some(Box::new(Extra {
+                name,
+                debug: None,
+                locals: std::cell::RefCell::new(locals),
+            }))
+        } else {
+            None
+        };
         Header {
             id,
             location,
-            extra: name.map(|name| {
-                Box::new(Extra {
-                    name: Some(name),
-                    debug: None,
-                })
-            }),
+            extra,
         }
     }
 
@@ -329,6 +338,9 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
             task_name = extra.and_then(|e| e.name.as_deref()),
         )
         .entered();
+        // The task-local values the task inherited, in scope for this poll.
+        let mut locals = extra.and_then(|e| e.locals.try_borrow_mut().ok());
+        let _locals = locals.as_mut().and_then(|l| l.as_mut()).map(|l| l.enter());
         let inner = future.as_mut();
         let task_cx = &mut *cx;
         let poll = move || {

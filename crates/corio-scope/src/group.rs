@@ -384,12 +384,25 @@ impl<E: Send + 'static> GroupCore<E> {
 
     /// Cancels every child: local ones are dropped now, spawned ones when the executor next
     /// looks at them.
-    fn cancel_children(&self, set: &mut FutureSet<LocalChild>) {
+    /// Cancels every child. A local child whose destructor panics counts as a child that
+    /// panicked (the panic resumes in the group's caller once all children are gone), and the
+    /// other children are still dropped.
+    fn cancel_children(
+        &self,
+        set: &mut FutureSet<LocalChild>,
+        location: &'static Location<'static>,
+    ) {
         let spawned = std::mem::take(&mut *lock(&self.spawned));
         drop(spawned);
         let incoming = std::mem::take(&mut *lock(&self.incoming));
-        drop(incoming);
-        set.clear();
+        for child in incoming {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(child))) {
+                self.shared.panicked(payload, location);
+            }
+        }
+        for payload in set.clear_catching() {
+            self.shared.panicked(payload, location);
+        }
     }
 }
 
@@ -505,13 +518,16 @@ impl<'env, E: Send + 'static> Group<'env, E> {
             }
             state.running += 1;
         }
-        let boxed: Pin<Box<dyn Future<Output = ()> + Send + 'env>> = Box::pin(supervise(
-            self.core.shared.clone(),
-            None,
-            child,
-            tx,
-            Location::caller(),
-        ));
+        // Polled by the group's future, outside any task-local scope the body is in: it takes
+        // the values in scope here along, as a spawned child would.
+        let boxed: Pin<Box<dyn Future<Output = ()> + Send + 'env>> =
+            Box::pin(corio_executor::task::inherit(supervise(
+                self.core.shared.clone(),
+                None,
+                child,
+                tx,
+                Location::caller(),
+            )));
         // SAFETY: this only erases the lifetime `'env` of the trait object; the layout is the
         // same. Erasing it is sound because the child is never polled or dropped after `'env`
         // ends:
@@ -627,7 +643,15 @@ impl<E> GroupCore<E> {
             if incoming.is_empty() {
                 break;
             }
-            drop(incoming);
+            for child in incoming {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(child))) {
+                    corio_executor::task::report_unobserved_panic(
+                        payload,
+                        Some("task group child"),
+                        Location::caller(),
+                    );
+                }
+            }
         }
         let spawned = std::mem::take(&mut *lock(&self.spawned));
         drop(spawned);
@@ -714,13 +738,13 @@ where
         if group.shared.is_cancelling() {
             if !children_cancelled {
                 children_cancelled = true;
-                group.cancel_children(&mut locals);
+                group.cancel_children(&mut locals, body_location);
             }
         } else {
             group.poll_locals(&mut locals, cx);
             if group.shared.is_cancelling() {
                 children_cancelled = true;
-                group.cancel_children(&mut locals);
+                group.cancel_children(&mut locals, body_location);
             }
         }
         if group.shared.lock().running == 0 {

@@ -1,7 +1,9 @@
 //! A set of futures polled by one parent future, each woken individually: only the children
 //! that were woken are polled again (the parent's poll is O(woken), not O(children)).
 
+use std::any::Any;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -144,6 +146,36 @@ impl<F: Future + ?Sized> FutureSet<F> {
     pub(crate) fn clear(&mut self) {
         for index in 0..self.slots.len() {
             self.remove(index);
+        }
+    }
+}
+
+impl<F: ?Sized> FutureSet<F> {
+    /// Drops every future, in insertion order, each under `catch_unwind`: a destructor that
+    /// panics neither keeps the others from being dropped nor becomes a double panic (an abort).
+    /// Returns the panics caught.
+    pub(crate) fn clear_catching(&mut self) -> Vec<Box<dyn Any + Send>> {
+        let mut panics = Vec::new();
+        for index in 0..self.slots.len() {
+            let Some(slot) = self.slots[index].take() else {
+                continue;
+            };
+            self.free.push(index);
+            self.len -= 1;
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(slot))) {
+                panics.push(payload);
+            }
+        }
+        panics
+    }
+}
+
+impl<F: ?Sized> Drop for FutureSet<F> {
+    fn drop(&mut self) {
+        // Reached with futures left only when the parent is dropped mid-way; nobody can observe
+        // a destructor's panic any more, so it is reported.
+        for payload in self.clear_catching() {
+            corio_executor::task::report_unobserved_panic(payload, None, Location::caller());
         }
     }
 }

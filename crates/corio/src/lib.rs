@@ -85,9 +85,14 @@ pub use corio_executor::{
     TaskState, TaskSummary, block_on, dump, spawn, spawn_local, yield_now,
 };
 
-/// Tasks: spawning with a name, ids, yielding.
+/// Task-local values (asyncio's `contextvars`), inherited by the tasks spawned in their scope.
+pub use corio_executor::task_local;
+
+/// Tasks: spawning with a name, ids, yielding, task-locals.
 pub mod task {
-    pub use corio_executor::task::{Builder, id};
+    pub use corio_executor::task::{
+        AccessError, Builder, LocalKey, Scope, WithInherited, id, inherit,
+    };
     pub use corio_executor::{Task, TaskId, YieldNow, spawn, spawn_local, yield_now};
 }
 

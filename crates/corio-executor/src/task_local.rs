@@ -1,0 +1,441 @@
+//! Task-local values, inherited by spawned tasks as asyncio's `create_task` copies the context.
+//!
+//! # Invariants
+//!
+//! 1. A key's value lives in the future of its [`scope`](LocalKey::scope) while that future is not
+//!    being polled, and in the key's thread-local slot while it is: each poll swaps it in, and
+//!    swaps it back out when the poll ends, also when the poll panics (a guard does it).
+//! 2. While a scope is being polled its key is on this thread's list of keys in scope, so
+//!    [`capture`] sees exactly the keys whose values [`LocalKey::with`] would see.
+//! 3. A task spawned while keys are in scope starts with a clone of each of their values
+//!    (captured once, at the spawn call), installed around every poll of the task as in 1 and 2.
+//!    Nothing is captured, cloned or allocated when no key is in scope, which is the common case:
+//!    spawning then costs one thread-local read.
+//! 4. Scopes nest: an inner scope of the same key shadows the outer one until its future ends.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+/// Declares task-local keys: values visible to a future and to the tasks it spawns.
+///
+/// Each `static NAME: T;` becomes a [`LocalKey<T>`]. Set a value for the duration of a future
+/// with [`scope`](LocalKey::scope), read it with [`with`](LocalKey::with) or
+/// [`try_with`](LocalKey::try_with). `T` must be `Clone + Send + 'static`: a task spawned inside a
+/// scope starts with a clone of the value, as asyncio's `create_task` copies `contextvars`.
+///
+/// # Examples
+///
+/// ```
+/// corio_executor::task_local! {
+///     static REQUEST_ID: u64;
+/// }
+///
+/// let seen = corio_executor::block_on(REQUEST_ID.scope(7, async {
+///     // A task spawned inside the scope inherits a copy of the value.
+///     let child = corio_executor::spawn(async { REQUEST_ID.with(|id| *id) });
+///     (REQUEST_ID.with(|id| *id), child.await)
+/// }));
+/// assert_eq!(seen, (7, 7));
+/// assert!(REQUEST_ID.try_with(|_| ()).is_err()); // out of scope
+/// ```
+#[macro_export]
+macro_rules! task_local {
+    () => {};
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty; $($rest:tt)*) => {
+        $crate::__task_local_inner!($(#[$attr])* $vis $name, $t);
+        $crate::task_local!($($rest)*);
+    };
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty) => {
+        $crate::__task_local_inner!($(#[$attr])* $vis $name, $t);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __task_local_inner {
+    ($(#[$attr:meta])* $vis:vis $name:ident, $t:ty) => {
+        $(#[$attr])*
+        $vis static $name: $crate::task::LocalKey<$t> = {
+            ::std::thread_local! {
+                static __CORIO_TASK_LOCAL: ::std::cell::RefCell<::std::option::Option<$t>> =
+                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
+            }
+            $crate::task::LocalKey::__new(&__CORIO_TASK_LOCAL, ::std::stringify!($name))
+        };
+    };
+}
+
+/// A task-local key, declared with [`task_local!`](crate::task_local).
+pub struct LocalKey<T: 'static> {
+    slot: &'static std::thread::LocalKey<RefCell<Option<T>>>,
+    name: &'static str,
+}
+
+/// The error of [`LocalKey::try_with`]: the key has no value here (no enclosing
+/// [`scope`](LocalKey::scope), or the thread is being torn down).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AccessError {
+    name: &'static str,
+}
+
+impl fmt::Debug for AccessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessError")
+            .field("key", &self.name)
+            .finish()
+    }
+}
+
+impl fmt::Display for AccessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "task-local `{}` is not set: no enclosing `{}.scope(..)`",
+            self.name, self.name
+        )
+    }
+}
+
+impl std::error::Error for AccessError {}
+
+impl<T: 'static> LocalKey<T> {
+    #[doc(hidden)]
+    pub const fn __new(
+        slot: &'static std::thread::LocalKey<RefCell<Option<T>>>,
+        name: &'static str,
+    ) -> LocalKey<T> {
+        LocalKey { slot, name }
+    }
+
+    /// Calls `f` with a reference to the value in scope.
+    ///
+    /// # Panics
+    ///
+    /// If no [`scope`](LocalKey::scope) of this key encloses the call; [`try_with`](Self::try_with)
+    /// returns an error instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio_executor::task_local! { static USER: String; }
+    ///
+    /// let len = corio_executor::block_on(USER.scope("ada".to_string(), async {
+    ///     USER.with(|u| u.len())
+    /// }));
+    /// assert_eq!(len, 3);
+    /// ```
+    #[track_caller]
+    pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        match self.try_with(f) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Calls `f` with a reference to the value in scope, or returns [`AccessError`] if there is
+    /// none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio_executor::task_local! { static DEPTH: u32; }
+    ///
+    /// assert!(DEPTH.try_with(|d| *d).is_err());
+    /// let d = corio_executor::block_on(DEPTH.scope(1, async { DEPTH.try_with(|d| *d) }));
+    /// assert_eq!(d, Ok(1));
+    /// ```
+    pub fn try_with<R>(&'static self, f: impl FnOnce(&T) -> R) -> Result<R, AccessError> {
+        let error = AccessError { name: self.name };
+        self.slot
+            .try_with(|slot| {
+                let value = slot.try_borrow().map_err(|_| error)?;
+                match value.as_ref() {
+                    Some(v) => Ok(f(v)),
+                    None => Err(error),
+                }
+            })
+            .unwrap_or(Err(error))
+    }
+
+    /// Swaps `value` with the thread's slot. Returns `false` during thread teardown.
+    fn swap(&'static self, value: &mut Option<T>) -> bool {
+        self.slot
+            .try_with(|slot| match slot.try_borrow_mut() {
+                Ok(mut slot) => {
+                    std::mem::swap(&mut *slot, value);
+                    true
+                }
+                // Only reachable from inside a `with` closure of this key, which cannot poll.
+                Err(_) => false,
+            })
+            .unwrap_or(false)
+    }
+}
+
+impl<T: Clone + Send + 'static> LocalKey<T> {
+    /// Runs `future` with `value` set for this key: `with` inside it sees `value`, and tasks it
+    /// spawns start with a clone of `value`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio_executor::task_local! { static TRACE: &'static str; }
+    ///
+    /// let out = corio_executor::block_on(TRACE.scope("outer", async {
+    ///     let inner = TRACE.scope("inner", async { TRACE.with(|t| *t) }).await;
+    ///     (inner, TRACE.with(|t| *t))
+    /// }));
+    /// assert_eq!(out, ("inner", "outer"));
+    /// ```
+    pub fn scope<F: Future>(&'static self, value: T, future: F) -> Scope<T, F> {
+        Scope {
+            key: self,
+            value: Some(value),
+            future,
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for LocalKey<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalKey")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    /// The future of [`LocalKey::scope`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Scope<T: 'static, F> {
+        key: &'static LocalKey<T>,
+        value: Option<T>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<T: Clone + Send + 'static, F: Future> Future for Scope<T, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = Entered::enter(*this.key, this.value);
+        this.future.poll(cx)
+    }
+}
+
+impl<T: 'static, F> fmt::Debug for Scope<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("key", &self.key.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key whose value can be cloned into a new task.
+trait Inherit: Sync {
+    fn capture(&'static self) -> Option<Box<dyn Captured>>;
+    fn id(&'static self) -> *const ();
+}
+
+impl<T: Clone + Send + 'static> Inherit for LocalKey<T> {
+    fn capture(&'static self) -> Option<Box<dyn Captured>> {
+        let value = self.try_with(T::clone).ok()?;
+        Some(Box::new(CapturedValue {
+            key: self,
+            value: Some(value),
+        }))
+    }
+
+    fn id(&'static self) -> *const () {
+        (self as *const LocalKey<T>).cast()
+    }
+}
+
+/// One inherited value, owned by a task: swapped into its key's slot around each poll.
+trait Captured: Send {
+    fn enter(&mut self) -> bool;
+    fn exit(&mut self);
+}
+
+struct CapturedValue<T: 'static> {
+    key: &'static LocalKey<T>,
+    value: Option<T>,
+}
+
+impl<T: Clone + Send + 'static> Captured for CapturedValue<T> {
+    fn enter(&mut self) -> bool {
+        if !self.key.swap(&mut self.value) {
+            return false;
+        }
+        push_active(self.key);
+        true
+    }
+
+    fn exit(&mut self) {
+        pop_active();
+        self.key.swap(&mut self.value);
+    }
+}
+
+thread_local! {
+    /// The keys in scope on this thread, innermost last.
+    static ACTIVE: RefCell<Vec<&'static dyn Inherit>> = const { RefCell::new(Vec::new()) };
+}
+
+fn push_active(key: &'static dyn Inherit) {
+    let _ = ACTIVE.try_with(|a| a.borrow_mut().push(key));
+}
+
+fn pop_active() {
+    let _ = ACTIVE.try_with(|a| a.borrow_mut().pop());
+}
+
+/// A scope's value, swapped in for the duration of one poll.
+struct Entered<'a, T: Clone + Send + 'static> {
+    key: &'static LocalKey<T>,
+    value: &'a mut Option<T>,
+    entered: bool,
+}
+
+impl<'a, T: Clone + Send + 'static> Entered<'a, T> {
+    fn enter(key: &'static LocalKey<T>, value: &'a mut Option<T>) -> Entered<'a, T> {
+        let entered = key.swap(value);
+        if entered {
+            push_active(key);
+        }
+        Entered {
+            key,
+            value,
+            entered,
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> Drop for Entered<'_, T> {
+    fn drop(&mut self) {
+        if self.entered {
+            pop_active();
+            self.key.swap(self.value);
+        }
+    }
+}
+
+/// The task-local values a task inherited at its spawn.
+pub(crate) struct Inherited(Vec<Box<dyn Captured>>);
+
+impl Inherited {
+    /// Installs the values for one poll; the guard takes them out again.
+    #[inline]
+    pub(crate) fn enter(&mut self) -> InheritedGuard<'_> {
+        let mut entered = 0;
+        for value in &mut self.0 {
+            if !value.enter() {
+                break;
+            }
+            entered += 1;
+        }
+        InheritedGuard {
+            values: &mut self.0,
+            entered,
+        }
+    }
+}
+
+pub(crate) struct InheritedGuard<'a> {
+    values: &'a mut Vec<Box<dyn Captured>>,
+    entered: usize,
+}
+
+impl Drop for InheritedGuard<'_> {
+    fn drop(&mut self) {
+        for value in self.values[..self.entered].iter_mut().rev() {
+            value.exit();
+        }
+    }
+}
+
+/// Clones the value of every key in scope on this thread, for a task being spawned; `None` (and
+/// no allocation) when no key is in scope.
+#[inline]
+pub(crate) fn capture() -> Option<Inherited> {
+    ACTIVE
+        .try_with(|active| {
+            let active = active.try_borrow().ok()?;
+            if active.is_empty() {
+                return None;
+            }
+            let mut values: Vec<Box<dyn Captured>> = Vec::with_capacity(active.len());
+            let mut seen: Vec<*const ()> = Vec::with_capacity(active.len());
+            // Innermost first, so a shadowed outer scope of the same key is skipped.
+            for key in active.iter().rev() {
+                let id = key.id();
+                if seen.contains(&id) {
+                    continue;
+                }
+                seen.push(id);
+                if let Some(value) = key.capture() {
+                    values.push(value);
+                }
+            }
+            values.reverse();
+            Some(Inherited(values))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Wraps `future` so that it runs with the task-local values in scope at this call, for futures
+/// that are polled outside the scope they were created in (a task group's local children).
+///
+/// # Examples
+///
+/// ```
+/// corio_executor::task_local! { static ID: u32; }
+///
+/// let child = corio_executor::block_on(ID.scope(5, async {
+///     corio_executor::task::inherit(async { ID.with(|id| *id) })
+/// }));
+/// // Polled outside the scope, it still sees the value it was created under.
+/// assert_eq!(corio_executor::block_on(child), 5);
+/// ```
+pub fn inherit<F: Future>(future: F) -> WithInherited<F> {
+    WithInherited {
+        inherited: capture(),
+        future,
+    }
+}
+
+pin_project! {
+    /// The future of [`inherit`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct WithInherited<F> {
+        inherited: Option<Inherited>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for WithInherited<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _guard = this.inherited.as_mut().map(Inherited::enter);
+        this.future.poll(cx)
+    }
+}
+
+impl<F> fmt::Debug for WithInherited<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithInherited")
+            .field("values", &self.inherited.as_ref().map_or(0, |i| i.0.len()))
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,297 @@
+//! Destructors that panic on every path where corio drops a user's future (issue 15): task
+//! groups, join/race losers, timeouts and cancel scopes, the blocking pool, runtime shutdown with
+//! timers and sockets registered. Each program must survive (no abort), run every other
+//! destructor, keep serving, and surface each panic once: in the awaiter where there is one,
+//! through the report hook where there is none.
+
+use std::future::pending;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_lite::FutureExt;
+
+/// Counts its drops; panics in `drop` when `bomb` is set.
+struct Guard {
+    drops: Arc<AtomicUsize>,
+    bomb: bool,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        if self.bomb {
+            panic!("destructor bomb");
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Drops(Arc<AtomicUsize>);
+
+impl Drops {
+    fn guard(&self, bomb: bool) -> Guard {
+        Guard {
+            drops: self.0.clone(),
+            bomb,
+        }
+    }
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Parks forever holding `g`.
+async fn parked<T>(g: Guard) -> T {
+    let _g = g;
+    pending().await
+}
+
+type Reports = Arc<Mutex<Vec<String>>>;
+
+fn runtime(workers: usize) -> (corio::Runtime, Reports) {
+    let reports: Reports = Arc::default();
+    let sink = reports.clone();
+    let rt = corio::Runtime::builder()
+        .worker_threads(workers)
+        .report_hook(move |r| sink.lock().unwrap().push(r.to_string()))
+        .build()
+        .unwrap();
+    (rt, reports)
+}
+
+fn bombs(reports: &Reports) -> usize {
+    reports
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.contains("destructor bomb"))
+        .count()
+}
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_task_group_cancelling_a_child_whose_destructor_panics() {
+    for workers in [1, 2] {
+        let (rt, reports) = runtime(workers);
+        let drops = Drops::default();
+        let d = drops.clone();
+        let out = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            rt.block_on(corio::task_group(async move |g| {
+                for i in 0..6 {
+                    let guard = d.guard(i == 2);
+                    g.spawn(async move { parked::<Result<(), &str>>(guard).await });
+                }
+                let guard = d.guard(true);
+                g.spawn_local(async move { parked::<Result<(), &str>>(guard).await });
+                g.spawn(async {
+                    corio::sleep(Duration::from_millis(5)).await;
+                    Err::<(), _>("sibling failed")
+                });
+                Ok::<_, &str>(())
+            }))
+        }));
+        // The local child is part of the group's own future: its destructor's panic counts as a
+        // child's panic and resumes in the caller, after every child is gone. The spawned
+        // child's runs on the runtime, which reports it.
+        let payload = out.expect_err("the local child's destructor panic resumes here");
+        assert_eq!(panic_text(payload), "destructor bomb");
+        assert_eq!(
+            drops.count(),
+            7,
+            "every child was dropped before the group returned"
+        );
+        assert_eq!(
+            bombs(&reports),
+            1,
+            "the spawned child's bomb, reported once"
+        );
+        assert_eq!(rt.block_on(rt.spawn(async { 5 })), 5, "still serving");
+    }
+}
+
+#[test]
+fn join_all_try_join_all_and_race_losers_with_panicking_destructors() {
+    let (rt, _reports) = runtime(2);
+    let drops = Drops::default();
+
+    // try_join_all: the first error drops the rest; one of them bombs.
+    let d = drops.clone();
+    let task = rt.spawn(async move {
+        let futs: Vec<
+            std::pin::Pin<Box<dyn std::future::Future<Output = Result<u8, &str>> + Send>>,
+        > = vec![
+            Box::pin(parked(d.guard(false))),
+            Box::pin(parked(d.guard(true))),
+            Box::pin(async { Err("no") }),
+            Box::pin(parked(d.guard(false))),
+        ];
+        corio::try_join_all(futs).await
+    });
+    let caught = rt.block_on(AssertUnwindSafe(task).catch_unwind());
+    assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
+    assert_eq!(drops.count(), 3, "every loser was dropped");
+
+    // race: the loser bombs when dropped.
+    let d = drops.clone();
+    let task = rt.spawn(async move { corio::race(parked(d.guard(true)), async { 1u8 }).await });
+    let caught = rt.block_on(AssertUnwindSafe(task).catch_unwind());
+    assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
+    assert_eq!(drops.count(), 4);
+
+    // join_all of futures, one of which is cancelled with the task.
+    let d = drops.clone();
+    let task = rt.spawn(async move {
+        corio::join_all(vec![
+            parked::<u8>(d.guard(false)),
+            parked::<u8>(d.guard(true)),
+        ])
+        .await
+    });
+    rt.block_on(corio::sleep(Duration::from_millis(1)));
+    drop(task);
+    let d = drops.clone();
+    rt.block_on(async move {
+        while d.count() < 6 {
+            corio::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    assert_eq!(rt.block_on(rt.spawn(async { 1 })), 1);
+}
+
+#[test]
+fn timeouts_and_cancel_scopes_dropping_a_panicking_future() {
+    let (rt, _reports) = runtime(1);
+    let drops = Drops::default();
+    for kind in 0..3 {
+        let d = drops.clone();
+        let task = rt.spawn(async move {
+            let fut = parked::<()>(d.guard(true));
+            match kind {
+                0 => {
+                    let _ = corio::timeout(Duration::from_millis(2), fut).await;
+                }
+                1 => {
+                    let _ = corio::move_on_after(Duration::from_millis(2), fut).await;
+                }
+                _ => {
+                    let _ = corio::fail_after(Duration::from_millis(2), fut).await;
+                }
+            }
+        });
+        let caught = rt.block_on(AssertUnwindSafe(task).catch_unwind());
+        assert_eq!(
+            panic_text(caught.unwrap_err()),
+            "destructor bomb",
+            "kind {kind}"
+        );
+        assert_eq!(drops.count(), kind + 1);
+    }
+    assert_eq!(rt.block_on(rt.spawn(async { 2 })), 2);
+}
+
+#[test]
+fn a_blocking_closure_whose_captured_state_panics_on_drop() {
+    let drops = Drops::default();
+    let (rt, reports) = {
+        let reports: Reports = Arc::default();
+        let sink = reports.clone();
+        let rt = corio::Runtime::builder()
+            .worker_threads(1)
+            .blocking_threads(1)
+            .report_hook(move |r| sink.lock().unwrap().push(r.to_string()))
+            .build()
+            .unwrap();
+        (rt, reports)
+    };
+    // Run to completion: the closure's captures are dropped on the pool thread after it runs.
+    let g = drops.guard(true);
+    let ran = rt.block_on(async move {
+        AssertUnwindSafe(corio::to_thread(move || {
+            let _keep = &g;
+            7
+        }))
+        .catch_unwind()
+        .await
+    });
+    // The captures are dropped inside the job, so the awaiter sees the panic.
+    assert_eq!(panic_text(ran.unwrap_err()), "destructor bomb");
+    assert_eq!(drops.count(), 1);
+    // Queued behind a busy thread, then abandoned.
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let busy = rt.spawn(corio::to_thread(move || release_rx.recv().ok()));
+    let g = drops.guard(true);
+    let queued = rt.spawn(corio::to_thread(move || drop(g)));
+    rt.block_on(corio::sleep(Duration::from_millis(5)));
+    drop(queued);
+    release_tx.send(()).unwrap();
+    rt.block_on(busy);
+    drop(rt);
+    assert_eq!(
+        drops.count(),
+        2,
+        "the abandoned closure's captures were dropped"
+    );
+    // Whether the abandoned job ran (its panic then has no awaiter) or was dropped unrun, its
+    // destructor's panic surfaces at most once, and never as an abort.
+    assert!(bombs(&reports) <= 1, "{:?}", reports.lock().unwrap());
+}
+
+#[test]
+fn runtime_shutdown_with_timers_and_sockets_registered_and_panicking_destructors() {
+    for workers in [1, 2] {
+        let (rt, reports) = runtime(workers);
+        let drops = Drops::default();
+        let listener = rt
+            .block_on(corio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let listener = Arc::new(listener);
+        for i in 0..8 {
+            let g = drops.guard(i % 2 == 0);
+            let l = listener.clone();
+            rt.spawn(async move {
+                let _g = g;
+                if i % 4 < 2 {
+                    corio::sleep(Duration::from_secs(3600)).await;
+                } else {
+                    let _ = l.accept().await;
+                }
+            })
+            .detach();
+        }
+        rt.block_on(corio::sleep(Duration::from_millis(5)));
+        drop(rt);
+        assert_eq!(drops.count(), 8, "every task was dropped at shutdown");
+        assert_eq!(bombs(&reports), 4, "each bomb reported once");
+    }
+}
+
+#[test]
+fn run_local_and_run_survive_a_panicking_task_destructor() {
+    let drops = Drops::default();
+    let d = drops.clone();
+    let out = corio::run_local(async move {
+        let t = corio::spawn_local(parked::<()>(d.guard(true)));
+        corio::yield_now().await;
+        drop(t);
+        corio::yield_now().await;
+        3
+    });
+    assert_eq!(out, 3);
+    let d = drops.clone();
+    let out = corio::run(async move {
+        corio::spawn(parked::<()>(d.guard(true))).detach();
+        corio::yield_now().await;
+        4
+    });
+    assert_eq!(out, 4);
+    assert_eq!(drops.count(), 2);
+}

@@ -1,0 +1,171 @@
+//! Task-locals (asyncio's contextvars) and `spawn_local` where no local loop runs (issue 14),
+//! written as a new user would, with `corio::` names only.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures_lite::FutureExt;
+
+corio::task_local! {
+    static REQUEST_ID: u64;
+    static USER: String;
+}
+
+fn id() -> u64 {
+    REQUEST_ID.with(|id| *id)
+}
+
+#[test]
+fn scope_with_and_try_with() {
+    assert!(REQUEST_ID.try_with(|_| ()).is_err());
+    let err = REQUEST_ID.try_with(|_| ()).unwrap_err();
+    assert!(err.to_string().contains("REQUEST_ID"), "{err}");
+    let out = corio::block_on(REQUEST_ID.scope(1, async {
+        let before = id();
+        corio::yield_now().await;
+        let nested = REQUEST_ID.scope(2, async { id() }).await;
+        (before, nested, id())
+    }));
+    assert_eq!(out, (1, 2, 1));
+    assert!(REQUEST_ID.try_with(|_| ()).is_err(), "gone after the scope");
+}
+
+#[test]
+fn with_outside_a_scope_panics_naming_the_key() {
+    let err = std::panic::catch_unwind(|| REQUEST_ID.with(|id| *id)).unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("REQUEST_ID"), "{msg}");
+}
+
+#[test]
+fn spawned_tasks_inherit_a_clone_on_every_runtime() {
+    // Multi-threaded: the child may run on another worker.
+    let out = corio::run(REQUEST_ID.scope(7, async {
+        let child = corio::spawn(async {
+            corio::sleep(Duration::from_millis(1)).await;
+            let grandchild = corio::spawn(async { id() });
+            (id(), grandchild.await)
+        });
+        child.await
+    }));
+    assert_eq!(out, (7, 7));
+    // Single-threaded, with spawn_local too.
+    let out = corio::run_local(REQUEST_ID.scope(8, async {
+        let a = corio::spawn(async { id() });
+        let b = corio::spawn_local(async { id() });
+        (a.await, b.await)
+    }));
+    assert_eq!(out, (8, 8));
+}
+
+#[test]
+fn a_childs_value_is_a_copy_taken_at_spawn() {
+    corio::run(USER.scope("ada".to_string(), async {
+        let (tx, rx) = corio::sync::oneshot::channel::<()>();
+        let child = corio::spawn(async move {
+            rx.await.unwrap();
+            USER.with(|u| u.clone())
+        });
+        // The parent enters a new scope after the spawn: the child keeps what it was given.
+        USER.scope("grace".to_string(), async move {
+            tx.send(()).unwrap();
+            assert_eq!(child.await, "ada");
+        })
+        .await;
+    }));
+}
+
+#[test]
+fn tasks_spawned_outside_any_scope_see_nothing() {
+    corio::run(async {
+        let t = corio::spawn(async { REQUEST_ID.try_with(|_| ()).is_err() });
+        assert!(t.await);
+    });
+}
+
+#[test]
+fn task_group_children_inherit_spawned_and_local() {
+    let out = corio::run(REQUEST_ID.scope(3, async {
+        corio::task_group(async |g| {
+            let a = g.spawn(async { Ok::<_, ()>(id()) });
+            let b = g.spawn_local(async { Ok::<_, ()>(id()) });
+            // A scope inside the body reaches the children spawned in it.
+            let (c, d) = REQUEST_ID
+                .scope(4, async {
+                    (
+                        g.spawn(async { Ok::<_, ()>(id()) }),
+                        g.spawn_local(async { Ok::<_, ()>(id()) }),
+                    )
+                })
+                .await;
+            let get = |r: Result<u64, _>| r.map_err(|_| ());
+            Ok((get(a.await)?, get(b.await)?, get(c.await)?, get(d.await)?))
+        })
+        .await
+    }));
+    assert_eq!(out.unwrap(), (3, 3, 4, 4));
+}
+
+#[test]
+fn every_key_in_scope_is_inherited() {
+    let out = corio::run(REQUEST_ID.scope(
+        5,
+        USER.scope("lin".into(), async {
+            corio::spawn(async { (id(), USER.with(|u| u.clone())) }).await
+        }),
+    ));
+    assert_eq!(out, (5, "lin".to_string()));
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn spawn_local_inside_run_fails_loudly_on_the_main_future() {
+    let caught = corio::run(async {
+        corio::timeout(Duration::from_secs(10), async {
+            std::panic::catch_unwind(|| corio::spawn_local(async { 7 })).map(|t| t.detach())
+        })
+        .await
+        .expect("spawn_local must not hang")
+    });
+    let msg = panic_message(caught.unwrap_err());
+    assert!(msg.contains("run_local"), "{msg}");
+}
+
+#[test]
+fn spawn_local_inside_run_fails_loudly_inside_a_spawned_task() {
+    let out = corio::run(async {
+        let task = corio::spawn(async { corio::spawn_local(async { 7 }).await });
+        corio::timeout(
+            Duration::from_secs(10),
+            AssertUnwindSafe(task).catch_unwind(),
+        )
+        .await
+        .expect("spawn_local must not hang")
+    });
+    let msg = panic_message(out.unwrap_err());
+    assert!(msg.contains("run_local"), "{msg}");
+}
+
+#[test]
+fn spawn_local_still_works_where_a_local_loop_runs() {
+    assert_eq!(
+        corio::run_local(async { corio::spawn_local(async { 7 }).await }),
+        7
+    );
+    assert_eq!(
+        corio::block_on(async { corio::spawn_local(async { 8 }).await }),
+        8
+    );
+    let rt = corio::LocalRuntime::new().unwrap();
+    assert_eq!(
+        rt.block_on(async { corio::spawn_local(async { 9 }).await }),
+        9
+    );
+}
