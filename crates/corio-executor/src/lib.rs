@@ -44,7 +44,7 @@
 //! task (at most 3 LIFO polls in a row) and work stealing. Every poll gets a cooperative budget of
 //! 128 units (see `corio-coop`) that runtime resources spend, so a task looping over an
 //! always-ready resource still yields.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod context;
 mod debug;

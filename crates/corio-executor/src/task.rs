@@ -4,6 +4,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, Location};
 use std::pin::Pin;
@@ -262,13 +263,15 @@ pin_project! {
     /// The future that every spawned task runs: the user's future, plus the task's id and spawn
     /// location, panic capture, and its entry in the idle registry.
     ///
-    /// The user's future sits in an `Option` so that it can be dropped *here*, under
-    /// `catch_unwind`, rather than by async-task, which aborts the process when a future's
-    /// destructor panics. A destructor that panics while its task is cancelled (or its runtime
-    /// shuts down) is reported like an unobserved panic, and everything else carries on.
+    /// The user's future is dropped *here*, in `PinnedDrop`, under `catch_unwind`, before
+    /// async-task's own drop (which aborts the process when a destructor panics) could see it: a
+    /// destructor that panics when its task is cancelled, shuts down, completes or panicked is
+    /// reported like an unobserved panic, and everything else carries on. It is a `ManuallyDrop`
+    /// rather than an `Option` because a coroutine has no niche: `Option<F>` cost 8 more bytes per
+    /// task (measured: 144.5 -> 163.8 B of RSS per parked task, 2 workers).
     pub(crate) struct Spawned<F, X> {
         #[pin]
-        future: Option<F>,
+        future: ManuallyDrop<F>,
         id: TaskId,
         location: &'static Location<'static>,
         extra: X,
@@ -278,14 +281,22 @@ pin_project! {
     impl<F, X> PinnedDrop for Spawned<F, X> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            let mut future = this.future;
-            if future.as_ref().as_pin_ref().is_none() {
-                return;
-            }
+            let future = this.future;
             let _task = context::set_task(*this.id);
-            // `Pin::set` drops the old value in place; if that destructor panics, the `None` is
-            // still written, so nothing is dropped twice.
-            if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(|| future.set(None))) {
+            // SAFETY: the reference is used only to drop the future in place, just below, which
+            // keeps the pinning promise (drop before the memory is reused).
+            #[allow(unsafe_code)]
+            let future = unsafe { future.get_unchecked_mut() };
+            let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || {
+                // SAFETY: this is the destructor of `Spawned`, so the future is never polled,
+                // moved or dropped again after this line. If its destructor unwinds, it counts as
+                // dropped all the same.
+                #[allow(unsafe_code)]
+                unsafe {
+                    ManuallyDrop::drop(future)
+                }
+            }));
+            if let Err(payload) = dropped {
                 drop(Panicked::new(payload, TaskSummary {
                     id: *this.id,
                     name: None,
@@ -304,7 +315,7 @@ impl<F, X: ExtraSlot> Spawned<F, X> {
         extra: X,
     ) -> Spawned<F, X> {
         Spawned {
-            future: Some(future),
+            future: ManuallyDrop::new(future),
             id,
             location,
             extra,
@@ -329,7 +340,10 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
         let this = self.project();
         let _task = context::set_task(*this.id);
         let extra = this.extra.extra();
-        let mut future = this.future;
+        // SAFETY: `ManuallyDrop<F>` is a transparent wrapper, so this is a plain structural pin
+        // projection; the future is never moved out of it.
+        #[allow(unsafe_code)]
+        let future = unsafe { this.future.map_unchecked_mut(|f| &mut **f) };
         #[cfg(feature = "tracing")]
         let _span = tracing::trace_span!(
             target: "corio::task",
@@ -341,15 +355,8 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
         // The task-local values the task inherited, in scope for this poll.
         let mut locals = extra.and_then(|e| e.locals.try_borrow_mut().ok());
         let _locals = locals.as_mut().and_then(|l| l.as_mut()).map(|l| l.enter());
-        let inner = future.as_mut();
         let task_cx = &mut *cx;
-        let poll = move || {
-            std::panic::catch_unwind(AssertUnwindSafe(move || match inner.as_pin_mut() {
-                Some(f) => f.poll(task_cx),
-                // async-task never polls a task again once it returned `Ready`.
-                None => Poll::Pending,
-            }))
-        };
+        let poll = move || std::panic::catch_unwind(AssertUnwindSafe(move || future.poll(task_cx)));
         let polled = match extra.and_then(|e| e.debug.as_ref()) {
             None => poll(),
             Some(debug) => debug.instrumented(poll),
@@ -358,19 +365,7 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
             Ok(Poll::Ready(output)) => {
                 #[cfg(feature = "tracing")]
                 tracing::trace!(target: "corio::task", task_id = this.id.as_u64(), "complete");
-                // Drop the finished future now, where its destructor's panic can be caught; it
-                // becomes the task's panic, as if the future had panicked on its way out.
-                let output = Output::new(output, *this.id, this.location);
-                match std::panic::catch_unwind(AssertUnwindSafe(|| future.set(None))) {
-                    Ok(()) => Poll::Ready(Ok(output)),
-                    Err(payload) => {
-                        drop(output);
-                        Poll::Ready(Err(Panicked::new(
-                            payload,
-                            summary(*this.id, this.location, extra),
-                        )))
-                    }
-                }
+                Poll::Ready(Ok(Output::new(output, *this.id, this.location)))
             }
             Ok(Poll::Pending) => {
                 if this.registration.0 == 0 {
@@ -378,20 +373,10 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
                 }
                 Poll::Pending
             }
-            Err(payload) => {
-                // The future panicked mid-poll; drop what is left of it here too.
-                if let Err(second) = std::panic::catch_unwind(AssertUnwindSafe(|| future.set(None)))
-                {
-                    drop(Panicked::new(
-                        second,
-                        summary(*this.id, this.location, extra),
-                    ));
-                }
-                Poll::Ready(Err(Panicked::new(
-                    payload,
-                    summary(*this.id, this.location, extra),
-                )))
-            }
+            Err(payload) => Poll::Ready(Err(Panicked::new(
+                payload,
+                summary(*this.id, this.location, extra),
+            ))),
         }
     }
 }
