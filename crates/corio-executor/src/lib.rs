@@ -51,6 +51,7 @@ mod debug;
 mod local;
 mod multi;
 mod park;
+mod pinned;
 mod rand;
 mod registry;
 mod report;

@@ -168,6 +168,9 @@ pub(crate) struct Core {
     /// The implicit runtime of a thread (driven by a plain `block_on`): `spawn` inside it goes to
     /// the global runtime, as outside any runtime; only `spawn_local` lands here.
     pub(crate) implicit: bool,
+    /// A pinned loop's multi-threaded runtime (see `pinned.rs`): `spawn` and `Handle::current`
+    /// inside its tasks reach that runtime; only `spawn_local` lands here.
+    pub(crate) parent: Option<crate::runtime::Handle>,
     /// Deterministic mode: the seeded generator that picks the next task.
     rng: Cell<Option<u64>>,
     /// Deterministic mode: a second seeded stream, for [`crate::random_u64`], so that what the
@@ -202,9 +205,35 @@ impl Core {
             driver: RefCell::new(driver),
             tick: Cell::new(0),
             implicit,
+            parent: None,
             rng: Cell::new(seed.map(|s| s ^ 0x2545_F491_4F6C_DD1D)),
             user_rng: Cell::new(seed.map(|s| s ^ 0x6A09_E667_F3BC_C908)),
         })
+    }
+
+    /// A pinned loop of a multi-threaded runtime's thread (see `pinned.rs`).
+    pub(crate) fn pinned(
+        common: Common,
+        driver: Box<dyn Driver>,
+        parent: crate::runtime::Handle,
+    ) -> Rc<Core> {
+        let mut core = Core::new(common, driver, None, false);
+        Rc::get_mut(&mut core)
+            .expect("a new core has one owner")
+            .parent = Some(parent);
+        core
+    }
+
+    /// Whether a task is ready to run (queued here or woken from another thread).
+    #[inline]
+    pub(crate) fn has_work(&self) -> bool {
+        !self.queue.borrow().is_empty() || !self.shared.injector.is_empty()
+    }
+
+    /// Tells wakers on other threads whether the thread that drives this loop may be asleep.
+    #[inline]
+    pub(crate) fn set_parked(&self, parked: bool) {
+        self.shared.parked.store(parked, Ordering::SeqCst);
     }
 
     pub(crate) fn spawn_local<F>(self: &Rc<Core>, future: F, mut header: Header) -> Task<F::Output>
@@ -229,7 +258,7 @@ impl Core {
         Some(value)
     }
 
-    fn next_task(&self) -> Option<Runnable> {
+    pub(crate) fn next_task(&self) -> Option<Runnable> {
         let tick = self.tick();
         let mut queue = self.queue.borrow_mut();
         if tick % GLOBAL_INTERVAL == 0 || queue.is_empty() {
@@ -257,7 +286,7 @@ impl Core {
     }
 
     #[inline]
-    fn run_task(&self, runnable: Runnable) {
+    pub(crate) fn run_task(&self, runnable: Runnable) {
         crate::multi::bump(&self.shared.polls);
         corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
     }
@@ -434,20 +463,18 @@ where
 {
     let core = context::with(|cur| match cur {
         Some(Current::Local(core)) => Ok(Some(core.clone())),
-        // A multi-threaded runtime's threads never drive a thread's implicit loop, so a task
-        // queued there would never run and its awaiter would hang: refuse loudly instead.
-        Some(Current::Worker(_)) => Err("on a worker thread of a multi-threaded runtime"),
-        Some(Current::Entered(handle)) if handle.is_multi() => {
-            Err("inside a multi-threaded runtime's block_on (corio::run, #[corio::main])")
+        // A thread of a multi-threaded runtime: the task is pinned to it (`pinned.rs`).
+        Some(cur @ (Current::Worker(_) | Current::Entered(_))) if cur.handle().is_multi() => {
+            crate::pinned::core_for_spawn(cur).map(Some).ok_or(())
         }
         _ => Ok(None),
     });
     let core = match core {
         Ok(core) => core,
-        Err(place) => panic!(
-            "corio: spawn_local called {place}, where no local event loop runs: a !Send task \
-             needs one. Run the code that spawns it under corio::run_local (or \
-             LocalRuntime::block_on, #[corio::main(local)]), or make the future Send and use spawn"
+        Err(()) => panic!(
+            "corio: spawn_local called on a thread that entered a multi-threaded runtime \
+             (Handle::enter) but runs no loop there: the !Send task would never run. Spawn it \
+             inside the runtime's block_on or one of its tasks, or under corio::run_local"
         ),
     };
     match core.or_else(implicit) {
@@ -477,11 +504,15 @@ where
 /// this thread is inside [`block_on`](crate::block_on); a task spawned there and never driven is
 /// dropped when the thread exits.
 ///
+/// Inside a multi-threaded [`Runtime`](crate::Runtime) (on a worker, or in its `block_on`, as
+/// in `corio::run` and the default `#[corio::main]`), the task is *pinned* to the calling thread:
+/// it is never stolen, and that thread runs it between its other work (a worker gives a ready
+/// pinned task every other tick; a `block_on` runs them between polls of its main future).
+///
 /// # Panics
 ///
-/// On a worker of a multi-threaded [`Runtime`](crate::Runtime), and inside its `block_on`
-/// (`corio::run`, the default `#[corio::main]`): no local loop runs there, so the task would never
-/// run and its awaiter would hang. The message names `run_local`, which is what such code needs.
+/// On a thread that only entered a multi-threaded runtime ([`Handle::enter`](crate::Handle::enter))
+/// and drives no loop: the task would never run, so the call refuses loudly instead.
 ///
 /// # Examples
 ///

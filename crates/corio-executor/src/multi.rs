@@ -202,6 +202,17 @@ impl Shared {
         }
     }
 
+    /// Wakes worker `index` for its pinned tasks (see `pinned.rs`).
+    pub(crate) fn unpark_worker(&self, index: usize) {
+        self.remotes[index].parker.unpark(&self.driver);
+    }
+
+    /// Parks worker `index` on its own thread, from a `block_on` nested in one of its pinned
+    /// tasks: in the driver if it is free, as the worker itself would.
+    pub(crate) fn park_worker(&self, index: usize) {
+        self.remotes[index].parker.park(Some(&self.driver));
+    }
+
     /// Asks every worker to stop, and wakes them all.
     pub(crate) fn signal_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
@@ -438,8 +449,10 @@ impl Core {
         // rather than sleeping. Everyone else sleeps, instead of spinning on work it may not steal.
         let must_stay = shared.shutdown.load(Ordering::SeqCst)
             || !shared.injector.is_empty()
-            || (last_searcher && shared.remotes.iter().any(|r| !r.queue.is_empty()));
+            || (last_searcher && shared.remotes.iter().any(|r| !r.queue.is_empty()))
+            || crate::pinned::prepare_to_park();
         if must_stay {
+            crate::pinned::unparked();
             if !shared.idle.unpark_self(self.index) {
                 // Someone already counted us as woken (and searching).
                 self.searching.set(true);
@@ -448,6 +461,7 @@ impl Core {
         }
         self.publish();
         self.remote().parker.park(Some(&shared.driver));
+        crate::pinned::unparked();
         if !shared.idle.unpark_self(self.index) {
             self.searching.set(true);
         }
@@ -461,8 +475,16 @@ impl Core {
             if tick % EVENT_INTERVAL == 0 {
                 self.maintenance();
             }
+            // Tasks pinned to this worker (`spawn_local`) get every other tick while they are
+            // ready, and every tick when nothing else is.
+            if tick % 2 == 0 && crate::pinned::run_ready(1) {
+                continue;
+            }
             if let Some(r) = self.next_task(tick) {
                 self.run_task(r);
+                continue;
+            }
+            if crate::pinned::run_ready(1) {
                 continue;
             }
             if let Some(r) = self.search() {
@@ -494,6 +516,8 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         // drop drains the rest.
         drop(core.lifo.take());
         drop(core.private.take());
+        // Tasks pinned to this thread can only be dropped here.
+        crate::pinned::shutdown();
     }
     drop(core);
 }

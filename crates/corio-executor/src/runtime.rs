@@ -411,12 +411,7 @@ where
     Task::from_multi(task, id)
 }
 
-struct ThreadWaker {
-    parker: Parker,
-    shared: Arc<multi::Shared>,
-}
-
-impl Wake for ThreadWaker {
+impl Wake for crate::pinned::BlockOnTarget {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -431,13 +426,18 @@ impl Wake for ThreadWaker {
 /// other worker busy or blocked it may be the only thread left to poll I/O and timers. Any other
 /// thread must not, or the runtime's I/O and timers would go unpolled once it returns while the
 /// workers sleep.
+///
+/// Between polls of `future` it runs the thread's pinned tasks (`spawn_local` here); the
+/// outermost call off the workers drops those left when it returns.
 fn multi_block_on<F: Future>(shared: &Arc<multi::Shared>, future: F, on_worker: bool) -> F::Output {
     let _enter = context::enter(Current::Entered(Handle(HandleKind::Multi(shared.clone()))));
-    let thread_waker = Arc::new(ThreadWaker {
+    let target = Arc::new(crate::pinned::BlockOnTarget {
         parker: Parker::new(),
         shared: shared.clone(),
     });
-    let waker = Waker::from(thread_waker.clone());
+    // Dropped after the future (declared before it): pinned tasks go after the main future.
+    let _pinned = crate::pinned::enter_block_on(&target, on_worker);
+    let waker = Waker::from(target.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
@@ -446,9 +446,13 @@ fn multi_block_on<F: Future>(shared: &Arc<multi::Shared>, future: F, on_worker: 
         if let Poll::Ready(output) = poll {
             return output;
         }
-        thread_waker
-            .parker
-            .park(on_worker.then_some(&shared.driver));
+        if crate::pinned::run_ready(crate::pinned::BATCH) {
+            continue;
+        }
+        if !crate::pinned::prepare_to_park() {
+            target.parker.park(on_worker.then_some(&shared.driver));
+        }
+        crate::pinned::unparked();
     }
 }
 
@@ -579,6 +583,7 @@ impl Handle {
     pub fn try_current() -> Option<Handle> {
         context::with(|cur| match cur {
             Some(Current::Local(core)) if core.implicit => None,
+            Some(Current::Local(core)) if core.parent.is_some() => core.parent.clone(),
             Some(cur) => Some(cur.handle()),
             None => None,
         })

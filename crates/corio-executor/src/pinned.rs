@@ -1,0 +1,267 @@
+//! `spawn_local` on the work-stealing runtime: `!Send` tasks pinned to the thread that spawned
+//! them, as glommio and monoio pin tasks.
+//!
+//! A thread of a multi-threaded runtime that calls `spawn_local` gets a *pinned loop*: a
+//! `local::Core` of its own, kept in a thread-local, that is never stolen from. Its tasks run
+//! only on that thread:
+//!
+//! - on a worker, the worker loop runs one pinned task every other tick while it has other work,
+//!   and all of them before it searches or parks;
+//! - on the thread inside `Runtime::block_on` (`corio::run`, `#[corio::main]`), the `block_on` loop
+//!   runs them between polls of its main future.
+//!
+//! # Invariants
+//!
+//! 1. A pinned task is polled and dropped only on its thread (async-task checks this too: a local
+//!    task touched elsewhere aborts), with `Current::Local(pinned)` as the context, so its idle
+//!    registration, completion count and `spawn_local` calls land on the pinned loop, while
+//!    `spawn` and `Handle::current` reach the parent runtime (the loop's `parent`).
+//! 2. No wake is lost. A wake from another thread pushes to the loop's injector, then (after a
+//!    SeqCst fence) reads the loop's `parked` flag; whoever drives the loop sets `parked` (SeqCst)
+//!    *before* its last look at the queues and clears it after waking. If the waker saw `parked`,
+//!    [`PinnedUnpark`] wakes every way this thread can be sleeping: the worker's parker, each
+//!    `block_on` parker registered on the thread, and `thread::unpark` (for a nested `block_on`
+//!    inside a pinned task).
+//! 3. Nothing outlives its driver. A worker shuts its pinned loop down (dropping every task left,
+//!    idle ones included) on its own thread before it exits; the outermost `Runtime::block_on` on
+//!    a thread does the same when it returns. A wake that arrives later finds the loop shut down,
+//!    and the task is dropped by whoever holds it last (as with a dropped `LocalRuntime`).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::thread::Thread;
+use std::time::Duration;
+
+use crate::context::{self, Current};
+use crate::local;
+use crate::multi;
+use crate::park::{Driver, DriverHandle, Parker};
+use crate::runtime::{Handle, HandleKind};
+use crate::sync::{Mutex, lock};
+
+/// How many ready pinned tasks a `block_on` loop runs between two polls of its main future.
+pub(crate) const BATCH: usize = 61;
+
+thread_local! {
+    /// This thread's pinned loop (and its wake-up handle), created by its first `spawn_local`
+    /// inside a multi-threaded runtime.
+    static PINNED: RefCell<Option<(Rc<local::Core>, Arc<PinnedUnpark>)>> = const { RefCell::new(None) };
+    /// Whether `PINNED` holds a loop: a plain flag, so that the worker loop's checks cost one
+    /// thread-local load on threads without pinned tasks.
+    static ACTIVE: Cell<bool> = const { Cell::new(false) };
+    /// The wake-up target of the `Runtime::block_on` calls running on this thread, innermost
+    /// last; also the count of those calls.
+    static BLOCK_ON: RefCell<Vec<Arc<BlockOnTarget>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Where a `spawn_local` lands when this thread belongs to a multi-threaded runtime: its pinned
+/// loop, created on first use. `None` if no loop can drive one here (a thread that merely entered
+/// the runtime with `Handle::enter`, outside any `block_on`).
+pub(crate) fn core_for_spawn(cur: &Current) -> Option<Rc<local::Core>> {
+    if let Some(core) = current() {
+        return Some(core);
+    }
+    let (parent, worker) = match cur {
+        Current::Worker(core) => (core.shared.clone(), Some(core.index)),
+        Current::Entered(Handle(HandleKind::Multi(shared)))
+            if BLOCK_ON.with(|b| !b.borrow().is_empty()) =>
+        {
+            (shared.clone(), None)
+        }
+        _ => return None,
+    };
+    let unpark = Arc::new(PinnedUnpark {
+        thread: std::thread::current(),
+        worker: worker.map(|index| (Arc::downgrade(&parent), index)),
+        block_ons: Mutex::new(BLOCK_ON.with(|b| b.borrow().clone())),
+    });
+    let driver = Box::new(PinnedDriver {
+        unpark: unpark.clone(),
+    });
+    let common = crate::context::Common::new(
+        1,
+        parent.common.panic_policy,
+        parent.common.report.clone(),
+        None,
+        None,
+        parent.common.debug.clone(),
+    );
+    let core = local::Core::pinned(common, driver, Handle(HandleKind::Multi(parent)));
+    PINNED.with(|p| *p.borrow_mut() = Some((core.clone(), unpark)));
+    ACTIVE.with(|a| a.set(true));
+    Some(core)
+}
+
+/// The pinned loop of this thread, if it has one.
+#[inline]
+fn current() -> Option<Rc<local::Core>> {
+    if !ACTIVE.try_with(Cell::get).unwrap_or(false) {
+        return None;
+    }
+    PINNED
+        .try_with(|p| p.borrow().as_ref().map(|(core, _)| core.clone()))
+        .ok()
+        .flatten()
+}
+
+fn current_unpark() -> Option<Arc<PinnedUnpark>> {
+    PINNED
+        .try_with(|p| p.borrow().as_ref().map(|(_, unpark)| unpark.clone()))
+        .ok()
+        .flatten()
+}
+
+/// Runs up to `max` ready pinned tasks of this thread; returns whether it ran any.
+#[inline]
+pub(crate) fn run_ready(max: usize) -> bool {
+    match current() {
+        Some(core) => run_on(&core, max),
+        None => false,
+    }
+}
+
+fn run_on(core: &Rc<local::Core>, max: usize) -> bool {
+    if !core.has_work() {
+        return false;
+    }
+    let _enter = context::enter(Current::Local(core.clone()));
+    let mut ran = false;
+    for _ in 0..max {
+        match core.next_task() {
+            Some(r) => {
+                core.run_task(r);
+                ran = true;
+            }
+            None => break,
+        }
+    }
+    ran
+}
+
+/// Before the thread sleeps: announces it (so that wakes from other threads unpark it) and says
+/// whether a pinned task is ready after all, in which case the thread must not sleep.
+#[inline]
+pub(crate) fn prepare_to_park() -> bool {
+    match current() {
+        Some(core) => {
+            core.set_parked(true);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            core.has_work()
+        }
+        None => false,
+    }
+}
+
+/// After the thread woke up (or decided not to sleep).
+#[inline]
+pub(crate) fn unparked() {
+    if let Some(core) = current() {
+        core.set_parked(false);
+    }
+}
+
+/// Shuts this thread's pinned loop down, dropping every task left in it, on this thread.
+pub(crate) fn shutdown() {
+    let _ = ACTIVE.try_with(|a| a.set(false));
+    let core = PINNED.try_with(|p| p.borrow_mut().take()).ok().flatten();
+    if let Some((core, _)) = core {
+        core.shutdown();
+    }
+}
+
+/// A `Runtime::block_on` running on this thread, as a wake-up target: pinned wakes must reach
+/// its parker as well as its main future's.
+pub(crate) struct BlockOnTarget {
+    pub(crate) parker: Parker,
+    pub(crate) shared: Arc<multi::Shared>,
+}
+
+/// Registers a `block_on` call; the guard unregisters it, and the outermost one shuts the
+/// thread's pinned loop down (unless the thread is a worker, whose loop outlives the call).
+pub(crate) fn enter_block_on(target: &Arc<BlockOnTarget>, on_worker: bool) -> BlockOnGuard {
+    BLOCK_ON.with(|b| b.borrow_mut().push(target.clone()));
+    if let Some(unpark) = current_unpark() {
+        lock(&unpark.block_ons).push(target.clone());
+    }
+    BlockOnGuard {
+        target: target.clone(),
+        on_worker,
+    }
+}
+
+pub(crate) struct BlockOnGuard {
+    target: Arc<BlockOnTarget>,
+    on_worker: bool,
+}
+
+impl Drop for BlockOnGuard {
+    fn drop(&mut self) {
+        if let Some(unpark) = current_unpark() {
+            lock(&unpark.block_ons).retain(|t| !Arc::ptr_eq(t, &self.target));
+        }
+        let outermost = BLOCK_ON
+            .try_with(|b| {
+                let mut b = b.borrow_mut();
+                b.pop();
+                b.is_empty()
+            })
+            .unwrap_or(true);
+        if outermost && !self.on_worker {
+            shutdown();
+        }
+    }
+}
+
+/// Wakes a thread that drives a pinned loop, whichever way it sleeps.
+struct PinnedUnpark {
+    thread: Thread,
+    worker: Option<(Weak<multi::Shared>, usize)>,
+    /// The `Runtime::block_on` calls running on that thread.
+    block_ons: Mutex<Vec<Arc<BlockOnTarget>>>,
+}
+
+impl DriverHandle for PinnedUnpark {
+    fn unpark(&self) {
+        if let Some((shared, index)) = &self.worker {
+            if let Some(shared) = shared.upgrade() {
+                shared.unpark_worker(*index);
+            }
+        }
+        for t in lock(&self.block_ons).iter() {
+            t.parker.unpark(&t.shared.driver);
+        }
+        // A `block_on` nested inside a pinned task sleeps in `thread::park`.
+        self.thread.unpark();
+    }
+}
+
+/// The driver of a pinned loop, used only by a `block_on` nested inside one of its tasks: it
+/// sleeps the way the thread normally does, and leaves I/O and timers to the parent runtime.
+struct PinnedDriver {
+    unpark: Arc<PinnedUnpark>,
+}
+
+impl Driver for PinnedDriver {
+    fn park(&mut self, timeout: Option<Duration>) {
+        if timeout == Some(Duration::ZERO) {
+            return;
+        }
+        match &self.unpark.worker {
+            // A worker may be the only thread left to poll the runtime's I/O and timers.
+            Some((shared, index)) => match shared.upgrade() {
+                Some(shared) => shared.park_worker(*index),
+                None => std::thread::park_timeout(timeout.unwrap_or(Duration::from_millis(10))),
+            },
+            None => match timeout {
+                Some(t) => std::thread::park_timeout(t),
+                None => std::thread::park(),
+            },
+        }
+    }
+
+    fn handle(&self) -> Arc<dyn DriverHandle> {
+        self.unpark.clone()
+    }
+}
