@@ -65,6 +65,22 @@ impl<T: AsFd> Async<T> {
     /// # Errors
     ///
     /// Fails if the mode cannot be set or the registration is refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?; // now non-blocking, registered
+    /// let addr = socket.get_ref().local_addr()?;
+    /// socket.write_with(|s| s.send_to(b"to myself", addr)).await?;
+    /// let mut buf = [0; 16];
+    /// let (n, _) = socket.read_with(|s| s.recv_from(&mut buf)).await?;
+    /// assert_eq!(&buf[..n], b"to myself");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn new(io: T) -> io::Result<Async<T>> {
         socket2::SockRef::from(&io).set_nonblocking(true)?;
         Async::new_nonblocking(io)
@@ -75,6 +91,23 @@ impl<T: AsFd> Async<T> {
     /// # Errors
     ///
     /// Fails if the registration is refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let std_socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// std_socket.set_nonblocking(true)?; // the caller's promise
+    /// let socket = Async::new_nonblocking(std_socket)?;
+    /// let mut buf = [0; 1];
+    /// // Nothing to read: the future would wait; a plain call says so at once.
+    /// let err = socket.get_ref().recv_from(&mut buf).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn new_nonblocking(io: T) -> io::Result<Async<T>> {
         let reactor = Reactor::current()?;
         let source = reactor.register(io.as_fd().as_raw_fd())?;
@@ -93,6 +126,22 @@ impl<T: AsSocket> Async<T> {
     /// # Errors
     ///
     /// Fails if the mode cannot be set or the registration is refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?; // now non-blocking, registered
+    /// let addr = socket.get_ref().local_addr()?;
+    /// socket.write_with(|s| s.send_to(b"to myself", addr)).await?;
+    /// let mut buf = [0; 16];
+    /// let (n, _) = socket.read_with(|s| s.recv_from(&mut buf)).await?;
+    /// assert_eq!(&buf[..n], b"to myself");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn new(io: T) -> io::Result<Async<T>> {
         socket2::SockRef::from(&io).set_nonblocking(true)?;
         Async::new_nonblocking(io)
@@ -103,6 +152,23 @@ impl<T: AsSocket> Async<T> {
     /// # Errors
     ///
     /// Fails if the registration is refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let std_socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// std_socket.set_nonblocking(true)?; // the caller's promise
+    /// let socket = Async::new_nonblocking(std_socket)?;
+    /// let mut buf = [0; 1];
+    /// // Nothing to read: the future would wait; a plain call says so at once.
+    /// let err = socket.get_ref().recv_from(&mut buf).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn new_nonblocking(io: T) -> io::Result<Async<T>> {
         let reactor = Reactor::current()?;
         let source = reactor.register(io.as_socket().as_raw_socket())?;
@@ -116,6 +182,19 @@ impl<T: AsSocket> Async<T> {
 
 impl<T> Async<T> {
     /// The inner handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// // Any `&self` method of the handle:
+    /// assert!(socket.get_ref().local_addr()?.ip().is_loopback());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn get_ref(&self) -> &T {
         self.io
             .as_ref()
@@ -127,6 +206,21 @@ impl<T> Async<T> {
     /// # Errors
     ///
     /// Never fails today; returns `io::Result` so that a platform that can fail may say so.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// let std_socket = socket.into_inner()?; // deregistered, still non-blocking
+    /// let mut buf = [0; 1];
+    /// let err = std_socket.recv_from(&mut buf).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn into_inner(mut self) -> io::Result<T> {
         self.reactor.deregister(&self.source);
         Ok(self
@@ -139,6 +233,23 @@ impl<T> Async<T> {
     ///
     /// It may complete spuriously (the readiness is a hint): prefer [`read_with`](Async::read_with),
     /// which also handles `WouldBlock`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// # let addr = socket.get_ref().local_addr()?;
+    /// socket.get_ref().send_to(b"x", addr)?;
+    /// socket.readable().await?; // a hint: a read may still find nothing in general
+    /// let mut buf = [0; 1];
+    /// let (n, _) = socket.read_with(|s| s.recv_from(&mut buf)).await?;
+    /// assert_eq!(n, 1);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn readable(&self) -> Ready<'_, T> {
         Ready {
             io: self,
@@ -148,6 +259,20 @@ impl<T> Async<T> {
     }
 
     /// Waits until the handle is writable. See [`readable`](Async::readable).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// # let addr = socket.get_ref().local_addr()?;
+    /// socket.writable().await?; // room in the send buffer
+    /// socket.get_ref().send_to(b"x", addr)?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn writable(&self) -> Ready<'_, T> {
         Ready {
             io: self,
@@ -157,11 +282,42 @@ impl<T> Async<T> {
     }
 
     /// Polls for readability, registering `cx`'s waker (one slot, shared by all `poll_*` callers).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::future::poll_fn;
+    ///
+    /// # let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// # let addr = socket.get_ref().local_addr()?;
+    /// socket.get_ref().send_to(b"x", addr)?;
+    /// poll_fn(|cx| socket.poll_readable(cx)).await?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.reactor.poll_ready(&self.source, Dir::Read, cx)
     }
 
     /// Polls for writability. See [`poll_readable`](Async::poll_readable).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::future::poll_fn;
+    ///
+    /// # let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// # let addr = socket.get_ref().local_addr()?;
+    /// poll_fn(|cx| socket.poll_writable(cx)).await?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.reactor.poll_ready(&self.source, Dir::Write, cx)
     }
@@ -201,6 +357,22 @@ impl<T> Async<T> {
     /// Runs a non-blocking write-side operation until it does not report `WouldBlock`.
     ///
     /// Dropping the future before it completes removes its waker from the reactor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// # let addr = socket.get_ref().local_addr()?;
+    /// let sent = socket.write_with(|s| s.send_to(b"ping", addr)).await?;
+    /// assert_eq!(sent, 4);
+    /// # let mut buf = [0; 4];
+    /// # socket.read_with(|s| s.recv_from(&mut buf)).await?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn write_with<R, F>(&self, op: F) -> IoWith<'_, T, F>
     where
         F: FnMut(&T) -> io::Result<R>,
@@ -214,6 +386,24 @@ impl<T> Async<T> {
     }
 
     /// Polls a non-blocking read-side operation once (registering `cx` if it would block).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::future::poll_fn;
+    ///
+    /// # let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// # let addr = socket.get_ref().local_addr()?;
+    /// socket.get_ref().send_to(b"hi", addr)?;
+    /// let mut buf = [0; 2];
+    /// let (n, from) = poll_fn(|cx| socket.poll_read_with(cx, |s| s.recv_from(&mut buf))).await?;
+    /// assert_eq!((&buf[..n], from), (&b"hi"[..], addr));
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn poll_read_with<R>(
         &self,
         cx: &mut Context<'_>,
@@ -225,6 +415,22 @@ impl<T> Async<T> {
     }
 
     /// Polls a non-blocking write-side operation once (registering `cx` if it would block).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::future::poll_fn;
+    ///
+    /// # let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// # let addr = socket.get_ref().local_addr()?;
+    /// let sent = poll_fn(|cx| socket.poll_write_with(cx, |s| s.send_to(b"hi", addr))).await?;
+    /// assert_eq!(sent, 2);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn poll_write_with<R>(
         &self,
         cx: &mut Context<'_>,
@@ -280,6 +486,30 @@ impl<T> Drop for Async<T> {
 
 /// The future returned by [`Async::readable`] and [`Async::writable`]. Dropping it removes its
 /// waker from the reactor.
+///
+/// # Examples
+///
+/// ```
+/// use corio_reactor::Async;
+/// use std::net::UdpSocket;
+///
+/// # futures_lite::future::block_on(async {
+/// # let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+/// # let addr = socket.get_ref().local_addr()?;
+/// let wait = socket.readable(); // a `Ready`; readiness is a hint, so loop on `WouldBlock`
+/// socket.get_ref().send_to(b"x", addr)?;
+/// wait.await?;
+/// let mut buf = [0; 1];
+/// let n = loop {
+///     match socket.get_ref().recv_from(&mut buf) {
+///         Ok((n, _)) => break n,
+///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => socket.readable().await?,
+///         Err(e) => return Err(e),
+///     }
+/// };
+/// assert_eq!(n, 1);
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Ready<'a, T> {
     io: &'a Async<T>,
@@ -321,6 +551,29 @@ impl<T> Drop for Ready<'_, T> {
 }
 
 /// The future returned by [`Async::read_with`] and [`Async::write_with`].
+///
+/// # Examples
+///
+/// ```
+/// use corio_reactor::Async;
+/// use std::net::UdpSocket;
+///
+/// # futures_lite::future::block_on(async {
+/// use std::task::{Context, Waker};
+/// use futures_lite::FutureExt;
+///
+/// # let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+/// # let addr = socket.get_ref().local_addr()?;
+/// let mut buf = [0; 8];
+/// let mut recv = socket.read_with(|s| s.recv_from(&mut buf));
+/// // Nothing to receive: the operation reported `WouldBlock`, so the future waits.
+/// assert!(recv.poll(&mut Context::from_waker(Waker::noop())).is_pending());
+/// drop(recv); // cancelled: its waker leaves the reactor, and no datagram was taken
+/// socket.get_ref().send_to(b"later", addr)?;
+/// let (n, _) = socket.read_with(|s| s.recv_from(&mut buf)).await?;
+/// assert_eq!(&buf[..n], b"later");
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct IoWith<'a, T, F> {
     io: &'a Async<T>,

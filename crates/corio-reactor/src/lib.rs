@@ -35,6 +35,7 @@
 
 mod async_io;
 mod reactor;
+mod sys;
 
 pub use async_io::{Async, IoWith, Ready};
 pub use reactor::{Reactor, ReactorDriver, ReactorGuard};

@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use polling::{Event, Events, PollMode, Poller};
+use polling::{Event, PollMode};
+
+use crate::sys::{Events, Poller};
 use slab::Slab;
 
 #[cfg(unix)]
@@ -92,7 +94,7 @@ impl fmt::Debug for Source {
 
 impl Source {
     fn lock(&self) -> MutexGuard<'_, [Direction; 2]> {
-        self.directions.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.directions)
     }
 
     fn is_ready(&self, dir: Dir) -> bool {
@@ -105,6 +107,33 @@ impl Source {
 /// Cheap to clone. Each runtime owns one (through a [`ReactorDriver`]); outside any runtime,
 /// sources register with a process-wide reactor driven by a background thread named
 /// `corio-reactor`, started on first use.
+///
+/// # Examples
+///
+/// ```
+/// use corio_reactor::{Async, ReactorDriver};
+/// use std::net::UdpSocket;
+///
+/// // A runtime owns a driver and enters its reactor on its threads:
+/// let mut driver = ReactorDriver::new()?;
+/// let reactor = driver.reactor();
+/// let _guard = reactor.enter();
+/// let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?; // registers with `reactor`
+/// assert_eq!(reactor.sources(), 1);
+/// let addr = socket.get_ref().local_addr()?;
+/// let received = futures_lite::future::block_on(async {
+///     // The driver is parked in by the runtime's idle thread; here, by a plain thread.
+///     let timeout = Some(std::time::Duration::from_secs(5));
+///     let parker = std::thread::spawn(move || driver.park(timeout));
+///     socket.write_with(|s| s.send_to(b"x", addr)).await?;
+///     let mut buf = [0; 1];
+///     let n = socket.read_with(|s| s.recv_from(&mut buf)).await?.0;
+///     parker.join().unwrap()?;
+///     std::io::Result::Ok(n)
+/// })?;
+/// assert_eq!(received, 1);
+/// # std::io::Result::Ok(())
+/// ```
 #[derive(Clone)]
 pub struct Reactor {
     inner: Arc<Inner>,
@@ -172,6 +201,25 @@ impl Reactor {
     }
 
     /// Makes this reactor the current one on this thread until the guard is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::{Async, ReactorDriver};
+    /// use std::net::UdpSocket;
+    ///
+    /// let driver = ReactorDriver::new()?;
+    /// let reactor = driver.reactor();
+    /// {
+    ///     let _guard = reactor.enter();
+    ///     let _socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    ///     assert_eq!(reactor.sources(), 1, "registered with the entered reactor");
+    /// }
+    /// // The guard is gone: new sources go to the previous reactor (here, the global one).
+    /// let _other = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// assert_eq!(reactor.sources(), 0);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn enter(&self) -> ReactorGuard {
         let prev = CURRENT
             .try_with(|c| c.replace(Some(self.clone())))
@@ -181,16 +229,67 @@ impl Reactor {
     }
 
     /// The number of registered sources.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::{Async, ReactorDriver};
+    /// use std::net::UdpSocket;
+    ///
+    /// let driver = ReactorDriver::new()?;
+    /// let _guard = driver.reactor().enter();
+    /// let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// assert_eq!(driver.reactor().sources(), 1);
+    /// drop(socket); // deregistered
+    /// assert_eq!(driver.reactor().sources(), 0);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn sources(&self) -> usize {
         lock(&self.inner.sources).len()
     }
 
     /// The number of (source, direction) pairs a task is waiting on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::{Async, ReactorDriver};
+    /// use std::net::UdpSocket;
+    ///
+    /// use std::task::{Context, Waker};
+    /// use futures_lite::FutureExt;
+    ///
+    /// let driver = ReactorDriver::new()?;
+    /// let reactor = driver.reactor();
+    /// let _guard = reactor.enter();
+    /// let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// let mut buf = [0; 1];
+    /// let mut recv = socket.read_with(|s| s.recv_from(&mut buf)); // nothing will arrive
+    /// assert!(recv.poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    /// assert_eq!(reactor.waiting(), 1);
+    /// drop(recv);
+    /// assert_eq!(reactor.waiting(), 0, "a dropped future leaves nothing behind");
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn waiting(&self) -> usize {
         self.inner.waiting.load(Ordering::Acquire)
     }
 
     /// Interrupts the thread blocked in this reactor's [`ReactorDriver::park`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::{Async, ReactorDriver};
+    /// use std::net::UdpSocket;
+    ///
+    /// let mut driver = ReactorDriver::new()?;
+    /// let reactor = driver.reactor();
+    /// let notifier = std::thread::spawn(move || reactor.notify());
+    /// driver.park(None)?; // no timeout: returns because of the notification
+    /// notifier.join().unwrap();
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn notify(&self) {
         let _ = self.inner.poller.notify();
     }
@@ -429,6 +528,24 @@ impl Reactor {
 }
 
 /// Restores the previous current reactor when dropped; see [`Reactor::enter`].
+///
+/// # Examples
+///
+/// ```
+/// use corio_reactor::{Async, ReactorDriver};
+/// use std::net::UdpSocket;
+///
+/// let (outer, inner) = (ReactorDriver::new()?, ReactorDriver::new()?);
+/// let _outer_guard = outer.reactor().enter();
+/// {
+///     let _inner_guard = inner.reactor().enter(); // guards nest
+///     let _socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+///     assert_eq!(inner.reactor().sources(), 1);
+/// }
+/// let _socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?; // the outer one is current again
+/// assert_eq!(outer.reactor().sources(), 1);
+/// # std::io::Result::Ok(())
+/// ```
 #[derive(Debug)]
 #[must_use = "the reactor stays current only while the guard is alive"]
 pub struct ReactorGuard {
@@ -479,6 +596,17 @@ impl ReactorDriver {
     /// # Errors
     ///
     /// Fails if the OS refuses to create a poller (for example, out of file descriptors).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::{Async, ReactorDriver};
+    /// use std::net::UdpSocket;
+    ///
+    /// let driver = ReactorDriver::new()?;
+    /// assert_eq!(driver.reactor().sources(), 0);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn new() -> io::Result<ReactorDriver> {
         Ok(ReactorDriver {
             reactor: Reactor::new()?,
@@ -487,6 +615,20 @@ impl ReactorDriver {
     }
 
     /// The reactor that sources register with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::{Async, ReactorDriver};
+    /// use std::net::UdpSocket;
+    ///
+    /// let driver = ReactorDriver::new()?;
+    /// let reactor = driver.reactor(); // a cheap handle: clones share the reactor
+    /// let _guard = reactor.enter();
+    /// let _socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// assert_eq!(driver.reactor().sources(), 1);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn reactor(&self) -> Reactor {
         self.reactor.clone()
     }
@@ -497,6 +639,29 @@ impl ReactorDriver {
     /// # Errors
     ///
     /// Returns the poller's error (`EINTR` is retried inside).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::{Async, ReactorDriver};
+    /// use std::net::UdpSocket;
+    ///
+    /// use std::task::{Context, Waker};
+    /// use std::time::Duration;
+    /// use futures_lite::FutureExt;
+    ///
+    /// let mut driver = ReactorDriver::new()?;
+    /// let _guard = driver.reactor().enter();
+    /// let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// let mut buf = [0; 1];
+    /// let mut recv = socket.read_with(|s| s.recv_from(&mut buf));
+    /// assert!(recv.poll(&mut Context::from_waker(Waker::noop())).is_pending()); // a task waits
+    /// socket.get_ref().send_to(b"x", socket.get_ref().local_addr()?)?;
+    /// let events = driver.park(Some(Duration::from_secs(5)))?; // the datagram's event wakes it
+    /// assert!(events >= 1);
+    /// assert!(recv.poll(&mut Context::from_waker(Waker::noop())).is_ready());
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         self.events.clear();
         let n = self.reactor.inner.poller.wait(&mut self.events, timeout)?;
@@ -549,6 +714,8 @@ fn shut_down_error() -> io::Error {
     io::Error::other("the runtime that owns this I/O source has shut down")
 }
 
+/// Locks `m`, ignoring poison: nothing panics while holding the reactor's locks, and what they
+/// guard (wakers, registrations) stays valid if something did.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
