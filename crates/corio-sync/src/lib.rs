@@ -1,9 +1,10 @@
 //! Fair, cancel-safe async synchronization primitives that work on any executor.
 //!
 //! This crate holds corio's versions of asyncio's `Semaphore`, `Queue` (with `LifoQueue` and
-//! `PriorityQueue`), `Lock`, `Event`, `Barrier` and `Future.set_result`, plus an `RwLock` and a
-//! tokio-style `Notify`. Unlike asyncio's, they are thread-safe: tasks on different threads, and
-//! plain threads through the `*_blocking` methods, can share them.
+//! `PriorityQueue`), `Lock`, `Event`, `Barrier` and `Future.set_result`, plus an `RwLock`, a
+//! tokio-style `Notify`, and `broadcast` and `watch` channels. Unlike asyncio's, they are
+//! thread-safe: tasks on different threads, and plain threads through the `*_blocking` methods,
+//! can share them.
 //!
 //! They do not depend on any corio runtime. They work under tokio, smol, `futures-lite`'s
 //! `block_on` or a hand-written executor. The facade re-exports them as `corio::Semaphore`,
@@ -62,7 +63,9 @@
 //!   depends on no other corio crate; the `corio` facade turns it on (and with it the dependency
 //!   on `corio-coop`, the only corio crate this one may use).
 //! - **No panics on bad input.** Zero capacities, zero permits, too many permits, closed queues and
-//!   extra `task_done` calls all have a documented result or error.
+//!   extra `task_done` calls all have a documented result or error. The one exception is
+//!   [`broadcast::channel(0)`](broadcast::channel), which panics with a clear message (as tokio's
+//!   does): a ring of size zero could hold nothing, and the returned pair has no room for an error.
 //!
 //! # Semaphore
 //!
@@ -137,6 +140,16 @@
 //! `Result` for `set_exception`), and a dropped sender makes the receiver fail with
 //! [`oneshot::RecvError`] instead of hanging.
 //!
+//! # broadcast and watch
+//!
+//! [`broadcast::channel`] is a bounded ring that every receiver reads in full: a receiver that
+//! falls more than the capacity behind gets [`broadcast::RecvError::Lagged`] once and continues
+//! from the oldest value still held, and receivers get [`broadcast::RecvError::Closed`] after the
+//! last sender is gone and they have read everything. [`watch::channel`] keeps only the latest
+//! value: [`watch::Receiver::changed`] waits for a send the receiver has not seen yet (the initial
+//! value counts as seen). Both are cancel-safe: a dropped `recv()` or `changed()` loses nothing.
+//! Their invariants are in the module docs.
+//!
 //! # Feature flags
 //!
 //! - `coop` (off by default; on through the `corio` facade): spend corio's cooperative budget
@@ -144,6 +157,7 @@
 #![deny(unsafe_code)]
 
 mod barrier;
+pub mod broadcast;
 mod buffer;
 mod coop;
 mod error;
@@ -161,6 +175,7 @@ mod rwlock;
 mod semaphore;
 mod sync;
 mod waitlist;
+pub mod watch;
 
 pub use barrier::{Barrier, BarrierWait, BarrierWaitResult};
 pub use error::{

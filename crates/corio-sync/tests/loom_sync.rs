@@ -223,3 +223,153 @@ fn notify_one_is_never_lost() {
         t.join().unwrap();
     });
 }
+
+// broadcast and watch: the cores behind `corio::sync::broadcast` and `corio::sync::watch`. In
+// every model the main thread keeps a sender alive until it has received what it waits for, so a
+// lost wake-up hangs the model instead of being rescued by the close.
+
+#[test]
+fn broadcast_receiver_sees_everything_then_closed() {
+    use corio_sync::broadcast::{self, RecvError};
+    model(|| {
+        let (tx, mut rx) = broadcast::channel(2);
+        let tx2 = tx.clone();
+        let sender = thread::spawn(move || {
+            tx2.send(1).unwrap();
+            tx2.send(2).unwrap();
+        });
+        block_on(async {
+            assert_eq!(rx.recv().await, Ok(1));
+            assert_eq!(rx.recv().await, Ok(2));
+        });
+        drop(tx);
+        assert_eq!(block_on(rx.recv()), Err(RecvError::Closed));
+        sender.join().unwrap();
+    });
+}
+
+#[test]
+fn broadcast_lag_is_reported_exactly() {
+    // A ring of one and two sends: the receiver reads both, or is told it missed exactly one
+    // and then reads the second. Never a hang, never a wrong count.
+    use corio_sync::broadcast::{self, RecvError};
+    model(|| {
+        let (tx, mut rx) = broadcast::channel(1);
+        let tx2 = tx.clone();
+        let sender = thread::spawn(move || {
+            tx2.send(1).unwrap();
+            tx2.send(2).unwrap();
+        });
+        let mut seen = Vec::new();
+        block_on(async {
+            while seen.last() != Some(&Ok(2)) {
+                seen.push(rx.recv().await);
+            }
+        });
+        sender.join().unwrap();
+        drop(tx);
+        assert!(
+            seen == [Ok(1), Ok(2)] || seen == [Err(RecvError::Lagged(1)), Ok(2)],
+            "{seen:?}"
+        );
+        assert_eq!(block_on(rx.recv()), Err(RecvError::Closed));
+    });
+}
+
+#[test]
+fn broadcast_cancelled_recv_loses_nothing() {
+    use corio_sync::broadcast;
+    model(|| {
+        let (tx, mut rx) = broadcast::channel(1);
+        let tx2 = tx.clone();
+        let sender = thread::spawn(move || tx2.send(7).unwrap());
+        let first = {
+            let mut recv = rx.recv();
+            block_on(PollOnce(&mut recv))
+            // dropped here, racing with the send
+        };
+        match first {
+            Poll::Ready(got) => assert_eq!(got, Ok(7)),
+            Poll::Pending => assert_eq!(block_on(rx.recv()), Ok(7)),
+        }
+        sender.join().unwrap();
+        drop(tx);
+    });
+}
+
+#[test]
+fn broadcast_dropped_receiver_releases_its_claims() {
+    use corio_sync::broadcast;
+    model(|| {
+        let marker = std::sync::Arc::new(());
+        let (tx, mut rx) = broadcast::channel(2);
+        let other = tx.subscribe();
+        let dropper = thread::spawn(move || drop(other));
+        let sent = tx.send(marker.clone()).unwrap();
+        assert!(sent == 1 || sent == 2);
+        drop(block_on(rx.recv()).unwrap());
+        dropper.join().unwrap();
+        // Read by one receiver, released by the other: the channel holds nothing.
+        assert_eq!(tx.len(), 0);
+        assert_eq!(std::sync::Arc::strong_count(&marker), 1);
+    });
+}
+
+#[test]
+fn watch_never_misses_the_last_value() {
+    use corio_sync::watch;
+    model(|| {
+        let (tx, mut rx) = watch::channel(0);
+        let tx = Arc::new(tx);
+        let tx2 = tx.clone();
+        let sender = thread::spawn(move || {
+            tx2.send(1).unwrap();
+            tx2.send(2).unwrap();
+        });
+        let mut last = 0;
+        block_on(async {
+            while last != 2 {
+                rx.changed().await.unwrap();
+                let v = *rx.borrow_and_update();
+                assert!(v > last);
+                last = v;
+            }
+        });
+        sender.join().unwrap();
+        drop(tx);
+        assert_eq!(block_on(rx.changed()), Err(watch::RecvError));
+    });
+}
+
+#[test]
+fn watch_cancelled_changed_loses_nothing() {
+    use corio_sync::watch;
+    model(|| {
+        let (tx, mut rx) = watch::channel(0);
+        let tx = Arc::new(tx);
+        let tx2 = tx.clone();
+        let sender = thread::spawn(move || tx2.send(1).unwrap());
+        let first = {
+            let mut changed = rx.changed();
+            block_on(PollOnce(&mut changed))
+            // dropped here, racing with the send
+        };
+        if first.is_pending() {
+            assert_eq!(block_on(rx.changed()), Ok(()));
+        }
+        assert_eq!(*rx.borrow(), 1);
+        sender.join().unwrap();
+        drop(tx);
+    });
+}
+
+#[test]
+fn watch_close_races_with_changed() {
+    use corio_sync::watch;
+    model(|| {
+        let (tx, mut rx) = watch::channel(0);
+        let closer = thread::spawn(move || drop(tx));
+        assert_eq!(block_on(rx.changed()), Err(watch::RecvError));
+        closer.join().unwrap();
+    });
+}
