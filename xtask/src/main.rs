@@ -7,6 +7,7 @@ mod bench;
 mod ci;
 mod integration;
 mod loom;
+mod package;
 mod stress;
 mod util;
 
@@ -20,6 +21,8 @@ tasks:
                 and docs/benchmarks.svg (--quick, --filter <text>; --help for more)
   ci            fmt --check, clippy -D warnings, every test and doctest, cargo doc -D warnings
   loom          the loom models (executor wake path, timer registration, sync primitives)
+  package       cargo package --workspace --no-verify, then build and run xtask/cherry-pick
+                (single crates used without the facade)
   stress        corio under load, faults and shutdown: a million parked tasks, 10,000 connections,
                 cancel storms, EMFILE, leaks (--quick for CI, --valgrind; --help for more)
   integration   HTTP smoke test; PostgreSQL example and test on a throwaway server (installs
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         "ci" => ci::ci(rest),
         "integration" => integration::integration(rest),
         "loom" => loom::loom(rest),
+        "package" => package::package_and_cherry_pick(rest),
         "stress" => stress::stress(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

@@ -1,8 +1,12 @@
-//! Defaults and the environment variables that override them.
+//! How a pool is configured: [`PoolBuilder`], the defaults, and the environment variables that
+//! override them. An explicit builder call wins over the environment, which wins over the
+//! default.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use crate::pool::Pool;
 
 /// The environment variable that sets the default thread limit: a whole number from 1 to
 /// [`MAX_THREADS_CEILING`].
@@ -81,6 +85,156 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// assert_eq!(corio_blocking::DEFAULT_SHUTDOWN_TIMEOUT, std::time::Duration::from_secs(1));
 /// ```
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Builds a [`Pool`] with a thread limit, keep-alive, thread names and shutdown bound.
+///
+/// Settings left unset come from the environment ([`THREADS_ENV`](crate::THREADS_ENV),
+/// [`KEEP_ALIVE_ENV`](crate::KEEP_ALIVE_ENV)) and then from the defaults
+/// ([`DEFAULT_MAX_THREADS`](crate::DEFAULT_MAX_THREADS),
+/// [`DEFAULT_KEEP_ALIVE`](crate::DEFAULT_KEEP_ALIVE)). An explicit builder call always wins over
+/// the environment.
+///
+/// # Examples
+///
+/// ```
+/// use corio_blocking::PoolBuilder;
+/// use std::time::Duration;
+///
+/// let pool = PoolBuilder::new().max_threads(2).keep_alive(Duration::from_millis(100)).build();
+/// assert_eq!(pool.metrics().max_threads, 2);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct PoolBuilder {
+    max_threads: Option<usize>,
+    keep_alive: Option<Duration>,
+    thread_name: Option<String>,
+    stack_size: Option<usize>,
+    shutdown_timeout: Option<Duration>,
+}
+
+impl PoolBuilder {
+    /// A builder with nothing set: the environment and the defaults apply.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_blocking::PoolBuilder::new().build();
+    /// assert!(pool.metrics().max_threads >= 1);
+    /// ```
+    pub fn new() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// Sets the most threads the pool may run at once. `0` is treated as `1`.
+    ///
+    /// The default is [`DEFAULT_MAX_THREADS`](crate::DEFAULT_MAX_THREADS), or the value of
+    /// [`THREADS_ENV`](crate::THREADS_ENV) when that is set and valid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_blocking::Pool::builder().max_threads(0).build();
+    /// assert_eq!(pool.metrics().max_threads, 1);
+    /// ```
+    pub fn max_threads(mut self, n: usize) -> PoolBuilder {
+        self.max_threads = Some(n.max(1));
+        self
+    }
+
+    /// Sets how long an idle thread waits for a job before it exits.
+    ///
+    /// `Duration::ZERO` makes threads exit as soon as the queue is empty; `Duration::MAX` keeps
+    /// them forever. The default is [`DEFAULT_KEEP_ALIVE`](crate::DEFAULT_KEEP_ALIVE), or the
+    /// value of [`KEEP_ALIVE_ENV`](crate::KEEP_ALIVE_ENV) when that is set and valid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = corio_blocking::Pool::builder().keep_alive(Duration::from_millis(50)).build();
+    /// assert_eq!(pool.metrics().keep_alive, Duration::from_millis(50));
+    /// ```
+    pub fn keep_alive(mut self, keep_alive: Duration) -> PoolBuilder {
+        self.keep_alive = Some(keep_alive);
+        self
+    }
+
+    /// Sets the prefix of the threads' names: threads are called `{prefix}-{n}`.
+    ///
+    /// The default prefix is `corio-blocking`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_blocking::Pool::builder().thread_name("db").build();
+    /// let name = futures_lite::future::block_on(pool.unblock(|| {
+    ///     std::thread::current().name().unwrap().to_owned()
+    /// }));
+    /// assert!(name.starts_with("db-"));
+    /// ```
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> PoolBuilder {
+        self.thread_name = Some(prefix.into());
+        self
+    }
+
+    /// Sets the stack size of the pool's threads, in bytes.
+    ///
+    /// The default is the standard library's (2 MiB, or `RUST_MIN_STACK`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_blocking::Pool::builder().stack_size(4 << 20).build();
+    /// assert_eq!(futures_lite::future::block_on(pool.unblock(|| 1 + 1)), 2);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> PoolBuilder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Sets how long dropping the last [`Pool`] handle waits for the threads to exit.
+    ///
+    /// Dropping the last handle calls [`Pool::shutdown`] with this bound. The default,
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT), is long enough for queued
+    /// file writes to land and short enough that a job stuck in, say, a read of stdin cannot hang
+    /// the program's exit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = corio_blocking::Pool::builder().shutdown_timeout(Duration::ZERO).build();
+    /// drop(pool); // signals the threads and returns at once
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> PoolBuilder {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Creates the pool. No thread starts until the first job arrives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_blocking::PoolBuilder::new().build();
+    /// assert_eq!(pool.metrics().threads_alive, 0);
+    /// ```
+    pub fn build(self) -> Pool {
+        let env = from_env();
+        let config = Config {
+            max_threads: self.max_threads.unwrap_or(env.max_threads),
+            keep_alive: self.keep_alive.unwrap_or(env.keep_alive),
+            thread_name: self
+                .thread_name
+                .unwrap_or_else(|| DEFAULT_THREAD_NAME.to_owned()),
+            stack_size: self.stack_size,
+            shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+        };
+        Pool::with_config(config, false)
+    }
+}
 
 pub(crate) const DEFAULT_THREAD_NAME: &str = "corio-blocking";
 

@@ -87,18 +87,24 @@
 //! `min(32, cpus + 4)` is explained at [`DEFAULT_MAX_THREADS`].
 #![forbid(unsafe_code)]
 
+// One file per concept: `pool` the threads and the queue; `config` how a pool is built
+// (`PoolBuilder`, defaults, environment); `job` the future of one closure on the pool
+// (`Unblocked`); `adapter` the `Unblock<T>` I/O adapter, one file per direction below it;
+// `stdio` the standard streams through that adapter.
+mod adapter;
 mod config;
+mod job;
 mod pool;
-mod unblock;
-mod unblocked;
+mod stdio;
 
+pub use adapter::{DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_ITEMS, Unblock};
 pub use config::{
     DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS, DEFAULT_SHUTDOWN_TIMEOUT, KEEP_ALIVE_ENV,
-    MAX_THREADS_CEILING, THREADS_ENV,
+    MAX_THREADS_CEILING, PoolBuilder, THREADS_ENV,
 };
-pub use pool::{EnterGuard, Pool, PoolBuilder, PoolMetrics};
-pub use unblock::{DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_ITEMS, Unblock, stderr, stdin, stdout};
-pub use unblocked::Unblocked;
+pub use job::Unblocked;
+pub use pool::{EnterGuard, Pool, PoolMetrics};
+pub use stdio::{stderr, stdin, stdout};
 
 /// Runs a blocking closure on the [current](Pool::current) pool and returns a future of its
 /// result.

@@ -9,30 +9,91 @@
 //!   (multi-threaded), `worker_threads = N`, `debug`, `deterministic` (virtual time and seeded
 //!   scheduling; the seed comes from `CORIO_SEED` or is chosen at random and printed if the test
 //!   fails), `seed = N` (deterministic with a fixed seed).
+//!
+//! # Examples
+//!
+//! The examples here are doctests. This crate cannot depend on the facade (the facade depends on
+//! it), so a hidden line (`include!("../doc/facade_stand_in.rs")`) stands in for the facade's
+//! runtime glue with `corio-executor`'s runtimes and `corio-timer`'s `sleep`. Through the facade
+//! the same code runs on corio's full runtime.
+//!
+//! ```
+//! # include!("../doc/facade_stand_in.rs");
+//! use std::time::Duration;
+//!
+//! #[corio::main(worker_threads = 2)]
+//! async fn main() {
+//!     let tasks: Vec<_> = (1..=3u64)
+//!         .map(|i| corio::spawn(async move {
+//!             corio::sleep(Duration::from_millis(i)).await;
+//!             i * 10
+//!         }))
+//!         .collect();
+//!     let mut total = 0;
+//!     for task in tasks {
+//!         total += task.await;
+//!     }
+//!     assert_eq!(total, 60);
+//! }
+//! ```
 #![forbid(unsafe_code)]
 
 use proc_macro::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
 
-/// Runs `async fn main` on a corio runtime.
+/// Runs `async fn main` on a corio runtime: multi-threaded by default, single-threaded with
+/// `local`. The function's return value (a `Result`, say) is `main`'s.
 ///
-/// ```text
-/// #[corio::main]
-/// async fn main() {
+/// # Examples
+///
+/// ```
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::main(local)]
+/// async fn main() -> Result<(), std::num::ParseIntError> {
 ///     corio::sleep(std::time::Duration::from_millis(1)).await;
+///     let n: u32 = "42".parse()?;
+///     assert_eq!(n, 42);
+///     Ok(())
 /// }
+/// ```
+///
+/// Anything but an `async fn` is rejected at compile time:
+///
+/// ```compile_fail
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::main]
+/// fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args, item, Kind::Main)
 }
 
-/// Runs an `async fn` test on a corio runtime.
+/// Runs an `async fn` test on a corio runtime: single-threaded by default, multi-threaded with
+/// `multi`, in virtual time with `deterministic`.
 ///
-/// ```text
+/// # Examples
+///
+/// ```
+/// # include!("../doc/facade_stand_in.rs");
 /// #[corio::test]
 /// async fn sleeps() {
 ///     corio::sleep(std::time::Duration::from_millis(1)).await;
 /// }
+///
+/// #[corio::test(multi, worker_threads = 2)]
+/// async fn spawns() {
+///     assert_eq!(corio::spawn(async { 1 + 1 }).await, 2);
+/// }
+/// # fn main() {} // a doctest builds without `--test`: the tests compile but do not run here
+/// ```
+///
+/// An unknown option is a compile error that lists the valid ones:
+///
+/// ```compile_fail
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::test(threads = 2)]
+/// async fn typo() {}
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -34,6 +34,19 @@ mod sealed {
 }
 
 /// The future returned by [`ToSocketAddrs::to_socket_addrs`].
+///
+/// # Examples
+///
+/// ```
+/// use corio_net::{Resolve, ToSocketAddrs};
+///
+/// # futures_lite::future::block_on(async {
+/// let literal: Resolve = ("127.0.0.1", 8080).to_socket_addrs(); // ready at once: no lookup
+/// assert_eq!(literal.await?, ["127.0.0.1:8080".parse().unwrap()]);
+/// let named = ("localhost", 8080).to_socket_addrs(); // looked up on the blocking pool
+/// assert!(named.await?.iter().all(|a| a.port() == 8080));
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[derive(Debug)]
 pub struct Resolve(State);

@@ -65,6 +65,18 @@ impl TcpListener {
     /// # Errors
     ///
     /// Fails if the address does not resolve or no address can be bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?; // port 0: the OS picks one
+    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// # let _ = TcpStream::connect(listener.local_addr()?).await?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         each_addr(addr, |addr| async move { TcpListener::bind_one(addr) }).await
     }
@@ -85,6 +97,20 @@ impl TcpListener {
     /// # Errors
     ///
     /// Fails if the listener cannot be registered with the reactor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let listener = TcpListener::from_std(std_listener)?;
+    /// let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// let (_stream, peer) = listener.accept().await?;
+    /// assert_eq!(peer, client.local_addr()?);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
         TcpListener::from_nonblocking(listener)
@@ -104,12 +130,41 @@ impl TcpListener {
     /// # Errors
     ///
     /// Returns the OS error of `accept`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// let (stream, peer) = listener.accept().await?;
+    /// assert_eq!(peer, client.local_addr()?);
+    /// assert_eq!(stream.local_addr()?, listener.local_addr()?);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, peer) = self.inner.read_with(|l| l.accept()).await?;
         Ok((TcpStream::from_accepted(stream)?, peer))
     }
 
     /// Polls for a connection (the poll form of [`accept`](TcpListener::accept)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::future::poll_fn;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// let (_stream, peer) = poll_fn(|cx| listener.poll_accept(cx)).await?;
+    /// assert_eq!(peer, client.local_addr()?);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         match self.inner.poll_read_with(cx, |l| l.accept()) {
             Poll::Ready(Ok((stream, peer))) => {
@@ -121,6 +176,23 @@ impl TcpListener {
     }
 
     /// A stream of incoming connections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use futures_lite::StreamExt;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// let addr = listener.local_addr()?;
+    /// let _client = TcpStream::connect(addr).await?;
+    /// let mut incoming = listener.incoming();
+    /// let stream = incoming.next().await.unwrap()?; // `incoming` never ends by itself
+    /// assert_eq!(stream.local_addr()?, addr);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
@@ -130,6 +202,19 @@ impl TcpListener {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// let addr = listener.local_addr()?;
+    /// assert!(addr.ip().is_loopback());
+    /// assert_ne!(addr.port(), 0);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
@@ -139,12 +224,44 @@ impl TcpListener {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// listener.set_ttl(64)?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.inner.get_ref().set_ttl(ttl)
     }
 }
 
 /// A stream of connections; see [`TcpListener::incoming`].
+///
+/// # Examples
+///
+/// ```
+/// use corio_net::{TcpListener, TcpStream};
+///
+/// # futures_lite::future::block_on(async {
+/// use futures_lite::StreamExt;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// let _client = TcpStream::connect(listener.local_addr()?).await?;
+/// let mut served = 0;
+/// let mut incoming = listener.incoming();
+/// while let Some(stream) = incoming.next().await {
+///     let _stream = stream?; // an error (EMFILE, say) leaves the listener usable
+///     served += 1;
+///     break;
+/// }
+/// assert_eq!(served, 1);
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
 #[derive(Debug)]
 #[must_use = "streams do nothing unless polled"]
 pub struct Incoming<'a> {
@@ -209,6 +326,22 @@ impl TcpStream {
     /// # Errors
     ///
     /// Fails if the address does not resolve, or with the last connection error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// let stream = TcpStream::connect(listener.local_addr()?).await?;
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// // Also from a `(host, port)` pair or a "host:port" string.
+    /// let port = listener.local_addr()?.port();
+    /// let again = TcpStream::connect(("127.0.0.1", port)).await?;
+    /// assert_eq!(again.peer_addr()?.port(), port);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         each_addr(addr, TcpStream::connect_one).await
     }
@@ -218,6 +351,21 @@ impl TcpStream {
     /// # Errors
     ///
     /// Fails with `TimedOut` if the deadline passes first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::time::Duration;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// let addr = listener.local_addr()?;
+    /// let stream = TcpStream::connect_timeout(addr, Duration::from_secs(5)).await?;
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn connect_timeout(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         let socket = TcpStream::start_connect(addr)?;
         match corio_timer::timeout(timeout, TcpStream::finish_connect(socket)).await {
@@ -277,6 +425,19 @@ impl TcpStream {
     /// # Errors
     ///
     /// Fails if the stream cannot be registered with the reactor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// let std_stream = std::net::TcpStream::connect(listener.local_addr()?)?; // loopback: no wait
+    /// let stream = TcpStream::from_std(std_stream)?;
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         TcpStream::from_accepted(stream)
     }
@@ -286,6 +447,19 @@ impl TcpStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// assert_eq!(client.local_addr()?, server.peer_addr()?);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
@@ -295,6 +469,19 @@ impl TcpStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// assert_eq!(client.peer_addr()?, listener.local_addr()?);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().peer_addr()
     }
@@ -304,6 +491,20 @@ impl TcpStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// client.set_nodelay(true)?; // small writes go out at once
+    /// assert!(client.nodelay()?);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.inner.get_ref().set_nodelay(nodelay)
     }
@@ -313,6 +514,20 @@ impl TcpStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// client.set_nodelay(false)?;
+    /// assert!(!client.nodelay()?);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
         self.inner.get_ref().nodelay()
     }
@@ -322,6 +537,19 @@ impl TcpStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// client.set_ttl(64)?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.inner.get_ref().set_ttl(ttl)
     }
@@ -331,6 +559,25 @@ impl TcpStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use futures_lite::AsyncReadExt;
+    /// use std::net::Shutdown;
+    ///
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (mut server, _) = listener.accept().await?;
+    /// client.shutdown(Shutdown::Write)?; // the server reads end-of-file
+    /// let mut rest = Vec::new();
+    /// server.read_to_end(&mut rest).await?;
+    /// assert!(rest.is_empty());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.get_ref().shutdown(how)
     }
@@ -340,6 +587,27 @@ impl TcpStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (mut server, _) = listener.accept().await?;
+    /// client.write_all(b"hi").await?;
+    /// let mut peeked = [0; 2];
+    /// let n = server.peek(&mut peeked).await?;
+    /// let mut read = [0; 2];
+    /// server.read_exact(&mut read).await?; // the peeked bytes are still there
+    /// assert_eq!(&read[..n], &peeked[..n]);
+    /// assert_eq!(&read, b"hi");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read_with(|s| s.peek(buf)).await
     }
@@ -349,6 +617,25 @@ impl TcpStream {
     /// # Errors
     ///
     /// Fails if the runtime that owns the socket has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (mut server, _) = listener.accept().await?;
+    /// client.write_all(b"x").await?;
+    /// server.readable().await?; // a hint: the read below may still find nothing in general
+    /// let mut byte = [0; 1];
+    /// server.read_exact(&mut byte).await?;
+    /// assert_eq!(&byte, b"x");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn readable(&self) -> io::Result<()> {
         self.inner.readable().await
     }
@@ -358,6 +645,19 @@ impl TcpStream {
     /// # Errors
     ///
     /// Fails if the runtime that owns the socket has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// client.writable().await?; // a fresh connection has room in its send buffer
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn writable(&self) -> io::Result<()> {
         self.inner.writable().await
     }

@@ -44,6 +44,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Fails if the address does not resolve or cannot be bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = UdpSocket::bind("127.0.0.1:0").await?; // port 0: the OS picks one
+    /// assert_ne!(socket.local_addr()?.port(), 0);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         each_addr(addr, |addr| async move {
             UdpSocket::from_std(std::net::UdpSocket::bind(addr)?)
@@ -56,6 +67,20 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Fails if the socket cannot be registered with the reactor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0")?)?;
+    /// socket.send_to(b"to myself", socket.local_addr()?).await?;
+    /// let mut buf = [0; 16];
+    /// let (n, _) = socket.recv_from(&mut buf).await?;
+    /// assert_eq!(&buf[..n], b"to myself");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
             inner: Arc::new(Async::new(socket)?),
@@ -67,6 +92,22 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Fails if the address does not resolve or the OS refuses it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.connect(b.local_addr()?).await?;
+    /// a.send(b"hello").await?; // no address needed any more
+    /// let mut buf = [0; 8];
+    /// let n = b.recv(&mut buf).await?;
+    /// assert_eq!(&buf[..n], b"hello");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let socket = self.inner.get_ref();
         each_addr(addr, |addr| async move { socket.connect(addr) }).await
@@ -77,6 +118,21 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// let sent = a.send_to(b"datagram", b.local_addr()?).await?;
+    /// assert_eq!(sent, 8);
+    /// # let mut buf = [0; 8];
+    /// # b.recv_from(&mut buf).await?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let addrs = addr.to_socket_addrs().await?;
         let addr = *addrs
@@ -90,6 +146,21 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.send_to(b"datagram", b.local_addr()?).await?;
+    /// let mut buf = [0; 16];
+    /// let (n, from) = b.recv_from(&mut buf).await?;
+    /// assert_eq!((&buf[..n], from), (&b"datagram"[..], a.local_addr()?));
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner.read_with(|s| s.recv_from(buf)).await
     }
@@ -99,6 +170,23 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.send_to(b"twice", b.local_addr()?).await?;
+    /// let mut buf = [0; 8];
+    /// let (n, from) = b.peek_from(&mut buf).await?;
+    /// assert_eq!((&buf[..n], from), (&b"twice"[..], a.local_addr()?));
+    /// let (n, _) = b.recv_from(&mut buf).await?; // still queued
+    /// assert_eq!(&buf[..n], b"twice");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner.read_with(|s| s.peek_from(buf)).await
     }
@@ -108,6 +196,21 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Fails if the socket is not connected, or with the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.connect(b.local_addr()?).await?;
+    /// assert_eq!(a.send(b"ping").await?, 4);
+    /// # let mut buf = [0; 4];
+    /// # b.recv(&mut buf).await?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write_with(|s| s.send(buf)).await
     }
@@ -117,6 +220,22 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Fails if the socket is not connected, or with the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// b.connect(a.local_addr()?).await?; // only datagrams from `a` are received
+    /// a.send_to(b"pong", b.local_addr()?).await?;
+    /// let mut buf = [0; 8];
+    /// let n = b.recv(&mut buf).await?;
+    /// assert_eq!(&buf[..n], b"pong");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read_with(|s| s.recv(buf)).await
     }
@@ -126,6 +245,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    /// assert!(socket.local_addr()?.ip().is_loopback());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
@@ -135,6 +265,20 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Fails if the socket is not connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// assert!(a.peer_addr().is_err(), "not connected yet");
+    /// a.connect(b.local_addr()?).await?;
+    /// assert_eq!(a.peer_addr()?, b.local_addr()?);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().peer_addr()
     }
@@ -144,6 +288,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    /// socket.set_broadcast(true)?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         self.inner.get_ref().set_broadcast(on)
     }
@@ -153,6 +308,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    /// socket.set_ttl(8)?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.inner.get_ref().set_ttl(ttl)
     }
@@ -162,6 +328,20 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::net::Ipv4Addr;
+    ///
+    /// // Needs an interface with multicast enabled, so this example is only compiled.
+    /// let socket = UdpSocket::bind("0.0.0.0:5000").await?;
+    /// socket.join_multicast_v4(Ipv4Addr::new(239, 255, 0, 1), Ipv4Addr::UNSPECIFIED)?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn join_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
         self.inner.get_ref().join_multicast_v4(&group, &interface)
     }
@@ -171,6 +351,20 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::net::Ipv6Addr;
+    ///
+    /// // Needs an interface with multicast enabled, so this example is only compiled.
+    /// let socket = UdpSocket::bind("[::]:5000").await?;
+    /// socket.join_multicast_v6("ff02::1234".parse::<Ipv6Addr>().unwrap(), 0)?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn join_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> io::Result<()> {
         self.inner.get_ref().join_multicast_v6(&group, interface)
     }

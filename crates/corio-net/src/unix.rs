@@ -55,6 +55,20 @@ impl UnixListener {
     /// # Errors
     ///
     /// Fails if the path is taken or cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("app.sock");
+    /// let listener = UnixListener::bind(&path)?;
+    /// assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// assert!(UnixListener::bind(&path).is_err(), "the path is taken");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let path = path.as_ref();
         let listener = net::UnixListener::bind(path).map_err(|e| {
@@ -68,6 +82,20 @@ impl UnixListener {
     /// # Errors
     ///
     /// Fails if the listener cannot be registered with the reactor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sock");
+    /// let listener = UnixListener::from_std(std::os::unix::net::UnixListener::bind(&path)?)?;
+    /// let _client = UnixStream::connect(&path).await?;
+    /// let (_stream, _peer) = listener.accept().await?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn from_std(listener: net::UnixListener) -> io::Result<UnixListener> {
         Ok(UnixListener {
             inner: Arc::new(Async::new(listener)?),
@@ -79,12 +107,44 @@ impl UnixListener {
     /// # Errors
     ///
     /// Returns the OS error of `accept`; the listener stays usable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let listener = UnixListener::bind(dir.path().join("sock"))?;
+    /// let client = UnixStream::connect(dir.path().join("sock")).await?;
+    /// let (stream, _peer) = listener.accept().await?; // the client is unnamed: no path
+    /// assert_eq!(stream.local_addr()?.as_pathname(), Some(dir.path().join("sock").as_path()));
+    /// # drop(client);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = self.inner.read_with(|l| l.accept()).await?;
         Ok((UnixStream::from_std(stream)?, addr))
     }
 
     /// A stream of incoming connections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// use futures_lite::StreamExt;
+    ///
+    /// let listener = UnixListener::bind(dir.path().join("sock"))?;
+    /// let _client = UnixStream::connect(dir.path().join("sock")).await?;
+    /// let mut incoming = listener.incoming();
+    /// let stream = incoming.next().await.unwrap()?; // `incoming` never ends by itself
+    /// assert!(stream.peer_addr()?.is_unnamed());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn incoming(&self) -> UnixIncoming<'_> {
         UnixIncoming { listener: self }
     }
@@ -94,12 +154,44 @@ impl UnixListener {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sock");
+    /// let listener = UnixListener::bind(&path)?;
+    /// assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
 }
 
 /// A stream of connections; see [`UnixListener::incoming`].
+///
+/// # Examples
+///
+/// ```
+/// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+///
+/// # futures_lite::future::block_on(async {
+/// # let dir = tempfile::tempdir()?;
+/// use futures_lite::StreamExt;
+///
+/// let listener = UnixListener::bind(dir.path().join("sock"))?;
+/// let _client = UnixStream::connect(dir.path().join("sock")).await?;
+/// let mut incoming = listener.incoming();
+/// while let Some(stream) = incoming.next().await {
+///     let _stream = stream?;
+///     break; // a server would serve it and go on
+/// }
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
 #[derive(Debug)]
 #[must_use = "streams do nothing unless polled"]
 pub struct UnixIncoming<'a> {
@@ -120,6 +212,24 @@ impl Stream for UnixIncoming<'_> {
 
 /// A Unix domain stream connection. Cheap to clone; see [`TcpStream`](crate::TcpStream) for the
 /// sharing rules.
+///
+/// # Examples
+///
+/// ```
+/// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+///
+/// # futures_lite::future::block_on(async {
+/// # let dir = tempfile::tempdir()?;
+/// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+///
+/// let (mut a, mut b) = UnixStream::pair()?;
+/// a.write_all(b"over a socketpair").await?;
+/// a.close().await?; // shuts down the write half
+/// let mut text = String::new();
+/// b.read_to_string(&mut text).await?;
+/// assert_eq!(text, "over a socketpair");
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct UnixStream {
     inner: Arc<Async<net::UnixStream>>,
@@ -139,6 +249,21 @@ impl UnixStream {
     /// # Errors
     ///
     /// Fails if nothing listens there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sock");
+    /// assert!(UnixStream::connect(&path).await.is_err(), "nothing listens yet");
+    /// let _listener = UnixListener::bind(&path)?;
+    /// let stream = UnixStream::connect(&path).await?;
+    /// assert_eq!(stream.peer_addr()?.as_pathname(), Some(path.as_path()));
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let path = path.as_ref();
         // A Unix connect to a listening socket completes (or fails) at once; it never waits on a
@@ -157,6 +282,23 @@ impl UnixStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// let (mut a, mut b) = UnixStream::pair()?;
+    /// a.write_all(b"ping").await?;
+    /// let mut buf = [0; 4];
+    /// b.read_exact(&mut buf).await?;
+    /// assert_eq!(&buf, b"ping");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = net::UnixStream::pair()?;
         Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
@@ -167,6 +309,19 @@ impl UnixStream {
     /// # Errors
     ///
     /// Fails if the stream cannot be registered with the reactor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (a, b) = (UnixStream::from_std(a)?, UnixStream::from_std(b)?);
+    /// assert!(a.peer_addr()?.is_unnamed() && b.local_addr()?.is_unnamed());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
             inner: Arc::new(Async::new(stream)?),
@@ -178,6 +333,21 @@ impl UnixStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let listener = UnixListener::bind(dir.path().join("sock"))?;
+    /// # let client = UnixStream::connect(dir.path().join("sock")).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// assert_eq!(server.local_addr()?.as_pathname(), Some(dir.path().join("sock").as_path()));
+    /// assert!(client.local_addr()?.is_unnamed());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
@@ -187,6 +357,21 @@ impl UnixStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let listener = UnixListener::bind(dir.path().join("sock"))?;
+    /// # let client = UnixStream::connect(dir.path().join("sock")).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// assert_eq!(client.peer_addr()?.as_pathname(), Some(dir.path().join("sock").as_path()));
+    /// assert!(server.peer_addr()?.is_unnamed());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().peer_addr()
     }
@@ -196,6 +381,24 @@ impl UnixStream {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// use futures_lite::AsyncReadExt;
+    /// use std::net::Shutdown;
+    ///
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// a.shutdown(Shutdown::Write)?;
+    /// let mut rest = Vec::new();
+    /// b.read_to_end(&mut rest).await?; // end-of-file at once
+    /// assert!(rest.is_empty());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.get_ref().shutdown(how)
     }
@@ -315,6 +518,19 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Fails if the path is taken or cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("dgram");
+    /// let socket = UnixDatagram::bind(&path)?;
+    /// assert_eq!(socket.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
         let path = path.as_ref();
         let socket = net::UnixDatagram::bind(path).map_err(|e| {
@@ -328,6 +544,23 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let server = UnixDatagram::bind(dir.path().join("dgram"))?;
+    /// let client = UnixDatagram::unbound()?;
+    /// client.send_to(b"anonymous", dir.path().join("dgram")).await?;
+    /// let mut buf = [0; 16];
+    /// let (n, from) = server.recv_from(&mut buf).await?;
+    /// assert_eq!(&buf[..n], b"anonymous");
+    /// assert!(from.is_unnamed());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn unbound() -> io::Result<UnixDatagram> {
         UnixDatagram::from_std(net::UnixDatagram::unbound()?)
     }
@@ -337,6 +570,20 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// a.send(b"one").await?;
+    /// let mut buf = [0; 8];
+    /// assert_eq!(b.recv(&mut buf).await?, 3);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
         let (a, b) = net::UnixDatagram::pair()?;
         Ok((UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?))
@@ -347,6 +594,21 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Fails if the socket cannot be registered with the reactor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let (a, b) = std::os::unix::net::UnixDatagram::pair()?;
+    /// let (a, b) = (UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?);
+    /// a.send(b"x").await?;
+    /// let mut buf = [0; 1];
+    /// assert_eq!(b.recv(&mut buf).await?, 1);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn from_std(socket: net::UnixDatagram) -> io::Result<UnixDatagram> {
         Ok(UnixDatagram {
             inner: Arc::new(Async::new(socket)?),
@@ -358,6 +620,23 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let server = UnixDatagram::bind(dir.path().join("dgram"))?;
+    /// let client = UnixDatagram::unbound()?;
+    /// client.connect(dir.path().join("dgram"))?;
+    /// client.send(b"no address needed").await?;
+    /// let mut buf = [0; 32];
+    /// let n = server.recv(&mut buf).await?;
+    /// assert_eq!(&buf[..n], b"no address needed");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
         self.inner.get_ref().connect(path)
     }
@@ -367,6 +646,21 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let server = UnixDatagram::bind(dir.path().join("dgram"))?;
+    /// let client = UnixDatagram::unbound()?;
+    /// assert_eq!(client.send_to(b"hello", dir.path().join("dgram")).await?, 5);
+    /// # let mut buf = [0; 8];
+    /// # server.recv(&mut buf).await?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let path = path.as_ref();
         self.inner.write_with(|s| s.send_to(buf, path)).await
@@ -377,6 +671,23 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let server = UnixDatagram::bind(dir.path().join("server"))?;
+    /// let client = UnixDatagram::bind(dir.path().join("client"))?;
+    /// client.send_to(b"hello", dir.path().join("server")).await?;
+    /// let mut buf = [0; 8];
+    /// let (n, from) = server.recv_from(&mut buf).await?;
+    /// assert_eq!(&buf[..n], b"hello");
+    /// assert_eq!(from.as_pathname(), Some(dir.path().join("client").as_path()));
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner.read_with(|s| s.recv_from(buf)).await
     }
@@ -386,6 +697,20 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// assert_eq!(a.send(b"datagram").await?, 8);
+    /// # let mut buf = [0; 8];
+    /// # b.recv(&mut buf).await?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write_with(|s| s.send(buf)).await
     }
@@ -395,6 +720,22 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// a.send(b"first").await?;
+    /// a.send(b"second").await?;
+    /// let mut buf = [0; 16];
+    /// let n = b.recv(&mut buf).await?; // one datagram at a time, in order
+    /// assert_eq!(&buf[..n], b"first");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read_with(|s| s.recv(buf)).await
     }
@@ -404,6 +745,19 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let socket = UnixDatagram::bind(dir.path().join("dgram"))?;
+    /// assert_eq!(socket.local_addr()?.as_pathname(), Some(dir.path().join("dgram").as_path()));
+    /// assert!(UnixDatagram::unbound()?.local_addr()?.is_unnamed());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
@@ -413,6 +767,21 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Returns the OS error, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{UnixDatagram, UnixListener, UnixStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::net::Shutdown;
+    ///
+    /// let (a, _b) = UnixDatagram::pair()?;
+    /// a.shutdown(Shutdown::Write)?;
+    /// assert!(a.send(b"too late").await.is_err());
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.get_ref().shutdown(how)
     }

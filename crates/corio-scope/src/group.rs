@@ -44,14 +44,14 @@ use crate::set::FutureSet;
 /// use std::time::Duration;
 ///
 /// async fn fetch_user(id: u32) -> Result<String, String> {
-///     corio::sleep(Duration::from_millis(if id == 3 { 5 } else { 500 })).await;
+///     corio_timer::sleep(Duration::from_millis(if id == 3 { 5 } else { 500 })).await;
 ///     if id == 3 {
 ///         return Err(format!("user {id} not found"));
 ///     }
 ///     Ok(format!("User_{id}"))
 /// }
 ///
-/// let result = corio::run(corio_scope::task_group(async |g| {
+/// let result = corio_executor::block_on(corio_scope::task_group(async |g| {
 ///     let handles: Vec<_> = (1..=4).map(|id| g.spawn(fetch_user(id))).collect();
 ///     let mut users = Vec::new();
 ///     for h in handles {
@@ -78,7 +78,7 @@ where
 /// # Examples
 ///
 /// ```
-/// let result = corio::run(corio_scope::supervisor(async |g| {
+/// let result = corio_executor::block_on(corio_scope::supervisor(async |g| {
 ///     for i in 0..4u32 {
 ///         g.spawn(async move { if i % 2 == 0 { Err(i) } else { Ok(()) } });
 ///     }
@@ -455,10 +455,10 @@ impl<'env, E: Send + 'static> Group<'env, E> {
     /// Move them into the child, or declare them before `task_group`.
     ///
     /// ```compile_fail,E0373
-    /// corio::run_local(corio_scope::task_group(async |g| {
+    /// corio_executor::run_local(corio_scope::task_group(async |g| {
     ///     let local = vec![1, 2, 3]; // dies when the body returns...
     ///     g.spawn_local(async {
-    ///         corio::yield_now().await;
+    ///         corio_executor::yield_now().await;
     ///         Ok::<_, ()>(local.len()) // ...while this child may still run: rejected
     ///     });
     ///     Ok(())
@@ -475,7 +475,7 @@ impl<'env, E: Send + 'static> Group<'env, E> {
     ///         println!("{}", self.0); // would read freed memory
     ///     }
     /// }
-    /// corio::run_local(async {
+    /// corio_executor::run_local(async {
     ///     let keep;
     ///     let data = String::from("borrowed");
     ///     let g = corio_scope::task_group(async |g| Ok::<_, ()>(g)).await.unwrap();
@@ -489,7 +489,7 @@ impl<'env, E: Send + 'static> Group<'env, E> {
     ///
     /// ```
     /// let names = vec!["a".to_string(), "b".to_string()];
-    /// let total = corio::run_local(corio_scope::task_group(async |g| {
+    /// let total = corio_executor::run_local(corio_scope::task_group(async |g| {
     ///     let lens: Vec<_> = names
     ///         .iter()
     ///         .map(|n| g.spawn_local(async move { Ok::<_, ()>(n.len()) })) // borrows `names`
@@ -573,9 +573,9 @@ impl<'env, E: Send + 'static> Group<'env, E> {
     /// A server that must be listening before the body connects to it:
     ///
     /// ```
-    /// use corio::net::{TcpListener, TcpStream};
+    /// use corio_net::{TcpListener, TcpStream};
     ///
-    /// corio::run(async {
+    /// corio_executor::block_on(async {
     ///     let result: Result<(), corio_scope::GroupError<std::io::Error>> = corio_scope::task_group(async |g| {
     ///         let addr = g
     ///             .start(|started| async move {
@@ -853,7 +853,7 @@ impl From<Cancelled> for std::io::Error {
 /// # Examples
 ///
 /// ```
-/// let r: Result<(), _> = corio::run_local(corio_scope::task_group(async |g| {
+/// let r: Result<(), _> = corio_executor::run_local(corio_scope::task_group(async |g| {
 ///     g.spawn(async { Err::<(), _>("a failed") });
 ///     Err("the body failed too")
 /// }));

@@ -19,8 +19,8 @@ use crate::set::FutureSet;
 /// ```
 /// use std::time::Duration;
 ///
-/// let out = corio::run_local(corio_scope::join_all((1..=3u64).map(|i| async move {
-///     corio::sleep(Duration::from_millis(10 * (4 - i))).await; // the last finishes first
+/// let out = corio_executor::run_local(corio_scope::join_all((1..=3u64).map(|i| async move {
+///     corio_timer::sleep(Duration::from_millis(10 * (4 - i))).await; // the last finishes first
 ///     i
 /// })));
 /// assert_eq!(out, [1, 2, 3]);
@@ -84,10 +84,10 @@ impl<F: Future> Future for JoinAll<F> {
 ///
 /// ```
 /// let ok: Result<Vec<u32>, String> =
-///     corio::run_local(corio_scope::try_join_all((1..=3).map(|i| async move { Ok(i) })));
+///     corio_executor::run_local(corio_scope::try_join_all((1..=3).map(|i| async move { Ok(i) })));
 /// assert_eq!(ok, Ok(vec![1, 2, 3]));
 ///
-/// let err: Result<Vec<u32>, String> = corio::run_local(corio_scope::try_join_all(vec![
+/// let err: Result<Vec<u32>, String> = corio_executor::run_local(corio_scope::try_join_all(vec![
 ///     Box::pin(async { Ok(1u32) }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>,
 ///     Box::pin(async { Err("user 3 not found".to_string()) }),
 ///     Box::pin(std::future::pending()), // cancelled when the error arrives
@@ -163,9 +163,9 @@ where
 /// ```
 /// use std::time::Duration;
 ///
-/// let winner = corio::run_local(corio_scope::race(
-///     async { corio::sleep(Duration::from_millis(50)).await; "slow" },
-///     async { corio::sleep(Duration::from_millis(1)).await; "fast" },
+/// let winner = corio_executor::run_local(corio_scope::race(
+///     async { corio_timer::sleep(Duration::from_millis(50)).await; "slow" },
+///     async { corio_timer::sleep(Duration::from_millis(1)).await; "fast" },
 /// ));
 /// assert_eq!(winner, "fast");
 /// ```
@@ -292,7 +292,7 @@ impl<T, E, F: Future<Output = Result<T, E>>> MaybeDone<F> {
 /// # Examples
 ///
 /// ```
-/// corio::run_local(async {
+/// corio_executor::run_local(async {
 ///     let (a, b, c) = corio_scope::join!(async { 1 }, async { "two" }, async { 3.0 });
 ///     assert_eq!((a, b, c), (1, "two", 3.0));
 /// });
@@ -312,7 +312,7 @@ macro_rules! join {
 /// # Examples
 ///
 /// ```
-/// corio::run_local(async {
+/// corio_executor::run_local(async {
 ///     let ok: Result<(u8, &str), String> = corio_scope::try_join!(async { Ok(1) }, async { Ok("x") });
 ///     assert_eq!(ok, Ok((1, "x")));
 ///     let err: Result<(u8, ()), String> =

@@ -15,7 +15,7 @@
 //! ```
 //! use std::time::Duration;
 //!
-//! corio::run(async {
+//! corio_executor::block_on(async {
 //!     // Gather three lookups; give the whole thing 1 s.
 //!     let results = corio_scope::fail_after(Duration::from_secs(1), corio_scope::task_group(async |g| {
 //!         let a = g.spawn(async { Ok::<_, std::io::Error>("user") });

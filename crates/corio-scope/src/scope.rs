@@ -66,15 +66,15 @@ impl State {
 /// use corio_scope::CancelScope;
 /// use std::time::{Duration, Instant};
 ///
-/// corio::run_local(async {
+/// corio_executor::run_local(async {
 ///     let scope = CancelScope::after(Duration::from_millis(20));
 ///     let inner = scope.clone();
 ///     let done = scope
 ///         .run(async move {
 ///             for _ in 0..3 {
-///                 corio::sleep(Duration::from_millis(10)).await;
+///                 corio_timer::sleep(Duration::from_millis(10)).await;
 ///                 // Progress: push the deadline out again.
-///                 inner.reschedule(Some(corio::time::now() + Duration::from_millis(20)));
+///                 inner.reschedule(Some(corio_timer::now() + Duration::from_millis(20)));
 ///             }
 ///             "finished"
 ///         })
@@ -269,8 +269,8 @@ impl<F: Future> Future for Scoped<F> {
 /// ```
 /// use std::time::Duration;
 ///
-/// corio::run_local(async {
-///     let r = corio_scope::move_on_after(Duration::from_millis(5), corio::sleep(Duration::from_secs(60))).await;
+/// corio_executor::run_local(async {
+///     let r = corio_scope::move_on_after(Duration::from_millis(5), corio_timer::sleep(Duration::from_secs(60))).await;
 ///     assert_eq!(r, None);
 ///     let r = corio_scope::move_on_after(Duration::from_secs(60), async { 1 }).await;
 ///     assert_eq!(r, Some(1));
@@ -299,10 +299,10 @@ pub async fn move_on_at<F: Future>(deadline: Instant, future: F) -> Option<F::Ou
 /// ```
 /// use std::time::Duration;
 ///
-/// corio::run_local(async {
-///     let outer = corio::time::now() + Duration::from_millis(20);
+/// corio_executor::run_local(async {
+///     let outer = corio_timer::now() + Duration::from_millis(20);
 ///     let r = corio_scope::fail_at(outer, async {
-///         corio_scope::fail_after(Duration::from_secs(10), corio::sleep(Duration::from_secs(60))).await
+///         corio_scope::fail_after(Duration::from_secs(10), corio_timer::sleep(Duration::from_secs(60))).await
 ///     })
 ///     .await;
 ///     assert_eq!(r.unwrap_err().deadline(), Some(outer));
@@ -325,9 +325,9 @@ pub async fn fail_at<F: Future>(deadline: Instant, future: F) -> Result<F::Outpu
 /// ```
 /// use std::time::Duration;
 ///
-/// corio::run_local(async {
+/// corio_executor::run_local(async {
 ///     assert_eq!(corio_scope::current_deadline(), None);
-///     let outer = corio::time::now() + Duration::from_secs(1);
+///     let outer = corio_timer::now() + Duration::from_secs(1);
 ///     corio_scope::move_on_at(outer, async {
 ///         // A longer inner scope cannot extend the outer one.
 ///         corio_scope::move_on_after(Duration::from_secs(60), async {
@@ -368,14 +368,14 @@ pub fn current_deadline() -> Option<Instant> {
 /// use std::time::Duration;
 ///
 /// let flushed = AtomicBool::new(false);
-/// corio::run_local(async {
+/// corio_executor::run_local(async {
 ///     let r = corio_scope::move_on_after(Duration::from_millis(5), async {
 ///         corio_scope::shield(async {
-///             corio::sleep(Duration::from_millis(20)).await; // past the 5 ms deadline
+///             corio_timer::sleep(Duration::from_millis(20)).await; // past the 5 ms deadline
 ///             flushed.store(true, Ordering::SeqCst);
 ///         })
 ///         .await;
-///         corio::sleep(Duration::from_secs(60)).await; // cancelled here
+///         corio_timer::sleep(Duration::from_secs(60)).await; // cancelled here
 ///     })
 ///     .await;
 ///     assert_eq!(r, None);

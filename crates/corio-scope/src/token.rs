@@ -24,15 +24,15 @@ use event_listener::{Event, EventListener};
 /// use corio_scope::CancelToken;
 /// use std::time::Duration;
 ///
-/// corio::run(async {
+/// corio_executor::block_on(async {
 ///     let shutdown = CancelToken::new();
-///     let worker = corio::spawn({
+///     let worker = corio_executor::spawn({
 ///         let token = shutdown.child();
 ///         async move {
 ///             let mut handled = 0;
 ///             loop {
 ///                 let tick = corio_scope::race(
-///                     async { corio::sleep(Duration::from_millis(1)).await; true },
+///                     async { corio_timer::sleep(Duration::from_millis(1)).await; true },
 ///                     async { token.cancelled().await; false },
 ///                 );
 ///                 if !tick.await {
@@ -42,7 +42,7 @@ use event_listener::{Event, EventListener};
 ///             }
 ///         }
 ///     });
-///     corio::sleep(Duration::from_millis(10)).await;
+///     corio_timer::sleep(Duration::from_millis(10)).await;
 ///     shutdown.cancel();
 ///     assert!(worker.await > 0);
 /// });

@@ -9,25 +9,25 @@ use corio_scope::{
     CancelScope, CancelToken, current_deadline, fail_after, fail_at, move_on_after, move_on_at,
     shield,
 };
-use support::DropCounter;
+use support::{DropCounter, run};
 
 #[test]
 fn nested_deadlines_end_at_the_outer_one_and_say_which_fired() {
-    corio::run_local(async {
+    corio_executor::run_local(async {
         let counter = DropCounter::new();
         let guard = counter.guard();
-        let start = corio::time::now();
+        let start = corio_timer::now();
         // An inner fail_after(10 s) inside an outer move_on_after(50 ms).
         let r = move_on_after(Duration::from_millis(50), async {
             let _guard = guard;
             fail_after(
                 Duration::from_secs(10),
-                corio::sleep(Duration::from_secs(60)),
+                corio_timer::sleep(Duration::from_secs(60)),
             )
             .await
         })
         .await;
-        let elapsed = corio::time::now() - start;
+        let elapsed = corio_timer::now() - start;
         assert_eq!(r, None, "the outer scope fired");
         assert!(elapsed >= Duration::from_millis(50));
         assert!(
@@ -37,12 +37,12 @@ fn nested_deadlines_end_at_the_outer_one_and_say_which_fired() {
         assert_eq!(counter.alive(), 0, "the inner work was dropped");
 
         // With fail_after on the outside, the error names the outer deadline.
-        let outer = corio::time::now() + Duration::from_millis(20);
+        let outer = corio_timer::now() + Duration::from_millis(20);
         let inner_deadline = std::sync::Mutex::new(None);
         let err = fail_at(outer, async {
             fail_after(Duration::from_secs(10), async {
                 *inner_deadline.lock().unwrap() = current_deadline();
-                corio::sleep(Duration::from_secs(60)).await
+                corio_timer::sleep(Duration::from_secs(60)).await
             })
             .await
         })
@@ -63,10 +63,10 @@ fn nested_deadlines_end_at_the_outer_one_and_say_which_fired() {
 
 #[test]
 fn an_inner_scope_can_fire_first() {
-    corio::run_local(async {
-        let inner = corio::time::now() + Duration::from_millis(5);
+    corio_executor::run_local(async {
+        let inner = corio_timer::now() + Duration::from_millis(5);
         let r = fail_after(Duration::from_secs(10), async {
-            fail_at(inner, corio::sleep(Duration::from_secs(60))).await
+            fail_at(inner, corio_timer::sleep(Duration::from_secs(60))).await
         })
         .await;
         assert_eq!(r.unwrap().unwrap_err().deadline(), Some(inner));
@@ -75,10 +75,10 @@ fn an_inner_scope_can_fire_first() {
 
 #[test]
 fn expired_scopes_are_level_triggered() {
-    corio::run_local(async {
+    corio_executor::run_local(async {
         // A scope whose deadline has already passed never polls its future at all.
         let polled = AtomicBool::new(false);
-        let past = corio::time::now();
+        let past = corio_timer::now();
         let r = move_on_at(past, async {
             polled.store(true, Ordering::SeqCst);
         })
@@ -90,14 +90,14 @@ fn expired_scopes_are_level_triggered() {
 
 #[test]
 fn reschedule_moves_the_deadline_both_ways() {
-    corio::run_local(async {
+    corio_executor::run_local(async {
         // Extend.
         let scope = CancelScope::after(Duration::from_millis(10));
         let s = scope.clone();
         let r = scope
             .run(async move {
-                s.reschedule(Some(corio::time::now() + Duration::from_secs(60)));
-                corio::sleep(Duration::from_millis(30)).await;
+                s.reschedule(Some(corio_timer::now() + Duration::from_secs(60)));
+                corio_timer::sleep(Duration::from_millis(30)).await;
                 "survived"
             })
             .await;
@@ -105,18 +105,18 @@ fn reschedule_moves_the_deadline_both_ways() {
         // Shorten, from another task.
         let scope = CancelScope::after(Duration::from_secs(60));
         let s = scope.clone();
-        let shortener = corio::spawn(async move {
-            corio::sleep(Duration::from_millis(5)).await;
-            s.reschedule(Some(corio::time::now()));
+        let shortener = corio_executor::spawn(async move {
+            corio_timer::sleep(Duration::from_millis(5)).await;
+            s.reschedule(Some(corio_timer::now()));
         });
-        let r = scope.run(corio::sleep(Duration::from_secs(60))).await;
+        let r = scope.run(corio_timer::sleep(Duration::from_secs(60))).await;
         assert!(r.is_err());
         shortener.await;
         // Cancel explicitly.
         let scope = CancelScope::new();
         let s = scope.clone();
-        let canceller = corio::spawn(async move {
-            corio::yield_now().await;
+        let canceller = corio_executor::spawn(async move {
+            corio_executor::yield_now().await;
             s.cancel();
         });
         assert!(scope.run(std::future::pending::<()>()).await.is_err());
@@ -127,7 +127,7 @@ fn reschedule_moves_the_deadline_both_ways() {
 
 #[test]
 fn shielded_cleanup_completes_before_the_scope_cancels() {
-    corio::run_local(async {
+    corio_executor::run_local(async {
         let cleaned = AtomicBool::new(false);
         let after_shield = AtomicBool::new(false);
         let r = move_on_after(Duration::from_millis(5), async {
@@ -137,12 +137,12 @@ fn shielded_cleanup_completes_before_the_scope_cancels() {
                     None,
                     "no enclosing deadline inside a shield"
                 );
-                corio::sleep(Duration::from_millis(30)).await;
+                corio_timer::sleep(Duration::from_millis(30)).await;
                 cleaned.store(true, Ordering::SeqCst);
             })
             .await;
             // Back outside the shield, the expired scope cancels at the next await.
-            corio::yield_now().await;
+            corio_executor::yield_now().await;
             after_shield.store(true, Ordering::SeqCst);
         })
         .await;
@@ -153,23 +153,8 @@ fn shielded_cleanup_completes_before_the_scope_cancels() {
 }
 
 #[test]
-fn scopes_work_in_virtual_time() {
-    // Ten minutes of deadline, in a deterministic runtime: microseconds of real time.
-    let real = std::time::Instant::now();
-    corio::run_seeded(1, async {
-        let r = fail_after(
-            Duration::from_secs(600),
-            corio::sleep(Duration::from_secs(3600)),
-        )
-        .await;
-        assert!(r.is_err());
-    });
-    assert!(real.elapsed() < Duration::from_secs(5));
-}
-
-#[test]
 fn cancel_token_children_and_waiters() {
-    corio::run(async {
+    run(async {
         let root = CancelToken::new();
         let child = root.child();
         let grandchild = child.child();
@@ -182,9 +167,9 @@ fn cancel_token_children_and_waiters() {
 
         let waiters: Vec<_> = [child.clone(), grandchild.clone()]
             .into_iter()
-            .map(|t| corio::spawn(async move { t.cancelled().await }))
+            .map(|t| corio_executor::spawn(async move { t.cancelled().await }))
             .collect();
-        corio::sleep(Duration::from_millis(2)).await;
+        corio_timer::sleep(Duration::from_millis(2)).await;
         root.cancel();
         for w in waiters {
             w.await;
@@ -237,13 +222,13 @@ fn a_dropped_cancelled_future_leaves_no_listener() {
 
 #[test]
 fn graceful_shutdown_with_a_token() {
-    use corio::net::{TcpListener, TcpStream};
-    corio::run(async {
+    use corio_net::{TcpListener, TcpStream};
+    run(async {
         let shutdown = CancelToken::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let server = corio::spawn({
+        let server = corio_executor::spawn({
             let token = shutdown.clone();
             let served = served.clone();
             async move {
@@ -258,7 +243,7 @@ fn graceful_shutdown_with_a_token() {
             TcpStream::connect(addr).await.unwrap();
         }
         while served.load(Ordering::SeqCst) < 3 {
-            corio::sleep(Duration::from_millis(1)).await;
+            corio_timer::sleep(Duration::from_millis(1)).await;
         }
         shutdown.cancel();
         server.await;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use corio_scope::{Cancelled, GroupError, supervisor, task_group};
-use support::DropCounter;
+use support::{DropCounter, run};
 
 /// Records, for each user, whether the fetch finished or was dropped before finishing.
 #[derive(Default)]
@@ -40,12 +40,12 @@ async fn fetch_user(id: u32, ledger: Arc<Ledger>) -> Result<String, String> {
         ledger,
     };
     if id == 3 {
-        corio::sleep(Duration::from_millis(5)).await;
+        corio_timer::sleep(Duration::from_millis(5)).await;
         watch.done = true;
         return Err(format!("User {id} not found"));
     }
     // The others would take far longer than user 3: they can only be cancelled.
-    corio::sleep(Duration::from_secs(30)).await;
+    corio_timer::sleep(Duration::from_secs(30)).await;
     watch.done = true;
     Ok(format!("User_{id}"))
 }
@@ -53,8 +53,8 @@ async fn fetch_user(id: u32, ledger: Arc<Ledger>) -> Result<String, String> {
 #[test]
 fn the_articles_scenario_cancels_users_1_2_and_4() {
     for run in [
-        corio::run::<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
-        |f| corio::run_local(f),
+        run::<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+        |f| corio_executor::run_local(f),
     ] {
         let ledger = Arc::new(Ledger::default());
         let l = ledger.clone();
@@ -89,17 +89,17 @@ fn the_articles_scenario_cancels_users_1_2_and_4() {
 fn every_child_destructor_has_run_when_the_group_returns() {
     let counter = DropCounter::new();
     let c = counter.clone();
-    corio::run(async move {
+    run(async move {
         let r: Result<(), GroupError<&str>> = task_group(async |g| {
             for i in 0..50 {
                 let guard = c.guard();
                 g.spawn(async move {
                     let _guard = guard;
                     if i == 25 {
-                        corio::sleep(Duration::from_millis(2)).await;
+                        corio_timer::sleep(Duration::from_millis(2)).await;
                         return Err("fail");
                     }
-                    corio::sleep(Duration::from_secs(60)).await;
+                    corio_timer::sleep(Duration::from_secs(60)).await;
                     Ok(())
                 });
             }
@@ -115,11 +115,11 @@ fn every_child_destructor_has_run_when_the_group_returns() {
 fn the_group_waits_for_children_after_the_body_returns() {
     let finished = Arc::new(AtomicUsize::new(0));
     let f = finished.clone();
-    let r: Result<&str, GroupError<()>> = corio::run(task_group(async |g| {
+    let r: Result<&str, GroupError<()>> = run(task_group(async |g| {
         for _ in 0..10 {
             let f = f.clone();
             g.spawn(async move {
-                corio::sleep(Duration::from_millis(5)).await;
+                corio_timer::sleep(Duration::from_millis(5)).await;
                 f.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             });
@@ -132,10 +132,10 @@ fn the_group_waits_for_children_after_the_body_returns() {
 
 #[test]
 fn all_errors_are_collected_in_completion_order_by_the_supervisor() {
-    let r: Result<(), GroupError<u32>> = corio::run_local(supervisor(async |g| {
+    let r: Result<(), GroupError<u32>> = corio_executor::run_local(supervisor(async |g| {
         for i in [3u32, 1, 2] {
             g.spawn(async move {
-                corio::sleep(Duration::from_millis(5 * u64::from(i))).await;
+                corio_timer::sleep(Duration::from_millis(5 * u64::from(i))).await;
                 Err::<(), _>(i)
             });
         }
@@ -149,7 +149,7 @@ fn a_child_panic_cancels_siblings_then_resumes_in_the_caller() {
     let counter = DropCounter::new();
     let c = counter.clone();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        corio::run(async move {
+        run(async move {
             let _: Result<(), GroupError<()>> = task_group(async |g| {
                 for _ in 0..5 {
                     let guard = c.guard();
@@ -159,7 +159,7 @@ fn a_child_panic_cancels_siblings_then_resumes_in_the_caller() {
                     });
                 }
                 g.spawn(async {
-                    corio::sleep(Duration::from_millis(2)).await;
+                    corio_timer::sleep(Duration::from_millis(2)).await;
                     panic!("child exploded");
                     #[allow(unreachable_code)]
                     Ok::<(), ()>(())
@@ -183,14 +183,14 @@ fn a_body_panic_also_cancels_the_children() {
     let counter = DropCounter::new();
     let c = counter.clone();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        corio::run_local(async move {
+        corio_executor::run_local(async move {
             let _: Result<(), GroupError<()>> = task_group(async |g| {
                 let guard = c.guard();
                 g.spawn(async move {
                     let _guard = guard;
                     std::future::pending::<Result<(), ()>>().await
                 });
-                corio::yield_now().await;
+                corio_executor::yield_now().await;
                 panic!("body exploded")
             })
             .await;
@@ -204,7 +204,7 @@ fn a_body_panic_also_cancels_the_children() {
 fn dropping_the_group_future_cancels_every_child() {
     let counter = DropCounter::new();
     let c = counter.clone();
-    corio::run(async move {
+    run(async move {
         let group = task_group::<(), (), _, _>(async |g| {
             for _ in 0..10 {
                 let guard = c.guard();
@@ -220,7 +220,7 @@ fn dropping_the_group_future_cancels_every_child() {
             }
             std::future::pending().await
         });
-        let r = corio::timeout(Duration::from_millis(10), group).await;
+        let r = corio_timer::timeout(Duration::from_millis(10), group).await;
         assert!(r.is_err());
         // Local children went with the group's future; spawned ones at their next scheduling
         // point on the runtime.
@@ -228,7 +228,7 @@ fn dropping_the_group_future_cancels_every_child() {
             if c.alive() == 0 {
                 break;
             }
-            corio::sleep(Duration::from_millis(1)).await;
+            corio_timer::sleep(Duration::from_millis(1)).await;
         }
         assert_eq!(c.alive(), 0, "every child's destructor ran");
     });
@@ -241,7 +241,10 @@ fn spawn_after_failure_returns_an_already_cancelled_handle() {
     let late: Arc<Mutex<Option<Result<(), Cancelled>>>> = Arc::default();
     let l = late.clone();
     // The body runs on the caller's thread; the failing child on a worker thread.
-    let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+    let rt = corio_executor::Runtime::builder()
+        .worker_threads(1)
+        .build()
+        .unwrap();
     let r: Result<(), GroupError<&str>> = rt.block_on(task_group(async |g| {
         g.spawn(async { Err::<(), _>("first") });
         // Within one poll of the body (no await), wait until the group has seen the failure.
@@ -270,13 +273,13 @@ fn spawn_after_failure_returns_an_already_cancelled_handle() {
 fn borrowing_children_read_the_callers_stack() {
     let words = ["alpha".to_string(), "beta".to_string(), "gamma".to_string()];
     let mut lengths = vec![0usize; words.len()];
-    corio::run_local(async {
+    corio_executor::run_local(async {
         let r: Result<(), GroupError<()>> = task_group(async |g| {
             let handles: Vec<_> = words
                 .iter()
                 .map(|w| {
                     g.spawn_local(async move {
-                        corio::sleep(Duration::from_millis(1)).await;
+                        corio_timer::sleep(Duration::from_millis(1)).await;
                         Ok(w.len())
                     })
                 })
@@ -297,17 +300,17 @@ fn borrowing_children_run_concurrently_with_the_body() {
     // Causality: the body waits for a flag only a local child sets, and vice versa.
     let a = std::sync::atomic::AtomicBool::new(false);
     let b = std::sync::atomic::AtomicBool::new(false);
-    let r: Result<(), GroupError<()>> = corio::run_local(task_group(async |g| {
+    let r: Result<(), GroupError<()>> = corio_executor::run_local(task_group(async |g| {
         let _child = g.spawn_local(async {
             a.store(true, Ordering::SeqCst);
             while !b.load(Ordering::SeqCst) {
-                corio::yield_now().await;
+                corio_executor::yield_now().await;
             }
             Ok(())
         });
         b.store(true, Ordering::SeqCst);
         while !a.load(Ordering::SeqCst) {
-            corio::yield_now().await;
+            corio_executor::yield_now().await;
         }
         Ok(())
     }));
@@ -318,7 +321,7 @@ fn borrowing_children_run_concurrently_with_the_body() {
 fn cancel_ends_the_group_early_without_an_error() {
     let counter = DropCounter::new();
     let c = counter.clone();
-    let r: Result<&str, GroupError<()>> = corio::run(task_group(async |g| {
+    let r: Result<&str, GroupError<()>> = run(task_group(async |g| {
         for _ in 0..3 {
             let guard = c.guard();
             g.spawn(async move {
@@ -326,7 +329,7 @@ fn cancel_ends_the_group_early_without_an_error() {
                 std::future::pending::<Result<(), ()>>().await
             });
         }
-        corio::sleep(Duration::from_millis(2)).await;
+        corio_timer::sleep(Duration::from_millis(2)).await;
         g.cancel();
         Ok("stopped the background work")
     }));
@@ -336,14 +339,14 @@ fn cancel_ends_the_group_early_without_an_error() {
 
 #[test]
 fn a_cancelled_body_yields_a_cancelled_group_error() {
-    let r: Result<(), GroupError<&str>> = corio::run_local(async {
+    let r: Result<(), GroupError<&str>> = corio_executor::run_local(async {
         let gate = std::sync::atomic::AtomicBool::new(false);
         let gate = &gate;
         task_group(async |g| {
             // A child needs its own handle: `g` is the body's, and the body may end first.
             let handle = g.clone();
             g.spawn_local(async move {
-                corio::yield_now().await;
+                corio_executor::yield_now().await;
                 gate.store(true, Ordering::SeqCst);
                 handle.cancel();
                 Ok(())
@@ -363,11 +366,11 @@ fn a_cancelled_body_yields_a_cancelled_group_error() {
 fn start_waits_for_the_child_to_be_ready() {
     let order = Arc::new(Mutex::new(Vec::new()));
     let o = order.clone();
-    let r: Result<(), GroupError<()>> = corio::run(task_group(async |g| {
+    let r: Result<(), GroupError<()>> = run(task_group(async |g| {
         let o2 = o.clone();
         let port = g
             .start(move |started| async move {
-                corio::sleep(Duration::from_millis(5)).await;
+                corio_timer::sleep(Duration::from_millis(5)).await;
                 o2.lock().unwrap().push("listening");
                 started.started(8080u16);
                 Ok(())
@@ -382,7 +385,7 @@ fn start_waits_for_the_child_to_be_ready() {
     assert_eq!(*order.lock().unwrap(), ["listening", "body resumed"]);
 
     // A child that fails before it is ready: start reports Cancelled, the group the error.
-    let r: Result<(), GroupError<&str>> = corio::run(task_group(async |g| {
+    let r: Result<(), GroupError<&str>> = run(task_group(async |g| {
         let started: Result<u16, Cancelled> =
             g.start(|_started| async { Err("bind failed") }).await;
         assert_eq!(started, Err(Cancelled));
@@ -393,7 +396,7 @@ fn start_waits_for_the_child_to_be_ready() {
 
 #[test]
 fn groups_nest() {
-    let r: Result<u32, GroupError<String>> = corio::run(task_group(async |outer| {
+    let r: Result<u32, GroupError<String>> = run(task_group(async |outer| {
         let inner = outer.spawn(async {
             task_group(async |g| {
                 let a = g.spawn(async { Ok::<_, String>(1) });
@@ -410,15 +413,15 @@ fn groups_nest() {
 
 #[test]
 fn a_group_inside_a_spawned_task_is_send() {
-    let t = corio::spawn(async {
+    let t = corio_executor::spawn(async {
         task_group(async |g| {
             let h = g.spawn(async { Ok::<_, ()>(5) });
-            corio::sleep(Duration::from_millis(1)).await;
+            corio_timer::sleep(Duration::from_millis(1)).await;
             Ok(h.await.unwrap())
         })
         .await
     });
-    assert_eq!(corio::block_on(t).unwrap(), 5);
+    assert_eq!(corio_executor::block_on(t).unwrap(), 5);
 }
 
 /// A spawned child may still be inside a poll, on another worker, when its group is dropped; if
@@ -430,7 +433,7 @@ fn a_panic_that_lands_after_its_group_was_dropped_is_reported() {
     use std::task::{Context, Waker};
     let reports = Arc::new(Mutex::new(Vec::new()));
     let sink = reports.clone();
-    let rt = corio::Builder::new()
+    let rt = corio_executor::Builder::new()
         .worker_threads(2)
         .report_hook(move |r| sink.lock().unwrap().push(r.to_string()))
         .build()
@@ -478,7 +481,7 @@ fn a_panic_that_lands_after_its_group_was_dropped_is_reported() {
 #[test]
 fn a_handle_that_escaped_spawns_nothing_after_the_group_ended() {
     let counter = DropCounter::new();
-    corio::run_local(async {
+    corio_executor::run_local(async {
         let g = task_group(async |g| Ok::<_, ()>(g)).await.unwrap();
         let guard = counter.guard();
         let spawned = g.spawn(async move {
@@ -502,7 +505,7 @@ fn a_handle_that_escaped_spawns_nothing_after_the_group_ended() {
 fn dropping_the_group_cancels_a_child_that_holds_a_clone() {
     let counter = DropCounter::new();
     let c = counter.clone();
-    corio::run(async move {
+    run(async move {
         let group = task_group::<(), (), _, _>(async |g| {
             let guard = c.guard();
             let handle = g.clone();
@@ -514,7 +517,7 @@ fn dropping_the_group_cancels_a_child_that_holds_a_clone() {
             std::future::pending().await
         });
         assert!(
-            corio::timeout(Duration::from_millis(10), group)
+            corio_timer::timeout(Duration::from_millis(10), group)
                 .await
                 .is_err()
         );
@@ -523,7 +526,7 @@ fn dropping_the_group_cancels_a_child_that_holds_a_clone() {
             if c.alive() == 0 {
                 break;
             }
-            corio::sleep(Duration::from_millis(1)).await;
+            corio_timer::sleep(Duration::from_millis(1)).await;
         }
         assert_eq!(c.alive(), 0, "the child holding a handle was cancelled");
     });
@@ -554,7 +557,7 @@ fn an_endless_chain_of_local_children_does_not_starve_a_deadline() {
         });
     }
     within_30s("the deadline", || {
-        let r = corio::run_local(corio::move_on_after(
+        let r = corio_executor::run_local(corio_scope::move_on_after(
             Duration::from_millis(50),
             task_group(async |g| {
                 next(g);
@@ -578,7 +581,7 @@ fn a_refused_childs_destructor_may_use_the_group() {
         }
     }
     within_30s("the refused spawn", || {
-        let r = corio::run_local(task_group(async |g| {
+        let r = corio_executor::run_local(task_group(async |g| {
             g.cancel();
             let guard = SpawnOnDrop(Some(g.clone()));
             let handle = g.spawn(async move {

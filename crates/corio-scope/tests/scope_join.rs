@@ -11,7 +11,7 @@ use corio_scope::{join, join_all, race, try_join, try_join_all};
 use support::DropCounter;
 
 async fn fetch(id: u32, finished: Arc<AtomicUsize>) -> Result<u32, String> {
-    corio::sleep(Duration::from_millis(u64::from(id) * 3)).await;
+    corio_timer::sleep(Duration::from_millis(u64::from(id) * 3)).await;
     if id == 3 {
         return Err(format!("user {id} not found"));
     }
@@ -21,7 +21,7 @@ async fn fetch(id: u32, finished: Arc<AtomicUsize>) -> Result<u32, String> {
 
 #[test]
 fn gather_contrast_join_all_lets_the_others_finish_try_join_all_cancels_them() {
-    corio::run_local(async {
+    corio_executor::run_local(async {
         // join_all: everybody runs to the end, results in input order.
         let finished = Arc::new(AtomicUsize::new(0));
         let all = join_all((1..=5).rev().map(|id| fetch(id, finished.clone()))).await;
@@ -63,9 +63,9 @@ fn gather_contrast_join_all_lets_the_others_finish_try_join_all_cancels_them() {
 
 #[test]
 fn join_all_of_nothing_is_empty() {
-    let out: Vec<()> = corio::run_local(join_all(Vec::<std::future::Ready<()>>::new()));
+    let out: Vec<()> = corio_executor::run_local(join_all(Vec::<std::future::Ready<()>>::new()));
     assert!(out.is_empty());
-    let out: Result<Vec<()>, ()> = corio::run_local(try_join_all(Vec::<
+    let out: Result<Vec<()>, ()> = corio_executor::run_local(try_join_all(Vec::<
         std::future::Ready<Result<(), ()>>,
     >::new()));
     assert_eq!(out, Ok(vec![]));
@@ -77,13 +77,13 @@ fn join_all_runs_the_futures_concurrently() {
     let flags: Vec<_> = (0..10)
         .map(|_| Arc::new(std::sync::atomic::AtomicBool::new(false)))
         .collect();
-    corio::run_local(join_all((0..10).map(|i| {
+    corio_executor::run_local(join_all((0..10).map(|i| {
         let mine = flags[i].clone();
         let next = flags[(i + 1) % 10].clone();
         async move {
             mine.store(true, Ordering::SeqCst);
             while !next.load(Ordering::SeqCst) {
-                corio::yield_now().await;
+                corio_executor::yield_now().await;
             }
         }
     })));
@@ -93,12 +93,12 @@ fn join_all_runs_the_futures_concurrently() {
 fn race_drops_the_loser_before_returning() {
     let counter = DropCounter::new();
     let c = counter.clone();
-    let winner = corio::run_local(async move {
+    let winner = corio_executor::run_local(async move {
         let guard = c.guard();
         let w = race(
             async move {
                 let _guard = guard;
-                corio::sleep(Duration::from_secs(60)).await;
+                corio_timer::sleep(Duration::from_secs(60)).await;
                 "slow"
             },
             async { "fast" },
@@ -113,15 +113,15 @@ fn race_drops_the_loser_before_returning() {
 
 #[test]
 fn join_and_try_join_macros() {
-    corio::run_local(async {
+    corio_executor::run_local(async {
         let (a, b, c) = join!(
             async {
-                corio::sleep(Duration::from_millis(3)).await;
+                corio_timer::sleep(Duration::from_millis(3)).await;
                 1u8
             },
             async { "two" },
             async {
-                corio::yield_now().await;
+                corio_executor::yield_now().await;
                 vec![3]
             },
         );
@@ -132,7 +132,7 @@ fn join_and_try_join_macros() {
         let r: Result<(u8, ()), &str> = try_join!(
             async move {
                 let _guard = guard;
-                corio::sleep(Duration::from_secs(60)).await;
+                corio_timer::sleep(Duration::from_secs(60)).await;
                 Ok(1)
             },
             async { Err("failed") },

@@ -1,4 +1,5 @@
-//! The future returned by `unblock`.
+//! A job: the future of one closure running on the pool ([`Unblocked`]), returned by
+//! [`unblock`](crate::unblock) and [`Pool::unblock`](crate::Pool::unblock).
 
 use std::fmt;
 use std::future::Future;

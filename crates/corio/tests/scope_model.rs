@@ -4,6 +4,9 @@
 //! deterministic schedules (and, with short real sleeps for the pending ones, on a 2-worker
 //! runtime): errors exact and in order, no descendant outliving its group, every destructor run,
 //! and a fail-fast group's first failure cancelling everything still pending under it.
+//!
+//! It lives in the facade's tests, not in `corio-scope`'s, because it needs the whole runtime:
+//! the deterministic mode with auto-advancing virtual time.
 
 mod support;
 
@@ -11,7 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use corio_scope::{GroupError, supervisor, task_group};
+use corio::{GroupError, supervisor, task_group};
 use proptest::prelude::*;
 use support::DropCounter;
 
@@ -159,7 +162,7 @@ fn run_node(
                     let log = log.clone();
                     let subtree = subtree.clone();
                     let finished = finished.clone();
-                    async move |g: corio_scope::Group<'_, usize>| {
+                    async move |g: corio::Group<'_, usize>| {
                         for (i, (local, child)) in children.into_iter().enumerate() {
                             let child_id = id * 10 + i + 1;
                             let fut = run_node(
