@@ -9,6 +9,10 @@
 //! - Cancel scopes: [`move_on_after`], [`fail_after`], [`CancelScope`] (reschedulable, like
 //!   asyncio's `Timeout.reschedule`), [`shield`], and [`current_deadline`].
 //! - [`CancelToken`]: a cancellation signal with children, for graceful shutdown.
+//! - Choosing and reaping: [`select!`] (the first of several futures of different types; the
+//!   losers are dropped before its body runs), [`as_completed`] (a `Stream` of outputs in
+//!   completion order), and [`TaskSet`] (an unscoped, dynamic set of spawned tasks joined as
+//!   they finish; dropping it cancels them all).
 //!
 //! # Examples
 //!
@@ -60,10 +64,13 @@
 //! level-triggered: once expired, every later poll of the scope cancels.
 #![deny(unsafe_code)]
 
+mod as_completed;
 mod group;
 mod join;
 mod scope;
+mod select;
 mod set;
+mod task_set;
 mod token;
 
 pub use group::{Cancelled, ChildHandle, Group, GroupError, Started, supervisor, task_group};
@@ -74,7 +81,11 @@ pub use scope::{
 };
 pub use token::{CancelToken, WhenCancelled};
 
+pub use as_completed::{AsCompleted, as_completed};
+pub use task_set::TaskSet;
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::join::MaybeDone;
+    pub use crate::select::{all_disabled as select_all_disabled, start as select_start};
 }

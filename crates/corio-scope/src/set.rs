@@ -74,7 +74,8 @@ impl<F: Future + ?Sized> FutureSet<F> {
         self.len == 0
     }
 
-    /// Adds a future; returns its index (stable until it completes or is removed).
+    /// Adds a future; returns its index (stable until it completes or is removed). The parent
+    /// must poll the set afterwards (it is queued as woken, but nobody is woken).
     pub(crate) fn push(&mut self, future: Pin<Box<F>>) -> usize {
         let index = self.free.pop().unwrap_or(self.slots.len());
         let waker = Arc::new(SlotWaker {
@@ -129,7 +130,19 @@ impl<F: Future + ?Sized> FutureSet<F> {
             }
         }
         // Anything woken during this call is queued for the next one, and the wake has already
-        // woken the parent.
+        // woken the parent. But entries queued before this call (pushed, or woken while an
+        // earlier call still had a batch to finish) had their wake consumed by an earlier poll:
+        // ask for another poll, or they would wait for a wake that never comes.
+        let queued = !self
+            .ready
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .is_empty();
+        if queued {
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 
@@ -177,5 +190,45 @@ impl<F: ?Sized> Drop for FutureSet<F> {
         for payload in self.clear_catching() {
             corio_executor::task::report_unobserved_panic(payload, None, Location::caller());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    type Boxed = dyn Future<Output = u32> + Send;
+
+    #[test]
+    fn a_future_pushed_while_a_batch_is_unfinished_is_not_stranded() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut set: FutureSet<Boxed> = FutureSet::new();
+        set.push(Box::pin(async { 1 }));
+        set.push(Box::pin(async { 2 }));
+        set.push(Box::pin(std::future::pending()));
+        // The first call returns the first output with two entries left in its batch.
+        assert!(matches!(set.poll_next(&mut cx), Poll::Ready(Some((_, 1)))));
+        set.push(Box::pin(async { 4 }));
+        assert!(matches!(set.poll_next(&mut cx), Poll::Ready(Some((_, 2)))));
+        let before = count.0.load(Ordering::SeqCst);
+        // The batch ends with the pending future; the pushed one is still queued, so the set
+        // must ask to be polled again rather than wait for a wake that never comes.
+        assert!(set.poll_next(&mut cx).is_pending());
+        assert!(
+            count.0.load(Ordering::SeqCst) > before,
+            "the parent was not woken"
+        );
+        assert!(matches!(set.poll_next(&mut cx), Poll::Ready(Some((_, 4)))));
     }
 }

@@ -179,7 +179,8 @@ impl std::error::Error for GetError {}
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TryPutError<T> {
-    /// The queue is full (a rendezvous queue, `bounded(0)`, is always full to `try_put`).
+    /// The queue is full. On a rendezvous queue (`bounded(0)`) that means no get is waiting to
+    /// take the item.
     Full(T),
     /// The queue is closed.
     Closed(T),

@@ -168,6 +168,7 @@ mod mutex;
 mod notify;
 pub mod oneshot;
 mod queue;
+mod queue_stream;
 mod queues;
 mod raw_semaphore;
 #[allow(unsafe_code)]
@@ -186,6 +187,7 @@ pub use event::{Event, EventWait};
 pub use mutex::{Lock, LockOwned, Mutex, MutexGuard, OwnedMutexGuard};
 pub use notify::{Notified, Notify};
 pub use queue::{Get, Join, Put};
+pub use queue_stream::QueueStream;
 pub use queues::{LifoQueue, PriorityQueue, Queue};
 pub use rwlock::{Read, RwLock, RwLockReadGuard, RwLockWriteGuard, Write};
 pub use semaphore::{Acquire, AcquireOwned, OwnedSemaphorePermit, Semaphore, SemaphorePermit};

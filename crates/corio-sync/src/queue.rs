@@ -311,6 +311,27 @@ impl<T> Shared<T> {
             key: None,
         }
     }
+
+    /// A `get` whose waiter key lives outside the future (for the owned `QueueStream`): polls
+    /// exactly as [`Get`] does, with the same key.
+    pub(crate) fn poll_get_keyed(
+        &self,
+        key: &mut Option<usize>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, GetError>> {
+        let mut get = Get {
+            shared: self,
+            key: key.take(),
+        };
+        let polled = Pin::new(&mut get).poll(cx);
+        *key = get.key.take();
+        polled
+    }
+
+    /// Drops a keyed `get` exactly as dropping [`Get`] does.
+    pub(crate) fn drop_get_keyed(&self, key: Option<usize>) {
+        drop(Get { shared: self, key });
+    }
 }
 
 #[inline]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::buffer::Buffer;
 use crate::queue::{Get, Join, Put, Shared};
+use crate::queue_stream::QueueStream;
 use crate::{GetError, PutError, TaskDoneError, TryGetError, TryPutError};
 
 /// Generates the API the three queue kinds share. Constructors are written per kind.
@@ -49,8 +50,9 @@ macro_rules! queue_api {
 
             /// Puts `item` if there is space now, without waiting.
             ///
-            /// A rendezvous queue (`bounded(0)`) has no space, so this always fails with
-            /// [`TryPutError::Full`] there; use [`put`](Self::put).
+            /// On a rendezvous queue (`bounded(0)`) it succeeds only when a `get` is waiting (and
+            /// no waiting `put` was already chosen for it): the item is handed to that get.
+            /// Otherwise it fails with [`TryPutError::Full`]; use [`put`](Self::put) to wait.
             ///
             /// # Examples
             ///
@@ -160,6 +162,30 @@ macro_rules! queue_api {
                 self.shared.join()
             }
 
+            /// The getting side as a [`Stream`](futures_core::Stream): each item once, in the
+            /// queue's order, until the queue is closed and empty. See [`QueueStream`].
+            ///
+            /// The stream owns a handle to the queue (it is `'static`). Cancel-safe: a dropped
+            /// `next()` or stream never loses an item.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use futures_lite::StreamExt;
+            ///
+            /// # futures_lite::future::block_on(async {
+            #[doc = concat!("let q = corio_sync::", stringify!($name), "::unbounded();")]
+            /// q.try_put(1).unwrap();
+            /// q.try_put(2).unwrap();
+            /// q.close();
+            /// let sum = q.stream().fold(0, |acc, x| acc + x).await;
+            /// assert_eq!(sum, 3);
+            /// # });
+            /// ```
+            pub fn stream(&self) -> QueueStream<T> {
+                QueueStream::new(self.shared.clone())
+            }
+
             /// How many items were put and not yet marked done.
             ///
             /// # Examples
@@ -199,7 +225,8 @@ macro_rules! queue_api {
                 self.len() == 0
             }
 
-            /// Whether a put would have to wait now (always true for a rendezvous queue).
+            /// Whether the buffer is at capacity (always true for a rendezvous queue, which holds
+            /// no items; a put there still completes at once if a get is waiting).
             ///
             /// # Examples
             ///
@@ -306,7 +333,9 @@ macro_rules! queue_api {
 /// - [`unbounded`](Self::unbounded): puts never wait.
 /// - [`bounded(n)`](Self::bounded): puts wait while `n` items are queued (backpressure).
 /// - `bounded(0)` is a *rendezvous* queue: a put waits until a get takes its item directly, so the
-///   queue never holds items. `try_put` always reports `Full` on it.
+///   queue never holds items. `try_put` succeeds on it only when a get is waiting (it hands the
+///   item over), and reports `Full` otherwise. (asyncio differs: there `maxsize=0` means
+///   unbounded; use [`unbounded`](Self::unbounded) for that.)
 ///
 /// # Guarantees
 ///

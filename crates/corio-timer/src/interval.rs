@@ -5,6 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_core::{FusedStream, Stream};
+
 use crate::driver::{TICK, Timer};
 use crate::sleep::Sleep;
 
@@ -65,6 +67,22 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
 }
 
 /// Periodic ticks; see [`interval`].
+///
+/// Besides [`tick`](Interval::tick), an `Interval` is a [`Stream`] of the scheduled instant of
+/// each tick, which never ends. A dropped `tick()` or `next()` loses no tick: the schedule lives
+/// in the `Interval`, and the tick is consumed only by the poll that returns it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use futures_lite::StreamExt;
+///
+/// futures_lite::future::block_on(async {
+///     let ticks: Vec<_> = corio_timer::interval(Duration::from_millis(1)).take(3).collect().await;
+///     assert!(ticks[0] < ticks[1] && ticks[1] < ticks[2]);
+/// });
+/// ```
 #[derive(Debug)]
 pub struct Interval {
     period: Duration,
@@ -149,5 +167,23 @@ impl Future for Tick<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Instant> {
         self.interval.poll_tick(cx)
+    }
+}
+
+impl Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
+
+impl FusedStream for Interval {
+    fn is_terminated(&self) -> bool {
+        false
     }
 }

@@ -1,0 +1,381 @@
+//! `select!`: wait for the first of several futures of different types, run that arm's body.
+//!
+//! # Invariants
+//!
+//! 1. Every arm's future expression is evaluated exactly once, in declared order, after every
+//!    `if` precondition, before anything is polled. The futures are pinned on the stack of the
+//!    awaiting future: a `select!` allocates nothing.
+//! 2. A future is polled only while its arm is enabled. An arm is disabled by a false
+//!    precondition, or once its future has completed (whether or not its output matched the
+//!    arm's pattern). A completed future is never polled again.
+//! 3. One poll of the `select!` polls each enabled arm at most once, starting at a random arm
+//!    (a per-thread generator; seeded in deterministic mode) unless `biased;` asks for declared
+//!    order. The first completed output that matches its arm's pattern wins.
+//! 4. Every future, the winner's and the losers', is dropped before the winning body runs. A
+//!    `select!` dropped while waiting drops its futures and loses nothing beyond what those
+//!    futures themselves lose when dropped.
+//! 5. With every arm disabled, the `else` body runs; without an `else` arm, `select!` panics
+//!    with a message that says so (as tokio's does).
+//! 6. The bodies run in the caller's context, not in a closure: `return`, `?`, `break`,
+//!    `continue` and `.await` in a body behave as they would right where `select!` is written.
+
+/// The start arm of one poll: random in `0..n` (or 0 when `biased`).
+#[doc(hidden)]
+#[inline]
+pub fn start(n: u32, biased: bool) -> u32 {
+    if biased || n <= 1 {
+        return 0;
+    }
+    // Multiply-shift: an unbiased-enough index without a division.
+    (((corio_executor::random_u64() >> 32) * u64::from(n)) >> 32) as u32
+}
+
+/// The panic of a `select!` whose arms are all disabled and that has no `else` arm.
+#[doc(hidden)]
+#[cold]
+#[track_caller]
+pub fn all_disabled() -> ! {
+    panic!(
+        "corio::select!: every arm is disabled (each future completed without matching its \
+         pattern, or its `if` precondition was false) and there is no `else` arm"
+    )
+}
+
+/// Waits on several futures at once and runs the arm of the first that completes: tokio's
+/// `select!`, asyncio's `wait(return_when=FIRST_COMPLETED)` with the rest cancelled.
+///
+/// ```text
+/// select! {
+///     [biased;]
+///     <pattern> = <future> [, if <precondition>] => <body>,
+///     ...
+///     [else => <body>]
+/// }
+/// ```
+///
+/// - The arms' futures may have different output types; the bodies share one type, which is
+///   the value of the whole `select!`. Futures may be anything that is `IntoFuture`.
+/// - **Losers are cancelled first.** Every arm's future (the winner's too) has been dropped when
+///   the chosen body starts, so a body may reuse what the futures borrowed.
+/// - **Fair by default.** Each poll starts at a random arm, so an always-ready arm cannot starve
+///   the others. The choice comes from `corio_executor::random_u64`: a cheap per-thread
+///   generator, seeded in deterministic mode so that a seed replays the same choices. Write
+///   `biased;` first to poll in declared order (cheaper, and predictable).
+/// - **Patterns may be refutable.** If an arm's future completes with a value its pattern does
+///   not match (`Some(x) = rx.recv()` getting `None`), that value is dropped, the arm is disabled
+///   and the others go on.
+/// - `, if <precondition>` disables an arm before anything runs; its future expression is still
+///   evaluated but never polled.
+/// - **`else`** runs when every arm is disabled. Without `else`, that situation panics, as
+///   tokio's `select!` does.
+/// - Bodies run where `select!` is written: `return`, `?`, `break` and `continue` work there.
+/// - Nothing is allocated: the futures are pinned on the awaiting future's stack.
+/// - Up to 32 arms (the arms are parsed by recursion; a very long pattern may need a higher
+///   `#![recursion_limit]`).
+///
+/// Cancel safety is the futures' own: a `select!` in a loop re-creates its futures each time,
+/// so a loser that had made progress (a half-read line) loses it. corio's queues, semaphores,
+/// channels and timers lose nothing when dropped; for other futures, create them outside the
+/// loop and select on `&mut fut`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// corio_executor::block_on(async {
+///     let queue = corio_sync::Queue::unbounded();
+///     queue.try_put("job").unwrap();
+///     let picked = corio_scope::select! {
+///         item = queue.get() => format!("got {}", item.unwrap()),
+///         () = corio_timer::sleep(Duration::from_secs(5)) => "timed out".to_string(),
+///     };
+///     assert_eq!(picked, "got job");
+/// });
+/// ```
+///
+/// Refutable patterns, preconditions, `biased;` order and an `else` arm:
+///
+/// ```
+/// corio_executor::block_on(async {
+///     let mut seen = Vec::new();
+///     for round in 0..3 {
+///         let v = corio_scope::select! {
+///             biased;
+///             Ok(v) = async { Err::<u32, ()>(()) }, if round > 0 => v,
+///             Some(v) = async { if round == 2 { Some(7) } else { None } } => v,
+///             else => 0,
+///         };
+///         seen.push(v);
+///     }
+///     assert_eq!(seen, [0, 0, 7]);
+/// });
+/// ```
+#[macro_export]
+macro_rules! select {
+    () => {
+        ::core::compile_error!("corio::select! needs at least one arm: `pattern = future => body`")
+    };
+    (biased; $($rest:tt)*) => {
+        $crate::__select_parse!(@start true $($rest)*)
+    };
+    ($($rest:tt)*) => {
+        $crate::__select_parse!(@start false $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_parse {
+    // The names of arm `i`: its index, the local holding its pinned future, and the variant and
+    // type parameter of the output enum. The list bounds the number of arms.
+    (@start $b:tt $($rest:tt)*) => {
+        $crate::__select_parse!(@arms_n $b [] [] [(0 __corio_f0 V0 T0) (1 __corio_f1 V1 T1)
+        (2 __corio_f2 V2 T2) (3 __corio_f3 V3 T3) (4 __corio_f4 V4 T4) (5 __corio_f5 V5 T5)
+        (6 __corio_f6 V6 T6) (7 __corio_f7 V7 T7) (8 __corio_f8 V8 T8) (9 __corio_f9 V9 T9)
+        (10 __corio_f10 V10 T10) (11 __corio_f11 V11 T11) (12 __corio_f12 V12 T12)
+        (13 __corio_f13 V13 T13) (14 __corio_f14 V14 T14) (15 __corio_f15 V15 T15)
+        (16 __corio_f16 V16 T16) (17 __corio_f17 V17 T17) (18 __corio_f18 V18 T18)
+        (19 __corio_f19 V19 T19) (20 __corio_f20 V20 T20) (21 __corio_f21 V21 T21)
+        (22 __corio_f22 V22 T22) (23 __corio_f23 V23 T23) (24 __corio_f24 V24 T24)
+        (25 __corio_f25 V25 T25) (26 __corio_f26 V26 T26) (27 __corio_f27 V27 T27)
+        (28 __corio_f28 V28 T28) (29 __corio_f29 V29 T29) (30 __corio_f30 V30 T30)
+        (31 __corio_f31 V31 T31)] $($rest)*)
+    };
+
+
+    // ---- arms: `@arms_n biased [parsed arms] [else body] [unused names] tokens...`
+    // All parsed.
+    (@arms_n $b:tt [$($arms:tt)*] [$($else:tt)*] [$($names:tt)*]) => {
+        $crate::__select_gen!($b [$($arms)*] [$($else)*])
+    };
+    // A second `else`.
+    (@arms_n $b:tt $arms:tt [$($else:tt)+] $names:tt else => $($rest:tt)*) => {
+        ::core::compile_error!("corio::select! has more than one `else` arm")
+    };
+    (@arms_n $b:tt $arms:tt [] $names:tt else => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms_n $b $arms [($body)] $names $($rest)*)
+    };
+    (@arms_n $b:tt $arms:tt [] $names:tt else => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@arms_n $b $arms [($body)] $names $($rest)*)
+    };
+    (@arms_n $b:tt $arms:tt [] $names:tt else => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms_n $b $arms [($body)] $names $($rest)*)
+    };
+    (@arms_n $b:tt $arms:tt [] $names:tt else => $body:expr) => {
+        $crate::__select_parse!(@arms_n $b $arms [($body)] $names)
+    };
+    // No names left.
+    (@arms_n $b:tt $arms:tt $else:tt [] $($rest:tt)+) => {
+        ::core::compile_error!("corio::select! supports at most 32 arms")
+    };
+    // An arm: collect its pattern up to the `=` (patterns of up to three token trees in one step).
+    (@arms_n $b:tt $arms:tt $else:tt $names:tt $p1:tt = $($rest:tt)*) => {
+        $crate::__select_parse!(@fut $b $arms $else $names [$p1] $($rest)*)
+    };
+    (@arms_n $b:tt $arms:tt $else:tt $names:tt $p1:tt $p2:tt = $($rest:tt)*) => {
+        $crate::__select_parse!(@fut $b $arms $else $names [$p1 $p2] $($rest)*)
+    };
+    (@arms_n $b:tt $arms:tt $else:tt $names:tt $p1:tt $p2:tt $p3:tt = $($rest:tt)*) => {
+        $crate::__select_parse!(@fut $b $arms $else $names [$p1 $p2 $p3] $($rest)*)
+    };
+    (@arms_n $b:tt $arms:tt $else:tt $names:tt $($rest:tt)+) => {
+        $crate::__select_parse!(@pat $b $arms $else $names [] $($rest)+)
+    };
+    (@pat $b:tt $arms:tt $else:tt $names:tt [$($p:tt)*] = $($rest:tt)*) => {
+        $crate::__select_parse!(@fut $b $arms $else $names [$($p)*] $($rest)*)
+    };
+    (@pat $b:tt $arms:tt $else:tt $names:tt [$($p:tt)*] $t:tt $($rest:tt)*) => {
+        $crate::__select_parse!(@pat $b $arms $else $names [$($p)* $t] $($rest)*)
+    };
+    (@pat $b:tt $arms:tt $else:tt $names:tt [$($p:tt)*]) => {
+        ::core::compile_error!(
+            "corio::select!: expected arms of the form `pattern = future => body` or `else => body`"
+        )
+    };
+    // The future, an optional precondition, the body.
+    (@fut $b:tt [$($arms:tt)*] $else:tt [$name:tt $($names:tt)*] [$($p:tt)*]
+        $fut:expr, if $cond:expr => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms_n $b [$($arms)* ($name [$($p)*] ($fut) ($cond) ($body))]
+            $else [$($names)*] $($rest)*)
+    };
+    (@fut $b:tt [$($arms:tt)*] $else:tt [$name:tt $($names:tt)*] [$($p:tt)*]
+        $fut:expr, if $cond:expr => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@arms_n $b [$($arms)* ($name [$($p)*] ($fut) ($cond) ($body))]
+            $else [$($names)*] $($rest)*)
+    };
+    (@fut $b:tt [$($arms:tt)*] $else:tt [$name:tt $($names:tt)*] [$($p:tt)*]
+        $fut:expr, if $cond:expr => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms_n $b [$($arms)* ($name [$($p)*] ($fut) ($cond) ($body))]
+            $else [$($names)*] $($rest)*)
+    };
+    (@fut $b:tt [$($arms:tt)*] $else:tt [$name:tt $($names:tt)*] [$($p:tt)*]
+        $fut:expr, if $cond:expr => $body:expr) => {
+        $crate::__select_parse!(@arms_n $b [$($arms)* ($name [$($p)*] ($fut) ($cond) ($body))]
+            $else [$($names)*])
+    };
+    (@fut $b:tt [$($arms:tt)*] $else:tt [$name:tt $($names:tt)*] [$($p:tt)*]
+        $fut:expr => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms_n $b [$($arms)* ($name [$($p)*] ($fut) (true) ($body))]
+            $else [$($names)*] $($rest)*)
+    };
+    (@fut $b:tt [$($arms:tt)*] $else:tt [$name:tt $($names:tt)*] [$($p:tt)*]
+        $fut:expr => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@arms_n $b [$($arms)* ($name [$($p)*] ($fut) (true) ($body))]
+            $else [$($names)*] $($rest)*)
+    };
+    (@fut $b:tt [$($arms:tt)*] $else:tt [$name:tt $($names:tt)*] [$($p:tt)*]
+        $fut:expr => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms_n $b [$($arms)* ($name [$($p)*] ($fut) (true) ($body))]
+            $else [$($names)*] $($rest)*)
+    };
+    (@fut $b:tt [$($arms:tt)*] $else:tt [$name:tt $($names:tt)*] [$($p:tt)*]
+        $fut:expr => $body:expr) => {
+        $crate::__select_parse!(@arms_n $b [$($arms)* ($name [$($p)*] ($fut) (true) ($body))]
+            $else [$($names)*])
+    };
+    (@fut $($rest:tt)*) => {
+        ::core::compile_error!(
+            "corio::select!: expected `pattern = future => body` or \
+             `pattern = future, if condition => body`"
+        )
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_gen {
+    // Only `else`.
+    ($b:tt [] [$else:tt]) => {
+        $else
+    };
+    ($b:tt [] []) => {
+        ::core::compile_error!("corio::select! needs at least one arm: `pattern = future => body`")
+    };
+    ($b:tt [$(( ($i:tt $f:ident $V:ident $T:ident) [$($p:tt)*] $fut:tt $cond:tt $body:tt ))+]
+        [$($else:tt)?]) => {{
+        enum __CorioSelectOut<$($T,)+> {
+            $($V($T),)+
+            Disabled,
+        }
+        const __CORIO_ARMS: u32 = 0 $(+ { let _ = $i; 1 })+;
+        let mut __corio_disabled: u64 = 0;
+        $(
+            if !$cond {
+                __corio_disabled |= 1u64 << $i;
+            }
+        )+
+        let __corio_out = {
+            $(
+                let mut $f = ::core::pin::pin!(::core::future::IntoFuture::into_future($fut));
+            )+
+            ::core::future::poll_fn(|__corio_cx| {
+                let __corio_start = $crate::__private::select_start(__CORIO_ARMS, $b);
+                let mut __corio_pending = false;
+                for __corio_i in 0..__CORIO_ARMS {
+                    let mut __corio_arm = __corio_start + __corio_i;
+                    if __corio_arm >= __CORIO_ARMS {
+                        __corio_arm -= __CORIO_ARMS;
+                    }
+                    match __corio_arm {
+                        $(
+                            $i => {
+                                if __corio_disabled & (1u64 << $i) != 0 {
+                                    continue;
+                                }
+                                let __corio_value = match ::core::future::Future::poll(
+                                    $f.as_mut(),
+                                    __corio_cx,
+                                ) {
+                                    ::core::task::Poll::Ready(v) => v,
+                                    ::core::task::Poll::Pending => {
+                                        __corio_pending = true;
+                                        continue;
+                                    }
+                                };
+                                __corio_disabled |= 1u64 << $i;
+                                match &__corio_value {
+                                    #[allow(unused_variables)]
+                                    $crate::__select_clean!($($p)*) => {}
+                                    #[allow(unreachable_patterns)]
+                                    _ => continue,
+                                }
+                                return ::core::task::Poll::Ready(__CorioSelectOut::$V(__corio_value));
+                            }
+                        )+
+                        _ => ::core::unreachable!(),
+                    }
+                }
+                if __corio_pending {
+                    ::core::task::Poll::Pending
+                } else {
+                    ::core::task::Poll::Ready(__CorioSelectOut::Disabled)
+                }
+            })
+            .await
+            // Every future, the winner's and the losers', is dropped here, before any body runs.
+        };
+        match __corio_out {
+            $( __CorioSelectOut::$V($($p)*) => $body, )+
+            __CorioSelectOut::Disabled => $crate::__select_else!($($else)?),
+            #[allow(unreachable_patterns)]
+            _ => ::core::unreachable!("corio::select!: an output matched its pattern only once"),
+        }
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_else {
+    () => {
+        $crate::__private::select_all_disabled()
+    };
+    ($else:tt) => {
+        $else
+    };
+}
+
+/// Strips `mut`, `ref` and `ref mut` from a pattern, so that it can be matched against a
+/// reference to the value (to test a refutable pattern without moving the value): in Rust 2024,
+/// binding modifiers are an error where the default binding mode is by reference.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_clean {
+    // Done.
+    (@ [$($acc:tt)*] [] []) => {
+        ($($acc)*)
+    };
+    (@ [$($acc:tt)*] [mut $($rest:tt)*] $stack:tt) => {
+        $crate::__select_clean!(@ [$($acc)*] [$($rest)*] $stack)
+    };
+    (@ [$($acc:tt)*] [ref $($rest:tt)*] $stack:tt) => {
+        $crate::__select_clean!(@ [$($acc)*] [$($rest)*] $stack)
+    };
+    // Into a group: push what surrounds it.
+    (@ [$($acc:tt)*] [( $($inner:tt)* ) $($rest:tt)*] [$($stack:tt)*]) => {
+        $crate::__select_clean!(@ [] [$($inner)*] [(paren [$($acc)*] [$($rest)*]) $($stack)*])
+    };
+    (@ [$($acc:tt)*] [[ $($inner:tt)* ] $($rest:tt)*] [$($stack:tt)*]) => {
+        $crate::__select_clean!(@ [] [$($inner)*] [(bracket [$($acc)*] [$($rest)*]) $($stack)*])
+    };
+    (@ [$($acc:tt)*] [{ $($inner:tt)* } $($rest:tt)*] [$($stack:tt)*]) => {
+        $crate::__select_clean!(@ [] [$($inner)*] [(brace [$($acc)*] [$($rest)*]) $($stack)*])
+    };
+    (@ [$($acc:tt)*] [$t:tt $($rest:tt)*] $stack:tt) => {
+        $crate::__select_clean!(@ [$($acc)* $t] [$($rest)*] $stack)
+    };
+    // Out of a group: pop.
+    (@ [$($acc:tt)*] [] [(paren [$($outer:tt)*] [$($rest:tt)*]) $($stack:tt)*]) => {
+        $crate::__select_clean!(@ [$($outer)* ($($acc)*)] [$($rest)*] [$($stack)*])
+    };
+    (@ [$($acc:tt)*] [] [(bracket [$($outer:tt)*] [$($rest:tt)*]) $($stack:tt)*]) => {
+        $crate::__select_clean!(@ [$($outer)* [$($acc)*]] [$($rest)*] [$($stack)*])
+    };
+    (@ [$($acc:tt)*] [] [(brace [$($outer:tt)*] [$($rest:tt)*]) $($stack:tt)*]) => {
+        $crate::__select_clean!(@ [$($outer)* {$($acc)*}] [$($rest)*] [$($stack)*])
+    };
+    // Entry.
+    ($($p:tt)*) => {
+        $crate::__select_clean!(@ [] [$($p)*] [])
+    };
+}
