@@ -12,6 +12,10 @@
 //!
 //! Time comes from a [`Clock`]: the real one, or a paused, virtual one for deterministic tests.
 //!
+//! [`retry`] and [`retry_if`] call an operation again after a [`Backoff`] (exponential, capped,
+//! with full jitter) on these timers, so their waits are virtual in deterministic tests and a
+//! timeout around them cancels them mid-wait.
+//!
 //! # Examples
 //!
 //! ```
@@ -35,6 +39,7 @@
 mod clock;
 mod driver;
 mod interval;
+mod retry;
 mod sleep;
 mod sync;
 mod timeout;
@@ -43,6 +48,7 @@ mod wheel;
 pub use clock::Clock;
 pub use driver::{Timer, TimerDriver, TimerGuard};
 pub use interval::{Interval, MissedTickBehavior, Tick, interval, interval_at};
+pub use retry::{Backoff, Retry, retry, retry_if, set_random_source};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
 

@@ -1,0 +1,78 @@
+//! A pool for CPU-bound work, awaited from async code: the engine of `corio::spawn_cpu`.
+//!
+//! Computation (image resizing, hashing, compression, parsing a large document) must not run
+//! on the event loop, where it freezes every other task, and it does not belong on the
+//! blocking-I/O pool either: that pool grows to hundreds of threads because its threads mostly
+//! *wait*, while computing threads compete for cores. Python's answer is a process pool for CPU
+//! work beside the thread pool for I/O; this crate is corio's:
+//!
+//! - [`CpuPool`] has a fixed number of threads, one per core by default, started on demand;
+//! - its queue is bounded, and a submitter that finds it full *waits asynchronously* for room
+//!   (backpressure without blocking a thread);
+//! - [`CpuPool::run`] returns a [`Run`] future of the closure's value;
+//! - [`CpuMetrics`] counts jobs queued, running, completed, panicked and cancelled.
+//!
+//! The crate depends on no other crate (not even a corio one) and works under any executor.
+//!
+//! # Examples
+//!
+//! ```
+//! use corio_cpu::CpuPool;
+//!
+//! let pool = CpuPool::builder().threads(2).build();
+//! # futures_lite::future::block_on(async {
+//! let a = pool.run(|| (0..1_000_000u64).fold(0, |h, x| h ^ x.wrapping_mul(0x9E37)));
+//! let b = pool.run(|| "corio".bytes().map(u64::from).sum::<u64>());
+//! let (a, b) = (a.await, b.await);
+//! # let _ = a;
+//! assert_eq!(b, 540);
+//! # });
+//! ```
+//!
+//! # Invariants
+//!
+//! **A job dropped before it starts never runs.** Each job has a small state machine (queued,
+//! running, cancelled, done) behind its own lock. Dropping the [`Run`] future moves a queued
+//! job to cancelled; a thread that dequeues it moves it to running only from queued, so exactly
+//! one of the two wins. A cancelled job's closure is dropped, unrun, by the thread that
+//! dequeues it. A job that has started runs to the end (a thread cannot be interrupted) and its
+//! result is dropped.
+//!
+//! **A panic travels to the awaiter.** The closure runs under `catch_unwind`; awaiting its
+//! [`Run`] resumes the panic with the original payload. The thread survives.
+//!
+//! **The queue is bounded and its line is fair.** At most
+//! [`queue_capacity`](CpuPoolBuilder::queue_capacity) jobs wait (cancelled ones still hold their
+//! slot until dequeued). A submitter that finds the queue full, or others already waiting, joins
+//! a FIFO line; each dequeue hands the freed slot to the head of the line, reserved, so a
+//! newcomer cannot take it. A submitter that leaves the line holding a reservation passes it on.
+//!
+//! **No user code runs under the pool's lock.** Closures, their destructors and wakers all run
+//! after it is released, so a job or a waker may submit more jobs.
+//!
+//! **Shutdown loses nothing and never hangs.** [`CpuPool::shutdown`] lets the threads finish the
+//! queue and waits for them up to a timeout; dropping the last handle does the same with
+//! [`DEFAULT_SHUTDOWN_TIMEOUT`] (configurable). Jobs submitted after shutdown, and submitters
+//! waiting for room then, run on the global pool, which never shuts down. If the OS refuses to
+//! start any thread at all, a job runs on the thread that polls its [`Run`] rather than never.
+//!
+//! # Defaults and configuration
+//!
+//! | setting | default | builder | environment |
+//! |---|---|---|---|
+//! | threads | one per core (`available_parallelism`) | [`CpuPoolBuilder::threads`] | [`THREADS_ENV`] |
+//! | queue capacity | [`DEFAULT_QUEUE_PER_THREAD`] × threads | [`CpuPoolBuilder::queue_capacity`] | |
+//! | drop bound | [`DEFAULT_SHUTDOWN_TIMEOUT`] = 1 s | [`CpuPoolBuilder::shutdown_timeout`] | |
+//!
+//! An explicit builder call wins over the environment, which wins over the default. A bad
+//! environment value (`0` included) is ignored with one line on stderr; `threads(0)` and
+//! `queue_capacity(0)` are taken as 1.
+#![forbid(unsafe_code)]
+
+mod config;
+mod pool;
+
+pub use config::{
+    DEFAULT_QUEUE_PER_THREAD, DEFAULT_SHUTDOWN_TIMEOUT, MAX_THREADS_CEILING, THREADS_ENV,
+};
+pub use pool::{CpuMetrics, CpuPool, CpuPoolBuilder, EnterGuard, Run};

@@ -1,0 +1,879 @@
+//! The pool: its handle and builder, the worker threads, and the [`Run`] future.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::config::{
+    self, DEFAULT_QUEUE_PER_THREAD, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_THREAD_NAME,
+};
+
+/// A fixed-size pool of threads for CPU-bound work, with a bounded queue.
+///
+/// Cloning gives another handle to the same pool. When the last handle is dropped the pool
+/// [shuts down](CpuPool::shutdown) with a bound of [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT)
+/// (configurable). Threads start on demand, up to the configured count, and then stay until
+/// shutdown: CPU work wants warm threads, and there are only as many as cores.
+///
+/// # Examples
+///
+/// ```
+/// use corio_cpu::CpuPool;
+///
+/// let pool = CpuPool::builder().threads(2).build();
+/// let sum = futures_lite::future::block_on(pool.run(|| (1..=1000u64).sum::<u64>()));
+/// assert_eq!(sum, 500_500);
+/// ```
+#[derive(Clone)]
+pub struct CpuPool {
+    owner: Arc<Owner>,
+}
+
+/// Configures a [`CpuPool`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = corio_cpu::CpuPool::builder()
+///     .threads(3)
+///     .queue_capacity(16)
+///     .thread_name("resize")
+///     .shutdown_timeout(Duration::from_millis(100))
+///     .build();
+/// let m = pool.metrics();
+/// assert_eq!((m.threads, m.queue_capacity), (3, 16));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CpuPoolBuilder {
+    threads: Option<usize>,
+    queue_capacity: Option<usize>,
+    thread_name: Option<String>,
+    stack_size: Option<usize>,
+    shutdown_timeout: Option<Duration>,
+}
+
+/// A snapshot of a pool's counters, from [`CpuPool::metrics`].
+///
+/// The counters are read one by one, so while the pool is busy they may disagree by a job.
+///
+/// # Examples
+///
+/// ```
+/// let pool = corio_cpu::CpuPool::builder().threads(1).build();
+/// futures_lite::future::block_on(pool.run(|| ()));
+/// let m = pool.metrics();
+/// assert_eq!((m.queued, m.running, m.completed), (0, 0, 1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CpuMetrics {
+    /// The configured thread count.
+    pub threads: usize,
+    /// Threads started and not yet exited.
+    pub threads_alive: usize,
+    /// How many jobs the queue holds at most before submitters wait.
+    pub queue_capacity: usize,
+    /// Jobs in the queue, not started and not cancelled.
+    pub queued: usize,
+    /// Jobs running now.
+    pub running: usize,
+    /// Jobs that ran to the end, panicked ones included.
+    pub completed: u64,
+    /// Jobs that panicked (the panic went to their awaiter).
+    pub panicked: u64,
+    /// Jobs whose future was dropped while they were queued: they never ran.
+    pub cancelled: u64,
+    /// Submitters waiting for room in the full queue.
+    pub waiting_submitters: usize,
+    /// Times the OS refused to start a thread.
+    pub spawn_failures: u64,
+    /// Whether [`CpuPool::shutdown`] has run (or the last handle was dropped).
+    pub is_shut_down: bool,
+}
+
+/// Makes a pool the [current](CpuPool::current) one on this thread until it is dropped.
+///
+/// Guards nest: dropping one restores the pool that was current before. The guard cannot leave
+/// its thread.
+///
+/// # Examples
+///
+/// ```
+/// use corio_cpu::CpuPool;
+///
+/// let pool = CpuPool::builder().threads(3).build();
+/// let guard = pool.enter();
+/// assert_eq!(CpuPool::current().metrics().threads, 3);
+/// drop(guard);
+/// ```
+#[must_use = "the pool is current only while the guard is alive"]
+pub struct EnterGuard {
+    previous: Option<CpuPool>,
+    // `*const ()` makes the guard `!Send`: it must be dropped on the thread that entered.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// The future of a job submitted with [`CpuPool::run`]: it resolves to the closure's value.
+///
+/// - The job is queued at the first poll. If the queue is full, the future waits (without
+///   blocking its thread) for room, first come first served.
+/// - Dropping the future before the job has started means the job never runs: it is marked
+///   cancelled and discarded when a thread dequeues it (its closure is dropped there).
+/// - Dropping it while the job runs lets the job finish (a thread cannot be interrupted); its
+///   result is dropped.
+/// - If the closure panics, the panic is caught on the pool thread, which survives, and
+///   resumed here with the original payload.
+///
+/// # Examples
+///
+/// ```
+/// let pool = corio_cpu::CpuPool::builder().threads(1).build();
+/// let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+///     futures_lite::future::block_on(pool.run(|| -> u32 { panic!("bad pixel") }))
+/// }));
+/// assert_eq!(*caught.unwrap_err().downcast::<&str>().unwrap(), "bad pixel");
+/// assert_eq!(futures_lite::future::block_on(pool.run(|| 7)), 7); // the thread survived
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Run<T> {
+    pool: Arc<Shared>,
+    slot: Arc<Slot<T>>,
+    /// `Some` until the job has been queued.
+    job: Option<Box<dyn Job>>,
+    /// Our place in the line of submitters waiting for room; `None` when not in line.
+    waiting: Option<u64>,
+}
+
+impl CpuPool {
+    /// Starts configuring a pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPool::builder().threads(2).build();
+    /// assert_eq!(pool.metrics().threads, 2);
+    /// ```
+    pub fn builder() -> CpuPoolBuilder {
+        CpuPoolBuilder::default()
+    }
+
+    /// Returns the pool that code on this thread should use: the one most recently
+    /// [entered](CpuPool::enter) here (a corio runtime enters its own on its threads), otherwise
+    /// the global pool, created on first use from [`THREADS_ENV`](crate::THREADS_ENV) and the
+    /// defaults, which lives as long as the process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_cpu::CpuPool;
+    ///
+    /// assert!(CpuPool::current().metrics().threads >= 1);
+    /// ```
+    pub fn current() -> CpuPool {
+        // `try_with`: during thread teardown the thread-locals may be gone; use the global pool.
+        if let Ok(Some(pool)) = CURRENT.try_with(|c| c.borrow().clone()) {
+            return pool;
+        }
+        global().clone()
+    }
+
+    /// Makes this pool the [current](CpuPool::current) one on this thread while the guard lives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPool::builder().threads(1).build();
+    /// let _guard = pool.enter();
+    /// assert_eq!(corio_cpu::CpuPool::current().metrics().threads, 1);
+    /// ```
+    pub fn enter(&self) -> EnterGuard {
+        let previous = CURRENT.with(|c| c.borrow_mut().replace(self.clone()));
+        EnterGuard {
+            previous,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// Runs `f` on one of the pool's threads; the returned future resolves to its value.
+    ///
+    /// Nothing happens until the future is first polled, when the job is queued; see [`Run`] for
+    /// what a full queue, a dropped future and a panic do. On a pool that has been shut down the
+    /// job runs on the global pool instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPool::builder().threads(2).build();
+    /// let jobs: Vec<_> = (0..4u64).map(|i| pool.run(move || i * i)).collect();
+    /// let squares: Vec<u64> = jobs.into_iter().map(futures_lite::future::block_on).collect();
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// ```
+    pub fn run<T, F>(&self, f: F) -> Run<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = Arc::new(Slot::new());
+        Run {
+            pool: self.owner.shared.clone(),
+            job: Some(Box::new(Work {
+                slot: slot.clone(),
+                f,
+            })),
+            slot,
+            waiting: None,
+        }
+    }
+
+    /// A snapshot of the pool's counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPool::builder().threads(4).build();
+    /// let m = pool.metrics();
+    /// assert_eq!(m.threads, 4);
+    /// assert_eq!(m.threads_alive, 0); // threads start on demand
+    /// ```
+    pub fn metrics(&self) -> CpuMetrics {
+        self.owner.shared.metrics()
+    }
+
+    /// Shuts the pool down: new jobs go to the global pool, submitters waiting for room move
+    /// there too, and the threads finish the jobs already queued, then exit. Waits up to
+    /// `timeout` for them (not at all when called from one of the pool's own threads); a thread
+    /// still busy after that is left to finish its job and exit on its own.
+    ///
+    /// Idempotent. Dropping the last handle calls it with the builder's
+    /// [`shutdown_timeout`](CpuPoolBuilder::shutdown_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = corio_cpu::CpuPool::builder().threads(2).build();
+    /// futures_lite::future::block_on(pool.run(|| ()));
+    /// pool.shutdown(Duration::from_secs(1));
+    /// let m = pool.metrics();
+    /// assert!(m.is_shut_down);
+    /// assert_eq!(m.threads_alive, 0);
+    /// ```
+    pub fn shutdown(&self, timeout: Duration) {
+        self.owner.shared.shutdown(timeout);
+    }
+}
+
+impl fmt::Debug for CpuPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpuPool")
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+impl CpuPoolBuilder {
+    /// A builder with the defaults: [`THREADS_ENV`](crate::THREADS_ENV) or one thread per core,
+    /// [`DEFAULT_QUEUE_PER_THREAD`](crate::DEFAULT_QUEUE_PER_THREAD) queue slots per thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPoolBuilder::new().build();
+    /// assert!(pool.metrics().threads >= 1);
+    /// ```
+    pub fn new() -> CpuPoolBuilder {
+        CpuPoolBuilder::default()
+    }
+
+    /// The number of threads. Zero is taken as one (a pool without threads would never run a
+    /// job). An explicit value wins over [`THREADS_ENV`](crate::THREADS_ENV).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPool::builder().threads(0).build();
+    /// assert_eq!(pool.metrics().threads, 1);
+    /// ```
+    pub fn threads(mut self, n: usize) -> CpuPoolBuilder {
+        self.threads = Some(n.max(1));
+        self
+    }
+
+    /// How many queued jobs the pool holds before submitters wait (default: 256 per thread).
+    /// Zero is taken as one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPool::builder().queue_capacity(0).build();
+    /// assert_eq!(pool.metrics().queue_capacity, 1);
+    /// ```
+    pub fn queue_capacity(mut self, n: usize) -> CpuPoolBuilder {
+        self.queue_capacity = Some(n.max(1));
+        self
+    }
+
+    /// The threads' name prefix (default `corio-cpu`); threads are named `prefix-0`, `prefix-1`…
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPool::builder().thread_name("hash").build();
+    /// let name = futures_lite::future::block_on(pool.run(|| std::thread::current().name().map(str::to_owned)));
+    /// assert!(name.unwrap().starts_with("hash-"));
+    /// ```
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> CpuPoolBuilder {
+        self.thread_name = Some(prefix.into());
+        self
+    }
+
+    /// The threads' stack size (default: std's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPool::builder().stack_size(4 << 20).build();
+    /// assert_eq!(futures_lite::future::block_on(pool.run(|| 1)), 1);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> CpuPoolBuilder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// How long dropping the last handle waits for the threads (default 1 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = corio_cpu::CpuPool::builder().shutdown_timeout(Duration::ZERO).build();
+    /// drop(pool); // does not wait
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> CpuPoolBuilder {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Builds the pool. No thread starts until the first job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPool::builder().build();
+    /// assert_eq!(pool.metrics().threads_alive, 0);
+    /// ```
+    pub fn build(self) -> CpuPool {
+        self.build_inner(false)
+    }
+
+    fn build_inner(self, global: bool) -> CpuPool {
+        let threads = self.threads.unwrap_or_else(config::default_threads);
+        let config = Config {
+            threads,
+            queue_capacity: self
+                .queue_capacity
+                .unwrap_or(threads.saturating_mul(DEFAULT_QUEUE_PER_THREAD)),
+            thread_name: self
+                .thread_name
+                .unwrap_or_else(|| DEFAULT_THREAD_NAME.to_owned()),
+            stack_size: self.stack_size,
+            shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+        };
+        CpuPool {
+            owner: Arc::new(Owner {
+                shared: Arc::new(Shared::new(config, global)),
+            }),
+        }
+    }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+impl fmt::Debug for EnterGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
+}
+
+impl<T> Future for Run<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let this = self.get_mut();
+        if this.job.is_some() && this.poll_submit(cx).is_pending() {
+            return Poll::Pending;
+        }
+        match this.slot.poll(cx) {
+            Poll::Ready(Ok(value)) => Poll::Ready(value),
+            Poll::Ready(Err(payload)) => panic::resume_unwind(payload),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> Drop for Run<T> {
+    fn drop(&mut self) {
+        if self.job.is_some() {
+            // Never queued: the closure is dropped with `self`. Give up our place in line.
+            if self.waiting.is_some() {
+                let mut state = self.pool.lock();
+                let grant = leave_line(&self.pool, &mut self.waiting, &mut state);
+                drop(state);
+                if let Some(waker) = grant {
+                    waker.wake();
+                }
+            }
+        } else if self.slot.cancel() {
+            self.pool.queued.fetch_sub(1, Ordering::SeqCst);
+            self.pool.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl<T> fmt::Debug for Run<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("queued", &self.job.is_none())
+            .field("waiting_for_room", &self.waiting.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internals.
+
+thread_local! {
+    /// The pool entered on this thread, if any.
+    static CURRENT: RefCell<Option<CpuPool>> = const { RefCell::new(None) };
+    /// On a pool's own threads, that pool's id (0 elsewhere).
+    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+fn global() -> &'static CpuPool {
+    static GLOBAL: OnceLock<CpuPool> = OnceLock::new();
+    GLOBAL.get_or_init(|| CpuPoolBuilder::new().build_inner(true))
+}
+
+#[derive(Debug)]
+struct Config {
+    threads: usize,
+    queue_capacity: usize,
+    thread_name: String,
+    stack_size: Option<usize>,
+    shutdown_timeout: Duration,
+}
+
+/// The owning handle: when the last [`CpuPool`] clone goes, the pool shuts down. Jobs and [`Run`]
+/// futures hold only [`Shared`], so they never keep a pool alive.
+struct Owner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.shutdown(self.shared.config.shutdown_timeout);
+    }
+}
+
+struct Shared {
+    /// Nonzero, unique per pool: lets a pool thread recognise its own pool.
+    id: usize,
+    config: Config,
+    global: bool,
+    state: Mutex<State>,
+    /// Idle threads wait here for jobs (and shutdown).
+    work: Condvar,
+    /// `shutdown` waits here for threads to exit.
+    exited: Condvar,
+    queued: AtomicUsize,
+    running: AtomicUsize,
+    completed: AtomicU64,
+    panicked: AtomicU64,
+    cancelled: AtomicU64,
+    spawn_failures: AtomicU64,
+}
+
+/// Everything under the pool's one lock. No user code runs while it is held: jobs, wakers and
+/// closure destructors all run after it is released.
+///
+/// Invariant: `jobs.len() + reserved <= queue_capacity` (until shutdown). `reserved` counts the
+/// submitters taken out of `waiters` and woken, each owed one slot; a newcomer queues only if
+/// nobody waits and a slot is free, so the line is FIFO.
+struct State {
+    jobs: VecDeque<Box<dyn Job>>,
+    waiters: BTreeMap<u64, Waker>,
+    next_waiter: u64,
+    reserved: usize,
+    alive: usize,
+    idle: usize,
+    next_thread: usize,
+    shutdown: bool,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Shared {
+    fn new(config: Config, global: bool) -> Shared {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+        Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            config,
+            global,
+            state: Mutex::new(State {
+                jobs: VecDeque::new(),
+                waiters: BTreeMap::new(),
+                next_waiter: 0,
+                reserved: 0,
+                alive: 0,
+                idle: 0,
+                next_thread: 0,
+                shutdown: false,
+                threads: Vec::new(),
+            }),
+            work: Condvar::new(),
+            exited: Condvar::new(),
+            queued: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            completed: AtomicU64::new(0),
+            panicked: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            spawn_failures: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under the lock, so a poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn metrics(&self) -> CpuMetrics {
+        let state = self.lock();
+        CpuMetrics {
+            threads: self.config.threads,
+            threads_alive: state.alive,
+            queue_capacity: self.config.queue_capacity,
+            queued: self.queued.load(Ordering::SeqCst),
+            running: self.running.load(Ordering::SeqCst),
+            completed: self.completed.load(Ordering::SeqCst),
+            panicked: self.panicked.load(Ordering::SeqCst),
+            cancelled: self.cancelled.load(Ordering::SeqCst),
+            waiting_submitters: state.waiters.len(),
+            spawn_failures: self.spawn_failures.load(Ordering::SeqCst),
+            is_shut_down: state.shutdown,
+        }
+    }
+
+    /// If a slot is free and someone waits for one, takes the first waiter out of line with a
+    /// reservation; the caller wakes it after unlocking.
+    fn grant(&self, state: &mut State) -> Option<Waker> {
+        if state.shutdown || state.jobs.len() + state.reserved >= self.config.queue_capacity {
+            return None;
+        }
+        let (_, waker) = state.waiters.pop_first()?;
+        state.reserved += 1;
+        Some(waker)
+    }
+
+    /// After a job was pushed: wakes an idle thread, or starts one. Returns the job back if no
+    /// thread exists to run it (the OS refused every thread), for the caller to run itself.
+    fn dispatch(self: &Arc<Shared>, mut state: MutexGuard<'_, State>) -> Option<Box<dyn Job>> {
+        if state.idle > 0 {
+            self.work.notify_one();
+            // Idle threads count themselves back as busy only once they run, so several pushes
+            // may see the same idle thread: start more threads when jobs outnumber idle ones.
+            if state.jobs.len() <= state.idle {
+                return None;
+            }
+        }
+        if state.alive >= self.config.threads {
+            return None;
+        }
+        let n = state.next_thread;
+        state.next_thread += 1;
+        let mut builder = thread::Builder::new().name(format!("{}-{n}", self.config.thread_name));
+        if let Some(bytes) = self.config.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        let shared = self.clone();
+        match builder.spawn(move || shared.work_loop()) {
+            Ok(handle) => {
+                state.alive += 1;
+                state.threads.push(handle);
+                None
+            }
+            Err(_) => {
+                self.spawn_failures.fetch_add(1, Ordering::SeqCst);
+                if state.alive == 0 {
+                    state.jobs.pop_back()
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    fn work_loop(self: Arc<Shared>) {
+        WORKER_OF.with(|w| w.set(self.id));
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                let grant = self.grant(&mut state);
+                drop(state);
+                if let Some(waker) = grant {
+                    waker.wake();
+                }
+                job.run(&self);
+                state = self.lock();
+                continue;
+            }
+            if state.shutdown {
+                break;
+            }
+            state.idle += 1;
+            state = self
+                .work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.idle -= 1;
+        }
+        state.alive -= 1;
+        drop(state);
+        self.exited.notify_all();
+    }
+
+    fn shutdown(&self, timeout: Duration) {
+        if self.global {
+            return;
+        }
+        let mut state = self.lock();
+        if !state.shutdown {
+            state.shutdown = true;
+            // Everyone in line leaves with a reservation, and moves to the global pool.
+            let waiters = std::mem::take(&mut state.waiters);
+            state.reserved += waiters.len();
+            self.work.notify_all();
+            drop(state);
+            for waker in waiters.into_values() {
+                waker.wake();
+            }
+            state = self.lock();
+        }
+        if WORKER_OF.try_with(Cell::get).unwrap_or(0) == self.id {
+            // Waiting for ourselves would only burn the timeout.
+            return;
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        while state.alive > 0 {
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .exited
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        let all_exited = state.alive == 0;
+        let handles = std::mem::take(&mut state.threads);
+        drop(state);
+        for handle in handles {
+            if all_exited || handle.is_finished() {
+                // The thread has left its loop; joining only waits for its thread-locals.
+                let _ = handle.join();
+            }
+            // Otherwise it is detached: it exits on its own once its job returns.
+        }
+    }
+}
+
+impl<T> Run<T> {
+    fn poll_submit(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let mut state = self.pool.lock();
+            if state.shutdown {
+                let _ = leave_line(&self.pool, &mut self.waiting, &mut state);
+                drop(state);
+                self.pool = global().owner.shared.clone();
+                continue;
+            }
+            if let Some(id) = self.waiting {
+                if let Some(waker) = state.waiters.get_mut(&id) {
+                    if !waker.will_wake(cx.waker()) {
+                        *waker = cx.waker().clone();
+                    }
+                    return Poll::Pending;
+                }
+                // Taken out of line: a slot is reserved for us.
+                state.reserved -= 1;
+                self.waiting = None;
+            } else if !state.waiters.is_empty()
+                || state.jobs.len() + state.reserved >= self.pool.config.queue_capacity
+            {
+                let id = state.next_waiter;
+                state.next_waiter += 1;
+                state.waiters.insert(id, cx.waker().clone());
+                self.waiting = Some(id);
+                return Poll::Pending;
+            }
+            let job = self.job.take().expect("an unqueued job is present");
+            state.jobs.push_back(job);
+            self.pool.queued.fetch_add(1, Ordering::SeqCst);
+            if let Some(job) = self.pool.dispatch(state) {
+                // No thread could be started at all: run it here rather than never.
+                job.run(&self.pool);
+            }
+            return Poll::Ready(());
+        }
+    }
+}
+
+/// Leaves the line of submitters; if we held a reservation, passes it on (the returned waker is
+/// to be woken after unlocking).
+fn leave_line(pool: &Shared, waiting: &mut Option<u64>, state: &mut State) -> Option<Waker> {
+    let id = waiting.take()?;
+    if state.waiters.remove(&id).is_some() {
+        return None;
+    }
+    state.reserved -= 1;
+    pool.grant(state)
+}
+
+/// A queued job, type-erased.
+trait Job: Send {
+    fn run(self: Box<Self>, pool: &Shared);
+}
+
+struct Work<T, F> {
+    slot: Arc<Slot<T>>,
+    f: F,
+}
+
+impl<T, F> Job for Work<T, F>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    fn run(self: Box<Self>, pool: &Shared) {
+        let Work { slot, f } = *self;
+        if !slot.start() {
+            // Cancelled while queued (and counted then): it never runs.
+            drop(f);
+            return;
+        }
+        // Counted as running before it stops counting as queued, and as completed before it
+        // stops counting as running, so a reader never sees a job in none of the three.
+        pool.running.fetch_add(1, Ordering::SeqCst);
+        pool.queued.fetch_sub(1, Ordering::SeqCst);
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        if result.is_err() {
+            pool.panicked.fetch_add(1, Ordering::SeqCst);
+        }
+        pool.completed.fetch_add(1, Ordering::SeqCst);
+        pool.running.fetch_sub(1, Ordering::SeqCst);
+        slot.finish(result);
+    }
+}
+
+/// Where a job's result meets its awaiter.
+struct Slot<T> {
+    inner: Mutex<SlotInner<T>>,
+}
+
+struct SlotInner<T> {
+    phase: Phase<T>,
+    waker: Option<Waker>,
+}
+
+enum Phase<T> {
+    Queued,
+    Running,
+    Cancelled,
+    Done(thread::Result<T>),
+    Taken,
+}
+
+impl<T> Slot<T> {
+    fn new() -> Slot<T> {
+        Slot {
+            inner: Mutex::new(SlotInner {
+                phase: Phase::Queued,
+                waker: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SlotInner<T>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queued → Running; `false` if the job was cancelled.
+    fn start(&self) -> bool {
+        let mut inner = self.lock();
+        match inner.phase {
+            Phase::Queued => {
+                inner.phase = Phase::Running;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Queued → Cancelled; `false` if the job had started (or finished).
+    fn cancel(&self) -> bool {
+        let mut inner = self.lock();
+        match inner.phase {
+            Phase::Queued => {
+                inner.phase = Phase::Cancelled;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn finish(&self, result: thread::Result<T>) {
+        let mut inner = self.lock();
+        inner.phase = Phase::Done(result);
+        let waker = inner.waker.take();
+        drop(inner);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<T, Box<dyn Any + Send>>> {
+        let mut inner = self.lock();
+        match std::mem::replace(&mut inner.phase, Phase::Taken) {
+            Phase::Done(result) => Poll::Ready(result),
+            Phase::Taken => panic!("`Run` polled after it completed"),
+            other => {
+                inner.phase = other;
+                match &mut inner.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
