@@ -1,0 +1,131 @@
+//! Subprocesses on the corio reactor (asyncio's `create_subprocess_exec`, tokio's
+//! `tokio::process`).
+//!
+//! [`Command`] is std's builder; its children are [`Child`]ren whose pipes are futures-io
+//! streams registered with the corio reactor and whose exit is awaited, never blocked on.
+//! Re-exported by the facade as `corio::process`.
+//!
+//! # Examples
+//!
+//! Run a command and collect its output (asyncio's `communicate()`):
+//!
+//! ```
+//! use corio_process::Command;
+//!
+//! # futures_lite::future::block_on(async {
+//! let output = Command::new("sh").args(["-c", "echo hello; exit 2"]).output().await?;
+//! assert_eq!(output.stdout, b"hello\n");
+//! assert_eq!(output.status.code(), Some(2));
+//! # std::io::Result::Ok(()) }).unwrap();
+//! ```
+//!
+//! Talk to a child through its pipes, writing and reading at the same time:
+//!
+//! ```
+//! use corio_process::{Command, Stdio};
+//! use futures_lite::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # futures_lite::future::block_on(async {
+//! let mut child = Command::new("tr")
+//!     .args(["a-z", "A-Z"])
+//!     .stdin(Stdio::piped())
+//!     .stdout(Stdio::piped())
+//!     .spawn()?;
+//! let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+//! let write = async move {
+//!     stdin.write_all(b"shout").await?;
+//!     stdin.close().await // end of file for `tr`
+//! };
+//! let read = async move {
+//!     let mut s = String::new();
+//!     stdout.read_to_string(&mut s).await?;
+//!     Ok(s)
+//! };
+//! let ((), upper) = futures_lite::future::try_zip(write, read).await?;
+//! assert_eq!(upper, "SHOUT");
+//! assert!(child.wait().await?.success());
+//! # std::io::Result::Ok(()) }).unwrap();
+//! ```
+//!
+//! Bound a child's run time: `wait` is cancel-safe, so a timeout around it leaves the `Child`
+//! usable, here to kill it:
+//!
+//! ```
+//! use corio_process::Command;
+//! use futures_lite::FutureExt;
+//! use std::time::Duration;
+//!
+//! # futures_lite::future::block_on(async {
+//! let mut child = Command::new("sleep").arg("10").spawn()?;
+//! let deadline = async {
+//!     futures_lite::future::yield_now().await; // stands in for corio::sleep(..)
+//!     Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
+//! };
+//! let timed_out = child.wait().or(deadline).await.is_err();
+//! assert!(timed_out);
+//! child.kill().await?; // SIGKILL, then reaped
+//! # std::io::Result::Ok(()) }).unwrap();
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **No zombies.** `wait`, `kill`, `status`, `output` and `wait_with_output` reap the child.
+//!   A [`Child`] dropped before it was reaped is handed to a process-wide *orphan table* and
+//!   reaped as soon as it exits (see [Reaping](#reaping)); with
+//!   [`kill_on_drop(true)`](Command::kill_on_drop) it is killed first.
+//! - **Cancel safety.** Dropping a [`Child::wait`] future changes nothing: the next `wait` (or
+//!   `try_wait`) returns the status. Dropping an `output()`/`status()`/`wait_with_output()`
+//!   future drops its `Child` (see above).
+//! - **No deadlock on large output.** `output` and `wait_with_output` read stdout and stderr
+//!   at the same time, and the pipes are non-blocking, so a writer and a reader in the same
+//!   task (joined, as above) make progress together.
+//! - **Pipelines.** A child's pipe converts back into a blocking [`Stdio`] for another child
+//!   (`Stdio::try_from(child.stdout.take().unwrap())?`), so `a | b` needs no copying through
+//!   this process.
+//! - **Errors name the program.** A spawn error keeps std's [`io::ErrorKind`](std::io::ErrorKind)
+//!   (a missing program is `NotFound`) and its message names the program.
+//!
+//! # Reaping
+//!
+//! No thread is started, neither per child nor for the crate:
+//!
+//! - On Linux 5.3+ each child gets a *pidfd* (`pidfd_open`), registered with the corio reactor
+//!   on the first `wait`; it becomes readable when the child exits.
+//! - Elsewhere, or where `pidfd_open` is refused (seccomp), `wait` listens for SIGCHLD through
+//!   `corio-signal` and checks its child on every SIGCHLD. That costs one socket pair per
+//!   waiting child, and every SIGCHLD wakes every waiting child: fine for tens of children at
+//!   once, quadratic for thousands.
+//! - Orphans (dropped, unreaped children) are reaped from a SIGCHLD action that runs in the
+//!   signal handler itself: `waitpid(pid, WNOHANG)` for each orphan, which is async-signal-safe.
+//!   It therefore works with no runtime at all, and even after every runtime is gone. The
+//!   action is installed (through `signal-hook-registry`, chaining any earlier SIGCHLD handler)
+//!   the first time a child is orphaned.
+//!
+//! A process that sets SIGCHLD to `SIG_IGN` has its children reaped by the kernel; `wait` then
+//! reports the OS error `ECHILD`, as std does.
+//!
+//! # Platform
+//!
+//! Unix only: on other targets this crate is empty.
+#![deny(unsafe_code)]
+
+#[cfg(unix)]
+mod child;
+#[cfg(unix)]
+mod command;
+#[cfg(unix)]
+mod reap;
+#[cfg(unix)]
+mod sys;
+
+#[cfg(unix)]
+pub use child::{Child, ChildStderr, ChildStdin, ChildStdout, Wait};
+#[cfg(unix)]
+pub use command::Command;
+/// How a child's stdin, stdout or stderr is set up: std's own type.
+pub use std::process::Stdio;
+#[cfg(unix)]
+pub use std::process::{ExitStatus, Output};
+
+#[cfg(all(test, unix))]
+mod tests;
