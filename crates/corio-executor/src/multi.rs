@@ -258,6 +258,9 @@ pub(crate) struct Core {
     searching: Cell<bool>,
     tick: Cell<u32>,
     rng: Cell<u32>,
+    /// Whether a task was ever pinned to this worker (`spawn_local`, see `pinned.rs`): a plain
+    /// field, so that a worker with none pays one load per tick for the feature.
+    pub(crate) has_pinned: Cell<bool>,
 }
 
 impl Core {
@@ -314,6 +317,7 @@ impl Core {
         self.shared.notify_parked();
     }
 
+    #[inline(always)]
     fn next_task(&self, tick: u32) -> Option<Runnable> {
         let shared = &self.shared;
         if tick % GLOBAL_INTERVAL == 0 {
@@ -450,9 +454,11 @@ impl Core {
         let must_stay = shared.shutdown.load(Ordering::SeqCst)
             || !shared.injector.is_empty()
             || (last_searcher && shared.remotes.iter().any(|r| !r.queue.is_empty()))
-            || crate::pinned::prepare_to_park();
+            || (self.has_pinned.get() && crate::pinned::prepare_to_park());
         if must_stay {
-            crate::pinned::unparked();
+            if self.has_pinned.get() {
+                crate::pinned::unparked();
+            }
             if !shared.idle.unpark_self(self.index) {
                 // Someone already counted us as woken (and searching).
                 self.searching.set(true);
@@ -461,7 +467,9 @@ impl Core {
         }
         self.publish();
         self.remote().parker.park(Some(&shared.driver));
-        crate::pinned::unparked();
+        if self.has_pinned.get() {
+            crate::pinned::unparked();
+        }
         if !shared.idle.unpark_self(self.index) {
             self.searching.set(true);
         }
@@ -477,14 +485,15 @@ impl Core {
             }
             // Tasks pinned to this worker (`spawn_local`) get every other tick while they are
             // ready, and every tick when nothing else is.
-            if tick % 2 == 0 && crate::pinned::run_ready(1) {
+            let pinned = self.has_pinned.get();
+            if pinned && tick % 2 == 0 && crate::pinned::run_ready(1) {
                 continue;
             }
             if let Some(r) = self.next_task(tick) {
                 self.run_task(r);
                 continue;
             }
-            if crate::pinned::run_ready(1) {
+            if pinned && crate::pinned::run_ready(1) {
                 continue;
             }
             if let Some(r) = self.search() {
@@ -507,6 +516,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         searching: Cell::new(false),
         tick: Cell::new(0),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+        has_pinned: Cell::new(false),
     });
     {
         let _enter = context::enter(Current::Worker(core.clone()));

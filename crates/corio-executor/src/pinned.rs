@@ -64,7 +64,10 @@ pub(crate) fn core_for_spawn(cur: &Current) -> Option<Rc<local::Core>> {
         return Some(core);
     }
     let (parent, worker) = match cur {
-        Current::Worker(core) => (core.shared.clone(), Some(core.index)),
+        Current::Worker(core) => {
+            core.has_pinned.set(true);
+            (core.shared.clone(), Some(core.index))
+        }
         Current::Entered(Handle(HandleKind::Multi(shared)))
             if BLOCK_ON.with(|b| !b.borrow().is_empty()) =>
         {
@@ -114,8 +117,12 @@ fn current_unpark() -> Option<Arc<PinnedUnpark>> {
 }
 
 /// Runs up to `max` ready pinned tasks of this thread; returns whether it ran any.
-#[inline]
+#[inline(always)]
 pub(crate) fn run_ready(max: usize) -> bool {
+    // The common case, a thread with no pinned task, is one thread-local load.
+    if !ACTIVE.with(Cell::get) {
+        return false;
+    }
     match current() {
         Some(core) => run_on(&core, max),
         None => false,

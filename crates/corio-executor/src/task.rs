@@ -385,7 +385,8 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
 /// handle dropped after it finished), async-task drops it, and aborts the process if that drop
 /// panics; this wrapper catches such a panic and reports it instead.
 pub(crate) struct Output<T> {
-    value: Option<T>,
+    /// Dropped by `Output::drop` (under `catch_unwind`), or moved out by `take`, never both.
+    value: ManuallyDrop<T>,
     id: TaskId,
     location: &'static Location<'static>,
 }
@@ -394,15 +395,21 @@ impl<T> Output<T> {
     #[inline]
     fn new(value: T, id: TaskId, location: &'static Location<'static>) -> Output<T> {
         Output {
-            value: Some(value),
+            value: ManuallyDrop::new(value),
             id,
             location,
         }
     }
 
     #[inline]
-    fn take(mut self) -> T {
-        self.value.take().expect("an output is taken once")
+    fn take(self) -> T {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped (it is a `ManuallyDrop`) nor used again, so the value
+        // is moved out exactly once and `Output::drop` never sees it.
+        #[allow(unsafe_code)]
+        unsafe {
+            ManuallyDrop::take(&mut this.value)
+        }
     }
 }
 
@@ -412,10 +419,14 @@ impl<T> Drop for Output<T> {
         if !std::mem::needs_drop::<T>() {
             return;
         }
-        let Some(value) = self.value.take() else {
-            return;
-        };
-        if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        let value = &mut self.value;
+        // SAFETY: this is `Output`'s destructor and `take` forgets the `Output` it takes from,
+        // so the value is still there and is dropped exactly once, here.
+        #[allow(unsafe_code)]
+        let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || unsafe {
+            ManuallyDrop::drop(value)
+        }));
+        if let Err(payload) = dropped {
             drop(Panicked::new(
                 payload,
                 TaskSummary {

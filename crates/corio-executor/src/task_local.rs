@@ -13,7 +13,7 @@
 //!    spawning then costs one thread-local read.
 //! 4. Scopes nest: an inner scope of the same key shadows the outer one until its future ends.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -287,14 +287,21 @@ impl<T: Clone + Send + 'static> Captured for CapturedValue<T> {
 thread_local! {
     /// The keys in scope on this thread, innermost last.
     static ACTIVE: RefCell<Vec<&'static dyn Inherit>> = const { RefCell::new(Vec::new()) };
+    /// How many keys `ACTIVE` holds: a plain counter with no destructor, so that `capture` on
+    /// the spawn path costs one thread-local load when no key is in scope.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
 fn push_active(key: &'static dyn Inherit) {
-    let _ = ACTIVE.try_with(|a| a.borrow_mut().push(key));
+    if ACTIVE.try_with(|a| a.borrow_mut().push(key)).is_ok() {
+        DEPTH.with(|d| d.set(d.get() + 1));
+    }
 }
 
 fn pop_active() {
-    let _ = ACTIVE.try_with(|a| a.borrow_mut().pop());
+    if let Ok(Some(_)) = ACTIVE.try_with(|a| a.borrow_mut().pop()) {
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
 }
 
 /// A scope's value, swapped in for the duration of one poll.
@@ -365,6 +372,9 @@ impl Drop for InheritedGuard<'_> {
 /// no allocation) when no key is in scope.
 #[inline]
 pub(crate) fn capture() -> Option<Inherited> {
+    if DEPTH.with(Cell::get) == 0 {
+        return None;
+    }
     ACTIVE
         .try_with(|active| {
             let active = active.try_borrow().ok()?;
