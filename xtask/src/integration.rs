@@ -8,9 +8,14 @@
 //!    the `pg-integration` test against it, then stops it and removes the directory, on
 //!    failure too.
 //! 3. The examples: every example of `corio` (the tour first) and corio-compat's `http_client`
-//!    runs in release mode to completion, each under a time limit, and must exit with success
-//!    and print its last line (`cargo xtask ci` only compiles them).
-//! 4. With `--wrk`: a short load test of the same hyper server on corio and on tokio (installs
+//!    and `https_fetch` (the batch fetch over HTTPS, against its own TLS server) run in release
+//!    mode to completion, each under a time limit, and must exit with success and print their
+//!    last line (`cargo xtask ci` only compiles them).
+//! 4. Graceful shutdown: corio-compat's `graceful` example (release build) with 50 slow
+//!    requests in flight gets SIGTERM; all 50 must get `200`, new connections must be refused,
+//!    and the process must exit 0 within its deadline. Then the same with requests that outlast
+//!    the deadline: they are cancelled, and the process still exits 0, on time.
+//! 5. With `--wrk`: a short load test of the same hyper server on corio and on tokio (installs
 //!    wrk from Debian if missing), printing both request rates and writing them into the wrk
 //!    section of `docs/BENCHMARKS.md`.
 
@@ -27,9 +32,10 @@ use crate::util::{cargo, run};
 const HELP: &str = "\
 cargo xtask integration [--wrk]
 
-  HTTP smoke test of the http_server example; every corio example and http_client run to
-  completion; PostgreSQL example and test against a throwaway server (installed from Debian's
-  packages if missing).
+  HTTP smoke test of the http_server example; every corio example, http_client and
+  https_fetch run to completion; the graceful example drains 50 requests on SIGTERM;
+  PostgreSQL example and test against a throwaway server (installed from Debian's packages if
+  missing).
   --wrk   also load-test the hyper server on corio and on tokio with wrk (-t2 -c50 -d10s),
           and record both rates in docs/BENCHMARKS.md
 ";
@@ -62,6 +68,7 @@ pub(crate) fn integration(args: &[String]) -> Result<(), String> {
     )?;
     http_smoke()?;
     examples()?;
+    graceful_drain()?;
     postgres()?;
     if wrk {
         load_test()?;
@@ -554,7 +561,7 @@ fn free_port() -> Result<u16, String> {
 /// The examples to run, with a line each must print (its last words, so a run that stopped
 /// half-way fails). The tour is the README's main command and must finish in under 30 s; it is
 /// given far more here, since a loaded CI machine is slower, and its own time is printed.
-const EXAMPLES: [(&str, &str, &str); 7] = [
+const EXAMPLES: [(&str, &str, &str); 8] = [
     ("corio", "tour", "tour finished in"),
     ("corio", "batch_fetch", "unlimited"),
     ("corio", "pitfalls", "pitfall 5"),
@@ -562,6 +569,7 @@ const EXAMPLES: [(&str, &str, &str); 7] = [
     ("corio", "task_group", "with join_all"),
     ("corio", "to_thread", "batch vs one by one"),
     ("corio-compat", "http_client", "unlimited"),
+    ("corio-compat", "https_fetch", "https_fetch: done"),
 ];
 
 /// How long one example may run before it counts as hung.
@@ -632,6 +640,237 @@ fn examples() -> Result<(), String> {
     }
     let _ = fs::remove_dir_all(&logs);
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graceful shutdown
+
+/// Requests in flight when SIGTERM comes.
+const DRAIN_REQUESTS: usize = 50;
+/// How long each of them takes: long enough that all are still running when the signal comes,
+/// far shorter than the deadline.
+const DRAIN_SLOW_MS: u64 = 2_000;
+/// The example's `--deadline-ms` in the drain test.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// What the exit may take beyond the deadline (process teardown on a loaded machine).
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// The SIGTERM drain test, then the deadline test, on the release build of `graceful`.
+pub(crate) fn graceful_drain() -> Result<(), String> {
+    run(
+        "build graceful (release)",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "corio-compat",
+            "--example",
+            "graceful",
+        ]),
+    )?;
+    let exe = crate::util::root().join("target/release/examples/graceful");
+
+    eprintln!(
+        "\n==> graceful drain: {DRAIN_REQUESTS} requests of {DRAIN_SLOW_MS} ms in flight, \
+         then SIGTERM"
+    );
+    let drained =
+        sigterm_with_requests_in_flight(&exe, DRAIN_REQUESTS, DRAIN_SLOW_MS, DRAIN_DEADLINE)?;
+    let ok = drained.statuses.iter().filter(|s| **s == Some(200)).count();
+    eprintln!(
+        "    {ok}/{DRAIN_REQUESTS} requests got 200; SIGTERM to exit: {} ms (deadline \
+         {DRAIN_DEADLINE:?}); exit status 0; a connection after SIGTERM was refused",
+        drained.signal_to_exit.as_millis()
+    );
+    if ok != DRAIN_REQUESTS {
+        return Err(format!(
+            "graceful drain: only {ok} of {DRAIN_REQUESTS} in-flight requests got 200 \
+             (statuses: {:?}); its output:\n{}",
+            drained.statuses, drained.output
+        ));
+    }
+    if !drained.output.contains("drained: every request finished")
+        || !drained.output.contains("no tokio runtime in any handler")
+    {
+        return Err(format!(
+            "graceful drain: the example did not report a full drain; its output:\n{}",
+            drained.output
+        ));
+    }
+    eprintln!("<== graceful drain: ok");
+
+    let deadline = Duration::from_millis(300);
+    eprintln!(
+        "\n==> graceful deadline: 5 requests of 30 s in flight, --deadline-ms {}, then SIGTERM",
+        deadline.as_millis()
+    );
+    let cut = sigterm_with_requests_in_flight(&exe, 5, 30_000, deadline)?;
+    let answered = cut.statuses.iter().filter(|s| s.is_some()).count();
+    eprintln!(
+        "    {answered}/5 answered (none should be); SIGTERM to exit: {} ms (deadline \
+         {deadline:?}); exit status 0",
+        cut.signal_to_exit.as_millis()
+    );
+    if answered != 0
+        || !cut
+            .output
+            .contains("cancelled the 5 requests still in flight")
+    {
+        return Err(format!(
+            "graceful deadline: the requests past the deadline were not cancelled (statuses: \
+             {:?}); its output:\n{}",
+            cut.statuses, cut.output
+        ));
+    }
+    if cut.signal_to_exit < deadline {
+        return Err(format!(
+            "graceful deadline: exited {:.0?} after SIGTERM, before its {deadline:?} deadline",
+            cut.signal_to_exit
+        ));
+    }
+    eprintln!("<== graceful deadline: ok");
+    Ok(())
+}
+
+/// What one run of the graceful example did.
+struct Drained {
+    /// Each request's HTTP status, or `None` if the connection ended without an answer.
+    statuses: Vec<Option<u16>>,
+    /// From sending SIGTERM to seeing the process gone.
+    signal_to_exit: Duration,
+    output: String,
+}
+
+/// Starts `graceful --deadline-ms DEADLINE`, puts `requests` requests of `slow_ms` in flight
+/// (plain std sockets, one thread each), waits until the server counts all of them, sends
+/// SIGTERM, checks that new connections are refused once it says it stopped accepting, and
+/// waits for every request and for the exit, which must be 0 and within the deadline.
+fn sigterm_with_requests_in_flight(
+    exe: &Path,
+    requests: usize,
+    slow_ms: u64,
+    deadline: Duration,
+) -> Result<Drained, String> {
+    let mut server = Server::start(
+        "graceful",
+        Command::new(exe).args([
+            "--port",
+            "0",
+            "--deadline-ms",
+            &deadline.as_millis().to_string(),
+        ]),
+    )?;
+    let addr = server.addr;
+    let clients: Vec<_> = (0..requests)
+        .map(|_| {
+            std::thread::spawn(move || -> Result<Option<u16>, String> {
+                let fail = |e: std::io::Error| format!("GET /slow from {addr}: {e}");
+                let mut stream =
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(fail)?;
+                stream.set_read_timeout(Some(STEP_TIMEOUT)).map_err(fail)?;
+                write!(
+                    stream,
+                    "GET /slow?ms={slow_ms} HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+                )
+                .map_err(fail)?;
+                // The server closes the connection after its answer (it is shutting down), or
+                // without one (the request was cancelled): read to the end either way.
+                let mut response = Vec::new();
+                let _ = stream.read_to_end(&mut response);
+                let response = String::from_utf8_lossy(&response);
+                Ok(response
+                    .strip_prefix("HTTP/1.1 ")
+                    .and_then(|rest| rest.get(..3))
+                    .and_then(|code| code.parse().ok()))
+            })
+        })
+        .collect();
+
+    // Causality, not sleeps: the signal goes out once the server counts every request.
+    let start = Instant::now();
+    loop {
+        let (status, body) = http_get(addr, "/inflight")?;
+        if status == 200 && body.trim().parse::<usize>() == Ok(requests) {
+            break;
+        }
+        if start.elapsed() > STEP_TIMEOUT {
+            return Err(format!(
+                "graceful: {requests} requests never were in flight at once (last count: \
+                 {status} {body:?})"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let signalled = Instant::now();
+    run(
+        "kill -TERM",
+        Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .stdout(Stdio::null()),
+    )?;
+    server.wait_for_line("stopped accepting")?;
+    if let Ok(still) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+        drop(still);
+        return Err(format!(
+            "graceful: a new connection to {addr} was accepted after \"stopped accepting\""
+        ));
+    }
+
+    let limit = deadline + EXIT_GRACE;
+    let signal_to_exit = loop {
+        match server.child.try_wait() {
+            Ok(Some(_)) => break signalled.elapsed(),
+            Ok(None) if signalled.elapsed() > limit => {
+                return Err(format!(
+                    "graceful: still running {limit:?} after SIGTERM (deadline {deadline:?}); \
+                     its output so far:\n{}",
+                    server.output
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("graceful: {e}")),
+        }
+    };
+    let output = server.wait_for_exit()?; // fails unless the exit status is 0
+    let mut statuses = Vec::with_capacity(requests);
+    for client in clients {
+        statuses.push(
+            client
+                .join()
+                .map_err(|_| "graceful: a client thread panicked".to_string())??,
+        );
+    }
+    Ok(Drained {
+        statuses,
+        signal_to_exit,
+        output,
+    })
+}
+
+impl Server {
+    /// Reads the server's output (bounded) until a line contains `needle`.
+    fn wait_for_line(&mut self, needle: &str) -> Result<(), String> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(wait) {
+                Ok(line) => {
+                    self.output.push_str(&line);
+                    self.output.push('\n');
+                    if line.contains(needle) {
+                        return Ok(());
+                    }
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "{} never printed {needle:?}; its output:\n{}",
+                        self.name, self.output
+                    ));
+                }
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 //! | [hyper] 1.x | `hyper::rt::{Read, Write}` | [`HyperIo`] over any futures-io stream (e.g. [`corio::net::TcpStream`]) |
 //! | | `hyper::rt::Executor` | [`CorioExecutor`]: detached [`corio::spawn`] |
 //! | | `hyper::rt::Timer` | [`CorioTimer`] / [`CorioSleep`]: corio's timing wheel, so `header_read_timeout` works |
+//! | [rustls] (TLS) | futures-io streams | [`tls`]: [futures-rustls] over corio's streams, with a [`tls::Connector`] and a [`tls::Acceptor`] that take them, and configurations on the `ring` provider |
 //! | tokio-postgres (or any library on tokio's I/O traits) | `tokio::io::{AsyncRead, AsyncWrite}` | [`tokio_io`]: tokio-util's `compat`, which needs tokio's traits but no tokio runtime |
 //! | the article's asyncpg pool | a pool | [`pg::Pool`] on [`corio::Semaphore`], and [`pg::connect`] |
 //!
@@ -67,18 +68,24 @@
 //! ```
 //!
 //! The crate's examples go further: `http_server` (the article's FastAPI dashboard handler),
-//! `http_client` (the semaphore-limited batch fetch over real HTTP) and `postgres` (the
-//! article's asyncpg section: pool, COPY, query, close).
+//! `http_client` (the semaphore-limited batch fetch over real HTTP), `https_fetch` (the same
+//! over HTTPS, against its own TLS server, with per-request timeouts), `graceful` (a server that
+//! drains its requests on SIGINT/SIGTERM and exits 0) and `postgres` (the article's asyncpg
+//! section: pool, COPY, query, close).
 //!
 //! ## Features
 //!
 //! - `hyper` (default): [`HyperIo`], [`CorioExecutor`], [`CorioTimer`], [`CorioSleep`].
 //! - `tokio-io`: [`tokio_io`], tokio's I/O traits over futures-io streams.
 //! - `postgres` (default, implies `tokio-io`): the [`pg`] module.
+//! - `tls` (default): the [`tls`] module (rustls through futures-rustls, `ring` provider, no
+//!   aws-lc).
 //! - `pg-integration`: builds the PostgreSQL integration test, which needs a server
 //!   (`DATABASE_URL`); `cargo xtask integration` starts one and enables it.
 //!
 //! [hyper]: https://docs.rs/hyper
+//! [rustls]: https://docs.rs/rustls
+//! [futures-rustls]: https://docs.rs/futures-rustls
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "hyper")]
@@ -87,6 +94,8 @@ mod io;
 pub mod pg;
 #[cfg(feature = "hyper")]
 mod rt;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "tokio-io")]
 mod tokio_io;
 

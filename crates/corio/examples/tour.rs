@@ -36,6 +36,7 @@ fn main() {
     section_3_3_to_thread();
     section_pitfalls();
     section_sockets();
+    section_subprocess_and_ctrl_c();
     println!("\ntour finished in {:.2?}", start.elapsed());
 }
 
@@ -485,12 +486,14 @@ fn section_3_2_dashboard(server: &HttpServer) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3.3 to_thread
+// 3.3 to_thread, and the article's batch_resize: CPU-bound work goes to spawn_cpu
 
 fn section_3_3_to_thread() {
     use image::imageops::{FilterType, resize};
     use image::{Rgb, RgbImage};
-    heading("3.3 asyncio.to_thread -> corio::to_thread: resizing images off the loop");
+    heading(
+        "3.3 batch_resize: CPU-bound work -> corio::spawn_cpu (one thread per core, apart from to_thread's I/O pool)",
+    );
     let images: Arc<Vec<RgbImage>> = Arc::new(
         (0..4u32)
             .map(|seed| {
@@ -524,9 +527,10 @@ fn section_3_3_to_thread() {
                     }
                 }
                 _ => {
+                    // asyncio: `loop.run_in_executor(ProcessPoolExecutor(), resize, img)`.
                     let jobs = (0..images.len()).map(|i| {
                         let images = images.clone();
-                        corio::to_thread(move || resize_one(&images[i]))
+                        corio::spawn_cpu(move || resize_one(&images[i]))
                     });
                     let out = corio::join_all(jobs).await;
                     assert!(out.iter().all(|i| i.dimensions() == (800, 600)));
@@ -543,7 +547,7 @@ fn section_3_3_to_thread() {
         "   4 resizes in the task:         {blocking:>8.2?}; a 5 ms ticker ticked {blocking_ticks:>3} times (loop frozen)"
     );
     println!(
-        "   4 resizes through to_thread:   {threaded:>8.2?}; a 5 ms ticker ticked {threaded_ticks:>3} times\n"
+        "   4 resizes through spawn_cpu:   {threaded:>8.2?}; a 5 ms ticker ticked {threaded_ticks:>3} times\n"
     );
 }
 
@@ -674,6 +678,84 @@ fn section_sockets() {
         println!(
             "   {CONNECTIONS} connections x {ROUNDS} round trips of 64 B: {elapsed:.2?}, {:.0} round trips/s",
             trips as f64 / elapsed.as_secs_f64()
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subprocesses and Ctrl-C (asyncio's create_subprocess_exec and loop.add_signal_handler)
+
+fn section_subprocess_and_ctrl_c() {
+    use corio::process::Command;
+
+    heading("subprocesses and Ctrl-C: create_subprocess_exec, add_signal_handler");
+    corio::run(async {
+        // proc = await asyncio.create_subprocess_exec("echo", ..., stdout=PIPE)
+        // out, _ = await proc.communicate()
+        let start = Instant::now();
+        let output = Command::new("echo")
+            .args(["hello", "from", "a", "child"])
+            .output()
+            .await
+            .expect("echo runs");
+        println!(
+            "   `echo hello from a child` said {:?} and exited with {} ({:.2?})",
+            String::from_utf8_lossy(&output.stdout).trim_end(),
+            output.status,
+            start.elapsed()
+        );
+
+        // await asyncio.wait_for(proc.wait(), 0.1), then proc.kill(): `wait` is cancel-safe, so
+        // the timeout leaves the child usable, and `kill` reaps it (no zombie).
+        let mut child = Command::new("sleep")
+            .arg("10")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sleep runs");
+        let waited = corio::timeout(Duration::from_millis(100), child.wait()).await;
+        child.kill().await.expect("kill");
+        println!(
+            "   `sleep 10` under a 100 ms timeout: {}; killed and reaped: {:?}",
+            if waited.is_err() {
+                "timed out"
+            } else {
+                "finished?!"
+            },
+            child
+                .try_wait()
+                .expect("try_wait")
+                .map(|status| status.to_string())
+        );
+
+        // A missing program is an io::Error of kind NotFound that names it.
+        let missing = Command::new("no-such-program-in-the-tour").output().await;
+        if let Err(e) = missing {
+            println!("   a missing program: {e} ({:?})", e.kind());
+        }
+
+        // The Ctrl-C story. `ctrl_c()` listens from the moment it is called: from here on a
+        // Ctrl-C no longer kills the process but completes this future (and is not lost if it
+        // comes before the first poll). Race it against the work: whichever ends first wins and
+        // the other is dropped (cancelled).
+        let ctrl_c = corio::signal::ctrl_c();
+        let outcome = corio::race(
+            async {
+                corio::sleep(Duration::from_millis(300)).await; // the "work"
+                "the work finished first"
+            },
+            async {
+                match ctrl_c.await {
+                    Ok(()) => "Ctrl-C came first: stopping cleanly",
+                    Err(_) => "signals are unavailable here",
+                }
+            },
+        )
+        .await;
+        println!("   300 ms of work raced against Ctrl-C: {outcome}");
+        println!(
+            "   (a Ctrl-C during that race ends the race, not the process; a server does the \
+             same to drain on shutdown, with a CancelToken, a deadline, and \
+             `signal(SignalKind::terminate())` for SIGTERM: see corio-compat's `graceful` example)"
         );
     });
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corio_blocking::Pool;
+use corio_cpu::CpuPool;
 use corio_executor::{Driver, DriverHandle};
 use corio_reactor::{Reactor, ReactorDriver};
 use corio_timer::{Clock, Timer, TimerDriver};
@@ -28,10 +29,16 @@ pub(crate) struct StackHandle {
     pub(crate) timer: Timer,
     pub(crate) reactor: Reactor,
     pub(crate) pool: Pool,
+    pub(crate) cpu: CpuPool,
 }
 
 impl Stack {
-    pub(crate) fn new(clock: Clock, pool: Pool, timer_shards: usize) -> io::Result<Stack> {
+    pub(crate) fn new(
+        clock: Clock,
+        pool: Pool,
+        cpu: CpuPool,
+        timer_shards: usize,
+    ) -> io::Result<Stack> {
         let reactor = ReactorDriver::new()?;
         let timer = TimerDriver::with_shards(clock, timer_shards);
         let waker = reactor.reactor();
@@ -41,6 +48,7 @@ impl Stack {
             timer: timer.timer(),
             reactor: reactor.reactor(),
             pool,
+            cpu,
         });
         Ok(Stack {
             timer,
@@ -71,10 +79,15 @@ impl Stack {
     }
 
     /// Virtual time: the runtime is idle, so time may jump to the next timer, unless real work
-    /// is in flight (a blocking job, or a socket operation, which gets a short real-time grace).
+    /// is in flight (a blocking or CPU job, or a socket operation, which gets a short real-time
+    /// grace).
     fn park_virtual(&mut self, timeout: Option<Duration>) {
         let pool = self.handle.pool.metrics();
-        let blocking_busy = pool.queued > 0 || pool.threads_alive > pool.threads_idle;
+        let cpu = self.handle.cpu.metrics();
+        let blocking_busy = pool.queued > 0
+            || pool.threads_alive > pool.threads_idle
+            || cpu.queued > 0
+            || cpu.running > 0;
         if blocking_busy {
             // A blocking job will wake us when it finishes; virtual time holds until then.
             self.wait(Some(IO_GRACE));
@@ -127,7 +140,12 @@ impl DriverHandle for StackHandle {
     }
 
     fn enter(&self) -> Box<dyn Any> {
-        Box::new((self.timer.enter(), self.reactor.enter(), self.pool.enter()))
+        Box::new((
+            self.timer.enter(),
+            self.reactor.enter(),
+            self.pool.enter(),
+            self.cpu.enter(),
+        ))
     }
 
     fn is_idle(&self) -> bool {

@@ -49,6 +49,11 @@
 //! | `asyncio.Lock`, `Event`, `Barrier` | [`sync::Mutex`], [`sync::Event`], [`sync::Barrier`] |
 //! | `Future.set_result` | [`sync::oneshot`] |
 //! | `asyncio.to_thread` | [`to_thread`] (alias [`unblock`]) |
+//! | `loop.run_in_executor(ProcessPoolExecutor(), f)` (CPU-bound work) | [`spawn_cpu`] (one thread per core, bounded queue) |
+//! | `tenacity` / `backoff` (retry with exponential backoff) | [`retry`], [`retry_if`] with [`Backoff`] |
+//! | `asyncio.wait(.., FIRST_COMPLETED)`, tokio's `select!` | [`select!`] (the losers are dropped) |
+//! | `asyncio.as_completed` | [`as_completed`] (a [`Stream`](stream::Stream)) |
+//! | a set of tasks reaped as they finish (tokio's `JoinSet`) | [`TaskSet`] |
 //! | aiofiles | [`fs`] |
 //!
 //! ## Runtimes and where tasks run
@@ -60,6 +65,119 @@
 //!
 //! Dropping a runtime (or returning from `run`) cancels every task still alive and runs its
 //! destructors before it returns; no worker thread is left behind.
+//!
+//! **The global runtime at exit.** The global runtime, the one [`spawn`] uses outside of any
+//! runtime, is never dropped. When `main` returns, the process exits with its worker threads
+//! still running: the tasks still alive on it are neither cancelled nor polled again, and **their
+//! destructors never run**. Nothing of theirs is cleaned up beyond what the operating system does
+//! for a process that exits: a `Drop` that flushes, commits, deletes a temporary file or sends a
+//! goodbye does not happen, and bytes a detached task still had to write are lost. If a task's
+//! cleanup matters, await (or [`cancel`](Task::cancel)) its [`Task`] before `main` returns, or
+//! run the program inside [`run`] or `#[corio::main]`, whose runtime drops every task left
+//! before it returns.
+//!
+//! ## `Send`, `!Send`, and what the compiler checks
+//!
+//! [`spawn`] runs its task on any worker, so the future and its output must be `Send`;
+//! [`spawn_local`] keeps its task on the loop's thread and takes `!Send` futures. The contracts
+//! (tested in `tests/type_contracts.rs`):
+//!
+//! - [`Runtime`] and [`Handle`] are `Send + Sync`; [`LocalRuntime`] is neither.
+//! - [`Task<T>`](Task) is `Send` iff `T` is: a local task's handle with a `!Send` output stays
+//!   on its thread.
+//! - corio's lock guards ([`sync::MutexGuard`], the `RwLock` guards, [`sync::SemaphorePermit`])
+//!   are `Send`: holding one across an `.await` is what an async lock is for. std's guards are
+//!   not, and neither is [`EnterGuard`], which restores its thread's context when dropped.
+//!
+//! A future that holds an `Rc` across an `.await` cannot be spawned on the multi-threaded
+//! runtime, only with [`spawn_local`]:
+//!
+//! ```
+//! corio::run_local(async {
+//!     let shared = std::rc::Rc::new(5);
+//!     let task = corio::spawn_local(async move {
+//!         corio::yield_now().await;
+//!         *shared + 1
+//!     });
+//!     assert_eq!(task.await, 6);
+//! });
+//! ```
+//!
+//! ```compile_fail
+//! corio::run(async {
+//!     let shared = std::rc::Rc::new(5);
+//!     let task = corio::spawn(async move {
+//!         corio::yield_now().await;
+//!         *shared + 1 // error: `Rc<i32>` cannot be sent between threads safely
+//!     });
+//!     assert_eq!(task.await, 6);
+//! });
+//! ```
+//!
+//! A local runtime cannot move to another thread, and neither can a task handle whose output is
+//! `!Send`:
+//!
+//! ```compile_fail
+//! let rt = corio::LocalRuntime::new()?;
+//! std::thread::spawn(move || rt.block_on(async {})); // error: `LocalRuntime` is not `Send`
+//! # std::io::Result::Ok(())
+//! ```
+//!
+//! ```compile_fail
+//! corio::run_local(async {
+//!     let task = corio::spawn_local(async { std::rc::Rc::new(1) });
+//!     std::thread::spawn(move || drop(task)); // error: `Task<Rc<i32>>` is not `Send`
+//! });
+//! ```
+//!
+//! A corio `Mutex` guard may be held across an `.await` in a spawned task; a std one may not:
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! corio::run(async {
+//!     let counter = Arc::new(corio::sync::Mutex::new(0));
+//!     let c = counter.clone();
+//!     corio::spawn(async move {
+//!         let mut n = c.lock().await;
+//!         corio::yield_now().await; // the guard is held across this await
+//!         *n += 1;
+//!     })
+//!     .await;
+//!     assert_eq!(*counter.lock().await, 1);
+//! });
+//! ```
+//!
+//! ```compile_fail
+//! use std::sync::Arc;
+//!
+//! corio::run(async {
+//!     let counter = Arc::new(std::sync::Mutex::new(0));
+//!     let c = counter.clone();
+//!     corio::spawn(async move {
+//!         let mut n = c.lock().unwrap();
+//!         corio::yield_now().await; // error: std's `MutexGuard` is not `Send`
+//!         *n += 1;
+//!     })
+//!     .await;
+//! });
+//! ```
+//!
+//! The guard of an entered runtime restores its thread's context when dropped, so it cannot be
+//! held across an `.await` in a spawned task (the task may resume on another worker):
+//!
+//! ```compile_fail
+//! let rt = corio::Runtime::new()?;
+//! let handle = rt.handle();
+//! corio::run(async move {
+//!     corio::spawn(async move {
+//!         let _entered = handle.enter();
+//!         corio::yield_now().await; // error: `EnterGuard` is not `Send`
+//!     })
+//!     .await;
+//! });
+//! # std::io::Result::Ok(())
+//! ```
 //!
 //! ## Debugging and testing
 //!
@@ -102,6 +220,9 @@ pub use corio_scope::{
     join_all, move_on_after, race, shield, supervisor, task_group, try_join, try_join_all,
 };
 
+// Choosing among futures, and a dynamic set of tasks.
+pub use corio_scope::{AsCompleted, TaskSet, as_completed, select};
+
 /// Structured concurrency: task groups, gathering, cancel scopes and tokens.
 pub mod scope {
     pub use corio_scope::*;
@@ -113,9 +234,53 @@ pub use corio_timer::{Elapsed, Interval, interval, sleep, sleep_until, timeout, 
 // I/O.
 pub use corio_reactor::Async;
 
-/// Low-level I/O: [`Async`] and the reactor it registers with.
+/// I/O: the futures-io traits and futures-lite's toolkit (buffering, lines, `copy`, `split`),
+/// so that socket and file code needs no other crate; plus [`Async`] and the reactor it
+/// registers with.
+///
+/// The traits are futures-io's (`AsyncRead`, `AsyncWrite`, ...), which corio's sockets, files and
+/// pipes implement; the `*Ext` traits, [`BufReader`](io::BufReader), [`copy`](io::copy),
+/// [`split`](io::split) and friends are futures-lite's.
+///
+/// ```
+/// use corio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Cursor};
+/// use corio::stream::StreamExt;
+///
+/// corio::block_on(async {
+///     let mut lines = BufReader::new(Cursor::new(b"one\ntwo\n".to_vec())).lines();
+///     let mut out = Vec::new();
+///     while let Some(line) = lines.next().await {
+///         out.write_all(line?.to_uppercase().as_bytes()).await?;
+///     }
+///     assert_eq!(out, b"ONETWO");
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
 pub mod io {
     pub use corio_reactor::{Async, IoWith, Reactor, Ready};
+    pub use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
+    pub use futures_lite::io::{
+        AsyncBufReadExt, AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufReader, BufWriter, Cursor,
+        Empty, ReadHalf, Repeat, Sink, WriteHalf, copy, empty, repeat, sink, split,
+    };
+}
+
+/// Streams: futures-core's [`Stream`](stream::Stream) (what [`as_completed`], [`Interval`],
+/// queue streams and directory listings implement) and futures-lite's
+/// [`StreamExt`](stream::StreamExt) (`next`, `map`, `filter`, `collect`, ...).
+///
+/// ```
+/// use corio::stream::StreamExt;
+///
+/// let done = corio::as_completed((1..=3).map(|i| async move { i * 10 }));
+/// let mut outputs = corio::block_on(done.collect::<Vec<_>>());
+/// outputs.sort();
+/// assert_eq!(outputs, [10, 20, 30]);
+/// ```
+pub mod stream {
+    pub use futures_core::Stream;
+    pub use futures_lite::StreamExt;
 }
 
 /// Sockets: TCP, UDP and Unix domain sockets with futures-io `AsyncRead`/`AsyncWrite`.
@@ -142,7 +307,96 @@ pub mod blocking {
     pub use corio_blocking::*;
 }
 
+/// Unix signals as futures (asyncio's `loop.add_signal_handler`): [`ctrl_c`](signal::ctrl_c)
+/// and [`unix::signal`](signal::unix::signal).
+///
+/// ```
+/// use corio::signal::unix::{SignalKind, signal};
+/// use std::time::Duration;
+///
+/// corio::run(async {
+///     let mut term = signal(SignalKind::terminate())?; // listening from here on
+///     // Serve until SIGTERM; here, for at most 10 ms.
+///     let stopped = corio::timeout(Duration::from_millis(10), term.recv()).await;
+///     assert!(stopped.is_err(), "nobody sent SIGTERM");
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+#[cfg(unix)]
+pub mod signal {
+    pub use corio_signal::*;
+}
+
+/// Subprocesses (asyncio's `create_subprocess_exec`): [`Command`](process::Command) spawns a
+/// [`Child`](process::Child) with futures-io pipes, waited for on the reactor; no zombie is
+/// left behind.
+///
+/// ```
+/// corio::run(async {
+///     let out = corio::process::Command::new("echo").arg("hi").output().await?;
+///     assert_eq!(out.stdout, b"hi\n");
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+#[cfg(unix)]
+pub mod process {
+    pub use corio_process::*;
+}
+
 pub use corio_blocking::{Unblock, to_thread, unblock};
+
+// Retry with backoff (the waits are corio's sleeps, so timeouts and cancel scopes stop them).
+pub use corio_timer::{Backoff, Retry, retry, retry_if};
+
+/// The pool for CPU-bound work behind [`spawn_cpu`]: [`CpuPool`](cpu::CpuPool), its builder and
+/// [`CpuMetrics`](cpu::CpuMetrics), and [`THREADS_ENV`](cpu::THREADS_ENV)
+/// (`CORIO_CPU_THREADS`).
+pub mod cpu {
+    pub use corio_cpu::*;
+}
+
+/// Runs a CPU-bound closure on the current runtime's CPU pool and returns its [`Task`].
+///
+/// The CPU pool is apart from the blocking-I/O pool of [`to_thread`]: it has one thread per core
+/// by default ([`Builder::cpu_threads`], or `CORIO_CPU_THREADS`) and a bounded queue. A full
+/// queue makes the task wait for room, without blocking any thread. A pool busy with long
+/// computations therefore never delays `to_thread` calls, and never blocks the event loop.
+///
+/// - The task queues the job when it first runs. Dropping (or [cancelling](Task::cancel)) the
+///   `Task` before the closure has started means the closure never runs.
+/// - Once started, the closure runs to the end (a thread cannot be interrupted); a dropped
+///   `Task` just discards the result.
+/// - A panic in the closure is caught on the pool thread and resumes in whoever awaits the
+///   `Task`.
+/// - Outside any runtime, the job goes to a global CPU pool (and the task to the global
+///   runtime), so it works from any thread.
+///
+/// The pool's counters are in [`RuntimeMetrics`] (`cpu_queued`, `cpu_running`,
+/// `cpu_completed`); in debug mode the waiting task shows up in [`dump`] as `spawn_cpu`.
+///
+/// # Examples
+///
+/// ```
+/// corio::run(async {
+///     // asyncio: `await loop.run_in_executor(process_pool, checksum, data)`
+///     let data: Vec<u8> = (0..=255).collect();
+///     let checksum = corio::spawn_cpu(move || data.iter().map(|&b| u64::from(b)).sum::<u64>());
+///     assert_eq!(checksum.await, 32_640);
+/// });
+/// ```
+#[track_caller]
+pub fn spawn_cpu<T, F>(f: F) -> Task<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let job = corio_cpu::CpuPool::current().run(f);
+    corio_executor::task::Builder::new()
+        .name("spawn_cpu")
+        .spawn(job)
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

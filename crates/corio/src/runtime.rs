@@ -7,6 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use corio_blocking::Pool;
+use corio_cpu::CpuPool;
 use corio_executor::{Handle, PanicPolicy, Report, Task};
 use corio_timer::Clock;
 
@@ -30,6 +31,9 @@ use crate::driver::{Stack, StackHandle};
 pub struct Builder {
     exec: corio_executor::Builder,
     pool: corio_blocking::PoolBuilder,
+    cpu: corio_cpu::CpuPoolBuilder,
+    /// The CPU pool's thread count asked for, so that `build` can refuse zero.
+    cpu_threads: Option<usize>,
     clock: Option<Clock>,
     seed: Option<u64>,
     /// The worker count asked for (`None`: one per core), to size the timer's shards.
@@ -58,6 +62,8 @@ impl Builder {
         Builder {
             exec: corio_executor::Builder::new(),
             pool: Pool::builder().thread_name("corio-blocking"),
+            cpu: CpuPool::builder().thread_name("corio-cpu"),
+            cpu_threads: None,
             clock: None,
             seed: None,
             workers: None,
@@ -86,6 +92,25 @@ impl Builder {
     /// The most threads the blocking pool (`to_thread`, files, DNS) may start.
     pub fn blocking_threads(mut self, n: usize) -> Builder {
         self.pool = self.pool.max_threads(n);
+        self
+    }
+
+    /// The number of threads of the CPU pool behind [`spawn_cpu`](crate::spawn_cpu) (default:
+    /// one per core, or `CORIO_CPU_THREADS`). Zero is refused by `build` and `build_local`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Runtime::builder().cpu_threads(1).build()?;
+    /// let answer = rt.block_on(async { corio::spawn_cpu(|| 6 * 7).await });
+    /// assert_eq!(answer, 42);
+    /// assert_eq!(rt.metrics().cpu_completed, 1);
+    /// assert!(corio::Runtime::builder().cpu_threads(0).build().is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn cpu_threads(mut self, n: usize) -> Builder {
+        self.cpu_threads = Some(n);
+        self.cpu = self.cpu.threads(n);
         self
     }
 
@@ -145,29 +170,46 @@ impl Builder {
     ) -> (
         corio_executor::Builder,
         Pool,
+        CpuPool,
         Arc<OnceLock<Arc<StackHandle>>>,
     ) {
+        // Retry jitter draws from the runtime's randomness (seeded in deterministic mode).
+        corio_timer::set_random_source(corio_executor::random_u64);
         let pool = self.pool.build();
+        let cpu = self.cpu.build();
+        let driver_cpu = cpu.clone();
         let clock = self.clock.unwrap_or_default();
         let driver_pool = pool.clone();
         let stack = Arc::new(OnceLock::new());
         let slot = stack.clone();
         let exec = self.exec.driver(move || {
-            let driver = Stack::new(clock, driver_pool, timer_shards)?;
+            let driver = Stack::new(clock, driver_pool, driver_cpu, timer_shards)?;
             let _ = slot.set(driver.stack_handle());
             Ok(Box::new(driver) as Box<dyn corio_executor::Driver>)
         });
-        (exec, pool, stack)
+        (exec, pool, cpu, stack)
+    }
+
+    fn check_cpu_threads(&self) -> io::Result<()> {
+        if self.cpu_threads == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cpu_threads must be at least 1",
+            ));
+        }
+        Ok(())
     }
 
     /// Builds a multi-threaded, work-stealing runtime.
     ///
     /// # Errors
     ///
-    /// Fails if `worker_threads` is zero, if [`deterministic`](Builder::deterministic) was asked
+    /// Fails if `worker_threads` or `cpu_threads` is zero, if
+    /// [`deterministic`](Builder::deterministic) was asked
     /// for (threads would make the interleaving unrepeatable: use
     /// [`build_local`](Builder::build_local)), or if the OS refuses a thread or a poller.
     pub fn build(self) -> io::Result<Runtime> {
+        self.check_cpu_threads()?;
         if let Some(seed) = self.seed {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -187,11 +229,12 @@ impl Builder {
                 .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
                 .saturating_add(1)
         };
-        let (exec, pool, stack) = self.parts(shards);
+        let (exec, pool, cpu, stack) = self.parts(shards);
         let inner = exec.build()?;
         Ok(Runtime {
             inner: Some(inner),
             pool,
+            cpu,
             stack: stack.get().cloned(),
         })
     }
@@ -200,13 +243,15 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// Fails if the OS refuses a poller.
+    /// Fails if `cpu_threads` is zero, or if the OS refuses a poller.
     pub fn build_local(self) -> io::Result<LocalRuntime> {
-        let (exec, pool, stack) = self.parts(1);
+        self.check_cpu_threads()?;
+        let (exec, pool, cpu, stack) = self.parts(1);
         let inner = exec.build_local()?;
         Ok(LocalRuntime {
             inner: Some(inner),
             pool,
+            cpu,
             stack: stack.get().cloned(),
         })
     }
@@ -215,7 +260,7 @@ impl Builder {
 /// A multi-threaded, work-stealing runtime with timers, sockets and a blocking pool.
 ///
 /// `Send + Sync`. Dropping it cancels every task still alive (their destructors run), joins the
-/// worker threads, and shuts the blocking pool down.
+/// worker threads, and shuts the CPU and blocking pools down.
 ///
 /// # Examples
 ///
@@ -229,6 +274,7 @@ impl Builder {
 pub struct Runtime {
     inner: Option<corio_executor::Runtime>,
     pool: Pool,
+    cpu: CpuPool,
     stack: Option<Arc<StackHandle>>,
 }
 
@@ -239,6 +285,7 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         // Tasks first (their destructors may still use the pool), then the pool's threads.
         drop(self.inner.take());
+        self.cpu.shutdown(BLOCKING_SHUTDOWN);
         self.pool.shutdown(BLOCKING_SHUTDOWN);
     }
 }
@@ -299,7 +346,7 @@ impl Runtime {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn metrics(&self) -> RuntimeMetrics {
-        RuntimeMetrics::gather(&self.handle(), &self.pool, self.stack.as_deref())
+        RuntimeMetrics::gather(&self.handle(), &self.pool, &self.cpu, self.stack.as_deref())
     }
 
     /// A snapshot of every live task (debug mode only; see [`crate::dump`]).
@@ -308,7 +355,7 @@ impl Runtime {
     }
 }
 
-/// Counters of a runtime: its executor, timers, reactor and blocking pool; see
+/// Counters of a runtime: its executor, timers, reactor, blocking pool and CPU pool; see
 /// [`Runtime::metrics`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -339,12 +386,26 @@ pub struct RuntimeMetrics {
     pub io_sources: usize,
     /// Timers waiting to fire.
     pub pending_timers: usize,
+    /// CPU-pool threads alive (they start on demand, up to `cpu_threads`).
+    pub cpu_threads_alive: usize,
+    /// CPU jobs ([`spawn_cpu`](crate::spawn_cpu)) queued, not started.
+    pub cpu_queued: usize,
+    /// CPU jobs running now.
+    pub cpu_running: usize,
+    /// CPU jobs run to the end (panicked ones included).
+    pub cpu_completed: u64,
 }
 
 impl RuntimeMetrics {
-    fn gather(handle: &Handle, pool: &Pool, stack: Option<&StackHandle>) -> RuntimeMetrics {
+    fn gather(
+        handle: &Handle,
+        pool: &Pool,
+        cpu: &CpuPool,
+        stack: Option<&StackHandle>,
+    ) -> RuntimeMetrics {
         let e = handle.metrics();
         let p = pool.metrics();
+        let c = cpu.metrics();
         RuntimeMetrics {
             workers: e.workers,
             alive_tasks: e.alive,
@@ -359,6 +420,10 @@ impl RuntimeMetrics {
             blocking_queued: p.queued,
             io_sources: stack.map_or(0, |s| s.reactor.sources()),
             pending_timers: stack.map_or(0, |s| s.timer.pending()),
+            cpu_threads_alive: c.threads_alive,
+            cpu_queued: c.queued,
+            cpu_running: c.running,
+            cpu_completed: c.completed,
         }
     }
 }
@@ -382,12 +447,14 @@ impl RuntimeMetrics {
 pub struct LocalRuntime {
     inner: Option<corio_executor::LocalRuntime>,
     pool: Pool,
+    cpu: CpuPool,
     stack: Option<Arc<StackHandle>>,
 }
 
 impl Drop for LocalRuntime {
     fn drop(&mut self) {
         drop(self.inner.take());
+        self.cpu.shutdown(BLOCKING_SHUTDOWN);
         self.pool.shutdown(BLOCKING_SHUTDOWN);
     }
 }
@@ -432,7 +499,7 @@ impl LocalRuntime {
 
     /// A snapshot of the runtime's counters; see [`Runtime::metrics`].
     pub fn metrics(&self) -> RuntimeMetrics {
-        RuntimeMetrics::gather(&self.handle(), &self.pool, self.stack.as_deref())
+        RuntimeMetrics::gather(&self.handle(), &self.pool, &self.cpu, self.stack.as_deref())
     }
 
     /// A snapshot of every live task (debug mode only; see [`crate::dump`]).

@@ -49,6 +49,8 @@ async fn parked<T>(g: Guard) -> T {
 }
 
 type Reports = Arc<Mutex<Vec<String>>>;
+type BoxedTry =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u8, &'static str>> + Send>>;
 
 fn runtime(workers: usize) -> (corio::Runtime, Reports) {
     let reports: Reports = Arc::default();
@@ -126,9 +128,7 @@ fn join_all_try_join_all_and_race_losers_with_panicking_destructors() {
     // try_join_all: the first error drops the rest; one of them bombs.
     let d = drops.clone();
     let task = rt.spawn(async move {
-        let futs: Vec<
-            std::pin::Pin<Box<dyn std::future::Future<Output = Result<u8, &str>> + Send>>,
-        > = vec![
+        let futs: Vec<BoxedTry> = vec![
             Box::pin(parked(d.guard(false))),
             Box::pin(parked(d.guard(true))),
             Box::pin(async { Err("no") }),
