@@ -19,7 +19,8 @@ cargo xtask <task> [options]
 tasks:
   bench         corio against tokio and smol: prints the table, writes docs/BENCHMARKS.md
                 and docs/benchmarks.svg (--quick, --filter <text>; --help for more)
-  ci            fmt --check, clippy -D warnings, every test and doctest, cargo doc -D warnings
+  ci            fmt --check, clippy -D warnings, every test (nextest, a time limit per test)
+                and doctest, cargo doc -D warnings, cargo package and the cherry-pick crate
   loom          the loom models (executor wake path, timer registration, sync primitives)
   package       cargo package --workspace --no-verify, then build and run xtask/cherry-pick
                 (single crates used without the facade)

@@ -67,6 +67,29 @@
 //! **A dropped future does not undo its operation.** Each operation is a blocking job that
 //! cannot be interrupted: dropping, say, a `rename` future after it started does not stop the
 //! rename. (A future that was never polled does nothing: these are lazy `async fn`s.)
+//!
+//! # Cancel safety
+//!
+//! What is lost when a future is dropped before it completes (by a `select!`, a `timeout`, a
+//! `race` or a cancelled task). "Yes" means nothing is lost: start the operation again and it
+//! takes up exactly where the dropped one would have. This table is a contract that any other
+//! backend (io_uring included) must keep; `tests/fs_cancel.rs` checks the rows about reading and
+//! writing at the data level.
+//!
+//! | Operation on a [`File`] | Cancel-safe | If dropped before it completes |
+//! |---|---|---|
+//! | `read` (`AsyncReadExt::read`, `poll_read`) | yes | nothing: bytes a pool job read ahead stay in the `File` for the next read, and the position counts only the bytes handed out; no byte is lost or read twice |
+//! | `read_exact` (`AsyncReadExt`) | **no** | the bytes already read are in the caller's buffer and past the position, but how many is lost |
+//! | `read_to_end` (`AsyncReadExt`) | yes | nothing: the bytes already read stay in the `Vec` |
+//! | `write` (`AsyncWriteExt::write`, `poll_write`) | yes | nothing: a write that waited for room in the buffer took no byte; the file gets exactly the bytes of the writes that completed, in order |
+//! | `write_all` (`AsyncWriteExt`) | **no** | a prefix of the data is written (no gap, no duplicate); its length is lost |
+//! | `flush`, [`sync_all`](File::sync_all), [`sync_data`](File::sync_data), [`set_len`](File::set_len) | no, not undone | the job already started runs to its end on the pool; buffered bytes are still written |
+//! | [`File::open`], [`File::create`], [`OpenOptions::open`] | no, not undone | if the job started, the file may have been created; the handle it opened is closed |
+//! | Dropping the [`File`] itself with a read or write in flight | — | a read in flight is discarded; buffered bytes are still written (see above) |
+//!
+//! The whole-file and path functions ([`read()`], [`write()`], [`copy`], [`rename`],
+//! [`remove_file`], ...) are not undone either: a started job runs to its end, and only its result
+//! is lost.
 #![forbid(unsafe_code)]
 
 mod dir;

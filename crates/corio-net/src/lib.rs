@@ -34,6 +34,40 @@
 //! assert_eq!(back?, b"echo me");
 //! # std::io::Result::Ok(()) }).unwrap();
 //! ```
+//!
+//! # Cancel safety
+//!
+//! What is lost when an operation's future is dropped before it completes: by a `select!`, a
+//! `timeout`, a `race` or a cancelled task. "Yes" means nothing is lost: the operation can be
+//! started again, and it takes up exactly where the dropped one would have. This table is a
+//! contract: any other I/O backend (io_uring included) must keep it. The rows about reading,
+//! writing, accepting, connecting and datagrams are tested at the data level in this crate's
+//! `tests/` (`tcp.rs`, `udp.rs`, `unix.rs`).
+//!
+//! | Operation | Cancel-safe | If dropped before it completes |
+//! |---|---|---|
+//! | `read` (`AsyncReadExt::read`, `poll_read`, vectored) on [`TcpStream`], [`UnixStream`] | yes | nothing: bytes leave the socket only in the poll that returns them, so no byte is lost or read twice |
+//! | `read_exact` (`AsyncReadExt`) | **no** | the bytes already read are in the caller's buffer and gone from the socket, but how many is lost |
+//! | `read_to_end` (`AsyncReadExt`) | yes | nothing: the bytes already read stay in the `Vec` |
+//! | [`TcpStream::peek`], [`UdpSocket::peek_from`] | yes | nothing (a peek consumes nothing) |
+//! | `write` (`AsyncWriteExt::write`, `poll_write`, vectored) | yes | nothing was written: a write that waited for room took no byte |
+//! | `write_all` (`AsyncWriteExt`) | **no** | a prefix of the data was sent (no gap, no duplicate); its length is lost |
+//! | `flush`, `close` (`AsyncWriteExt`) | yes | they complete at their first poll (`close` shuts the write half down) |
+//! | [`TcpListener::accept`], [`UnixListener::accept`], `incoming()` | yes | nothing: a connection is taken from the backlog only by the poll that returns it |
+//! | [`TcpStream::connect`], [`TcpStream::connect_timeout`], [`UnixStream::connect`] | no, but harmless | the half-made socket is closed; the listener may still accept it, and then reads EOF (or a reset) from it, never data |
+//! | [`UdpSocket::recv_from`], [`UdpSocket::recv`], [`UnixDatagram::recv_from`], [`UnixDatagram::recv`] | yes | nothing: a datagram is taken only by the poll that returns it |
+//! | [`UdpSocket::send_to`], [`UdpSocket::send`], [`UnixDatagram::send_to`], [`UnixDatagram::send`] | yes | nothing was sent; a datagram goes whole or not at all |
+//! | [`TcpListener::bind`], [`UdpSocket::bind`], [`UdpSocket::connect`] | yes | nothing but the name resolution, if one was running on the blocking pool |
+//! | `readable()`, `writable()` | yes | nothing |
+//!
+//! **Handles and waiting readers.** Every socket type is a cheap `Clone` of one shared socket,
+//! closed when its last handle is dropped. Dropping one handle while a task reads through
+//! another changes nothing: the reader keeps waiting, harmlessly, and gets the data when it
+//! comes. To release a reader that waits in another task, shut the read half down
+//! ([`TcpStream::shutdown`]`(Shutdown::Read)`; the reader wakes and reads EOF on Linux), or let
+//! the peer close (EOF) or reset (an error of kind `ConnectionReset`). When the runtime whose
+//! reactor a socket registered with shuts down, operations still waiting on it wake and fail with
+//! an error ("the runtime that owns this I/O source has shut down") instead of waiting forever.
 #![forbid(unsafe_code)]
 // The Unix socket types linked above do not exist elsewhere (Windows).
 #![cfg_attr(not(unix), allow(rustdoc::broken_intra_doc_links))]

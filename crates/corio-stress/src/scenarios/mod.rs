@@ -108,7 +108,7 @@ pub(crate) const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "timer-storm",
-        what: "200k mostly cancelled timeouts and 20k sleeps: none early, lateness reported",
+        what: "200k mostly cancelled timeouts and 20k sleeps: none early, lateness bounded",
         run: timer_storm::run,
         limit_secs: [90, 30, 300],
         valgrind: false,
