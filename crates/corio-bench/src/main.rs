@@ -25,6 +25,7 @@ mod rt_smol;
 mod rt_tokio;
 mod suite;
 mod sys;
+mod tls;
 mod workload;
 
 use std::path::PathBuf;

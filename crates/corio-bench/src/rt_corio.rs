@@ -17,7 +17,8 @@ use crate::clients::Clients;
 use crate::outcome::{Outcome, million_outcome, rss_increase};
 use crate::sys;
 use crate::workload::{
-    ECHO_BYTES, FILE_CHUNK, FileChunks, LISTEN_BACKLOG, Sizes, Workload, file_path,
+    BROADCAST_YIELD_EVERY, CPU_SEED, CpuPlan, ECHO_BYTES, FILE_CHUNK, FileChunks, LISTEN_BACKLOG,
+    PROCESS_IN_FLIGHT, Sizes, TLS_BYTES, Workload, cpu_job, file_path,
 };
 
 /// A corio runtime kept for the whole process (warm-up and measured iterations alike).
@@ -75,6 +76,12 @@ async fn root(workload: Workload, s: Sizes) -> Outcome {
         Workload::MemPerTask => mem_per_task(s.idle_tasks).await,
         Workload::MillionTasks => million_tasks(s.million, s.million_deadline).await,
         Workload::FileIo => file_io(s.file_chunks).await,
+        Workload::SelectLoop => select_loop(s.selects).await,
+        Workload::BroadcastFanout => broadcast_fanout(s.bc_receivers, s.bc_messages).await,
+        Workload::ProcessSpawn => process_spawn(s.processes).await,
+        Workload::TlsEcho => tls_echo(s.tls_conns, s.tls_trips).await,
+        Workload::CpuFanout => cpu_fanout(s).await,
+        Workload::RetryStorm => retry_storm(s.retries).await,
     }
 }
 
@@ -494,4 +501,183 @@ async fn million_tasks(n: usize, wait: Duration) -> Outcome {
         done += handle.await;
     }
     million_outcome(start, all_polled, deadline, Instant::now(), done)
+}
+
+async fn select_loop(n: usize) -> Outcome {
+    let queue = Queue::unbounded();
+    let start = Instant::now();
+    let mut ok = 0u64;
+    for i in 0..n as u64 {
+        queue.try_put(i).expect("unbounded put");
+        ok += corio::select! {
+            got = queue.get() => u64::from(got == Ok(i)),
+            () = corio::sleep(Duration::from_secs(10)) => 0,
+        };
+    }
+    Outcome::since(start, ok)
+}
+
+async fn broadcast_fanout(receivers: usize, messages: usize) -> Outcome {
+    use corio::sync::broadcast;
+    // The capacity holds every message: corio's sender never waits, so only this makes the
+    // run lag-free on any schedule (see `Workload::describe`).
+    let (tx, rx) = broadcast::channel::<u64>(messages);
+    let rxs: Vec<_> = (0..receivers).map(|_| tx.subscribe()).collect();
+    drop(rx);
+    let start = Instant::now();
+    let handles: Vec<_> = rxs
+        .into_iter()
+        .map(|mut rx| {
+            corio::spawn(async move {
+                let mut ok = 0u64;
+                let mut next = 0u64;
+                loop {
+                    match rx.recv().await {
+                        Ok(v) => {
+                            ok += u64::from(v == next);
+                            next += 1;
+                        }
+                        Err(broadcast::RecvError::Closed) => break ok,
+                        // A lag loses deliveries: the check fails.
+                        Err(broadcast::RecvError::Lagged(_)) => break 0,
+                    }
+                }
+            })
+        })
+        .collect();
+    for i in 0..messages as u64 {
+        tx.send(i).expect("receivers alive");
+        if (i as usize + 1) % BROADCAST_YIELD_EVERY == 0 {
+            corio::yield_now().await;
+        }
+    }
+    drop(tx);
+    let mut ok = 0;
+    for handle in handles {
+        ok += handle.await;
+    }
+    Outcome::since(start, ok)
+}
+
+async fn process_spawn(n: usize) -> Outcome {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let runners: Vec<_> = (0..PROCESS_IN_FLIGHT.min(n))
+        .map(|_| {
+            let next = next.clone();
+            corio::spawn(async move {
+                let mut ok = 0u64;
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let status = corio::process::Command::new("true")
+                        .status()
+                        .await
+                        .expect("spawn true");
+                    ok += u64::from(status.success());
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for runner in runners {
+        ok += runner.await;
+    }
+    Outcome::since(start, ok)
+}
+
+async fn tls_echo(conns: usize, trips: usize) -> Outcome {
+    use corio_compat::tls::{Acceptor, Connector};
+    let configs = crate::tls::configs();
+    let acceptor = Acceptor::new(configs.server.clone());
+    let connector = Connector::new(configs.client.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local_addr");
+    let start = Instant::now();
+    let server = corio::spawn(async move {
+        let mut handlers = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let (stream, _) = listener.accept().await.expect("accept");
+            stream.set_nodelay(true).expect("nodelay");
+            let acceptor = acceptor.clone();
+            handlers.push(corio::spawn(async move {
+                let mut stream = acceptor.accept(stream).await.expect("server handshake");
+                let mut buf = [0u8; TLS_BYTES];
+                let mut served = 0u64;
+                while stream.read_exact(&mut buf).await.is_ok() {
+                    stream.write_all(&buf).await.expect("echo write");
+                    stream.flush().await.expect("echo flush");
+                    served += 1;
+                }
+                served
+            }));
+        }
+        let mut served = 0;
+        for handler in handlers {
+            served += handler.await;
+        }
+        served
+    });
+    let clients: Vec<_> = (0..conns)
+        .map(|c| {
+            let connector = connector.clone();
+            corio::spawn(async move {
+                let stream = TcpStream::connect(addr).await.expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                let mut stream = connector
+                    .connect(crate::tls::SERVER_NAME, stream)
+                    .await
+                    .expect("client handshake");
+                let msg = crate::tls::message(c);
+                let mut buf = [0u8; TLS_BYTES];
+                let mut ok = 0u64;
+                for _ in 0..trips {
+                    stream.write_all(&msg).await.expect("write");
+                    stream.flush().await.expect("flush");
+                    stream.read_exact(&mut buf).await.expect("read");
+                    ok += u64::from(buf == msg);
+                }
+                stream.close().await.expect("close_notify");
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for client in clients {
+        ok += client.await;
+    }
+    ok += server.await;
+    Outcome::since(start, ok)
+}
+
+async fn cpu_fanout(s: Sizes) -> Outcome {
+    let plan = CpuPlan::new(&s);
+    let start = Instant::now();
+    let jobs: Vec<_> = plan
+        .jobs()
+        .map(|(steps, want)| (corio::spawn_cpu(move || cpu_job(steps, CPU_SEED)), want))
+        .collect();
+    let mut ok = 0;
+    for (job, want) in jobs {
+        ok += u64::from(job.await == want);
+    }
+    Outcome::since(start, ok)
+}
+
+async fn retry_storm(n: usize) -> Outcome {
+    let start = Instant::now();
+    let mut ok = 0u64;
+    for _ in 0..n {
+        let backoff = corio::Backoff::exponential(Duration::ZERO)
+            .max_attempts(5)
+            .jitter(false);
+        let mut calls = 0u32;
+        let result: Result<u32, u32> = corio::retry(backoff, move || {
+            calls += 1;
+            let call = calls;
+            async move { if call < 3 { Err(call) } else { Ok(call) } }
+        })
+        .await;
+        ok += u64::from(result == Ok(3));
+    }
+    Outcome::since(start, ok)
 }

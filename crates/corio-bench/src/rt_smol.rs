@@ -25,7 +25,10 @@ use crate::clients::Clients;
 use crate::outcome::{Outcome, million_outcome, rss_increase};
 use crate::rt_corio::{file_io_with, mpmc_check};
 use crate::sys;
-use crate::workload::{ECHO_BYTES, LISTEN_BACKLOG, Sizes, Workload};
+use crate::workload::{
+    BROADCAST_YIELD_EVERY, CPU_SEED, CpuPlan, ECHO_BYTES, LISTEN_BACKLOG, PROCESS_IN_FLIGHT, Sizes,
+    TLS_BYTES, Workload, cpu_job,
+};
 
 /// Spawns onto the executor of the run: the one-thread `LocalExecutor` or the shared
 /// `Executor`.
@@ -168,6 +171,12 @@ async fn root<S: Spawner>(sp: S, workload: Workload, s: Sizes) -> Outcome {
         Workload::MemPerTask => mem_per_task(sp, s.idle_tasks).await,
         Workload::MillionTasks => million_tasks(sp, s.million, s.million_deadline).await,
         Workload::FileIo => file_io(s.file_chunks).await,
+        Workload::SelectLoop => select_loop(s.selects).await,
+        Workload::BroadcastFanout => broadcast_fanout(sp, s.bc_receivers, s.bc_messages).await,
+        Workload::ProcessSpawn => process_spawn(sp, s.processes).await,
+        Workload::TlsEcho => tls_echo(sp, s.tls_conns, s.tls_trips).await,
+        Workload::CpuFanout => cpu_fanout(s).await,
+        Workload::RetryStorm => retry_storm(s.retries).await,
     }
 }
 
@@ -546,4 +555,207 @@ async fn million_tasks<S: Spawner>(sp: S, n: usize, wait: Duration) -> Outcome {
         done += handle.await;
     }
     million_outcome(start, all_polled, deadline, Instant::now(), done)
+}
+
+async fn select_loop(n: usize) -> Outcome {
+    let (tx, rx) = channel::unbounded();
+    let start = Instant::now();
+    let mut ok = 0u64;
+    for i in 0..n as u64 {
+        tx.try_send(i).expect("unbounded send");
+        // futures-lite's `or`: the first future to finish wins, polled first (biased).
+        let got = async { rx.recv().await.ok() }
+            .or(async {
+                Timer::after(Duration::from_secs(10)).await;
+                None
+            })
+            .await;
+        ok += u64::from(got == Some(i));
+    }
+    Outcome::since(start, ok)
+}
+
+async fn broadcast_fanout<S: Spawner>(sp: S, receivers: usize, messages: usize) -> Outcome {
+    // The same capacity as corio's and tokio's, which never make their sender wait: every
+    // message fits, so async-broadcast's `broadcast` never waits either.
+    let (tx, rx) = async_broadcast::broadcast::<u64>(messages);
+    let rxs: Vec<_> = (0..receivers).map(|_| rx.clone()).collect();
+    drop(rx);
+    let start = Instant::now();
+    let handles: Vec<_> = rxs
+        .into_iter()
+        .map(|mut rx| {
+            sp.spawn(async move {
+                let mut ok = 0u64;
+                let mut next = 0u64;
+                loop {
+                    match rx.recv().await {
+                        Ok(v) => {
+                            ok += u64::from(v == next);
+                            next += 1;
+                        }
+                        Err(async_broadcast::RecvError::Closed) => break ok,
+                        Err(async_broadcast::RecvError::Overflowed(_)) => break 0,
+                    }
+                }
+            })
+        })
+        .collect();
+    for i in 0..messages as u64 {
+        tx.broadcast(i).await.expect("receivers alive");
+        if (i as usize + 1) % BROADCAST_YIELD_EVERY == 0 {
+            future::yield_now().await;
+        }
+    }
+    drop(tx);
+    let mut ok = 0;
+    for handle in handles {
+        ok += handle.await;
+    }
+    Outcome::since(start, ok)
+}
+
+async fn process_spawn<S: Spawner>(sp: S, n: usize) -> Outcome {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let runners: Vec<_> = (0..PROCESS_IN_FLIGHT.min(n))
+        .map(|_| {
+            let next = next.clone();
+            sp.spawn(async move {
+                let mut ok = 0u64;
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let status = smol::process::Command::new("true")
+                        .status()
+                        .await
+                        .expect("spawn true");
+                    ok += u64::from(status.success());
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for runner in runners {
+        ok += runner.await;
+    }
+    Outcome::since(start, ok)
+}
+
+async fn tls_echo<S: Spawner>(sp: S, conns: usize, trips: usize) -> Outcome {
+    use futures_rustls::rustls::pki_types::ServerName;
+    use futures_rustls::{TlsAcceptor, TlsConnector};
+    let configs = crate::tls::configs();
+    let acceptor = TlsAcceptor::from(configs.server.clone());
+    let connector = TlsConnector::from(configs.client.clone());
+    let name = ServerName::try_from(crate::tls::SERVER_NAME).expect("server name");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local_addr");
+    let start = Instant::now();
+    let server = sp.spawn(async move {
+        let mut handlers = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let (stream, _) = listener.accept().await.expect("accept");
+            stream.set_nodelay(true).expect("nodelay");
+            let acceptor = acceptor.clone();
+            handlers.push(sp.spawn(async move {
+                let mut stream = acceptor.accept(stream).await.expect("server handshake");
+                let mut buf = [0u8; TLS_BYTES];
+                let mut served = 0u64;
+                while stream.read_exact(&mut buf).await.is_ok() {
+                    stream.write_all(&buf).await.expect("echo write");
+                    stream.flush().await.expect("echo flush");
+                    served += 1;
+                }
+                served
+            }));
+        }
+        let mut served = 0;
+        for handler in handlers {
+            served += handler.await;
+        }
+        served
+    });
+    let clients: Vec<_> = (0..conns)
+        .map(|c| {
+            let connector = connector.clone();
+            let name = name.clone();
+            sp.spawn(async move {
+                let stream = TcpStream::connect(addr).await.expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                let mut stream = connector
+                    .connect(name, stream)
+                    .await
+                    .expect("client handshake");
+                let msg = crate::tls::message(c);
+                let mut buf = [0u8; TLS_BYTES];
+                let mut ok = 0u64;
+                for _ in 0..trips {
+                    stream.write_all(&msg).await.expect("write");
+                    stream.flush().await.expect("flush");
+                    stream.read_exact(&mut buf).await.expect("read");
+                    ok += u64::from(buf == msg);
+                }
+                stream.close().await.expect("close_notify");
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for client in clients {
+        ok += client.await;
+    }
+    ok += server.await;
+    Outcome::since(start, ok)
+}
+
+/// The smol column of `cpu_fanout` is rayon: `rayon::spawn` plus a oneshot, awaited here.
+async fn cpu_fanout(s: Sizes) -> Outcome {
+    let plan = CpuPlan::new(&s);
+    let start = Instant::now();
+    let jobs: Vec<_> = plan
+        .jobs()
+        .map(|(steps, want)| {
+            let (tx, rx) = futures_channel::oneshot::channel();
+            rayon::spawn(move || {
+                let _ = tx.send(cpu_job(steps, CPU_SEED));
+            });
+            (rx, want)
+        })
+        .collect();
+    let mut ok = 0;
+    for (job, want) in jobs {
+        ok += u64::from(job.await.expect("rayon job lost") == want);
+    }
+    Outcome::since(start, ok)
+}
+
+/// backon's sleeper on smol: async-io's timer, skipped for a zero delay (as on tokio, and as
+/// corio's retry skips it).
+async fn timer_sleep(delay: Duration) {
+    if !delay.is_zero() {
+        Timer::after(delay).await;
+    }
+}
+
+async fn retry_storm(n: usize) -> Outcome {
+    use backon::{ExponentialBuilder, Retryable};
+    let start = Instant::now();
+    let mut ok = 0u64;
+    for _ in 0..n {
+        // Up to 5 attempts: the first call and 4 retries.
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::ZERO)
+            .with_max_times(4);
+        let mut calls = 0u32;
+        let result: Result<u32, u32> = (move || {
+            calls += 1;
+            let call = calls;
+            async move { if call < 3 { Err(call) } else { Ok(call) } }
+        })
+        .retry(backoff)
+        .sleep(timer_sleep)
+        .await;
+        ok += u64::from(result == Ok(3));
+    }
+    Outcome::since(start, ok)
 }

@@ -22,11 +22,17 @@ pub(crate) enum Workload {
     MemPerTask,
     MillionTasks,
     FileIo,
+    SelectLoop,
+    BroadcastFanout,
+    ProcessSpawn,
+    TlsEcho,
+    CpuFanout,
+    RetryStorm,
 }
 
 impl Workload {
-    /// Every workload, in the order of issue 6.
-    pub(crate) const ALL: [Workload; 14] = [
+    /// Every workload: issue 6's in its order, then those of issues 13, 14 and 20.
+    pub(crate) const ALL: [Workload; 20] = [
         Workload::SpawnMany,
         Workload::YieldMany,
         Workload::ChainedSpawn,
@@ -41,6 +47,12 @@ impl Workload {
         Workload::MemPerTask,
         Workload::MillionTasks,
         Workload::FileIo,
+        Workload::SelectLoop,
+        Workload::BroadcastFanout,
+        Workload::ProcessSpawn,
+        Workload::TlsEcho,
+        Workload::CpuFanout,
+        Workload::RetryStorm,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -59,6 +71,12 @@ impl Workload {
             Workload::MemPerTask => "mem_per_task",
             Workload::MillionTasks => "million_tasks",
             Workload::FileIo => "file_io",
+            Workload::SelectLoop => "select_loop",
+            Workload::BroadcastFanout => "broadcast_fanout",
+            Workload::ProcessSpawn => "process_spawn",
+            Workload::TlsEcho => "tls_echo",
+            Workload::CpuFanout => "cpu_fanout",
+            Workload::RetryStorm => "retry_storm",
         }
     }
 
@@ -67,7 +85,7 @@ impl Workload {
         match self {
             Workload::SpawnMany | Workload::ChainedSpawn => "ns/spawn",
             Workload::YieldMany => "ns/yield",
-            Workload::PingPong | Workload::TcpEcho => "ns/round trip",
+            Workload::PingPong | Workload::TcpEcho | Workload::TlsEcho => "ns/round trip",
             Workload::TimeoutChurn => "ns/timeout",
             Workload::SleepMany => "ns/sleep",
             Workload::SemaphoreContended => "ns/acquire",
@@ -77,6 +95,11 @@ impl Workload {
             Workload::MemPerTask => "bytes/task",
             Workload::MillionTasks => "ns/task",
             Workload::FileIo => "ns/chunk",
+            Workload::SelectLoop => "ns/select",
+            Workload::BroadcastFanout => "ns/delivery",
+            Workload::ProcessSpawn => "ns/process",
+            Workload::CpuFanout => "ns/job",
+            Workload::RetryStorm => "ns/operation",
         }
     }
 
@@ -111,6 +134,12 @@ impl Workload {
             Workload::MemPerTask => s.idle_tasks,
             Workload::MillionTasks => s.million,
             Workload::FileIo => s.file_chunks,
+            Workload::SelectLoop => s.selects,
+            Workload::BroadcastFanout => s.bc_receivers * s.bc_messages,
+            Workload::ProcessSpawn => s.processes,
+            Workload::TlsEcho => s.tls_conns * s.tls_trips,
+            Workload::CpuFanout => s.cpu_small + s.cpu_large,
+            Workload::RetryStorm => s.retries,
         };
         n as u64
     }
@@ -122,7 +151,7 @@ impl Workload {
             // Each task returns its index: the sum proves every task ran its own future.
             Workload::SpawnMany => ops * ops.saturating_sub(1) / 2,
             // Both ends count: the client its verified echoes, the server what it served.
-            Workload::TcpEcho | Workload::TcpConnections => 2 * ops,
+            Workload::TcpEcho | Workload::TcpConnections | Workload::TlsEcho => 2 * ops,
             _ => ops,
         }
     }
@@ -139,7 +168,10 @@ impl Workload {
         }
         let full = match self {
             Workload::MillionTasks => 180,
-            Workload::QueueMpmc | Workload::TcpEcho | Workload::TcpConnections => 120,
+            Workload::QueueMpmc
+            | Workload::TcpEcho
+            | Workload::TcpConnections
+            | Workload::TlsEcho => 120,
             _ => 60,
         };
         match scale {
@@ -281,6 +313,83 @@ impl Workload {
                 s.file_chunks * FILE_CHUNK / (1024 * 1024),
                 thousands(s.file_chunks),
                 FILE_CHUNK / 1024
+            ),
+            Workload::SelectLoop => format!(
+                "Issue 14: one task selects {} times between a queue get that is ready (the task \
+                 puts one item just before) and a pending 10 s sleep created in the same \
+                 statement, the idiomatic \"receive with a timeout\"; the received item is \
+                 checked. corio::select! (fair: random start arm) over corio::Queue::unbounded \
+                 and corio::sleep; tokio::select! (fair too) over tokio::sync::mpsc's unbounded \
+                 channel and tokio::time::sleep; futures-lite's `or` (biased: polls the get \
+                 first) over async_channel::unbounded and async_io::Timer on smol.",
+                thousands(s.selects)
+            ),
+            Workload::BroadcastFanout => format!(
+                "Issue 14: 1 sender, {} receivers (each in its own task), {} messages, each \
+                 received by every receiver, in order (checked). The unit is one delivery (one \
+                 message to one receiver). Neither corio's nor tokio's broadcast sender ever \
+                 waits, so the capacity is the message count ({}): no run can lag (a `Lagged` \
+                 fails the check), and every runtime gets the same channel size. The sender \
+                 yields every {} messages, so the receivers keep draining, parking and being \
+                 woken while it sends. corio::sync::broadcast, tokio::sync::broadcast, and \
+                 async-broadcast on smol (whose `broadcast` would wait when full; it never is).",
+                s.bc_receivers,
+                thousands(s.bc_messages),
+                thousands(s.bc_messages),
+                BROADCAST_YIELD_EVERY
+            ),
+            Workload::ProcessSpawn => format!(
+                "Issue 13: {} `Command::new(\"true\").status()` (stdio inherited), at most {} in \
+                 flight: that many tasks each run processes one after another, taking the next \
+                 number from a shared atomic counter, until all are done; every exit status \
+                 must be success. corio::process::Command, tokio::process::Command, \
+                 async-process (smol::process::Command). Mostly fork/exec/wait: the runtimes \
+                 differ in how they learn of a child's exit (SIGCHLD, pidfd, a reaper \
+                 thread).",
+                thousands(s.processes),
+                PROCESS_IN_FLIGHT
+            ),
+            Workload::TlsEcho => format!(
+                "Issue 13: `tcp_echo` over TLS: {} connections × {} round trips of {} KiB \
+                 (write_all, flush, read_exact, compare), an echo task per accepted connection. \
+                 Every runtime uses the same rustls configurations (ring provider, TLS 1.3, one \
+                 rcgen self-signed certificate for `localhost` made once per process, \
+                 untimed); the timing includes connects and handshakes. corio: corio-compat's \
+                 `tls` (futures-rustls) over corio::net; tokio: tokio-rustls over tokio::net; \
+                 smol: futures-rustls over smol::net.",
+                thousands(s.tls_conns),
+                thousands(s.tls_trips),
+                TLS_BYTES / 1024
+            ),
+            Workload::CpuFanout => format!(
+                "Issue 20: {} small CPU jobs (a fixed arithmetic loop of {} steps, about 10 µs \
+                 on the machine it was calibrated on) and {} large ones ({} steps, about 10 ms), \
+                 interleaved (one large job every {} submissions), all submitted at once from \
+                 the root task, then awaited in order; each job's value is checked. The unit is \
+                 one job (the CPU work itself is about {:.0} ms per iteration on one core). \
+                 corio::spawn_cpu; tokio::task::spawn_blocking (its default pool, up to 512 \
+                 threads); and, in the smol column, **rayon**: `rayon::spawn` plus a \
+                 futures-channel oneshot, awaited from smol (rayon's global pool, one thread \
+                 per core).",
+                thousands(s.cpu_small),
+                thousands(CPU_SMALL_STEPS as usize),
+                s.cpu_large,
+                thousands(CPU_LARGE_STEPS as usize),
+                (s.cpu_small + s.cpu_large) / s.cpu_large.max(1),
+                (s.cpu_small as f64 * 0.01) + (s.cpu_large as f64 * 10.0)
+            ),
+            Workload::RetryStorm => format!(
+                "Issue 20: {} operations, one after another in the root task, each failing \
+                 twice then succeeding, retried with exponential backoff from a zero base delay \
+                 (no jitter, up to 5 attempts); each must end `Ok` on its third call. \
+                 corio::retry with corio::Backoff (which skips a zero wait); backon's \
+                 `Retryable` with an ExponentialBuilder (zero min delay) on tokio and on smol, \
+                 whose sleeper skips a zero delay and otherwise calls tokio::time::sleep or \
+                 async_io::Timer::after. Why skip: `tokio::time::sleep(Duration::ZERO)` waits \
+                 for the timer's next 1 ms tick, so with `.sleep(tokio::time::sleep)` as is, \
+                 an operation took about 2.4 ms (two ticks), and the row measured tokio's \
+                 timer granularity rather than retrying.",
+                thousands(s.retries)
             ),
         }
     }
@@ -443,6 +552,74 @@ pub(crate) fn file_path(runtime: &str) -> std::path::PathBuf {
     ))
 }
 
+/// `broadcast_fanout`: the sender yields after this many messages.
+pub(crate) const BROADCAST_YIELD_EVERY: usize = 64;
+
+/// `process_spawn`: the most children alive at once.
+pub(crate) const PROCESS_IN_FLIGHT: usize = 64;
+
+/// The bytes of one `tls_echo` message.
+pub(crate) const TLS_BYTES: usize = 1024;
+
+/// `cpu_fanout`: the steps of a small job (about 10 µs) and of a large one (about 10 ms),
+/// calibrated once and fixed since, so that every runtime and every run does the same work.
+/// One step is a dependency chain of about 6 cycles (multiply, add, shift, xor): about 2 ns
+/// at 3 GHz. Measured on the 2-core machine of the first runs (rustc -O, under load from
+/// other builds): 16-20 µs per 4,000 steps, 17-19 ms per 4,000,000, so 2-5 ns a step
+/// depending on the load; 5,000 steps is 10 µs on the unloaded core.
+pub(crate) const CPU_SMALL_STEPS: u64 = 5_000;
+pub(crate) const CPU_LARGE_STEPS: u64 = 5_000_000;
+
+/// `cpu_fanout`'s job: `steps` rounds of a multiply-xorshift that the compiler cannot fold.
+pub(crate) fn cpu_job(steps: u64, seed: u64) -> u64 {
+    let steps = std::hint::black_box(steps);
+    let mut x = std::hint::black_box(seed);
+    for i in 0..steps {
+        x = x.wrapping_mul(0x5851_F42D_4C95_7F2D).wrapping_add(i | 1);
+        x ^= x >> 29;
+    }
+    x
+}
+
+/// `cpu_fanout`'s plan: whether job `i` is large, and the value every job of its size returns.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CpuPlan {
+    total: usize,
+    stride: usize,
+    large: usize,
+    pub(crate) small_value: u64,
+    pub(crate) large_value: u64,
+}
+
+/// The seed of every `cpu_fanout` job.
+pub(crate) const CPU_SEED: u64 = 0x2545_F491_4F6C_DD1D;
+
+impl CpuPlan {
+    /// Computes both reference values (untimed: one small and one large job).
+    pub(crate) fn new(s: &Sizes) -> CpuPlan {
+        let total = s.cpu_small + s.cpu_large;
+        CpuPlan {
+            total,
+            stride: total / s.cpu_large.max(1),
+            large: s.cpu_large,
+            small_value: cpu_job(CPU_SMALL_STEPS, CPU_SEED),
+            large_value: cpu_job(CPU_LARGE_STEPS, CPU_SEED),
+        }
+    }
+
+    /// The jobs: (steps, expected value), large ones spread evenly.
+    pub(crate) fn jobs(&self) -> impl Iterator<Item = (u64, u64)> + use<> {
+        let plan = *self;
+        (0..plan.total).map(move |i| {
+            if i % plan.stride == 0 && i / plan.stride < plan.large {
+                (CPU_LARGE_STEPS, plan.large_value)
+            } else {
+                (CPU_SMALL_STEPS, plan.small_value)
+            }
+        })
+    }
+}
+
 /// The listen backlog asked for in `tcp_connections`.
 pub(crate) const LISTEN_BACKLOG: i32 = 16_384;
 
@@ -474,6 +651,15 @@ pub(crate) struct Sizes {
     pub(crate) million: usize,
     pub(crate) million_deadline: Duration,
     pub(crate) file_chunks: usize,
+    pub(crate) selects: usize,
+    pub(crate) bc_receivers: usize,
+    pub(crate) bc_messages: usize,
+    pub(crate) processes: usize,
+    pub(crate) tls_conns: usize,
+    pub(crate) tls_trips: usize,
+    pub(crate) cpu_small: usize,
+    pub(crate) cpu_large: usize,
+    pub(crate) retries: usize,
 }
 
 impl Sizes {
@@ -505,6 +691,15 @@ impl Sizes {
             million_deadline: Duration::from_millis(3_000),
             // 64 MiB in 64 KiB chunks, as issue 5 asks.
             file_chunks: 1_024,
+            selects: 1_000_000,
+            bc_receivers: 100,
+            bc_messages: 10_000,
+            processes: 1_000,
+            tls_conns: 50,
+            tls_trips: 1_000,
+            cpu_small: 10_000,
+            cpu_large: 100,
+            retries: 10_000,
         };
         match scale {
             Scale::Full => full,
@@ -530,6 +725,14 @@ impl Sizes {
                 million: 100_000,
                 million_deadline: Duration::from_millis(350),
                 file_chunks: 128,
+                selects: 100_000,
+                bc_messages: 1_000,
+                processes: 200,
+                tls_conns: 20,
+                tls_trips: 200,
+                cpu_small: 1_000,
+                cpu_large: 10,
+                retries: 2_000,
                 ..full
             },
             Scale::Tiny => Sizes {
@@ -556,6 +759,15 @@ impl Sizes {
                 million: 2_000,
                 million_deadline: Duration::from_millis(300),
                 file_chunks: 4,
+                selects: 1_000,
+                bc_receivers: 5,
+                bc_messages: 100,
+                processes: 10,
+                tls_conns: 3,
+                tls_trips: 10,
+                cpu_small: 20,
+                cpu_large: 2,
+                retries: 50,
                 ..full
             },
         }

@@ -30,6 +30,12 @@ fn the_tiny_suite_runs_every_case_and_checks_it() {
         "mem_per_task",
         "million_tasks",
         "file_io",
+        "select_loop",
+        "broadcast_fanout",
+        "process_spawn",
+        "tls_echo",
+        "cpu_fanout",
+        "retry_storm",
     ] {
         assert!(
             stdout.contains(workload),
