@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     /// runtime, shutdown).
     pub(crate) foreign_spawned: AtomicU64,
     pub(crate) foreign_completed: AtomicU64,
+    /// `schedule_remote` calls in progress (see `drain`).
+    remote_schedules: std::sync::atomic::AtomicUsize,
 }
 
 /// The part of a worker that other threads can reach.
@@ -130,6 +132,7 @@ impl Shared {
             threads: Mutex::new(Vec::new()),
             foreign_spawned: AtomicU64::new(0),
             foreign_completed: AtomicU64::new(0),
+            remote_schedules: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -183,15 +186,25 @@ impl Shared {
         }
     }
 
-    fn schedule_remote(&self, runnable: Runnable) {
-        if self.shutdown.load(Ordering::Acquire) {
-            // The runtime is gone or going: drop the task (and its future) right here.
+    fn schedule_remote(self: &Arc<Shared>, runnable: Runnable) {
+        // Announced before the shutdown check, withdrawn after the push (or the drop): `drain`
+        // waits until no schedule is in flight, so a task pushed after `drain` emptied the
+        // injector (or dropped here) cannot outlive `Runtime::drop`. SeqCst orders the increment
+        // and the flag's load against `drain`'s store of the flag and load of the counter.
+        self.remote_schedules.fetch_add(1, Ordering::SeqCst);
+        if self.shutdown.load(Ordering::SeqCst) {
+            // The runtime is gone or going: drop the task (and its future) right here, inside the
+            // runtime's context, so that its end is counted (see `drain`) and a destructor's
+            // report reaches the runtime's hook.
+            let handle = crate::runtime::Handle(crate::runtime::HandleKind::Multi(self.clone()));
+            let _enter = context::enter(Current::Entered(handle));
             drop(runnable);
-            return;
+        } else {
+            // An unbounded queue only refuses a push once closed, and we never close it.
+            let _ = self.injector.push(runnable);
+            self.notify_parked();
         }
-        // An unbounded queue only refuses a push once closed, and we never close it.
-        let _ = self.injector.push(runnable);
-        self.notify_parked();
+        self.remote_schedules.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Wakes an idle worker if there is one and none is already searching for work.
@@ -225,6 +238,11 @@ impl Shared {
     /// Drops every task that is left: queued ones, and idle ones reached through the registry.
     pub(crate) fn drain(&self) {
         loop {
+            // Schedules from other threads that started before they could see `shutdown` finish
+            // their push (or their drop) first; each takes a few instructions.
+            while self.remote_schedules.load(Ordering::SeqCst) != 0 {
+                std::thread::yield_now();
+            }
             let wakers = self.common.registry.drain();
             let woken = wakers.len();
             // Each wake schedules the task on a runtime that is shut down, which drops it.
@@ -243,6 +261,15 @@ impl Shared {
             if woken == 0 && dropped == 0 {
                 break;
             }
+        }
+        // A wake on another thread that marked its task scheduled inside async-task just before
+        // the drain looked, but has not called our schedule function yet, is invisible to it: the
+        // task is in no queue and no longer in the registry. That thread drops it moments later
+        // (it will see `shutdown`), so wait for the count of live tasks to reach zero, for a
+        // bounded time in case a task was counted elsewhere (a cross-runtime edge case).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(250);
+        while self.metrics().alive > 0 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
         }
     }
 }

@@ -225,7 +225,10 @@ impl Reactor {
             .try_with(|c| c.replace(Some(self.clone())))
             .ok()
             .flatten();
-        ReactorGuard { prev: Some(prev) }
+        ReactorGuard {
+            prev: Some(prev),
+            _not_send: std::marker::PhantomData,
+        }
     }
 
     /// The number of registered sources.
@@ -550,6 +553,9 @@ impl Reactor {
 #[must_use = "the reactor stays current only while the guard is alive"]
 pub struct ReactorGuard {
     prev: Option<Option<Reactor>>,
+    /// `!Send`: the guard restores *this* thread's current reactor, so it must be dropped on
+    /// the thread that made it (a task holding it across an await could move to another worker).
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for ReactorGuard {

@@ -208,7 +208,10 @@ impl Timer {
             .try_with(|c| c.replace(Some(entered)))
             .ok()
             .flatten();
-        TimerGuard { prev: Some(prev) }
+        TimerGuard {
+            prev: Some(prev),
+            _not_send: std::marker::PhantomData,
+        }
     }
 
     /// The timer's clock.
@@ -300,6 +303,9 @@ impl Timer {
 #[must_use = "the timer stays current only while the guard is alive"]
 pub struct TimerGuard {
     prev: Option<Option<Timer>>,
+    /// `!Send`: the guard restores *this* thread's current timer, so it must be dropped on
+    /// the thread that made it (a task holding it across an await could move to another worker).
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for TimerGuard {

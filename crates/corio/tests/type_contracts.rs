@@ -164,3 +164,21 @@ fn everyday_futures_and_handles_are_send() {
     assert_send::<corio::net::UdpSocket>();
     assert_send::<corio::fs::File>();
 }
+
+#[test]
+fn the_reactor_and_timer_guards_stay_on_their_thread() {
+    // They restore a thread's current reactor or timer when dropped, like the runtime's
+    // `EnterGuard`: a task must not carry one across an await to another worker.
+    const {
+        assert!(
+            !<Probe<corio_reactor::ReactorGuard>>::SEND,
+            "ReactorGuard is Send"
+        )
+    };
+    const {
+        assert!(
+            !<Probe<corio_timer::TimerGuard>>::SEND,
+            "TimerGuard is Send"
+        )
+    };
+}
