@@ -312,7 +312,12 @@ mod tests {
         assert_eq!(poller.wait(&mut events, None).unwrap(), 0);
         // Consumed: the next wait sleeps its whole timeout instead of returning at once.
         let start = Instant::now();
-        assert_eq!(poller.wait(&mut events, Some(Duration::from_millis(50))).unwrap(), 0);
+        assert_eq!(
+            poller
+                .wait(&mut events, Some(Duration::from_millis(50)))
+                .unwrap(),
+            0
+        );
         assert!(start.elapsed() >= Duration::from_millis(50));
     }
 
