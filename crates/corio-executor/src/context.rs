@@ -135,9 +135,18 @@ impl Current {
     }
 }
 
+#[cfg(not(loom))]
 thread_local! {
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
     static TASK: Cell<Option<TaskId>> = const { Cell::new(None) };
+}
+
+// Loom runs its threads on one OS thread: the context must be loom's thread-local, or the model's
+// workers would share one (`cargo xtask loom` drives the real worker loop, see `multi.rs`).
+#[cfg(loom)]
+loom::thread_local! {
+    static CURRENT: RefCell<Option<Current>> = RefCell::new(None);
+    static TASK: Cell<Option<TaskId>> = Cell::new(None);
 }
 
 /// Runs `f` with this thread's context. Returns `f(None)` during thread-local destruction.

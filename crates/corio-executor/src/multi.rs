@@ -660,16 +660,11 @@ impl Idle {
 /// locks are loom's under `--cfg loom`). Run with `cargo xtask loom`.
 #[cfg(all(test, loom))]
 mod loom_models {
-    use super::Idle;
     use crate::park::{Driver, Parker, SharedDriver, ThreadParkDriver};
-    use crate::sync::{Mutex, fence};
-    use concurrent_queue::ConcurrentQueue;
+    use crate::sync::Mutex;
     use loom::sync::Arc;
-    use std::sync::atomic::Ordering;
 
     struct World {
-        idle: Idle,
-        injector: ConcurrentQueue<u32>,
         parkers: Vec<Parker>,
         driver: SharedDriver,
     }
@@ -678,8 +673,6 @@ mod loom_models {
         let driver = ThreadParkDriver::new();
         let handle = driver.handle();
         Arc::new(World {
-            idle: Idle::new(workers),
-            injector: ConcurrentQueue::unbounded(),
             parkers: (0..workers).map(|_| Parker::new()).collect(),
             driver: SharedDriver {
                 driver: Mutex::new(Some(Box::new(driver) as Box<dyn Driver>)),
@@ -688,58 +681,12 @@ mod loom_models {
         })
     }
 
-    /// A worker, as `Core::run`/`run_task`/`park` do it: take a task (and, as the last searcher
-    /// to find one, wake another), or park; returns the task.
-    fn worker(w: &World, index: usize) -> u32 {
-        let mut searching = false;
-        loop {
-            if let Ok(task) = w.injector.pop() {
-                if searching && w.idle.transition_from_searching() {
-                    if let Some(other) = w.idle.worker_to_notify() {
-                        w.parkers[other].unpark(&w.driver);
-                    }
-                }
-                return task;
-            }
-            w.idle.transition_to_parked(index, searching);
-            searching = false;
-            fence(Ordering::SeqCst);
-            if !w.injector.is_empty() {
-                // Woken by a notifier in between: it counted us as searching.
-                searching = !w.idle.unpark_self(index);
-                continue;
-            }
-            w.parkers[index].park(Some(&w.driver));
-            searching = !w.idle.unpark_self(index);
-        }
-    }
-
-    /// A producer off the workers: push to the injector, then wake a worker if one should be.
-    fn produce(w: &World, task: u32) {
-        let _ = w.injector.push(task);
-        fence(Ordering::SeqCst);
-        if let Some(index) = w.idle.worker_to_notify() {
-            w.parkers[index].unpark(&w.driver);
-        }
-    }
-
     fn model(f: impl Fn() + Sync + Send + 'static) {
         let mut builder = loom::model::Builder::new();
         if builder.preemption_bound.is_none() {
             builder.preemption_bound = Some(2);
         }
         builder.check(f);
-    }
-
-    #[test]
-    fn loom_a_task_from_outside_reaches_a_sleeping_worker() {
-        model(|| {
-            let w = world(1);
-            let w2 = w.clone();
-            let consumer = loom::thread::spawn(move || worker(&w2, 0));
-            produce(&w, 7);
-            assert_eq!(consumer.join().unwrap(), 7);
-        });
     }
 
     /// The thread of `Runtime::block_on` parks off the driver (on its condition variable); an
@@ -755,21 +702,111 @@ mod loom_models {
         });
     }
 
+    // The real worker loop: `worker_main` (its `Core::run`: the LIFO slot, the private and
+    // stealable queues, `share`, stealing, the injector, parking through `Idle` and `Parker`) on
+    // loom's threads, with real async-task tasks spawned through `runtime::multi_spawn` and
+    // awaited by other tasks.
+
+    use crate::runtime::{Builder, multi_spawn};
+    use crate::task::Header;
+    use std::panic::Location;
+
+    fn spawn_workers(
+        shared: &std::sync::Arc<super::Shared>,
+        n: usize,
+    ) -> Vec<loom::thread::JoinHandle<()>> {
+        (0..n)
+            .map(|index| {
+                let shared = shared.clone();
+                loom::thread::spawn(move || super::worker_main(shared, index))
+            })
+            .collect()
+    }
+
+    fn shut_down(rt: crate::Runtime, workers: Vec<loom::thread::JoinHandle<()>>) {
+        rt.shared.signal_shutdown();
+        for w in workers {
+            w.join().unwrap();
+        }
+        drop(rt); // drains what is left and drops the driver
+    }
+
+    /// Runs `f` as a task and waits for its output on this (the model's main) thread. The wait
+    /// is a loom mutex and condition variable, not `multi_block_on`: its parker would be created
+    /// here and reached by the worker only through async-task's own atomics, which loom cannot
+    /// see, so loom would report the hand-over as a causality violation.
+    fn run<F>(shared: &std::sync::Arc<super::Shared>, f: F) -> F::Output
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let slot = Arc::new((Mutex::new(None), loom::sync::Condvar::new()));
+        let done = slot.clone();
+        spawn(shared, async move {
+            let out = f.await;
+            *done.0.lock().unwrap() = Some(out);
+            done.1.notify_one();
+        })
+        .detach();
+        let mut out = slot.0.lock().unwrap();
+        loop {
+            if let Some(out) = out.take() {
+                return out;
+            }
+            out = slot.1.wait(out).unwrap();
+        }
+    }
+
+    fn spawn<F>(shared: &std::sync::Arc<super::Shared>, f: F) -> crate::Task<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        multi_spawn(shared, f, Header::new(Location::caller(), None))
+    }
+
     #[test]
-    fn loom_two_workers_two_tasks() {
+    fn loom_real_loop_a_task_from_outside_reaches_a_sleeping_worker() {
         model(|| {
-            let w = world(2);
-            let workers: Vec<_> = (0..2)
-                .map(|i| {
-                    let w = w.clone();
-                    loom::thread::spawn(move || worker(&w, i))
-                })
-                .collect();
-            produce(&w, 1);
-            produce(&w, 2);
-            let mut got: Vec<u32> = workers.into_iter().map(|t| t.join().unwrap()).collect();
-            got.sort_unstable();
-            assert_eq!(got, [1, 2]);
+            let rt = Builder::new().loom_runtime(1);
+            let workers = spawn_workers(&rt.shared, 1);
+            assert_eq!(run(&rt.shared, async { 7 }), 7);
+            shut_down(rt, workers);
+        });
+    }
+
+    /// A task on a worker spawns two children: they go to that worker's LIFO slot and private
+    /// queue, and to the stealable queue through `share` when the other worker sleeps; either
+    /// worker may run them. Every child runs exactly once and the parent sees both.
+    #[test]
+    fn loom_real_loop_children_are_shared_or_stolen_and_run_once() {
+        model(|| {
+            let rt = Builder::new().loom_runtime(2);
+            let workers = spawn_workers(&rt.shared, 2);
+            let shared = rt.shared.clone();
+            let parent = async move {
+                let a = spawn(&shared, async { 1 });
+                let b = spawn(&shared, async { 2 });
+                a.await + b.await
+            };
+            assert_eq!(run(&rt.shared, parent), 3);
+            shut_down(rt, workers);
+        });
+    }
+
+    /// A task that yields goes to the back of its worker's queue (async-task's
+    /// `woken_while_running`), not to the LIFO slot, and still completes.
+    #[test]
+    fn loom_real_loop_a_yielding_task_completes() {
+        model(|| {
+            let rt = Builder::new().loom_runtime(1);
+            let workers = spawn_workers(&rt.shared, 1);
+            let task = async {
+                crate::yield_now().await;
+                5
+            };
+            assert_eq!(run(&rt.shared, task), 5);
+            shut_down(rt, workers);
         });
     }
 }

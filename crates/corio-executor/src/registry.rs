@@ -13,7 +13,7 @@
 //!   mutex. A task registers in the shard of the worker that polled it, and removes itself from
 //!   that shard when its future is dropped, usually on the same worker.
 
-use std::sync::Mutex;
+use crate::sync::{Mutex, lock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Waker;
 
@@ -151,12 +151,6 @@ impl Registry {
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(&s.0).live).sum()
     }
-}
-
-/// Locks a mutex, ignoring poisoning: the registry's data stays consistent even if a panic
-/// unwound through a holder (no user code runs under these locks).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

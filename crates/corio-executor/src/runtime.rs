@@ -229,6 +229,31 @@ impl Builder {
         Ok(runtime)
     }
 
+    /// The shared state of a multi-threaded runtime of `workers` workers, with no thread
+    /// started: the loom models run `multi::worker_main` on loom's threads themselves.
+    #[cfg(all(test, loom))]
+    pub(crate) fn loom_runtime(self, workers: usize) -> Runtime {
+        let driver: Box<dyn Driver> = Box::new(ThreadParkDriver::new());
+        let handle = driver.handle();
+        let common = Common::new(
+            workers,
+            self.panic_policy,
+            self.report.clone(),
+            None,
+            Some(handle.clone()),
+            None,
+        );
+        let shared = Arc::new(multi::Shared::new(
+            common,
+            workers,
+            SharedDriver {
+                driver: crate::sync::Mutex::new(Some(driver)),
+                handle,
+            },
+        ));
+        Runtime { shared }
+    }
+
     /// Builds a single-threaded runtime that runs on the thread that calls its
     /// [`block_on`](LocalRuntime::block_on).
     ///
@@ -295,7 +320,7 @@ fn default_workers() -> usize {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Runtime {
-    shared: Arc<multi::Shared>,
+    pub(crate) shared: Arc<multi::Shared>,
 }
 
 impl fmt::Debug for Runtime {
@@ -429,7 +454,11 @@ impl Wake for crate::pinned::BlockOnTarget {
 ///
 /// Between polls of `future` it runs the thread's pinned tasks (`spawn_local` here); the
 /// outermost call off the workers drops those left when it returns.
-fn multi_block_on<F: Future>(shared: &Arc<multi::Shared>, future: F, on_worker: bool) -> F::Output {
+pub(crate) fn multi_block_on<F: Future>(
+    shared: &Arc<multi::Shared>,
+    future: F,
+    on_worker: bool,
+) -> F::Output {
     let _enter = context::enter(Current::Entered(Handle(HandleKind::Multi(shared.clone()))));
     let target = Arc::new(crate::pinned::BlockOnTarget {
         parker: Parker::new(),
