@@ -72,15 +72,18 @@ fn bomb_reports(reports: &Reports) -> usize {
         .count()
 }
 
-/// Waits (yielding) until `cond` holds, with a generous bound.
+/// Waits (yielding, and sleeping a little between looks) until `cond` holds, with a generous
+/// bound: the tasks are dropped by the workers, which a loaded machine may delay.
 async fn until(cond: impl Fn() -> bool) {
-    for _ in 0..1_000_000 {
-        if cond() {
-            return;
-        }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not reached in 30 s"
+        );
         yield_now().await;
+        std::thread::sleep(std::time::Duration::from_micros(200));
     }
-    panic!("condition not reached");
 }
 
 #[test]
