@@ -456,9 +456,19 @@ where
                     cell: self,
                     armed: true,
                 };
-                drop(future);
+                // A destructor that panics must neither keep the set from cancelling the other
+                // tasks nor, inside the set's own drop, turn into a second panic (an abort):
+                // nobody awaits a cancelled task, so its panic is reported.
+                let dropped = catch_unwind(AssertUnwindSafe(move || drop(future)));
                 guard.armed = false;
                 self.finish(None);
+                if let Err(payload) = dropped {
+                    corio_executor::task::report_unobserved_panic(
+                        payload,
+                        Some("TaskSet task"),
+                        self.location,
+                    );
+                }
                 true
             }
             Stage::Busy(thread) => {

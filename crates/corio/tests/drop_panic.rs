@@ -295,3 +295,31 @@ fn run_local_and_run_survive_a_panicking_task_destructor() {
     assert_eq!(out, 4);
     assert_eq!(drops.count(), 2);
 }
+
+#[test]
+fn a_task_set_cancelling_tasks_whose_destructors_panic() {
+    for workers in [1, 2] {
+        let (rt, reports) = runtime(workers);
+        let drops = Drops::default();
+        let d = drops.clone();
+        rt.block_on(async move {
+            // cancel_all, then drop: each path meets two bombs among five tasks.
+            let mut set = corio::TaskSet::new();
+            for i in 0..5 {
+                set.spawn(parked::<()>(d.guard(i % 2 == 1)));
+            }
+            corio::sleep(Duration::from_millis(2)).await;
+            set.cancel_all();
+            assert!(set.join_next().await.is_none());
+            let mut set = corio::TaskSet::new();
+            for i in 0..5 {
+                set.spawn(parked::<()>(d.guard(i % 2 == 1)));
+            }
+            corio::sleep(Duration::from_millis(2)).await;
+            drop(set);
+        });
+        assert_eq!(drops.count(), 10, "every task's future was dropped");
+        assert_eq!(bombs(&reports), 4, "each bomb reported once");
+        assert_eq!(rt.block_on(rt.spawn(async { 6 })), 6, "still serving");
+    }
+}
