@@ -236,7 +236,8 @@ impl Shared {
     }
 
     /// Drops every task that is left: queued ones, and idle ones reached through the registry.
-    pub(crate) fn drain(&self) {
+    /// `wait_for_stragglers`: end by waiting (bounded) until no task of the runtime is alive.
+    pub(crate) fn drain(&self, wait_for_stragglers: bool) {
         loop {
             // Schedules from other threads that started before they could see `shutdown` finish
             // their push (or their drop) first; each takes a few instructions.
@@ -268,7 +269,10 @@ impl Shared {
         // (it will see `shutdown`), so wait for the count of live tasks to reach zero, for a
         // bounded time in case a task was counted elsewhere (a cross-runtime edge case).
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(250);
-        while self.metrics().alive > 0 && std::time::Instant::now() < deadline {
+        while wait_for_stragglers
+            && self.metrics().alive > 0
+            && std::time::Instant::now() < deadline
+        {
             std::thread::yield_now();
         }
     }

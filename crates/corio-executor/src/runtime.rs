@@ -397,16 +397,21 @@ impl Drop for Runtime {
         shared.signal_shutdown();
         let threads = std::mem::take(&mut *lock(&shared.threads));
         let me = thread::current().id();
+        let mut on_own_worker = false;
         for (id, join) in threads {
             // A runtime dropped from one of its own tasks cannot join the thread it runs on; that
             // worker exits after the current poll.
             if id != me {
                 let _ = join.join();
+            } else {
+                on_own_worker = true;
             }
         }
         {
             let _enter = context::enter(Current::Entered(self.handle()));
-            shared.drain();
+            // From one of its own tasks, that task (and what its worker still holds) is alive
+            // until the drop returns: there is nothing to wait for.
+            shared.drain(!on_own_worker);
         }
         // Dropping the driver drops the wakers it holds (timers, sockets), which breaks the
         // reference cycles between the runtime and its idle tasks.
