@@ -63,6 +63,15 @@ fn reporting_local() -> (LocalRuntime, Reports) {
     (rt, reports)
 }
 
+/// Waits (bounded) until `n` bomb reports arrived: a report is made after the destructor's
+/// panic is caught, which on a worker may come a moment after the drop counter moved.
+fn wait_reports(reports: &Reports, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while bomb_reports(reports) < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 fn bomb_reports(reports: &Reports) -> usize {
     reports
         .lock()
@@ -104,6 +113,7 @@ fn dropping_a_task_whose_destructor_panics_is_reported_not_aborted() {
         drop(tasks);
         let seen = drops.clone();
         rt.block_on(until(move || seen.load(Ordering::SeqCst) == 20));
+        wait_reports(&reports, 4);
         assert_eq!(bomb_reports(&reports), 4, "each bomb reported once");
         // The runtime still serves.
         assert_eq!(rt.block_on(rt.spawn(async { 7 })), 7);
@@ -213,6 +223,7 @@ fn an_output_whose_destructor_panics_is_reported_when_nobody_takes_it() {
         drop(finished);
         until(move || seen.load(Ordering::SeqCst) == 2).await;
     });
+    wait_reports(&reports, 2);
     assert_eq!(bomb_reports(&reports), 2);
     assert_eq!(rt.block_on(rt.spawn(async { 9 })), 9);
 }

@@ -63,6 +63,15 @@ fn runtime(workers: usize) -> (corio::Runtime, Reports) {
     (rt, reports)
 }
 
+/// Waits (bounded) until `n` bomb reports arrived: a report is made after the destructor's
+/// panic is caught, which on a worker may come a moment after the group returned.
+fn wait_bombs(reports: &Reports, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while bombs(reports) < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn bombs(reports: &Reports) -> usize {
     reports
         .lock()
@@ -111,6 +120,7 @@ fn a_task_group_cancelling_a_child_whose_destructor_panics() {
             7,
             "every child was dropped before the group returned"
         );
+        wait_bombs(&reports, 1);
         assert_eq!(
             bombs(&reports),
             1,
