@@ -42,6 +42,9 @@
 //! |---|---|
 //! | `asyncio.run(main())` | [`run`] (threads) or [`run_local`] (one thread, `!Send` tasks allowed), `#[corio::main]` |
 //! | `asyncio.create_task(c)` | [`spawn`] → [`Task`] (await it; dropping it cancels; `.detach()`) |
+//! | `asyncio.gather(*aws)` | [`join_all`] (every output, in input order; nothing is cancelled), [`try_join_all`] (the first error cancels the rest), [`join!`]/[`try_join!`] for futures of different types |
+//! | `async with asyncio.TaskGroup() as tg` | [`task_group`] (the first failure cancels the siblings; every error in a [`GroupError`]; no child outlives it), [`supervisor`] (collects every error, cancels nothing) |
+//! | `contextvars.ContextVar` | [`task_local!`] (inherited by the tasks spawned in its scope, as `create_task` copies the context) |
 //! | `await asyncio.sleep(s)` | [`sleep`] |
 //! | `asyncio.wait_for` / `asyncio.timeout` | [`timeout`], [`timeout_at`] |
 //! | `asyncio.Semaphore` | [`Semaphore`] (strict FIFO, RAII permits) |
