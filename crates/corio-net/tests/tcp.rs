@@ -10,58 +10,21 @@ use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use corio_net::{TcpListener, TcpStream};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// A waker that counts its wakes.
-#[derive(Default)]
-struct Count(AtomicUsize);
-
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl Count {
-    fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// Waits (a generous bound; the reactor's thread wakes us) until woken more than `seen` times.
-    fn wait_past(&self, seen: usize, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.get() <= seen {
-            assert!(Instant::now() < deadline, "never woken: {what}");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-fn counting() -> (Arc<Count>, Waker) {
-    let count = Arc::new(Count::default());
-    (count.clone(), Waker::from(count))
-}
+mod support;
+use support::*;
 
 /// Polls `fut` once with a no-op waker and drops it: the cancellation under test. Returns what
 /// the poll gave.
 fn poll_once_then_drop<F: Future>(fut: F) -> Poll<F::Output> {
     let mut fut = pin!(fut);
     fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-}
-
-/// `fut`, or a panic naming `what` after a generous bound (so a bug fails instead of hanging).
-async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match corio_timer::timeout(Duration::from_secs(10), fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what} did not complete"),
-    }
 }
 
 /// A connected pair: (client, server side).

@@ -6,47 +6,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use corio_net::UdpSocket;
 use futures_lite::future::block_on;
 
-#[derive(Default)]
-struct Count(AtomicUsize);
-
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl Count {
-    fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    fn wait_past(&self, seen: usize, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.get() <= seen {
-            assert!(Instant::now() < deadline, "never woken: {what}");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-fn poll_with<F: Future>(fut: F, waker: &Waker) -> Poll<F::Output> {
-    let mut fut = pin!(fut);
-    fut.as_mut().poll(&mut Context::from_waker(waker))
-}
-
-async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match corio_timer::timeout(Duration::from_secs(10), fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what} did not complete"),
-    }
-}
+mod support;
+use support::*;
 
 async fn bound() -> (UdpSocket, SocketAddr) {
     let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -3,52 +3,17 @@
 //! while a reader waits, and the cancel-safety of `read`, `accept` and `recv_from`.
 #![cfg(unix)]
 
-use std::future::Future;
 use std::io;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, Waker};
 
 use corio_net::{UnixDatagram, UnixListener, UnixStream};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-#[derive(Default)]
-struct Count(AtomicUsize);
-
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl Count {
-    fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    fn wait_past(&self, seen: usize, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.get() <= seen {
-            assert!(Instant::now() < deadline, "never woken: {what}");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-fn poll_with<F: Future>(fut: F, waker: &Waker) -> Poll<F::Output> {
-    let mut fut = pin!(fut);
-    fut.as_mut().poll(&mut Context::from_waker(waker))
-}
-
-async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match corio_timer::timeout(Duration::from_secs(10), fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what} did not complete"),
-    }
-}
+mod support;
+use support::*;
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
