@@ -63,6 +63,8 @@
 //!
 //! - [`run`] / [`Runtime`]: a multi-threaded, work-stealing runtime (one worker per core).
 //! - [`run_local`] / [`LocalRuntime`]: a single-threaded event loop on the calling thread.
+//! - [`spawn_local`] works in both: inside [`run`] its `!Send` task is pinned to the thread that
+//!   spawned it (a worker, or the thread in `block_on`), never stolen.
 //! - Outside of any runtime, [`spawn`], [`sleep`] and sockets still work: they use a global
 //!   runtime, timer and reactor started on first use. There is no "no reactor running" panic.
 //!
