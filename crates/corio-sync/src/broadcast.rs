@@ -21,12 +21,20 @@
 //! - **Lag.** A send into a full ring drops the oldest value, claims or not. A receiver whose next
 //!   position fell below `head` gets [`RecvError::Lagged(n)`](RecvError::Lagged) once, with `n` the
 //!   number of values it missed, and then continues from the oldest value still held.
+//! - **Batches.** On a channel with room for at least 256 values, a receiver that reads from the
+//!   ring takes up to `cap / 16` values at once (at most 64, the one it returns included) and
+//!   returns the rest from its own buffer on the next calls, without the lock. Taken values
+//!   count as read: their claims are gone, they cannot be lost to lag, and [`Receiver::len`]
+//!   counts them. So on such a channel a receiver can be up to that many values further ahead
+//!   than the ring holds, and it loses fewer values than tokio's would; on smaller channels a
+//!   receiver takes one value at a time and lag is exactly tokio's.
 //! - **Close.** When the last [`Sender`] is dropped, receivers first drain what they have not read
 //!   yet, then get [`RecvError::Closed`]. A send with no receiver fails with [`SendError`] and
 //!   hands the value back; it is not stored.
 //! - **Cancel-safe.** A [`Recv`] future takes a value (and moves its receiver on) only in the poll
-//!   that returns it. Dropping it at any point loses nothing: the next `recv` returns the same
-//!   value. A send wakes every waiting receiver, so there is no wake-up to pass on.
+//!   that returns it (values taken in a batch live in the [`Receiver`], not in the future).
+//!   Dropping it at any point loses nothing: the next `recv` returns the same value. A send
+//!   wakes every waiting receiver, so there is no wake-up to pass on.
 //! - **Locking.** One lock per channel guards the ring, the counts and the waiting receivers.
 //!   Values are cloned under it (keep `Clone` cheap: wrap big values in an `Arc`); values the
 //!   channel drops, and wakers, are dropped or woken only after it is released.
@@ -100,6 +108,7 @@ pub fn channel<T: Clone>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let rx = Receiver {
         shared: shared.clone(),
         next: 0,
+        taken: VecDeque::new(),
     };
     (Sender { shared }, rx)
 }
@@ -245,8 +254,23 @@ pub struct Sender<T> {
 /// ```
 pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
-    /// The position of the next value to read.
+    /// The position of the next value to take from the ring (after those in `taken`).
     next: u64,
+    /// Values already taken from the ring but not yet returned (see "Batches" in the module
+    /// docs); empty on channels smaller than [`BATCH_MIN_CAP`].
+    taken: VecDeque<T>,
+}
+
+/// Channels with room for at least this many values let a receiver take several at once.
+const BATCH_MIN_CAP: usize = 256;
+
+/// The most values a receiver takes from the ring in one visit (the one it returns included).
+fn batch_len(cap: usize) -> usize {
+    if cap < BATCH_MIN_CAP {
+        1
+    } else {
+        (cap / 16).min(64)
+    }
 }
 
 struct Shared<T> {
@@ -335,6 +359,25 @@ impl<T: Clone> State<T> {
         *next += 1;
         Ok(slot.value)
     }
+
+    /// Takes the next value and, on a large channel, up to [`batch_len`] − 1 more into `taken`
+    /// (which the caller has emptied first). Every value taken goes into `taken` before the
+    /// next clone, so a panicking `Clone` loses none of them: they stay with the receiver.
+    fn recv_batch(&mut self, next: &mut u64, taken: &mut VecDeque<T>) -> Result<T, TryRecvError> {
+        debug_assert!(taken.is_empty());
+        let first = self.recv_at(next)?;
+        let batch = batch_len(self.cap);
+        if batch > 1 && self.head + (self.ring.len() as u64) > *next {
+            taken.push_back(first);
+            while taken.len() < batch {
+                // After a value was taken, `next >= head`: no lag, so an error means empty.
+                let Ok(value) = self.recv_at(next) else { break };
+                taken.push_back(value);
+            }
+            return Ok(taken.pop_front().expect("the first value was pushed"));
+        }
+        Ok(first)
+    }
 }
 
 /// Wakes a batch collected under the lock, then hands its buffer back.
@@ -404,6 +447,7 @@ impl<T: Clone> Sender<T> {
         Receiver {
             shared: self.shared.clone(),
             next,
+            taken: VecDeque::new(),
         }
     }
 }
@@ -523,7 +567,10 @@ impl<T: Clone> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok('x'));
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        lock(&self.shared.state).recv_at(&mut self.next)
+        if let Some(value) = self.taken.pop_front() {
+            return Ok(value);
+        }
+        lock(&self.shared.state).recv_batch(&mut self.next, &mut self.taken)
     }
 
     /// Blocks the current thread until the next value (for plain threads, not for async code).
@@ -554,7 +601,7 @@ impl<T> Receiver<T> {
     /// ```
     pub fn len(&self) -> usize {
         let st = lock(&self.shared.state);
-        (st.tail() - self.next.max(st.head)) as usize
+        self.taken.len() + (st.tail() - self.next.max(st.head)) as usize
     }
 
     /// Whether this receiver has nothing to read now (see [`len`](Self::len)).
@@ -604,15 +651,18 @@ impl<T> Receiver<T> {
         Self {
             shared: self.shared.clone(),
             next,
+            taken: VecDeque::new(),
         }
     }
 }
 
-impl<T> Clone for Receiver<T> {
+impl<T: Clone> Clone for Receiver<T> {
     /// A receiver at the same position: it will read (or be told it lagged behind) exactly what
     /// this one has left to read. It costs one step per value left to read (at most the
     /// capacity), to add the new receiver's claims.
     fn clone(&self) -> Self {
+        // Cloned before the channel counts the new receiver: a panicking `Clone` changes nothing.
+        let taken = self.taken.clone();
         let mut st = lock(&self.shared.state);
         st.receivers += 1;
         let from = self.next.saturating_sub(st.head) as usize;
@@ -623,6 +673,7 @@ impl<T> Clone for Receiver<T> {
         Self {
             shared: self.shared.clone(),
             next: self.next,
+            taken,
         }
     }
 }
@@ -678,9 +729,21 @@ impl<T: Clone> Future for Recv<'_, T> {
         if coop::poll_budget(cx).is_pending() {
             return Poll::Pending;
         }
-        let shared = &*this.receiver.shared;
+        let Receiver {
+            shared,
+            next,
+            taken,
+        } = &mut *this.receiver;
+        // A value taken earlier: `taken` only fills in a poll that returns, so this future has
+        // no registration to remove.
+        if this.key.is_none()
+            && let Some(value) = taken.pop_front()
+        {
+            coop::spend(cx);
+            return Poll::Ready(Ok(value));
+        }
         let mut st = lock(&shared.state);
-        let result = match st.recv_at(&mut this.receiver.next) {
+        let result = match st.recv_batch(next, taken) {
             Ok(value) => Ok(value),
             Err(TryRecvError::Lagged(missed)) => Err(RecvError::Lagged(missed)),
             Err(TryRecvError::Closed) => Err(RecvError::Closed),

@@ -524,24 +524,47 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// One receiver of the model: the values it will read, and how many it lost since it last read.
+/// One receiver of the model: the values it took in a batch, the values it will read from the
+/// ring, and how many it lost since it last read.
 #[derive(Clone, Debug, Default)]
 struct ModelRx {
+    taken: VecDeque<u32>,
     queue: VecDeque<u32>,
     lost: u64,
 }
 
 impl ModelRx {
-    fn recv(&mut self, closed: bool) -> Result<u32, TryRecvError> {
+    /// `batch`: how many values one visit to the ring takes (the module docs' "Batches").
+    fn recv(&mut self, closed: bool, batch: usize) -> Result<u32, TryRecvError> {
+        if let Some(v) = self.taken.pop_front() {
+            return Ok(v);
+        }
         if self.lost > 0 {
             return Err(TryRecvError::Lagged(std::mem::take(&mut self.lost)));
         }
         match self.queue.pop_front() {
-            Some(v) => Ok(v),
+            Some(v) => {
+                while self.taken.len() + 1 < batch {
+                    let Some(more) = self.queue.pop_front() else {
+                        break;
+                    };
+                    self.taken.push_back(more);
+                }
+                Ok(v)
+            }
             None if closed => Err(TryRecvError::Closed),
             None => Err(TryRecvError::Empty),
         }
     }
+
+    fn len(&self) -> usize {
+        self.taken.len() + self.queue.len()
+    }
+}
+
+/// The batch size the module docs promise for a channel of capacity `cap`.
+fn batch_for(cap: usize) -> usize {
+    if cap < 256 { 1 } else { (cap / 16).min(64) }
 }
 
 proptest! {
@@ -552,6 +575,27 @@ proptest! {
         cap in 1usize..5,
         ops in proptest::collection::vec(op(), 1..80),
     ) {
+        check_model(cap, 1, ops)?;
+    }
+
+    /// Large channels, where receivers take values in batches: sends come in bursts so that
+    /// batches, lag across a batch and clones of a receiver with taken values all happen.
+    #[test]
+    fn matches_the_model_with_batches(
+        cap in prop_oneof![Just(256usize), Just(300), Just(1024)],
+        ops in proptest::collection::vec(op(), 1..120),
+        burst in 1usize..40,
+    ) {
+        let ops = ops.into_iter().flat_map(|op| {
+            let n = if matches!(op, Op::Send(_)) { burst } else { 1 };
+            std::iter::repeat_n(op, n)
+        });
+        check_model(cap, batch_for(cap), ops.collect())?;
+    }
+}
+
+fn check_model(cap: usize, batch: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    {
         let live = Arc::new(AtomicIsize::new(0));
         let (tx, rx) = broadcast::channel::<Tracked>(cap);
         let mut tx = Some(tx);
@@ -577,7 +621,7 @@ proptest! {
                     }
                 }
                 Op::TryRecv(i) | Op::PollRecv(i) if i < rxs.len() => {
-                    let want = model[i].recv(closed);
+                    let want = model[i].recv(closed, batch);
                     let got = if matches!(op, Op::TryRecv(_)) {
                         rxs[i].try_recv().map(|t| t.id)
                     } else {
@@ -611,20 +655,23 @@ proptest! {
                 Op::DropSender => drop(tx.take()),
                 _ => {}
             }
-            // The ring holds exactly the values some receiver will still read, one instance each.
+            // The ring holds exactly the values some receiver will still read, one instance each;
+            // every value taken in a batch is one more instance, held by its receiver.
             let held = model.iter().map(|m| m.queue.len()).max().unwrap_or(0);
-            prop_assert_eq!(live.load(Ordering::SeqCst), held as isize);
+            let taken: usize = model.iter().map(|m| m.taken.len()).sum();
+            prop_assert_eq!(live.load(Ordering::SeqCst), (held + taken) as isize);
             if let Some(tx) = &tx {
                 prop_assert_eq!(tx.len(), held);
                 prop_assert_eq!(tx.receiver_count(), model.len());
             }
             for (rx, m) in rxs.iter().zip(&model) {
-                prop_assert_eq!(rx.len(), m.queue.len());
+                prop_assert_eq!(rx.len(), m.len());
             }
         }
         drop(rxs);
         prop_assert_eq!(live.load(Ordering::SeqCst), 0);
     }
+    Ok(())
 }
 
 #[test]
