@@ -88,4 +88,5 @@ pub use task_set::TaskSet;
 pub mod __private {
     pub use crate::join::MaybeDone;
     pub use crate::select::{all_disabled as select_all_disabled, start as select_start};
+    pub use corio_timer::DeferScope;
 }

@@ -70,6 +70,10 @@ pub fn all_disabled() -> ! {
 ///   tokio's `select!` does.
 /// - Bodies run where `select!` is written: `return`, `?`, `break` and `continue` work there.
 /// - Nothing is allocated: the futures are pinned on the awaiting future's stack.
+/// - **A losing sleep costs no timer work.** A `corio::sleep` (or `timeout`'s deadline) polled
+///   by an arm, with the task's own waker, registers with the timer only if no arm is ready:
+///   `select!` then polls those arms a second time before it waits. A due sleep is never held
+///   back, so a deadline still wins its turn against an always-ready arm.
 /// - Up to 32 arms (the arms are parsed by recursion; a very long pattern may need a higher
 ///   `#![recursion_limit]`).
 ///
@@ -271,7 +275,14 @@ macro_rules! __select_gen {
             )+
             ::core::future::poll_fn(|__corio_cx| {
                 let __corio_start = $crate::__private::select_start(__CORIO_ARMS, $b);
-                let mut __corio_pending = false;
+                // The first pass runs in a deferral scope: a sleep polled directly by an arm
+                // registers with the timer only if no arm is ready, in a second pass over the
+                // arms whose sleeps deferred (corio-timer's `defer` module has the invariants).
+                let mut __corio_defer = ::core::option::Option::Some(
+                    $crate::__private::DeferScope::open(__corio_cx.waker()),
+                );
+                let mut __corio_retry: u64 = 0;
+                loop {
                 for __corio_i in 0..__CORIO_ARMS {
                     let mut __corio_arm = __corio_start + __corio_i;
                     if __corio_arm >= __CORIO_ARMS {
@@ -283,13 +294,20 @@ macro_rules! __select_gen {
                                 if __corio_disabled & (1u64 << $i) != 0 {
                                     continue;
                                 }
+                                if __corio_defer.is_none() && __corio_retry & (1u64 << $i) == 0 {
+                                    continue;
+                                }
                                 let __corio_value = match ::core::future::Future::poll(
                                     $f.as_mut(),
                                     __corio_cx,
                                 ) {
                                     ::core::task::Poll::Ready(v) => v,
                                     ::core::task::Poll::Pending => {
-                                        __corio_pending = true;
+                                        if let ::core::option::Option::Some(d) = &__corio_defer
+                                            && d.take_deferred()
+                                        {
+                                            __corio_retry |= 1u64 << $i;
+                                        }
                                         continue;
                                     }
                                 };
@@ -306,7 +324,14 @@ macro_rules! __select_gen {
                         _ => ::core::unreachable!(),
                     }
                 }
-                if __corio_pending {
+                // Closing the scope (after the first pass) restores the enclosing one.
+                if __corio_defer.take().is_none() || __corio_retry == 0 {
+                    break;
+                }
+                }
+                // No arm was ready: every arm still enabled is pending, with its wakers set.
+                let __corio_all: u64 = (1u64 << __CORIO_ARMS) - 1;
+                if __corio_disabled & __corio_all != __corio_all {
                     ::core::task::Poll::Pending
                 } else {
                     ::core::task::Poll::Ready(__CorioSelectOut::Disabled)

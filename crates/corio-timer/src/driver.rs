@@ -136,6 +136,8 @@ impl fmt::Debug for Timer {
 pub(crate) enum Registration {
     Registered(Entry),
     AlreadyDue,
+    /// Not registered: a chooser's first pass will poll again before waiting (see `defer`).
+    Deferred,
 }
 
 impl Timer {

@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 mod clock;
+mod defer;
 mod driver;
 mod interval;
 mod retry;
@@ -46,6 +47,8 @@ mod timeout;
 mod wheel;
 
 pub use clock::Clock;
+#[doc(hidden)]
+pub use defer::DeferScope;
 pub use driver::{Timer, TimerDriver, TimerGuard};
 pub use interval::{Interval, MissedTickBehavior, Tick, interval, interval_at};
 pub use retry::{Backoff, Retry, retry, retry_if, set_random_source};

@@ -147,6 +147,9 @@ impl Sleep {
                 let registration = Timer::with_current(|timer| {
                     if timer.now() >= deadline {
                         Registration::AlreadyDue
+                    } else if crate::defer::defer(cx.waker()) {
+                        // A chooser's first pass (see `defer`): it polls again before waiting.
+                        Registration::Deferred
                     } else {
                         timer.register(deadline, cx.waker())
                     }
@@ -157,6 +160,7 @@ impl Sleep {
                         Poll::Pending
                     }
                     Registration::AlreadyDue => self.complete(cx),
+                    Registration::Deferred => Poll::Pending,
                 }
             }
             State::Registered(entry) => {
