@@ -46,29 +46,37 @@
 //! always-ready resource still yields.
 #![deny(unsafe_code)]
 
-mod context;
-mod debug;
-mod local;
-mod multi;
-mod park;
-mod pinned;
+// In reading order, from the bottom up (alphabetical within a group).
+// Tasks: what a spawned future becomes, and what it carries along.
 mod rand;
-mod registry;
-mod report;
-mod runtime;
-mod sync;
 pub mod task;
 mod task_local;
 mod yield_now;
+// The thread's context (which runtime, which task), and how idle threads park.
+mod context;
+mod park;
+mod sync;
+// The single-threaded loop, and the loop that borrows it.
+mod local;
+mod pinned;
+// The work-stealing pool, and its registry of idle tasks for shutdown.
+mod multi;
+mod registry;
+// The runtimes on top: their builder, their handle, the runtimes and the entry points.
+mod builder;
+mod handle;
+mod runtime;
+// What a runtime tells its user: reports, and debug mode.
+mod debug;
+mod report;
 
+pub use builder::{Builder, DEBUG_ENV, SLOW_POLL_ENV};
 pub use debug::{DEFAULT_SLOW_POLL, Dump, TaskSnapshot, TaskState};
+pub use handle::{EnterGuard, ExecutorMetrics, Handle};
 pub use local::spawn_local;
 pub use park::{Driver, DriverHandle, ThreadParkDriver};
 pub use rand::random_u64;
-pub use report::{PanicPolicy, Report, TaskSummary};
-pub use runtime::{
-    Builder, DEBUG_ENV, EnterGuard, ExecutorMetrics, Handle, LocalRuntime, Runtime, SLOW_POLL_ENV,
-    block_on, dump, run_local, spawn,
-};
+pub use report::{PanicPolicy, Report, TaskSummary, panic_message};
+pub use runtime::{LocalRuntime, Runtime, block_on, dump, run_local, spawn};
 pub use task::{Task, TaskId};
 pub use yield_now::{YieldNow, yield_now};

@@ -138,8 +138,23 @@ pub(crate) fn default_hook() -> ReportHook {
     Arc::new(|report: &Report| eprintln!("corio: {report}"))
 }
 
-/// Extracts a printable message from a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic, from its payload: the `&str` or `String` that `panic!` carries, or a
+/// placeholder for any other payload. This is the message of a [`Report::UnobservedPanic`]; use
+/// it on the payload of a task's panic caught with `catch_unwind`, or in a panic hook.
+///
+/// # Examples
+///
+/// ```
+/// use corio_executor::panic_message;
+///
+/// let caught = std::panic::catch_unwind(|| panic!("disk {} is full", 3)).unwrap_err();
+/// assert_eq!(panic_message(&*caught), "disk 3 is full");
+/// let caught = std::panic::catch_unwind(|| panic!("plain")).unwrap_err();
+/// assert_eq!(panic_message(&*caught), "plain");
+/// let caught = std::panic::catch_unwind(|| std::panic::panic_any(7)).unwrap_err();
+/// assert_eq!(panic_message(&*caught), "Box<dyn Any> (a non-string panic payload)");
+/// ```
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -1,302 +1,30 @@
-//! Runtimes, their builder and handles, and the entry points `block_on`, `spawn`, `run_local`.
+//! The two runtimes, [`Runtime`] (work-stealing, many threads) and [`LocalRuntime`] (an event
+//! loop on this thread), the global runtime, and the entry points [`block_on`], [`spawn`],
+//! [`run_local`] and [`dump`].
+//!
+//! How a runtime is configured is in `builder.rs`, and [`Handle`] in `handle.rs`.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::panic::Location;
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
-use std::time::Duration;
 
-use crate::context::{self, Common, ContextGuard, Current, EnterHook};
-use crate::debug::{DEFAULT_SLOW_POLL, DebugState, Dump};
-use crate::park::{Driver, DriverHandle, Parker, SharedDriver, ThreadParkDriver, lock};
-use crate::report::{PanicPolicy, Report, ReportHook, default_hook};
+use crate::builder::default_workers;
+use crate::context::{self, Current};
+use crate::debug::Dump;
+use crate::park::{Parker, lock};
 use crate::task::{Header, Task, spawn_task};
 use crate::{local, multi};
 
-type DriverFactory = Box<dyn FnOnce() -> io::Result<Box<dyn Driver>> + Send>;
-
-/// Configures and builds a [`Runtime`] (many threads) or a [`LocalRuntime`] (this thread).
-///
-/// # Examples
-///
-/// ```
-/// use corio_executor::Runtime;
-///
-/// let rt = Runtime::builder().worker_threads(2).thread_name("app").build()?;
-/// assert_eq!(rt.block_on(rt.spawn(async { "hi" })), "hi");
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct Builder {
-    worker_threads: Option<usize>,
-    thread_name: String,
-    stack_size: Option<usize>,
-    driver: Option<DriverFactory>,
-    on_enter: Option<EnterHook>,
-    panic_policy: PanicPolicy,
-    report: ReportHook,
-    seed: Option<u64>,
-    debug: bool,
-    slow_poll: Duration,
-}
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("worker_threads", &self.worker_threads)
-            .field("thread_name", &self.thread_name)
-            .field("panic_policy", &self.panic_policy)
-            .field("seed", &self.seed)
-            .field("debug", &self.debug)
-            .field("slow_poll", &self.slow_poll)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Builder {
-    fn default() -> Builder {
-        Builder::new()
-    }
-}
-
-impl Builder {
-    /// A builder with the defaults: one worker per core, no driver (threads park on a condition
-    /// variable), unobserved panics reported to stderr.
-    pub fn new() -> Builder {
-        Builder {
-            worker_threads: None,
-            thread_name: "corio-worker".to_owned(),
-            stack_size: None,
-            driver: None,
-            on_enter: None,
-            panic_policy: PanicPolicy::default(),
-            report: default_hook(),
-            seed: None,
-            debug: env_flag(DEBUG_ENV),
-            slow_poll: env_millis(SLOW_POLL_ENV).unwrap_or(DEFAULT_SLOW_POLL),
-        }
-    }
-
-    /// Debug mode: the slow-poll (blocking) detector with its watchdog, and the task dump
-    /// ([`Handle::dump`]). Off by default, where it costs nothing; `CORIO_DEBUG=1` turns it on for
-    /// every runtime built after.
-    pub fn debug(mut self, on: bool) -> Builder {
-        self.debug = on;
-        self
-    }
-
-    /// The slow-poll threshold of debug mode (default 100 ms, or `CORIO_SLOW_POLL_MS`): a single
-    /// poll longer than this is reported as a task blocking its thread.
-    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
-        self.slow_poll = threshold;
-        self
-    }
-
-    fn debug_state(&self) -> Option<Arc<DebugState>> {
-        self.debug
-            .then(|| DebugState::new(self.slow_poll, self.report.clone()))
-    }
-
-    /// The number of worker threads of a multi-threaded runtime. Defaults to the number of cores.
-    /// Zero is refused by [`build`](Builder::build) with an error.
-    pub fn worker_threads(mut self, n: usize) -> Builder {
-        self.worker_threads = Some(n);
-        self
-    }
-
-    /// The name prefix of worker threads; worker `i` is named `"{prefix}-{i}"`.
-    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
-        self.thread_name = prefix.into();
-        self
-    }
-
-    /// The stack size of worker threads, in bytes.
-    pub fn thread_stack_size(mut self, bytes: usize) -> Builder {
-        self.stack_size = Some(bytes);
-        self
-    }
-
-    /// The driver that idle threads park in (timers and I/O). The facade `corio` composes one from
-    /// `corio-timer` and `corio-reactor`.
-    pub fn driver(
-        mut self,
-        make: impl FnOnce() -> io::Result<Box<dyn Driver>> + Send + 'static,
-    ) -> Builder {
-        self.driver = Some(Box::new(make));
-        self
-    }
-
-    /// A hook run on every thread that enters the runtime (its workers, and threads inside
-    /// [`Runtime::block_on`]); the returned guard is dropped when the thread leaves. The facade uses
-    /// it to make the runtime's timer, reactor and blocking pool current there.
-    pub fn on_enter(mut self, hook: impl Fn() -> Box<dyn Any> + Send + Sync + 'static) -> Builder {
-        self.on_enter = Some(Arc::new(hook));
-        self
-    }
-
-    /// What to do with a panic that no awaiter will ever see. See [`PanicPolicy`].
-    pub fn unobserved_panic(mut self, policy: PanicPolicy) -> Builder {
-        self.panic_policy = policy;
-        self
-    }
-
-    /// Where reports go (by default: one line each on stderr). See [`Report`].
-    pub fn report_hook(mut self, hook: impl Fn(&Report) + Send + Sync + 'static) -> Builder {
-        self.report = Arc::new(hook);
-        self
-    }
-
-    /// Deterministic scheduling for a [`LocalRuntime`]: among the ready tasks, the next one is
-    /// chosen by a generator seeded with `seed`, so the same seed replays the same interleaving
-    /// and different seeds explore different ones. Ignored by the multi-threaded runtime.
-    pub fn seed(mut self, seed: u64) -> Builder {
-        self.seed = Some(seed);
-        self
-    }
-
-    pub(crate) fn local_common(&self, driver: Option<Arc<dyn DriverHandle>>) -> Common {
-        Common::new(
-            1,
-            self.panic_policy,
-            self.report.clone(),
-            self.on_enter.clone(),
-            driver,
-            self.debug_state(),
-        )
-    }
-
-    fn make_driver(&mut self) -> io::Result<Box<dyn Driver>> {
-        match self.driver.take() {
-            Some(make) => make(),
-            None => Ok(Box::new(ThreadParkDriver::new())),
-        }
-    }
-
-    /// Builds a multi-threaded, work-stealing runtime and starts its worker threads.
-    ///
-    /// # Errors
-    ///
-    /// Fails if `worker_threads` is zero, if the driver cannot be created, or if the operating
-    /// system refuses to start a thread.
-    pub fn build(mut self) -> io::Result<Runtime> {
-        let workers = match self.worker_threads {
-            Some(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "worker_threads must be at least 1",
-                ));
-            }
-            Some(n) => n,
-            None => default_workers(),
-        };
-        let driver = self.make_driver()?;
-        let handle = driver.handle();
-        let common = Common::new(
-            workers,
-            self.panic_policy,
-            self.report.clone(),
-            self.on_enter.clone(),
-            Some(handle.clone()),
-            self.debug_state(),
-        );
-        let shared = Arc::new(multi::Shared::new(
-            common,
-            workers,
-            SharedDriver {
-                driver: crate::sync::Mutex::new(Some(driver)),
-                handle,
-            },
-        ));
-        let runtime = Runtime {
-            shared: shared.clone(),
-        };
-        for index in 0..workers {
-            let mut builder = thread::Builder::new().name(format!("{}-{index}", self.thread_name));
-            if let Some(size) = self.stack_size {
-                builder = builder.stack_size(size);
-            }
-            let worker_shared = shared.clone();
-            // On error, dropping `runtime` shuts down the workers already started.
-            let join = builder.spawn(move || multi::worker_main(worker_shared, index))?;
-            lock(&shared.threads).push((join.thread().id(), join));
-        }
-        Ok(runtime)
-    }
-
-    /// The shared state of a multi-threaded runtime of `workers` workers, with no thread
-    /// started: the loom models run `multi::worker_main` on loom's threads themselves.
-    #[cfg(all(test, loom))]
-    pub(crate) fn loom_runtime(self, workers: usize) -> Runtime {
-        let driver: Box<dyn Driver> = Box::new(ThreadParkDriver::new());
-        let handle = driver.handle();
-        let common = Common::new(
-            workers,
-            self.panic_policy,
-            self.report.clone(),
-            None,
-            Some(handle.clone()),
-            None,
-        );
-        let shared = Arc::new(multi::Shared::new(
-            common,
-            workers,
-            SharedDriver {
-                driver: crate::sync::Mutex::new(Some(driver)),
-                handle,
-            },
-        ));
-        Runtime { shared }
-    }
-
-    /// Builds a single-threaded runtime that runs on the thread that calls its
-    /// [`block_on`](LocalRuntime::block_on).
-    ///
-    /// # Errors
-    ///
-    /// Fails if the driver cannot be created.
-    pub fn build_local(mut self) -> io::Result<LocalRuntime> {
-        let driver = self.make_driver()?;
-        let common = self.local_common(Some(driver.handle()));
-        Ok(LocalRuntime {
-            core: local::Core::new(common, driver, self.seed, false),
-        })
-    }
-}
-
-/// The environment variable that turns debug mode on (`1`, `true`, `yes`, `on`).
-pub const DEBUG_ENV: &str = "CORIO_DEBUG";
-/// The environment variable that sets the slow-poll threshold, in milliseconds.
-pub const SLOW_POLL_ENV: &str = "CORIO_SLOW_POLL_MS";
-
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on"
-        )
-    })
-}
-
-fn env_millis(name: &str) -> Option<Duration> {
-    let v = std::env::var(name).ok()?;
-    match v.trim().parse::<u64>() {
-        Ok(ms) => Some(Duration::from_millis(ms)),
-        Err(_) => {
-            eprintln!("corio: ignoring {name}={v:?}: not a whole number of milliseconds");
-            None
-        }
-    }
-}
-
-fn default_workers() -> usize {
-    thread::available_parallelism().map_or(1, |n| n.get())
-}
+// Where these lived before they had files of their own; `context.rs`, `local.rs`, `multi.rs`,
+// `pinned.rs` and `task.rs` still name them here.
+pub(crate) use crate::builder::Builder;
+pub(crate) use crate::handle::{ExecutorMetrics, Handle, HandleKind};
 
 /// A multi-threaded, work-stealing runtime.
 ///
@@ -338,11 +66,27 @@ impl Runtime {
     /// # Errors
     ///
     /// Fails if a worker thread cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio_executor::Runtime::new()?;
+    /// assert_eq!(rt.block_on(async { 1 }), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> io::Result<Runtime> {
         Builder::new().build()
     }
 
     /// A [`Builder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio_executor::Runtime::builder().worker_threads(1).build()?;
+    /// assert_eq!(rt.handle().metrics().workers, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::new()
     }
@@ -386,6 +130,16 @@ impl Runtime {
     }
 
     /// A handle to this runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio_executor::Runtime::new()?;
+    /// let handle = rt.handle();
+    /// let task = std::thread::spawn(move || handle.spawn(async { 2 })).join().unwrap();
+    /// assert_eq!(rt.block_on(task), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn handle(&self) -> Handle {
         Handle(HandleKind::Multi(self.shared.clone()))
     }
@@ -510,7 +264,7 @@ pub(crate) fn multi_block_on<F: Future>(
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct LocalRuntime {
-    core: Rc<local::Core>,
+    pub(crate) core: Rc<local::Core>,
 }
 
 impl fmt::Debug for LocalRuntime {
@@ -527,17 +281,51 @@ impl LocalRuntime {
     /// # Errors
     ///
     /// Never fails today; returns `io::Result` for symmetry with drivers that can.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio_executor::LocalRuntime::new()?;
+    /// assert_eq!(rt.block_on(async { 1 }), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> io::Result<LocalRuntime> {
         Builder::new().build_local()
     }
 
     /// Runs the loop until `future` completes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio_executor::LocalRuntime::new()?;
+    /// let task = rt.spawn(async { 20 });
+    /// assert_eq!(rt.block_on(async { task.await + 1 }), 21);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.core.block_on(future, Location::caller())
     }
 
     /// Spawns a task that need not be `Send` on this loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// let rt = corio_executor::LocalRuntime::new()?;
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// let task = rt.spawn_local({
+    ///     let log = log.clone();
+    ///     async move { log.borrow_mut().push("ran") }
+    /// });
+    /// rt.block_on(task);
+    /// assert_eq!(*log.borrow(), ["ran"]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn spawn_local<F>(&self, future: F) -> Task<F::Output>
     where
@@ -549,6 +337,15 @@ impl LocalRuntime {
     }
 
     /// Spawns a `Send` task on this loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio_executor::LocalRuntime::new()?;
+    /// let task = rt.spawn(async { std::thread::current().id() });
+    /// assert_eq!(rt.block_on(task), std::thread::current().id()); // on this thread
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Task<F::Output>
     where
@@ -561,6 +358,16 @@ impl LocalRuntime {
     }
 
     /// A handle to this loop. It is `Send`: other threads may spawn `Send` tasks through it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio_executor::LocalRuntime::new()?;
+    /// let handle = rt.handle();
+    /// let task = std::thread::spawn(move || handle.spawn(async { 3 })).join().unwrap();
+    /// assert_eq!(rt.block_on(task), 3); // it ran here, once the loop ran
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn handle(&self) -> Handle {
         Handle(HandleKind::Local(self.core.shared.clone()))
     }
@@ -573,212 +380,6 @@ impl Drop for LocalRuntime {
             debug.shutdown();
         }
     }
-}
-
-/// A cheap, cloneable, `Send + Sync` handle to a runtime, for spawning onto it from anywhere.
-///
-/// # Examples
-///
-/// ```
-/// let rt = corio_executor::Runtime::new()?;
-/// let handle = rt.handle();
-/// let from_thread = std::thread::spawn(move || handle.spawn(async { 7 })).join().unwrap();
-/// assert_eq!(rt.block_on(from_thread), 7);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct Handle(pub(crate) HandleKind);
-
-#[derive(Clone)]
-pub(crate) enum HandleKind {
-    Multi(Arc<multi::Shared>),
-    Local(Arc<local::Shared>),
-}
-
-impl fmt::Debug for Handle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handle")
-            .field("runtime", &self.common().id)
-            .finish()
-    }
-}
-
-impl Handle {
-    /// The runtime of the current thread, if it is inside one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(corio_executor::Handle::try_current().is_none());
-    /// let rt = corio_executor::Runtime::new()?;
-    /// assert!(rt.block_on(async { corio_executor::Handle::try_current().is_some() }));
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn try_current() -> Option<Handle> {
-        context::with(|cur| match cur {
-            Some(Current::Local(core)) if core.implicit => None,
-            Some(Current::Local(core)) if core.parent.is_some() => core.parent.clone(),
-            Some(cur) => Some(cur.handle()),
-            None => None,
-        })
-    }
-
-    /// The runtime of the current thread, or the global runtime (started on first use) outside of
-    /// any runtime. Never panics.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let handle = corio_executor::Handle::current(); // the global runtime here
-    /// let task = handle.spawn(async { 2 });
-    /// assert_eq!(corio_executor::block_on(task), 2);
-    /// ```
-    pub fn current() -> Handle {
-        Handle::current_or_global()
-    }
-
-    pub(crate) fn current_or_global() -> Handle {
-        Handle::try_current().unwrap_or_else(|| global().handle())
-    }
-
-    pub(crate) fn common(&self) -> &Common {
-        match &self.0 {
-            HandleKind::Multi(shared) => &shared.common,
-            HandleKind::Local(shared) => &shared.common,
-        }
-    }
-
-    /// Spawns a task on this handle's runtime.
-    #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.spawn_with(future, Header::new(Location::caller(), None))
-    }
-
-    /// Whether this is the handle of a multi-threaded runtime.
-    pub(crate) fn is_multi(&self) -> bool {
-        matches!(self.0, HandleKind::Multi(_))
-    }
-
-    pub(crate) fn spawn_with<F>(&self, future: F, header: Header) -> Task<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        match &self.0 {
-            HandleKind::Multi(shared) => multi_spawn(shared, future, header),
-            HandleKind::Local(shared) => shared.spawn(future, header),
-        }
-    }
-
-    /// Makes this runtime current on this thread until the guard is dropped, so that `spawn` (and,
-    /// through the facade, timers and sockets) use it from synchronous code.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rt = corio_executor::Runtime::new()?;
-    /// let _guard = rt.handle().enter();
-    /// let task = corio_executor::spawn(async { 3 }); // on `rt`
-    /// # drop(_guard);
-    /// assert_eq!(rt.block_on(task), 3);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn enter(&self) -> EnterGuard {
-        EnterGuard {
-            _guard: context::enter(Current::Entered(self.clone())),
-        }
-    }
-
-    /// The number of tasks of this runtime that have been idle at least once and are still alive.
-    pub fn idle_tasks(&self) -> usize {
-        self.common().registry.len()
-    }
-
-    /// A snapshot of the runtime's counters. Cheap: each worker keeps its own counters, summed
-    /// here; nothing shared is written on the hot path.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rt = corio_executor::Runtime::builder().worker_threads(2).build()?;
-    /// rt.block_on(async {
-    ///     for _ in 0..10 {
-    ///         corio_executor::spawn(async {}).await;
-    ///     }
-    /// });
-    /// let m = rt.handle().metrics();
-    /// assert_eq!(m.workers, 2);
-    /// assert_eq!(m.spawned, 10);
-    /// assert_eq!(m.spawned, m.completed + m.alive);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn metrics(&self) -> ExecutorMetrics {
-        match &self.0 {
-            HandleKind::Multi(shared) => shared.metrics(),
-            HandleKind::Local(shared) => shared.metrics(),
-        }
-    }
-
-    /// A snapshot of every live task, printable as a tree. Only debug mode tracks tasks: with it
-    /// off, the dump is empty and says how to turn it on.
-    pub fn dump(&self) -> Dump {
-        match &self.common().debug {
-            Some(debug) => debug.dump(),
-            None => Dump::disabled(),
-        }
-    }
-
-    /// Whether this runtime runs in debug mode.
-    pub fn is_debug(&self) -> bool {
-        self.common().debug.is_some()
-    }
-
-    pub(crate) fn note_foreign_completion(&self) {
-        match &self.0 {
-            HandleKind::Multi(shared) => shared.note_completion(None),
-            HandleKind::Local(shared) => {
-                shared.foreign_completed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Whether this runtime has been shut down.
-    pub fn is_shut_down(&self) -> bool {
-        match &self.0 {
-            HandleKind::Multi(shared) => shared.shutdown.load(Ordering::Acquire),
-            HandleKind::Local(shared) => shared.shutdown.load(Ordering::Acquire),
-        }
-    }
-}
-
-/// Counters of a runtime's executor; see [`Handle::metrics`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ExecutorMetrics {
-    /// Worker threads (1 for a local runtime).
-    pub workers: usize,
-    /// Tasks spawned so far.
-    pub spawned: u64,
-    /// Tasks whose future has been dropped (completed or cancelled).
-    pub completed: u64,
-    /// `spawned - completed`: tasks alive now.
-    pub alive: u64,
-    /// Task polls so far.
-    pub polls: u64,
-    /// Successful steals from another worker's queue.
-    pub steals: u64,
-    /// Tasks waiting in the injector (woken from outside the workers).
-    pub injector_depth: usize,
-    /// Tasks waiting in the workers' local queues.
-    pub local_queue_depth: usize,
-    /// Times a resource returned `Pending` because a task's cooperative budget was spent.
-    pub budget_forced_yields: u64,
-    /// Alive tasks that have returned `Pending` at least once (those shutdown must reach).
-    pub idle_tasks: usize,
 }
 
 /// A snapshot of every live task of the current runtime (empty unless it runs in debug mode);
@@ -796,15 +397,8 @@ pub fn dump() -> Dump {
     Handle::current_or_global().dump()
 }
 
-/// Keeps a runtime entered on this thread; see [`Handle::enter`].
-#[derive(Debug)]
-#[must_use = "the runtime stays entered only while the guard is alive"]
-pub struct EnterGuard {
-    _guard: ContextGuard,
-}
-
 /// The global runtime: started on first use by `spawn` outside of any runtime.
-fn global() -> &'static Runtime {
+pub(crate) fn global() -> &'static Runtime {
     static GLOBAL: OnceLock<Runtime> = OnceLock::new();
     GLOBAL.get_or_init(|| {
         let threads = std::env::var("CORIO_GLOBAL_THREADS")

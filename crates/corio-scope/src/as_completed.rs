@@ -69,6 +69,18 @@ where
 }
 
 /// The stream returned by [`as_completed`].
+///
+/// # Examples
+///
+/// ```
+/// use corio_scope::AsCompleted;
+/// use futures_lite::StreamExt;
+/// use std::future::Ready;
+///
+/// let mut outputs: AsCompleted<Ready<u8>> = corio_scope::as_completed([1].map(std::future::ready));
+/// assert_eq!(corio_executor::run_local(outputs.next()), Some(1));
+/// assert_eq!(corio_executor::run_local(outputs.next()), None);
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct AsCompleted<F: Future> {
     set: FutureSet<F>,

@@ -1,21 +1,48 @@
 //! Task groups: `task_group` (fail fast) and `supervisor` (collect everything).
+//!
+//! The group's future (`run_group`) polls the body, then drains the children; it returns only
+//! when every child has been dropped. The pieces, one file each:
+//!
+//! - here: the public face ([`task_group`], [`supervisor`], the [`Group`] handle, [`ChildHandle`],
+//!   [`Started`]) and `run_group`, the future that drives a group;
+//! - `shared.rs`: `GroupCore`, what the handles share (the state under one lock, the spawned
+//!   children's task handles, the local children not yet polled), and how the group polls,
+//!   cancels and closes its children;
+//! - `supervise.rs`: `Supervise`, the wrapper that runs one child to its outcome, reports it
+//!   to the group, and counts the child as finished only once its future is gone;
+//! - `error.rs`: [`GroupError`] and [`Cancelled`].
+//!
+//! Invariants:
+//!
+//! - `State::running` counts the children whose future has not been dropped yet; the group
+//!   returns once it is zero, so no child outlives the group.
+//! - Once the group is cancelling it admits no new child (a child spawned then is dropped at
+//!   once), and once closed (when `run_group` ends, however it ends) it never will again.
+//! - No waker is woken, and no child is dropped, while the state lock is held: a child's
+//!   destructor or a waker may use the group.
+//! - The only unsafe code, the erasure of `'env` in [`Group::spawn_local`], relies on the
+//!   group's future owning every local child; the comment there gives the argument.
 
-use std::any::Any;
-use std::error::Error;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
-
-use corio_executor::Task;
 use corio_sync::oneshot;
 
+use crate::lock;
 use crate::set::FutureSet;
+
+mod error;
+mod shared;
+mod supervise;
+
+pub use error::{Cancelled, GroupError};
+use shared::{GroupCore, LocalChild, Mode, wake};
+use supervise::supervise;
 
 /// Runs a task group: the body spawns children with [`Group::spawn`] (tasks on the runtime) or
 /// [`Group::spawn_local`] (futures that may borrow from the caller, polled by the group itself),
@@ -97,18 +124,6 @@ where
     run_group(Mode::Supervise, body).await
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    FailFast,
-    Supervise,
-}
-
-/// How many rounds of newly spawned local children one poll of the group runs at most.
-const LOCAL_ROUNDS: usize = 16;
-
-/// A local child, with the lifetime of what it borrows erased (see `Group::spawn_local`).
-type LocalChild = dyn Future<Output = ()> + Send;
-
 /// The handle that a task group's body receives (by value; it is cheap to clone); see
 /// [`task_group`].
 ///
@@ -116,6 +131,26 @@ type LocalChild = dyn Future<Output = ()> + Send;
 /// outlives the whole `task_group` call, such as what the body closure captured. The caller of
 /// `task_group` chooses it, and it is invariant, so the body cannot lend its own locals to a child
 /// that may still run after the body has returned.
+///
+/// # Examples
+///
+/// Helpers take the handle by reference and spawn into the caller's group:
+///
+/// ```
+/// use corio_scope::Group;
+///
+/// fn fetch_all(g: &Group<'_, String>, ids: &[u32]) {
+///     for &id in ids {
+///         g.spawn(async move { if id < 100 { Ok(()) } else { Err(format!("no user {id}")) } });
+///     }
+/// }
+///
+/// let r = corio_executor::run_local(corio_scope::task_group(async |g| {
+///     fetch_all(&g, &[1, 2, 300]);
+///     Ok(g.running()) // the children run once the body awaits or returns
+/// }));
+/// assert_eq!(r.unwrap_err().errors(), ["no user 300"]);
+/// ```
 pub struct Group<'env, E> {
     core: Arc<GroupCore<E>>,
     env: PhantomData<&'env mut &'env ()>,
@@ -139,15 +174,6 @@ impl<E> Clone for Group<'_, E> {
     }
 }
 
-/// What the group handles share, and `run_group` drives.
-struct GroupCore<E> {
-    shared: Arc<Shared<E>>,
-    /// Handles of spawned children, so that cancelling the group can cancel them.
-    spawned: Mutex<slab::Slab<Task<()>>>,
-    /// Local children spawned since the group last polled them.
-    incoming: Mutex<Vec<Pin<Box<LocalChild>>>>,
-}
-
 impl<E> fmt::Debug for Group<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.core.shared.lock();
@@ -159,259 +185,30 @@ impl<E> fmt::Debug for Group<'_, E> {
     }
 }
 
-struct Shared<E> {
-    state: Mutex<State<E>>,
-}
-
-struct State<E> {
-    mode: Mode,
-    errors: Vec<E>,
-    panic: Option<(Box<dyn Any + Send>, &'static Location<'static>)>,
-    /// The group was dropped: nobody will take `panic` any more, so a child that panics from now
-    /// on (a spawned child still running on another thread) reports its panic itself.
-    closed: bool,
-    cancelling: bool,
-    running: usize,
-    finished: Vec<usize>,
-    waker: Option<Waker>,
-}
-
-impl<E> Shared<E> {
-    fn lock(&self) -> MutexGuard<'_, State<E>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records a child's (or the body's) failure.
-    fn fail(&self, error: E) {
-        let waker = {
-            let mut state = self.lock();
-            state.errors.push(error);
-            if state.mode == Mode::FailFast {
-                state.cancelling = true;
-            }
-            state.waker.clone()
-        };
-        wake(waker);
-    }
-
-    fn panicked(&self, payload: Box<dyn Any + Send>, location: &'static Location<'static>) {
-        let (waker, extra) = {
-            let mut state = self.lock();
-            let extra = match state.panic {
-                _ if state.closed => Some(payload),
-                None => {
-                    state.panic = Some((payload, location));
-                    None
-                }
-                // Only one panic can resume in the caller; the others are reported.
-                Some(_) => Some(payload),
-            };
-            state.cancelling = true;
-            (state.waker.clone(), extra)
-        };
-        if let Some(payload) = extra {
-            corio_executor::task::report_unobserved_panic(
-                payload,
-                Some("task group child"),
-                location,
-            );
-        }
-        wake(waker);
-    }
-
-    fn cancel(&self) {
-        let waker = {
-            let mut state = self.lock();
-            state.cancelling = true;
-            state.waker.clone()
-        };
-        wake(waker);
-    }
-
-    fn is_cancelling(&self) -> bool {
-        self.lock().cancelling
-    }
-}
-
-fn wake(waker: Option<Waker>) {
-    if let Some(w) = waker {
-        w.wake();
-    }
-}
-
-/// Counts a child as finished when dropped, after the child's future (declared later) is gone.
-struct Done<E> {
-    shared: Arc<Shared<E>>,
-    spawned_key: Option<usize>,
-}
-
-impl<E> Drop for Done<E> {
-    fn drop(&mut self) {
-        let waker = {
-            let mut state = self.shared.lock();
-            state.running -= 1;
-            if let Some(key) = self.spawned_key {
-                state.finished.push(key);
-            }
-            state.waker.clone()
-        };
-        wake(waker);
-    }
-}
-
-pin_project! {
-    /// Runs a child to its outcome and reports it. Field order is drop order: the child's future
-    /// is dropped before `done` counts it as finished, also when it is cancelled before its first
-    /// poll.
-    struct Supervise<F, T, E> {
-        #[pin]
-        child: F,
-        tx: Option<oneshot::Sender<T>>,
-        location: &'static Location<'static>,
-        done: Done<E>,
-    }
-}
-
-fn supervise<T, E, F>(
-    shared: Arc<Shared<E>>,
-    spawned_key: Option<usize>,
-    child: F,
-    tx: oneshot::Sender<T>,
-    location: &'static Location<'static>,
-) -> Supervise<F, T, E> {
-    Supervise {
-        child,
-        tx: Some(tx),
-        location,
-        done: Done {
-            shared,
-            spawned_key,
-        },
-    }
-}
-
-impl<T, E, F> Future for Supervise<F, T, E>
-where
-    F: Future<Output = Result<T, E>>,
-{
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
-        let child = this.child;
-        let outcome = match catch_unwind(AssertUnwindSafe(|| child.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(outcome)) => Ok(outcome),
-            Err(payload) => Err(payload),
-        };
-        let shared = &this.done.shared;
-        match outcome {
-            Ok(Ok(value)) => {
-                if let Some(tx) = this.tx.take() {
-                    // Nobody may be waiting for the value: that is fine.
-                    let _ = tx.send(value);
-                }
-            }
-            Ok(Err(error)) => shared.fail(error),
-            Err(payload) => shared.panicked(payload, this.location),
-        }
-        Poll::Ready(())
-    }
-}
-
-impl<E: Send + 'static> GroupCore<E> {
-    fn new(mode: Mode) -> GroupCore<E> {
-        GroupCore {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    mode,
-                    errors: Vec::new(),
-                    panic: None,
-                    closed: false,
-                    cancelling: false,
-                    running: 0,
-                    finished: Vec::new(),
-                    waker: None,
-                }),
-            }),
-            spawned: Mutex::new(slab::Slab::new()),
-            incoming: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Registers the group future's waker and frees the handles of finished spawned children.
-    fn housekeeping(&self, cx: &mut Context<'_>) {
-        // The replaced waker is dropped after the lock is released: dropping a task's last
-        // waker may drop the task, and with it code that uses the group.
-        let (finished, _replaced) = {
-            let mut state = self.shared.lock();
-            let replaced = match &state.waker {
-                Some(w) if w.will_wake(cx.waker()) => None,
-                _ => state.waker.replace(cx.waker().clone()),
-            };
-            (std::mem::take(&mut state.finished), replaced)
-        };
-        if !finished.is_empty() {
-            let mut spawned = lock(&self.spawned);
-            let tasks: Vec<_> = finished
-                .into_iter()
-                .filter_map(|k| spawned.try_remove(k))
-                .collect();
-            drop(spawned);
-            // Finished tasks: dropping their handles cancels nothing.
-            drop(tasks);
-        }
-    }
-
-    /// Polls the local children that were woken (and those just spawned).
-    ///
-    /// Children spawned meanwhile are polled too, but for at most [`LOCAL_ROUNDS`] rounds: a
-    /// chain of children that each spawn the next must not keep the group's task (and the
-    /// deadlines around it) from ever returning. The task then wakes itself and goes on later.
-    fn poll_locals(&self, set: &mut FutureSet<LocalChild>, cx: &mut Context<'_>) {
-        for _ in 0..LOCAL_ROUNDS {
-            let incoming = std::mem::take(&mut *lock(&self.incoming));
-            for child in incoming {
-                set.push(child);
-            }
-            while let Poll::Ready(Some(_)) = set.poll_next(cx) {}
-            if lock(&self.incoming).is_empty() {
-                return;
-            }
-        }
-        cx.waker().wake_by_ref();
-    }
-
-    /// Cancels every child: local ones are dropped now, spawned ones when the executor next
-    /// looks at them.
-    /// Cancels every child. A local child whose destructor panics counts as a child that
-    /// panicked (the panic resumes in the group's caller once all children are gone), and the
-    /// other children are still dropped.
-    fn cancel_children(
-        &self,
-        set: &mut FutureSet<LocalChild>,
-        location: &'static Location<'static>,
-    ) {
-        let spawned = std::mem::take(&mut *lock(&self.spawned));
-        drop(spawned);
-        let incoming = std::mem::take(&mut *lock(&self.incoming));
-        for child in incoming {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(child))) {
-                self.shared.panicked(payload, location);
-            }
-        }
-        for payload in set.clear_catching() {
-            self.shared.panicked(payload, location);
-        }
-    }
-}
-
 impl<'env, E: Send + 'static> Group<'env, E> {
     /// Spawns a child task on the runtime: it runs in parallel with the body and the other
     /// children. Returns a handle to await its value; dropping the handle does not cancel it.
     ///
     /// If the group is already cancelling, the child is dropped at once and the handle reports
     /// [`Cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let total = corio_executor::block_on(corio_scope::task_group(async |g| {
+    ///     let a = g.spawn(async {
+    ///         corio_timer::sleep(Duration::from_millis(5)).await;
+    ///         Ok::<_, String>(1)
+    ///     });
+    ///     let b = g.spawn(async { Ok(2) }); // runs while `a` sleeps
+    ///     let a = a.await.map_err(|c| c.to_string())?;
+    ///     let b = b.await.map_err(|c| c.to_string())?;
+    ///     Ok(a + b)
+    /// }));
+    /// assert_eq!(total.unwrap(), 3);
+    /// ```
     #[track_caller]
     pub fn spawn<T, F>(&self, child: F) -> ChildHandle<T>
     where
@@ -605,71 +402,151 @@ impl<'env, E: Send + 'static> Group<'env, E> {
     }
 
     /// Cancels the group: every child, and the body at its next `await`. Not an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let r = corio_executor::block_on(corio_scope::task_group(async |g| {
+    ///     g.spawn(async {
+    ///         corio_timer::sleep(Duration::from_secs(60)).await; // cancelled
+    ///         Ok::<(), ()>(())
+    ///     });
+    ///     g.cancel();
+    ///     corio_timer::sleep(Duration::from_secs(60)).await; // the body is cancelled here
+    ///     Ok(())
+    /// }));
+    /// let err = r.unwrap_err();
+    /// assert!(err.is_cancelled());
+    /// assert!(err.errors().is_empty()); // cancelling is not a failure
+    /// ```
     pub fn cancel(&self) {
         self.core.shared.cancel();
     }
 
     /// Whether the group is cancelling (after an error, a panic, or [`cancel`](Group::cancel)).
+    ///
+    /// # Examples
+    ///
+    /// A body that returns without awaiting again after a cancel still returns its value:
+    ///
+    /// ```
+    /// let r = corio_executor::run_local(corio_scope::task_group(async |g| {
+    ///     assert!(!g.is_cancelled());
+    ///     g.cancel();
+    ///     assert!(g.is_cancelled());
+    ///     Ok::<_, ()>("done early")
+    /// }));
+    /// assert_eq!(r.unwrap(), "done early");
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.core.shared.is_cancelling()
     }
 
     /// Children that have not finished yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = corio_executor::run_local(corio_scope::task_group(async |g| {
+    ///     assert_eq!(g.running(), 0);
+    ///     let child = g.spawn(async { Ok::<_, ()>(7) });
+    ///     assert_eq!(g.running(), 1);
+    ///     child.await.map_err(|_| ())
+    /// }));
+    /// assert_eq!(r.unwrap(), 7);
+    /// ```
     pub fn running(&self) -> usize {
         self.core.shared.lock().running
     }
 }
 
-impl<E> GroupCore<E> {
-    /// Ends the group for good: refuses new children, drops the local children still queued,
-    /// cancels the spawned ones, and reports a caught panic that nobody will resume. Idempotent.
-    ///
-    /// `run_group` calls it when it ends, however it ends (returns, unwinds, or its future is
-    /// dropped), so handles that escaped the body (clones kept elsewhere, or returned as the
-    /// body's value) cannot keep children alive or spawn new ones afterwards.
-    fn close(&self) {
-        // Closing and taking the panic under one lock: a spawned child that panics after this
-        // point reports its own panic (see `Shared::panicked`).
-        let lost = {
-            let mut state = self.shared.lock();
-            state.cancelling = true;
-            state.closed = true;
-            state.panic.take()
-        };
-        // Drop the queued local children while every field is alive (their destructors may use
-        // the group); a racing `spawn_local` may add one more, hence the loop.
-        loop {
-            let incoming = std::mem::take(&mut *lock(&self.incoming));
-            if incoming.is_empty() {
-                break;
-            }
-            for child in incoming {
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(child))) {
-                    corio_executor::task::report_unobserved_panic(
-                        payload,
-                        Some("task group child"),
-                        Location::caller(),
-                    );
-                }
-            }
-        }
-        let spawned = std::mem::take(&mut *lock(&self.spawned));
-        drop(spawned);
-        if let Some((payload, location)) = lost {
-            corio_executor::task::report_unobserved_panic(
-                payload,
-                Some("task group child"),
-                location,
-            );
-        }
+/// A handle to a child of a task group: await it for the child's value.
+///
+/// Dropping the handle does not cancel the child. If the child fails or is cancelled, the
+/// handle reports [`Cancelled`] (the failure itself is reported by the group).
+///
+/// Unlike every other corio future, this one is deliberately not `#[must_use]`: a child runs
+/// whether or not its handle is awaited, and its failure reaches the group either way, so
+/// ignoring the handle (`g.spawn(job);`) loses nothing; it is the common case.
+///
+/// # Examples
+///
+/// ```
+/// use corio_scope::Cancelled;
+///
+/// let r = corio_executor::run_local(corio_scope::supervisor(async |g| {
+///     let ok = g.spawn(async { Ok(1) });
+///     let failed = g.spawn(async { Err::<u32, _>("boom") });
+///     g.spawn(async { Ok(3) }); // handle ignored: the child still runs
+///     assert_eq!(ok.await, Ok(1));
+///     assert_eq!(failed.await, Err(Cancelled)); // its error goes to the group
+///     Ok(())
+/// }));
+/// assert_eq!(r.unwrap_err().errors(), ["boom"]);
+/// ```
+pub struct ChildHandle<T> {
+    rx: oneshot::Receiver<T>,
+}
+
+impl<T> fmt::Debug for ChildHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildHandle").finish_non_exhaustive()
     }
 }
 
-impl<E> Drop for GroupCore<E> {
-    fn drop(&mut self) {
-        // Normally `run_group` closed the group already; this catches a child queued by a racing
-        // `spawn_local` after that.
-        self.close();
+impl<T> Future for ChildHandle<T> {
+    type Output = Result<T, Cancelled>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.map_err(|_| Cancelled))
+    }
+}
+
+/// The signal a child started with [`Group::start`] sends once it is ready.
+///
+/// # Examples
+///
+/// A child that ends without signalling makes [`start`](Group::start) return [`Cancelled`]:
+///
+/// ```
+/// use corio_scope::{Cancelled, Started};
+///
+/// let r = corio_executor::block_on(corio_scope::task_group(async |g| {
+///     let ready = g.start(|_started: Started<()>| async { Ok::<_, ()>(()) }).await;
+///     assert_eq!(ready, Err(Cancelled));
+///     Ok(())
+/// }));
+/// r.unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Started<T> {
+    tx: oneshot::Sender<T>,
+}
+
+impl<T> Started<T> {
+    /// Tells the waiting body that this child is ready, handing it `value`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = corio_executor::block_on(corio_scope::task_group(async |g| {
+    ///     let port = g
+    ///         .start(|started| async move {
+    ///             started.started(8080u16); // `start` returns this value
+    ///             Ok::<_, ()>(()) // ...while the child may go on running
+    ///         })
+    ///         .await;
+    ///     assert_eq!(port, Ok(8080));
+    ///     Ok(())
+    /// }));
+    /// r.unwrap();
+    /// ```
+    pub fn started(self, value: T) {
+        let _ = self.tx.send(value);
     }
 }
 
@@ -781,139 +658,4 @@ where
             })
         }
     }
-}
-
-/// A handle to a child of a task group: await it for the child's value.
-///
-/// Dropping the handle does not cancel the child. If the child fails or is cancelled, the
-/// handle reports [`Cancelled`] (the failure itself is reported by the group).
-///
-/// Unlike every other corio future, this one is deliberately not `#[must_use]`: a child runs
-/// whether or not its handle is awaited, and its failure reaches the group either way, so
-/// ignoring the handle (`g.spawn(job);`) loses nothing; it is the common case.
-pub struct ChildHandle<T> {
-    rx: oneshot::Receiver<T>,
-}
-
-impl<T> fmt::Debug for ChildHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChildHandle").finish_non_exhaustive()
-    }
-}
-
-impl<T> Future for ChildHandle<T> {
-    type Output = Result<T, Cancelled>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.map_err(|_| Cancelled))
-    }
-}
-
-/// The signal a child started with [`Group::start`] sends once it is ready.
-#[derive(Debug)]
-pub struct Started<T> {
-    tx: oneshot::Sender<T>,
-}
-
-impl<T> Started<T> {
-    /// Tells the waiting body that this child is ready, handing it `value`.
-    pub fn started(self, value: T) {
-        let _ = self.tx.send(value);
-    }
-}
-
-/// A child of a task group did not produce a value: it failed, or it was cancelled.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(corio_scope::Cancelled.to_string(), "the task was cancelled or failed");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Cancelled;
-
-impl fmt::Display for Cancelled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the task was cancelled or failed")
-    }
-}
-
-impl Error for Cancelled {}
-
-impl From<Cancelled> for std::io::Error {
-    fn from(c: Cancelled) -> std::io::Error {
-        std::io::Error::other(c)
-    }
-}
-
-/// The errors of a task group, in the order they happened (asyncio's `ExceptionGroup`).
-///
-/// # Examples
-///
-/// ```
-/// let r: Result<(), _> = corio_executor::run_local(corio_scope::task_group(async |g| {
-///     g.spawn(async { Err::<(), _>("a failed") });
-///     Err("the body failed too")
-/// }));
-/// let err = r.unwrap_err();
-/// assert_eq!(err.first(), Some(&"the body failed too"));
-/// assert_eq!(err.to_string(), "1 task failed: the body failed too");
-/// ```
-pub struct GroupError<E> {
-    errors: Vec<E>,
-    cancelled: bool,
-}
-
-impl<E> GroupError<E> {
-    /// Every error, in the order they happened.
-    pub fn errors(&self) -> &[E] {
-        &self.errors
-    }
-
-    /// Every error, by value.
-    pub fn into_errors(self) -> Vec<E> {
-        self.errors
-    }
-
-    /// The first error, if any.
-    pub fn first(&self) -> Option<&E> {
-        self.errors.first()
-    }
-
-    /// Whether the group ended because [`Group::cancel`] was called before the body returned
-    /// (then there are no errors).
-    pub fn is_cancelled(&self) -> bool {
-        self.cancelled
-    }
-}
-
-impl<E: fmt::Debug> fmt::Debug for GroupError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GroupError")
-            .field("errors", &self.errors)
-            .field("cancelled", &self.cancelled)
-            .finish()
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for GroupError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.errors.as_slice() {
-            [] => f.write_str("the task group was cancelled"),
-            [only] => write!(f, "1 task failed: {only}"),
-            [first, rest @ ..] => write!(f, "{} tasks failed; the first: {first}", rest.len() + 1),
-        }
-    }
-}
-
-impl<E: Error + 'static> Error for GroupError<E> {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.errors.first().map(|e| e as &(dyn Error + 'static))
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -39,6 +39,16 @@ where
 }
 
 /// The future returned by [`join_all`].
+///
+/// # Examples
+///
+/// ```
+/// use corio_scope::JoinAll;
+/// use std::future::Ready;
+///
+/// let all: JoinAll<Ready<u8>> = corio_scope::join_all([1, 2].map(std::future::ready));
+/// assert_eq!(corio_executor::run_local(all), [1, 2]);
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct JoinAll<F: Future> {
     set: FutureSet<F>,
@@ -107,7 +117,18 @@ where
     TryJoinAll { set, outputs }
 }
 
-/// The future returned by [`try_join_all`].
+/// The future returned by [`try_join_all`]: `T` is the futures' success type.
+///
+/// # Examples
+///
+/// ```
+/// use corio_scope::TryJoinAll;
+/// use std::future::Ready;
+///
+/// let all: TryJoinAll<Ready<Result<u8, String>>, u8> =
+///     corio_scope::try_join_all([Ok(1), Ok(2)].map(std::future::ready));
+/// assert_eq!(corio_executor::run_local(all), Ok(vec![1, 2]));
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct TryJoinAll<F: Future, T> {
     set: FutureSet<F>,
@@ -182,6 +203,17 @@ where
 
 pin_project! {
     /// The future returned by [`race`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::Race;
+    /// use std::future::{Pending, Ready};
+    ///
+    /// let r: Race<Ready<&str>, Pending<&str>> =
+    ///     corio_scope::race(std::future::ready("first"), std::future::pending());
+    /// assert_eq!(corio_executor::run_local(r), "first");
+    /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     #[derive(Debug)]
     pub struct Race<A, B> {

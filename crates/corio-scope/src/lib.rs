@@ -84,6 +84,16 @@ pub use token::{CancelToken, WhenCancelled};
 pub use as_completed::{AsCompleted, as_completed};
 pub use task_set::TaskSet;
 
+/// Locks `mutex`, ignoring poison. User code (polling or dropping a future, waking a waker) runs
+/// after this crate's guards are released, so a panic cannot leave the state behind one of its
+/// locks half-updated; ignoring the poison keeps one panic from becoming another in every later
+/// user of the group, set, scope or token.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::join::MaybeDone;

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 use corio_timer::{Elapsed, Sleep};
 use pin_project_lite::pin_project;
 
+use crate::lock;
+
 thread_local! {
     /// The scopes around the future being polled on this thread, innermost last.
     static STACK: RefCell<Vec<Arc<State>>> = const { RefCell::new(Vec::new()) };
@@ -43,11 +45,11 @@ struct State {
 
 impl State {
     fn deadline(&self) -> Option<Instant> {
-        *self.deadline.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.deadline)
     }
 
     fn wake(&self) {
-        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let waker = lock(&self.waker).clone();
         if let Some(w) = waker {
             w.wake();
         }
@@ -104,11 +106,47 @@ impl Default for CancelScope {
 
 impl CancelScope {
     /// A scope with no deadline (it ends only through [`cancel`](CancelScope::cancel)).
+    ///
+    /// # Examples
+    ///
+    /// A "stop" switch that the code inside (or any other task) can pull:
+    ///
+    /// ```
+    /// use corio_scope::CancelScope;
+    ///
+    /// corio_executor::run_local(async {
+    ///     let scope = CancelScope::new();
+    ///     assert_eq!(scope.deadline(), None);
+    ///     let stop = scope.clone();
+    ///     let r = scope
+    ///         .run(async move {
+    ///             stop.cancel();
+    ///             corio_executor::yield_now().await; // dropped here
+    ///             "not reached"
+    ///         })
+    ///         .await;
+    ///     assert!(r.is_err());
+    /// });
+    /// ```
     pub fn new() -> CancelScope {
         CancelScope::with_deadline(None)
     }
 
     /// A scope that expires at `deadline` (`None`: never).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::CancelScope;
+    /// use std::time::Duration;
+    ///
+    /// corio_executor::run_local(async {
+    ///     let deadline = corio_timer::now() + Duration::from_millis(5);
+    ///     let scope = CancelScope::with_deadline(Some(deadline));
+    ///     let r = scope.run(corio_timer::sleep(Duration::from_secs(60))).await;
+    ///     assert_eq!(r.unwrap_err().deadline(), Some(deadline));
+    /// });
+    /// ```
     pub fn with_deadline(deadline: Option<Instant>) -> CancelScope {
         CancelScope {
             state: Arc::new(State {
@@ -123,34 +161,113 @@ impl CancelScope {
 
     /// A scope that expires `duration` from now (by the current runtime's clock). A duration too
     /// large to represent means no deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::CancelScope;
+    /// use std::time::Duration;
+    ///
+    /// corio_executor::run_local(async {
+    ///     let scope = CancelScope::after(Duration::from_secs(60));
+    ///     assert!(scope.deadline().is_some());
+    ///     assert_eq!(scope.run(async { 1 }).await, Ok(1));
+    ///     assert_eq!(CancelScope::after(Duration::MAX).deadline(), None);
+    /// });
+    /// ```
     pub fn after(duration: Duration) -> CancelScope {
         CancelScope::with_deadline(corio_timer::now().checked_add(duration))
     }
 
     /// The scope's own deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::CancelScope;
+    /// use std::time::Duration;
+    ///
+    /// let scope = CancelScope::new();
+    /// assert_eq!(scope.deadline(), None);
+    /// let at = corio_timer::now() + Duration::from_secs(1);
+    /// scope.reschedule(Some(at));
+    /// assert_eq!(scope.deadline(), Some(at));
+    /// ```
     pub fn deadline(&self) -> Option<Instant> {
         self.state.deadline()
     }
 
     /// Moves the deadline (`None`: remove it). Takes effect at once, also while the scope runs.
     /// An enclosing scope's deadline still applies: this cannot extend it.
+    ///
+    /// # Examples
+    ///
+    /// The code inside sets its own deadline once it knows how long it may take:
+    ///
+    /// ```
+    /// use corio_scope::CancelScope;
+    /// use std::time::Duration;
+    ///
+    /// corio_executor::run_local(async {
+    ///     let scope = CancelScope::new(); // no deadline yet
+    ///     let inner = scope.clone();
+    ///     let r = scope
+    ///         .run(async move {
+    ///             inner.reschedule(Some(corio_timer::now() + Duration::from_millis(5)));
+    ///             corio_timer::sleep(Duration::from_secs(60)).await; // cancelled after 5 ms
+    ///         })
+    ///         .await;
+    ///     assert!(r.is_err());
+    /// });
+    /// ```
     pub fn reschedule(&self, deadline: Option<Instant>) {
-        *self
-            .state
-            .deadline
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = deadline;
+        *lock(&self.state.deadline) = deadline;
         self.state.rescheduled.store(true, Ordering::Release);
         self.state.wake();
     }
 
     /// Cancels the scope: its future is dropped at the scope's next poll.
+    ///
+    /// # Examples
+    ///
+    /// Cancelled from another task:
+    ///
+    /// ```
+    /// use corio_scope::CancelScope;
+    /// use std::time::Duration;
+    ///
+    /// corio_executor::run_local(async {
+    ///     let scope = CancelScope::new();
+    ///     let remote = scope.clone();
+    ///     let canceller = corio_executor::spawn(async move {
+    ///         corio_timer::sleep(Duration::from_millis(1)).await;
+    ///         remote.cancel();
+    ///     });
+    ///     let r = scope.run(corio_timer::sleep(Duration::from_secs(60))).await;
+    ///     assert!(r.is_err());
+    ///     canceller.await;
+    /// });
+    /// ```
     pub fn cancel(&self) {
         self.state.cancelled.store(true, Ordering::Release);
         self.state.wake();
     }
 
     /// Whether the scope has been cancelled or its deadline has passed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::CancelScope;
+    /// use std::time::Duration;
+    ///
+    /// let scope = CancelScope::new();
+    /// assert!(!scope.is_cancelled());
+    /// scope.cancel();
+    /// assert!(scope.is_cancelled());
+    ///
+    /// assert!(CancelScope::after(Duration::ZERO).is_cancelled()); // the deadline has passed
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.state.cancelled.load(Ordering::Acquire)
             || self
@@ -161,6 +278,23 @@ impl CancelScope {
 
     /// Runs `future` inside this scope: `Ok(output)`, or `Err(Elapsed)` if the scope expired or
     /// was cancelled first (the future is then dropped).
+    ///
+    /// A scope can run several futures in turn. It is level-triggered: once it has expired or
+    /// been cancelled, every later `run` ends at its first poll, without polling its future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::CancelScope;
+    ///
+    /// corio_executor::run_local(async {
+    ///     let scope = CancelScope::new();
+    ///     assert_eq!(scope.run(async { 1 }).await, Ok(1));
+    ///     assert_eq!(scope.run(async { 2 }).await, Ok(2));
+    ///     scope.cancel();
+    ///     assert!(scope.run(async { 3 }).await.is_err());
+    /// });
+    /// ```
     pub fn run<F: Future>(&self, future: F) -> Scoped<F> {
         Scoped {
             future: Some(future),
@@ -171,7 +305,18 @@ impl CancelScope {
 }
 
 pin_project! {
-    /// The future returned by [`CancelScope::run`], [`fail_after`] and friends.
+    /// The future returned by [`CancelScope::run`] (which [`fail_after`] and friends await).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::{CancelScope, Scoped};
+    /// use std::future::Ready;
+    ///
+    /// let scope = CancelScope::new();
+    /// let scoped: Scoped<Ready<u32>> = scope.run(std::future::ready(7));
+    /// assert_eq!(corio_executor::run_local(scoped), Ok(7));
+    /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct Scoped<F> {
         #[pin]
@@ -205,7 +350,7 @@ impl<F: Future> Future for Scoped<F> {
         let mut this = self.project();
         let state = this.state.clone();
         {
-            let mut w = state.waker.lock().unwrap_or_else(|e| e.into_inner());
+            let mut w = lock(&state.waker);
             match &*w {
                 Some(old) if old.will_wake(cx.waker()) => {}
                 _ => *w = Some(cx.waker().clone()),
@@ -281,6 +426,20 @@ pub async fn move_on_after<F: Future>(duration: Duration, future: F) -> Option<F
 }
 
 /// Like [`move_on_after`] with an absolute deadline.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// corio_executor::run_local(async {
+///     let deadline = corio_timer::now() + Duration::from_millis(5);
+///     let slow = corio_timer::sleep(Duration::from_secs(60));
+///     assert_eq!(corio_scope::move_on_at(deadline, slow).await, None);
+///     let later = corio_timer::now() + Duration::from_secs(60);
+///     assert_eq!(corio_scope::move_on_at(later, async { 1 }).await, Some(1));
+/// });
+/// ```
 pub async fn move_on_at<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
     CancelScope::with_deadline(Some(deadline))
         .run(future)
@@ -313,6 +472,18 @@ pub async fn fail_after<F: Future>(duration: Duration, future: F) -> Result<F::O
 }
 
 /// Like [`fail_after`] with an absolute deadline.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// corio_executor::run_local(async {
+///     let deadline = corio_timer::now() + Duration::from_millis(5);
+///     let r = corio_scope::fail_at(deadline, corio_timer::sleep(Duration::from_secs(60))).await;
+///     assert_eq!(r.unwrap_err().deadline(), Some(deadline));
+/// });
+/// ```
 pub async fn fail_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
     CancelScope::with_deadline(Some(deadline)).run(future).await
 }
@@ -391,6 +562,16 @@ pub fn shield<F: Future>(future: F) -> Shielded<F> {
 
 pin_project! {
     /// The future returned by [`shield`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::Shielded;
+    /// use std::future::Ready;
+    ///
+    /// let flush: Shielded<Ready<&str>> = corio_scope::shield(std::future::ready("flushed"));
+    /// assert_eq!(corio_executor::run_local(flush), "flushed");
+    /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct Shielded<F> {
         #[pin]

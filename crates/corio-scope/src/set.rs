@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::lock;
+
 pub(crate) struct FutureSet<F: ?Sized> {
     slots: Vec<Option<Slot<F>>>,
     /// The woken futures this call of `poll_next` still has to poll. A future that wakes itself
@@ -44,7 +46,7 @@ impl Wake for SlotWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.queued.swap(true, Ordering::AcqRel) {
             let parent = {
-                let mut inner = self.list.inner.lock().unwrap_or_else(|e| e.into_inner());
+                let mut inner = lock(&self.list.inner);
                 inner.0.push(self.index);
                 inner.1.clone()
             };
@@ -90,12 +92,7 @@ impl<F: Future + ?Sized> FutureSet<F> {
             self.slots[index] = Some(slot);
         }
         self.len += 1;
-        self.ready
-            .inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .push(index);
+        lock(&self.ready.inner).0.push(index);
         index
     }
 
@@ -106,7 +103,7 @@ impl<F: Future + ?Sized> FutureSet<F> {
             return Poll::Ready(None);
         }
         {
-            let mut inner = self.ready.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut inner = lock(&self.ready.inner);
             match &inner.1 {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => inner.1 = Some(cx.waker().clone()),
@@ -133,13 +130,7 @@ impl<F: Future + ?Sized> FutureSet<F> {
         // woken the parent. But entries queued before this call (pushed, or woken while an
         // earlier call still had a batch to finish) had their wake consumed by an earlier poll:
         // ask for another poll, or they would wait for a wake that never comes.
-        let queued = !self
-            .ready
-            .inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .is_empty();
+        let queued = !lock(&self.ready.inner).0.is_empty();
         if queued {
             cx.waker().wake_by_ref();
         }

@@ -122,7 +122,7 @@ struct CompletionQueue {
 
 impl Completions {
     fn lock(&self) -> MutexGuard<'_, CompletionQueue> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.inner)
     }
 
     fn push(&self, key: Key) {
@@ -370,7 +370,7 @@ enum Stage<F: Future> {
 
 impl<F: Future> Cell<F> {
     fn lock(&self) -> MutexGuard<'_, State<F>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.state)
     }
 
     /// Ends a `Busy` stage: records what is left (an outcome, or nothing), wakes the joiner and

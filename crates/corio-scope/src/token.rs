@@ -9,6 +9,8 @@ use std::task::{Context, Poll};
 
 use event_listener::{Event, EventListener};
 
+use crate::lock;
+
 /// A cancellation signal, shared by cloning: [`cancel`](CancelToken::cancel) once, and every
 /// [`cancelled`](CancelToken::cancelled) future (now or later) completes.
 ///
@@ -69,11 +71,33 @@ impl fmt::Debug for CancelToken {
 
 impl CancelToken {
     /// A token that is not cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = corio_scope::CancelToken::new();
+    /// assert!(!token.is_cancelled());
+    /// ```
     pub fn new() -> CancelToken {
         CancelToken::default()
     }
 
     /// A token that is cancelled when this one is (and can also be cancelled alone).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::CancelToken;
+    ///
+    /// let server = CancelToken::new();
+    /// let conn_a = server.child();
+    /// let conn_b = server.child();
+    /// conn_a.cancel(); // one connection stops...
+    /// assert!(!server.is_cancelled() && !conn_b.is_cancelled()); // ...the others go on
+    /// server.cancel(); // shutdown reaches every child
+    /// assert!(conn_b.is_cancelled());
+    /// assert!(server.child().is_cancelled()); // a child of a cancelled token starts cancelled
+    /// ```
     pub fn child(&self) -> CancelToken {
         let child = CancelToken::new();
         let mut children = lock(&self.node.children);
@@ -90,16 +114,59 @@ impl CancelToken {
     }
 
     /// Cancels this token and all its descendants. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::CancelToken;
+    ///
+    /// let root = CancelToken::new();
+    /// let child = root.child();
+    /// let grandchild = child.child();
+    /// root.cancel();
+    /// root.cancel(); // a second call does nothing
+    /// assert!(child.is_cancelled() && grandchild.is_cancelled());
+    /// ```
     pub fn cancel(&self) {
         cancel_node(&self.node);
     }
 
     /// Whether the token has been cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = corio_scope::CancelToken::new();
+    /// let clone = token.clone(); // the same token
+    /// assert!(!clone.is_cancelled());
+    /// token.cancel();
+    /// assert!(clone.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.node.cancelled.load(Ordering::Acquire)
     }
 
     /// A future that completes once the token is cancelled (at once if it already is).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::CancelToken;
+    ///
+    /// corio_executor::block_on(async {
+    ///     let token = CancelToken::new();
+    ///     let worker = corio_executor::spawn({
+    ///         let token = token.clone();
+    ///         async move {
+    ///             token.cancelled().await;
+    ///             "stopped"
+    ///         }
+    ///     });
+    ///     token.cancel();
+    ///     assert_eq!(worker.await, "stopped");
+    ///     token.cancelled().await; // already cancelled: completes at once
+    /// });
+    /// ```
     pub fn cancelled(&self) -> WhenCancelled<'_> {
         WhenCancelled {
             token: self,
@@ -110,6 +177,19 @@ impl CancelToken {
     /// Runs `future` until it completes (`Some(output)`) or the token is cancelled (`None`; the
     /// future is dropped). Cancellation wins a tie: on a cancelled token the future is never
     /// polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::CancelToken;
+    ///
+    /// corio_executor::block_on(async {
+    ///     let token = CancelToken::new();
+    ///     assert_eq!(token.run_until_cancelled(async { 1 }).await, Some(1));
+    ///     token.cancel();
+    ///     assert_eq!(token.run_until_cancelled(async { 2 }).await, None);
+    /// });
+    /// ```
     pub async fn run_until_cancelled<F: Future>(&self, future: F) -> Option<F::Output> {
         crate::race(
             async {
@@ -135,11 +215,18 @@ fn cancel_node(node: &Node) {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The future returned by [`CancelToken::cancelled`]. Dropping it removes its listener.
+///
+/// # Examples
+///
+/// ```
+/// use corio_scope::{CancelToken, WhenCancelled};
+///
+/// let token = CancelToken::new();
+/// let when: WhenCancelled<'_> = token.cancelled();
+/// token.cancel();
+/// corio_executor::block_on(when);
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct WhenCancelled<'a> {
     token: &'a CancelToken,

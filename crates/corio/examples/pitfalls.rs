@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use corio::Report;
+use corio_executor::panic_message;
 
 fn heading(title: &str) {
     println!("\n== {title}");
@@ -29,11 +30,7 @@ fn reporting_runtime(debug: bool) -> (corio::Runtime, Arc<Mutex<Vec<String>>>) {
 fn main() {
     // One line per panic instead of the default hook's backtraces (RUST_BACKTRACE may be set).
     std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .copied()
-            .unwrap_or("(non-string payload)");
+        let msg = panic_message(info.payload());
         eprintln!("  [panic hook] a task panicked: {msg}");
     }));
     pitfall_1_never_awaited();
@@ -213,9 +210,7 @@ trait CatchUnwindOrErr: std::future::Future + Sized {
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
                 Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
                 Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-                Err(p) => std::task::Poll::Ready(Err(p
-                    .downcast_ref::<&str>()
-                    .map_or("non-string panic".to_string(), |s| format!("panicked: {s}")))),
+                Err(p) => std::task::Poll::Ready(Err(format!("panicked: {}", panic_message(&*p)))),
             }
         })
         .await

@@ -43,6 +43,23 @@ pub fn pause() {
 /// Moves a paused clock forward by `by` (rounded up to whole milliseconds, the timers'
 /// resolution), fires the timers that became due, and yields so that the tasks they woke can
 /// run. Does nothing to a running (real) clock but yield.
+///
+/// # Examples
+///
+/// A test of a 30 s timer that takes no time at all:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// corio::run_local(async {
+///     corio::time::pause();
+///     let sleeper = corio::spawn(corio::time::sleep(Duration::from_secs(30)));
+///     corio::time::advance(Duration::from_secs(29)).await;
+///     assert!(!sleeper.is_finished()); // not due yet
+///     corio::time::advance(Duration::from_secs(1)).await;
+///     sleeper.await; // fired at 30 virtual seconds
+/// });
+/// ```
 pub async fn advance(by: Duration) {
     corio_timer::Timer::current().advance(by);
     corio_executor::yield_now().await;

@@ -1,0 +1,92 @@
+//! `Supervise`: runs one child of a task group to its outcome and reports it to the group.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use corio_sync::oneshot;
+use pin_project_lite::pin_project;
+
+use super::shared::{Shared, wake};
+
+pin_project! {
+    /// Runs a child to its outcome and reports it. Field order is drop order: the child's future
+    /// is dropped before `done` counts it as finished, also when it is cancelled before its first
+    /// poll.
+    pub(super) struct Supervise<F, T, E> {
+        #[pin]
+        child: F,
+        tx: Option<oneshot::Sender<T>>,
+        location: &'static Location<'static>,
+        done: Done<E>,
+    }
+}
+
+pub(super) fn supervise<T, E, F>(
+    shared: Arc<Shared<E>>,
+    spawned_key: Option<usize>,
+    child: F,
+    tx: oneshot::Sender<T>,
+    location: &'static Location<'static>,
+) -> Supervise<F, T, E> {
+    Supervise {
+        child,
+        tx: Some(tx),
+        location,
+        done: Done {
+            shared,
+            spawned_key,
+        },
+    }
+}
+
+impl<T, E, F> Future for Supervise<F, T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let child = this.child;
+        let outcome = match catch_unwind(AssertUnwindSafe(|| child.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(outcome)) => Ok(outcome),
+            Err(payload) => Err(payload),
+        };
+        let shared = &this.done.shared;
+        match outcome {
+            Ok(Ok(value)) => {
+                if let Some(tx) = this.tx.take() {
+                    // Nobody may be waiting for the value: that is fine.
+                    let _ = tx.send(value);
+                }
+            }
+            Ok(Err(error)) => shared.fail(error),
+            Err(payload) => shared.panicked(payload, this.location),
+        }
+        Poll::Ready(())
+    }
+}
+
+/// Counts a child as finished when dropped, after the child's future (declared later) is gone.
+struct Done<E> {
+    shared: Arc<Shared<E>>,
+    spawned_key: Option<usize>,
+}
+
+impl<E> Drop for Done<E> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut state = self.shared.lock();
+            state.running -= 1;
+            if let Some(key) = self.spawned_key {
+                state.finished.push(key);
+            }
+            state.waker.clone()
+        };
+        wake(waker);
+    }
+}
