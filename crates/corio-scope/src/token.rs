@@ -58,7 +58,25 @@ pub struct CancelToken {
 struct Node {
     cancelled: AtomicBool,
     event: Event,
+    /// Weak: a parent does not keep its children's tokens alive.
     children: Mutex<Vec<Weak<Node>>>,
+    /// Strong: a child keeps its ancestors' nodes alive, so a cancel of the root still reaches
+    /// it through a middle token that was dropped.
+    parent: Option<Arc<Node>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Unlinks a long chain of ancestors one by one instead of recursively, so dropping the
+        // last of a million nested tokens cannot overflow the stack.
+        let mut parent = self.parent.take();
+        while let Some(node) = parent {
+            parent = match Arc::try_unwrap(node) {
+                Ok(mut node) => node.parent.take(),
+                Err(_) => None,
+            };
+        }
+    }
 }
 
 impl fmt::Debug for CancelToken {
@@ -99,7 +117,14 @@ impl CancelToken {
     /// assert!(server.child().is_cancelled()); // a child of a cancelled token starts cancelled
     /// ```
     pub fn child(&self) -> CancelToken {
-        let child = CancelToken::new();
+        let child = CancelToken {
+            node: Arc::new(Node {
+                cancelled: AtomicBool::new(false),
+                event: Event::new(),
+                children: Mutex::default(),
+                parent: Some(self.node.clone()),
+            }),
+        };
         let mut children = lock(&self.node.children);
         // Checked under the lock that `cancel` takes: either we see the flag, or `cancel` sees
         // the child.
@@ -202,16 +227,16 @@ impl CancelToken {
     }
 }
 
-fn cancel_node(node: &Node) {
-    if node.cancelled.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    node.event.notify(usize::MAX);
-    let children = std::mem::take(&mut *lock(&node.children));
-    for child in children {
-        if let Some(child) = child.upgrade() {
-            cancel_node(&child);
+fn cancel_node(node: &Arc<Node>) {
+    // Depth-first with an explicit stack: a chain of a million nested tokens is fine.
+    let mut stack = vec![node.clone()];
+    while let Some(node) = stack.pop() {
+        if node.cancelled.swap(true, Ordering::AcqRel) {
+            continue;
         }
+        node.event.notify(usize::MAX);
+        let children = std::mem::take(&mut *lock(&node.children));
+        stack.extend(children.iter().filter_map(Weak::upgrade));
     }
 }
 

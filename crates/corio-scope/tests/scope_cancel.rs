@@ -249,3 +249,39 @@ fn graceful_shutdown_with_a_token() {
         server.await;
     });
 }
+
+#[test]
+fn cancel_reaches_grandchildren_through_a_dropped_middle_token() {
+    let root = corio_scope::CancelToken::new();
+    let grandchild = root.child().child(); // the middle token is dropped at once
+    let sibling_chain = {
+        let middle = root.child();
+        let leaf = middle.child();
+        drop(middle);
+        leaf
+    };
+    root.cancel();
+    assert!(grandchild.is_cancelled());
+    assert!(sibling_chain.is_cancelled());
+}
+
+#[test]
+fn a_chain_of_a_million_tokens_cancels_and_drops_without_recursion() {
+    // Run on a thread with a small stack: recursion over the chain would overflow it.
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let root = corio_scope::CancelToken::new();
+            let mut leaf = root.child();
+            for _ in 0..1_000_000 {
+                leaf = leaf.child();
+            }
+            root.cancel();
+            assert!(leaf.is_cancelled());
+            drop(root);
+            drop(leaf); // frees the whole chain of ancestors
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
