@@ -56,9 +56,10 @@ mod yield_now;
 mod context;
 mod park;
 mod sync;
-// The single-threaded loop, and the loop that borrows it.
+// The single-threaded loop, and the loops that borrow it.
 mod local;
 mod pinned;
+mod sub_loop;
 // The work-stealing pool, and its registry of idle tasks for shutdown.
 mod multi;
 mod registry;
@@ -78,5 +79,6 @@ pub use park::{Driver, DriverHandle, ThreadParkDriver};
 pub use rand::random_u64;
 pub use report::{PanicPolicy, Report, TaskSummary, panic_message};
 pub use runtime::{LocalRuntime, Runtime, block_on, dump, run_local, spawn};
+pub use sub_loop::SubLoop;
 pub use task::{Task, TaskId};
 pub use yield_now::{YieldNow, yield_now};

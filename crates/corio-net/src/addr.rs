@@ -63,6 +63,10 @@ impl Resolve {
     }
 
     fn lookup(host: String, port: Option<u16>) -> Resolve {
+        // Inside a network simulation, names are the simulated hosts', resolved at once.
+        if let Some(resolved) = crate::sim::resolve(&host, port) {
+            return Resolve(State::Ready(Some(resolved)));
+        }
         Resolve(State::Lookup(corio_blocking::unblock(move || {
             let addrs: Vec<SocketAddr> = match port {
                 Some(port) => std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))?,

@@ -6,6 +6,12 @@
 //! the event loop. Sockets created outside of any runtime register with the global reactor, so
 //! they work on any executor.
 //!
+//! Inside a network simulation (`corio::sim`; the network itself is the [`sim`] module), the
+//! same types are sockets of the simulated network, chosen when each socket is created; host
+//! names resolve to the simulated hosts, and sockets made from real file descriptors (`from_std`,
+//! the Unix sockets) are an `Unsupported` error. Elsewhere the only cost is one thread-local
+//! read when a socket is created.
+//!
 //! # Examples
 //!
 //! An echo server and a client:
@@ -73,6 +79,7 @@
 #![cfg_attr(not(unix), allow(rustdoc::broken_intra_doc_links))]
 
 mod addr;
+pub mod sim;
 mod tcp;
 mod udp;
 #[cfg(unix)]

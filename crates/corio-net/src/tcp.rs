@@ -14,6 +14,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::addr::{ToSocketAddrs, each_addr};
+use crate::sim::{self, tcp::SimListener, tcp::SimStream};
 
 /// The listen backlog: large enough that a burst of thousands of connections is not refused
 /// (the kernel caps it at `net.core.somaxconn`).
@@ -48,7 +49,14 @@ const BACKLOG: i32 = 4096;
 /// ```
 #[derive(Clone)]
 pub struct TcpListener {
-    inner: Arc<Async<std::net::TcpListener>>,
+    inner: ListenerInner,
+}
+
+/// A real socket, or one of the simulated network (`corio::sim`), chosen at creation.
+#[derive(Clone)]
+enum ListenerInner {
+    Real(Arc<Async<std::net::TcpListener>>),
+    Sim(Arc<SimListener>),
 }
 
 impl fmt::Debug for TcpListener {
@@ -82,6 +90,11 @@ impl TcpListener {
     }
 
     fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
+        if let Some(net) = sim::current() {
+            return Ok(TcpListener {
+                inner: ListenerInner::Sim(Arc::new(SimListener::bind(&net, addr)?)),
+            });
+        }
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         #[cfg(unix)]
         socket.set_reuse_address(true)?;
@@ -112,13 +125,16 @@ impl TcpListener {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        if sim::active() {
+            return Err(sim::unsupported("TcpListener::from_std"));
+        }
         listener.set_nonblocking(true)?;
         TcpListener::from_nonblocking(listener)
     }
 
     fn from_nonblocking(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            inner: Arc::new(Async::new_nonblocking(listener)?),
+            inner: ListenerInner::Real(Arc::new(Async::new_nonblocking(listener)?)),
         })
     }
 
@@ -145,8 +161,16 @@ impl TcpListener {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = self.inner.read_with(|l| l.accept()).await?;
-        Ok((TcpStream::from_accepted(stream)?, peer))
+        match &self.inner {
+            ListenerInner::Real(inner) => {
+                let (stream, peer) = inner.read_with(|l| l.accept()).await?;
+                Ok((TcpStream::from_accepted(stream)?, peer))
+            }
+            ListenerInner::Sim(inner) => {
+                let (stream, peer) = inner.accept().await?;
+                Ok((TcpStream::from_sim(stream), peer))
+            }
+        }
     }
 
     /// Polls for a connection (the poll form of [`accept`](TcpListener::accept)).
@@ -166,7 +190,15 @@ impl TcpListener {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        match self.inner.poll_read_with(cx, |l| l.accept()) {
+        let inner = match &self.inner {
+            ListenerInner::Real(inner) => inner,
+            ListenerInner::Sim(inner) => {
+                return inner
+                    .poll_accept(cx)
+                    .map_ok(|(stream, peer)| (TcpStream::from_sim(stream), peer));
+            }
+        };
+        match inner.poll_read_with(cx, |l| l.accept()) {
             Poll::Ready(Ok((stream, peer))) => {
                 Poll::Ready(TcpStream::from_accepted(stream).map(|s| (s, peer)))
             }
@@ -216,7 +248,10 @@ impl TcpListener {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
+        match &self.inner {
+            ListenerInner::Real(inner) => inner.get_ref().local_addr(),
+            ListenerInner::Sim(inner) => Ok(inner.local_addr()),
+        }
     }
 
     /// Sets the IP time-to-live of accepted sockets.
@@ -236,7 +271,10 @@ impl TcpListener {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.get_ref().set_ttl(ttl)
+        match &self.inner {
+            ListenerInner::Real(inner) => inner.get_ref().set_ttl(ttl),
+            ListenerInner::Sim(_) => Ok(()),
+        }
     }
 }
 
@@ -307,7 +345,14 @@ impl Stream for Incoming<'_> {
 /// ```
 #[derive(Clone)]
 pub struct TcpStream {
-    inner: Arc<Async<std::net::TcpStream>>,
+    inner: StreamInner,
+}
+
+/// A real socket, or one of the simulated network (`corio::sim`), chosen at creation.
+#[derive(Clone)]
+enum StreamInner {
+    Real(Arc<Async<std::net::TcpStream>>),
+    Sim(Arc<SimStream>),
 }
 
 impl fmt::Debug for TcpStream {
@@ -367,8 +412,16 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn connect_timeout(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-        let socket = TcpStream::start_connect(addr)?;
-        match corio_timer::timeout(timeout, TcpStream::finish_connect(socket)).await {
+        let connecting = async {
+            if let Some(net) = sim::current() {
+                return SimStream::connect(&net, addr)
+                    .await
+                    .map(TcpStream::from_sim);
+            }
+            let socket = TcpStream::start_connect(addr)?;
+            TcpStream::finish_connect(socket).await
+        };
+        match corio_timer::timeout(timeout, connecting).await {
             Ok(result) => result,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -378,6 +431,11 @@ impl TcpStream {
     }
 
     async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        if let Some(net) = sim::current() {
+            return SimStream::connect(&net, addr)
+                .await
+                .map(TcpStream::from_sim);
+        }
         let socket = TcpStream::start_connect(addr)?;
         TcpStream::finish_connect(socket).await
     }
@@ -410,14 +468,20 @@ impl TcpStream {
             })
             .await?;
         Ok(TcpStream {
-            inner: Arc::new(stream),
+            inner: StreamInner::Real(Arc::new(stream)),
         })
     }
 
     fn from_accepted(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            inner: Arc::new(Async::new(stream)?),
+            inner: StreamInner::Real(Arc::new(Async::new(stream)?)),
         })
+    }
+
+    fn from_sim(stream: SimStream) -> TcpStream {
+        TcpStream {
+            inner: StreamInner::Sim(Arc::new(stream)),
+        }
     }
 
     /// Wraps a connected std stream (switching it to non-blocking mode).
@@ -439,6 +503,9 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        if sim::active() {
+            return Err(sim::unsupported("TcpStream::from_std"));
+        }
         TcpStream::from_accepted(stream)
     }
 
@@ -461,7 +528,10 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
+        match &self.inner {
+            StreamInner::Real(inner) => inner.get_ref().local_addr(),
+            StreamInner::Sim(inner) => Ok(inner.local_addr()),
+        }
     }
 
     /// The remote address.
@@ -483,7 +553,10 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().peer_addr()
+        match &self.inner {
+            StreamInner::Real(inner) => inner.get_ref().peer_addr(),
+            StreamInner::Sim(inner) => Ok(inner.peer_addr()),
+        }
     }
 
     /// Enables or disables Nagle's algorithm (`TCP_NODELAY`).
@@ -506,7 +579,13 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.inner.get_ref().set_nodelay(nodelay)
+        match &self.inner {
+            StreamInner::Real(inner) => inner.get_ref().set_nodelay(nodelay),
+            StreamInner::Sim(inner) => {
+                inner.set_nodelay(nodelay);
+                Ok(())
+            }
+        }
     }
 
     /// Whether `TCP_NODELAY` is set.
@@ -529,7 +608,10 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.inner.get_ref().nodelay()
+        match &self.inner {
+            StreamInner::Real(inner) => inner.get_ref().nodelay(),
+            StreamInner::Sim(inner) => Ok(inner.nodelay()),
+        }
     }
 
     /// Sets the IP time-to-live.
@@ -551,7 +633,10 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.get_ref().set_ttl(ttl)
+        match &self.inner {
+            StreamInner::Real(inner) => inner.get_ref().set_ttl(ttl),
+            StreamInner::Sim(_) => Ok(()),
+        }
     }
 
     /// Shuts down the read half, the write half, or both.
@@ -579,7 +664,10 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get_ref().shutdown(how)
+        match &self.inner {
+            StreamInner::Real(inner) => inner.get_ref().shutdown(how),
+            StreamInner::Sim(inner) => inner.shutdown(how),
+        }
     }
 
     /// Receives data without removing it from the queue.
@@ -609,7 +697,10 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_with(|s| s.peek(buf)).await
+        match &self.inner {
+            StreamInner::Real(inner) => inner.read_with(|s| s.peek(buf)).await,
+            StreamInner::Sim(inner) => inner.peek(buf).await,
+        }
     }
 
     /// Waits until the stream is readable (a hint; see `corio_reactor::Async::readable`).
@@ -637,7 +728,10 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn readable(&self) -> io::Result<()> {
-        self.inner.readable().await
+        match &self.inner {
+            StreamInner::Real(inner) => inner.readable().await,
+            StreamInner::Sim(inner) => inner.readable().await,
+        }
     }
 
     /// Waits until the stream is writable (a hint).
@@ -659,7 +753,63 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn writable(&self) -> io::Result<()> {
-        self.inner.writable().await
+        match &self.inner {
+            StreamInner::Real(inner) => inner.writable().await,
+            StreamInner::Sim(inner) => inner.writable().await,
+        }
+    }
+}
+
+// The trait impls of `TcpStream` and `&TcpStream` share these bodies: the real socket's, or the
+// simulated network's.
+impl TcpStream {
+    fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match &self.inner {
+            StreamInner::Real(inner) => inner.poll_read_with(cx, |mut s| s.read(buf)),
+            StreamInner::Sim(inner) => inner.poll_read(cx, buf),
+        }
+    }
+
+    fn poll_read_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &self.inner {
+            StreamInner::Real(inner) => inner.poll_read_with(cx, |mut s| s.read_vectored(bufs)),
+            StreamInner::Sim(inner) => match bufs.iter_mut().find(|b| !b.is_empty()) {
+                Some(buf) => inner.poll_read(cx, buf),
+                None => Poll::Ready(Ok(0)),
+            },
+        }
+    }
+
+    fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match &self.inner {
+            StreamInner::Real(inner) => inner.poll_write_with(cx, |mut s| s.write(buf)),
+            StreamInner::Sim(inner) => inner.poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &self.inner {
+            StreamInner::Real(inner) => inner.poll_write_with(cx, |mut s| s.write_vectored(bufs)),
+            StreamInner::Sim(inner) => match bufs.iter().find(|b| !b.is_empty()) {
+                Some(buf) => inner.poll_write(cx, buf),
+                None => Poll::Ready(Ok(0)),
+            },
+        }
+    }
+
+    fn poll_close_priv(&self) -> Poll<io::Result<()>> {
+        match &self.inner {
+            StreamInner::Real(inner) => Poll::Ready(shutdown_write(inner.get_ref())),
+            StreamInner::Sim(inner) => Poll::Ready(inner.close()),
+        }
     }
 }
 
@@ -669,7 +819,7 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_read_with(cx, |mut s| s.read(buf))
+        self.poll_read_priv(cx, buf)
     }
 
     fn poll_read_vectored(
@@ -677,7 +827,7 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_read_with(cx, |mut s| s.read_vectored(bufs))
+        self.poll_read_vectored_priv(cx, bufs)
     }
 }
 
@@ -687,7 +837,7 @@ impl AsyncRead for &TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_read_with(cx, |mut s| s.read(buf))
+        self.poll_read_priv(cx, buf)
     }
 
     fn poll_read_vectored(
@@ -695,7 +845,7 @@ impl AsyncRead for &TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_read_with(cx, |mut s| s.read_vectored(bufs))
+        self.poll_read_vectored_priv(cx, bufs)
     }
 }
 
@@ -705,7 +855,7 @@ impl AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_write_with(cx, |mut s| s.write(buf))
+        self.poll_write_priv(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -713,8 +863,7 @@ impl AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.inner
-            .poll_write_with(cx, |mut s| s.write_vectored(bufs))
+        self.poll_write_vectored_priv(cx, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -722,7 +871,7 @@ impl AsyncWrite for TcpStream {
     }
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(shutdown_write(self.inner.get_ref()))
+        self.poll_close_priv()
     }
 }
 
@@ -732,7 +881,7 @@ impl AsyncWrite for &TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_write_with(cx, |mut s| s.write(buf))
+        self.poll_write_priv(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -740,8 +889,7 @@ impl AsyncWrite for &TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.inner
-            .poll_write_with(cx, |mut s| s.write_vectored(bufs))
+        self.poll_write_vectored_priv(cx, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -749,7 +897,7 @@ impl AsyncWrite for &TcpStream {
     }
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(shutdown_write(self.inner.get_ref()))
+        self.poll_close_priv()
     }
 }
 

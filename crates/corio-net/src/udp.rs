@@ -8,6 +8,7 @@ use std::sync::Arc;
 use corio_reactor::Async;
 
 use crate::addr::{ToSocketAddrs, each_addr};
+use crate::sim::{self, udp::SimUdp};
 
 /// A UDP socket. Cheap to clone (clones share the socket).
 ///
@@ -27,7 +28,22 @@ use crate::addr::{ToSocketAddrs, each_addr};
 /// ```
 #[derive(Clone)]
 pub struct UdpSocket {
-    inner: Arc<Async<std::net::UdpSocket>>,
+    inner: Inner,
+}
+
+/// A real socket, or one of the simulated network (`corio::sim`), chosen at creation.
+#[derive(Clone)]
+enum Inner {
+    Real(Arc<Async<std::net::UdpSocket>>),
+    Sim(Arc<SimUdp>),
+}
+
+/// The error of an operation the simulated network does not model.
+fn not_simulated(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{what} is not simulated by corio::sim"),
+    )
 }
 
 impl fmt::Debug for UdpSocket {
@@ -57,6 +73,11 @@ impl UdpSocket {
     /// ```
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         each_addr(addr, |addr| async move {
+            if let Some(net) = sim::current() {
+                return Ok(UdpSocket {
+                    inner: Inner::Sim(Arc::new(SimUdp::bind(&net, addr)?)),
+                });
+            }
             UdpSocket::from_std(std::net::UdpSocket::bind(addr)?)
         })
         .await
@@ -82,8 +103,11 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        if sim::active() {
+            return Err(sim::unsupported("UdpSocket::from_std"));
+        }
         Ok(UdpSocket {
-            inner: Arc::new(Async::new(socket)?),
+            inner: Inner::Real(Arc::new(Async::new(socket)?)),
         })
     }
 
@@ -109,7 +133,12 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        let socket = self.inner.get_ref();
+        let socket = match &self.inner {
+            Inner::Real(inner) => inner.get_ref(),
+            Inner::Sim(inner) => {
+                return each_addr(addr, |addr| async move { inner.connect(addr) }).await;
+            }
+        };
         each_addr(addr, |addr| async move { socket.connect(addr) }).await
     }
 
@@ -138,7 +167,10 @@ impl UdpSocket {
         let addr = *addrs
             .first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to send to"))?;
-        self.inner.write_with(|s| s.send_to(buf, addr)).await
+        match &self.inner {
+            Inner::Real(inner) => inner.write_with(|s| s.send_to(buf, addr)).await,
+            Inner::Sim(inner) => inner.send_to(buf, addr),
+        }
     }
 
     /// Receives a datagram and the address it came from.
@@ -162,7 +194,10 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.read_with(|s| s.recv_from(buf)).await
+        match &self.inner {
+            Inner::Real(inner) => inner.read_with(|s| s.recv_from(buf)).await,
+            Inner::Sim(inner) => inner.recv_from(buf).await,
+        }
     }
 
     /// Like [`recv_from`](UdpSocket::recv_from), without removing the datagram from the queue.
@@ -188,7 +223,10 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.read_with(|s| s.peek_from(buf)).await
+        match &self.inner {
+            Inner::Real(inner) => inner.read_with(|s| s.peek_from(buf)).await,
+            Inner::Sim(inner) => inner.peek_from(buf).await,
+        }
     }
 
     /// Sends a datagram to the connected peer.
@@ -212,7 +250,10 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write_with(|s| s.send(buf)).await
+        match &self.inner {
+            Inner::Real(inner) => inner.write_with(|s| s.send(buf)).await,
+            Inner::Sim(inner) => inner.send(buf),
+        }
     }
 
     /// Receives a datagram from the connected peer.
@@ -237,7 +278,10 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_with(|s| s.recv(buf)).await
+        match &self.inner {
+            Inner::Real(inner) => inner.read_with(|s| s.recv(buf)).await,
+            Inner::Sim(inner) => inner.recv_from(buf).await.map(|(n, _)| n),
+        }
     }
 
     /// The local address.
@@ -257,7 +301,10 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
+        match &self.inner {
+            Inner::Real(inner) => inner.get_ref().local_addr(),
+            Inner::Sim(inner) => Ok(inner.local_addr()),
+        }
     }
 
     /// The connected peer's address.
@@ -280,7 +327,10 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().peer_addr()
+        match &self.inner {
+            Inner::Real(inner) => inner.get_ref().peer_addr(),
+            Inner::Sim(inner) => inner.peer_addr(),
+        }
     }
 
     /// Enables or disables broadcast.
@@ -300,7 +350,10 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
-        self.inner.get_ref().set_broadcast(on)
+        match &self.inner {
+            Inner::Real(inner) => inner.get_ref().set_broadcast(on),
+            Inner::Sim(_) => Err(not_simulated("broadcast")),
+        }
     }
 
     /// Sets the IP time-to-live.
@@ -320,7 +373,10 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.get_ref().set_ttl(ttl)
+        match &self.inner {
+            Inner::Real(inner) => inner.get_ref().set_ttl(ttl),
+            Inner::Sim(_) => Ok(()),
+        }
     }
 
     /// Joins an IPv4 multicast group.
@@ -343,7 +399,10 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn join_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
-        self.inner.get_ref().join_multicast_v4(&group, &interface)
+        match &self.inner {
+            Inner::Real(inner) => inner.get_ref().join_multicast_v4(&group, &interface),
+            Inner::Sim(_) => Err(not_simulated("multicast")),
+        }
     }
 
     /// Joins an IPv6 multicast group.
@@ -366,6 +425,9 @@ impl UdpSocket {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn join_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> io::Result<()> {
-        self.inner.get_ref().join_multicast_v6(&group, interface)
+        match &self.inner {
+            Inner::Real(inner) => inner.get_ref().join_multicast_v6(&group, interface),
+            Inner::Sim(_) => Err(not_simulated("multicast")),
+        }
     }
 }

@@ -70,6 +70,11 @@ impl UnixListener {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        if crate::sim::active() {
+            return Err(crate::sim::unsupported(
+                "UnixListener::bind (a real Unix socket)",
+            ));
+        }
         let path = path.as_ref();
         let listener = net::UnixListener::bind(path).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot bind `{}`: {e}", path.display()))
@@ -97,6 +102,11 @@ impl UnixListener {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn from_std(listener: net::UnixListener) -> io::Result<UnixListener> {
+        if crate::sim::active() {
+            return Err(crate::sim::unsupported(
+                "UnixListener::from_std (a real Unix socket)",
+            ));
+        }
         Ok(UnixListener {
             inner: Arc::new(Async::new(listener)?),
         })
@@ -265,6 +275,11 @@ impl UnixStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        if crate::sim::active() {
+            return Err(crate::sim::unsupported(
+                "UnixStream::connect (a real Unix socket)",
+            ));
+        }
         let path = path.as_ref();
         // A Unix connect to a listening socket completes (or fails) at once; it never waits on a
         // network.
@@ -300,6 +315,11 @@ impl UnixStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        if crate::sim::active() {
+            return Err(crate::sim::unsupported(
+                "UnixStream::pair (a real Unix socket)",
+            ));
+        }
         let (a, b) = net::UnixStream::pair()?;
         Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
     }
@@ -323,6 +343,11 @@ impl UnixStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
+        if crate::sim::active() {
+            return Err(crate::sim::unsupported(
+                "UnixStream::from_std (a real Unix socket)",
+            ));
+        }
         Ok(UnixStream {
             inner: Arc::new(Async::new(stream)?),
         })
@@ -532,6 +557,11 @@ impl UnixDatagram {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        if crate::sim::active() {
+            return Err(crate::sim::unsupported(
+                "UnixDatagram::bind (a real Unix socket)",
+            ));
+        }
         let path = path.as_ref();
         let socket = net::UnixDatagram::bind(path).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot bind `{}`: {e}", path.display()))
@@ -562,6 +592,11 @@ impl UnixDatagram {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn unbound() -> io::Result<UnixDatagram> {
+        if crate::sim::active() {
+            return Err(crate::sim::unsupported(
+                "UnixDatagram::unbound (a real Unix socket)",
+            ));
+        }
         UnixDatagram::from_std(net::UnixDatagram::unbound()?)
     }
 
@@ -585,6 +620,11 @@ impl UnixDatagram {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        if crate::sim::active() {
+            return Err(crate::sim::unsupported(
+                "UnixDatagram::pair (a real Unix socket)",
+            ));
+        }
         let (a, b) = net::UnixDatagram::pair()?;
         Ok((UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?))
     }
@@ -610,6 +650,11 @@ impl UnixDatagram {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn from_std(socket: net::UnixDatagram) -> io::Result<UnixDatagram> {
+        if crate::sim::active() {
+            return Err(crate::sim::unsupported(
+                "UnixDatagram::from_std (a real Unix socket)",
+            ));
+        }
         Ok(UnixDatagram {
             inner: Arc::new(Async::new(socket)?),
         })

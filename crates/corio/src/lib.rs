@@ -58,6 +58,7 @@
 //! | `asyncio.as_completed` | [`as_completed`] (a [`Stream`](stream::Stream)) |
 //! | a set of tasks reaped as they finish (tokio's `JoinSet`) | [`TaskSet`] |
 //! | aiofiles | [`fs`] |
+//! | a distributed test under partitions, latency and crashes (FoundationDB-style simulation; turmoil, madsim) | [`sim`]: hosts and clients on a simulated network behind the same [`net`] types, on virtual time, replayable by seed |
 //!
 //! ## Runtimes and where tasks run
 //!
@@ -195,6 +196,7 @@
 mod deterministic;
 mod driver;
 mod runtime;
+pub mod sim;
 pub mod time;
 
 pub use corio_macros::{main, test};

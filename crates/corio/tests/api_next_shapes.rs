@@ -173,3 +173,52 @@ fn spawn_local_inside_run() {
     });
     assert_eq!(v, 3);
 }
+
+#[test]
+fn simulation_as_api_md_writes_it() {
+    use corio::net::{TcpListener, TcpStream};
+    let sim = corio::sim::Builder::new()
+        .seed(7)
+        .latency(Duration::from_millis(20))
+        .udp_loss(0.0)
+        .build();
+    sim.host("server", || async {
+        let listener = TcpListener::bind("0.0.0.0:9000").await?;
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            corio::spawn(async move {
+                let mut buf = [0u8; 5];
+                if stream.read_exact(&mut buf).await.is_ok() {
+                    let _ = stream.write_all(&buf).await;
+                }
+            })
+            .detach();
+        }
+    });
+    sim.client("client", async {
+        let start = corio::time::now();
+        let mut stream = TcpStream::connect("server:9000").await?;
+        stream.write_all(b"hello").await?;
+        let mut buf = [0u8; 5];
+        stream.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"hello");
+        // connect (one round trip) and the echo (another): 4 latencies of 20 ms.
+        assert_eq!(corio::time::now() - start, Duration::from_millis(80));
+        corio::sim::partition("client", "server");
+        let cut = corio::timeout(Duration::from_secs(2), TcpStream::connect("server:9000")).await;
+        assert!(cut.is_err(), "a connect across a partition waits for its own timeout");
+        corio::sim::repair("client", "server");
+        TcpStream::connect("server:9000").await?;
+        Ok(())
+    });
+    sim.run().unwrap();
+
+    let failing = corio::sim::Builder::new().seed(99).build();
+    failing.client("client", async {
+        TcpStream::connect("nobody:1").await?;
+        Ok(())
+    });
+    let err = failing.run().unwrap_err();
+    assert!(err.to_string().contains("99"), "{err}");
+    assert!(format!("{err:?}").contains("99"), "{err:?}");
+}

@@ -1,0 +1,528 @@
+//! `corio::sim`: the simulated network's contract (latency, ordering, partitions, crashes,
+//! refusals, port tables, UDP), and bad input.
+
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use corio::io::{AsyncReadExt, AsyncWriteExt};
+use corio::net::{TcpListener, TcpStream, UdpSocket};
+use corio::sim::{Builder, SimErrorKind};
+
+/// An echo server on port 9000 of its host, one task per connection.
+async fn echo_server() -> Result<(), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind("0.0.0.0:9000").await?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        corio::spawn(async move {
+            let _ = corio::io::copy(&stream, &mut &stream).await;
+        })
+        .detach();
+    }
+}
+
+#[test]
+fn fixed_latency_echo_round_trip_is_two_latencies() {
+    let sim = Builder::new()
+        .seed(1)
+        .latency(Duration::from_millis(20))
+        .build();
+    sim.host("server", echo_server);
+    let rtts = Rc::new(Cell::new((Duration::ZERO, Duration::ZERO)));
+    let out = rtts.clone();
+    sim.client("client", async move {
+        let t0 = corio::time::now();
+        let mut stream = TcpStream::connect("server:9000").await?;
+        let connect = corio::time::now() - t0;
+        let t1 = corio::time::now();
+        stream.write_all(b"ping").await?;
+        let mut buf = [0; 4];
+        stream.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"ping");
+        out.set((connect, corio::time::now() - t1));
+        Ok(())
+    });
+    sim.run().unwrap();
+    let (connect, echo) = rtts.get();
+    assert_eq!(
+        connect,
+        Duration::from_millis(40),
+        "a connect is a round trip"
+    );
+    assert_eq!(echo, Duration::from_millis(40), "an echo is a round trip");
+}
+
+#[test]
+fn ten_thousand_writes_under_random_latency_arrive_complete_and_in_order() {
+    const WRITES: u32 = 10_000;
+    let sim = Builder::new()
+        .seed(2)
+        .latency_range(Duration::from_micros(100), Duration::from_millis(30))
+        .build();
+    sim.host("sink", || async {
+        let listener = TcpListener::bind("0.0.0.0:7000").await?;
+        let (mut stream, _) = listener.accept().await?;
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all).await?;
+        let expected: Vec<u8> = (0..WRITES).flat_map(u32::to_le_bytes).collect();
+        assert_eq!(all.len(), expected.len(), "every byte arrives");
+        assert!(all == expected, "in order");
+        stream.write_all(b"ok").await?;
+        Ok(())
+    });
+    sim.client("source", async {
+        let mut stream = TcpStream::connect("sink:7000").await?;
+        for i in 0..WRITES {
+            stream.write_all(&i.to_le_bytes()).await?;
+        }
+        stream.close().await?;
+        let mut ack = Vec::new();
+        stream.read_to_end(&mut ack).await?;
+        assert_eq!(ack, b"ok");
+        Ok(())
+    });
+    sim.run().unwrap();
+    let sends = sim
+        .trace()
+        .iter()
+        .filter(|e| e.what.contains("send 4"))
+        .count();
+    assert_eq!(
+        sends, WRITES as usize,
+        "one chunk per write, each with its own latency"
+    );
+}
+
+#[test]
+fn a_writer_blocks_while_its_peer_does_not_read() {
+    let sim = Builder::new().seed(3).build();
+    sim.host("slow", || async {
+        let listener = TcpListener::bind("0.0.0.0:1").await?;
+        let (mut stream, _) = listener.accept().await?;
+        corio::sleep(Duration::from_secs(10)).await; // not reading
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all).await?;
+        assert_eq!(all.len(), 64 * 1024, "exactly what fit in the buffer");
+        stream.write_all(b"done").await?;
+        Ok(())
+    });
+    sim.client("fast", async {
+        let mut stream = TcpStream::connect("slow:1").await?;
+        let start = corio::time::now();
+        let chunk = vec![7u8; 1 << 20];
+        // 1 MiB cannot fit the 64 KiB buffer: the write waits for the reader.
+        let quick = corio::timeout(Duration::from_secs(5), stream.write_all(&chunk)).await;
+        assert!(
+            quick.is_err(),
+            "the writer blocks while the peer does not read"
+        );
+        assert_eq!(corio::time::now() - start, Duration::from_secs(5));
+        stream.close().await?;
+        let mut done = Vec::new();
+        stream.read_to_end(&mut done).await?;
+        assert_eq!(done, b"done");
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn partition_times_out_connect_at_exactly_two_seconds_and_repair_heals() {
+    let sim = Builder::new()
+        .seed(4)
+        .latency(Duration::from_millis(5))
+        .build();
+    sim.host("server", echo_server);
+    sim.client("client", async {
+        corio::sim::partition("client", "server");
+        let start = corio::time::now();
+        let attempt =
+            corio::timeout(Duration::from_secs(2), TcpStream::connect("server:9000")).await;
+        assert!(
+            attempt.is_err(),
+            "connect across a partition is not refused: it waits"
+        );
+        assert_eq!(corio::time::now() - start, Duration::from_secs(2));
+        corio::sim::repair("client", "server");
+        let mut stream = TcpStream::connect("server:9000").await?;
+        stream.write_all(b"healed").await?;
+        let mut buf = [0; 6];
+        stream.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"healed");
+        // Data of an open connection waits for the repair, it is never dropped.
+        corio::sim::partition("server", "client");
+        stream.write_all(b"later").await?;
+        corio::spawn(async {
+            corio::sleep(Duration::from_secs(30)).await;
+            corio::sim::repair("client", "server");
+        })
+        .detach();
+        let t = corio::time::now();
+        let mut buf = [0; 5];
+        stream.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"later");
+        assert!(corio::time::now() - t >= Duration::from_secs(30));
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn crash_resets_the_peer_and_drops_the_hosts_tasks_and_restart_reruns_it() {
+    let starts = Rc::new(Cell::new(0));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct Guard(Arc<AtomicUsize>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let sim = Builder::new().seed(5).build();
+    let (s, d) = (starts.clone(), dropped.clone());
+    sim.host("server", move || {
+        s.set(s.get() + 1);
+        let d = d.clone();
+        async move {
+            let listener = TcpListener::bind("0.0.0.0:9000").await?;
+            loop {
+                let (stream, _) = listener.accept().await?;
+                let guard = Guard(d.clone());
+                corio::spawn(async move {
+                    let _guard = guard;
+                    let _ = corio::io::copy(&stream, &mut &stream).await;
+                })
+                .detach();
+            }
+        }
+    });
+    let d = dropped.clone();
+    sim.client("client", async move {
+        let mut stream = TcpStream::connect("server:9000").await?;
+        stream.write_all(b"x").await?;
+        let mut one = [0; 1];
+        stream.read_exact(&mut one).await?;
+        corio::sim::crash("server");
+        let err = stream.read(&mut one).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        let err = stream.write_all(b"y").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        corio::yield_now().await;
+        assert_eq!(d.load(Ordering::SeqCst), 1, "the handler task was dropped");
+        // Down: its packets are lost, so a connect waits for its timeout.
+        let lost = corio::timeout(Duration::from_secs(1), TcpStream::connect("server:9000")).await;
+        assert!(lost.is_err());
+        corio::sim::restart("server");
+        let mut again = TcpStream::connect("server:9000").await?;
+        again.write_all(b"z").await?;
+        again.read_exact(&mut one).await?;
+        assert_eq!(&one, b"z");
+        Ok(())
+    });
+    sim.run().unwrap();
+    assert_eq!(starts.get(), 2, "restart re-ran the host's closure");
+    assert!(sim.trace().iter().any(|e| e.what == "crash"));
+}
+
+#[test]
+fn connect_to_a_closed_port_is_refused_after_a_round_trip() {
+    let sim = Builder::new()
+        .seed(6)
+        .latency(Duration::from_millis(10))
+        .build();
+    sim.host("server", || async {
+        corio::sleep(Duration::from_secs(1)).await;
+        Ok(())
+    });
+    sim.client("client", async {
+        let start = corio::time::now();
+        let err = TcpStream::connect("server:9999").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(corio::time::now() - start, Duration::from_millis(20));
+        let err = TcpStream::connect("nowhere:1").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn each_host_has_its_own_port_table() {
+    let sim = Builder::new().seed(7).build();
+    sim.host("a", || async {
+        let first = TcpListener::bind("0.0.0.0:9000").await?;
+        let err = TcpListener::bind("0.0.0.0:9000").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        let udp = UdpSocket::bind("0.0.0.0:9000").await?; // UDP has its own table
+        let any = TcpListener::bind("0.0.0.0:0").await?;
+        assert_eq!(any.local_addr()?.port(), 49152, "port 0 is deterministic");
+        drop((first, udp));
+        TcpListener::bind("0.0.0.0:9000").await?; // free again
+        let err = TcpListener::bind("10.0.0.2:1").await.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            io::ErrorKind::AddrNotAvailable,
+            "not a's address"
+        );
+        Ok(())
+    });
+    sim.client("b", async {
+        let listener = TcpListener::bind("0.0.0.0:9000").await?; // the same port, another host
+        let stream = TcpStream::connect("a:9000").await;
+        assert!(
+            stream.is_err(),
+            "a's listener was dropped when its closure returned"
+        );
+        assert_eq!(listener.local_addr()?.port(), 9000);
+        let mut own = TcpStream::connect("127.0.0.1:9000").await?; // loopback: b itself
+        let (mut accepted, peer) = listener.accept().await?;
+        assert_eq!(peer, own.local_addr()?);
+        own.write_all(b"me").await?;
+        let mut buf = [0; 2];
+        accepted.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"me");
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn udp_loss_duplicates_and_reordering() {
+    let run = |loss: f64, dup: f64| {
+        let got = Rc::new(Cell::new(0usize));
+        let reordered = Rc::new(Cell::new(false));
+        let sim = Builder::new()
+            .seed(8)
+            .latency_range(Duration::from_millis(1), Duration::from_millis(50))
+            .udp_loss(loss)
+            .udp_duplicate(dup)
+            .build();
+        let (g, r) = (got.clone(), reordered.clone());
+        sim.client("receiver", async move {
+            let socket = UdpSocket::bind("0.0.0.0:5000").await?;
+            let mut last = None;
+            let mut buf = [0; 8];
+            loop {
+                match corio::timeout(Duration::from_secs(1), socket.recv_from(&mut buf)).await {
+                    Ok(got) => {
+                        let (n, from) = got?;
+                        assert_eq!(n, 4);
+                        assert_eq!(from.ip().to_string(), "10.0.0.2");
+                        let i = u32::from_le_bytes(buf[..4].try_into().unwrap());
+                        if last.is_some_and(|l| i < l) {
+                            r.set(true);
+                        }
+                        last = Some(i);
+                        g.set(g.get() + 1);
+                    }
+                    Err(_) => return Ok(()),
+                }
+            }
+        });
+        sim.client("sender", async {
+            let socket = UdpSocket::bind("0.0.0.0:0").await?;
+            for i in 0u32..100 {
+                socket.send_to(&i.to_le_bytes(), "receiver:5000").await?;
+                corio::sleep(Duration::from_millis(1)).await;
+            }
+            Ok(())
+        });
+        sim.run().unwrap();
+        (got.get(), reordered.get())
+    };
+    let (all, reordered) = run(0.0, 0.0);
+    assert_eq!(all, 100);
+    assert!(reordered, "latency drawn per datagram reorders them");
+    assert_eq!(run(1.0, 0.0).0, 0, "p = 1 loses everything");
+    let (some, _) = run(0.5, 0.0);
+    assert!((20..80).contains(&some), "p = 0.5 loses about half: {some}");
+    assert_eq!(run(0.0, 1.0).0, 200, "p = 1 duplicates everything");
+}
+
+#[test]
+fn a_bounded_udp_receive_queue_drops_the_excess() {
+    let sim = Builder::new().seed(9).build();
+    sim.client("flooded", async {
+        let socket = UdpSocket::bind("0.0.0.0:5000").await?;
+        corio::sleep(Duration::from_secs(1)).await; // not reading
+        let mut n = 0;
+        let mut buf = [0; 4];
+        while corio::timeout(Duration::from_millis(1), socket.recv_from(&mut buf))
+            .await
+            .is_ok()
+        {
+            n += 1;
+        }
+        assert_eq!(n, 128);
+        Ok(())
+    });
+    sim.client("flooder", async {
+        let socket = UdpSocket::bind("0.0.0.0:0").await?;
+        for _ in 0..1000 {
+            socket.send_to(b"spam", "flooded:5000").await?;
+        }
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn an_hour_of_traffic_runs_in_seconds() {
+    let wall = Instant::now();
+    let sim = Builder::new()
+        .seed(10)
+        .latency_range(Duration::from_millis(1), Duration::from_millis(20))
+        .build();
+    sim.host("server", echo_server);
+    let requests = Rc::new(Cell::new(0u32));
+    let r = requests.clone();
+    sim.client("client", async move {
+        let start = corio::time::now();
+        let mut stream = TcpStream::connect("server:9000").await?;
+        let mut buf = [0; 16];
+        while corio::time::now() - start < Duration::from_secs(3600) {
+            stream.write_all(b"heartbeat").await?;
+            stream.read_exact(&mut buf[..9]).await?;
+            r.set(r.get() + 1);
+            corio::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(())
+    });
+    sim.run().unwrap();
+    assert!(requests.get() > 3000, "{} requests", requests.get());
+    let took = wall.elapsed();
+    eprintln!(
+        "an hour of simulated traffic ({} round trips, {} trace events) took {took:?} of wall time",
+        requests.get(),
+        sim.trace().len()
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "sanity bound only: {took:?}"
+    );
+}
+
+#[test]
+fn a_deadlock_is_an_error_not_a_hang() {
+    let sim = Builder::new().seed(11).build();
+    sim.host("server", || async {
+        let _listener = TcpListener::bind("0.0.0.0:1").await?;
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    sim.client("client", async {
+        let stream = TcpStream::connect("server:1").await?;
+        let mut buf = [0; 1];
+        (&stream).read(&mut buf).await?; // the server never writes
+        Ok(())
+    });
+    let err = sim.run().unwrap_err();
+    match err.kind() {
+        SimErrorKind::Deadlock { waiting, .. } => assert_eq!(waiting, &["client".to_owned()]),
+        other => panic!("expected a deadlock, got {other:?}"),
+    }
+    assert!(err.to_string().contains("seed 11"), "{err}");
+}
+
+#[test]
+fn real_file_descriptors_inside_a_simulation_are_unsupported() {
+    let sim = Builder::new().seed(12).build();
+    sim.client("client", async {
+        #[cfg(unix)]
+        {
+            let err = corio::net::UnixStream::pair().unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+            let dir = std::env::temp_dir().join("corio-sim-never-created.sock");
+            let err = corio::net::UnixListener::bind(&dir).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+            assert!(!dir.exists(), "no real syscall");
+            let err = corio::net::UnixDatagram::unbound().unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        }
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let err = TcpListener::from_std(std_listener).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        let std_udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let err = UdpSocket::from_std(std_udp).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let p = std::panic::catch_unwind(|| Builder::new().udp_loss(1.5)).unwrap_err();
+    let msg = p.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("udp_loss") && msg.contains("1.5"), "{msg}");
+    assert!(std::panic::catch_unwind(|| Builder::new().udp_loss(f64::NAN)).is_err());
+    assert!(std::panic::catch_unwind(|| Builder::new().udp_loss(-0.1)).is_err());
+    let p = std::panic::catch_unwind(|| {
+        Builder::new().latency_range(Duration::from_millis(2), Duration::from_millis(1))
+    })
+    .unwrap_err();
+    assert!(
+        p.downcast_ref::<String>()
+            .unwrap()
+            .contains("latency_range")
+    );
+
+    for fault in ["partition", "crash", "restart"] {
+        let sim = Builder::new().seed(13).build();
+        sim.client("client", async move {
+            match fault {
+                "partition" => corio::sim::partition("client", "ghost"),
+                "crash" => corio::sim::crash("ghost"),
+                _ => corio::sim::restart("ghost"),
+            }
+            Ok(())
+        });
+        let err = sim.run().unwrap_err();
+        match err.kind() {
+            SimErrorKind::Panicked { host, message } => {
+                assert_eq!(host, "client");
+                assert!(message.contains("no host named `ghost`"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let p = std::panic::catch_unwind(|| corio::sim::crash("x")).unwrap_err();
+    assert!(
+        p.downcast_ref::<String>()
+            .unwrap()
+            .contains("outside of a running simulation")
+    );
+    let p = std::panic::catch_unwind(|| {
+        let sim = Builder::new().build();
+        sim.client("twice", async { Ok(()) });
+        sim.client("twice", async { Ok(()) });
+    })
+    .unwrap_err();
+    assert!(p.downcast_ref::<String>().unwrap().contains("already"));
+}
+
+#[test]
+fn client_errors_and_panics_name_the_seed() {
+    let sim = Builder::new().seed(14).build();
+    sim.client("c", async { Err(io::Error::other("broken").into()) });
+    let err = sim.run().unwrap_err();
+    assert_eq!(err.seed(), 14);
+    let text = err.to_string();
+    assert!(text.contains("seed 14") && text.contains("CORIO_SEED=14") && text.contains("broken"));
+    assert!(format!("{err:?}").contains("14"));
+
+    let sim = Builder::new().seed(15).build();
+    sim.client("c", async {
+        corio::spawn(async { panic!("detached boom") }).detach();
+        corio::sleep(Duration::from_secs(1)).await;
+        Ok(())
+    });
+    let err = sim.run().unwrap_err();
+    assert!(err.to_string().contains("detached boom"), "{err}");
+    assert!(
+        matches!(err.kind(), SimErrorKind::Panicked { host, .. } if host == "c"),
+        "the panic is the host's: {err}"
+    );
+}
