@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use corio::Report;
-use corio_executor::panic_message;
+use corio::task::panic_message;
 
 fn heading(title: &str) {
     println!("\n== {title}");

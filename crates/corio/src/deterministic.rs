@@ -138,11 +138,7 @@ where
         let result = catch_unwind(AssertUnwindSafe(|| rt.block_on(test())));
         drop(rt);
         if let Err(panic) = result {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic".to_owned());
+            let message = corio_executor::panic_message(&*panic);
             return Err(FailingSeed { seed, message });
         }
     }

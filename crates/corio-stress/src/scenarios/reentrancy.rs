@@ -181,13 +181,7 @@ pub(crate) fn run(size: Size, out: &mut Outcome) {
             .spawn(move || {
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check))
                     .unwrap_or_else(|p| {
-                        Err(format!(
-                            "panicked: {}",
-                            p.downcast_ref::<String>()
-                                .map(String::as_str)
-                                .or_else(|| p.downcast_ref::<&str>().copied())
-                                .unwrap_or("(not a string)")
-                        ))
+                        Err(format!("panicked: {}", corio::task::panic_message(&*p)))
                     });
                 let _ = tx.send(result);
             });
