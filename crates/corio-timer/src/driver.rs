@@ -31,6 +31,7 @@ use crate::wheel::{EntryPoll, Wheel};
 
 /// One tick of the wheel.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
+const TICK_NANOS: u64 = TICK.as_nanos() as u64;
 
 /// How many wakers are woken per batch, so the wheel lock is never held while waking.
 const WAKE_BATCH: usize = 64;
@@ -279,9 +280,14 @@ impl Timer {
                 return Registration::AlreadyDue;
             }
         };
-        // The wheel's next expiration, not `when`: a far timer is first due for cascading at the
-        // start of its (coarser) slot.
-        shard.publish(&wheel);
+        // The entry's slot start, not `when`: a far timer is first due for cascading at the
+        // start of its (coarser) slot. An insert can only bring the next expiration forward, so
+        // the published value is lowered to it if need be, without scanning the wheel (a value
+        // left early by a cancel only makes the driver look once for nothing).
+        let due = wheel.due_of(key);
+        if due < shard.next_due.load(Ordering::Relaxed) {
+            shard.next_due.store(due, Ordering::Release);
+        }
         drop(wheel);
         // After the insert (see the module docs). A plain load first: this line is written only
         // when the driver parks, so reading it costs no cache-line transfer on the hot path.
@@ -335,8 +341,12 @@ impl Shared {
     /// The first tick at or after `deadline` (so that nothing fires early).
     fn deadline_tick(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.start);
-        let ticks = since.as_nanos().div_ceil(TICK.as_nanos());
-        u64::try_from(ticks).unwrap_or(u64::MAX - 1)
+        // In u64 nanoseconds (584 years) rather than u128: this runs on every registration.
+        since
+            .as_secs()
+            .checked_mul(1_000_000_000)
+            .and_then(|n| n.checked_add(u64::from(since.subsec_nanos())))
+            .map_or(u64::MAX - 1, |nanos| nanos.div_ceil(TICK_NANOS))
     }
 
     /// The last tick that has fully passed at `now`.

@@ -112,6 +112,21 @@ impl Wheel {
         Ok(key)
     }
 
+    /// The tick at which [`advance`](Wheel::advance) first has to look at entry `key`: the start
+    /// of its slot (where a coarser level cascades it), or its overflow admission. Never later
+    /// than what [`next_expiration`](Wheel::next_expiration) would give for this entry alone.
+    pub(crate) fn due_of(&self, key: usize) -> u64 {
+        let entry = &self.entries[key];
+        match entry.place {
+            Place::Slot { level, .. } => {
+                let slot_span = 1u64 << (SLOT_BITS * u32::from(level));
+                entry.when & !(slot_span - 1)
+            }
+            Place::Overflow => entry.when - OVERFLOW_SPAN + 1,
+            Place::Fired => entry.when,
+        }
+    }
+
     /// Checks an entry: if it fired, frees it; otherwise refreshes its waker.
     pub(crate) fn poll(&mut self, key: usize, waker: &Waker) -> EntryPoll {
         let Some(entry) = self.entries.get_mut(key) else {
@@ -438,7 +453,14 @@ mod tests {
                         let when = now + 1 + delta;
                         let tag = counter.fetch_add(1, Ordering::Relaxed);
                         let waker = Waker::from(Arc::new(Tagged(tag, log.clone())));
+                        let before = wheel.next_expiration().unwrap_or(u64::MAX);
                         let key = wheel.insert(when, waker).expect("future entry");
+                        // What the driver publishes on a registration, without a scan.
+                        prop_assert_eq!(
+                            wheel.next_expiration(),
+                            Some(before.min(wheel.due_of(key))),
+                            "due_of({}) for when {} at now {}", key, when, now
+                        );
                         model.insert(tag, (key, when));
                         live.push((key, tag));
                     }
