@@ -10,9 +10,9 @@ use crate::util::{cargo, root, run};
 const HELP: &str = "\
 cargo xtask bench [options]
 
-Runs every workload on corio, tokio and smol (1 worker and N = cores), prints the table
-(min–median–max per runtime, and corio / best peer), and after a full, unfiltered run writes
-docs/BENCHMARKS.md and docs/benchmarks.svg.
+Runs every workload on corio, tokio and smol (1 worker and N = cores, or the counts of
+--workers), prints the table (min–median–max per runtime, and corio / best peer), and after a
+full, unfiltered run writes docs/BENCHMARKS.md and docs/benchmarks.svg.
 
 options:
   --quick             smaller sizes, one measured iteration per child (under 2 minutes);
@@ -20,7 +20,10 @@ options:
   --filter <text>     only the workloads whose name contains <text> (repeatable); prints only
   --runs <n>          sample rounds per row (default 7, --quick 5; one child process per
                       runtime per round)
-  --write             write the docs even after --quick or --filter
+  --workers <list>    the worker counts, comma-separated: a sweep like 1,2,4,8,16,32,64
+                      (`n` = cores; default 1,n). Counts above the cores present are
+                      skipped with a note; prints only
+  --write             write the docs even after --quick, --filter or --workers
   --no-write          do not write the docs
 
 one case, for perf or callgrind:
@@ -39,11 +42,11 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
                 partial = true;
                 suite.push(arg.clone());
             }
-            "--filter" | "--runs" => {
+            "--filter" | "--runs" | "--workers" => {
                 let value = args
                     .next()
                     .ok_or_else(|| format!("bench: {arg} needs a value"))?;
-                partial |= arg == "--filter";
+                partial |= arg == "--filter" || arg == "--workers";
                 suite.extend([arg.clone(), value.clone()]);
             }
             "--write" => write = Some(true),

@@ -15,9 +15,10 @@
 //!    requests in flight gets SIGTERM; all 50 must get `200`, new connections must be refused,
 //!    and the process must exit 0 within its deadline. Then the same with requests that outlast
 //!    the deadline: they are cancelled, and the process still exits 0, on time.
-//! 5. With `--wrk`: a short load test of the same hyper server on corio and on tokio (installs
-//!    wrk from Debian if missing), printing both request rates and writing them into the wrk
-//!    section of `docs/BENCHMARKS.md`.
+//! 5. With `--wrk` (or `--wrk-only`, which skips 1-4): a load test of the same hyper server on
+//!    corio and on tokio (installs wrk from Debian if missing): requests/s and p50/p99 latency
+//!    at 100 and 1000 connections, over 3 interleaved rounds, medians written into the wrk
+//!    section of `docs/BENCHMARKS.md` (about two and a half minutes).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -30,14 +31,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::util::{cargo, run};
 
 const HELP: &str = "\
-cargo xtask integration [--wrk]
+cargo xtask integration [--wrk | --wrk-only]
 
   HTTP smoke test of the http_server example; every corio example, http_client and
   https_fetch run to completion; the graceful example drains 50 requests on SIGTERM;
   PostgreSQL example and test against a throwaway server (installed from Debian's packages if
   missing).
-  --wrk   also load-test the hyper server on corio and on tokio with wrk (-t2 -c50 -d10s),
-          and record both rates in docs/BENCHMARKS.md
+  --wrk        also load-test the hyper server on corio and on tokio with wrk (installed from
+               Debian if missing): -t2 -d8s --latency at 100 and 1000 connections, 3 rounds
+               (alternating which server goes first), a 2 s warm-up before each run;
+               requests/s and p50/p99, min-median-max, recorded in docs/BENCHMARKS.md
+               (about 2.5 minutes)
+  --wrk-only   only the load test
 ";
 
 /// How long any one step may take before we call it hung.
@@ -45,9 +50,11 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub(crate) fn integration(args: &[String]) -> Result<(), String> {
     let mut wrk = false;
+    let mut wrk_only = false;
     for arg in args {
         match arg.as_str() {
             "--wrk" => wrk = true,
+            "--wrk-only" => wrk_only = true,
             "-h" | "--help" => {
                 print!("{HELP}");
                 return Ok(());
@@ -61,6 +68,9 @@ pub(crate) fn integration(args: &[String]) -> Result<(), String> {
              server as the `postgres` user); run it on a Linux machine"
                 .into(),
         );
+    }
+    if wrk_only {
+        return load_test();
     }
     run(
         "build examples",
@@ -876,69 +886,237 @@ impl Server {
 // ---------------------------------------------------------------------------------------------
 // wrk
 
-fn load_test() -> Result<(), String> {
-    let wrk = ensure_wrk()?;
-    run(
-        "build examples (release)",
-        cargo().args(["build", "--release", "-p", "corio-compat", "--examples"]),
-    )?;
-    let mut rates = Vec::new();
-    for (name, example) in [("corio", "http_server"), ("tokio", "http_server_tokio")] {
-        let server = Server::start(
-            example,
-            cargo().args([
-                "run",
-                "--quiet",
-                "--release",
-                "-p",
-                "corio-compat",
-                "--example",
-                example,
-                "--",
-                "--port",
-                &free_port()?.to_string(),
-            ]),
-        )?;
-        let url = format!("http://{}/hello", server.addr);
-        eprintln!("\n==> wrk -t2 -c50 -d10s {url}  ({name})");
-        let output = Command::new(&wrk)
-            .args(["-t2", "-c50", "-d10s", &url])
-            .output()
-            .map_err(|e| format!("running wrk: {e}"))?;
-        drop(server);
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        eprint!("{text}");
-        if !output.status.success() {
-            return Err(format!(
-                "wrk failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        let field = |prefix: &str| {
-            text.lines()
-                .find_map(|line| line.trim().strip_prefix(prefix))
-                .and_then(|rest| rest.split_whitespace().next())
-                .map(str::to_string)
-        };
-        let rate = field("Requests/sec:").ok_or("wrk printed no Requests/sec")?;
-        let latency = field("Latency").unwrap_or_else(|| "?".into());
-        rates.push((name, rate, latency));
-    }
-    eprintln!("\nwrk -t2 -c50 -d10s, GET /hello, hyper 1.x http1:");
-    for (name, rate, latency) in &rates {
-        eprintln!("  {name:>6}: {rate} requests/s, mean latency {latency}");
-    }
-    record_wrk(&rates)
+/// The two servers of the load test: (runtime, example).
+const WRK_SERVERS: [(&str, &str); 2] = [("corio", "http_server"), ("tokio", "http_server_tokio")];
+/// Open connections of the measured runs.
+const WRK_CONNECTIONS: [u32; 2] = [100, 1000];
+/// Rounds; each round runs every server once, the first server alternating between rounds.
+const WRK_ROUNDS: usize = 3;
+/// wrk's threads (it shares the machine with the server under test).
+const WRK_THREADS: u32 = 2;
+/// The measured run, and the warm-up run before it (same connections; its numbers are dropped).
+const WRK_SECONDS: u32 = 8;
+const WRK_WARMUP_SECONDS: u32 = 2;
+
+/// Runs a program with its soft RLIMIT_NOFILE raised to the hard limit (xtask has no libc, so
+/// the shell's `ulimit` does it): 1000 connections need more than a soft limit of 1024.
+fn with_open_file_limit(program: &Path) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#,
+    ])
+    .arg(program);
+    cmd
 }
 
-/// The markers around the section of docs/BENCHMARKS.md that this load test owns; corio-bench's
-/// report keeps that section when it rewrites the file (the same two strings are in
-/// `crates/corio-bench/src/report.rs`).
-const WRK_BEGIN: &str = "<!-- wrk:begin (written by `cargo xtask integration --wrk`) -->";
-const WRK_END: &str = "<!-- wrk:end -->";
+/// What one measured wrk run reported.
+#[derive(Clone, Copy, Debug)]
+struct WrkRun {
+    requests_per_sec: f64,
+    /// Latency percentiles, in microseconds.
+    p50_us: f64,
+    p99_us: f64,
+    /// Socket errors (connect, read, write, timeout) plus non-2xx/3xx responses.
+    errors: u64,
+}
 
-/// Writes the measured rates into docs/BENCHMARKS.md, replacing the previous wrk section.
-fn record_wrk(rates: &[(&str, String, String)]) -> Result<(), String> {
+/// The load test: `WRK_ROUNDS` rounds, each starting the corio server and the tokio server in
+/// turn (corio first in odd rounds, tokio first in even ones); each server gets, per connection
+/// count, a warm-up run (dropped) and a measured run. Prints the median table and records it.
+fn load_test() -> Result<(), String> {
+    let wrk = ensure_wrk()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "corio-compat"]);
+    for (_, example) in WRK_SERVERS {
+        build.args(["--example", example]);
+    }
+    run("build the wrk servers (release)", &mut build)?;
+    let examples = target_dir().join("release/examples");
+    let started = Instant::now();
+    // runs[server][connections]: one WrkRun per round.
+    let mut runs = vec![vec![Vec::new(); WRK_CONNECTIONS.len()]; WRK_SERVERS.len()];
+    let mut backlogs: Vec<Option<u32>> = vec![None; WRK_SERVERS.len()];
+    for round in 0..WRK_ROUNDS {
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..WRK_SERVERS.len()).collect()
+        } else {
+            (0..WRK_SERVERS.len()).rev().collect()
+        };
+        for s in order {
+            let (name, example) = WRK_SERVERS[s];
+            let mut cmd = with_open_file_limit(&examples.join(example));
+            cmd.args(["--port", "0"]);
+            let server = Server::start(example, &mut cmd)?;
+            backlogs[s] = listen_backlog(server.addr.port());
+            let url = format!("http://{}/hello", server.addr);
+            for (c, &connections) in WRK_CONNECTIONS.iter().enumerate() {
+                let label = format!(
+                    "round {}/{WRK_ROUNDS} {name:<5} c{connections:<4}",
+                    round + 1
+                );
+                run_wrk(&wrk, connections, WRK_WARMUP_SECONDS, &url)
+                    .map_err(|e| format!("{label} warm-up: {e}"))?;
+                let measured = run_wrk(&wrk, connections, WRK_SECONDS, &url)
+                    .map_err(|e| format!("{label}: {e}"))?;
+                eprintln!(
+                    "    {label}: {:>9.0} requests/s  p50 {:>8}  p99 {:>8}  errors {}",
+                    measured.requests_per_sec,
+                    latency(measured.p50_us),
+                    latency(measured.p99_us),
+                    measured.errors
+                );
+                runs[s][c].push(measured);
+            }
+            drop(server);
+        }
+    }
+    for (s, backlog) in backlogs.iter().enumerate() {
+        let name = WRK_SERVERS[s].0;
+        match backlog {
+            Some(b) if *b < 1000 => eprintln!(
+                "xtask: warning: the {name} server listens with a backlog of {b}: a burst of \
+                 1000 connects may overflow it"
+            ),
+            Some(b) => eprintln!("    the {name} server's listen backlog: {b}"),
+            None => eprintln!("    the {name} server's listen backlog: unknown (no `ss`)"),
+        }
+    }
+    let section = wrk_section(&runs, &backlogs);
+    eprintln!(
+        "\nwrk load test done in {:.0?}:\n{section}",
+        started.elapsed()
+    );
+    record_wrk(&section)
+}
+
+/// The target directory cargo builds into (`CARGO_TARGET_DIR` or `target/`).
+fn target_dir() -> PathBuf {
+    let root = crate::util::root();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir), // an absolute `dir` replaces `root`
+        None => root.join("target"),
+    }
+}
+
+/// The backlog of the socket listening on `port`: for a listener, `ss` prints it as Send-Q.
+fn listen_backlog(port: u16) -> Option<u32> {
+    let out = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // State Recv-Q Send-Q Local-Address:Port Peer-Address:Port
+    text.lines()
+        .find_map(|line| line.split_whitespace().nth(2)?.parse().ok())
+}
+
+/// One wrk run with `--latency`, parsed.
+fn run_wrk(wrk: &Path, connections: u32, seconds: u32, url: &str) -> Result<WrkRun, String> {
+    let output = with_open_file_limit(wrk)
+        .args([
+            &format!("-t{WRK_THREADS}"),
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            url,
+        ])
+        .output()
+        .map_err(|e| format!("running wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "wrk failed ({}): {}{text}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    parse_wrk(&text).map_err(|e| format!("{e}; wrk printed:\n{text}"))
+}
+
+/// Reads requests/s, the 50% and 99% latencies and the error counts out of wrk's report.
+fn parse_wrk(text: &str) -> Result<WrkRun, String> {
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+    };
+    let requests_per_sec = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or("wrk printed no Requests/sec")?;
+    let percentile = |p: &str| {
+        field(p)
+            .and_then(parse_latency)
+            .ok_or_else(|| format!("wrk printed no {p} latency (was --latency given?)"))
+    };
+    let p50_us = percentile("50%")?;
+    let p99_us = percentile("99%")?;
+    // "Socket errors: connect 0, read 0, write 0, timeout 0" and
+    // "Non-2xx or 3xx responses: N" appear only when there are some.
+    let mut errors = 0;
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("Socket errors:") {
+            errors += rest
+                .split(',')
+                .filter_map(|kv| kv.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        } else if let Some(rest) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            errors += rest.trim().parse::<u64>().unwrap_or(0);
+        }
+    }
+    Ok(WrkRun {
+        requests_per_sec,
+        p50_us,
+        p99_us,
+        errors,
+    })
+}
+
+/// A wrk duration ("607.00us", "1.60ms", "2.01s", "1.00m") in microseconds.
+fn parse_latency(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        "m" => 60e6,
+        "h" => 3600e6,
+        _ => return None,
+    };
+    Some(number.parse::<f64>().ok()? * scale)
+}
+
+/// Microseconds as wrk would print them.
+fn latency(us: f64) -> String {
+    if us < 1e3 {
+        format!("{us:.0}us")
+    } else if us < 1e6 {
+        format!("{:.2}ms", us / 1e3)
+    } else {
+        format!("{:.2}s", us / 1e6)
+    }
+}
+
+/// Min, median and max (the samples are few: sort and pick).
+fn min_median_max(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    let median = match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 0 => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        n => v[n / 2],
+    };
+    (
+        v.first().copied().unwrap_or(f64::NAN),
+        median,
+        v.last().copied().unwrap_or(f64::NAN),
+    )
+}
+
+/// The markdown of the wrk section, markers included.
+fn wrk_section(runs: &[Vec<Vec<WrkRun>>], backlogs: &[Option<u32>]) -> String {
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
@@ -954,22 +1132,84 @@ fn record_wrk(rates: &[(&str, String, String)]) -> Result<(), String> {
                 .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let mut section = format!(
+    let somaxconn = fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .map_or_else(|_| "?".into(), |s| s.trim().to_string());
+    let backlog_text: Vec<String> = WRK_SERVERS
+        .iter()
+        .zip(backlogs)
+        .map(|((name, _), b)| match b {
+            Some(b) => format!("{name} {b}"),
+            None => format!("{name} unknown"),
+        })
+        .collect();
+    let connections: Vec<String> = WRK_CONNECTIONS.iter().map(u32::to_string).collect();
+    let mut md = format!(
         "{WRK_BEGIN}\n## HTTP load (wrk)\n\n\
          The same hyper 1.x HTTP/1 server (`GET /hello`, a fixed short body) on corio \
          (`crates/corio-compat/examples/http_server.rs`, through corio-compat's adapters) and on \
          tokio (`http_server_tokio.rs`, hyper-util's `TokioIo`), each with its runtime's default \
-         worker count, loaded by `wrk -t2 -c50 -d10s` on the same {cores}-core machine \
-         ({cpu}). wrk shares the cores with the server, and this machine is noisy: one run \
-         each, read it as a rough comparison.\n\n\
-         Run: {date}, by `cargo xtask integration --wrk`.\n\n\
-         | server | requests/s | mean latency |\n|---|---:|---:|\n"
+         worker count, loaded by `wrk -t{WRK_THREADS} -c<connections> -d{WRK_SECONDS}s \
+         --latency` at {} connections on the same {cores}-core machine ({cpu}).\n\n\
+         Method: {WRK_ROUNDS} rounds; each round starts each server once (corio first in odd \
+         rounds, tokio first in even ones, so neither always runs first) and, for each \
+         connection count, runs a {WRK_WARMUP_SECONDS} s wrk warm-up (its numbers dropped) and \
+         then the measured {WRK_SECONDS} s run. Cells are min–**median**–max over the \
+         {WRK_ROUNDS} measured runs; p50 and p99 are wrk's latency percentiles (request sent to \
+         response read, per connection). Servers and wrk run with RLIMIT_NOFILE raised to the \
+         hard limit; listen backlogs (`ss`): {} (the kernel caps them at somaxconn = \
+         {somaxconn}). wrk shares the cores with the server, and this machine is noisy: read \
+         the spread.\n\n\
+         Run: {date}, by `cargo xtask integration --wrk` (`--wrk-only` runs just this).\n\n\
+         | connections | server | requests/s | p50 latency | p99 latency | errors |\n\
+         |---:|---|---:|---:|---:|---:|\n",
+        connections.join(" and "),
+        backlog_text.join(", "),
     );
-    for (name, rate, latency) in rates {
-        section.push_str(&format!("| hyper on {name} | {rate} | {latency} |\n"));
+    let cell = |s: usize, c: usize, f: fn(&WrkRun) -> f64, show: fn(f64) -> String| {
+        let (min, median, max) = min_median_max(runs[s][c].iter().map(f));
+        format!("{}–**{}**–{}", show(min), show(median), show(max))
+    };
+    let rate = |v: f64| format!("{v:.0}");
+    for (c, connections) in WRK_CONNECTIONS.iter().enumerate() {
+        for (s, (name, _)) in WRK_SERVERS.iter().enumerate() {
+            let errors: u64 = runs[s][c].iter().map(|r| r.errors).sum();
+            md.push_str(&format!(
+                "| {connections} | hyper on {name} | {} | {} | {} | {errors} |\n",
+                cell(s, c, |r| r.requests_per_sec, rate),
+                cell(s, c, |r| r.p50_us, latency),
+                cell(s, c, |r| r.p99_us, latency),
+            ));
+        }
     }
-    section.push_str(WRK_END);
-    section.push('\n');
+    md.push_str(
+        "\ncorio / tokio, medians (requests/s: above 1.00, corio serves more; latency: below \
+         1.00, corio answers sooner):\n\n\
+         | connections | requests/s | p50 latency | p99 latency |\n|---:|---:|---:|---:|\n",
+    );
+    let median =
+        |s: usize, c: usize, f: fn(&WrkRun) -> f64| min_median_max(runs[s][c].iter().map(f)).1;
+    for (c, connections) in WRK_CONNECTIONS.iter().enumerate() {
+        let ratio = |f: fn(&WrkRun) -> f64| median(0, c, f) / median(1, c, f);
+        md.push_str(&format!(
+            "| {connections} | {:.2} | {:.2} | {:.2} |\n",
+            ratio(|r| r.requests_per_sec),
+            ratio(|r| r.p50_us),
+            ratio(|r| r.p99_us),
+        ));
+    }
+    md.push_str(WRK_END);
+    md.push('\n');
+    md
+}
+
+/// The markers around the section of docs/BENCHMARKS.md that this load test owns; corio-bench's
+/// report keeps that section when it rewrites the file (the same two strings are in
+/// `crates/corio-bench/src/report.rs`).
+const WRK_BEGIN: &str = "<!-- wrk:begin (written by `cargo xtask integration --wrk`) -->";
+const WRK_END: &str = "<!-- wrk:end -->";
+
+/// Writes the section into docs/BENCHMARKS.md, replacing the previous wrk section.
+fn record_wrk(section: &str) -> Result<(), String> {
     let path = crate::util::root().join("docs/BENCHMARKS.md");
     let old = fs::read_to_string(&path).unwrap_or_default();
     let new = match (old.find(WRK_BEGIN), old.find(WRK_END)) {
@@ -1012,4 +1252,56 @@ fn ensure_wrk() -> Result<PathBuf, String> {
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
     find().ok_or_else(|| "installed wrk, but it is not on the PATH".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wrk_latency_report() {
+        let text = "\
+Running 8s test @ http://127.0.0.1:8000/hello
+  2 threads and 100 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   652.38us  300.33us  10.63ms   85.48%
+    Req/Sec    76.97k     5.23k   87.04k    72.50%
+  Latency Distribution
+     50%  607.00us
+     75%  776.00us
+     90%    0.97ms
+     99%    1.60ms
+  1226167 requests in 8.00s, 124.14MB read
+  Socket errors: connect 0, read 3, write 0, timeout 12
+  Non-2xx or 3xx responses: 5
+Requests/sec: 153215.63
+Transfer/sec:     15.51MB
+";
+        let run = parse_wrk(text).unwrap();
+        assert_eq!(run.requests_per_sec, 153215.63);
+        assert_eq!(run.p50_us, 607.0);
+        assert!((run.p99_us - 1600.0).abs() < 1e-9);
+        assert_eq!(run.errors, 20);
+        assert!(parse_wrk("Requests/sec: 1.0\n").is_err());
+    }
+
+    #[test]
+    fn latency_units() {
+        assert_eq!(parse_latency("12.50us"), Some(12.5));
+        assert_eq!(parse_latency("2.00ms"), Some(2000.0));
+        assert_eq!(parse_latency("1.50s"), Some(1.5e6));
+        assert_eq!(parse_latency("1.00m"), Some(60e6));
+        assert_eq!(parse_latency("7"), None);
+        assert_eq!(parse_latency("3.0xs"), None);
+        assert_eq!(latency(607.0), "607us");
+        assert_eq!(latency(1600.0), "1.60ms");
+        assert_eq!(latency(2.5e6), "2.50s");
+    }
+
+    #[test]
+    fn medians() {
+        let (min, median, max) = min_median_max([3.0, 1.0, 2.0].into_iter());
+        assert_eq!((min, median, max), (1.0, 2.0, 3.0));
+        assert_eq!(min_median_max([4.0, 1.0].into_iter()).1, 2.5);
+    }
 }

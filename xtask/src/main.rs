@@ -18,7 +18,8 @@ cargo xtask <task> [options]
 
 tasks:
   bench         corio against tokio and smol: prints the table, writes docs/BENCHMARKS.md
-                and docs/benchmarks.svg (--quick, --filter <text>; --help for more)
+                and docs/benchmarks.svg (--quick, --filter <text>, --workers 1,2,4;
+                --help for more)
   ci            fmt --check, clippy -D warnings, every test (nextest, a time limit per test)
                 and doctest, cargo doc -D warnings, cargo package and the cherry-pick crate
   loom          the loom models (executor wake path, timer registration, sync primitives)
@@ -27,7 +28,8 @@ tasks:
   stress        corio under load, faults and shutdown: a million parked tasks, 10,000 connections,
                 cancel storms, EMFILE, leaks (--quick for CI, --valgrind; --help for more)
   integration   HTTP smoke test; PostgreSQL example and test on a throwaway server (installs
-                postgresql from Debian if missing); --wrk: load test, corio vs tokio
+                postgresql from Debian if missing); --wrk: also a load test, corio vs tokio
+                (3 rounds at c100 and c1000, req/s and p50/p99); --wrk-only: just that
   help          this text
 ";
 

@@ -15,7 +15,8 @@ const LOSS_N: RGBColor = RGBColor(240, 140, 130);
 const MOONSHOT: RGBColor = RGBColor(70, 110, 200);
 
 /// Horizontal bars on a log axis, growing from 1.0: left of the line corio is ahead, right of
-/// it behind. Darker bars are 1 worker, lighter ones N workers.
+/// it behind. Darker bars are 1 worker, lighter ones more (N = cores by default, or the counts
+/// of `--workers`; each row's label names its count).
 pub(crate) fn draw(report: &Report, path: &Path) -> Result<(), Box<dyn Error>> {
     let rows: Vec<(String, Option<f64>, bool)> = report
         .rows
@@ -104,17 +105,18 @@ pub(crate) fn draw(report: &Report, path: &Path) -> Result<(), Box<dyn Error>> {
             MOONSHOT.stroke_width(1),
         )])?;
     }
+    let many = report.many_workers_label();
     let legend = [
-        (WIN, "corio ahead, 1 worker"),
-        (WIN_N, "corio ahead, N workers"),
-        (LOSS, "corio behind, 1 worker"),
-        (LOSS_N, "corio behind, N workers"),
-        (MOONSHOT, "0.8: the moonshot"),
+        (WIN, "corio ahead, 1 worker".to_owned()),
+        (WIN_N, format!("corio ahead, {many}")),
+        (LOSS, "corio behind, 1 worker".to_owned()),
+        (LOSS_N, format!("corio behind, {many}")),
+        (MOONSHOT, "0.8: the moonshot".to_owned()),
     ];
     for (k, (color, text)) in legend.iter().enumerate() {
         let x = 40 + 190 * k as i32;
         footer.draw(&Rectangle::new([(x, 8), (x + 12, 20)], color.filled()))?;
-        footer.draw(&Text::new(*text, (x + 17, 8), ("sans-serif", 12)))?;
+        footer.draw(&Text::new(text.as_str(), (x + 17, 8), ("sans-serif", 12)))?;
     }
     root.present()?;
     Ok(())

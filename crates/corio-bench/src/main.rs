@@ -7,9 +7,10 @@
 //!   or any number of workers, with a warm-up, and prints the checked result of every
 //!   iteration. Run it under `perf stat` or `valgrind --tool=callgrind`.
 //! - **The suite**: `corio-bench suite [--quick] [--filter <substring>]... [--runs <n>]
-//!   [--docs <dir>]` runs every case in child processes of this binary, rotating the runtime
-//!   order each round, prints the table, and with `--docs` writes `BENCHMARKS.md` and
-//!   `benchmarks.svg` there.
+//!   [--workers <list>] [--docs <dir>]` runs every case in child processes of this binary at
+//!   each worker count (default 1 and the number of cores; counts above the cores present are
+//!   skipped), rotating the runtime order each round, prints the table, and with `--docs`
+//!   writes `BENCHMARKS.md` and `benchmarks.svg` there.
 //!
 //! `corio-bench list` names the workloads. See `docs/BENCHMARKS.md` for the method.
 #![forbid(unsafe_code)]
@@ -43,9 +44,11 @@ usage:
       workers: 1, n (= number of cores) or a number. Defaults: full sizes, 1 warm-up,
       3 measured iterations.
   corio-bench suite [--quick | --scale full|quick|tiny] [--filter <substring>]...
-              [--runs <n>] [--warmup <n>] [--iters <n>] [--docs <dir>]
+              [--runs <n>] [--warmup <n>] [--iters <n>] [--workers <list>] [--docs <dir>]
       the whole comparison, one child process per runtime per round; prints the table and,
-      with --docs, writes BENCHMARKS.md and benchmarks.svg into <dir>
+      with --docs, writes BENCHMARKS.md and benchmarks.svg into <dir>. --workers: the
+      worker counts, comma-separated (`1,2,4,8`; `n` = cores; default 1,n); counts above
+      the cores present are skipped with a note
   corio-bench list
       the workloads
   corio-bench tcp-clients <runtime> <workers> <addr> <n>
@@ -172,6 +175,7 @@ fn parse_suite(args: &[String]) -> Result<suite::Options, String> {
     let mut filters = Vec::new();
     let mut rounds = None;
     let mut docs = None;
+    let mut workers = None;
     let mut i = 0;
     while i < args.len() {
         if !parse_common(args, &mut i, &mut common)? {
@@ -194,6 +198,11 @@ fn parse_suite(args: &[String]) -> Result<suite::Options, String> {
                         args.get(i).ok_or("--docs needs a directory")?,
                     ));
                 }
+                "--workers" => {
+                    i += 1;
+                    let list = args.get(i).ok_or("--workers needs a list, like 1,2,4")?;
+                    workers = Some(suite::parse_worker_counts(list)?);
+                }
                 other => return Err(format!("unknown suite option `{other}`\n\n{HELP}")),
             }
         }
@@ -202,6 +211,9 @@ fn parse_suite(args: &[String]) -> Result<suite::Options, String> {
     let mut opts = suite::Options::new(common.scale.unwrap_or(Scale::Full));
     opts.filters = filters;
     opts.docs = docs;
+    if let Some(counts) = workers {
+        opts.workers = counts;
+    }
     if let Some(n) = rounds {
         opts.rounds = n;
     }

@@ -235,11 +235,15 @@ pub(crate) struct Report {
     pub(crate) filtered: bool,
     pub(crate) rows: Vec<Row>,
     pub(crate) wall: Duration,
+    /// The worker counts that ran, and those asked for but skipped (above the cores present).
+    workers: Vec<usize>,
+    skipped_workers: Vec<usize>,
     machine: Machine,
 }
 
 impl Report {
     pub(crate) fn new(opts: &Options, rows: Vec<Row>, wall: Duration) -> Report {
+        let (workers, skipped_workers) = suite::split_worker_counts(&opts.workers);
         Report {
             scale: opts.scale,
             rounds: opts.rounds,
@@ -248,8 +252,54 @@ impl Report {
             filtered: !opts.filters.is_empty(),
             rows,
             wall,
+            workers,
+            skipped_workers,
             machine: Machine::detect(),
         }
+    }
+
+    /// Whether the run used the default worker counts (1 and the number of cores), which the
+    /// page's wording assumes.
+    fn default_workers(&self) -> bool {
+        self.skipped_workers.is_empty() && self.workers == suite::default_worker_counts()
+    }
+
+    /// The legend of the chart's lighter bars: "N workers" by default.
+    pub(crate) fn many_workers_label(&self) -> &'static str {
+        if self.default_workers() {
+            "N workers"
+        } else {
+            "more workers"
+        }
+    }
+
+    /// "1, 2, 4".
+    fn workers_list(counts: &[usize]) -> String {
+        let counts: Vec<String> = counts.iter().map(usize::to_string).collect();
+        counts.join(", ")
+    }
+
+    /// The sentence of the Results paragraph that names the worker counts.
+    fn workers_sentence(&self) -> String {
+        if self.default_workers() {
+            return format!(
+                "N = {} workers (the number of cores).",
+                self.workers.last().copied().unwrap_or(1)
+            );
+        }
+        let mut text = format!(
+            "Worker counts: {} (`--workers`).",
+            Report::workers_list(&self.workers)
+        );
+        if !self.skipped_workers.is_empty() {
+            let _ = write!(
+                text,
+                " Skipped: {}, above the {} core(s) of this machine.",
+                Report::workers_list(&self.skipped_workers),
+                suite::cores()
+            );
+        }
+        text
     }
 
     pub(crate) fn scale_name(&self) -> &'static str {
@@ -393,10 +443,18 @@ impl Report {
             self.wall.as_secs_f64()
         );
         let _ = writeln!(md, "![corio / best peer, per workload](benchmarks.svg)\n");
+        let counts = if self.default_workers() {
+            "on 1 worker and on N workers".to_owned()
+        } else {
+            format!(
+                "at each worker count of this run ({})",
+                Report::workers_list(&self.workers)
+            )
+        };
         let _ = writeln!(
             md,
             "The chart shows corio's median over the best peer's median for every workload, \
-             on 1 worker and on N workers, on a log scale: below the 1.0 line corio is faster \
+             {counts}, on a log scale: below the 1.0 line corio is faster \
              (or smaller); the blue line marks the 0.8 moonshot.\n"
         );
         let _ = writeln!(md, "## Reproduce\n");
@@ -437,11 +495,10 @@ impl Report {
              row's unit; lower is better. *corio / best peer* divides corio's median by the lower \
              of tokio's and smol's medians. *floor* is the bare async-task loop (the last item \
              below) and \
-             *corio / floor* divides corio's median by it. N = {} workers (the number of \
-             cores).\n",
+             *corio / floor* divides corio's median by it. {}\n",
             self.samples_per_cell(Workload::SpawnMany),
             self.samples_per_cell(Workload::MemPerTask),
-            suite::worker_counts().last().copied().unwrap_or(1)
+            self.workers_sentence()
         );
         let head = header();
         let _ = writeln!(md, "| {} |", head.join(" | "));

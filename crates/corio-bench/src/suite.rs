@@ -23,6 +23,9 @@ pub(crate) struct Options {
     pub(crate) iters: usize,
     /// Where to write BENCHMARKS.md and benchmarks.svg, if anywhere.
     pub(crate) docs: Option<PathBuf>,
+    /// The worker counts asked for (ascending, no duplicates); those above the cores present
+    /// are skipped with a note (see [`split_worker_counts`]).
+    pub(crate) workers: Vec<usize>,
 }
 
 impl Options {
@@ -40,14 +43,49 @@ impl Options {
             warmup,
             iters,
             docs: None,
+            workers: default_worker_counts(),
         }
     }
 }
 
-/// The worker counts of the comparison: 1, and the number of cores.
-pub(crate) fn worker_counts() -> Vec<usize> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// The cores this process may use.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The worker counts of the comparison by default: 1, and the number of cores.
+pub(crate) fn default_worker_counts() -> Vec<usize> {
+    let cores = cores();
     if cores > 1 { vec![1, cores] } else { vec![1] }
+}
+
+/// Parses `--workers`: a comma-separated list of positive counts, `n` meaning the number of
+/// cores (`1,2,4,8`, `n`, `2`). The result is ascending, without duplicates.
+pub(crate) fn parse_worker_counts(list: &str) -> Result<Vec<usize>, String> {
+    let mut counts = Vec::new();
+    for item in list.split(',').map(str::trim) {
+        let count = match item {
+            "n" | "N" => cores(),
+            _ => item
+                .parse()
+                .ok()
+                .filter(|&w: &usize| w > 0)
+                .ok_or_else(|| {
+                    format!("--workers: `{item}` is not a positive number or `n` (in `{list}`)")
+                })?,
+        };
+        counts.push(count);
+    }
+    counts.sort_unstable();
+    counts.dedup();
+    Ok(counts)
+}
+
+/// Splits the asked-for counts into those that run (at most the cores present) and those that
+/// are skipped (more workers than cores would measure the OS scheduler, not the runtime).
+pub(crate) fn split_worker_counts(asked: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let cores = cores();
+    asked.iter().partition(|&&w| w <= cores)
 }
 
 /// Runs the suite, prints the table, and writes the docs if asked.
@@ -59,6 +97,20 @@ pub(crate) fn run(opts: &Options) -> Result<(), String> {
         .collect();
     if workloads.is_empty() {
         return Err(format!("no workload matches {:?}", opts.filters));
+    }
+    let (worker_counts, skipped) = split_worker_counts(&opts.workers);
+    for w in &skipped {
+        eprintln!(
+            "corio-bench suite: skipping {w} workers: this machine has only {} core(s)",
+            cores()
+        );
+    }
+    if worker_counts.is_empty() {
+        return Err(format!(
+            "no worker count to run: every one of {:?} is above the {} core(s) present",
+            opts.workers,
+            cores()
+        ));
     }
     let started = Instant::now();
     eprintln!(
@@ -78,7 +130,7 @@ pub(crate) fn run(opts: &Options) -> Result<(), String> {
     );
     let mut rows = Vec::new();
     for &workload in &workloads {
-        for workers in worker_counts() {
+        for &workers in &worker_counts {
             rows.push(run_row(&exe, opts, workload, workers));
         }
     }
@@ -262,4 +314,35 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<S
         }
         text
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_lists_parse_sorted_and_deduplicated() {
+        assert_eq!(parse_worker_counts("4,1,2,2").unwrap(), vec![1, 2, 4]);
+        assert_eq!(parse_worker_counts(" 8 ").unwrap(), vec![8]);
+        assert_eq!(parse_worker_counts("n").unwrap(), vec![cores()]);
+        for bad in ["", "0", "1,,2", "x", "-1", "1;2"] {
+            assert!(parse_worker_counts(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn counts_above_the_cores_are_skipped() {
+        let cores = cores();
+        let (run, skipped) = split_worker_counts(&[1, cores, cores + 1, 4 * cores + 4]);
+        assert_eq!(
+            run,
+            if cores == 1 {
+                vec![1, 1]
+            } else {
+                vec![1, cores]
+            }
+        );
+        assert_eq!(skipped, vec![cores + 1, 4 * cores + 4]);
+        assert_eq!(default_worker_counts().last(), Some(&cores));
+    }
 }
