@@ -73,7 +73,8 @@ async fn root(workload: Workload, s: Sizes) -> Outcome {
         Workload::BlockingMany => blocking_many(s.blocking_tasks, s.blocking_per_task).await,
         Workload::TcpEcho => tcp_echo(s.echo_conns, s.echo_trips).await,
         Workload::TcpConnections => tcp_connections(s.conns).await,
-        Workload::MemPerTask => mem_per_task(s.idle_tasks).await,
+        Workload::MemPerTask => mem_per_task(s.idle_tasks, false).await,
+        Workload::MemPerTaskChannel => mem_per_task(s.idle_tasks, true).await,
         Workload::MillionTasks => million_tasks(s.million, s.million_deadline).await,
         Workload::FileIo => file_io(s.file_chunks).await,
         Workload::SelectLoop => select_loop(s.selects).await,
@@ -457,20 +458,30 @@ pub(crate) async fn tcp_clients(addr: SocketAddr, n: usize) -> u64 {
     ok
 }
 
-async fn mem_per_task(n: usize) -> Outcome {
+/// `parked_on_channel`: each task awaits a channel's `recv` (a resource that keeps its waker)
+/// instead of `pending()` (see `Workload::MemPerTaskChannel`).
+async fn mem_per_task(n: usize, parked_on_channel: bool) -> Outcome {
     for _ in 0..1_000 {
         corio::spawn(async {}).await;
     }
+    let (tx, rx) = smol::channel::unbounded::<()>();
     let started = Arc::new(AtomicUsize::new(0));
     let before = sys::rss_bytes();
     for _ in 0..n {
         let started = started.clone();
+        let rx = rx.clone();
         corio::spawn(async move {
             started.fetch_add(1, Ordering::Relaxed);
-            std::future::pending::<()>().await;
+            if parked_on_channel {
+                let _ = rx.recv().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
         })
         .detach();
     }
+    // The process exits after the measurement: no wake-up of every task on the way out.
+    std::mem::forget(tx);
     while started.load(Ordering::Relaxed) < n {
         corio::sleep(Duration::from_millis(1)).await;
     }

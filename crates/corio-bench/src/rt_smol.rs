@@ -168,7 +168,8 @@ async fn root<S: Spawner>(sp: S, workload: Workload, s: Sizes) -> Outcome {
         Workload::BlockingMany => blocking_many(sp, s.blocking_tasks, s.blocking_per_task).await,
         Workload::TcpEcho => tcp_echo(sp, s.echo_conns, s.echo_trips).await,
         Workload::TcpConnections => tcp_connections(sp, s.conns).await,
-        Workload::MemPerTask => mem_per_task(sp, s.idle_tasks).await,
+        Workload::MemPerTask => mem_per_task(sp, s.idle_tasks, false).await,
+        Workload::MemPerTaskChannel => mem_per_task(sp, s.idle_tasks, true).await,
         Workload::MillionTasks => million_tasks(sp, s.million, s.million_deadline).await,
         Workload::FileIo => file_io(s.file_chunks).await,
         Workload::SelectLoop => select_loop(s.selects).await,
@@ -511,20 +512,28 @@ pub(crate) async fn tcp_clients<S: Spawner>(sp: S, addr: SocketAddr, n: usize) -
     ok
 }
 
-async fn mem_per_task<S: Spawner>(sp: S, n: usize) -> Outcome {
+/// `parked_on_channel`: see `Workload::MemPerTaskChannel`.
+async fn mem_per_task<S: Spawner>(sp: S, n: usize, parked_on_channel: bool) -> Outcome {
     for _ in 0..1_000 {
         sp.spawn(async {}).await;
     }
+    let (tx, rx) = smol::channel::unbounded::<()>();
     let started = Arc::new(AtomicUsize::new(0));
     let before = sys::rss_bytes();
     for _ in 0..n {
         let started = started.clone();
+        let rx = rx.clone();
         sp.spawn(async move {
             started.fetch_add(1, Ordering::Relaxed);
-            std::future::pending::<()>().await;
+            if parked_on_channel {
+                let _ = rx.recv().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
         })
         .detach();
     }
+    std::mem::forget(tx);
     while started.load(Ordering::Relaxed) < n {
         Timer::after(Duration::from_millis(1)).await;
     }

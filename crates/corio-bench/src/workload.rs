@@ -20,6 +20,7 @@ pub(crate) enum Workload {
     TcpEcho,
     TcpConnections,
     MemPerTask,
+    MemPerTaskChannel,
     MillionTasks,
     FileIo,
     SelectLoop,
@@ -32,7 +33,7 @@ pub(crate) enum Workload {
 
 impl Workload {
     /// Every workload: issue 6's in its order, then those of issues 13, 14 and 20.
-    pub(crate) const ALL: [Workload; 20] = [
+    pub(crate) const ALL: [Workload; 21] = [
         Workload::SpawnMany,
         Workload::YieldMany,
         Workload::ChainedSpawn,
@@ -45,6 +46,7 @@ impl Workload {
         Workload::TcpEcho,
         Workload::TcpConnections,
         Workload::MemPerTask,
+        Workload::MemPerTaskChannel,
         Workload::MillionTasks,
         Workload::FileIo,
         Workload::SelectLoop,
@@ -69,6 +71,7 @@ impl Workload {
             Workload::TcpEcho => "tcp_echo",
             Workload::TcpConnections => "tcp_connections",
             Workload::MemPerTask => "mem_per_task",
+            Workload::MemPerTaskChannel => "mem_per_task_channel",
             Workload::MillionTasks => "million_tasks",
             Workload::FileIo => "file_io",
             Workload::SelectLoop => "select_loop",
@@ -92,7 +95,7 @@ impl Workload {
             Workload::QueueMpmc => "ns/item",
             Workload::BlockingMany => "ns/call",
             Workload::TcpConnections => "ns/connection",
-            Workload::MemPerTask => "bytes/task",
+            Workload::MemPerTask | Workload::MemPerTaskChannel => "bytes/task",
             Workload::MillionTasks => "ns/task",
             Workload::FileIo => "ns/chunk",
             Workload::SelectLoop => "ns/select",
@@ -106,14 +109,20 @@ impl Workload {
     /// Whether every sample needs a fresh process (no warm-up, one iteration): RSS would
     /// otherwise reuse the previous iteration's freed memory.
     pub(crate) fn fresh_process(self) -> bool {
-        matches!(self, Workload::MemPerTask | Workload::MillionTasks)
+        matches!(
+            self,
+            Workload::MemPerTask | Workload::MemPerTaskChannel | Workload::MillionTasks
+        )
     }
 
     /// Whether the report shows the child process's peak RSS.
     pub(crate) fn reports_peak_rss(self) -> bool {
         matches!(
             self,
-            Workload::TcpConnections | Workload::MemPerTask | Workload::MillionTasks
+            Workload::TcpConnections
+                | Workload::MemPerTask
+                | Workload::MemPerTaskChannel
+                | Workload::MillionTasks
         )
     }
 
@@ -131,7 +140,7 @@ impl Workload {
             Workload::BlockingMany => s.blocking_tasks * s.blocking_per_task,
             Workload::TcpEcho => s.echo_conns * s.echo_trips,
             Workload::TcpConnections => s.conns,
-            Workload::MemPerTask => s.idle_tasks,
+            Workload::MemPerTask | Workload::MemPerTaskChannel => s.idle_tasks,
             Workload::MillionTasks => s.million,
             Workload::FileIo => s.file_chunks,
             Workload::SelectLoop => s.selects,
@@ -290,6 +299,14 @@ impl Workload {
                  at a time) until all have been polled, read RSS again. Reported: the RSS \
                  increase divided by the task count. The process then exits without tearing \
                  the tasks down.",
+                thousands(s.idle_tasks)
+            ),
+            Workload::MemPerTaskChannel => format!(
+                "`mem_per_task` with tasks that store their waker: each of the {} detached tasks \
+                 awaits `recv` on a clone of one `smol::channel` (async-channel) receiver whose \
+                 sender stays alive, the same channel type on every runtime. This is the memory \
+                 of a task parked on a resource: its future, the waker the channel keeps and the \
+                 channel's listener.",
                 thousands(s.idle_tasks)
             ),
             Workload::MillionTasks => format!(
