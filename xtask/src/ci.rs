@@ -80,10 +80,49 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
             "rt_tracing",
         ]),
     )?;
+    // The optional `io-uring` feature (issue 17): lint it, and run the reactor's and the
+    // sockets' tests on the ring (where this kernel allows one; the fallback test forces epoll).
+    run(
+        "clippy (io-uring)",
+        cargo().args([
+            "clippy",
+            "-p",
+            "corio-reactor",
+            "-p",
+            "corio",
+            "--all-targets",
+            "--features",
+            "io-uring",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "test (io-uring)",
+        cargo().args([
+            "nextest",
+            "run",
+            "--profile",
+            "ci",
+            "-p",
+            "corio-reactor",
+            "-p",
+            "corio-net",
+            "--features",
+            "corio-reactor/io-uring",
+        ]),
+    )?;
     run(
         "doc",
         cargo()
             .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    run(
+        "doc (io-uring)",
+        cargo()
+            .args(["doc", "-p", "corio-reactor", "--no-deps", "--features", "io-uring"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     // Issue 19: every publishable crate packages as it would publish (metadata checked), and

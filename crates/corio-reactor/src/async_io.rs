@@ -441,6 +441,100 @@ impl<T> Async<T> {
             .poll_io(&self.source, Dir::Write, cx, None, || op(io))
     }
 
+    /// Reads from a stream socket into `buf`, like `poll_read_with(cx, |io| io.read(buf))`, but
+    /// completion-based where the reactor runs on io_uring.
+    ///
+    /// On the ring (Linux, feature `io-uring`, see [`Reactor::backend`]) the socket receives into
+    /// a buffer of its own (16 KiB, allocated on the first call): a call that finds no bytes
+    /// there starts an `IORING_OP_RECV` and returns `Pending`, with no `recv` that fails with
+    /// `EAGAIN` first, and the receive is submitted with the next batch. The receive stays in
+    /// flight if the caller gives up (a dropped read future), and the bytes it gets wait for the
+    /// next call: nothing is lost. When the `Async` is dropped, a receive in flight is cancelled
+    /// and its buffer freed only once its completion arrives.
+    /// Elsewhere it is exactly `poll_read_with(cx, |io| io.read(buf))`.
+    ///
+    /// Because bytes may wait in that buffer, do not mix it with other reads of the same socket
+    /// ([`read_with`](Async::read_with), `peek`, [`AsyncRead`]): they would see the bytes after
+    /// the buffered ones; and [`into_inner`](Async::into_inner) drops buffered bytes. Sockets
+    /// only: it uses `recv(2)` on the ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::io::Write;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::future::poll_fn;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpStream::connect(listener.local_addr()?)?;
+    /// let server = Async::new(listener.accept()?.0)?;
+    /// client.write_all(b"hello")?;
+    /// let mut buf = [0; 3];
+    /// let n = poll_fn(|cx| server.poll_recv(cx, &mut buf)).await?;
+    /// assert_eq!(&buf[..n], &b"hello"[..n]);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>
+    where
+        for<'a> &'a T: Read,
+    {
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        if let Some(poll) = self.reactor.poll_recv(&self.source, cx, buf) {
+            return poll;
+        }
+        self.poll_read_with(cx, |mut io| io.read(buf))
+    }
+
+    /// The vectored form of [`poll_recv`](Async::poll_recv): on the ring it fills the first
+    /// non-empty buffer (the bytes come from the socket's own buffer); elsewhere it is exactly
+    /// `poll_read_with(cx, |io| io.read_vectored(bufs))`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::io::{IoSliceMut, Write};
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::future::poll_fn;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpStream::connect(listener.local_addr()?)?;
+    /// let server = Async::new(listener.accept()?.0)?;
+    /// client.write_all(b"hello")?;
+    /// let (mut a, mut b) = ([0; 0], [0; 8]);
+    /// let mut bufs = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
+    /// let n = poll_fn(|cx| server.poll_recv_vectored(cx, &mut bufs)).await?;
+    /// assert_eq!(&b[..n], &b"hello"[..n]);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn poll_recv_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>>
+    where
+        for<'a> &'a T: Read,
+    {
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        {
+            let first = bufs.iter_mut().find(|b| !b.is_empty());
+            let mut empty = [0u8; 0];
+            let buf: &mut [u8] = match first {
+                Some(b) => b,
+                None => &mut empty,
+            };
+            if let Some(poll) = self.reactor.poll_recv(&self.source, cx, buf) {
+                return poll;
+            }
+        }
+        self.poll_read_with(cx, |mut io| io.read_vectored(bufs))
+    }
+
     fn poll_read_mut<R>(
         &mut self,
         cx: &mut Context<'_>,

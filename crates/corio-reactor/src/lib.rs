@@ -26,16 +26,59 @@
 //! # std::io::Result::Ok(()) }).unwrap();
 //! ```
 //!
+//! # Backends
+//!
+//! [`Reactor::backend`] says which one a reactor uses.
+//!
+//! - **Linux**: corio's own edge-triggered epoll (`"epoll"`), one `epoll_wait` per park.
+//! - **Linux with the `io-uring` feature**: an io_uring per reactor (`"io_uring"`). The reactor
+//!   probes the kernel when it starts (ring setup, then the features and opcodes it needs) and
+//!   falls back to epoll on any failure (`ENOSYS` on old kernels, `EPERM` under
+//!   `kernel.io_uring_disabled` or a seccomp filter, `EINVAL`), silently; `backend()` then says
+//!   `"epoll"` and the reactor's `Debug` output gives the reason. `CORIO_IO=epoll` in the
+//!   environment forces epoll. On the ring, readiness is a multishot `IORING_OP_POLL_ADD` per
+//!   source, so every `Async` operation works unchanged, and [`Async::poll_recv`] is
+//!   completion-based (an `IORING_OP_RECV` into a 16 KiB buffer the source owns). The ring is
+//!   opt-in: it does not beat epoll on corio's socket benchmarks yet (issue 17 has the
+//!   figures).
+//! - **Elsewhere**: `polling` (kqueue, event ports, IOCP, poll).
+//!
 //! # Unsafe code
 //!
 //! `polling` requires that a registered handle is deregistered before it is closed, which it
 //! cannot check; the reactor holds the two `unsafe` blocks that rely on this, and `Async` keeps
-//! the promise by deregistering in `Drop` and `into_inner` before the handle goes.
+//! the promise by deregistering in `Drop` and `into_inner` before the handle goes. The epoll
+//! backend (`sys.rs`) wraps its system calls in `unsafe` blocks, each with its `SAFETY:` comment.
+//! The io_uring backend (`uring.rs`) has three more kinds: the shared submission and completion
+//! queue handles (each used only under its own lock), and pushing a receive, whose buffer is
+//! owned by the operation until its completion is drained; a ring dropped with operations still
+//! in flight cancels them and waits up to a second for their completions, and leaks (never
+//! frees) the buffers of any that did not complete.
 #![deny(unsafe_code)]
 
 mod async_io;
 mod reactor;
 mod sys;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+mod uring;
 
 pub use async_io::{Async, IoWith, Ready};
 pub use reactor::{Reactor, ReactorDriver, ReactorGuard};
+
+/// Makes every io_uring set up from now on in this process fail with `errno` (`None`: stop), so
+/// that tests can check the fallback to epoll. Not part of the API: it exists for corio's own
+/// tests.
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+#[doc(hidden)]
+pub fn fail_io_uring_setup(errno: Option<i32>) {
+    uring::force_setup_error(errno);
+}
+
+/// How many operation buffers dropped rings have leaked in this process (operations that did
+/// not complete within a second of the ring's drop; their memory is never freed, since the
+/// kernel might still write to it). Not part of the API: it exists for corio's own tests.
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+#[doc(hidden)]
+pub fn io_uring_leaked_buffers() -> usize {
+    uring::leaked_op_buffers()
+}

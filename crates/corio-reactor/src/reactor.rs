@@ -10,6 +10,11 @@
 //! - Each direction has one waker slot for the `poll_*` API, plus a slab of wakers for the
 //!   `readable()`/`writable()` futures, which remove their entry when dropped.
 //! - No lock is held across a syscall except the poller's own.
+//! - With the io_uring backend (feature `io-uring`, `uring.rs`), a source also has a receive
+//!   state for `Async::poll_recv`, and `waiting()` counts receives in flight, so that the
+//!   runtime's busy-loop park still drains their completions. Queuing a receive holds that
+//!   state's lock across the ring's queue lock and, at worst, one `io_uring_enter` (a full
+//!   queue) or one eventfd write (a parked waiter to wake).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -81,6 +86,9 @@ pub(crate) struct Source {
     key: usize,
     readiness: AtomicU64,
     directions: Mutex<[Direction; 2]>,
+    /// Bytes received on the ring and not read yet, or the receive in flight.
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    recv: crate::uring::RecvSlot,
 }
 
 impl fmt::Debug for Source {
@@ -150,8 +158,12 @@ struct Inner {
 
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reactor")
-            .field("mode", &self.inner.mode)
+        let mut d = f.debug_struct("Reactor");
+        d.field("backend", &self.backend());
+        if let Some(why) = crate::sys::fallback_reason(&self.inner.poller) {
+            d.field("fallback", &why);
+        }
+        d.field("mode", &self.inner.mode)
             .field("sources", &self.sources())
             .finish()
     }
@@ -231,6 +243,25 @@ impl Reactor {
         }
     }
 
+    /// The OS interface this reactor waits in: `"io_uring"`, `"epoll"`, `"kqueue"`, `"iocp"` or
+    /// `"poll"`.
+    ///
+    /// On Linux it is `"epoll"` unless the `io-uring` feature is on, in which case it is
+    /// `"io_uring"` when the kernel allowed the ring to be set up (and `CORIO_IO=epoll` is not
+    /// set), and `"epoll"` otherwise; the reactor's `Debug` output then says why.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = corio_reactor::ReactorDriver::new()?;
+    /// let backend = driver.reactor().backend();
+    /// assert!(["io_uring", "epoll", "kqueue", "iocp", "poll"].contains(&backend));
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn backend(&self) -> &'static str {
+        crate::sys::backend(&self.inner.poller)
+    }
+
     /// The number of registered sources.
     ///
     /// # Examples
@@ -275,7 +306,45 @@ impl Reactor {
     /// # std::io::Result::Ok(())
     /// ```
     pub fn waiting(&self) -> usize {
-        self.inner.waiting.load(Ordering::Acquire)
+        let waiting = self.inner.waiting.load(Ordering::Acquire);
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        let waiting = waiting + self.inner.poller.ops_in_flight();
+        waiting
+    }
+
+    /// Operations in flight on the ring (receives started by `Async::poll_recv`); always 0
+    /// on readiness backends. Each holds a buffer until its completion arrives, also after its
+    /// source is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = corio_reactor::ReactorDriver::new()?;
+    /// assert_eq!(driver.reactor().ops_in_flight(), 0);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn ops_in_flight(&self) -> usize {
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        return self.inner.poller.ops_in_flight();
+        #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+        0
+    }
+
+    /// Receives into `out` on the ring; `None` where the backend is readiness-based.
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    pub(crate) fn poll_recv(
+        &self,
+        source: &Source,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Option<Poll<io::Result<usize>>> {
+        if corio_coop::poll_proceed(cx).is_pending() {
+            return Some(Poll::Pending);
+        }
+        let shut_down = self.inner.shut_down.load(Ordering::Acquire);
+        self.inner
+            .poller
+            .poll_recv(source.raw, &source.recv, cx, out, shut_down)
     }
 
     /// Interrupts the thread blocked in this reactor's [`ReactorDriver::park`].
@@ -311,6 +380,8 @@ impl Reactor {
                 // Unknown readiness counts as ready: the first operation tries the syscall.
                 readiness: AtomicU64::new(READABLE | WRITABLE),
                 directions: Mutex::new(Default::default()),
+                #[cfg(all(target_os = "linux", feature = "io-uring"))]
+                recv: Default::default(),
             });
             entry.insert(source.clone());
             source
@@ -335,6 +406,11 @@ impl Reactor {
     /// that owns `source.raw` is still open.
     pub(crate) fn deregister(&self, source: &Source) {
         let inner = &*self.inner;
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        inner.poller.cancel_recv(&source.recv);
+        #[cfg(target_os = "linux")]
+        let _ = with_borrowed(source.raw, |handle| inner.poller.delete(handle, source.key));
+        #[cfg(not(target_os = "linux"))]
         let _ = with_borrowed(source.raw, |handle| inner.poller.delete(handle));
         let taken = {
             let mut dirs = source.lock();
@@ -692,6 +768,8 @@ impl Drop for ReactorDriver {
             for dir in dirs.iter_mut() {
                 dir.drain(&mut wakers);
             }
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            wakers.extend(crate::uring::take_waker(&source.recv));
         }
         inner.waiting.store(0, Ordering::Release);
         // Woken so that tasks still alive see the shutdown error instead of waiting forever.

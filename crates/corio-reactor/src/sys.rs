@@ -17,11 +17,62 @@
 #[cfg(not(target_os = "linux"))]
 pub(crate) use polling::{Events, Poller};
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "io-uring")))]
 pub(crate) use linux::{Events, Poller};
 
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub(crate) use {crate::uring::Poller, linux::Events};
+
+/// The name of the OS interface the reactor waits in.
+#[cfg(all(target_os = "linux", not(feature = "io-uring")))]
+pub(crate) fn backend(_: &Poller) -> &'static str {
+    "epoll"
+}
+
+/// The name of the OS interface the reactor waits in.
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub(crate) fn backend(poller: &Poller) -> &'static str {
+    poller.backend()
+}
+
+/// The name of the OS interface the reactor waits in.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn backend(_: &Poller) -> &'static str {
+    if cfg!(any(
+        target_os = "android",
+        target_os = "illumos",
+        target_os = "solaris"
+    )) {
+        "epoll"
+    } else if cfg!(windows) {
+        "iocp"
+    } else if cfg!(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )) {
+        "kqueue"
+    } else {
+        "poll"
+    }
+}
+
+/// Why the reactor does not use io_uring although the `io-uring` feature is on.
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub(crate) fn fallback_reason(poller: &Poller) -> Option<&str> {
+    poller.fallback_reason()
+}
+
+/// Why the reactor does not use io_uring although the `io-uring` feature is on.
+#[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+pub(crate) fn fallback_reason(_: &Poller) -> Option<&str> {
+    None
+}
+
 #[cfg(target_os = "linux")]
-mod linux {
+pub(crate) mod linux {
     use std::io;
     use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,9 +81,9 @@ mod linux {
     use polling::{Event, PollMode};
 
     /// The epoll key of the notifier (no source can have it: sources are slab indices).
-    const NOTIFY_KEY: u64 = u64::MAX;
+    pub(crate) const NOTIFY_KEY: u64 = u64::MAX;
     /// How many events one wait returns at most.
-    const CAPACITY: usize = 1024;
+    pub(crate) const CAPACITY: usize = 1024;
 
     const READ_FLAGS: u32 =
         (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI)
@@ -50,8 +101,8 @@ mod linux {
 
     /// The events of one wait.
     pub(crate) struct Events {
-        list: Vec<libc::epoll_event>,
-        len: usize,
+        pub(crate) list: Vec<libc::epoll_event>,
+        pub(crate) len: usize,
     }
 
     impl Events {
@@ -79,7 +130,7 @@ mod linux {
         }
     }
 
-    fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    pub(crate) fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
         if ret < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -103,6 +154,44 @@ mod linux {
             flags |= libc::EPOLLONESHOT as u32;
         }
         flags
+    }
+
+    /// Adds one to an eventfd's counter (a new edge for whoever watches it).
+    pub(crate) fn write_eventfd(notifier: &OwnedFd) -> io::Result<()> {
+        let one: u64 = 1;
+        loop {
+            // SAFETY: writes 8 bytes from a live `u64` to our own eventfd.
+            #[allow(unsafe_code)]
+            let n = unsafe {
+                libc::write(
+                    notifier.as_raw_fd(),
+                    (&raw const one).cast::<libc::c_void>(),
+                    8,
+                )
+            };
+            if n >= 0 {
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                // The counter is about to overflow (after 2^64 - 2 unread wake-ups): reset
+                // it, then write again.
+                io::ErrorKind::WouldBlock => {
+                    let mut buf: u64 = 0;
+                    // SAFETY: reads 8 bytes into a live `u64` from our own eventfd.
+                    #[allow(unsafe_code)]
+                    let _ = unsafe {
+                        libc::read(
+                            notifier.as_raw_fd(),
+                            (&raw mut buf).cast::<libc::c_void>(),
+                            8,
+                        )
+                    };
+                }
+                _ => return Err(err),
+            }
+        }
     }
 
     impl Poller {
@@ -172,7 +261,7 @@ mod linux {
             )
         }
 
-        pub(crate) fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        pub(crate) fn delete(&self, fd: BorrowedFd<'_>, _key: usize) -> io::Result<()> {
             self.ctl(libc::EPOLL_CTL_DEL, fd.as_raw_fd(), 0, 0)
         }
 
@@ -185,40 +274,7 @@ mod linux {
             {
                 return Ok(());
             }
-            let one: u64 = 1;
-            loop {
-                // SAFETY: writes 8 bytes from a live `u64` to our own eventfd.
-                #[allow(unsafe_code)]
-                let n = unsafe {
-                    libc::write(
-                        self.notifier.as_raw_fd(),
-                        (&raw const one).cast::<libc::c_void>(),
-                        8,
-                    )
-                };
-                if n >= 0 {
-                    return Ok(());
-                }
-                let err = io::Error::last_os_error();
-                match err.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    // The counter is about to overflow (after 2^64 - 2 unread wake-ups): reset
-                    // it, then write again.
-                    io::ErrorKind::WouldBlock => {
-                        let mut buf: u64 = 0;
-                        // SAFETY: reads 8 bytes into a live `u64` from our own eventfd.
-                        #[allow(unsafe_code)]
-                        let _ = unsafe {
-                            libc::read(
-                                self.notifier.as_raw_fd(),
-                                (&raw mut buf).cast::<libc::c_void>(),
-                                8,
-                            )
-                        };
-                    }
-                    _ => return Err(err),
-                }
-            }
+            write_eventfd(&self.notifier)
         }
 
         /// Waits up to `timeout` for events; returns how many sources are ready (a notification
@@ -360,6 +416,6 @@ mod tests {
             1
         );
         assert!(events.iter().next().unwrap().readable);
-        poller.delete(std::os::fd::AsFd::as_fd(&b)).unwrap();
+        poller.delete(std::os::fd::AsFd::as_fd(&b), 7).unwrap();
     }
 }

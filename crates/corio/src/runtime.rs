@@ -343,6 +343,8 @@ impl Runtime {
     /// assert_eq!(m.workers, 2);
     /// assert_eq!(m.spawned, 1);
     /// assert_eq!(m.spawned, m.completed + m.alive_tasks);
+    /// // "epoll" on Linux, or "io_uring" with the `io-uring` feature where the kernel allows it.
+    /// assert!(["io_uring", "epoll", "kqueue", "iocp", "poll"].contains(&m.io_backend));
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn metrics(&self) -> RuntimeMetrics {
@@ -384,6 +386,11 @@ pub struct RuntimeMetrics {
     pub blocking_queued: usize,
     /// I/O sources registered with the reactor.
     pub io_sources: usize,
+    /// The OS interface the reactor waits in: `"io_uring"` (Linux, feature `io-uring`, when the
+    /// kernel allows it), `"epoll"`, `"kqueue"`, `"iocp"` or `"poll"`. With the feature on, a
+    /// runtime whose kernel refused the ring says `"epoll"` here, and its reactor's `Debug`
+    /// output says why.
+    pub io_backend: &'static str,
     /// Timers waiting to fire.
     pub pending_timers: usize,
     /// CPU-pool threads alive (they start on demand, up to `cpu_threads`).
@@ -419,6 +426,7 @@ impl RuntimeMetrics {
             blocking_threads_idle: p.threads_idle,
             blocking_queued: p.queued,
             io_sources: stack.map_or(0, |s| s.reactor.sources()),
+            io_backend: stack.map_or("", |s| s.reactor.backend()),
             pending_timers: stack.map_or(0, |s| s.timer.pending()),
             cpu_threads_alive: c.threads_alive,
             cpu_queued: c.queued,

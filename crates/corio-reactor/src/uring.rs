@@ -1,0 +1,798 @@
+//! The io_uring poller (Linux, feature `io-uring`), and the choice between it and epoll.
+//!
+//! The ring is used as a *readiness* poller, so every `Async<T>` works unchanged: each source
+//! gets one multishot `IORING_OP_POLL_ADD` (edge-triggered, as the kernel arms multishot polls
+//! without `IORING_POLL_ADD_LEVEL`), whose completions carry the ready mask exactly as an epoll
+//! event would; they are written into the same [`Events`] buffer, so the reactor cannot tell the
+//! two apart.
+//!
+//! Invariants:
+//! - The submission queue is touched only under `sq`, the completion queue only under `cq` (only
+//!   the thread in [`Ring::wait`] drains it; the reactor has one such thread at a time).
+//! - A registration's `user_data` is `generation << 32 | key`, with a generation unique to that
+//!   registration, so a late completion of a removed poll can never re-arm its key's next owner.
+//!   `regs` maps each registered key to its fd and `user_data`.
+//! - A new poll or receive is *not* submitted by the thread that queues it: it waits in the
+//!   submission queue for the next `io_uring_enter` of the parking thread (a park submits what is
+//!   queued). If that thread is inside its enter right now (`in_wait`), the queuing thread wakes
+//!   it through the eventfd. A SeqCst fence on both sides (the queuing thread after publishing
+//!   the entry, the waiter after raising `in_wait`) makes sure that one of the two sees the
+//!   entry. The reason: the thread that submits a request owns its wake-up work. The kernel runs
+//!   it on that thread with a signal-like notification, which interrupts that thread's blocking
+//!   calls (a user thread's `read` with a timeout failed with `EINTR` in a test), and cancels
+//!   the request once that thread has exited.
+//! - A removal is an `IORING_OP_ASYNC_CANCEL` of the poll, submitted at once: a poll holds a
+//!   reference to the file, so the socket would not close (no FIN) until the removal reaches the
+//!   kernel. Not `IORING_OP_POLL_REMOVE`: it fails with `EALREADY` and leaves the poll armed when
+//!   a wake-up of that poll is being processed at that moment (a test that writes to a socket
+//!   right before dropping it caught the leaked file), whereas a cancel marks the poll cancelled
+//!   and lets whoever owns it complete it.
+//! - A multishot poll that ends by itself (a completion without `IORING_CQE_F_MORE`) while its
+//!   source is still registered is re-armed and reported ready in both directions, since an edge
+//!   may have been lost; a spurious readiness only costs the task one `WouldBlock`. Polls end
+//!   when the completion queue is full, and with `ECANCELED` when a wake-up finds that the
+//!   thread which submitted the poll has exited: the kernel runs a poll's wake-up work on its
+//!   submitter, so the polls of a short-lived thread die with it (the corio-net suite caught
+//!   this). The re-arm is submitted by the next thread to enter the ring, normally the parking
+//!   one. A poll that ends with another error is reported ready, not re-armed (the next
+//!   operation on the source sees the error).
+//! - Cross-thread wake-ups are writes to an eventfd watched by a multishot poll, as in the epoll
+//!   poller: each write is a new edge, so the eventfd is never read.
+//! - The ring is created with `IORING_FEAT_NODROP` required, so a full completion queue never
+//!   loses a completion; the kernel holds it, and every enter made with `GETEVENTS` (and the
+//!   zero-timeout path when the overflow flag is up) flushes it.
+//! - A park with a zero timeout (the executor's busy-loop check) makes no system call unless
+//!   entries are queued or completions overflowed: ready completions are in shared memory.
+//!
+//! Receives (`Async::poll_recv`):
+//! - Each source has a `RecvState`: a buffer of `RECV_BUF` bytes (allocated on the first
+//!   receive), the range of bytes received and not read, a result to deliver (the end of stream,
+//!   which stays, or an error, delivered once), and the index of its receive in flight, if any.
+//! - While a receive is in flight its buffer belongs to the `Op` in `ops`, never to the source:
+//!   the kernel writes to it until the completion, and the `Op` (so the buffer) lives until that
+//!   completion is drained, whatever happened to the reader or the source. A reader that goes
+//!   away leaves the receive in flight; its bytes wait in the buffer for the next read (nothing
+//!   is lost). A source that goes away cancels its receive (`IORING_OP_ASYNC_CANCEL`) and the
+//!   buffer is freed when the cancelled receive completes. A ring dropped with receives in flight
+//!   cancels them and waits for their completions (up to `DROP_WAIT`), then leaks, never frees,
+//!   the buffers of any that did not complete.
+//! - A receive that completes with `ECANCELED` while its source is alive was cancelled by the
+//!   kernel (its submitting thread exited): nothing was taken, and the reader is woken to start
+//!   another.
+//! - Memory: `RECV_BUF` (16 KiB) per source that has received on the ring, plus an `Op` (a
+//!   `Vec` header and a `Weak`, 32 bytes) and a slab slot per receive in flight; the kernel's
+//!   own request is about 200 bytes more.
+//!
+//! Across `fork`, the child shares the parent's ring (and its polls and receives): a child must
+//! not use a reactor inherited from its parent, as with epoll, only build a new runtime.
+//!
+//! Measured (issue 17, `corio-bench tcp_echo`, 50 connections × 1,000 round trips of 64 B, both
+//! ends in one process, 2-core machine): with receives on the ring a round trip costs about 2
+//! system calls instead of 6 (no `recv` that fails with `EAGAIN`, one `io_uring_enter` per park
+//! for many submissions), but no time is saved at 1 worker, and at 2 workers the ring loses:
+//! the kernel runs each wake-up's work on the thread that submitted the request, which is often
+//! another worker, asleep. One ring per worker, each submitted to and waited on only by its own
+//! thread, is what would remove that hop; until then the ring stays opt-in.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use polling::{Event, PollMode};
+use slab::Slab;
+
+use crate::sys::linux::{self as epoll, CAPACITY, Events, NOTIFY_KEY, check};
+
+/// The `user_data` of removal completions, which nobody needs.
+const IGNORE_KEY: u64 = u64::MAX - 1;
+/// Set in the `user_data` of an operation (a receive), whose low bits are its index in `ops`.
+const OP_BIT: u64 = 1 << 63;
+/// The buffer a source receives into on the ring.
+const RECV_BUF: usize = 16 * 1024;
+/// How long dropping a ring waits for the completions of operations still in flight before it
+/// leaks their buffers instead of freeing memory the kernel may still write to.
+const DROP_WAIT: Duration = Duration::from_secs(1);
+/// Submission queue entries. A full queue is submitted and reused, so this bounds nothing.
+const SQ_ENTRIES: u32 = 256;
+/// Completion queue entries: one multishot poll may post several before a park drains them.
+const CQ_ENTRIES: u32 = 4096;
+
+const POLL_READ: u32 = (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) as u32;
+const POLL_WRITE: u32 = libc::POLLOUT as u32;
+
+/// A setup error forced by [`crate::fail_io_uring_setup`] (0: none).
+static FORCED_SETUP_ERRNO: AtomicI32 = AtomicI32::new(0);
+
+pub(crate) fn force_setup_error(errno: Option<i32>) {
+    FORCED_SETUP_ERRNO.store(errno.unwrap_or(0), Ordering::SeqCst);
+}
+
+/// The poller: the ring where the kernel allows it, epoll where it does not.
+#[derive(Debug)]
+// One per reactor, inside its `Arc`: the size of the epoll variant does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Poller {
+    Ring(Ring),
+    /// epoll, and why the ring was not used.
+    Epoll(epoll::Poller, String),
+}
+
+impl Poller {
+    /// `CORIO_IO=epoll` forces epoll; otherwise the ring is set up and probed, and any failure
+    /// falls back to epoll, keeping the reason for `Debug` output.
+    pub(crate) fn new() -> io::Result<Poller> {
+        if std::env::var_os("CORIO_IO").is_some_and(|v| v == "epoll") {
+            return Ok(Poller::Epoll(
+                epoll::Poller::new()?,
+                "CORIO_IO=epoll".into(),
+            ));
+        }
+        match Ring::new() {
+            Ok(ring) => Ok(Poller::Ring(ring)),
+            Err(e) => Ok(Poller::Epoll(
+                epoll::Poller::new()?,
+                format!("io_uring unavailable: {e}"),
+            )),
+        }
+    }
+
+    pub(crate) fn backend(&self) -> &'static str {
+        match self {
+            Poller::Ring(_) => "io_uring",
+            Poller::Epoll(..) => "epoll",
+        }
+    }
+
+    pub(crate) fn fallback_reason(&self) -> Option<&str> {
+        match self {
+            Poller::Ring(_) => None,
+            Poller::Epoll(_, why) => Some(why),
+        }
+    }
+
+    pub(crate) fn supports_edge(&self) -> bool {
+        match self {
+            Poller::Ring(_) => true,
+            Poller::Epoll(p, _) => p.supports_edge(),
+        }
+    }
+
+    /// Registers `fd`.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must stay open until it is [`delete`](Poller::delete)d.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn add_with_mode(
+        &self,
+        fd: RawFd,
+        ev: Event,
+        mode: PollMode,
+    ) -> io::Result<()> {
+        match self {
+            Poller::Ring(ring) => ring.add(fd, &ev),
+            // SAFETY: our caller's promise, passed on.
+            Poller::Epoll(p, _) => unsafe { p.add_with_mode(fd, ev, mode) },
+        }
+    }
+
+    pub(crate) fn modify(&self, fd: BorrowedFd<'_>, ev: Event) -> io::Result<()> {
+        match self {
+            // Never called: the ring is edge-triggered, so nothing is re-armed by hand.
+            Poller::Ring(ring) => {
+                ring.delete(ev.key)?;
+                ring.add(fd.as_raw_fd(), &ev)
+            }
+            Poller::Epoll(p, _) => p.modify(fd, ev),
+        }
+    }
+
+    pub(crate) fn delete(&self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+        match self {
+            Poller::Ring(ring) => ring.delete(key),
+            Poller::Epoll(p, _) => p.delete(fd, key),
+        }
+    }
+
+    /// Receives into `out` through the ring; `None` on epoll (the caller reads directly).
+    pub(crate) fn poll_recv(
+        &self,
+        fd: RawFd,
+        slot: &RecvSlot,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+        shut_down: bool,
+    ) -> Option<Poll<io::Result<usize>>> {
+        match self {
+            Poller::Ring(ring) => Some(ring.poll_recv(fd, slot, cx, out, shut_down)),
+            Poller::Epoll(..) => None,
+        }
+    }
+
+    /// Cancels the receive in flight of a source that goes away (its buffer stays with the
+    /// operation until the completion arrives).
+    pub(crate) fn cancel_recv(&self, slot: &RecvSlot) {
+        if let Poller::Ring(ring) = self {
+            ring.cancel_recv(slot);
+        }
+    }
+
+    /// Operations (receives) in flight on the ring.
+    pub(crate) fn ops_in_flight(&self) -> usize {
+        match self {
+            Poller::Ring(ring) => lock(&ring.ops).len(),
+            Poller::Epoll(..) => 0,
+        }
+    }
+
+    pub(crate) fn notify(&self) -> io::Result<()> {
+        match self {
+            Poller::Ring(ring) => ring.notify(),
+            Poller::Epoll(p, _) => p.notify(),
+        }
+    }
+
+    pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
+        match self {
+            Poller::Ring(ring) => ring.wait(events, timeout),
+            Poller::Epoll(p, _) => p.wait(events, timeout),
+        }
+    }
+}
+
+/// An io_uring used as a readiness poller.
+pub(crate) struct Ring {
+    ring: IoUring,
+    /// Guards the submission queue.
+    sq: Mutex<()>,
+    /// Guards the completion queue.
+    cq: Mutex<()>,
+    /// key -> (fd, user_data) of every registered source.
+    regs: Mutex<HashMap<usize, (RawFd, u64)>>,
+    generation: AtomicU32,
+    /// A thread is inside (or about to enter) `io_uring_enter` to wait.
+    in_wait: AtomicBool,
+    notifier: OwnedFd,
+    /// A notification is pending (as in the epoll poller).
+    notified: AtomicBool,
+    /// Operations in flight: each owns its buffer until its completion arrives.
+    ops: Mutex<Slab<Op>>,
+    /// Receives completed during the current `wait` (only the waiting thread touches it).
+    completed: AtomicUsize,
+}
+
+/// Buffers leaked by dropped rings whose operations did not complete in time.
+static LEAKED_OP_BUFFERS: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) fn leaked_op_buffers() -> usize {
+    LEAKED_OP_BUFFERS.load(Ordering::Relaxed)
+}
+
+/// An operation in flight: the buffer the kernel writes to, and where the result goes.
+struct Op {
+    buf: Vec<u8>,
+    slot: Weak<Mutex<RecvState>>,
+}
+
+/// The receive side of a source on the ring: bytes received and not read yet, the result to
+/// deliver (end of stream or an error), or the receive in flight.
+#[derive(Debug, Default)]
+pub(crate) struct RecvState {
+    /// The buffer, while no receive is in flight (empty until the first receive).
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    result: Option<io::Result<usize>>,
+    /// The index of the receive in flight in `ops`.
+    in_flight: Option<usize>,
+    waker: Option<Waker>,
+}
+
+/// A source's receive state, shared with its operation in flight.
+pub(crate) type RecvSlot = Arc<Mutex<RecvState>>;
+
+/// The waker of a reader waiting for a receive (taken at shutdown, to be woken).
+pub(crate) fn take_waker(slot: &RecvSlot) -> Option<Waker> {
+    lock(slot).waker.take()
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("fd", &self.ring.as_raw_fd())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Ring {
+    /// Sets a ring up and probes what the reactor needs: the features (`EXT_ARG` for the wait's
+    /// timeout, `NODROP` for overflow, `POLL_32BITS`, which came with multishot polls in 5.13) and
+    /// the opcodes.
+    pub(crate) fn new() -> io::Result<Ring> {
+        let forced = FORCED_SETUP_ERRNO.load(Ordering::SeqCst);
+        if forced != 0 {
+            return Err(io::Error::from_raw_os_error(forced));
+        }
+        let ring: IoUring = IoUring::builder()
+            .setup_cqsize(CQ_ENTRIES)
+            .build(SQ_ENTRIES)?;
+        let params = ring.params();
+        let missing = [
+            (params.is_feature_ext_arg(), "IORING_FEAT_EXT_ARG"),
+            (params.is_feature_nodrop(), "IORING_FEAT_NODROP"),
+            (
+                params.is_feature_poll_32bits(),
+                "IORING_FEAT_POLL_32BITS (multishot poll)",
+            ),
+        ]
+        .into_iter()
+        .find(|(has, _)| !has);
+        if let Some((_, feature)) = missing {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("the kernel's io_uring lacks {feature}"),
+            ));
+        }
+        let mut probe = io_uring::Probe::new();
+        ring.submitter().register_probe(&mut probe)?;
+        for (code, name) in [
+            (opcode::PollAdd::CODE, "IORING_OP_POLL_ADD"),
+            (opcode::AsyncCancel::CODE, "IORING_OP_ASYNC_CANCEL"),
+            (opcode::Recv::CODE, "IORING_OP_RECV"),
+        ] {
+            if !probe.is_supported(code) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("the kernel's io_uring lacks {name}"),
+                ));
+            }
+        }
+        // SAFETY: a plain system call with valid constant flags.
+        #[allow(unsafe_code)]
+        let notifier = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        // SAFETY: `notifier` is a descriptor we just created and own from here on.
+        #[allow(unsafe_code)]
+        let notifier = unsafe { OwnedFd::from_raw_fd(notifier) };
+        let ring = Ring {
+            ring,
+            sq: Mutex::new(()),
+            cq: Mutex::new(()),
+            regs: Mutex::new(HashMap::new()),
+            generation: AtomicU32::new(0),
+            in_wait: AtomicBool::new(false),
+            notifier,
+            notified: AtomicBool::new(false),
+            ops: Mutex::new(Slab::new()),
+            completed: AtomicUsize::new(0),
+        };
+        ring.push(&[ring.notifier_poll()])?;
+        ring.ring.submit()?;
+        Ok(ring)
+    }
+
+    fn notifier_poll(&self) -> squeue::Entry {
+        opcode::PollAdd::new(types::Fd(self.notifier.as_raw_fd()), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(NOTIFY_KEY)
+    }
+
+    /// Queues poll and cancel entries, which point at no user memory (an fd, a mask and a
+    /// `user_data` only), so nothing must outlive them.
+    fn push(&self, entries: &[squeue::Entry]) -> io::Result<()> {
+        // SAFETY: as said above, these entries reference no memory.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.push_entries(entries)
+        }
+    }
+
+    /// Queues `entries` (submitting whatever fills the queue first), without submitting them.
+    ///
+    /// # Safety
+    ///
+    /// Whatever memory an entry points to must stay valid until its completion is drained.
+    #[allow(unsafe_code)]
+    unsafe fn push_entries(&self, entries: &[squeue::Entry]) -> io::Result<()> {
+        let _guard = lock(&self.sq);
+        for entry in entries {
+            loop {
+                // SAFETY: the `sq` lock is held, so this is the only submission queue handle.
+                #[allow(unsafe_code)]
+                let mut sq = unsafe { self.ring.submission_shared() };
+                // SAFETY: our caller keeps what the entry points to valid until its completion.
+                #[allow(unsafe_code)]
+                let pushed = unsafe { sq.push(entry) };
+                // Dropping `sq` publishes the new tail.
+                drop(sq);
+                if pushed.is_ok() {
+                    break;
+                }
+                // Full: hand what is queued to the kernel, then retry.
+                self.ring.submit()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&self, fd: RawFd, ev: &Event) -> io::Result<()> {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let user_data = (u64::from(generation) << 32) | (ev.key as u64 & 0xFFFF_FFFF);
+        let mut mask = 0;
+        if ev.readable {
+            mask |= POLL_READ;
+        }
+        if ev.writable {
+            mask |= POLL_WRITE;
+        }
+        lock(&self.regs).insert(ev.key, (fd, user_data));
+        let entry = opcode::PollAdd::new(types::Fd(fd), mask)
+            .multi(true)
+            .build()
+            .user_data(user_data);
+        self.push(&[entry])?;
+        self.hand_to_waiter()
+    }
+
+    fn delete(&self, key: usize) -> io::Result<()> {
+        let Some((_, user_data)) = lock(&self.regs).remove(&key) else {
+            return Ok(());
+        };
+        self.push(&[opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(IGNORE_KEY)])?;
+        // At once: the poll holds the file open until the removal is submitted.
+        self.ring.submit()?;
+        Ok(())
+    }
+
+    /// Copies received bytes into `out`, or delivers the end of stream or error a receive
+    /// returned, or starts a receive into the source's own buffer and waits for it. Once the
+    /// reactor is shut down, bytes already received are still delivered, then the shutdown
+    /// error (nobody would drain a new receive's completion).
+    fn poll_recv(
+        &self,
+        fd: RawFd,
+        slot: &RecvSlot,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+        shut_down: bool,
+    ) -> Poll<io::Result<usize>> {
+        let mut st = lock(slot);
+        if st.end > st.start {
+            let n = out.len().min(st.end - st.start);
+            out[..n].copy_from_slice(&st.buf[st.start..st.start + n]);
+            st.start += n;
+            return Poll::Ready(Ok(n));
+        }
+        // The end of a stream stays (every later `recv` would return 0 at once); an error is
+        // delivered once.
+        if let Some(Ok(0)) = st.result {
+            return Poll::Ready(Ok(0));
+        }
+        if let Some(result) = st.result.take() {
+            return Poll::Ready(result);
+        }
+        if out.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if shut_down {
+            return Poll::Ready(Err(io::Error::other(
+                "the runtime that owns this I/O source has shut down",
+            )));
+        }
+        match &mut st.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        if st.in_flight.is_none() {
+            if let Err(e) = self.submit_recv(fd, slot, &mut st) {
+                st.waker = None;
+                return Poll::Ready(Err(e));
+            }
+        }
+        Poll::Pending
+    }
+
+    fn submit_recv(&self, fd: RawFd, slot: &RecvSlot, st: &mut RecvState) -> io::Result<()> {
+        let mut buf = std::mem::take(&mut st.buf);
+        if buf.is_empty() {
+            buf = vec![0; RECV_BUF];
+        }
+        let (ptr, len) = (buf.as_mut_ptr(), buf.len() as u32);
+        // Moving the `Vec` into the slab moves its header, not its heap block: `ptr` stays valid
+        // while the `Op` lives, which is until its completion is drained (or forever, if the
+        // ring is dropped first and the completion never comes: see `Drop for Ring`).
+        let index = lock(&self.ops).insert(Op {
+            buf,
+            slot: Arc::downgrade(slot),
+        });
+        st.start = 0;
+        st.end = 0;
+        st.in_flight = Some(index);
+        let entry = opcode::Recv::new(types::Fd(fd), ptr, len)
+            .build()
+            .user_data(OP_BIT | index as u64);
+        // SAFETY: the buffer is owned by the `Op` in `ops` until the completion of this entry
+        // is drained (see above), so the kernel never writes to freed memory.
+        #[allow(unsafe_code)]
+        let pushed = unsafe { self.push_entries(&[entry]) };
+        if let Err(e) = pushed {
+            st.in_flight = None;
+            if let Some(op) = lock(&self.ops).try_remove(index) {
+                st.buf = op.buf;
+            }
+            return Err(e);
+        }
+        self.hand_to_waiter()
+    }
+
+    /// Makes sure that queued entries reach the kernel: the next enter of the parking thread
+    /// submits them, and if that thread is inside its enter already, it is woken to loop.
+    ///
+    /// Not submitted here: the thread that submits a poll or a receive owns its wake-up work
+    /// (the kernel runs it on that thread, interrupting its blocking calls with `EINTR`, and
+    /// cancels the request once the thread has exited), so only the parking threads submit.
+    fn hand_to_waiter(&self) -> io::Result<()> {
+        // Pairs with the fence in `wait`: either the waiter's enter sees the entry, or we see
+        // `in_wait` and wake it.
+        fence(Ordering::SeqCst);
+        if self.in_wait.load(Ordering::SeqCst) {
+            self.notify()?;
+        }
+        Ok(())
+    }
+
+    fn cancel_recv(&self, slot: &RecvSlot) {
+        let Some(index) = lock(slot).in_flight else {
+            return;
+        };
+        let cancel = opcode::AsyncCancel::new(OP_BIT | index as u64)
+            .build()
+            .user_data(IGNORE_KEY);
+        if self.push(&[cancel]).is_ok() {
+            let _ = self.ring.submit();
+        }
+    }
+
+    fn notify(&self) -> io::Result<()> {
+        if self
+            .notified
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Ok(());
+        }
+        epoll::write_eventfd(&self.notifier)
+    }
+
+    /// Waits up to `timeout` for completions and turns them into events; returns how many
+    /// sources are ready plus how many receives completed (a notification alone returns 0).
+    fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
+        events.len = 0;
+        self.completed.store(0, Ordering::Relaxed);
+        // Completions of removals only (no event, no notification) are no reason to return.
+        if !self.drain(events)? {
+            let result = match timeout {
+                Some(t) if t.is_zero() => {
+                    // No syscall unless something is queued or the kernel holds overflowed
+                    // completions: ready completions are in shared memory already.
+                    let pending = {
+                        let _guard = lock(&self.sq);
+                        // SAFETY: the `sq` lock is held, so this is the only submission queue
+                        // handle.
+                        #[allow(unsafe_code)]
+                        let sq = unsafe { self.ring.submission_shared() };
+                        !sq.is_empty() || sq.cq_overflow()
+                    };
+                    if pending {
+                        self.ring.submit().map(drop)
+                    } else {
+                        Ok(())
+                    }
+                }
+                timeout => {
+                    self.in_wait.store(true, Ordering::SeqCst);
+                    // Pairs with the fence in `add`.
+                    fence(Ordering::SeqCst);
+                    let result = match timeout {
+                        None => self.ring.submit_and_wait(1),
+                        Some(t) => {
+                            let ts = types::Timespec::from(t);
+                            let args = types::SubmitArgs::new().timespec(&ts);
+                            self.ring.submitter().submit_with_args(1, &args)
+                        }
+                    };
+                    self.in_wait.store(false, Ordering::SeqCst);
+                    result.map(drop)
+                }
+            };
+            match result {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+            self.drain(events)?;
+        }
+        self.notified.store(false, Ordering::SeqCst);
+        Ok(events.len + self.completed.load(Ordering::Relaxed))
+    }
+
+    /// Moves completions into `events` (up to its capacity; the rest stay queued for the next
+    /// wait), and re-arms the polls that ended. Returns whether there was an event or a
+    /// notification.
+    ///
+    /// A multishot poll ends without us asking when the completion queue is full, and, with
+    /// `ECANCELED`, when a wake-up finds the thread that submitted it gone (the kernel runs a
+    /// poll's wake-up work on that thread, and cancels it once the thread has exited). A poll
+    /// still registered that ends either way is re-armed (by whoever enters the ring next, which
+    /// is usually the parking thread) and reported ready both ways, since an edge was lost.
+    fn drain(&self, events: &mut Events) -> io::Result<bool> {
+        let mut ended = Vec::new();
+        let mut done = Vec::new();
+        let mut notified = false;
+        {
+            let _guard = lock(&self.cq);
+            // SAFETY: the `cq` lock is held, so this is the only completion queue handle.
+            #[allow(unsafe_code)]
+            let mut cq = unsafe { self.ring.completion_shared() };
+            while events.len < CAPACITY {
+                let Some(cqe) = cq.next() else { break };
+                let (user_data, res) = (cqe.user_data(), cqe.result());
+                let more = cqueue::more(cqe.flags());
+                if user_data == IGNORE_KEY {
+                    continue;
+                }
+                if user_data == NOTIFY_KEY {
+                    notified = true;
+                    if !more {
+                        ended.push((None, NOTIFY_KEY, 0));
+                    }
+                    continue;
+                }
+                if user_data & OP_BIT != 0 {
+                    done.push(((user_data & !OP_BIT) as usize, res));
+                    continue;
+                }
+                let key = (user_data & 0xFFFF_FFFF) as usize;
+                if more {
+                    events.list[events.len] = libc::epoll_event {
+                        events: res as u32,
+                        u64: key as u64,
+                    };
+                    events.len += 1;
+                } else {
+                    ended.push((Some(key), user_data, res));
+                }
+            }
+        }
+        if !ended.is_empty() {
+            // Under the `regs` lock: a source deleted meanwhile (its cancel's `ECANCELED`
+            // lands here too) is neither reported nor re-armed, and one deleted after the
+            // re-arm is pushed has its cancel queued behind it.
+            let regs = lock(&self.regs);
+            let mut entries = Vec::new();
+            for (key, user_data, res) in ended {
+                let Some(key) = key else {
+                    entries.push(self.notifier_poll());
+                    continue;
+                };
+                let Some(&(fd, _)) = regs.get(&key).filter(|r| r.1 == user_data) else {
+                    continue;
+                };
+                if res >= 0 || res == -libc::ECANCELED {
+                    entries.push(
+                        opcode::PollAdd::new(types::Fd(fd), POLL_READ | POLL_WRITE)
+                            .multi(true)
+                            .build()
+                            .user_data(user_data),
+                    );
+                }
+                // Other errors (the fd is unusable) are not re-armed: the next operation on
+                // the source sees the error itself.
+                if events.len < CAPACITY {
+                    events.list[events.len] = libc::epoll_event {
+                        events: (libc::EPOLLIN | libc::EPOLLOUT) as u32,
+                        u64: key as u64,
+                    };
+                    events.len += 1;
+                }
+            }
+            self.push(&entries)?;
+        }
+        let completed = !done.is_empty();
+        if completed {
+            self.completed.fetch_add(done.len(), Ordering::Relaxed);
+            self.complete_ops(done);
+        }
+        Ok(notified || completed || events.len > 0)
+    }
+
+    /// Hands finished receives back to their sources (or frees their buffers, for sources
+    /// gone) and wakes the readers.
+    fn complete_ops(&self, done: Vec<(usize, i32)>) {
+        let finished: Vec<(Op, i32)> = {
+            let mut ops = lock(&self.ops);
+            done.into_iter()
+                .filter_map(|(index, res)| ops.try_remove(index).map(|op| (op, res)))
+                .collect()
+        };
+        let mut wakers = Vec::new();
+        for (op, res) in finished {
+            let Some(slot) = op.slot.upgrade() else {
+                continue; // the source is gone: the buffer is freed here, after its completion
+            };
+            let mut st = lock(&slot);
+            st.in_flight = None;
+            st.buf = op.buf;
+            st.start = 0;
+            if res > 0 {
+                st.end = res as usize;
+            } else if res == -libc::ECANCELED {
+                // Not our cancel (that one is sent only for sources gone): the thread that
+                // submitted the receive exited while it waited, and the kernel cancelled it. No
+                // byte was taken; the woken reader starts another.
+                st.end = 0;
+            } else {
+                st.end = 0;
+                st.result = Some(if res == 0 {
+                    Ok(0)
+                } else {
+                    Err(io::Error::from_raw_os_error(-res))
+                });
+            }
+            wakers.extend(st.waker.take());
+        }
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for Ring {
+    /// Cancels the operations still in flight and waits (up to `DROP_WAIT`) for their
+    /// completions; the buffers of any that do not complete are leaked, never freed, since the
+    /// kernel could still write to them.
+    fn drop(&mut self) {
+        let indices: Vec<usize> = lock(&self.ops).iter().map(|(i, _)| i).collect();
+        if indices.is_empty() {
+            return;
+        }
+        let cancels: Vec<squeue::Entry> = indices
+            .iter()
+            .map(|&i| {
+                opcode::AsyncCancel::new(OP_BIT | i as u64)
+                    .build()
+                    .user_data(IGNORE_KEY)
+            })
+            .collect();
+        let _ = self.push(&cancels);
+        let deadline = Instant::now() + DROP_WAIT;
+        let mut events = Events::new();
+        while !lock(&self.ops).is_empty() && Instant::now() < deadline {
+            let ts = types::Timespec::from(Duration::from_millis(10));
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let _ = self.ring.submitter().submit_with_args(1, &args);
+            events.len = 0;
+            let _ = self.drain(&mut events);
+        }
+        let left = std::mem::take(&mut *lock(&self.ops));
+        for (_, op) in left {
+            LEAKED_OP_BUFFERS.fetch_add(1, Ordering::Relaxed);
+            std::mem::forget(op.buf);
+        }
+    }
+}
