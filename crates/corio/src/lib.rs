@@ -218,7 +218,9 @@ pub mod task {
     pub use corio_executor::task::{
         AccessError, Builder, LocalKey, Scope, WithInherited, id, inherit,
     };
-    pub use corio_executor::{Task, TaskId, YieldNow, panic_message, spawn, spawn_local, yield_now};
+    pub use corio_executor::{
+        Task, TaskId, YieldNow, panic_message, spawn, spawn_local, yield_now,
+    };
 }
 
 // Structured concurrency.

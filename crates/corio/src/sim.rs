@@ -370,7 +370,12 @@ impl fmt::Debug for Sim {
             .field("seed", &self.seed)
             .field(
                 "hosts",
-                &self.hosts.borrow().iter().map(|h| h.0.clone()).collect::<Vec<_>>(),
+                &self
+                    .hosts
+                    .borrow()
+                    .iter()
+                    .map(|h| h.0.clone())
+                    .collect::<Vec<_>>(),
             )
             .field("trace_hash", &self.hash.get())
             .finish_non_exhaustive()
@@ -1346,5 +1351,3 @@ fn derive(seed: u64, purpose: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
-
-
