@@ -206,7 +206,10 @@ fn simulation_as_api_md_writes_it() {
         assert_eq!(corio::time::now() - start, Duration::from_millis(80));
         corio::sim::partition("client", "server");
         let cut = corio::timeout(Duration::from_secs(2), TcpStream::connect("server:9000")).await;
-        assert!(cut.is_err(), "a connect across a partition waits for its own timeout");
+        assert!(
+            cut.is_err(),
+            "a connect across a partition waits for its own timeout"
+        );
         corio::sim::repair("client", "server");
         TcpStream::connect("server:9000").await?;
         Ok(())
