@@ -122,7 +122,14 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
     run(
         "doc (io-uring)",
         cargo()
-            .args(["doc", "-p", "corio-reactor", "--no-deps", "--features", "io-uring"])
+            .args([
+                "doc",
+                "-p",
+                "corio-reactor",
+                "--no-deps",
+                "--features",
+                "io-uring",
+            ])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     // Issue 19: every publishable crate packages as it would publish (metadata checked), and
