@@ -765,7 +765,8 @@ impl TcpStream {
 impl TcpStream {
     fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match &self.inner {
-            StreamInner::Real(inner) => inner.poll_read_with(cx, |mut s| s.read(buf)),
+            // A short read drains the socket: the next read waits for an event (no EAGAIN).
+            StreamInner::Real(inner) => inner.poll_read_stream(cx, buf),
             StreamInner::Sim(inner) => inner.poll_read(cx, buf),
         }
     }

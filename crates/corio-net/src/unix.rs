@@ -435,7 +435,7 @@ impl AsyncRead for UnixStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_read_with(cx, |mut s| s.read(buf))
+        self.inner.poll_read_stream(cx, buf)
     }
 
     fn poll_read_vectored(
@@ -453,7 +453,7 @@ impl AsyncRead for &UnixStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_read_with(cx, |mut s| s.read(buf))
+        self.inner.poll_read_stream(cx, buf)
     }
 }
 

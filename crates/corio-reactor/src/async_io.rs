@@ -414,6 +414,57 @@ impl<T> Async<T> {
             .poll_io(&self.source, Dir::Read, cx, None, || op(io))
     }
 
+    /// Reads from a byte stream (a TCP or Unix stream socket, a pipe) into `buf`, like
+    /// `poll_read_with(cx, |io| io.read(buf))`, except that a read that fills only part of
+    /// `buf` counts as having drained the stream: the next read waits for the next readiness
+    /// event rather than trying a `read` that would fail with `EAGAIN` (tokio does the same).
+    ///
+    /// Only for streams whose `read` returns everything available up to `buf.len()` (the
+    /// kernel's stream sockets and pipes do): bytes left behind by a short read would not be
+    /// announced again. An event that arrives during the read keeps the stream ready, and once
+    /// the poller has reported a hang-up or an error, short reads no longer count (the end of
+    /// stream that came with the last bytes must still be read). Linux only, where the poller
+    /// reports hang-ups; elsewhere this is exactly `poll_read_with(cx, |io| io.read(buf))`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::io::Write;
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use std::future::poll_fn;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpStream::connect(listener.local_addr()?)?;
+    /// let server = Async::new(listener.accept()?.0)?;
+    /// client.write_all(b"hi")?;
+    /// let mut buf = [0; 16];
+    /// let n = poll_fn(|cx| server.poll_read_stream(cx, &mut buf)).await?;
+    /// assert_eq!(&buf[..n], b"hi");
+    /// client.write_all(b"!")?; // a new event: the next read sees it
+    /// let n = poll_fn(|cx| server.poll_read_stream(cx, &mut buf)).await?;
+    /// assert_eq!(&buf[..n], b"!");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn poll_read_stream(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>
+    where
+        for<'a> &'a T: Read,
+    {
+        let mut io = self.get_ref();
+        let len = buf.len();
+        let short_drains = cfg!(target_os = "linux");
+        self.reactor.poll_io_until_drained(
+            &self.source,
+            Dir::Read,
+            cx,
+            None,
+            || io.read(buf),
+            |&n| short_drains && n > 0 && n < len,
+        )
+    }
+
     /// Polls a non-blocking write-side operation once (registering `cx` if it would block).
     ///
     /// # Examples

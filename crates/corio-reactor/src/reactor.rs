@@ -4,9 +4,12 @@
 //! - Sources are registered edge-triggered where the platform supports it (epoll, kqueue), so an
 //!   event needs no re-arm syscall; elsewhere (IOCP) they are registered oneshot and re-armed when
 //!   a task starts waiting.
-//! - Each source keeps its readiness in one atomic word: a bit per direction plus a tick that
-//!   counts events. An operation that hits `WouldBlock` clears its direction's bit only if the tick
-//!   is unchanged, so an event that arrives during the failed operation is never lost.
+//! - Each source keeps its readiness in one atomic word: a bit per direction, a sticky
+//!   "hung up" bit, and a tick that counts events. An operation that hits `WouldBlock` clears its
+//!   direction's bit only if the tick is unchanged, so an event that arrives during the failed
+//!   operation is never lost. A stream read that fills only part of its buffer clears the read
+//!   bit the same way (`poll_io_until_drained`, Linux only), unless a hang-up was reported: its
+//!   end of stream has no later event to announce it.
 //! - Each direction has one waker slot for the `poll_*` API, plus a slab of wakers for the
 //!   `readable()`/`writable()` futures, which remove their entry when dropped.
 //! - No lock is held across a syscall except the poller's own.
@@ -36,7 +39,10 @@ pub(crate) type RawSource = std::os::windows::io::RawSocket;
 
 const READABLE: u64 = 1;
 const WRITABLE: u64 = 2;
-const TICK_ONE: u64 = 4;
+/// Sticky: an event reported a hang-up or an error. Reads must then go on until they see it (an
+/// end of stream, an error), so a short read no longer counts as draining the source.
+const READ_CLOSED: u64 = 4;
+const TICK_ONE: u64 = 8;
 
 /// A direction of readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,8 +447,24 @@ impl Reactor {
         source: &Source,
         dir: Dir,
         cx: &mut Context<'_>,
+        waiter: Option<&mut Option<usize>>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_until_drained(source, dir, cx, waiter, op, |_| false)
+    }
+
+    /// [`poll_io`](Reactor::poll_io), where `drained(&result)` says that a successful operation
+    /// emptied the source (a read that filled only part of its buffer): the direction's bit is
+    /// then cleared like after `WouldBlock` (unless an event arrived meanwhile), so the next
+    /// operation waits for the next event instead of making a syscall that fails with `EAGAIN`.
+    pub(crate) fn poll_io_until_drained<R>(
+        &self,
+        source: &Source,
+        dir: Dir,
+        cx: &mut Context<'_>,
         mut waiter: Option<&mut Option<usize>>,
         mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         if corio_coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
@@ -450,16 +472,29 @@ impl Reactor {
         loop {
             let state = source.readiness.load(Ordering::Acquire);
             if state & dir.bit() != 0 {
+                let clear = || {
+                    // Clear the bit unless an event arrived during the operation (the tick
+                    // moved): that event may be for data the operation did not see.
+                    let _ = source.readiness.compare_exchange(
+                        state,
+                        state & !dir.bit(),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                };
                 match op() {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        // Not ready after all. Clear the bit unless an event arrived meanwhile.
-                        let _ = source.readiness.compare_exchange(
-                            state,
-                            state & !dir.bit(),
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        );
+                        // Not ready after all.
+                        clear();
                         continue;
+                    }
+                    Ok(value) => {
+                        // Not after a hang-up: the end of stream (or the error) that came with
+                        // the last bytes has no event of its own left to announce it.
+                        if state & READ_CLOSED == 0 && drained(&value) {
+                            clear();
+                        }
+                        return Poll::Ready(Ok(value));
                     }
                     result => return Poll::Ready(result),
                 }
@@ -578,14 +613,15 @@ impl Reactor {
             let sources = lock(&inner.sources);
             for ev in events.iter() {
                 if let Some(source) = sources.get(ev.key) {
-                    ready.push((source.clone(), ev.readable, ev.writable));
+                    ready.push((source.clone(), ev.readable, ev.writable, ev.is_interrupt()));
                 }
             }
         }
         let mut wakers = Vec::new();
-        for (source, readable, writable) in ready {
-            let bits =
-                (if readable { READABLE } else { 0 }) | (if writable { WRITABLE } else { 0 });
+        for (source, readable, writable, closed) in ready {
+            let bits = (if readable { READABLE } else { 0 })
+                | (if writable { WRITABLE } else { 0 })
+                | (if closed { READ_CLOSED } else { 0 });
             let _ = source
                 .readiness
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {

@@ -89,6 +89,7 @@ pub(crate) mod linux {
         (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI)
             as u32;
     const WRITE_FLAGS: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+    const HANGUP_FLAGS: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
     #[derive(Debug)]
     pub(crate) struct Poller {
@@ -125,7 +126,11 @@ pub(crate) mod linux {
             self.list[..self.len].iter().map(|ev| {
                 let flags = ev.events;
                 let key = ev.u64 as usize;
-                Event::new(key, flags & READ_FLAGS != 0, flags & WRITE_FLAGS != 0)
+                let mut event = Event::new(key, flags & READ_FLAGS != 0, flags & WRITE_FLAGS != 0);
+                // A hang-up or an error: the reactor stops trusting short reads (see
+                // `READ_CLOSED` in reactor.rs).
+                event.set_interrupt(flags & HANGUP_FLAGS != 0);
+                event
             })
         }
     }
