@@ -9,7 +9,8 @@
 //! - [`CpuPool`] has a fixed number of threads, one per core by default, started on demand;
 //! - its queue is bounded, and a submitter that finds it full *waits asynchronously* for room
 //!   (backpressure without blocking a thread);
-//! - [`CpuPool::run`] returns a [`Run`] future of the closure's value;
+//! - [`CpuPool::run`] and [`CpuPool::submit`] return a [`Run`] future of the closure's value
+//!   (they differ only in who holds the job while the queue is full);
 //! - [`CpuMetrics`] counts jobs queued, running, completed, panicked and cancelled.
 //!
 //! The crate depends on no other crate (not even a corio one) and works under any executor.
@@ -35,23 +36,33 @@
 //! running, cancelled, done) behind its own lock. Dropping the [`Run`] future moves a queued
 //! job to cancelled; a thread that dequeues it moves it to running only from queued, so exactly
 //! one of the two wins. A cancelled job's closure is dropped, unrun, by the thread that
-//! dequeues it. A job that has started runs to the end (a thread cannot be interrupted) and its
+//! dequeues it. A job the pool still holds in its line (see [`CpuPool::submit`]) is taken out of
+//! the line under the pool's lock, so the pool cannot move it into the queue meanwhile, and
+//! dropped unrun. A job that has started runs to the end (a thread cannot be interrupted) and its
 //! result is dropped.
 //!
 //! **A panic travels to the awaiter.** The closure runs under `catch_unwind`; awaiting its
 //! [`Run`] resumes the panic with the original payload. The thread survives.
 //!
 //! **The queue is bounded and its line is fair.** At most
-//! [`queue_capacity`](CpuPoolBuilder::queue_capacity) jobs wait (cancelled ones still hold their
-//! slot until dequeued). A submitter that finds the queue full, or others already waiting, joins
-//! a FIFO line; each dequeue hands the freed slot to the head of the line, reserved, so a
-//! newcomer cannot take it. A submitter that leaves the line holding a reservation passes it on.
+//! [`queue_capacity`](CpuPoolBuilder::queue_capacity) jobs wait in the queue (cancelled ones
+//! still hold their slot until dequeued). A submitter that finds the queue full, or others
+//! already waiting, joins a FIFO line, and a newcomer never overtakes it. Two kinds of
+//! submitters share that line: a [`Run`] from [`CpuPool::run`] keeps its job and waits to be
+//! woken with a reserved slot; a [`Run`] from [`CpuPool::submit`] hands its job to the pool,
+//! which holds it in line and moves it into the queue itself when it reaches the head and a slot
+//! is free (nobody is woken for that). Waiting `run` submitters are woken in batches: once the
+//! queue has drained to half its capacity, every free slot goes to the head of the line at once,
+//! so a long line costs one wake-up of the submitters' executor per half-queue, not one per job.
+//! A submitter that leaves the line holding a reservation passes it on at once; a job that
+//! leaves the line (its future dropped) never runs.
 //!
 //! **No user code runs under the pool's lock.** Closures, their destructors and wakers all run
 //! after it is released, so a job or a waker may submit more jobs.
 //!
 //! **Shutdown loses nothing and never hangs.** [`CpuPool::shutdown`] lets the threads finish the
-//! queue and waits for them up to a timeout; dropping the last handle does the same with
+//! queue (jobs held in line included) and waits for them up to a timeout; dropping the last
+//! handle does the same with
 //! [`DEFAULT_SHUTDOWN_TIMEOUT`] (configurable). Jobs submitted after shutdown, and submitters
 //! waiting for room then, run on the global pool, which never shuts down. If the OS refuses to
 //! start any thread at all, a job runs on the thread that polls its [`Run`] rather than never.

@@ -94,7 +94,8 @@ pub struct CpuMetrics {
     pub panicked: u64,
     /// Jobs whose future was dropped while they were queued: they never ran.
     pub cancelled: u64,
-    /// Submitters waiting for room in the full queue.
+    /// Submitters waiting for room in the full queue: [`run`](CpuPool::run) futures waiting for
+    /// their turn, and jobs of [`submit`](CpuPool::submit) futures that the pool holds in line.
     pub waiting_submitters: usize,
     /// Times the OS refused to start a thread.
     pub spawn_failures: u64,
@@ -127,7 +128,9 @@ pub struct EnterGuard {
 /// The future of a job submitted with [`CpuPool::run`]: it resolves to the closure's value.
 ///
 /// - The job is queued at the first poll. If the queue is full, the future waits (without
-///   blocking its thread) for room, first come first served.
+///   blocking its thread) for room, first come first served. (A future from
+///   [`CpuPool::submit`] hands its job to the pool instead, which holds it in the same line and
+///   queues it itself; the future then only waits for the result.)
 /// - Dropping the future before the job has started means the job never runs: it is marked
 ///   cancelled and discarded when a thread dequeues it (its closure is dropped there).
 /// - Dropping it while the job runs lets the job finish (a thread cannot be interrupted); its
@@ -153,6 +156,10 @@ pub struct Run<T> {
     job: Option<Box<dyn Job>>,
     /// Our place in the line of submitters waiting for room; `None` when not in line.
     waiting: Option<u64>,
+    /// Made by [`CpuPool::submit`]: a full queue makes the pool hold the job in its line.
+    hand_over: bool,
+    /// The line entry at `waiting` is our job, held by the pool (not our waker).
+    job_in_line: bool,
 }
 
 impl CpuPool {
@@ -224,6 +231,48 @@ impl CpuPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.make_run(f, false)
+    }
+
+    /// Like [`run`](CpuPool::run), except where the job waits when the queue is full: the pool
+    /// holds it in its line instead of the future, and moves it into the queue as room appears.
+    ///
+    /// With [`run`](CpuPool::run), a future that finds the queue full keeps its job, waits in
+    /// line, and is woken to queue it when its turn comes; that wake-up is a round trip through
+    /// the awaiting task's executor for every job. With `submit` nobody is woken until the
+    /// result is ready. Everything else is the same: the job is handed over at the first poll,
+    /// the line is one FIFO line for both kinds of submitters, dropping the future before the
+    /// job starts means it never runs (a job still in line is taken out and dropped), and a
+    /// panic resumes in the awaiter. While in line the job counts in
+    /// [`waiting_submitters`](CpuMetrics::waiting_submitters), not in `queued`. Jobs held in line
+    /// when the pool shuts down are finished by its threads, like the queued ones.
+    ///
+    /// This is what `corio::spawn_cpu` uses: its future is the whole body of a task, and the
+    /// wake-up saved is a cross-thread one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_lite::future::block_on;
+    ///
+    /// // One slot: the second and third jobs wait in the pool's line, and still run in order.
+    /// let pool = corio_cpu::CpuPool::builder().threads(1).queue_capacity(1).build();
+    /// let runs: Vec<_> = (0..3u32).map(|i| pool.submit(move || i * 10)).collect();
+    /// assert_eq!(runs.into_iter().map(block_on).collect::<Vec<_>>(), [0, 10, 20]);
+    /// ```
+    pub fn submit<T, F>(&self, f: F) -> Run<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.make_run(f, true)
+    }
+
+    fn make_run<T, F>(&self, f: F, hand_over: bool) -> Run<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let slot = Arc::new(Slot::new());
         Run {
             pool: self.owner.shared.clone(),
@@ -233,6 +282,8 @@ impl CpuPool {
             })),
             slot,
             waiting: None,
+            hand_over,
+            job_in_line: false,
         }
     }
 
@@ -434,14 +485,25 @@ impl<T> Drop for Run<T> {
         if self.job.is_some() {
             // Never queued: the closure is dropped with `self`. Give up our place in line.
             if self.waiting.is_some() {
+                let mut granted = Vec::new();
                 let mut state = self.pool.lock();
-                let grant = leave_line(&self.pool, &mut self.waiting, &mut state);
+                leave_line(&self.pool, &mut self.waiting, &mut state, &mut granted);
                 drop(state);
-                if let Some(waker) = grant {
-                    waker.wake();
-                }
+                wake_all(granted);
             }
-        } else if self.slot.cancel() {
+            return;
+        }
+        if self.job_in_line {
+            let id = self.waiting.take().expect("a job in line has a place");
+            let entry = self.pool.lock().waiters.remove(&id);
+            if entry.is_some() {
+                // Still in line: it never runs. Its closure is dropped here, after unlocking.
+                drop(entry);
+                return;
+            }
+            // The pool moved it into the queue: cancel it there, as below.
+        }
+        if self.slot.cancel() {
             self.pool.queued.fetch_sub(1, Ordering::SeqCst);
             self.pool.cancelled.fetch_add(1, Ordering::SeqCst);
         }
@@ -451,7 +513,7 @@ impl<T> Drop for Run<T> {
 impl<T> fmt::Debug for Run<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
-            .field("queued", &self.job.is_none())
+            .field("queued", &(self.job.is_none() && !self.job_in_line))
             .field("waiting_for_room", &self.waiting.is_some())
             .finish_non_exhaustive()
     }
@@ -516,10 +578,12 @@ struct Shared {
 ///
 /// Invariant: `jobs.len() + reserved <= queue_capacity` (until shutdown). `reserved` counts the
 /// submitters taken out of `waiters` and woken, each owed one slot; a newcomer queues only if
-/// nobody waits and a slot is free, so the line is FIFO.
+/// nobody waits and a slot is free, so the line is FIFO. A job held in line (`Waiter::Job`)
+/// moves into the queue as soon as it reaches the head and a slot is free, with no
+/// reservation and no wake-up.
 struct State {
     jobs: VecDeque<Box<dyn Job>>,
-    waiters: BTreeMap<u64, Waker>,
+    waiters: BTreeMap<u64, Waiter>,
     next_waiter: u64,
     reserved: usize,
     alive: usize,
@@ -580,15 +644,62 @@ impl Shared {
         }
     }
 
-    /// If a slot is free and someone waits for one, takes the first waiter out of line with a
-    /// reservation; the caller wakes it after unlocking.
-    fn grant(&self, state: &mut State) -> Option<Waker> {
-        if state.shutdown || state.jobs.len() + state.reserved >= self.config.queue_capacity {
-            return None;
+    /// Lets the line into the free slots of the queue, first come first served. A job held in
+    /// line moves into the queue (no wake-up needed), once no submitter ahead of it still holds
+    /// a reservation. A waiting submitter gets a reserved slot and is put in `granted`, for the
+    /// caller to wake after unlocking, but only if `submitters` allows it: otherwise the line
+    /// stops at it (FIFO). Returns how many jobs moved into the queue, already counted as
+    /// queued; the caller makes sure a thread sees them.
+    fn admit(&self, state: &mut State, granted: &mut Vec<Waker>, submitters: bool) -> usize {
+        let capacity = self.config.queue_capacity;
+        let mut moved = 0;
+        while !state.shutdown && state.jobs.len() + state.reserved < capacity {
+            let Some(head) = state.waiters.first_entry() else {
+                break;
+            };
+            let stop = match head.get() {
+                Waiter::Submitter(_) => !submitters,
+                // Not past a submitter that was let in but has not queued its job yet: jobs
+                // enter the queue in the order of the line.
+                Waiter::Job(_) => state.reserved > 0,
+            };
+            if stop {
+                break;
+            }
+            match head.remove() {
+                Waiter::Job(job) => {
+                    state.jobs.push_back(job);
+                    moved += 1;
+                }
+                Waiter::Submitter(waker) => {
+                    state.reserved += 1;
+                    granted.push(waker);
+                }
+            }
         }
-        let (_, waker) = state.waiters.pop_first()?;
-        state.reserved += 1;
-        Some(waker)
+        if moved > 0 {
+            self.queued.fetch_add(moved, Ordering::SeqCst);
+        }
+        moved
+    }
+
+    /// After a dequeue: admits the line. Jobs held in line move up at once; waiting submitters
+    /// are woken only once the queue has drained to its low-water mark (half the capacity),
+    /// and then all the free slots go to them at once.
+    ///
+    /// Granting one slot per dequeue would wake a waiting submitter (usually a task on another
+    /// thread: a cross-thread wake-up, often a syscall) for every job; granting a half-queue at
+    /// a time costs one wake-up of the submitters' executor per batch, while the other half of
+    /// the queue keeps the threads busy.
+    fn admit_after_dequeue(&self, state: &mut State, granted: &mut Vec<Waker>) {
+        if state.waiters.is_empty() {
+            return;
+        }
+        let low = state.jobs.len() + state.reserved <= self.config.queue_capacity / 2;
+        if self.admit(state, granted, low) > 1 && state.idle > 0 {
+            // This thread takes one of them; let the idle ones share the rest.
+            self.work.notify_all();
+        }
     }
 
     /// After a job was pushed: wakes an idle thread, or starts one. Returns the job back if no
@@ -631,12 +742,13 @@ impl Shared {
 
     fn work_loop(self: Arc<Shared>) {
         WORKER_OF.with(|w| w.set(self.id));
+        let mut granted = Vec::new();
         let mut state = self.lock();
         loop {
             if let Some(job) = state.jobs.pop_front() {
-                let grant = self.grant(&mut state);
+                self.admit_after_dequeue(&mut state, &mut granted);
                 drop(state);
-                if let Some(waker) = grant {
+                for waker in granted.drain(..) {
                     waker.wake();
                 }
                 job.run(&self);
@@ -665,14 +777,26 @@ impl Shared {
         let mut state = self.lock();
         if !state.shutdown {
             state.shutdown = true;
-            // Everyone in line leaves with a reservation, and moves to the global pool.
-            let waiters = std::mem::take(&mut state.waiters);
-            state.reserved += waiters.len();
+            // Waiting submitters leave with a reservation, and move to the global pool. Jobs
+            // held in line join the queue, which the threads finish before they exit.
+            let mut woken = Vec::new();
+            let mut moved = 0;
+            for waiter in std::mem::take(&mut state.waiters).into_values() {
+                match waiter {
+                    Waiter::Submitter(waker) => {
+                        state.reserved += 1;
+                        woken.push(waker);
+                    }
+                    Waiter::Job(job) => {
+                        state.jobs.push_back(job);
+                        moved += 1;
+                    }
+                }
+            }
+            self.queued.fetch_add(moved, Ordering::SeqCst);
             self.work.notify_all();
             drop(state);
-            for waker in waiters.into_values() {
-                waker.wake();
-            }
+            wake_all(woken);
             state = self.lock();
         }
         if WORKER_OF.try_with(Cell::get).unwrap_or(0) == self.id {
@@ -712,13 +836,16 @@ impl<T> Run<T> {
         loop {
             let mut state = self.pool.lock();
             if state.shutdown {
-                let _ = leave_line(&self.pool, &mut self.waiting, &mut state);
+                // Shutdown takes everyone out of line (no admission after it), so there is
+                // nothing to pass on.
+                let mut none = Vec::new();
+                leave_line(&self.pool, &mut self.waiting, &mut state, &mut none);
                 drop(state);
                 self.pool = global().owner.shared.clone();
                 continue;
             }
             if let Some(id) = self.waiting {
-                if let Some(waker) = state.waiters.get_mut(&id) {
+                if let Some(Waiter::Submitter(waker)) = state.waiters.get_mut(&id) {
                     if !waker.will_wake(cx.waker()) {
                         *waker = cx.waker().clone();
                     }
@@ -727,13 +854,31 @@ impl<T> Run<T> {
                 // Taken out of line: a slot is reserved for us.
                 state.reserved -= 1;
                 self.waiting = None;
+                let job = self.job.take().expect("an unqueued job is present");
+                state.jobs.push_back(job);
+                self.pool.queued.fetch_add(1, Ordering::SeqCst);
+                // Jobs held in line behind us may have waited for this push to keep the order.
+                let mut none = Vec::new();
+                self.pool.admit(&mut state, &mut none, false);
+                if let Some(job) = self.pool.dispatch(state) {
+                    job.run(&self.pool);
+                }
+                return Poll::Ready(());
             } else if !state.waiters.is_empty()
                 || state.jobs.len() + state.reserved >= self.pool.config.queue_capacity
             {
                 let id = state.next_waiter;
                 state.next_waiter += 1;
-                state.waiters.insert(id, cx.waker().clone());
                 self.waiting = Some(id);
+                if self.hand_over {
+                    let job = self.job.take().expect("an unqueued job is present");
+                    state.waiters.insert(id, Waiter::Job(job));
+                    self.job_in_line = true;
+                    return Poll::Ready(());
+                }
+                state
+                    .waiters
+                    .insert(id, Waiter::Submitter(cx.waker().clone()));
                 return Poll::Pending;
             }
             let job = self.job.take().expect("an unqueued job is present");
@@ -748,15 +893,37 @@ impl<T> Run<T> {
     }
 }
 
-/// Leaves the line of submitters; if we held a reservation, passes it on (the returned waker is
-/// to be woken after unlocking).
-fn leave_line(pool: &Shared, waiting: &mut Option<u64>, state: &mut State) -> Option<Waker> {
-    let id = waiting.take()?;
+/// Leaves the line of submitters; if we held a reservation, passes it on to the head of the line
+/// (a waker to wake after unlocking goes to `granted`; a job held in line moves into the queue,
+/// and an idle thread is told).
+fn leave_line(
+    pool: &Shared,
+    waiting: &mut Option<u64>,
+    state: &mut State,
+    granted: &mut Vec<Waker>,
+) {
+    let Some(id) = waiting.take() else { return };
     if state.waiters.remove(&id).is_some() {
-        return None;
+        return;
     }
     state.reserved -= 1;
-    pool.grant(state)
+    if pool.admit(state, granted, true) > 0 && state.idle > 0 {
+        pool.work.notify_all();
+    }
+}
+
+fn wake_all(wakers: Vec<Waker>) {
+    for waker in wakers {
+        waker.wake();
+    }
+}
+
+/// An entry of the line of submitters waiting for room.
+enum Waiter {
+    /// A [`CpuPool::run`] future, woken with a reserved slot when its turn comes.
+    Submitter(Waker),
+    /// The job of a [`CpuPool::submit`] future, which the pool moves into the queue itself.
+    Job(Box<dyn Job>),
 }
 
 /// A queued job, type-erased.

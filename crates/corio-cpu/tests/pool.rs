@@ -63,10 +63,14 @@ fn threads_run_jobs_in_parallel() {
     let (b1, b2) = (barrier.clone(), barrier);
     let mut a = pool.run(move || b1.wait().is_leader());
     let mut b = pool.run(move || b2.wait().is_leader());
-    // Jobs are queued at the first poll: queue both before waiting for either.
-    assert!(submit(&mut a).is_pending() || submit(&mut b).is_pending());
-    let _ = submit(&mut b);
-    let leaders = [block_on(a), block_on(b)];
+    // Jobs are queued at the first poll: queue both before waiting for either. A cannot finish
+    // before B is queued; B may finish before its first poll returns (both met at the barrier).
+    assert!(submit(&mut a).is_pending(), "A waits for B at the barrier");
+    let b = match submit(&mut b) {
+        Poll::Ready(leader) => leader,
+        Poll::Pending => block_on(b),
+    };
+    let leaders = [block_on(a), b];
     assert_eq!(leaders.iter().filter(|l| **l).count(), 1);
 }
 

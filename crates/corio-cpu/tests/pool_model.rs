@@ -1,4 +1,5 @@
-//! Random sequences of submit, drop and release against a one-thread pool with a small queue:
+//! Random sequences of submit (through `run` or `submit`, mixed in one line), drop and release
+//! against a one-thread pool with a small queue:
 //! whatever the sequence, no cancelled job runs, jobs run in submission order, nobody is left
 //! waiting for room, and the counters add up.
 
@@ -12,8 +13,9 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// A new job, polled once (queued, or waiting in line).
-    Submit,
+    /// A new job, polled once (queued, or waiting in line): through `run` (the future keeps the
+    /// job while it waits for room), or through `submit` (the pool holds it in its line).
+    Submit { held: bool },
     /// Drop the n-th live job (modulo the count).
     Drop(usize),
     /// Let the running job finish.
@@ -22,7 +24,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => Just(Op::Submit),
+        4 => any::<bool>().prop_map(|held| Op::Submit { held }),
         2 => (0..16usize).prop_map(Op::Drop),
         3 => Just(Op::Release),
     ]
@@ -107,8 +109,12 @@ fn check(ops: Vec<Op>) {
     let mut next = 0;
     for op in ops {
         match op {
-            Op::Submit => {
-                let run = pool.run(board.job(next));
+            Op::Submit { held } => {
+                let run = if held {
+                    pool.submit(board.job(next))
+                } else {
+                    pool.run(board.job(next))
+                };
                 live.push(Live {
                     id: next,
                     run,

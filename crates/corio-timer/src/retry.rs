@@ -11,14 +11,28 @@
 //!   runtime's clock. So they run on virtual time in deterministic mode, and dropping the
 //!   [`Retry`] future (a `timeout`, a cancel scope or a token around it) cancels at once, mid-wait
 //!   included: the timer entry is removed and the operation is not called again.
+//! - **A zero wait touches neither the timer nor the random source.** When the nominal wait is
+//!   zero (a zero base, or a zero `max_delay`), or jitter draws zero, no [`Sleep`] is created and
+//!   the next attempt starts in the same poll; a zero nominal wait draws no random number (so it
+//!   does not advance a seeded stream either). Not even a zero-length sleep, which would read
+//!   the clock and look up the current timer only to find the deadline already due (and, on
+//!   some runtimes, tokio's among them, a zero sleep waits for the next timer tick).
+//! - **Retries spend no allocation.** The state (the attempt's future, or the wait) lives inline
+//!   in the [`Retry`] future; only a non-zero wait registers a timer entry.
 //! - **Delays never overflow and never shrink.** The nominal wait before retry `k` (`k = 1` after
 //!   the first failure) is `base × factor^(k-1)`, capped at `max_delay`, computed with saturating
 //!   arithmetic; a factor below 1 (or NaN) is taken as 1, so the sequence never decreases.
 //! - **Full jitter**: with jitter on, each wait is drawn uniformly from `[0, nominal]`; the
 //!   nominal sequence itself does not depend on the draws.
-//! - **A retry loop yields.** Each new attempt spends one unit of the cooperative budget
-//!   (`corio-coop`), so a zero-delay retry of an always-ready failing operation still returns
-//!   `Pending` now and then, and a timeout around it can fire.
+//! - **A retry loop yields.** Each new attempt after the first spends one unit of the
+//!   cooperative budget (`corio-coop`), the same unit a socket read or a channel receive spends.
+//!   This is the fairness of a zero-delay retry: while the task has budget left it retries at once
+//!   (no syscall, no timer, no reschedule), and once the budget is spent the retry wakes its task
+//!   and returns `Pending`, so the task goes to the back of the run queue like any task that used
+//!   up its budget. An always-ready, always-failing operation retried with a zero delay therefore
+//!   still lets other tasks, I/O and timers run, and a `timeout` around it can fire. A yield per
+//!   attempt would be fairer still but would make every zero-delay retry a trip through the
+//!   scheduler; outside a runtime (no budget) nothing yields.
 //!
 //! # Randomness
 //!
@@ -129,6 +143,7 @@ impl Backoff {
     /// let waits: Vec<_> = b.nominal_delays().collect();
     /// assert_eq!(waits, [100, 200, 400, 800].map(Duration::from_millis));
     /// ```
+    #[inline]
     pub fn exponential(base: Duration) -> Backoff {
         Backoff {
             base,
@@ -152,6 +167,7 @@ impl Backoff {
     /// let waits: Vec<_> = b.nominal_delays().collect();
     /// assert_eq!(waits, [Duration::from_secs(1); 2]); // clamped to 1.0: constant waits
     /// ```
+    #[inline]
     pub fn factor(mut self, factor: f64) -> Backoff {
         // `max` returns the other operand when one is NaN.
         self.factor = factor.max(1.0);
@@ -171,6 +187,7 @@ impl Backoff {
     /// let waits: Vec<_> = b.nominal_delays().map(|d| d.as_secs()).collect();
     /// assert_eq!(waits, [1, 2, 3, 3]);
     /// ```
+    #[inline]
     pub fn max_delay(mut self, max_delay: Duration) -> Backoff {
         self.max_delay = max_delay;
         self
@@ -188,6 +205,7 @@ impl Backoff {
     /// assert_eq!(b.max_attempts(3).nominal_delays().count(), 2);
     /// assert_eq!(b.max_attempts(0).nominal_delays().count(), 0); // one attempt, no wait
     /// ```
+    #[inline]
     pub fn max_attempts(mut self, max_attempts: u32) -> Backoff {
         self.max_attempts = max_attempts.max(1);
         self
@@ -203,6 +221,7 @@ impl Backoff {
     /// let exact = corio_timer::Backoff::exponential(Duration::from_millis(5)).jitter(false);
     /// # let _ = exact;
     /// ```
+    #[inline]
     pub fn jitter(mut self, jitter: bool) -> Backoff {
         self.jitter = jitter;
         self
@@ -220,6 +239,7 @@ impl Backoff {
     /// let b = corio_timer::Backoff::exponential(Duration::from_millis(5)).random_source(|| u64::MAX);
     /// # let _ = b;
     /// ```
+    #[inline]
     pub fn random_source(mut self, source: fn() -> u64) -> Backoff {
         self.random = Some(source);
         self
@@ -245,6 +265,7 @@ impl Backoff {
         })
     }
 
+    #[inline]
     fn first_delay(&self) -> Duration {
         self.base.min(self.max_delay)
     }
@@ -492,13 +513,20 @@ where
                     }
                     drop(error);
                     let nominal = *this.next_delay;
-                    *this.next_delay = this.backoff.grow(nominal);
-                    let wait = this.backoff.draw(nominal);
-                    if wait.is_zero() {
-                        this.state.set(State::Start);
-                    } else {
-                        this.state.set(State::Wait { sleep: sleep(wait) });
+                    // A zero nominal wait stays zero (`grow` keeps it, `draw` returns it), so the
+                    // common "retry at once" case skips both, and never draws a random number.
+                    if !nominal.is_zero() {
+                        *this.next_delay = this.backoff.grow(nominal);
+                        let wait = this.backoff.draw(nominal);
+                        if !wait.is_zero() {
+                            this.state.set(State::Wait { sleep: sleep(wait) });
+                            continue;
+                        }
                     }
+                    // No wait: no timer entry at all. The next attempt spends a unit of the
+                    // cooperative budget instead (in `Start`), which is what keeps a zero-delay
+                    // retry loop fair.
+                    this.state.set(State::Start);
                 }
                 StateProj::Wait { sleep } => {
                     ready!(Pin::new(sleep).poll(cx));
@@ -659,6 +687,93 @@ mod tests {
         assert_eq!(out, Err(3));
         assert_eq!(seen, [1, 2, 3]);
         assert_eq!(calls.load(Ordering::Relaxed), 3);
+    }
+
+    /// An attempt's future that returns `Pending` once before `result`, so that the timer can be
+    /// inspected between polls.
+    fn pending_once_then(result: Result<u32, u32>) -> impl Future<Output = Result<u32, u32>> {
+        let mut polled = false;
+        std::future::poll_fn(move |cx| {
+            if polled {
+                Poll::Ready(result)
+            } else {
+                polled = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+    }
+
+    #[test]
+    fn a_zero_wait_registers_no_timer_and_draws_no_random_number() {
+        static DRAWS: AtomicU32 = AtomicU32::new(0);
+        fn counting() -> u64 {
+            DRAWS.fetch_add(1, Ordering::Relaxed);
+            u64::MAX
+        }
+        let driver = crate::TimerDriver::new(crate::Clock::new_paused(false));
+        let timer = driver.timer();
+        let _guard = timer.enter();
+        // Jitter on (the default), but the nominal waits are all zero: a zero base, and a
+        // non-zero base capped at zero.
+        for backoff in [
+            Backoff::exponential(Duration::ZERO),
+            Backoff::exponential(ms(5)).max_delay(Duration::ZERO),
+        ] {
+            let mut calls = 0;
+            let mut fut = Box::pin(retry(
+                backoff.max_attempts(4).random_source(counting),
+                || {
+                    calls += 1;
+                    pending_once_then(if calls < 4 { Err(calls) } else { Ok(calls) })
+                },
+            ));
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let mut polls = 0;
+            let out = loop {
+                if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                    break out;
+                }
+                polls += 1;
+                assert_eq!(timer.pending(), 0, "a zero wait registered a timer");
+                assert!(polls < 100);
+            };
+            assert_eq!(out, Ok(4));
+            assert_eq!(polls, 4, "one Pending per attempt, none for the waits");
+        }
+        assert_eq!(
+            DRAWS.load(Ordering::Relaxed),
+            0,
+            "a zero wait drew a random number"
+        );
+    }
+
+    #[test]
+    fn a_non_zero_wait_registers_a_timer_and_draws() {
+        static DRAWS: AtomicU32 = AtomicU32::new(0);
+        fn counting() -> u64 {
+            DRAWS.fetch_add(1, Ordering::Relaxed);
+            u64::MAX // the top of the range: the full nominal wait
+        }
+        let driver = crate::TimerDriver::new(crate::Clock::new_paused(false));
+        let timer = driver.timer();
+        let _guard = timer.enter();
+        let mut fut = Box::pin(retry(
+            Backoff::exponential(ms(5))
+                .max_attempts(2)
+                .random_source(counting),
+            || async { Err::<(), ()>(()) },
+        ));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(timer.pending(), 1, "the wait is a timer entry");
+        assert_eq!(DRAWS.load(Ordering::Relaxed), 1);
+        drop(fut);
+        assert_eq!(
+            timer.pending(),
+            0,
+            "dropping the retry mid-wait removes its entry"
+        );
     }
 
     #[test]

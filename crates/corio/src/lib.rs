@@ -373,7 +373,9 @@ pub mod cpu {
 /// queue makes the task wait for room, without blocking any thread. A pool busy with long
 /// computations therefore never delays `to_thread` calls, and never blocks the event loop.
 ///
-/// - The task queues the job when it first runs. Dropping (or [cancelling](Task::cancel)) the
+/// - The task queues the job when it first runs; if the queue is full, the pool holds the job in
+///   its line (first come, first served) and moves it into the queue as room appears, so the
+///   task is woken only when the result is ready. Dropping (or [cancelling](Task::cancel)) the
 ///   `Task` before the closure has started means the closure never runs.
 /// - Once started, the closure runs to the end (a thread cannot be interrupted); a dropped
 ///   `Task` just discards the result.
@@ -401,7 +403,9 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let job = corio_cpu::CpuPool::current().run(f);
+    // `submit`, not `run`: a job that finds the queue full waits in the pool's line rather than
+    // in this task, which saves a cross-thread wake-up of the task per job (issue 20).
+    let job = corio_cpu::CpuPool::current().submit(f);
     corio_executor::task::Builder::new()
         .name("spawn_cpu")
         .spawn(job)
