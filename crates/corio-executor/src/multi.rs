@@ -78,16 +78,32 @@ pub(crate) struct Shared {
     pub(crate) common: Common,
     pub(crate) injector: ConcurrentQueue<Runnable>,
     pub(crate) remotes: Box<[Remote]>,
-    idle: Idle,
-    pub(crate) driver: SharedDriver,
+    // The fields written while the runtime runs are each on cache lines of their own, so that
+    // their writes never invalidate the read-mostly fields (`remotes`, `shutdown`, `common`)
+    // that every worker reads on every tick.
+    idle: Padded<Idle>,
+    pub(crate) driver: Padded<SharedDriver>,
     pub(crate) shutdown: AtomicBool,
     pub(crate) threads: Mutex<Vec<(ThreadId, JoinHandle<()>)>>,
-    /// Spawns and completions that happened off the workers (rare: a `block_on` thread, another
-    /// runtime, shutdown).
-    pub(crate) foreign_spawned: AtomicU64,
-    pub(crate) foreign_completed: AtomicU64,
+    /// Spawns and completions that happened off the workers (a `block_on` thread, another
+    /// runtime, the blocking and CPU pools' completions, shutdown).
+    pub(crate) foreign_spawned: Padded<AtomicU64>,
+    pub(crate) foreign_completed: Padded<AtomicU64>,
     /// `schedule_remote` calls in progress (see `drain`).
-    remote_schedules: std::sync::atomic::AtomicUsize,
+    remote_schedules: Padded<std::sync::atomic::AtomicUsize>,
+}
+
+/// A value alone on its cache line(s) (128 bytes: adjacent-line prefetch pairs them on x86).
+#[repr(align(128))]
+pub(crate) struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// The part of a worker that other threads can reach.
@@ -126,13 +142,13 @@ impl Shared {
                     forced_yields: AtomicU64::new(0),
                 })
                 .collect(),
-            idle: Idle::new(workers),
-            driver,
+            idle: Padded(Idle::new(workers)),
+            driver: Padded(driver),
             shutdown: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
-            foreign_spawned: AtomicU64::new(0),
-            foreign_completed: AtomicU64::new(0),
-            remote_schedules: std::sync::atomic::AtomicUsize::new(0),
+            foreign_spawned: Padded(AtomicU64::new(0)),
+            foreign_completed: Padded(AtomicU64::new(0)),
+            remote_schedules: Padded(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
 
