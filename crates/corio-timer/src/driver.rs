@@ -513,7 +513,11 @@ impl TimerDriver {
     /// Fires every timer that is due, and marks the driver as awake.
     pub fn fire_due(&self) {
         let shared = &*self.timer.shared;
-        shared.sleeping_until.store(0, Ordering::Release);
+        // A load first: a busy runtime calls this every few dozen polls, and an unconditional
+        // store would take the line that every registration reads away from all the workers.
+        if shared.sleeping_until.load(Ordering::Relaxed) != 0 {
+            shared.sleeping_until.store(0, Ordering::Release);
+        }
         shared.fire_due();
     }
 
