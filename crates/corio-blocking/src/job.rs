@@ -43,6 +43,20 @@ impl<T> Unblocked<T> {
         Unblocked { task: Some(task) }
     }
 
+    /// Runs `f` now, on this thread (see the `inline` module), as a job that has finished.
+    pub(crate) fn inline<F>(f: F) -> Unblocked<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // Never scheduled again: the future completes in its one poll, here.
+        let (runnable, task) = async_task::Builder::new()
+            .propagate_panic(true)
+            .spawn(move |()| async move { f() }, |_runnable| {});
+        runnable.run();
+        Unblocked::new(task)
+    }
+
     /// Whether the job has finished (returned or panicked), so that awaiting would not wait.
     ///
     /// # Examples

@@ -93,6 +93,7 @@
 // `stdio` the standard streams through that adapter.
 mod adapter;
 mod config;
+mod inline;
 mod job;
 mod pool;
 mod stdio;
@@ -102,6 +103,7 @@ pub use config::{
     DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS, DEFAULT_SHUTDOWN_TIMEOUT, KEEP_ALIVE_ENV,
     MAX_THREADS_CEILING, PoolBuilder, THREADS_ENV,
 };
+pub use inline::{InlineGuard, run_inline_on_this_thread};
 pub use job::Unblocked;
 pub use pool::{EnterGuard, Pool, PoolMetrics};
 pub use stdio::{stderr, stdin, stdout};
@@ -136,6 +138,9 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    if inline::active() {
+        return Unblocked::inline(f);
+    }
     pool::Sched::current().spawn(async move { f() })
 }
 

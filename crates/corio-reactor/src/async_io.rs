@@ -109,6 +109,7 @@ impl<T: AsFd> Async<T> {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn new_nonblocking(io: T) -> io::Result<Async<T>> {
+        crate::refuse::check()?;
         let reactor = Reactor::current()?;
         let source = reactor.register(io.as_fd().as_raw_fd())?;
         Ok(Async {
@@ -170,6 +171,7 @@ impl<T: AsSocket> Async<T> {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn new_nonblocking(io: T) -> io::Result<Async<T>> {
+        crate::refuse::check()?;
         let reactor = Reactor::current()?;
         let source = reactor.register(io.as_socket().as_raw_socket())?;
         Ok(Async {

@@ -58,12 +58,14 @@
 
 mod async_io;
 mod reactor;
+mod refuse;
 mod sys;
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
 mod uring;
 
 pub use async_io::{Async, IoWith, Ready};
 pub use reactor::{Reactor, ReactorDriver, ReactorGuard};
+pub use refuse::{RefuseGuard, refuse_new_sources};
 
 /// Makes every io_uring set up from now on in this process fail with `errno` (`None`: stop), so
 /// that tests can check the fallback to epoll. Not part of the API: it exists for corio's own

@@ -99,9 +99,11 @@
 //! come), or past the virtual [`Builder::time_limit`]. Without [`Builder::seed`], the seed is
 //! `CORIO_SEED` or a random one, so `CORIO_SEED=<seed>` replays a failure.
 //!
-//! Inside a simulation, creating a socket from a real file descriptor (`from_std`) or a Unix
-//! socket is an `Unsupported` error, never a real syscall. Name resolution of host names runs
-//! inline. Not modelled: TCP internals (windows, retransmits, congestion), IPv6 specifics,
+//! Inside a simulation, creating a socket from a real file descriptor (`from_std`), a Unix
+//! socket, or anything else registered with the reactor (`Async::new`: pipes, signals,
+//! subprocesses) is an `Unsupported` error, never a real syscall. Name resolution of host names,
+//! [`to_thread`](crate::to_thread) and the [`fs`](crate::fs) functions run inline, at the point
+//! of the schedule where they are called (the seed decides it, not a pool thread). Not modelled: TCP internals (windows, retransmits, congestion), IPv6 specifics,
 //! multicast and broadcast, TLS, bandwidth, disk faults, clock skew; simulations run on one
 //! thread only.
 

@@ -447,6 +447,37 @@ fn real_file_descriptors_inside_a_simulation_are_unsupported() {
         let std_udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
         let err = UdpSocket::from_std(std_udp).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        // Any other real descriptor registered with the reactor (a pipe, a signal's socket, a
+        // subprocess's stdout) is refused too, with a message that says why.
+        let std_udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let err = corio_reactor::Async::new(std_udp).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        assert!(err.to_string().contains("corio::sim"), "{err}");
+        Ok(())
+    });
+    sim.run().unwrap();
+    // Outside the simulation the same call works again.
+    let std_udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert!(corio_reactor::Async::new(std_udp).is_ok());
+}
+
+#[test]
+fn to_thread_and_fs_run_inline_at_a_deterministic_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    std::fs::write(&path, b"on disk").unwrap();
+    let sim = Builder::new().seed(13).build();
+    sim.client("client", async move {
+        let sim_thread = std::thread::current().id();
+        let ran_on = corio::to_thread(move || std::thread::current().id()).await;
+        assert_eq!(ran_on, sim_thread, "to_thread ran on a pool thread");
+        assert_eq!(corio::fs::read(&path).await?, b"on disk");
+        // A panic in the closure still reaches the awaiter.
+        let caught = futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+            corio::to_thread(|| panic!("boom")),
+        ))
+        .await;
+        assert!(caught.is_err());
         Ok(())
     });
     sim.run().unwrap();

@@ -317,6 +317,8 @@ pub(crate) fn resolve(name: &str, port: Option<u16>) -> Option<io::Result<Vec<So
 #[derive(Debug)]
 pub struct InstallGuard {
     prev: Option<Network>,
+    _refuse: corio_reactor::RefuseGuard,
+    _inline: corio_blocking::InlineGuard,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -424,6 +426,10 @@ impl Network {
             .flatten();
         InstallGuard {
             prev,
+            // Inside a simulation, nothing may make a real system call the seed cannot replay:
+            // real file descriptors are refused, and `to_thread` runs at a point of the schedule.
+            _refuse: corio_reactor::refuse_new_sources("inside a corio::sim simulation"),
+            _inline: corio_blocking::run_inline_on_this_thread(),
             _not_send: std::marker::PhantomData,
         }
     }
