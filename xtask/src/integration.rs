@@ -1117,12 +1117,7 @@ fn min_median_max(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
 
 /// The markdown of the wrk section, markers included.
 fn wrk_section(runs: &[Vec<Vec<WrkRun>>], backlogs: &[Option<u32>]) -> String {
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown date".into());
+    let date = format!("{} UTC", crate::utc::utc_now());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()

@@ -9,6 +9,7 @@ mod integration;
 mod loom;
 mod package;
 mod stress;
+mod utc;
 mod util;
 
 use std::process::ExitCode;

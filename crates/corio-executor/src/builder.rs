@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::context::{Common, EnterHook};
 use crate::debug::{DEFAULT_SLOW_POLL, DebugState};
-use crate::park::{Driver, DriverHandle, SharedDriver, ThreadParkDriver, lock};
+use crate::loom_shim::lock;
+use crate::park::{Driver, DriverHandle, SharedDriver, ThreadParkDriver};
 use crate::report::{PanicPolicy, Report, ReportHook, default_hook};
 use crate::runtime::{LocalRuntime, Runtime};
 use crate::{local, multi};
@@ -405,7 +406,7 @@ impl Builder {
             common,
             workers,
             SharedDriver {
-                driver: crate::sync::Mutex::new(Some(driver)),
+                driver: crate::loom_shim::Mutex::new(Some(driver)),
                 handle,
             },
         ))

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use crate::debug::DebugState;
+use crate::handle::{Handle, HandleKind};
 use crate::park::DriverHandle;
 use crate::registry::{Key, Registry};
 use crate::report::{PanicPolicy, ReportHook};
-use crate::runtime::{Handle, HandleKind};
 use crate::task::TaskId;
 use crate::{local, multi};
 
@@ -226,7 +226,7 @@ pub(crate) fn task_ended(raw: u64) {
         let Some(cur) = cur else { return };
         match cur {
             Current::Worker(core) => core.shared.note_completion(Some(core.index)),
-            Current::Local(core) => crate::multi::bump(&core.shared.completed),
+            Current::Local(core) => crate::tick::bump(&core.shared.completed),
             Current::Entered(handle) => handle.note_foreign_completion(),
         }
         if let Some(key) = Key::from_raw(raw) {

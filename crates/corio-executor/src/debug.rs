@@ -16,9 +16,10 @@ use std::cell::RefCell;
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use crate::loom_shim::lock_std;
 use crate::report::{Report, ReportHook, TaskSummary};
 use crate::task::TaskId;
 
@@ -123,7 +124,7 @@ impl TaskDebug {
     pub(crate) fn ended(&self) {
         if let Some(state) = self.runtime.upgrade() {
             let key = self.key.load(Ordering::Relaxed);
-            lock(&state.tasks).try_remove(key as usize);
+            lock_std(&state.tasks).try_remove(key as usize);
         }
     }
 }
@@ -142,7 +143,7 @@ struct Polling {
 
 impl PollSlot {
     fn begin(&self, task: Arc<TaskDebug>, started: Instant) {
-        *lock(&self.current) = Some(Polling {
+        *lock_std(&self.current) = Some(Polling {
             task,
             started,
             reported: false,
@@ -151,7 +152,7 @@ impl PollSlot {
 
     /// Returns whether the watchdog reported this poll.
     fn end(&self) -> bool {
-        lock(&self.current).take().is_some_and(|p| p.reported)
+        lock_std(&self.current).take().is_some_and(|p| p.reported)
     }
 }
 
@@ -217,7 +218,7 @@ impl DebugState {
             key: AtomicU64::new(0),
             runtime: Arc::downgrade(self),
         });
-        let key = lock(&self.tasks).insert(task.clone());
+        let key = lock_std(&self.tasks).insert(task.clone());
         task.key.store(key as u64, Ordering::Relaxed);
         task
     }
@@ -239,14 +240,14 @@ impl DebugState {
                     .map_or_else(|| format!("{:?}", thread.id()), str::to_owned),
                 current: Mutex::new(None),
             });
-            lock(&self.slots).push(slot.clone());
+            lock_std(&self.slots).push(slot.clone());
             slots.push((Arc::downgrade(self), slot.clone()));
             slot
         })
     }
 
     fn start_watchdog(self: &Arc<Self>) {
-        let mut watchdog = lock(&self.watchdog);
+        let mut watchdog = lock_std(&self.watchdog);
         if watchdog.is_some() {
             return;
         }
@@ -273,10 +274,10 @@ impl DebugState {
 
     /// One look at every poll slot.
     fn watch(&self) {
-        let slots: Vec<Arc<PollSlot>> = lock(&self.slots).clone();
+        let slots: Vec<Arc<PollSlot>> = lock_std(&self.slots).clone();
         for slot in slots {
             let report = {
-                let mut current = lock(&slot.current);
+                let mut current = lock_std(&slot.current);
                 match current.as_mut() {
                     Some(p) if !p.reported && p.started.elapsed() >= self.threshold => {
                         p.reported = true;
@@ -299,7 +300,7 @@ impl DebugState {
     /// Stops the watchdog (called when the runtime shuts down).
     pub(crate) fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
-        let handle = lock(&self.watchdog).take();
+        let handle = lock_std(&self.watchdog).take();
         if let Some(handle) = handle {
             if handle.thread().id() != std::thread::current().id() {
                 let _ = handle.join();
@@ -309,7 +310,7 @@ impl DebugState {
 
     pub(crate) fn dump(&self) -> Dump {
         let now = Instant::now();
-        let mut tasks: Vec<TaskSnapshot> = lock(&self.tasks)
+        let mut tasks: Vec<TaskSnapshot> = lock_std(&self.tasks)
             .iter()
             .map(|(_, t)| TaskSnapshot {
                 id: t.id,
@@ -329,10 +330,6 @@ impl DebugState {
         tasks.sort_by_key(|t| t.id);
         Dump { tasks, debug: true }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One live task in a [`Dump`].

@@ -52,10 +52,12 @@ mod rand;
 pub mod task;
 mod task_local;
 mod yield_now;
-// The thread's context (which runtime, which task), and how idle threads park.
+// The thread's context (which runtime, which task), how idle threads park, and what both
+// schedulers count (their tick intervals and per-thread counters).
 mod context;
+mod loom_shim;
 mod park;
-mod sync;
+mod tick;
 // The single-threaded loop, and the loops that borrow it.
 mod local;
 mod pinned;

@@ -31,11 +31,7 @@ use concurrent_queue::ConcurrentQueue;
 use crate::context::{self, Common, Current};
 use crate::park::{Driver, DriverHandle};
 use crate::task::{Header, Task, TaskId, spawn_task};
-
-/// How many tasks run between two looks at the driver.
-pub(crate) const EVENT_INTERVAL: u32 = 61;
-/// How often (in ticks) the loop takes tasks woken from other threads before its own.
-pub(crate) const GLOBAL_INTERVAL: u32 = 31;
+use crate::tick::{EVENT_INTERVAL, GLOBAL_INTERVAL, bump};
 
 thread_local! {
     static MARK: u8 = const { 0 };
@@ -99,12 +95,12 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// A snapshot of the counters.
-    pub(crate) fn metrics(&self) -> crate::runtime::ExecutorMetrics {
+    pub(crate) fn metrics(&self) -> crate::handle::ExecutorMetrics {
         let spawned =
             self.spawned.load(Ordering::Relaxed) + self.foreign_spawned.load(Ordering::Relaxed);
         let completed =
             self.completed.load(Ordering::Relaxed) + self.foreign_completed.load(Ordering::Relaxed);
-        crate::runtime::ExecutorMetrics {
+        crate::handle::ExecutorMetrics {
             workers: 1,
             spawned,
             completed,
@@ -138,7 +134,7 @@ impl Shared {
         // An uncontended atomic add still costs ~5 ns a spawn (measured with chained_spawn):
         // the loop's own thread, the usual spawner, counts with a plain store instead.
         if thread_mark() == self.owner {
-            crate::multi::bump(&self.spawned);
+            bump(&self.spawned);
         } else {
             self.foreign_spawned.fetch_add(1, Ordering::Relaxed);
         }
@@ -170,7 +166,7 @@ pub(crate) struct Core {
     pub(crate) implicit: bool,
     /// A pinned loop's multi-threaded runtime (see `pinned.rs`): `spawn` and `Handle::current`
     /// inside its tasks reach that runtime; only `spawn_local` lands here.
-    pub(crate) parent: Option<crate::runtime::Handle>,
+    pub(crate) parent: Option<crate::handle::Handle>,
     /// Deterministic mode: the seeded generator that picks the next task.
     rng: Cell<Option<u64>>,
     /// Deterministic mode: a second seeded stream, for [`crate::random_u64`], so that what the
@@ -215,7 +211,7 @@ impl Core {
     pub(crate) fn pinned(
         common: Common,
         driver: Box<dyn Driver>,
-        parent: crate::runtime::Handle,
+        parent: crate::handle::Handle,
     ) -> Rc<Core> {
         let mut core = Core::new(common, driver, None, false);
         Rc::get_mut(&mut core)
@@ -245,7 +241,7 @@ impl Core {
         header.attach_debug(self.shared.common.debug.as_ref());
         let builder = async_task::Builder::new().metadata(self.shared.clone());
         let (runnable, task) = spawn_task!(builder, spawn_local, future, header, schedule);
-        crate::multi::bump(&self.shared.spawned);
+        bump(&self.shared.spawned);
         runnable.schedule();
         Task::from_local(task, id)
     }
@@ -287,7 +283,7 @@ impl Core {
 
     #[inline]
     pub(crate) fn run_task(&self, runnable: Runnable) {
-        crate::multi::bump(&self.shared.polls);
+        bump(&self.shared.polls);
         corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
     }
 
@@ -444,7 +440,7 @@ pub(crate) fn implicit() -> Option<Rc<Core>> {
         .try_with(|slot| {
             let mut slot = slot.try_borrow_mut().ok()?;
             let implicit = slot.get_or_insert_with(|| {
-                let common = crate::runtime::Builder::new().local_common(None);
+                let common = crate::builder::Builder::new().local_common(None);
                 let driver = Box::new(crate::park::ThreadParkDriver::new());
                 Implicit(Core::new(common, driver, None, true))
             });
@@ -483,7 +479,7 @@ where
             // Thread-local storage is being torn down: no loop will ever run this task. Spawn it
             // on a throwaway loop and shut that down, so the task is dropped at once and awaiting
             // it reports the cancellation.
-            let common = crate::runtime::Builder::new().local_common(None);
+            let common = crate::builder::Builder::new().local_common(None);
             let core = Core::new(
                 common,
                 Box::new(crate::park::ThreadParkDriver::new()),

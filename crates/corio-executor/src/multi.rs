@@ -15,7 +15,12 @@
 //!
 //! A wake from a worker thread goes to that worker's LIFO slot (or, for a task that yielded, to the
 //! back of its local queue); a wake from any other thread goes to the injector and unparks an idle
-//! worker if none is searching. No lock is taken on the spawn, wake or complete path; the idle
+//! worker if none is searching. Spawning and waking take no global lock: they push to a queue and
+//! read the idle state, one atomic word. Two small locks can be met on the spawn, wake and complete
+//! paths: the idle list's mutex, when a wake must actually unpark a sleeping worker
+//! ([`Idle::worker_to_notify`]; a busy runtime, with no worker asleep, never takes it), and the
+//! lock of one shard of the idle registry, when a task first goes idle (the shard of the worker
+//! that polled it) or completes after going idle (the shard it registered in). Otherwise the idle
 //! list's mutex is taken only to park or unpark a worker.
 //!
 //! Each worker's local queue has two parts: a private deque that only its owner touches (no
@@ -32,7 +37,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::sync::{AtomicUsize, Mutex, fence};
+use crate::loom_shim::{AtomicUsize, Mutex, fence, lock};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
@@ -40,12 +45,10 @@ use async_task::ScheduleInfo;
 use concurrent_queue::ConcurrentQueue;
 
 use crate::context::{self, Common, Current};
-use crate::park::{Parker, SharedDriver, lock};
+use crate::park::{Parker, SharedDriver};
+use crate::tick::bump;
+use crate::tick::{EVENT_INTERVAL, GLOBAL_INTERVAL};
 
-/// How often (in ticks) a busy worker polls the driver.
-pub(crate) const EVENT_INTERVAL: u32 = 61;
-/// How often (in ticks) a busy worker looks at the injector before its own queue.
-pub(crate) const GLOBAL_INTERVAL: u32 = 31;
 /// How many times in a row the LIFO slot may be preferred over the local queue.
 pub(crate) const MAX_LIFO_POLLS: u32 = 3;
 /// The capacity of each worker's local queue.
@@ -120,12 +123,6 @@ pub(crate) struct Remote {
     pub(crate) forced_yields: AtomicU64,
 }
 
-/// Adds one to a counter that only the calling thread writes.
-#[inline]
-pub(crate) fn bump(counter: &AtomicU64) {
-    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-}
-
 impl Shared {
     pub(crate) fn new(common: Common, workers: usize, driver: SharedDriver) -> Shared {
         Shared {
@@ -179,7 +176,7 @@ impl Shared {
     }
 
     /// A snapshot of the counters.
-    pub(crate) fn metrics(&self) -> crate::runtime::ExecutorMetrics {
+    pub(crate) fn metrics(&self) -> crate::handle::ExecutorMetrics {
         let sum = |f: fn(&Remote) -> &AtomicU64| -> u64 {
             self.remotes
                 .iter()
@@ -188,7 +185,7 @@ impl Shared {
         };
         let spawned = sum(|r| &r.spawned) + self.foreign_spawned.load(Ordering::Relaxed);
         let completed = sum(|r| &r.completed) + self.foreign_completed.load(Ordering::Relaxed);
-        crate::runtime::ExecutorMetrics {
+        crate::handle::ExecutorMetrics {
             workers: self.remotes.len(),
             spawned,
             completed,
@@ -212,7 +209,7 @@ impl Shared {
             // The runtime is gone or going: drop the task (and its future) right here, inside the
             // runtime's context, so that its end is counted (see `drain`) and a destructor's
             // report reaches the runtime's hook.
-            let handle = crate::runtime::Handle(crate::runtime::HandleKind::Multi(self.clone()));
+            let handle = crate::handle::Handle(crate::handle::HandleKind::Multi(self.clone()));
             let _enter = context::enter(Current::Entered(handle));
             drop(runnable);
         } else {
@@ -613,7 +610,6 @@ impl Idle {
         Self::searching(state) == 0 && Self::unparked(state) < self.workers
     }
 
-    /// Picks a parked worker to wake (counting it as unparked and searching), if one should be.
     /// A cheap hint (a plain load) that a worker sleeps and none searches, so that sharing work
     /// would help. Acting on it goes through [`worker_to_notify`](Idle::worker_to_notify), which
     /// is properly fenced.
@@ -623,6 +619,8 @@ impl Idle {
         Self::searching(state) == 0 && Self::unparked(state) < self.workers
     }
 
+    /// Picks a parked worker to wake (counting it as unparked and searching), if one should be.
+    /// Takes the sleepers lock only when the state says a worker sleeps and none searches.
     pub(crate) fn worker_to_notify(&self) -> Option<usize> {
         if !self.should_wake() {
             return None;
@@ -680,8 +678,8 @@ impl Idle {
 /// locks are loom's under `--cfg loom`). Run with `cargo xtask loom`.
 #[cfg(all(test, loom))]
 mod loom_models {
+    use crate::loom_shim::Mutex;
     use crate::park::{Driver, Parker, SharedDriver, ThreadParkDriver};
-    use crate::sync::Mutex;
     use loom::sync::Arc;
 
     struct World {
@@ -727,7 +725,8 @@ mod loom_models {
     // loom's threads, with real async-task tasks spawned through `runtime::multi_spawn` and
     // awaited by other tasks.
 
-    use crate::runtime::{Builder, multi_spawn};
+    use crate::builder::Builder;
+    use crate::runtime::multi_spawn;
     use crate::task::Header;
     use std::panic::Location;
 

@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-pub(crate) use crate::sync::lock;
-use crate::sync::{AtomicU8, Condvar, Mutex};
+use crate::loom_shim::lock;
+use crate::loom_shim::{AtomicU8, Condvar, Mutex, unpoisoned};
 use std::time::{Duration, Instant};
 
 /// What an idle runtime thread blocks in: the timer and I/O layers, composed by the facade.
@@ -110,20 +110,12 @@ impl Driver for ThreadParkDriver {
                     if now >= deadline {
                         break;
                     }
-                    notified = self
-                        .inner
-                        .condvar
-                        .wait_timeout(notified, deadline - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    notified =
+                        unpoisoned(self.inner.condvar.wait_timeout(notified, deadline - now)).0;
                 }
                 // No timeout, or one so large that the deadline overflows: wait without limit.
                 (_, None) => {
-                    notified = self
-                        .inner
-                        .condvar
-                        .wait(notified)
-                        .unwrap_or_else(|e| e.into_inner());
+                    notified = unpoisoned(self.inner.condvar.wait(notified));
                 }
             }
         }
@@ -221,7 +213,7 @@ impl Parker {
             return;
         }
         loop {
-            guard = self.condvar.wait(guard).unwrap_or_else(|e| e.into_inner());
+            guard = unpoisoned(self.condvar.wait(guard));
             if self
                 .state
                 .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)

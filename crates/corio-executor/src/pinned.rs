@@ -35,11 +35,11 @@ use std::thread::Thread;
 use std::time::Duration;
 
 use crate::context::{self, Current};
+use crate::handle::{Handle, HandleKind};
 use crate::local;
+use crate::loom_shim::{Mutex, lock};
 use crate::multi;
 use crate::park::{Driver, DriverHandle, Parker};
-use crate::runtime::{Handle, HandleKind};
-use crate::sync::{Mutex, lock};
 
 /// How many ready pinned tasks a `block_on` loop runs between two polls of its main future.
 pub(crate) const BATCH: usize = 61;

@@ -13,7 +13,7 @@
 //!   mutex. A task registers in the shard of the worker that polled it, and removes itself from
 //!   that shard when its future is dropped, usually on the same worker.
 
-use crate::sync::{Mutex, lock};
+use crate::loom_shim::{Mutex, lock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Waker;
 

@@ -17,14 +17,14 @@ use std::thread;
 use crate::builder::default_workers;
 use crate::context::{self, Current};
 use crate::debug::Dump;
-use crate::park::{Parker, lock};
+use crate::loom_shim::lock;
+use crate::park::Parker;
 use crate::task::{Header, Task, spawn_task};
 use crate::{local, multi};
 
-// Where these lived before they had files of their own; `context.rs`, `local.rs`, `multi.rs`,
-// `pinned.rs` and `task.rs` still name them here.
-pub(crate) use crate::builder::Builder;
-pub(crate) use crate::handle::{ExecutorMetrics, Handle, HandleKind};
+use crate::builder::Builder;
+// `task.rs` still names `Handle` here.
+pub(crate) use crate::handle::{Handle, HandleKind};
 
 /// A multi-threaded, work-stealing runtime.
 ///

@@ -22,12 +22,13 @@ use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
 use crate::context::{self, Common, Current};
 use crate::local::Core;
+use crate::loom_shim::lock_std;
 use crate::park::{Driver, DriverHandle};
 use crate::task::{Header, Task};
 
@@ -160,11 +161,7 @@ impl SubLoop {
     /// ```
     pub fn run_ready(&self, cx: &mut Context<'_>, max: usize) -> usize {
         {
-            let mut slot = self
-                .handle
-                .waker
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut slot = lock_std(&self.handle.waker);
             match &mut *slot {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 other => *other = Some(cx.waker().clone()),
@@ -247,11 +244,7 @@ struct SubHandle {
 
 impl DriverHandle for SubHandle {
     fn unpark(&self) {
-        let waker = self
-            .waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let waker = lock_std(&self.waker).clone();
         if let Some(waker) = waker {
             waker.wake();
         }

@@ -834,9 +834,10 @@ fn shut_down_error() -> io::Error {
     io::Error::other("the runtime that owns this I/O source has shut down")
 }
 
-/// Locks `m`, ignoring poison: nothing panics while holding the reactor's locks, and what they
-/// guard (wakers, registrations) stays valid if something did.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, ignoring poison: nothing panics while holding the reactor's locks (this module's
+/// and the io_uring poller's), and what they guard (wakers, registrations, operations) stays
+/// valid if something did.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

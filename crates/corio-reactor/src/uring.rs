@@ -78,7 +78,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -86,6 +86,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use polling::{Event, PollMode};
 use slab::Slab;
 
+use crate::reactor::lock;
 use crate::sys::linux::{self as epoll, CAPACITY, Events, NOTIFY_KEY, check};
 
 /// The `user_data` of removal completions, which nobody needs.
@@ -307,10 +308,6 @@ impl std::fmt::Debug for Ring {
             .field("fd", &self.ring.as_raw_fd())
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Ring {

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::coop;
-use crate::sync::{Mutex, lock};
+use crate::loom_shim::{Mutex, lock};
 use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 
 /// Makes `n` tasks wait for each other, then lets them all go; reusable for round after round.

@@ -63,7 +63,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::coop;
-use crate::sync::{Mutex, lock};
+use crate::loom_shim::{Mutex, lock};
 use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 
 /// Creates a broadcast channel that holds at most `cap` values.

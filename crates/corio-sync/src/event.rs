@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::coop;
-use crate::sync::{AtomicBool, Mutex, Ordering, lock};
+use crate::loom_shim::{AtomicBool, Mutex, Ordering, lock};
 use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 
 /// A flag that tasks can wait for: asyncio's `Event`, thread-safe.

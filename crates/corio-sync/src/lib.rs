@@ -162,19 +162,19 @@ mod buffer;
 mod coop;
 mod error;
 mod event;
+mod loom_shim;
 // The guards hand out references into an `UnsafeCell`; each block carries a `SAFETY:` comment.
 #[allow(unsafe_code)]
 mod mutex;
 mod notify;
 pub mod oneshot;
-mod queue;
+mod queue_core;
+mod queue_kinds;
 mod queue_stream;
-mod queues;
 mod raw_semaphore;
 #[allow(unsafe_code)]
 mod rwlock;
 mod semaphore;
-mod sync;
 mod waitlist;
 pub mod watch;
 
@@ -186,9 +186,9 @@ pub use error::{
 pub use event::{Event, EventWait};
 pub use mutex::{Lock, LockOwned, Mutex, MutexGuard, OwnedMutexGuard};
 pub use notify::{Notified, Notify};
-pub use queue::{Get, Join, Put};
+pub use queue_core::{Get, Join, Put};
+pub use queue_kinds::{LifoQueue, PriorityQueue, Queue};
 pub use queue_stream::QueueStream;
-pub use queues::{LifoQueue, PriorityQueue, Queue};
 pub use rwlock::{Read, RwLock, RwLockReadGuard, RwLockWriteGuard, Write};
 pub use semaphore::{Acquire, AcquireOwned, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::coop;
-use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
+use crate::loom_shim::{AtomicUsize, Mutex, Ordering, lock};
 use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 
 /// Wakes waiting tasks without carrying data, like tokio's `Notify` (asyncio's `Condition`

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::coop;
-use crate::sync::{Mutex, lock};
+use crate::loom_shim::{Mutex, lock};
 
 /// Creates a one-shot channel.
 ///

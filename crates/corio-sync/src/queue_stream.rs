@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
-use crate::queue::Shared;
+use crate::queue_core::Shared;
 
 /// The items of a queue as a [`Stream`], from [`Queue::stream`](crate::Queue::stream) (and the
 /// same method of [`LifoQueue`](crate::LifoQueue) and [`PriorityQueue`](crate::PriorityQueue)).

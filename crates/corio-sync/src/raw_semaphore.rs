@@ -40,7 +40,7 @@
 
 use std::task::{Context, Poll, Waker};
 
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
+use crate::loom_shim::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 use crate::{AcquireError, TryAcquireError};
 

@@ -285,7 +285,7 @@ impl Wakers {
 
 /// Gives a woken-out buffer back to its primitive if nobody else holds the lock right now.
 #[inline]
-pub(crate) fn return_spare(lock: &crate::sync::Mutex<impl HasSpare>, buffer: Vec<Waker>) {
+pub(crate) fn return_spare(lock: &crate::loom_shim::Mutex<impl HasSpare>, buffer: Vec<Waker>) {
     if buffer.capacity() == 0 {
         return;
     }

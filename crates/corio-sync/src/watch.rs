@@ -63,7 +63,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::coop;
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, lock};
+use crate::loom_shim::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, lock};
 use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 
 /// Creates a watch channel holding `init`, which every first receiver counts as seen.

@@ -1,6 +1,6 @@
 //! loom models of the semaphore's lock-free fast path and of the waiter hand-off shared by every
-//! primitive. Under `--cfg loom` the crate's own locks and atomics are loom's (see `src/sync.rs`),
-//! so these models check the real code in every interleaving (preemptions capped, as tokio does).
+//! primitive. Under `--cfg loom` the crate's own locks and atomics are loom's (see
+//! `src/loom_shim.rs`), so these models check the real code in every interleaving (preemptions capped, as tokio does).
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" cargo test -p corio-sync --release --test loom_sync

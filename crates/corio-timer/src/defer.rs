@@ -104,19 +104,20 @@ impl Drop for DeferScope {
     }
 }
 
-/// Called by a sleep about to register: if a scope is open for `waker`, marks it and returns
-/// `true` (the sleep then returns `Pending` without registering).
+/// Whether a scope is open for `waker` (a sleep polled with it may defer its registration).
 #[inline]
-pub(crate) fn defer(waker: &Waker) -> bool {
+pub(crate) fn is_open_for(waker: &Waker) -> bool {
     SCOPE
-        .try_with(|s| {
-            let mut scope = s.get();
-            if scope.waker != Some(raw_parts(waker)) {
-                return false;
-            }
-            scope.deferred = true;
-            s.set(scope);
-            true
-        })
+        .try_with(|s| s.get().waker == Some(raw_parts(waker)))
         .unwrap_or(false)
+}
+
+/// Marks the open scope: a sleep returned `Pending` without registering.
+#[inline]
+pub(crate) fn mark_deferred() {
+    let _ = SCOPE.try_with(|s| {
+        let mut scope = s.get();
+        scope.deferred = true;
+        s.set(scope);
+    });
 }

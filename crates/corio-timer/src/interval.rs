@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures_core::{FusedStream, Stream};
 
-use crate::driver::{TICK, Timer};
 use crate::sleep::Sleep;
+use crate::timer::{TICK, Timer};
 
 /// What an [`Interval`] does when ticks were missed (the task was busy past one or more of them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -40,20 +40,23 @@ mod clock;
 mod defer;
 mod driver;
 mod interval;
+mod loom_shim;
 mod retry;
+mod shard;
 mod sleep;
-mod sync;
 mod timeout;
+mod timer;
 mod wheel;
 
 pub use clock::Clock;
 #[doc(hidden)]
 pub use defer::DeferScope;
-pub use driver::{Timer, TimerDriver, TimerGuard};
+pub use driver::TimerDriver;
 pub use interval::{Interval, MissedTickBehavior, Tick, interval, interval_at};
 pub use retry::{Backoff, Retry, retry, retry_if, set_random_source};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
+pub use timer::{Timer, TimerGuard};
 
 /// The current instant of the current runtime's clock (virtual in deterministic mode).
 ///

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::driver::{Entry, Registration, Timer};
+use crate::shard::Entry;
+use crate::timer::{Registration, Timer};
 
 /// Waits until `duration` has passed.
 ///
@@ -147,8 +148,9 @@ impl Sleep {
                 let registration = Timer::with_current(|timer| {
                     if timer.now() >= deadline {
                         Registration::AlreadyDue
-                    } else if crate::defer::defer(cx.waker()) {
+                    } else if crate::defer::is_open_for(cx.waker()) {
                         // A chooser's first pass (see `defer`): it polls again before waiting.
+                        crate::defer::mark_deferred();
                         Registration::Deferred
                     } else {
                         timer.register(deadline, cx.waker())

@@ -7,6 +7,19 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use crate::runtime::Builder;
 
 /// The environment variable that fixes the seed of deterministic tests.
+///
+/// A deterministic test that fails prints its seed; `CORIO_SEED=<seed> cargo test <name>` runs
+/// it again with that seed, so it fails the same way. `#[corio::test(deterministic)]` and
+/// [`explore`]'s callers read it; a value that is not a whole number is ignored (with a warning).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(corio::SEED_ENV, "CORIO_SEED");
+/// // The message of a failing seed names the variable and the value to set it to.
+/// let failure = corio::explore(1, || async { panic!("always") }).unwrap_err();
+/// assert!(failure.to_string().contains(&format!("{}=0", corio::SEED_ENV)));
+/// ```
 pub const SEED_ENV: &str = "CORIO_SEED";
 
 /// The seed in `CORIO_SEED`, or a random one.
@@ -74,6 +87,32 @@ pub(crate) fn run_seeded_on<F: Future>(builder: Builder, seed: u64, future: F) -
 }
 
 /// The first seed under which a test failed; see [`explore`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+///
+/// let test = || async {
+///     let order = Arc::new(Mutex::new(Vec::new()));
+///     let tasks: Vec<_> = (1..=2)
+///         .map(|i| {
+///             let order = order.clone();
+///             corio::spawn(async move { order.lock().unwrap().push(i) })
+///         })
+///         .collect();
+///     for task in tasks {
+///         task.await;
+///     }
+///     // Wrong on purpose: the seeded scheduler picks which ready task runs first.
+///     assert_eq!(*order.lock().unwrap(), [1, 2], "the second task ran first");
+/// };
+/// let failure: corio::FailingSeed = corio::explore(100, test).unwrap_err();
+/// assert!(failure.message.contains("the second task ran first"));
+/// // The seed replays the failure.
+/// let replay = std::panic::catch_unwind(|| corio::run_seeded(failure.seed, test()));
+/// assert!(replay.is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailingSeed {
     /// The seed that makes the test fail.

@@ -58,6 +58,14 @@ impl Default for Builder {
 impl Builder {
     /// The defaults: one worker per core, the real clock, a blocking pool configured from the
     /// environment (`CORIO_BLOCKING_THREADS`), unobserved panics reported to stderr.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Builder::new().build_local()?;
+    /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> Builder {
         Builder {
             exec: corio_executor::Builder::new(),
@@ -71,6 +79,15 @@ impl Builder {
     }
 
     /// The number of worker threads (multi-threaded runtime). Zero is refused by `build`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Builder::new().worker_threads(2).build()?;
+    /// assert_eq!(rt.metrics().workers, 2);
+    /// assert!(corio::Builder::new().worker_threads(0).build().is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn worker_threads(mut self, n: usize) -> Builder {
         self.workers = Some(n);
         self.exec = self.exec.worker_threads(n);
@@ -78,18 +95,47 @@ impl Builder {
     }
 
     /// The name prefix of worker threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Builder::new().worker_threads(1).thread_name("web").build()?;
+    /// let name = rt.block_on(rt.spawn(async {
+    ///     std::thread::current().name().map(str::to_owned)
+    /// }));
+    /// assert_eq!(name.as_deref(), Some("web-0")); // worker `i` is named "{prefix}-{i}"
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
         self.exec = self.exec.thread_name(prefix);
         self
     }
 
     /// The stack size of worker threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Builder::new().thread_stack_size(4 << 20).build()?;
+    /// assert_eq!(rt.block_on(rt.spawn(async { 7 })), 7);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn thread_stack_size(mut self, bytes: usize) -> Builder {
         self.exec = self.exec.thread_stack_size(bytes);
         self
     }
 
     /// The most threads the blocking pool (`to_thread`, files, DNS) may start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Builder::new().blocking_threads(1).build_local()?;
+    /// let sum = rt.block_on(corio::to_thread(|| (1..=10u32).sum::<u32>()));
+    /// assert_eq!(sum, 55);
+    /// assert!(rt.metrics().blocking_threads_alive <= 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn blocking_threads(mut self, n: usize) -> Builder {
         self.pool = self.pool.max_threads(n);
         self
@@ -115,6 +161,22 @@ impl Builder {
     }
 
     /// How long an idle blocking thread waits for work before it exits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let rt = corio::Builder::new().blocking_keep_alive(Duration::from_millis(1)).build_local()?;
+    /// rt.block_on(corio::to_thread(|| ()));
+    /// // The idle thread exits about 1 ms after its job.
+    /// let deadline = Instant::now() + Duration::from_secs(10);
+    /// while rt.metrics().blocking_threads_alive > 0 && Instant::now() < deadline {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    /// }
+    /// assert_eq!(rt.metrics().blocking_threads_alive, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
         self.pool = self.pool.keep_alive(keep_alive);
         self
@@ -122,24 +184,94 @@ impl Builder {
 
     /// Debug mode: a slow-poll (blocking) detector with a watchdog, and task dumps
     /// ([`crate::dump`]). Also on when `CORIO_DEBUG=1`. Off, it costs nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Builder::new().debug(true).build_local()?;
+    /// let dump = rt.block_on(async {
+    ///     let _idle = corio::task::Builder::new().name("idler").spawn(std::future::pending::<()>());
+    ///     corio::yield_now().await;
+    ///     corio::dump()
+    /// });
+    /// assert!(dump.to_string().contains("idler"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn debug(mut self, on: bool) -> Builder {
         self.exec = self.exec.debug(on);
         self
     }
 
     /// The slow-poll threshold of debug mode (default 100 ms, or `CORIO_SLOW_POLL_MS`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let reports = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = reports.clone();
+    /// let rt = corio::Builder::new()
+    ///     .debug(true)
+    ///     .slow_poll_threshold(Duration::from_millis(2))
+    ///     .report_hook(move |r| sink.lock().unwrap().push(r.to_string()))
+    ///     .build_local()?;
+    /// rt.block_on(async { std::thread::sleep(Duration::from_millis(10)) }); // blocks the loop
+    /// assert!(reports.lock().unwrap().iter().any(|r| r.contains("blocked thread")));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
         self.exec = self.exec.slow_poll_threshold(threshold);
         self
     }
 
     /// What to do with a panic that no awaiter will ever see (default: report and go on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let reported = Arc::new(AtomicUsize::new(0));
+    /// let count = reported.clone();
+    /// let rt = corio::Builder::new()
+    ///     .unobserved_panic(corio::PanicPolicy::Report) // the default; `Abort` ends the process
+    ///     .report_hook(move |_| { count.fetch_add(1, Ordering::SeqCst); })
+    ///     .build_local()?;
+    /// rt.block_on(async {
+    ///     corio::spawn(async { panic!("nobody awaits this task") }).detach();
+    ///     corio::yield_now().await;
+    /// });
+    /// assert_eq!(reported.load(Ordering::SeqCst), 1); // reported, and the runtime went on
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn unobserved_panic(mut self, policy: PanicPolicy) -> Builder {
         self.exec = self.exec.unobserved_panic(policy);
         self
     }
 
     /// Where reports go (default: one line each on stderr).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let reports = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = reports.clone();
+    /// let rt = corio::Builder::new()
+    ///     .report_hook(move |report: &corio::Report| sink.lock().unwrap().push(report.to_string()))
+    ///     .build_local()?;
+    /// rt.block_on(async {
+    ///     corio::spawn(async { panic!("boom") }).detach();
+    ///     corio::yield_now().await;
+    /// });
+    /// let reports = reports.lock().unwrap();
+    /// assert!(reports[0].contains("panicked and nobody awaited it: boom"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn report_hook(mut self, hook: impl Fn(&Report) + Send + Sync + 'static) -> Builder {
         self.exec = self.exec.report_hook(hook);
         self
@@ -147,6 +279,22 @@ impl Builder {
 
     /// Starts with a paused, virtual clock: time moves only through
     /// [`time::advance`](crate::time::advance).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = corio::Builder::new().paused_clock().build_local()?;
+    /// rt.block_on(async {
+    ///     let t0 = corio::time::now();
+    ///     let sleeper = corio::spawn(corio::sleep(Duration::from_secs(10)));
+    ///     corio::time::advance(Duration::from_secs(10)).await; // no real waiting
+    ///     sleeper.await;
+    ///     assert_eq!(corio::time::now() - t0, Duration::from_secs(10));
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn paused_clock(mut self) -> Builder {
         self.clock = Some(Clock::new_paused(false));
         self
@@ -156,6 +304,23 @@ impl Builder {
     /// the next timer whenever the loop is idle, and a seeded choice among ready tasks, so the
     /// same seed replays the same interleaving. A seed needs one thread:
     /// [`build`](Builder::build) refuses it with an `InvalidInput` error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = corio::Builder::new().deterministic(42).build_local()?;
+    /// let waited = rt.block_on(async {
+    ///     let t0 = corio::time::now();
+    ///     corio::sleep(Duration::from_secs(3600)).await; // virtual: the clock jumps when idle
+    ///     corio::time::now() - t0
+    /// });
+    /// assert_eq!(waited, Duration::from_secs(3600));
+    /// let refused = corio::Builder::new().deterministic(42).build().unwrap_err();
+    /// assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn deterministic(mut self, seed: u64) -> Builder {
         self.clock = Some(Clock::new_paused(true));
         self.seed = Some(seed);
@@ -208,6 +373,15 @@ impl Builder {
     /// [`deterministic`](Builder::deterministic) was asked
     /// for (threads would make the interleaving unrepeatable: use
     /// [`build_local`](Builder::build_local)), or if the OS refuses a thread or a poller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Builder::new().worker_threads(2).build()?;
+    /// let task = rt.spawn(async { std::thread::current().name().map(str::to_owned) });
+    /// assert!(rt.block_on(task).is_some_and(|name| name.starts_with("corio-worker")));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn build(self) -> io::Result<Runtime> {
         self.check_cpu_threads()?;
         if let Some(seed) = self.seed {
@@ -244,6 +418,16 @@ impl Builder {
     /// # Errors
     ///
     /// Fails if `cpu_threads` is zero, or if the OS refuses a poller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Builder::new().build_local()?;
+    /// let here = std::thread::current().id();
+    /// let task = rt.spawn_local(async move { std::thread::current().id() == here });
+    /// assert!(rt.block_on(task), "a local runtime runs its tasks on the thread in `block_on`");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn build_local(self) -> io::Result<LocalRuntime> {
         self.check_cpu_threads()?;
         let (exec, pool, cpu, stack) = self.parts(1);
@@ -296,17 +480,49 @@ impl Runtime {
     /// # Errors
     ///
     /// Fails if the OS refuses a thread or a poller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Runtime::new()?;
+    /// assert_eq!(rt.block_on(async { "ran" }), "ran");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> io::Result<Runtime> {
         Builder::new().build()
     }
 
     /// A [`Builder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Runtime::builder().worker_threads(1).build()?;
+    /// assert_eq!(rt.metrics().workers, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::new()
     }
 
     /// Runs `future` on this thread until it completes, with the runtime entered: `spawn`,
     /// `sleep` and sockets inside it use this runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = corio::Runtime::builder().worker_threads(2).build()?;
+    /// let out = rt.block_on(async {
+    ///     // Inside, `spawn` and `sleep` use this runtime.
+    ///     let task = corio::spawn(async { 40 });
+    ///     corio::sleep(Duration::from_millis(1)).await;
+    ///     task.await + 2
+    /// });
+    /// assert_eq!(out, 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.exec().block_on(future)
     }
@@ -318,6 +534,22 @@ impl Runtime {
     }
 
     /// Spawns a task on this runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Runtime::new()?;
+    /// let tasks: Vec<_> = (0..4u64).map(|i| rt.spawn(async move { i * i })).collect();
+    /// let sum = rt.block_on(async {
+    ///     let mut sum = 0;
+    ///     for task in tasks {
+    ///         sum += task.await;
+    ///     }
+    ///     sum
+    /// });
+    /// assert_eq!(sum, 14);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Task<F::Output>
     where
@@ -328,6 +560,17 @@ impl Runtime {
     }
 
     /// A handle to this runtime, for spawning from other threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Runtime::builder().worker_threads(1).build()?;
+    /// let handle = rt.handle();
+    /// // From a thread that is not the runtime's:
+    /// let task = std::thread::spawn(move || handle.spawn(async { 5 })).join().unwrap();
+    /// assert_eq!(rt.block_on(task), 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn handle(&self) -> Handle {
         self.exec().handle()
     }
@@ -352,6 +595,19 @@ impl Runtime {
     }
 
     /// A snapshot of every live task (debug mode only; see [`crate::dump`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Runtime::builder().worker_threads(1).debug(true).build()?;
+    /// let _idle = rt.block_on(async {
+    ///     corio::task::Builder::new().name("idler").spawn(std::future::pending::<()>())
+    /// });
+    /// assert!(rt.dump().to_string().contains("idler"));
+    /// // With debug mode off a dump is empty.
+    /// assert!(corio::Runtime::builder().build()?.dump().tasks.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn dump(&self) -> corio_executor::Dump {
         self.handle().dump()
     }
@@ -359,6 +615,23 @@ impl Runtime {
 
 /// Counters of a runtime: its executor, timers, reactor, blocking pool and CPU pool; see
 /// [`Runtime::metrics`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = corio::LocalRuntime::new()?;
+/// let m: corio::RuntimeMetrics = rt.block_on(async {
+///     let _sleeper = corio::spawn(corio::sleep(Duration::from_secs(60)));
+///     // Runs after the sleeper (FIFO), which has registered its timer by then.
+///     corio::spawn(async {}).await;
+///     rt.metrics()
+/// });
+/// assert_eq!((m.workers, m.spawned, m.completed, m.alive_tasks), (1, 2, 1, 1));
+/// assert_eq!(m.pending_timers, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct RuntimeMetrics {
@@ -473,12 +746,36 @@ impl LocalRuntime {
     /// # Errors
     ///
     /// Fails if the OS refuses a poller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::LocalRuntime::new()?;
+    /// assert_eq!(rt.block_on(async { "ran" }), "ran");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> io::Result<LocalRuntime> {
         Builder::new().build_local()
     }
 
     /// Runs the loop until `future` completes. In debug mode the future is watched like a task
     /// named `block_on`: a slow poll of it (which freezes the loop) is reported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = corio::LocalRuntime::new()?;
+    /// let out = rt.block_on(async {
+    ///     // Inside, `spawn`, `spawn_local` and `sleep` use this loop.
+    ///     let task = corio::spawn_local(async { 40 });
+    ///     corio::sleep(Duration::from_millis(1)).await;
+    ///     task.await + 2
+    /// });
+    /// assert_eq!(out, 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.exec().block_on(future)
@@ -491,6 +788,21 @@ impl LocalRuntime {
     }
 
     /// Spawns a `!Send` task on this loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let rt = corio::LocalRuntime::new()?;
+    /// let count = Rc::new(Cell::new(0)); // `!Send`: fine on a local runtime
+    /// let counter = count.clone();
+    /// let task = rt.spawn_local(async move { counter.set(counter.get() + 1) });
+    /// rt.block_on(task);
+    /// assert_eq!(count.get(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn spawn_local<F>(&self, future: F) -> Task<F::Output>
     where
@@ -501,16 +813,49 @@ impl LocalRuntime {
     }
 
     /// A `Send` handle to this loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::LocalRuntime::new()?;
+    /// let handle = rt.handle();
+    /// // From another thread; the task runs on the loop's thread, in `block_on`.
+    /// let task = std::thread::spawn(move || handle.spawn(async { 2 + 2 })).join().unwrap();
+    /// assert_eq!(rt.block_on(task), 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn handle(&self) -> Handle {
         self.exec().handle()
     }
 
     /// A snapshot of the runtime's counters; see [`Runtime::metrics`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::LocalRuntime::new()?;
+    /// rt.block_on(async { corio::spawn(async {}).await });
+    /// let m = rt.metrics();
+    /// assert_eq!((m.workers, m.spawned, m.completed), (1, 1, 1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn metrics(&self) -> RuntimeMetrics {
         RuntimeMetrics::gather(&self.handle(), &self.pool, &self.cpu, self.stack.as_deref())
     }
 
     /// A snapshot of every live task (debug mode only; see [`crate::dump`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = corio::Builder::new().debug(true).build_local()?;
+    /// let _idle = rt.spawn_local(std::future::pending::<()>());
+    /// rt.block_on(corio::yield_now());
+    /// assert_eq!(rt.dump().tasks.len(), 1);
+    /// // With debug mode off a dump is empty.
+    /// assert!(corio::LocalRuntime::new()?.dump().tasks.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn dump(&self) -> corio_executor::Dump {
         self.handle().dump()
     }

@@ -48,7 +48,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::buffer::{Buffer, Order};
 use crate::coop;
-use crate::sync::{Mutex, lock};
+use crate::loom_shim::{Mutex, lock};
 use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 use crate::{GetError, PutError, TaskDoneError, TryGetError, TryPutError};
 
@@ -408,7 +408,7 @@ impl<T> Put<'_, T> {
     /// A rendezvous put: hand the item to a waiting getter, or offer it and wait to be chosen.
     fn poll_offer(
         &mut self,
-        mut st: crate::sync::MutexGuard<'_, State<T>>,
+        mut st: crate::loom_shim::MutexGuard<'_, State<T>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), PutError<T>>> {
         let (item, chosen) = match self.key {

@@ -1,10 +1,11 @@
-//! The public queue types: one core, three orders.
+//! The public queue types, `Queue` (FIFO), `LifoQueue` and `PriorityQueue`: one core
+//! (`queue_core.rs`), three orders.
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::buffer::Buffer;
-use crate::queue::{Get, Join, Put, Shared};
+use crate::queue_core::{Get, Join, Put, Shared};
 use crate::queue_stream::QueueStream;
 use crate::{GetError, PutError, TaskDoneError, TryGetError, TryPutError};
 
