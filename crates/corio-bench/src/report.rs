@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::suite::{self, Options};
 use crate::workload::{Runtime, Scale, Sizes, Workload};
@@ -202,28 +202,13 @@ fn peer_versions() -> String {
     }
 }
 
-/// "YYYY-MM-DD HH:MM UTC", without a date crate.
+/// "YYYY-MM-DD HH:MM UTC", without a date crate (the calendar arithmetic is xtask's `utc.rs`).
 fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    format!("{} UTC", utc::utc_now())
 }
+
+#[path = "../../../xtask/src/utc.rs"]
+mod utc;
 
 /// Everything a run produced.
 #[derive(Clone, Debug)]

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::outcome::{Size, dur};
 use crate::scenarios::{self, Scenario};
@@ -408,24 +408,10 @@ fn valgrind_summary(log: &str) -> Vec<String> {
         .collect()
 }
 
-/// Now as `YYYY-MM-DD HH:MM` in UTC (std has no calendar; this is the civil-from-days algorithm).
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = (secs / 86_400) as i64;
-    let (hh, mm) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {hh:02}:{mm:02}")
-}
+/// Now as `YYYY-MM-DD HH:MM` in UTC: xtask's `utc.rs` (std has no calendar).
+#[path = "../../../xtask/src/utc.rs"]
+mod utc;
+use utc::utc_now;
 
 #[cfg(test)]
 mod tests {
