@@ -11,6 +11,10 @@
 //!   (backpressure without blocking a thread);
 //! - [`CpuPool::run`] and [`CpuPool::submit`] return a [`Run`] future of the closure's value
 //!   (they differ only in who holds the job while the queue is full);
+//! - [`CpuPool::execute`] hands over a job to run with nothing to await (fire and forget), for
+//!   a job that delivers its result itself: `corio::spawn_cpu` gives it a task's runnable, so the
+//!   task *is* the job and its completion wakes the awaiter directly; [`CpuJob`] lets such a job
+//!   tell the counters that it was cancelled or panicked;
 //! - [`CpuMetrics`] counts jobs queued, running, completed, panicked and cancelled.
 //!
 //! The crate depends on no other crate (not even a corio one) and works under any executor.
@@ -41,6 +45,11 @@
 //! dropped unrun. A job that has started runs to the end (a thread cannot be interrupted) and its
 //! result is dropped.
 //!
+//! An [`execute`](CpuPool::execute) job has no future: it is cancelled by whoever it serves
+//! (a task dropped before it ran drops its future unpolled when the job runs; the [`CpuJob`]
+//! inside, dropped uncalled, makes the job count as cancelled). It stays queued, and holds its
+//! slot, until a thread takes it. Not yet started at shutdown, it is dropped unrun.
+//!
 //! **A panic travels to the awaiter.** The closure runs under `catch_unwind`; awaiting its
 //! [`Run`] resumes the panic with the original payload. The thread survives.
 //!
@@ -55,13 +64,15 @@
 //! queue has drained to half its capacity, every free slot goes to the head of the line at once,
 //! so a long line costs one wake-up of the submitters' executor per half-queue, not one per job.
 //! A submitter that leaves the line holding a reservation passes it on at once; a job that
-//! leaves the line (its future dropped) never runs.
+//! leaves the line (its future dropped) never runs. An [`execute`](CpuPool::execute) job joins
+//! the same line as a `submit` job does.
 //!
 //! **No user code runs under the pool's lock.** Closures, their destructors and wakers all run
 //! after it is released, so a job or a waker may submit more jobs.
 //!
 //! **Shutdown loses nothing and never hangs.** [`CpuPool::shutdown`] lets the threads finish the
-//! queue (jobs held in line included) and waits for them up to a timeout; dropping the last
+//! queue (jobs held in line included; `execute` jobs not started are dropped unrun, and count as
+//! cancelled) and waits for them up to a timeout; dropping the last
 //! handle does the same with
 //! [`DEFAULT_SHUTDOWN_TIMEOUT`] (configurable). Jobs submitted after shutdown, and submitters
 //! waiting for room then, run on the global pool, which never shuts down. If the OS refuses to
@@ -86,4 +97,4 @@ mod pool;
 pub use config::{
     DEFAULT_QUEUE_PER_THREAD, DEFAULT_SHUTDOWN_TIMEOUT, MAX_THREADS_CEILING, THREADS_ENV,
 };
-pub use pool::{CpuMetrics, CpuPool, CpuPoolBuilder, EnterGuard, Run};
+pub use pool::{CpuJob, CpuMetrics, CpuPool, CpuPoolBuilder, EnterGuard, Run};

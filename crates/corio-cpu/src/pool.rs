@@ -92,7 +92,10 @@ pub struct CpuMetrics {
     pub completed: u64,
     /// Jobs that panicked (the panic went to their awaiter).
     pub panicked: u64,
-    /// Jobs whose future was dropped while they were queued: they never ran.
+    /// Jobs whose future was dropped while they were queued: they never ran. (An
+    /// [`execute`](CpuPool::execute) job whose [`CpuJob`] was dropped uncalled counts here when
+    /// a thread takes it and drops it, until then it counts as queued; one dropped unrun at
+    /// shutdown counts here too.)
     pub cancelled: u64,
     /// Submitters waiting for room in the full queue: [`run`](CpuPool::run) futures waiting for
     /// their turn, and jobs of [`submit`](CpuPool::submit) futures that the pool holds in line.
@@ -247,8 +250,9 @@ impl CpuPool {
     /// [`waiting_submitters`](CpuMetrics::waiting_submitters), not in `queued`. Jobs held in line
     /// when the pool shuts down are finished by its threads, like the queued ones.
     ///
-    /// This is what `corio::spawn_cpu` uses: its future is the whole body of a task, and the
-    /// wake-up saved is a cross-thread one.
+    /// Use it when the future is the whole body of a task: the wake-up saved is a cross-thread
+    /// one. (`corio::spawn_cpu` goes one step further with [`execute`](CpuPool::execute): its
+    /// task is the job itself.)
     ///
     /// # Examples
     ///
@@ -285,6 +289,49 @@ impl CpuPool {
             hand_over,
             job_in_line: false,
         }
+    }
+
+    /// Hands `job` to the pool, to run once on one of its threads: fire and forget, nothing to
+    /// await. The advanced entry point for a job that delivers its result itself, such as a task
+    /// whose runnable the pool polls (what `corio::spawn_cpu` gives it, so that the finished job
+    /// wakes its awaiter directly).
+    ///
+    /// - The job is handed over *now*, and this never blocks: it joins the queue, or, if the
+    ///   queue is full (or others wait), the pool holds it in its FIFO line, like a
+    ///   [`submit`](CpuPool::submit) job, and queues it when its turn comes. It is never dropped
+    ///   for lack of room.
+    /// - It counts as queued in the queue (as a waiting submitter in the line), running while its
+    ///   thread runs it, then completed. A [`CpuJob`] called inside it refines that: a panic of
+    ///   its closure counts as panicked, and a `CpuJob` dropped uncalled (its task was cancelled)
+    ///   makes the job count as cancelled, not completed.
+    /// - A panic that escapes the job is caught on the thread, which survives; it counts as
+    ///   panicked and its payload is dropped (the panic hook has printed it).
+    /// - At [shutdown](CpuPool::shutdown), `execute` jobs that have not started are dropped
+    ///   unrun, after the pool's lock is released, and count as cancelled: unlike a
+    ///   [`Run`] future, nobody is known to wait for them. (A task's runnable dropped so makes its
+    ///   awaiter see the task as shut down.) After shutdown, `execute` hands the job to the global
+    ///   pool, which never shuts down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = corio_cpu::CpuPool::builder().threads(2).build();
+    /// let (tx, rx) = mpsc::channel();
+    /// for i in 0..4u64 {
+    ///     let tx = tx.clone();
+    ///     pool.execute(move || tx.send(i * i).unwrap());
+    /// }
+    /// let mut squares: Vec<u64> = rx.iter().take(4).collect();
+    /// squares.sort();
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// ```
+    pub fn execute<J>(&self, job: J)
+    where
+        J: FnOnce() + Send + 'static,
+    {
+        self.owner.shared.execute(Box::new(Exec(job)));
     }
 
     /// A snapshot of the pool's counters.
@@ -527,6 +574,10 @@ thread_local! {
     static CURRENT: RefCell<Option<CpuPool>> = const { RefCell::new(None) };
     /// On a pool's own threads, that pool's id (0 elsewhere).
     static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+    /// The `execute` job running on this thread (see [`CpuJob`]).
+    static EXEC: RefCell<ExecScope> = const {
+        RefCell::new(ExecScope { pool: None, outcome: Outcome::Plain })
+    };
 }
 
 fn global() -> &'static CpuPool {
@@ -641,6 +692,31 @@ impl Shared {
             waiting_submitters: state.waiters.len(),
             spawn_failures: self.spawn_failures.load(Ordering::SeqCst),
             is_shut_down: state.shutdown,
+        }
+    }
+
+    /// [`CpuPool::execute`]: queue the job, or hold it in line; never blocks, never drops it.
+    fn execute(self: &Arc<Shared>, job: Box<dyn Job>) {
+        let mut state = self.lock();
+        if state.shutdown {
+            drop(state);
+            // The global pool never shuts down, so this does not recurse further.
+            global().owner.shared.execute(job);
+            return;
+        }
+        if !state.waiters.is_empty()
+            || state.jobs.len() + state.reserved >= self.config.queue_capacity
+        {
+            let id = state.next_waiter;
+            state.next_waiter += 1;
+            state.waiters.insert(id, Waiter::Job(job));
+            return;
+        }
+        state.jobs.push_back(job);
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        if let Some(job) = self.dispatch(state) {
+            // No thread could be started at all: run it here rather than never.
+            job.run(self);
         }
     }
 
@@ -779,14 +855,28 @@ impl Shared {
             state.shutdown = true;
             // Waiting submitters leave with a reservation, and move to the global pool. Jobs
             // held in line join the queue, which the threads finish before they exit.
+            // `execute` jobs not started are dropped unrun (after unlocking): nobody is known
+            // to wait for them.
             let mut woken = Vec::new();
             let mut moved = 0;
+            let mut unrun = Vec::new();
+            let queue = std::mem::take(&mut state.jobs);
+            let mut dequeued = 0;
+            for job in queue {
+                if job.is_execute() {
+                    dequeued += 1;
+                    unrun.push(job);
+                } else {
+                    state.jobs.push_back(job);
+                }
+            }
             for waiter in std::mem::take(&mut state.waiters).into_values() {
                 match waiter {
                     Waiter::Submitter(waker) => {
                         state.reserved += 1;
                         woken.push(waker);
                     }
+                    Waiter::Job(job) if job.is_execute() => unrun.push(job),
                     Waiter::Job(job) => {
                         state.jobs.push_back(job);
                         moved += 1;
@@ -797,6 +887,18 @@ impl Shared {
             self.work.notify_all();
             drop(state);
             wake_all(woken);
+            // Counted as cancelled before they stop counting as queued (a reader never sees a
+            // job in neither). Dropped one by one, under `catch_unwind`, with the job outcome of
+            // this thread set aside (this may run inside a job: a `CpuJob` dropped here must not
+            // mark that one).
+            self.cancelled
+                .fetch_add(unrun.len() as u64, Ordering::SeqCst);
+            self.queued.fetch_sub(dequeued, Ordering::SeqCst);
+            let outer = enter_exec(None);
+            for job in unrun {
+                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(job)));
+            }
+            enter_exec_scope(outer);
             state = self.lock();
         }
         if WORKER_OF.try_with(Cell::get).unwrap_or(0) == self.id {
@@ -928,7 +1030,218 @@ enum Waiter {
 
 /// A queued job, type-erased.
 trait Job: Send {
-    fn run(self: Box<Self>, pool: &Shared);
+    fn run(self: Box<Self>, pool: &Arc<Shared>);
+
+    /// A job of [`CpuPool::execute`] (dropped unrun at shutdown), not of a [`Run`].
+    fn is_execute(&self) -> bool {
+        false
+    }
+}
+
+/// A job of [`CpuPool::execute`].
+struct Exec<J>(J);
+
+impl<J: FnOnce() + Send> Job for Exec<J> {
+    fn run(self: Box<Self>, pool: &Arc<Shared>) {
+        // As in `Work::run`: running before not queued, completed (or cancelled) before not
+        // running.
+        pool.running.fetch_add(1, Ordering::SeqCst);
+        pool.queued.fetch_sub(1, Ordering::SeqCst);
+        let outer = enter_exec(Some(pool.clone()));
+        let result = panic::catch_unwind(AssertUnwindSafe(self.0));
+        let scope = enter_exec_scope(outer);
+        let panicked = match result {
+            Ok(()) => false,
+            Err(payload) => {
+                // Its destructor may panic too; the thread must survive it.
+                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                true
+            }
+        };
+        match scope.outcome {
+            // A `CpuJob` counted the job when its closure returned (see `CpuJob::call`).
+            Outcome::Counted => {}
+            Outcome::Cancelled => {
+                pool.cancelled.fetch_add(1, Ordering::SeqCst);
+                pool.running.fetch_sub(1, Ordering::SeqCst);
+            }
+            Outcome::Plain | Outcome::Ran => {
+                if panicked {
+                    pool.panicked.fetch_add(1, Ordering::SeqCst);
+                }
+                pool.completed.fetch_add(1, Ordering::SeqCst);
+                pool.running.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn is_execute(&self) -> bool {
+        true
+    }
+}
+
+/// The `execute` job running on this thread, as its [`CpuJob`]s see it.
+struct ExecScope {
+    /// The pool that counts it; `None` outside any `execute` job.
+    pool: Option<Arc<Shared>>,
+    outcome: Outcome,
+}
+
+/// What the [`CpuJob`]s of an `execute` job said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Nothing: a plain job (so far).
+    Plain,
+    /// A `CpuJob`'s closure is being called.
+    Ran,
+    /// A `CpuJob`'s closure returned or panicked, and the `CpuJob` counted the job as completed
+    /// (and panicked) and no longer running.
+    Counted,
+    /// A `CpuJob` was dropped uncalled, and none had run.
+    Cancelled,
+}
+
+/// Makes a fresh scope for an `execute` job of `pool` (or none) current; returns the previous.
+fn enter_exec(pool: Option<Arc<Shared>>) -> ExecScope {
+    enter_exec_scope(ExecScope {
+        pool,
+        outcome: Outcome::Plain,
+    })
+}
+
+/// Makes `scope` current; returns the previous one.
+fn enter_exec_scope(scope: ExecScope) -> ExecScope {
+    EXEC.try_with(|e| std::mem::replace(&mut *e.borrow_mut(), scope))
+        .unwrap_or(ExecScope {
+            pool: None,
+            outcome: Outcome::Plain,
+        })
+}
+
+/// A closure that tells the pool whether it ran: what a job given to
+/// [`CpuPool::execute`] wraps the user's closure in, when the job may be cancelled before it
+/// calls it (a task's future, dropped unpolled when its task was cancelled), or when the job
+/// has more to do after the closure returns (a task wakes its awaiter).
+///
+/// Inside an `execute` job, on the thread that runs it: [`call`](CpuJob::call) counts the job as
+/// completed (and panicked, if the closure panics; the panic goes on unwinding) and no longer
+/// running *as soon as the closure returns*, so whoever the job then tells of the result sees
+/// the counters up to date. A `CpuJob` dropped uncalled counts the job as cancelled instead of
+/// completed. Only the first `CpuJob` of a job counts. Outside an `execute` job it is a plain
+/// closure.
+///
+/// # Examples
+///
+/// ```
+/// use corio_cpu::{CpuJob, CpuPool};
+///
+/// let pool = CpuPool::builder().threads(1).build();
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let job = CpuJob::new(|| 6 * 7);
+/// pool.execute(move || tx.send(job.call()).unwrap());
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// assert_eq!(pool.metrics().completed, 1); // counted before the result was sent
+///
+/// let dropped = CpuJob::new(|| unreachable!("never called"));
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// pool.execute(move || {
+///     drop(dropped); // as a task cancelled before it ran would
+///     tx.send(()).unwrap();
+/// });
+/// rx.recv().unwrap();
+/// while pool.metrics().running > 0 {
+///     std::thread::yield_now();
+/// }
+/// let m = pool.metrics();
+/// assert_eq!((m.completed, m.cancelled), (1, 1));
+/// ```
+pub struct CpuJob<F> {
+    f: Option<F>,
+}
+
+impl<F> CpuJob<F> {
+    /// Wraps `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(corio_cpu::CpuJob::new(|| 1).call(), 1);
+    /// ```
+    pub fn new(f: F) -> CpuJob<F> {
+        CpuJob { f: Some(f) }
+    }
+}
+
+impl<T, F: FnOnce() -> T> CpuJob<F> {
+    /// Calls the closure; inside an `execute` job, counts the job as completed when it returns
+    /// (and as panicked if it panics: the panic goes on unwinding).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let caught = std::panic::catch_unwind(|| corio_cpu::CpuJob::new(|| panic!("boom")).call());
+    /// assert!(caught.is_err()); // the panic goes on unwinding
+    /// ```
+    pub fn call(mut self) -> T {
+        /// Counts the job when the closure returns or unwinds.
+        struct Finish {
+            panicked: bool,
+        }
+        impl Drop for Finish {
+            fn drop(&mut self) {
+                let _ = EXEC.try_with(|e| {
+                    let mut e = e.borrow_mut();
+                    if e.outcome != Outcome::Ran {
+                        return;
+                    }
+                    if let Some(pool) = &e.pool {
+                        if self.panicked {
+                            pool.panicked.fetch_add(1, Ordering::SeqCst);
+                        }
+                        pool.completed.fetch_add(1, Ordering::SeqCst);
+                        pool.running.fetch_sub(1, Ordering::SeqCst);
+                        e.outcome = Outcome::Counted;
+                    }
+                });
+            }
+        }
+        let f = self
+            .f
+            .take()
+            .expect("a CpuJob holds its closure until called");
+        let _ = EXEC.try_with(|e| {
+            let mut e = e.borrow_mut();
+            if e.outcome == Outcome::Plain && e.pool.is_some() {
+                e.outcome = Outcome::Ran;
+            }
+        });
+        let mut finish = Finish { panicked: true };
+        let value = f();
+        finish.panicked = false;
+        drop(finish);
+        value
+    }
+}
+
+impl<F> Drop for CpuJob<F> {
+    fn drop(&mut self) {
+        if self.f.is_some() {
+            let _ = EXEC.try_with(|e| {
+                let mut e = e.borrow_mut();
+                if e.outcome == Outcome::Plain && e.pool.is_some() {
+                    e.outcome = Outcome::Cancelled;
+                }
+            });
+        }
+    }
+}
+
+impl<F> fmt::Debug for CpuJob<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpuJob")
+            .field("called", &self.f.is_none())
+            .finish_non_exhaustive()
+    }
 }
 
 struct Work<T, F> {
@@ -941,7 +1254,7 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    fn run(self: Box<Self>, pool: &Shared) {
+    fn run(self: Box<Self>, pool: &Arc<Shared>) {
         let Work { slot, f } = *self;
         if !slot.start() {
             // Cancelled while queued (and counted then): it never runs.

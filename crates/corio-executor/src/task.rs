@@ -137,6 +137,11 @@ pub(crate) struct Extra {
     pub(crate) debug: Option<Arc<TaskDebug>>,
     /// The task-local values in scope where the task was spawned.
     pub(crate) locals: std::cell::RefCell<Option<crate::task_local::Inherited>>,
+    /// Spawned with [`Builder::spawn_with_scheduler`]: its polls are not watched for slowness.
+    pub(crate) hooked: bool,
+    /// For a hooked task, the reporting of the runtime it was spawned from: its polls run on
+    /// threads that belong to no runtime, so the thread cannot tell.
+    pub(crate) reporting: Option<(ReportHook, PanicPolicy)>,
 }
 
 impl Drop for Extra {
@@ -181,6 +186,8 @@ impl Header {
                 name,
                 debug: None,
                 locals: std::cell::RefCell::new(locals),
+                hooked: false,
+                reporting: None,
             }))
         } else {
             None
@@ -250,12 +257,22 @@ macro_rules! spawn_task {
 pub(crate) use spawn_task;
 
 /// Counts the task as ended, and removes it from the idle registry, when its future is dropped.
+///
+/// `0`: not registered (yet); [`UNCOUNTED`]: a hooked task, which no runtime counts and which
+/// never registers; anything else: the registry key.
 struct Registration(u64);
+
+/// The registration of a task spawned with [`Builder::spawn_with_scheduler`]: it belongs to no
+/// runtime, so it never enters an idle registry (no runtime could drain it) and its end is
+/// counted by none (none counted its spawn).
+const UNCOUNTED: u64 = u64::MAX;
 
 impl Drop for Registration {
     #[inline]
     fn drop(&mut self) {
-        context::task_ended(self.0);
+        if self.0 != UNCOUNTED {
+            context::task_ended(self.0);
+        }
     }
 }
 
@@ -269,7 +286,7 @@ pin_project! {
     /// reported like an unobserved panic, and everything else carries on. It is a `ManuallyDrop`
     /// rather than an `Option` because a coroutine has no niche: `Option<F>` cost 8 more bytes per
     /// task (measured: 144.5 -> 163.8 B of RSS per parked task, 2 workers).
-    pub(crate) struct Spawned<F, X> {
+    pub(crate) struct Spawned<F, X: ExtraSlot> {
         #[pin]
         future: ManuallyDrop<F>,
         id: TaskId,
@@ -278,7 +295,7 @@ pin_project! {
         registration: Registration,
     }
 
-    impl<F, X> PinnedDrop for Spawned<F, X> {
+    impl<F, X: ExtraSlot> PinnedDrop for Spawned<F, X> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             let future = this.future;
@@ -297,13 +314,23 @@ pin_project! {
                 }
             }));
             if let Err(payload) = dropped {
-                drop(Panicked::new(payload, TaskSummary {
+                drop(Panicked::with_reporting(payload, TaskSummary {
                     id: *this.id,
                     name: None,
                     location: this.location,
-                }));
+                }, reporting_of(this.extra.extra())));
             }
         }
+    }
+}
+
+/// Where a panic caught in a task is reported if nobody takes it: a hooked task carries its
+/// runtime's reporting; any other task uses that of the thread it is polled on (its runtime's).
+#[cold]
+fn reporting_of(extra: Option<&Extra>) -> Option<(ReportHook, PanicPolicy)> {
+    match extra {
+        Some(e) if e.hooked => e.reporting.clone().or_else(context::panic_reporting),
+        _ => context::panic_reporting(),
     }
 }
 
@@ -357,7 +384,9 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
         let _locals = locals.as_mut().and_then(|l| l.as_mut()).map(|l| l.enter());
         let task_cx = &mut *cx;
         let poll = move || std::panic::catch_unwind(AssertUnwindSafe(move || future.poll(task_cx)));
-        let polled = match extra.and_then(|e| e.debug.as_ref()) {
+        // A hooked task's poll is its scheduler's business (a CPU job is one long poll by
+        // design): it is not watched for slow polls.
+        let polled = match extra.and_then(|e| e.debug.as_ref().filter(|_| !e.hooked)) {
             None => poll(),
             Some(debug) => debug.instrumented(poll),
         };
@@ -373,9 +402,10 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
                 }
                 Poll::Pending
             }
-            Err(payload) => Poll::Ready(Err(Panicked::new(
+            Err(payload) => Poll::Ready(Err(Panicked::with_reporting(
                 payload,
                 summary(*this.id, this.location, extra),
+                reporting_of(extra),
             ))),
         }
     }
@@ -453,10 +483,19 @@ struct PanickedInner {
 impl Panicked {
     #[cold]
     fn new(payload: Box<dyn Any + Send>, task: TaskSummary) -> Panicked {
+        Panicked::with_reporting(payload, task, context::panic_reporting())
+    }
+
+    #[cold]
+    fn with_reporting(
+        payload: Box<dyn Any + Send>,
+        task: TaskSummary,
+        reporting: Option<(ReportHook, PanicPolicy)>,
+    ) -> Panicked {
         Panicked(Box::new(PanickedInner {
             payload: Some(payload),
             task,
-            reporting: context::panic_reporting(),
+            reporting,
         }))
     }
 
@@ -496,10 +535,12 @@ impl Drop for Panicked {
     }
 }
 
-/// The handle of a task of either runtime (their tasks carry different metadata).
+/// The handle of a task of either runtime (their tasks carry different metadata), or of a task
+/// scheduled by a caller's function ([`Builder::spawn_with_scheduler`]), which carries none.
 enum Inner<T> {
     Multi(async_task::FallibleTask<Result<Output<T>, Panicked>, crate::multi::Meta>),
     Local(async_task::FallibleTask<Result<Output<T>, Panicked>, crate::local::Meta>),
+    Hooked(async_task::FallibleTask<Result<Output<T>, Panicked>, ()>),
 }
 
 /// A handle to a spawned task: await it for the task's output.
@@ -546,6 +587,16 @@ impl<T> Task<T> {
         }
     }
 
+    fn from_hooked(
+        inner: async_task::Task<Result<Output<T>, Panicked>, ()>,
+        id: TaskId,
+    ) -> Task<T> {
+        Task {
+            inner: Inner::Hooked(inner.fallible()),
+            id,
+        }
+    }
+
     /// Lets the task run to completion in the background, without a handle.
     ///
     /// If it panics, the panic is reported (see [`PanicPolicy`]).
@@ -561,6 +612,7 @@ impl<T> Task<T> {
         match self.inner {
             Inner::Multi(t) => t.detach(),
             Inner::Local(t) => t.detach(),
+            Inner::Hooked(t) => t.detach(),
         }
     }
 
@@ -579,6 +631,14 @@ impl<T> Task<T> {
         let outcome = match self.inner {
             Inner::Multi(t) => t.cancel().await,
             Inner::Local(t) => t.cancel().await,
+            // Its future is dropped only when its scheduler runs (or drops) its runnable, which
+            // may be long after (a CPU pool busy with other jobs): do not wait for that. A task
+            // that finished has its output (or panic) here at once.
+            Inner::Hooked(t) if t.is_finished() => t.cancel().await,
+            Inner::Hooked(t) => {
+                drop(t);
+                None
+            }
         };
         match outcome {
             Some(Ok(output)) => Some(output.take()),
@@ -605,6 +665,7 @@ impl<T> Task<T> {
         match &self.inner {
             Inner::Multi(t) => t.is_finished(),
             Inner::Local(t) => t.is_finished(),
+            Inner::Hooked(t) => t.is_finished(),
         }
     }
 
@@ -630,14 +691,15 @@ impl<T> Future for Task<T> {
         let polled = match &mut self.inner {
             Inner::Multi(t) => Pin::new(t).poll(cx),
             Inner::Local(t) => Pin::new(t).poll(cx),
+            Inner::Hooked(t) => Pin::new(t).poll(cx),
         };
         match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(output))) => Poll::Ready(output.take()),
             Poll::Ready(Some(Err(panicked))) => panicked.resume(),
             Poll::Ready(None) => panic!(
-                "corio: task {id} was cancelled before it finished (its runtime shut down); \
-                 use Task::cancel to observe cancellation without a panic"
+                "corio: task {id} was cancelled before it finished (its runtime, or the pool \
+                 that ran it, shut down); use Task::cancel to observe cancellation without a panic"
             ),
         }
     }
@@ -741,5 +803,146 @@ impl Builder {
     {
         let header = Header::new(Location::caller(), self.name);
         crate::local::spawn_local_with(future, header)
+    }
+
+    /// Spawns a `Send` future that no runtime runs: each time it is ready to be polled, its
+    /// [`Runnable`] goes to `schedule`, whose caller-chosen thread polls it with
+    /// [`Runnable::run`]. An advanced hook, for pools that are not runtimes: `corio::spawn_cpu`
+    /// uses it to make a CPU-pool job the task itself, so that the finished job wakes its
+    /// awaiter directly.
+    ///
+    /// `schedule` is called once before this returns (the task is ready at once), then once per
+    /// wake-up; it must eventually run or drop each runnable. The returned [`Task`] is an
+    /// ordinary one: awaiting, [`cancel`](Task::cancel), [`detach`](Task::detach), dropping to
+    /// cancel, the id and a panic resuming in the awaiter all work as for
+    /// [`spawn`](Builder::spawn), except that `cancel` does not wait for the future to be
+    /// dropped: it returns at once (the output if the task had finished, `None` otherwise), and
+    /// the future is dropped when the scheduler runs or drops its runnable. A task dropped or
+    /// cancelled before its runnable runs is never polled: running (or dropping) that runnable
+    /// only drops the future. Dropping a runnable without running it cancels the task, and its
+    /// awaiter sees it as shut down.
+    ///
+    /// What the task takes from where it was spawned: its task-local values (as every task), and,
+    /// if that is inside a runtime, that runtime's report hook and [`PanicPolicy`] for a panic
+    /// nobody observes and, in debug mode, a record in its [`dump`](crate::dump) (always shown as
+    /// scheduled; its polls are not watched for slowness, a scheduler's job being long by design).
+    ///
+    /// # What a poll touches on the thread that runs it
+    ///
+    /// The runnables usually run on threads that belong to no runtime (a CPU pool's). A poll sets
+    /// the thread's current task id ([`id`] inside the future) and the inherited task-local
+    /// values for its duration, and restores them after; it catches a panic. It does *not*
+    /// register the task in any runtime's idle registry (it belongs to none, so no runtime's
+    /// shutdown reaches it: its scheduler's does, by dropping its runnables), and the task's end
+    /// is counted by no runtime's metrics, as its spawn was not. No cooperative budget is set: on
+    /// a thread outside any runtime, corio's resources never force a yield. Run on a runtime's own
+    /// thread, a poll behaves the same (it neither registers nor counts there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// // A "pool" of one thread that runs whatever it is given.
+    /// let (tx, rx) = mpsc::channel::<corio_executor::task::Runnable>();
+    /// let pool = std::thread::spawn(move || {
+    ///     for runnable in rx {
+    ///         runnable.run();
+    ///     }
+    /// });
+    /// let task = corio_executor::task::Builder::new()
+    ///     .name("on my thread")
+    ///     .spawn_with_scheduler(async { std::thread::current().name().map(str::to_owned) }, move |r| {
+    ///         let _ = tx.send(r);
+    ///     });
+    /// assert_eq!(corio_executor::block_on(task), None); // a thread with no name: not a runtime's
+    /// pool.join().unwrap(); // the task is freed, so `tx` too, which ends the loop
+    /// ```
+    #[track_caller]
+    pub fn spawn_with_scheduler<F, S>(self, future: F, schedule: S) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        S: Fn(Runnable) + Send + Sync + 'static,
+    {
+        let mut header = Header::new(Location::caller(), self.name);
+        let (id, location) = (header.id, header.location);
+        // The reporting and debug state of this thread's runtime (as a panic caught here would
+        // use), taken without cloning a handle: a busy runtime's handle is a hot cache line.
+        let (reporting, debug) = context::with(|cur| match cur {
+            Some(cur) => {
+                let common = cur.common();
+                (
+                    Some((common.report.clone(), common.panic_policy)),
+                    common.debug.clone(),
+                )
+            }
+            None => (None, None),
+        });
+        let extra = header.extra.get_or_insert_with(Default::default);
+        extra.hooked = true;
+        extra.reporting = reporting;
+        header.attach_debug(debug.as_ref());
+        let extra = header.extra.expect("set above");
+        let debug = extra.debug.clone();
+        let mut spawned = Spawned::new(future, id, location, extra);
+        spawned.registration.0 = UNCOUNTED;
+        let (runnable, task) = async_task::spawn(spawned, move |runnable| {
+            if let Some(debug) = &debug {
+                debug.mark_scheduled();
+            }
+            schedule(Runnable(runnable));
+        });
+        runnable.schedule();
+        Task::from_hooked(task, id)
+    }
+}
+
+/// A task of [`Builder::spawn_with_scheduler`], ready to be polled once: its scheduler's thread
+/// calls [`run`](Runnable::run).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+///
+/// let ready = Arc::new(Mutex::new(Vec::new()));
+/// let queue = ready.clone();
+/// let task = corio_executor::task::Builder::new()
+///     .spawn_with_scheduler(async { 7 }, move |r| queue.lock().unwrap().push(r));
+/// let runnable = ready.lock().unwrap().pop().unwrap(); // scheduled once, at the spawn
+/// assert!(!runnable.run()); // polled to completion, not woken again
+/// assert_eq!(corio_executor::block_on(task), 7);
+/// ```
+pub struct Runnable(async_task::Runnable<()>);
+
+impl Runnable {
+    /// Polls the task once, on this thread. If its [`Task`] was dropped or cancelled, drops the
+    /// future instead, unpolled.
+    ///
+    /// Returns `true` if the task was woken while it ran: it has then been handed to its
+    /// scheduler again already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let ready = Arc::new(Mutex::new(Vec::new()));
+    /// let queue = ready.clone();
+    /// let task = corio_executor::task::Builder::new()
+    ///     .spawn_with_scheduler(async { unreachable!("never polled") }, move |r| queue.lock().unwrap().push(r));
+    /// drop(task); // cancelled before it ran
+    /// let runnable = ready.lock().unwrap().pop().unwrap();
+    /// runnable.run(); // drops the future without polling it
+    /// ```
+    pub fn run(self) -> bool {
+        self.0.run()
+    }
+}
+
+impl fmt::Debug for Runnable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runnable").finish_non_exhaustive()
     }
 }

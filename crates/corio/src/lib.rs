@@ -370,22 +370,28 @@ pub mod cpu {
 ///
 /// The CPU pool is apart from the blocking-I/O pool of [`to_thread`]: it has one thread per core
 /// by default ([`Builder::cpu_threads`], or `CORIO_CPU_THREADS`) and a bounded queue. A full
-/// queue makes the task wait for room, without blocking any thread. A pool busy with long
+/// queue makes the job wait for room, without blocking any thread. A pool busy with long
 /// computations therefore never delays `to_thread` calls, and never blocks the event loop.
 ///
-/// - The task queues the job when it first runs; if the queue is full, the pool holds the job in
-///   its line (first come, first served) and moves it into the queue as room appears, so the
-///   task is woken only when the result is ready. Dropping (or [cancelling](Task::cancel)) the
-///   `Task` before the closure has started means the closure never runs.
+/// - The job is handed to the pool by this call (not when the task is first polled): it joins
+///   the queue or, if the queue is full, the pool's line (first come, first served), and the
+///   pool moves it into the queue as room appears. The `Task` *is* the job: no runtime task
+///   waits for it, and the finished job wakes whoever awaits the `Task`, directly.
+/// - Dropping (or [cancelling](Task::cancel)) the `Task` before the closure has started means
+///   the closure never runs (the pool drops it when its turn comes, and counts it cancelled).
 /// - Once started, the closure runs to the end (a thread cannot be interrupted); a dropped
-///   `Task` just discards the result.
+///   `Task` just discards the result. [Detached](Task::detach), it runs on by itself.
 /// - A panic in the closure is caught on the pool thread and resumes in whoever awaits the
-///   `Task`.
-/// - Outside any runtime, the job goes to a global CPU pool (and the task to the global
-///   runtime), so it works from any thread.
+///   `Task` (if nobody does, it is reported through the runtime's report hook).
+/// - Dropping the runtime drops the jobs of its pool that have not started (an awaiter sees
+///   them as shut down) and lets the running ones finish.
+/// - Outside any runtime, the job goes to a global CPU pool, so it works from any thread.
 ///
 /// The pool's counters are in [`RuntimeMetrics`] (`cpu_queued`, `cpu_running`,
-/// `cpu_completed`); in debug mode the waiting task shows up in [`dump`] as `spawn_cpu`.
+/// `cpu_completed`); in debug mode the job shows up in [`dump`] as a task named `spawn_cpu` until
+/// it ends (always as scheduled; a CPU job's run is not a poll that could block the loop, so it
+/// is not watched for slowness). In deterministic mode, virtual time holds still while a job is
+/// queued or running.
 ///
 /// # Examples
 ///
@@ -403,12 +409,20 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    // `submit`, not `run`: a job that finds the queue full waits in the pool's line rather than
-    // in this task, which saves a cross-thread wake-up of the task per job (issue 20).
-    let job = corio_cpu::CpuPool::current().submit(f);
+    // The task's runnable is the pool's job: the pool polls the task once, which runs `f`, and
+    // the completion wakes the awaiter (a bridging task awaiting a `submit` future cost a
+    // wake-up of the runtime per job, issue 20). The `CpuJob` tells the pool's counters whether
+    // `f` ran, panicked, or was dropped unrun (the task was cancelled first).
+    let job = corio_cpu::CpuJob::new(f);
     corio_executor::task::Builder::new()
         .name("spawn_cpu")
-        .spawn(job)
+        .spawn_with_scheduler(async move { job.call() }, |runnable| {
+            // Called once, by `spawn_with_scheduler`, on this thread: `current` is the pool of
+            // the caller's runtime. (The future never waits, so it is never woken again.)
+            corio_cpu::CpuPool::current().execute(move || {
+                runnable.run();
+            });
+        })
 }
 
 /// The README's examples, compiled and run as doctests.

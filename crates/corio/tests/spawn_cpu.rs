@@ -79,36 +79,219 @@ fn a_task_dropped_before_its_closure_starts_never_runs_it() {
     let rt = Runtime::builder().cpu_threads(1).build().unwrap();
     rt.block_on(async {
         let pool = CpuPool::current();
-        for cancel in [false, true] {
+        let capacity = pool.metrics().queue_capacity;
+        // Dropped, or cancelled, while queued behind a running job, or while held in the pool's
+        // line behind a full queue.
+        for (cancel, in_line) in [(false, false), (true, false), (false, true), (true, true)] {
+            let before = pool.metrics();
             let latch = Latch::default();
             let l = latch.clone();
             let first = spawn_cpu(move || l.wait());
             until("the first job runs", || rt.metrics().cpu_running == 1).await;
+            let fillers: Vec<_> = (0..if in_line { capacity } else { 0 })
+                .map(|_| spawn_cpu(|| ()))
+                .collect();
 
             let ran = Arc::new(AtomicBool::new(false));
             let r = ran.clone();
             let second = spawn_cpu(move || r.store(true, Ordering::SeqCst));
-            until("the second job is queued", || rt.metrics().cpu_queued == 1).await;
-            let cancelled_before = pool.metrics().cancelled;
+            // Handed over at the call: no poll of anything was needed.
+            let m = pool.metrics();
+            if in_line {
+                assert_eq!((m.queued, m.waiting_submitters), (capacity, 1));
+            } else {
+                assert_eq!((m.queued, m.waiting_submitters), (1, 0));
+            }
             if cancel {
                 assert_eq!(second.cancel().await, None);
             } else {
                 drop(second);
-                until("the drop reaches the pool", || {
-                    pool.metrics().cancelled > cancelled_before
-                })
-                .await;
             }
-            assert_eq!(pool.metrics().cancelled, cancelled_before + 1);
-            assert_eq!(rt.metrics().cpu_queued, 0);
+            // It keeps its place until a thread takes it (and drops it, unrun).
+            assert_eq!(pool.metrics().cancelled, before.cancelled);
 
             latch.open();
             first.await;
+            corio::join_all(fillers).await;
             // The queue is FIFO: once a later job has run, the cancelled one was passed over.
             spawn_cpu(|| ()).await;
             assert!(!ran.load(Ordering::SeqCst), "a cancelled closure ran");
+            let m = pool.metrics();
+            let fillers = if in_line { capacity as u64 } else { 0 };
+            assert_eq!(m.cancelled, before.cancelled + 1);
+            assert_eq!(m.completed, before.completed + 2 + fillers);
+            assert_eq!((m.queued, m.running, m.waiting_submitters), (0, 0, 0));
         }
     });
+}
+
+#[test]
+fn cancel_and_detach_and_the_handle() {
+    let rt = Runtime::builder().cpu_threads(2).build().unwrap();
+    rt.block_on(async {
+        // `cancel` of a finished job returns its value.
+        let task = spawn_cpu(|| 11);
+        until("the job finishes", || rt.metrics().cpu_completed == 1).await;
+        until("the task is finished", || task.is_finished()).await;
+        assert!(format!("{task:?}").contains("finished: true"), "{task:?}");
+        assert_eq!(task.cancel().await, Some(11));
+
+        // A detached job runs by itself.
+        let (tx, rx) = std::sync::mpsc::channel();
+        spawn_cpu(move || tx.send(5).unwrap()).detach();
+        assert_eq!(corio::to_thread(move || rx.recv().unwrap()).await, 5);
+
+        // The closure runs as the task: its id, and the task-locals in scope at the call.
+        let (seen, id) = LABEL
+            .scope(3, async {
+                let task = spawn_cpu(|| (corio::task::id(), LABEL.with(|l| *l)));
+                let id = task.id();
+                (task.await, id)
+            })
+            .await;
+        assert_eq!(seen, (Some(id), 3));
+        let ids: Vec<_> = corio::join_all((0..3).map(|_| {
+            let t = spawn_cpu(corio::task::id);
+            let id = t.id();
+            async move { (t.await, id) }
+        }))
+        .await;
+        for (seen, id) in ids {
+            assert_eq!(seen, Some(id));
+        }
+    });
+}
+
+corio::task_local! {
+    static LABEL: u32;
+}
+
+#[test]
+fn a_panic_nobody_awaits_goes_to_the_runtime_report_hook() {
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let r = reports.clone();
+    let rt = Runtime::builder()
+        .cpu_threads(1)
+        .report_hook(move |report| r.lock().unwrap().push(report.to_string()))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        spawn_cpu(|| -> u8 { panic!("lost pixel") }).detach();
+        until("the report arrives", || !reports.lock().unwrap().is_empty()).await;
+    });
+    let reports = reports.lock().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("lost pixel"), "{reports:?}");
+    assert!(reports[0].contains("spawn_cpu"), "{reports:?}");
+    assert_eq!(rt.metrics().cpu_completed, 1);
+}
+
+#[test]
+fn debug_mode_dumps_the_job_by_name_until_it_ends() {
+    let rt = Runtime::builder()
+        .cpu_threads(1)
+        .debug(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let latch = Latch::default();
+        let l = latch.clone();
+        let job = spawn_cpu(move || l.wait());
+        let id = job.id();
+        let listed = |dump: corio::Dump| dump.tasks.iter().any(|t| t.id == id);
+        let dump = corio::dump();
+        let snapshot = dump
+            .tasks
+            .iter()
+            .find(|t| t.id == id)
+            .expect("the job is in the dump");
+        assert_eq!(snapshot.name.as_deref(), Some("spawn_cpu"));
+        assert!(
+            snapshot.location.file().ends_with("spawn_cpu.rs"),
+            "{:?}",
+            snapshot.location
+        );
+        until("the job runs", || rt.metrics().cpu_running == 1).await;
+        assert!(listed(corio::dump()));
+        latch.open();
+        job.await;
+        until("the job leaves the dump", || !listed(corio::dump())).await;
+    });
+}
+
+#[test]
+fn many_submitters_on_threads_and_tasks_lose_no_wakeup() {
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .cpu_threads(2)
+        .build()
+        .unwrap();
+    let handle = rt.handle();
+    // More jobs in flight than the queue holds (512), from tasks on the workers and from plain
+    // threads (which use the global pool), some dropped at once.
+    let threads: Vec<_> = (0..3u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                corio::block_on(async move {
+                    let jobs = (0..400u64).map(|i| spawn_cpu(move || t * 1000 + i));
+                    let got = corio::join_all(jobs).await;
+                    assert_eq!(got, (0..400).map(|i| t * 1000 + i).collect::<Vec<_>>());
+                });
+            })
+        })
+        .collect();
+    let tasks: Vec<_> = (0..8u64)
+        .map(|t| {
+            handle.spawn(async move {
+                let mut sum = 0;
+                for round in 0..5u64 {
+                    let jobs: Vec<_> = (0..60u64)
+                        .map(|i| spawn_cpu(move || t + round + i))
+                        .collect();
+                    // Drop every third one: it may be queued, running or done.
+                    let mut kept = Vec::new();
+                    for (i, job) in jobs.into_iter().enumerate() {
+                        if i % 3 == 0 {
+                            drop(job)
+                        } else {
+                            kept.push(job)
+                        }
+                    }
+                    for job in kept {
+                        sum += job.await;
+                    }
+                }
+                sum
+            })
+        })
+        .collect();
+    let sums = rt.block_on(corio::join_all(tasks));
+    for (t, sum) in sums.into_iter().enumerate() {
+        let t = t as u64;
+        let want: u64 = (0..5u64)
+            .flat_map(|round| {
+                (0..60u64)
+                    .filter(|i| i % 3 != 0)
+                    .map(move |i| t + round + i)
+            })
+            .sum();
+        assert_eq!(sum, want);
+    }
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    // Every job of the runtime's pool is accounted for: ran or cancelled, exactly once.
+    let pool = rt.block_on(async { CpuPool::current() });
+    rt.block_on(async {
+        until("the pool is drained", || {
+            let m = pool.metrics();
+            m.queued == 0 && m.running == 0 && m.waiting_submitters == 0
+        })
+        .await;
+    });
+    let m = pool.metrics();
+    assert_eq!(m.completed + m.cancelled, 8 * 5 * 60);
+    assert!(m.completed >= 8 * 5 * 40);
 }
 
 #[test]
@@ -238,6 +421,26 @@ fn virtual_time_waits_for_a_running_cpu_job() {
         (r, corio::time::now() - start)
     });
     assert_eq!(result, Ok(9));
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[test]
+fn virtual_time_waits_for_queued_cpu_jobs_too() {
+    // More jobs than CPU threads: some wait in the queue while the loop is idle with a timer
+    // pending; virtual time must not jump to it until the last one is done.
+    let threads = corio::run_seeded(2, async { CpuPool::current().metrics().threads });
+    let (results, elapsed) = corio::run_seeded(2, async move {
+        let start = corio::time::now();
+        let jobs = (0..threads as u64 * 3).map(|i| {
+            spawn_cpu(move || {
+                std::thread::sleep(ms(5));
+                i
+            })
+        });
+        let r = corio::timeout(Duration::from_secs(5), corio::join_all(jobs)).await;
+        (r, corio::time::now() - start)
+    });
+    assert_eq!(results, Ok((0..threads as u64 * 3).collect::<Vec<_>>()));
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
 }
 
