@@ -20,8 +20,11 @@
 //!   the scope closed, so the sleep registers. Combinators that pass the waker through unchanged
 //!   (async blocks, `timeout`, `join!`) poll a pending child again when polled, so the sleep is
 //!   reached.
-//! - **A due sleep never defers.** The clock is read as usual, so a deadline that passed wins its
-//!   turn exactly as before: deferral cannot starve a timer behind an always-ready arm.
+//! - **A due sleep is not starved.** Whether the deadline has passed is answered from this
+//!   thread's recent reading of the clock (usually the one `sleep` took to compute the
+//!   deadline), and the clock is read again after 32 answers, so a deadline that passed defers
+//!   at most that many first passes and then wins its turn: deferral cannot starve a timer
+//!   behind an always-ready arm. A paused (virtual) clock is always read.
 //! - **Scopes nest.** Opening a scope saves the enclosing one and closing restores it (also on
 //!   unwind), so an inner chooser's second pass runs under the outer scope and marks it in turn.
 

@@ -146,7 +146,9 @@ impl Sleep {
             State::Unregistered => {
                 // Borrowed, not cloned: no reference count to bump on a shared cache line.
                 let registration = Timer::with_current(|timer| {
-                    if timer.now() >= deadline {
+                    // Usually from the clock reading that made the deadline (no second read);
+                    // a "not yet" that is stale is caught by the wheel when it registers.
+                    if timer.reached(deadline) {
                         Registration::AlreadyDue
                     } else if crate::defer::is_open_for(cx.waker()) {
                         // A chooser's first pass (see `defer`): it polls again before waiting.

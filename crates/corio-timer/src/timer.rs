@@ -5,7 +5,7 @@
 //! thread parked in the driver would sleep past it; that protocol is in `driver.rs`'s module
 //! docs. Outside any runtime the current timer is the global one (`driver::global`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -39,6 +39,9 @@ pub(crate) struct Shared {
     /// at the wheels first), `u64::MAX` while a thread sleeps with no timer to wake it.
     pub(crate) sleeping_until: AtomicU64,
     pub(crate) unpark: OnceLock<Unpark>,
+    /// Unique per timer for this process (never reused, unlike an address): the owner of a
+    /// thread's recent clock reading (see `RECENT`).
+    id: u64,
 }
 
 /// A handle to a timer: the thing `sleep` and `timeout` register with.
@@ -163,7 +166,56 @@ impl Timer {
 
     /// The timer's notion of now (virtual if its clock is paused).
     pub fn now(&self) -> Instant {
-        self.shared.clock.now()
+        let now = self.shared.clock.now();
+        self.remember(now);
+        now
+    }
+
+    /// Records `now` as this thread's latest reading of this timer's clock (see [`RECENT`]).
+    #[inline]
+    fn remember(&self, now: Instant) {
+        let id = self.shared.id;
+        let _ = RECENT.try_with(|r| r.set((id, Some(now), 0)));
+    }
+
+    /// A recent reading of this timer's clock taken on this thread: a lower bound of now, for
+    /// checks that may be late but never early ("is this deadline already due?"). `None` when
+    /// there is none, when it belongs to another timer, or after [`RECENT_USES`] answers: then
+    /// the caller reads the clock, which refreshes it. So an answer is at most that many
+    /// answers old.
+    #[inline]
+    pub(crate) fn recent_now(&self) -> Option<Instant> {
+        let id = self.shared.id;
+        RECENT
+            .try_with(|r| {
+                let (owner, now, uses) = r.get();
+                if owner != id || uses >= RECENT_USES {
+                    return None;
+                }
+                r.set((owner, now, uses + 1));
+                now
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Whether `deadline` has passed, from [`recent_now`](Timer::recent_now) when it can say so
+    /// and from the clock otherwise. `false` may be stale: a deadline reached since the recent
+    /// reading is seen at the latest when the reading expires, or by the wheel when the
+    /// timer registers it. `true` is always right.
+    #[inline]
+    pub(crate) fn reached(&self, deadline: Instant) -> bool {
+        // A paused (virtual) clock is cheap to read and moves in jumps that a test expects to
+        // see at once: always read it.
+        if self.shared.clock.is_paused() {
+            return self.now() >= deadline;
+        }
+        match self.recent_now() {
+            Some(now) if deadline <= now => true,
+            // Not reached by the recent reading: trust it only to say "not yet" cheaply.
+            Some(_) => false,
+            None => self.now() >= deadline,
+        }
     }
 
     /// How many timers are waiting to fire.
@@ -267,7 +319,15 @@ impl Drop for TimerGuard {
 
 thread_local! {
     static CURRENT: RefCell<Option<Timer>> = const { RefCell::new(None) };
+    /// This thread's latest reading of a timer's clock: (the timer's identity, the reading,
+    /// answers given from it). On a VM a clock read costs tens of nanoseconds, as much as the
+    /// rest of a sleep's first poll; `sleep` has just read the clock to compute its deadline,
+    /// so that reading answers "is it due?" instead of a second read.
+    static RECENT: Cell<(u64, Option<Instant>, u32)> = const { Cell::new((0, None, 0)) };
 }
+
+/// How many answers one clock reading gives before the clock is read again.
+const RECENT_USES: u32 = 32;
 
 impl Shared {
     /// A timer's state with `shards` wheels (at least 1), reading `clock`; tick 0 is now.
@@ -280,6 +340,10 @@ impl Shared {
             next_shard: AtomicUsize::new(0),
             sleeping_until: AtomicU64::new(0),
             unpark: OnceLock::new(),
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }
     }
 
