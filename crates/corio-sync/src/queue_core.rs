@@ -142,7 +142,7 @@ impl<T> State<T> {
     }
 
     /// Stores an item; returns the getter to wake.
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, item: T) -> Option<Waker> {
         self.buf.push(item);
         self.unfinished = self.unfinished.saturating_add(1);
@@ -150,7 +150,7 @@ impl<T> State<T> {
     }
 
     /// Takes the next item; returns it and the putter to wake.
-    #[inline]
+    #[inline(always)]
     fn take(&mut self) -> Result<(T, Option<Waker>), TryGetError> {
         if let Some(item) = self.buf.pop() {
             // In a rendezvous queue the buffer only holds items that dropped getters gave back;
