@@ -7,9 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corio_cpu::{CpuJob, CpuPool};
+
+mod support;
+use support::wait_until;
 
 /// A gate that jobs block on until it is opened.
 #[derive(Clone, Default)]
@@ -28,19 +31,6 @@ impl Latch {
         let (open, cv) = &*self.0;
         *open.lock().unwrap() = true;
         cv.notify_all();
-    }
-}
-
-/// Waits (generously bounded) until `cond` holds; reached by causality, the bound only turns a
-/// bug into a failure instead of a hang.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out: {what}"
-        );
-        thread::sleep(Duration::from_millis(1));
     }
 }
 

@@ -7,10 +7,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
 use std::task::Poll;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corio_cpu::{CpuPool, Run};
 use futures_lite::future::{block_on, poll_once};
+
+mod support;
+use support::{gate, wait_until};
 
 /// Polls `run` once, so that its job is queued (or its submitter joins the line).
 fn submit<T>(run: &mut Run<T>) -> Poll<T> {
@@ -18,27 +21,6 @@ fn submit<T>(run: &mut Run<T>) -> Poll<T> {
         Some(v) => Poll::Ready(v),
         None => Poll::Pending,
     }
-}
-
-/// Waits (generously bounded) until `cond` holds; the conditions are reached by causality, the
-/// bound only turns a bug into a failure instead of a hang.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out: {what}"
-        );
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A job that blocks until the returned sender sends (or is dropped).
-fn gate() -> (mpsc::Sender<()>, impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel::<()>();
-    (tx, move || {
-        let _ = rx.recv();
-    })
 }
 
 #[test]

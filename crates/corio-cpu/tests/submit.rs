@@ -8,10 +8,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corio_cpu::{CpuPool, Run};
 use futures_lite::future::block_on;
+
+mod support;
+use support::{gate, wait_until};
 
 /// A waker that counts its wake-ups.
 #[derive(Default)]
@@ -45,27 +48,6 @@ impl<T> Probe<T> {
     fn wakes(&self) -> usize {
         self.wakes.0.load(Ordering::SeqCst)
     }
-}
-
-/// Waits (generously bounded) until `cond` holds; reached by causality, the bound only turns a
-/// bug into a failure instead of a hang.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out: {what}"
-        );
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A job that blocks until the returned sender sends (or is dropped).
-fn gate() -> (mpsc::Sender<()>, impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel::<()>();
-    (tx, move || {
-        let _ = rx.recv();
-    })
 }
 
 /// A value that records its destruction.

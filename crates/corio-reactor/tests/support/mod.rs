@@ -1,14 +1,15 @@
-//! Helpers shared by the `uring_*` test files: a driver parked by a thread of its own, a
-//! minimal `join_all`, and the backend a test should expect.
+//! Helpers shared by the reactor's test files: a driver parked by a thread of its own, a
+//! minimal `join_all`, the backend a test should expect, a counting waker, a TCP pair.
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::net::{TcpListener, TcpStream};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use corio_reactor::{Reactor, ReactorDriver};
 
@@ -126,4 +127,34 @@ async fn blocking_sleep(d: Duration) {
         Poll::Pending
     })
     .await
+}
+
+/// A waker that counts its wake-ups.
+#[derive(Default)]
+pub(crate) struct Count(pub(crate) AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits (bounded) until `cond` holds, by polling it every millisecond.
+pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what}: not within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A connected pair of blocking TCP streams on loopback: (client, server).
+pub(crate) fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client, server)
 }
