@@ -348,6 +348,30 @@ impl CpuPool {
         self.owner.shared.metrics()
     }
 
+    /// Whether no job is queued, running, waiting in line, or finished but still delivering
+    /// its result. A deterministic runtime holds virtual time still until this is true (the
+    /// counters of [`metrics`](CpuPool::metrics) drop a job from `running` just before its
+    /// result reaches the awaiter, so that the awaiter sees them exact).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = corio_cpu::CpuPool::builder().threads(1).build();
+    /// assert!(pool.is_settled());
+    /// assert_eq!(futures_lite::future::block_on(pool.run(|| 2 + 2)), 4);
+    /// while !pool.is_settled() {
+    ///     std::thread::yield_now(); // the thread finishes handing the result over
+    /// }
+    /// ```
+    pub fn is_settled(&self) -> bool {
+        let shared = &*self.owner.shared;
+        let m = shared.metrics();
+        m.queued == 0
+            && m.running == 0
+            && m.waiting_submitters == 0
+            && shared.settling.load(Ordering::SeqCst) == 0
+    }
+
     /// Shuts the pool down: new jobs go to the global pool, submitters waiting for room move
     /// there too, and the threads finish the jobs already queued, then exit. Waits up to
     /// `timeout` for them (not at all when called from one of the pool's own threads); a thread
@@ -618,6 +642,11 @@ struct Shared {
     exited: Condvar,
     queued: AtomicUsize,
     running: AtomicUsize,
+    /// Jobs that no longer count as running but have not delivered their result yet (stored
+    /// it and woken the awaiter): from acceptance until delivery a job is always in `queued`,
+    /// `running` or here, so a deterministic runtime never moves virtual time while a CPU
+    /// result is on its way (see [`CpuPool::is_settled`]).
+    settling: AtomicUsize,
     completed: AtomicU64,
     panicked: AtomicU64,
     cancelled: AtomicU64,
@@ -665,6 +694,7 @@ impl Shared {
             work: Condvar::new(),
             exited: Condvar::new(),
             queued: AtomicUsize::new(0),
+            settling: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             completed: AtomicU64::new(0),
             panicked: AtomicU64::new(0),
@@ -1059,8 +1089,11 @@ impl<J: FnOnce() + Send> Job for Exec<J> {
             }
         };
         match scope.outcome {
-            // A `CpuJob` counted the job when its closure returned (see `CpuJob::call`).
-            Outcome::Counted => {}
+            // A `CpuJob` counted the job when its closure returned (see `CpuJob::call`), and
+            // left it settling until the rest of the job (delivering the result) was done.
+            Outcome::Counted => {
+                pool.settling.fetch_sub(1, Ordering::SeqCst);
+            }
             Outcome::Cancelled => {
                 pool.cancelled.fetch_add(1, Ordering::SeqCst);
                 pool.running.fetch_sub(1, Ordering::SeqCst);
@@ -1199,6 +1232,8 @@ impl<T, F: FnOnce() -> T> CpuJob<F> {
                             pool.panicked.fetch_add(1, Ordering::SeqCst);
                         }
                         pool.completed.fetch_add(1, Ordering::SeqCst);
+                        // Settling until the `execute` job returns (see `Exec::run`).
+                        pool.settling.fetch_add(1, Ordering::SeqCst);
                         pool.running.fetch_sub(1, Ordering::SeqCst);
                         e.outcome = Outcome::Counted;
                     }
@@ -1270,8 +1305,11 @@ where
             pool.panicked.fetch_add(1, Ordering::SeqCst);
         }
         pool.completed.fetch_add(1, Ordering::SeqCst);
+        // Settling before it stops running, until the result has reached the awaiter.
+        pool.settling.fetch_add(1, Ordering::SeqCst);
         pool.running.fetch_sub(1, Ordering::SeqCst);
         slot.finish(result);
+        pool.settling.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

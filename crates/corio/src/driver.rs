@@ -83,11 +83,9 @@ impl Stack {
     /// grace).
     fn park_virtual(&mut self, timeout: Option<Duration>) {
         let pool = self.handle.pool.metrics();
-        let cpu = self.handle.cpu.metrics();
         let blocking_busy = pool.queued > 0
             || pool.threads_alive > pool.threads_idle
-            || cpu.queued > 0
-            || cpu.running > 0;
+            || !self.handle.cpu.is_settled();
         if blocking_busy {
             // A blocking job will wake us when it finishes; virtual time holds until then.
             self.wait(Some(IO_GRACE));
