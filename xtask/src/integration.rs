@@ -598,7 +598,7 @@ fn examples() -> Result<(), String> {
             "--examples",
         ]),
     )?;
-    let dir = crate::util::root().join("target/release/examples");
+    let dir = target_dir().join("release/examples");
     let logs = std::env::temp_dir().join(format!("corio-examples-{}", std::process::id()));
     fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     for (package, name, last_words) in EXAMPLES {
@@ -678,7 +678,7 @@ pub(crate) fn graceful_drain() -> Result<(), String> {
             "graceful",
         ]),
     )?;
-    let exe = crate::util::root().join("target/release/examples/graceful");
+    let exe = target_dir().join("release/examples/graceful");
 
     eprintln!(
         "\n==> graceful drain: {DRAIN_REQUESTS} requests of {DRAIN_SLOW_MS} ms in flight, \
