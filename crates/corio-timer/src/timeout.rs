@@ -131,7 +131,11 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match this.sleep.poll_elapsed(cx) {
+        // The deadline is looked at outside the cooperative budget. An inner future that is
+        // always ready (a queue loop, a zero-delay retry) returns `Pending` only because it spent
+        // the budget; a deadline that also asked for budget would never be seen, and the timeout
+        // would never fire.
+        match corio_coop::unconstrained(|| this.sleep.poll_elapsed(cx)) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed::new(this.sleep.deadline()))),
             Poll::Pending => Poll::Pending,
         }
