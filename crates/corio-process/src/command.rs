@@ -275,6 +275,12 @@ impl Command {
                 source.kind(),
                 SpawnError {
                     program: self.std.get_program().to_owned(),
+                    // std reports a missing working directory as the program's `ENOENT`.
+                    missing_dir: self
+                        .std
+                        .get_current_dir()
+                        .filter(|dir| source.kind() == io::ErrorKind::NotFound && !dir.exists())
+                        .map(Path::to_path_buf),
                     source,
                 },
             )
@@ -398,16 +404,25 @@ impl Command {
     }
 }
 
-/// The error of a failed spawn: std's error, with the program's name.
+/// The error of a failed spawn: std's error, with the program's name, and the working
+/// directory when that is what was missing.
 #[derive(Debug)]
 struct SpawnError {
     program: std::ffi::OsString,
+    missing_dir: Option<std::path::PathBuf>,
     source: io::Error,
 }
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot run {:?}: {}", self.program, self.source)
+        match &self.missing_dir {
+            Some(dir) => write!(
+                f,
+                "cannot run {:?}: its working directory {:?} does not exist ({})",
+                self.program, dir, self.source
+            ),
+            None => write!(f, "cannot run {:?}: {}", self.program, self.source),
+        }
     }
 }
 

@@ -308,6 +308,19 @@ fn a_missing_program_is_not_found_and_named() {
         .spawn()
         .unwrap_err();
     assert!(err.to_string().contains("true"), "{err}");
+    // std reports a missing working directory as the program's ENOENT: the message says which.
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    assert!(
+        err.to_string()
+            .contains("working directory \"/nonexistent/dir\" does not exist"),
+        "{err}"
+    );
+    // A missing program in an existing directory does not blame the directory.
+    let err = Command::new("corio-no-such-program")
+        .current_dir("/")
+        .spawn()
+        .unwrap_err();
+    assert!(!err.to_string().contains("working directory"), "{err}");
 }
 
 #[test]
