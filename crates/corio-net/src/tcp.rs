@@ -163,7 +163,7 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         match &self.inner {
             ListenerInner::Real(inner) => {
-                let (stream, peer) = inner.read_with(|l| l.accept()).await?;
+                let (stream, peer) = inner.read_with(accept_nonblocking).await?;
                 Ok((TcpStream::from_accepted(stream)?, peer))
             }
             ListenerInner::Sim(inner) => {
@@ -198,7 +198,7 @@ impl TcpListener {
                     .map_ok(|(stream, peer)| (TcpStream::from_sim(stream), peer));
             }
         };
-        match inner.poll_read_with(cx, |l| l.accept()) {
+        match inner.poll_read_with(cx, accept_nonblocking) {
             Poll::Ready(Ok((stream, peer))) => {
                 Poll::Ready(TcpStream::from_accepted(stream).map(|s| (s, peer)))
             }
@@ -441,8 +441,7 @@ impl TcpStream {
     }
 
     fn start_connect(addr: SocketAddr) -> io::Result<Async<std::net::TcpStream>> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
+        let socket = new_nonblocking_socket(Domain::for_address(addr))?;
         match socket.connect(&addr.into()) {
             Ok(()) => {}
             #[cfg(unix)]
@@ -454,17 +453,18 @@ impl TcpStream {
     }
 
     async fn finish_connect(stream: Async<std::net::TcpStream>) -> io::Result<TcpStream> {
-        // The connection is established (or has failed) once the socket is writable.
+        // The connection is established (or has failed) once the socket is writable. A peer
+        // address proves it established, in one system call; without one, the socket's pending
+        // error says why it failed, and no error means the readiness came early (the reactor
+        // may report a source ready that is not), so the wait goes on.
         stream
-            .write_with(|s| match s.take_error()? {
-                Some(e) => Err(e),
-                None => match s.peer_addr() {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                    Err(e) => Err(e),
+            .write_with(|s| match s.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => match s.take_error()? {
+                    Some(e) => Err(e),
+                    None => Err(io::ErrorKind::WouldBlock.into()),
                 },
+                Err(e) => Err(e),
             })
             .await?;
         Ok(TcpStream {
@@ -472,9 +472,10 @@ impl TcpStream {
         })
     }
 
+    /// Wraps a stream from [`accept_nonblocking`], already in non-blocking mode.
     fn from_accepted(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            inner: StreamInner::Real(Arc::new(Async::new(stream)?)),
+            inner: StreamInner::Real(Arc::new(Async::new_nonblocking(stream)?)),
         })
     }
 
@@ -506,7 +507,9 @@ impl TcpStream {
         if sim::active() {
             return Err(sim::unsupported("TcpStream::from_std"));
         }
-        TcpStream::from_accepted(stream)
+        Ok(TcpStream {
+            inner: StreamInner::Real(Arc::new(Async::new(stream)?)),
+        })
     }
 
     /// The local address.
@@ -907,5 +910,92 @@ fn shutdown_write(stream: &std::net::TcpStream) -> io::Result<()> {
     match stream.shutdown(Shutdown::Write) {
         Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
         other => other,
+    }
+}
+
+/// A TCP socket for `domain`, in non-blocking mode. On Linux the mode is part of the `socket`
+/// call (`SOCK_NONBLOCK`), which saves the two `fcntl` calls of setting it afterwards: a
+/// connection-heavy server makes one socket per connection.
+fn new_nonblocking_socket(domain: Domain) -> io::Result<Socket> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        Ok(socket)
+    }
+}
+
+/// Accepts a connection whose socket is already in non-blocking mode. On Linux that is one
+/// `accept4` with `SOCK_NONBLOCK` (std's `accept` sets only `SOCK_CLOEXEC`, and switching the
+/// mode afterwards costs two `fcntl` calls per connection).
+fn accept_nonblocking(
+    listener: &std::net::TcpListener,
+) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let (socket, peer) =
+            socket2::SockRef::from(listener).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)?;
+        let peer = peer.as_socket().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "accept returned a peer address that is not an IP address",
+            )
+        })?;
+        Ok((socket.into(), peer))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let (stream, peer) = listener.accept()?;
+        stream.set_nonblocking(true)?;
+        Ok((stream, peer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::future::block_on;
+
+    fn std_stream(stream: &TcpStream) -> &std::net::TcpStream {
+        match &stream.inner {
+            StreamInner::Real(inner) => inner.get_ref(),
+            StreamInner::Sim(_) => unreachable!("no simulation here"),
+        }
+    }
+
+    /// Both ends skip the mode switch after the fact, so each must come out non-blocking by
+    /// itself (a blocking socket on the reactor would block the thread on its first read).
+    #[test]
+    fn connected_and_accepted_streams_are_non_blocking() -> io::Result<()> {
+        block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let client = TcpStream::connect(listener.local_addr()?).await?;
+            let (server, peer) = listener.accept().await?;
+            assert_eq!(peer, client.local_addr()?);
+            for stream in [&client, &server] {
+                assert!(socket2::SockRef::from(std_stream(stream)).nonblocking()?);
+            }
+            // A std stream handed in is switched to non-blocking mode.
+            let std_client = std::net::TcpStream::connect(listener.local_addr()?)?;
+            assert!(!socket2::SockRef::from(&std_client).nonblocking()?);
+            let wrapped = TcpStream::from_std(std_client)?;
+            assert!(socket2::SockRef::from(std_stream(&wrapped)).nonblocking()?);
+            Ok(())
+        })
+    }
+
+    /// Connecting finds out from the peer address alone that it succeeded, and from the
+    /// socket's error that it failed.
+    #[test]
+    fn a_refused_connect_reports_the_socket_error() -> io::Result<()> {
+        // A port that was just free: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let err = block_on(TcpStream::connect(("127.0.0.1", port))).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+        Ok(())
     }
 }
