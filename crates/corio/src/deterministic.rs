@@ -49,6 +49,9 @@ fn random_seed() -> u64 {
 /// Runs `future` on a deterministic single-threaded runtime seeded with `seed`: virtual time that
 /// jumps to the next timer whenever the loop is idle, and a seeded choice among ready tasks.
 ///
+/// A loop that stays busy for about 62,000 polls without going idle lets time jump to the next
+/// timer too, so a timeout around a task that never waits (an always-ready loop) still fires.
+///
 /// If the future panics, the seed is printed with the command that replays it, and the panic
 /// continues.
 ///

@@ -18,10 +18,33 @@ use corio_timer::{Clock, Timer, TimerDriver};
 /// jump ahead anyway (the peer may itself be waiting on a timer).
 const IO_GRACE: Duration = Duration::from_millis(10);
 
+/// Under virtual time, how many busy-loop checks in a row (the executor makes one every 61
+/// polls while it has work) may pass without the loop ever going idle before time jumps to the
+/// next timer anyway: about 62,000 polls. Virtual time otherwise moves only when the loop is
+/// idle, so a task that never stops (a spin on `yield_now`, an always-ready loop that only
+/// yields to the cooperative budget) would freeze it: no timeout around that task could fire,
+/// and a simulation's time limit would never be reached. Counted in polls, so the jump happens
+/// at the same point of a seeded schedule in every run.
+const BUSY_CHECKS_BEFORE_JUMP: u32 = 1024;
+
+thread_local! {
+    /// How many times a runtime on this thread parked idle under virtual time.
+    static IDLE_PARKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times a runtime on this thread parked idle under virtual time: a simulation tells
+/// a loop that keeps going idle (time moves because nothing else can happen) from one that never
+/// does (time moves only through busy jumps, see [`BUSY_CHECKS_BEFORE_JUMP`]).
+pub(crate) fn idle_parks() -> u64 {
+    IDLE_PARKS.with(std::cell::Cell::get)
+}
+
 pub(crate) struct Stack {
     timer: TimerDriver,
     reactor: ReactorDriver,
     handle: Arc<StackHandle>,
+    /// Busy-loop checks since the loop was last idle (virtual time only).
+    busy_checks: u32,
 }
 
 #[derive(Debug)]
@@ -54,6 +77,7 @@ impl Stack {
             timer,
             reactor,
             handle,
+            busy_checks: 0,
         })
     }
 
@@ -116,9 +140,18 @@ impl Driver for Stack {
                 self.wait(timeout);
             }
             self.timer.fire_due();
+            if self.timer.timer().clock().auto_advance() {
+                self.busy_checks += 1;
+                if self.busy_checks >= BUSY_CHECKS_BEFORE_JUMP {
+                    self.busy_checks = 0;
+                    self.timer.auto_advance();
+                }
+            }
             return;
         }
         if self.timer.timer().clock().auto_advance() {
+            self.busy_checks = 0;
+            IDLE_PARKS.with(|n| n.set(n.get() + 1));
             self.park_virtual(timeout);
             return;
         }

@@ -301,8 +301,9 @@ impl Builder {
     }
 
     /// Deterministic mode (for [`build_local`](Builder::build_local)): virtual time that jumps to
-    /// the next timer whenever the loop is idle, and a seeded choice among ready tasks, so the
-    /// same seed replays the same interleaving. A seed needs one thread:
+    /// the next timer whenever the loop is idle (or has stayed busy for about 62,000 polls, so
+    /// that a timeout around a task that never waits still fires), and a seeded choice among
+    /// ready tasks, so the same seed replays the same interleaving. A seed needs one thread:
     /// [`build`](Builder::build) refuses it with an `InvalidInput` error.
     ///
     /// # Examples

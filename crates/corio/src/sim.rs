@@ -694,6 +694,16 @@ pub enum SimErrorKind {
         /// The unfinished clients.
         waiting: Vec<String>,
     },
+    /// Some task never stops running: the loop did not go idle once while the watchdog's
+    /// period of virtual time went by (it moved only because virtual time also jumps ahead
+    /// when the loop stays busy for about 62,000 polls). A spin on `yield_now` waiting for
+    /// something that cannot happen while it spins is the usual cause.
+    Livelock {
+        /// Virtual time since the start.
+        at: Duration,
+        /// The unfinished clients.
+        waiting: Vec<String>,
+    },
     /// The run went past [`Builder::time_limit`].
     TimeLimit {
         /// The limit.
@@ -794,6 +804,11 @@ impl fmt::Display for SimError {
                 f,
                 "deadlock at {at:?} of virtual time: no task can make progress, and clients \
                  {waiting:?} have not finished"
+            ),
+            SimErrorKind::Livelock { at, waiting } => write!(
+                f,
+                "livelock at {at:?} of virtual time: tasks keep running but the loop never goes \
+                 idle (a spin loop?), and clients {waiting:?} have not finished"
             ),
             SimErrorKind::TimeLimit { limit } => {
                 write!(f, "the run went past its time limit of {limit:?} (virtual)")
@@ -1295,6 +1310,9 @@ async fn run_world(
     }
     let start = crate::time::now();
     let limit = config.time_limit;
+    // Set when the watchdog found no timer pending: the virtual time it fired at, for a second
+    // look once the loop has gone idle.
+    let mut confirm: Option<Duration> = None;
     let outcome = loop {
         let woken = poll_fn(|cx| {
             world.handle_controls();
@@ -1312,8 +1330,24 @@ async fn run_world(
             inner.controller = Some(cx.waker().clone());
             Poll::Pending
         });
+        if let Some(at) = confirm.take() {
+            // A failure or the end of the run, found meanwhile, comes first.
+            match futures_lite::future::poll_once(woken).await {
+                Some(Ok(true)) => break Ok(()),
+                Some(Ok(false)) | None => {}
+                Some(Err(kind)) => break Err(kind),
+            }
+            if corio_timer::Timer::current().pending() == 0 {
+                break Err(SimErrorKind::Deadlock {
+                    at,
+                    waiting: world.unfinished(),
+                });
+            }
+            continue;
+        }
         let elapsed = crate::time::now() - start;
         let wait = WATCHDOG.min(limit.saturating_sub(elapsed));
+        let idle_before = crate::driver::idle_parks();
         match crate::timeout(wait, woken).await {
             Ok(Ok(true)) => break Ok(()),
             Ok(Ok(false)) => {}
@@ -1323,11 +1357,20 @@ async fn run_world(
                 if elapsed >= limit {
                     break Err(SimErrorKind::TimeLimit { limit });
                 }
-                if corio_timer::Timer::current().pending() == 0 {
-                    break Err(SimErrorKind::Deadlock {
+                if crate::driver::idle_parks() == idle_before {
+                    break Err(SimErrorKind::Livelock {
                         at: elapsed,
                         waiting: world.unfinished(),
                     });
+                }
+                if corio_timer::Timer::current().pending() == 0 {
+                    // Maybe a deadlock. But the watchdog may have fired in the same tick as a
+                    // task's own timer (a client's `sleep(10 s)`), whose task is woken and not
+                    // yet polled: its timer is no longer pending, and it may well finish or
+                    // wait on a new timer. Look again once the loop has gone idle, which is
+                    // when this sleep on virtual time ends.
+                    crate::sleep(Duration::from_nanos(1)).await;
+                    confirm = Some(elapsed);
                 }
             }
         }

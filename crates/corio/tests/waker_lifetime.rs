@@ -333,14 +333,18 @@ fn runtime_drop_drops_every_future_even_while_other_threads_wake_them() {
         });
         let wakers: Vec<Waker> = probes.iter().map(|p| p.waker()).collect();
         let stop = Arc::new(AtomicBool::new(false));
+        let running = Arc::new(AtomicUsize::new(0));
         let wakers_threads: Vec<_> = (0..2)
             .map(|_| {
-                let (wakers, stop) = (wakers.clone(), stop.clone());
+                let (wakers, stop, running) = (wakers.clone(), stop.clone(), running.clone());
                 std::thread::spawn(move || {
                     let mut rounds = 0u64;
                     while !stop.load(Ordering::SeqCst) {
                         for w in &wakers {
                             w.wake_by_ref();
+                        }
+                        if rounds == 0 {
+                            running.fetch_add(1, Ordering::SeqCst);
                         }
                         rounds += 1;
                     }
@@ -348,7 +352,11 @@ fn runtime_drop_drops_every_future_even_while_other_threads_wake_them() {
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(5));
+        // The drop must race with wakes: both threads are waking before it starts (by
+        // causality, not by a sleep, which a loaded machine may not honour).
+        wait_until("both waker threads are waking", || {
+            running.load(Ordering::SeqCst) == 2
+        });
         drop(rt);
         let polls_after_drop: Vec<_> = probes.iter().map(|p| p.polls()).collect();
         for p in &probes {
