@@ -61,6 +61,9 @@ pub struct Sleep {
 enum State {
     Unregistered,
     Registered(Entry),
+    /// Found due on its first poll when the task had no cooperative budget left: the task
+    /// yielded once, and the next poll completes whatever the budget.
+    Due,
     Done,
 }
 
@@ -106,7 +109,7 @@ impl Sleep {
 
     /// Whether the deadline has been reached (as observed by the last poll).
     pub fn is_elapsed(&self) -> bool {
-        matches!(self.state, State::Done)
+        matches!(self.state, State::Due | State::Done)
     }
 
     /// Moves the deadline. The sleep becomes pending again even if it had completed.
@@ -143,6 +146,10 @@ impl Sleep {
         };
         match &self.state {
             State::Done => Poll::Ready(()),
+            State::Due => {
+                self.state = State::Done;
+                Poll::Ready(())
+            }
             State::Unregistered => {
                 // Borrowed, not cloned: no reference count to bump on a shared cache line.
                 let registration = Timer::with_current(|timer| {
@@ -169,9 +176,12 @@ impl Sleep {
             }
             State::Registered(entry) => {
                 if entry.poll(cx.waker()) {
-                    // The entry was freed by `poll_entry`.
-                    self.state = State::Unregistered;
-                    self.complete(cx)
+                    // The entry was freed by `poll_entry`. A timer that fired completes without
+                    // asking for budget: the task already waited for it, and a deadline next to
+                    // an always-ready future (in `race`, a biased `select!`, `try_join!`) must not
+                    // wait for that future to run out of work.
+                    self.state = State::Done;
+                    Poll::Ready(())
                 } else {
                     Poll::Pending
                 }
@@ -179,12 +189,16 @@ impl Sleep {
         }
     }
 
+    /// A sleep found due on its first poll. It spends budget like any always-ready resource, so a
+    /// loop of zero-length sleeps yields; with none left the task yields once, and the next poll
+    /// completes (`State::Due`) whatever the budget, so a deadline polled after an always-ready
+    /// future is not held back for ever either.
     fn complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        // A firing timer spends budget like any resource; if none is left, try again next poll.
+        self.unregister();
         if corio_coop::poll_proceed(cx).is_pending() {
+            self.state = State::Due;
             return Poll::Pending;
         }
-        self.unregister();
         self.state = State::Done;
         Poll::Ready(())
     }

@@ -141,3 +141,54 @@ fn timeouts_fire_around_always_ready_loops_on_run() {
         corio::run(async { corio::spawn(timeouts_fire_around_always_ready_loops()).await })
     });
 }
+
+/// An always-ready loop of queue operations; returns if it reaches [`LOOP_CAP`].
+async fn busy_loop() -> &'static str {
+    let queue = corio::Queue::<u64>::bounded(4);
+    for turn in 0..LOOP_CAP {
+        queue.put(turn).await.unwrap();
+        queue.get().await.unwrap();
+    }
+    "the loop ran to its end"
+}
+
+async fn deadline_after(ms: u64) -> &'static str {
+    corio::sleep(Duration::from_millis(ms)).await;
+    "deadline"
+}
+
+/// A due sleep polled *after* an always-ready future in the same task (which has spent the
+/// cooperative budget by then) still completes: in `race`, in a biased `select!`, in
+/// `try_join!`, and when the deadline has already passed at its first poll.
+async fn deadlines_polled_after_busy_futures_complete() {
+    assert_eq!(corio::race(busy_loop(), deadline_after(10)).await, "deadline");
+    let chosen = corio::select! {
+        biased;
+        r = busy_loop() => r,
+        r = deadline_after(10) => r,
+    };
+    assert_eq!(chosen, "deadline");
+    let joined = corio::try_join!(
+        async { Ok::<_, &str>(busy_loop().await) },
+        async { Err::<(), _>(deadline_after(10).await) },
+    );
+    assert_eq!(joined.unwrap_err(), "deadline");
+    let past = std::time::Instant::now();
+    let already_due = async {
+        corio::sleep_until(past).await;
+        "deadline"
+    };
+    assert_eq!(corio::race(busy_loop(), already_due).await, "deadline");
+}
+
+#[test]
+fn deadlines_polled_after_busy_futures_complete_on_run_local() {
+    within_a_minute(|| corio::run_local(deadlines_polled_after_busy_futures_complete()));
+}
+
+#[test]
+fn deadlines_polled_after_busy_futures_complete_on_run() {
+    within_a_minute(|| {
+        corio::run(async { corio::spawn(deadlines_polled_after_busy_futures_complete()).await })
+    });
+}
