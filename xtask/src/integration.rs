@@ -28,7 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::util::{cargo, run};
+use crate::util::{cargo, run, target_dir};
 
 const HELP: &str = "\
 cargo xtask integration [--wrk | --wrk-only]
@@ -988,15 +988,6 @@ fn load_test() -> Result<(), String> {
         started.elapsed()
     );
     record_wrk(&section)
-}
-
-/// The target directory cargo builds into (`CARGO_TARGET_DIR` or `target/`).
-fn target_dir() -> PathBuf {
-    let root = crate::util::root();
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(dir), // an absolute `dir` replaces `root`
-        None => root.join("target"),
-    }
 }
 
 /// The backlog of the socket listening on `port`: for a listener, `ss` prints it as Send-Q.

@@ -37,6 +37,13 @@ impl Started {
     fn start(runtime: Runtime, workers: usize) -> std::io::Result<Started> {
         Ok(match runtime {
             Runtime::Corio => Started::Corio(rt_corio::Bench::start(workers)?),
+            Runtime::CorioUring if !crate::workload::URING_BUILT_IN => {
+                return Err(std::io::Error::other(
+                    "this corio-bench was built without the `io-uring` feature (build it with \
+                     `--features io-uring`, or let `cargo xtask bench` do it)",
+                ));
+            }
+            Runtime::CorioUring => Started::Corio(rt_corio::Bench::start(workers)?),
             Runtime::Tokio => Started::Tokio(rt_tokio::Bench::start(workers)?),
             Runtime::Smol => Started::Smol(rt_smol::Bench::start(workers)?),
             Runtime::Floor => Started::Floor(rt_floor::Bench),
@@ -94,6 +101,21 @@ pub(crate) fn run(case: Case) -> Result<(), String> {
     let started = Started::start(runtime, workers)
         .map_err(|e| format!("cannot start {runtime} with {workers} worker(s): {e}"))?;
     let mut stdout = std::io::stdout().lock();
+    if let Started::Corio(rt) = &started {
+        // Which reactor corio really waits in, so that the report never labels epoll numbers
+        // as the ring's.
+        let (backend, fallback) = rt.io_backend();
+        eprintln!(
+            "{runtime}: I/O backend {backend}{}",
+            fallback
+                .as_deref()
+                .map_or_else(String::new, |why| format!(" ({why})"))
+        );
+        writeln!(stdout, "@io_backend {backend}").map_err(|e| e.to_string())?;
+        if let Some(why) = fallback {
+            writeln!(stdout, "@io_fallback {why}").map_err(|e| e.to_string())?;
+        }
+    }
     for i in 0..warmup + iters {
         let measured = i >= warmup;
         let label = if measured {

@@ -35,7 +35,7 @@ impl Clients {
     /// the timer starts).
     pub(crate) fn start(addr: SocketAddr, n: usize) -> Clients {
         let (runtime, workers) = *CASE.get().expect("clients::set_case was not called");
-        let exe = std::env::current_exe().expect("current_exe");
+        let exe = crate::suite::this_binary().expect("this binary");
         let mut child = Command::new(exe)
             .args([
                 "tcp-clients",

@@ -3,14 +3,17 @@
 //! The runner behind `cargo xtask bench` (issue 6). It has two modes:
 //!
 //! - **One case**, for profiling: `corio-bench <workload> <runtime> <workers>` runs one
-//!   workload on one runtime (`corio`, `tokio`, `smol`, or `floor`) with `1` or `n` (= cores)
-//!   or any number of workers, with a warm-up, and prints the checked result of every
-//!   iteration. Run it under `perf stat` or `valgrind --tool=callgrind`.
+//!   workload on one runtime (`corio`, `corio-uring`, `tokio`, `smol`, or `floor`) with `1` or
+//!   `n` (= cores) or any number of workers, with a warm-up, and prints the checked result of
+//!   every iteration. Run it under `perf stat` or `valgrind --tool=callgrind`. `corio-uring`
+//!   needs a binary built with `--features io-uring`.
 //! - **The suite**: `corio-bench suite [--quick] [--filter <substring>]... [--runs <n>]
-//!   [--workers <list>] [--docs <dir>]` runs every case in child processes of this binary at
-//!   each worker count (default 1 and the number of cores; counts above the cores present are
-//!   skipped), rotating the runtime order each round, prints the table, and with `--docs`
-//!   writes `BENCHMARKS.md` and `benchmarks.svg` there.
+//!   [--workers <list>] [--uring io|all|off] [--uring-exe <path>] [--docs <dir>]` runs every
+//!   case in child processes of this binary at each worker count (default 1 and the number of
+//!   cores; counts above the cores present are skipped), rotating the runtime order each
+//!   round, prints the table, and with `--docs` writes `BENCHMARKS.md` and `benchmarks.svg`
+//!   there. The `corio-uring` column runs in the `--uring-exe` binary (built with the
+//!   `io-uring` feature), or in this one if it has the feature.
 //!
 //! `corio-bench list` names the workloads. See `docs/BENCHMARKS.md` for the method.
 #![forbid(unsafe_code)]
@@ -40,15 +43,19 @@ corio-bench: corio against tokio and smol on the same workloads
 usage:
   corio-bench <workload> <runtime> <workers> [--quick | --scale full|quick|tiny]
               [--warmup <n>] [--iters <n>]
-      one case in this process (for perf / callgrind); runtime: corio, tokio, smol, floor;
-      workers: 1, n (= number of cores) or a number. Defaults: full sizes, 1 warm-up,
-      3 measured iterations.
+      one case in this process (for perf / callgrind); runtime: corio, corio-uring (a
+      binary built with --features io-uring), tokio, smol, floor; workers: 1, n (= number
+      of cores) or a number. Defaults: full sizes, 1 warm-up, 3 measured iterations.
   corio-bench suite [--quick | --scale full|quick|tiny] [--filter <substring>]...
-              [--runs <n>] [--warmup <n>] [--iters <n>] [--workers <list>] [--docs <dir>]
+              [--runs <n>] [--warmup <n>] [--iters <n>] [--workers <list>]
+              [--uring io|all|off] [--uring-exe <path>] [--docs <dir>]
       the whole comparison, one child process per runtime per round; prints the table and,
       with --docs, writes BENCHMARKS.md and benchmarks.svg into <dir>. --workers: the
       worker counts, comma-separated (`1,2,4,8`; `n` = cores; default 1,n); counts above
-      the cores present are skipped with a note
+      the cores present are skipped with a note. --uring: the rows of the corio-uring
+      column (default io: tcp_echo, tcp_connections, file_io, tls_echo); it runs in the
+      --uring-exe binary (built with --features io-uring), or in this one if it has the
+      feature (the corio column then runs with CORIO_IO=epoll)
   corio-bench list
       the workloads
   corio-bench tcp-clients <runtime> <workers> <addr> <n>
@@ -176,6 +183,8 @@ fn parse_suite(args: &[String]) -> Result<suite::Options, String> {
     let mut rounds = None;
     let mut docs = None;
     let mut workers = None;
+    let mut uring = None;
+    let mut uring_exe = None;
     let mut i = 0;
     while i < args.len() {
         if !parse_common(args, &mut i, &mut common)? {
@@ -203,6 +212,17 @@ fn parse_suite(args: &[String]) -> Result<suite::Options, String> {
                     let list = args.get(i).ok_or("--workers needs a list, like 1,2,4")?;
                     workers = Some(suite::parse_worker_counts(list)?);
                 }
+                "--uring" => {
+                    i += 1;
+                    let rows = args.get(i).ok_or("--uring needs io, all or off")?;
+                    uring = Some(suite::UringRows::parse(rows)?);
+                }
+                "--uring-exe" => {
+                    i += 1;
+                    uring_exe = Some(PathBuf::from(
+                        args.get(i).ok_or("--uring-exe needs a path")?,
+                    ));
+                }
                 other => return Err(format!("unknown suite option `{other}`\n\n{HELP}")),
             }
         }
@@ -214,6 +234,10 @@ fn parse_suite(args: &[String]) -> Result<suite::Options, String> {
     if let Some(counts) = workers {
         opts.workers = counts;
     }
+    if let Some(rows) = uring {
+        opts.uring = rows;
+    }
+    opts.uring_exe = uring_exe;
     if let Some(n) = rounds {
         opts.rounds = n;
     }
@@ -224,4 +248,37 @@ fn parse_suite(args: &[String]) -> Result<suite::Options, String> {
         opts.iters = n;
     }
     Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_suite_takes_the_uring_options() {
+        let opts = parse_suite(&args(&["--quick"])).unwrap();
+        assert_eq!((opts.uring, opts.uring_exe), (suite::UringRows::Io, None));
+        let opts =
+            parse_suite(&args(&["--uring", "all", "--uring-exe", "/x/bench-uring"])).unwrap();
+        assert_eq!(opts.uring, suite::UringRows::All);
+        assert_eq!(opts.uring_exe, Some(PathBuf::from("/x/bench-uring")));
+        assert_eq!(
+            parse_suite(&args(&["--uring", "off"])).unwrap().uring,
+            suite::UringRows::Off
+        );
+        for bad in [&["--uring"][..], &["--uring", "maybe"], &["--uring-exe"]] {
+            assert!(parse_suite(&args(bad)).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_case_takes_corio_uring_as_a_runtime() {
+        let case = parse_case(&args(&["tcp_echo", "corio-uring", "2"])).unwrap();
+        assert_eq!(case.runtime, workload::Runtime::CorioUring);
+        assert_eq!(case.workers, 2);
+    }
 }

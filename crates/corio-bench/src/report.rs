@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::suite::{self, Options};
+use crate::suite::{self, Options, UringRows};
 use crate::workload::{Runtime, Scale, Sizes, Workload};
 
 /// The samples of one runtime on one row.
@@ -15,6 +15,10 @@ pub(crate) struct Cell {
     pub(crate) peak_rss_kib: Vec<u64>,
     /// The first failure (wrong result, panic, timeout); the cell then reports no number.
     pub(crate) error: Option<String>,
+    /// The I/O backend each corio child reported (`RuntimeMetrics::io_backend`).
+    pub(crate) backends: Vec<String>,
+    /// Why a corio child's reactor was not on the ring, the first time one said so.
+    pub(crate) fallback: Option<String>,
 }
 
 /// Min, median and max.
@@ -52,6 +56,25 @@ impl Cell {
             return None;
         }
         Stats::of(&self.samples)
+    }
+
+    /// The backends this cell's children reported that its column does not promise: any but
+    /// `io_uring` in `corio-uring`, `io_uring` in `corio` (whose column is the default
+    /// reactor). Empty when every child ran where its column says.
+    pub(crate) fn wrong_backends(&self, runtime: Runtime) -> Vec<&str> {
+        let mut wrong: Vec<&str> = self
+            .backends
+            .iter()
+            .map(String::as_str)
+            .filter(|&b| match runtime {
+                Runtime::CorioUring => b != "io_uring",
+                Runtime::Corio => b == "io_uring",
+                _ => false,
+            })
+            .collect();
+        wrong.sort_unstable();
+        wrong.dedup();
+        wrong
     }
 
     fn rss_mib(&self) -> Option<Stats> {
@@ -95,13 +118,20 @@ impl Row {
             .min_by(|a, b| a.1.total_cmp(&b.1))
     }
 
-    /// corio's median over the best peer's: below 1.0, corio is faster (or smaller).
+    /// corio's median (its default reactor) over the best peer's: below 1.0, corio is faster
+    /// (or smaller). The chart and the "behind" list use this one.
     pub(crate) fn ratio_to_peer(&self) -> Option<f64> {
-        Some(self.median(Runtime::Corio)? / self.best_peer()?.1)
+        self.ratio_to_peer_of(Runtime::Corio)
     }
 
-    pub(crate) fn ratio_to_floor(&self) -> Option<f64> {
-        Some(self.median(Runtime::Corio)? / self.median(Runtime::Floor)?)
+    /// `corio`'s or `corio-uring`'s median over the best peer's.
+    pub(crate) fn ratio_to_peer_of(&self, corio: Runtime) -> Option<f64> {
+        Some(self.median(corio)? / self.best_peer()?.1)
+    }
+
+    /// `corio`'s or `corio-uring`'s median over the floor's.
+    pub(crate) fn ratio_to_floor_of(&self, corio: Runtime) -> Option<f64> {
+        Some(self.median(corio)? / self.median(Runtime::Floor)?)
     }
 
     pub(crate) fn label(&self) -> String {
@@ -210,6 +240,9 @@ fn utc_now() -> String {
 #[path = "../../../xtask/src/utc.rs"]
 mod utc;
 
+/// A row of the peak-RSS table: its label, and per runtime column its text, if it ran.
+type RssRow = (String, Vec<(Runtime, Option<String>)>);
+
 /// Everything a run produced.
 #[derive(Clone, Debug)]
 pub(crate) struct Report {
@@ -218,6 +251,10 @@ pub(crate) struct Report {
     pub(crate) warmup: usize,
     pub(crate) iters: usize,
     pub(crate) filtered: bool,
+    /// The rows the `corio-uring` column was asked for, and whether a binary with the ring
+    /// was there to run it.
+    uring: UringRows,
+    uring_available: bool,
     pub(crate) rows: Vec<Row>,
     pub(crate) wall: Duration,
     /// The worker counts that ran, and those asked for but skipped (above the cores present).
@@ -228,6 +265,10 @@ pub(crate) struct Report {
 
 impl Report {
     pub(crate) fn new(opts: &Options, rows: Vec<Row>, wall: Duration) -> Report {
+        Report::with_machine(opts, rows, wall, Machine::detect())
+    }
+
+    fn with_machine(opts: &Options, rows: Vec<Row>, wall: Duration, machine: Machine) -> Report {
         let (workers, skipped_workers) = suite::split_worker_counts(&opts.workers);
         Report {
             scale: opts.scale,
@@ -235,12 +276,90 @@ impl Report {
             warmup: opts.warmup,
             iters: opts.iters,
             filtered: !opts.filters.is_empty(),
+            uring: opts.uring,
+            uring_available: opts.uring_exe.is_some(),
             rows,
             wall,
             workers,
             skipped_workers,
-            machine: Machine::detect(),
+            machine,
         }
+    }
+
+    /// Whether any row has a `corio-uring` cell (the table then shows its columns).
+    fn shows_uring(&self) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.cell(Runtime::CorioUring).is_some())
+    }
+
+    /// The runtime columns of the table: `corio-uring` only when it ran.
+    fn runtime_columns(&self) -> Vec<Runtime> {
+        Runtime::ALL
+            .into_iter()
+            .filter(|&r| r != Runtime::CorioUring || self.shows_uring())
+            .collect()
+    }
+
+    /// The corio columns that get ratio columns.
+    fn corio_columns(&self) -> Vec<Runtime> {
+        self.runtime_columns()
+            .into_iter()
+            .filter(|r| r.is_corio())
+            .collect()
+    }
+
+    fn header(&self) -> Vec<String> {
+        let mut head: Vec<String> = ["workload", "workers", "unit"].map(str::to_owned).to_vec();
+        head.extend(self.runtime_columns().iter().map(|r| r.name().to_owned()));
+        let corios = self.corio_columns();
+        head.extend(corios.iter().map(|r| format!("{r} / best peer")));
+        head.extend(corios.iter().map(|r| format!("{r} / floor")));
+        head
+    }
+
+    /// What the `corio-uring` cells really ran on, in one sentence (`None` without the
+    /// column): the backend every child reported, or which fell back and why.
+    fn uring_backend_sentence(&self) -> Option<String> {
+        if !self.shows_uring() {
+            return None;
+        }
+        let cells: Vec<(&Row, &Cell)> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.cell(Runtime::CorioUring).map(|c| (r, c)))
+            .collect();
+        let fell_back: Vec<String> = cells
+            .iter()
+            .filter(|(_, c)| !c.wrong_backends(Runtime::CorioUring).is_empty())
+            .map(|(r, c)| {
+                format!(
+                    "{} on {}{}",
+                    r.label(),
+                    c.wrong_backends(Runtime::CorioUring).join("/"),
+                    c.fallback
+                        .as_deref()
+                        .map_or_else(String::new, |why| format!(" ({why})"))
+                )
+            })
+            .collect();
+        let unreported = cells
+            .iter()
+            .filter(|(_, c)| c.error.is_none() && c.backends.is_empty())
+            .count();
+        Some(if fell_back.is_empty() && unreported == 0 {
+            "Every corio-uring child reported `io_backend = \"io_uring\"`: the ring ran.".to_owned()
+        } else if fell_back.is_empty() {
+            format!("{unreported} corio-uring cell(s) reported no backend.")
+        } else {
+            format!(
+                "**The ring fell back to epoll** in {} of {} corio-uring cell(s), marked \
+                 [ran on …] in the table: {}. Those numbers are epoll's, not the ring's.",
+                fell_back.len(),
+                cells.len(),
+                fell_back.join("; ")
+            )
+        })
     }
 
     /// Whether the run used the default worker counts (1 and the number of cores), which the
@@ -310,30 +429,40 @@ impl Report {
             row.workers.to_string(),
             row.workload.unit().to_owned(),
         ];
-        for runtime in Runtime::ALL {
+        for runtime in self.runtime_columns() {
             out.push(match row.cell(runtime) {
                 None => "".to_owned(),
-                Some(cell) => match (cell.stats(), &cell.error) {
-                    (Some(s), _) => triple(s, bold_median, num),
-                    (None, Some(e)) if e.starts_with("TIMEOUT") => "TIMEOUT".to_owned(),
-                    (None, _) => "FAILED".to_owned(),
-                },
+                Some(cell) => {
+                    let text = match (cell.stats(), &cell.error) {
+                        (Some(s), _) => triple(s, bold_median, num),
+                        (None, Some(e)) if e.starts_with("TIMEOUT") => "TIMEOUT".to_owned(),
+                        (None, _) => "FAILED".to_owned(),
+                    };
+                    text + &backend_flag(cell, runtime)
+                }
             });
         }
-        out.push(match (row.ratio_to_peer(), row.best_peer()) {
-            (Some(r), Some((peer, _))) => format!("{r:.2} (vs {peer})"),
-            _ => "n/a".to_owned(),
-        });
-        out.push(
-            row.ratio_to_floor()
-                .map_or_else(String::new, |r| format!("{r:.2}")),
-        );
+        let corios = self.corio_columns();
+        for &corio in &corios {
+            out.push(match (row.ratio_to_peer_of(corio), row.best_peer()) {
+                (Some(r), Some((peer, _))) => format!("{r:.2} (vs {peer})"),
+                // corio-uring did not run this row: nothing to say.
+                _ if row.cell(corio).is_none() => String::new(),
+                _ => "n/a".to_owned(),
+            });
+        }
+        for &corio in &corios {
+            out.push(
+                row.ratio_to_floor_of(corio)
+                    .map_or_else(String::new, |r| format!("{r:.2}")),
+            );
+        }
         out
     }
 
     /// The table for the terminal: fixed-width columns.
     pub(crate) fn terminal_table(&self) -> String {
-        let mut lines = vec![header()];
+        let mut lines = vec![self.header()];
         lines.extend(self.rows.iter().map(|r| self.cells_text(r, false)));
         let widths: Vec<usize> = (0..lines[0].len())
             .map(|c| {
@@ -364,6 +493,14 @@ impl Report {
                 let _ = writeln!(out, "{}", rule.join("-+-"));
             }
         }
+        if let Some(backend) = self.uring_backend_sentence() {
+            let _ = writeln!(out, "\ncorio-uring: {}", backend.replace("**", ""));
+        } else if self.uring != UringRows::Off && !self.uring_available {
+            let _ = writeln!(
+                out,
+                "\nno corio-uring column: no binary with the `io-uring` feature was given"
+            );
+        }
         let rss = self.rss_rows();
         if !rss.is_empty() {
             let _ = writeln!(
@@ -371,6 +508,11 @@ impl Report {
                 "\npeak RSS of the child process, MiB (min–median–max):"
             );
             for (label, cells) in rss {
+                // A runtime that did not run the row (corio-uring off the I/O rows) is left out.
+                let cells: Vec<String> = cells
+                    .into_iter()
+                    .filter_map(|(rt, text)| text.map(|t| format!("{rt} {t}")))
+                    .collect();
                 let _ = writeln!(out, "  {label:<22} {}", cells.join(" | "));
             }
         }
@@ -393,19 +535,32 @@ impl Report {
         }
     }
 
-    fn rss_rows(&self) -> Vec<(String, Vec<String>)> {
+    /// The runtimes of the peak-RSS table.
+    fn rss_columns(&self) -> Vec<Runtime> {
+        self.runtime_columns()
+            .into_iter()
+            .filter(|&r| r != Runtime::Floor)
+            .collect()
+    }
+
+    /// Per row with peak RSS: its label, and per RSS column the cell's text (`None`: the
+    /// runtime did not run the row; "n/a": it failed).
+    fn rss_rows(&self) -> Vec<RssRow> {
         self.rows
             .iter()
             .filter(|r| r.workload.reports_peak_rss())
             .map(|row| {
-                let cells = [Runtime::Corio, Runtime::Tokio, Runtime::Smol]
+                let cells = self
+                    .rss_columns()
                     .into_iter()
                     .map(|rt| {
-                        let text = row.cell(rt).and_then(Cell::rss_mib).map_or_else(
-                            || "n/a".to_owned(),
-                            |s| triple(s, false, |v| format!("{v:.1}")),
-                        );
-                        format!("{rt} {text}")
+                        let text = row.cell(rt).map(|cell| {
+                            cell.rss_mib().map_or_else(
+                                || "n/a".to_owned(),
+                                |s| triple(s, false, |v| format!("{v:.1}")),
+                            )
+                        });
+                        (rt, text)
                     })
                     .collect();
                 (row.label(), cells)
@@ -449,8 +604,10 @@ impl Report {
              cargo xtask bench                      # the full suite; rewrites this page and the chart\n\
              cargo xtask bench --quick              # about a tenth of the work: under 2 minutes\n\
              cargo xtask bench --filter tcp         # only the workloads whose name contains `tcp`\n\
+             cargo xtask bench --uring all          # the corio-uring column on every row, not only I/O\n\
              # one case, for perf or callgrind (workload, runtime, workers):\n\
              cargo run --release -p corio-bench -- spawn_many corio 1\n\
+             cargo run --release -p corio-bench --features io-uring -- tcp_echo corio-uring 1\n\
              perf stat target/release/corio-bench yield_many tokio 2 --iters 5\n\
              CORIO_BENCH_BUDGET_SECS=900 valgrind --tool=callgrind target/release/corio-bench spawn_many corio 1 --warmup 0 --iters 1\n\
              ```\n"
@@ -474,18 +631,37 @@ impl Report {
             "| Profile | `--release` (the workspace's release profile, `debug = 1`) |\n"
         );
         let _ = writeln!(md, "## Results\n");
+        let uring = if self.shows_uring() {
+            format!(
+                " *corio* is corio as built by default, on its epoll reactor; *corio-uring* is \
+                 corio built with the `io-uring` feature, on its io_uring reactor ({} rows; \
+                 *corio-uring / best peer* and *corio-uring / floor* are its ratios). {}",
+                if self.uring == UringRows::All {
+                    "all"
+                } else {
+                    "the socket and file"
+                },
+                self.uring_backend_sentence().unwrap_or_default()
+            )
+        } else if self.uring != UringRows::Off && !self.uring_available {
+            " No corio-uring column: this run had no binary built with the `io-uring` feature."
+                .to_owned()
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             md,
             "Each cell is min–**median**–max over {} samples (workloads 12 and 13: {}), in the \
              row's unit; lower is better. *corio / best peer* divides corio's median by the lower \
-             of tokio's and smol's medians. *floor* is the bare async-task loop (the last item \
-             below) and \
-             *corio / floor* divides corio's median by it. {}\n",
+             of tokio's and smol's medians.{uring} *floor* is the bare async-task loop (the last \
+             item below), and for `file_io` a plain synchronous loop of std `write_all` and \
+             `read_exact` on one thread (the same file, chunks and check); *corio / floor* \
+             divides corio's median by it. {}\n",
             self.samples_per_cell(Workload::SpawnMany),
             self.samples_per_cell(Workload::MemPerTask),
             self.workers_sentence()
         );
-        let head = header();
+        let head = self.header();
         let _ = writeln!(md, "| {} |", head.join(" | "));
         let _ = writeln!(md, "|{}", "---|".repeat(head.len()));
         for row in &self.rows {
@@ -514,6 +690,7 @@ impl Report {
             }
             let _ = writeln!(md);
         }
+        self.uring_section(&mut md);
         let failures = self.failures();
         if !failures.is_empty() {
             let _ = writeln!(md, "### Failed cases\n");
@@ -531,11 +708,17 @@ impl Report {
                  includes the runtime, the harness and, for `tcp_connections`, the sockets' \
                  user-space buffers; it is a whole-process number, not a per-task one.\n"
             );
-            let _ = writeln!(md, "| workload | corio | tokio | smol |\n|---|---|---|---|");
+            let names: Vec<&str> = self.rss_columns().iter().map(|r| r.name()).collect();
+            let _ = writeln!(
+                md,
+                "| workload | {} |\n|---|{}",
+                names.join(" | "),
+                "---|".repeat(names.len())
+            );
             for (label, cells) in rss {
                 let cells: Vec<String> = cells
                     .into_iter()
-                    .map(|c| c.split_once(' ').map_or(c.clone(), |(_, v)| v.to_owned()))
+                    .map(|(_, text)| text.unwrap_or_default())
                     .collect();
                 let _ = writeln!(md, "| {label} | {} |", cells.join(" | "));
             }
@@ -567,27 +750,78 @@ impl Report {
              `async_task::spawn` with a schedule function that pushes to the back, and the loop \
              pops from the front and runs until the root task is done. No timers, I/O, \
              cross-thread wakes or panic handling. It runs `spawn_many` and `yield_many` on one \
-             thread (yielding with `futures_lite::future::yield_now`), as the lower bound.",
+             thread (yielding with `futures_lite::future::yield_now`), as the lower bound. For \
+             `file_io` the floor is no executor at all: the same steps with std::fs::File's \
+             blocking `write_all` and `read_exact` in a loop on one thread, at every worker \
+             count (the physical floor of a file path: the system calls and the page-cache \
+             copies).",
             Workload::ALL.len() + 1
         );
         md
     }
+
+    /// "corio on io_uring": per row that has the column, the ring's median over the default
+    /// reactor's, over the best peer's and over the floor's, and the backend it ran on.
+    fn uring_section(&self, md: &mut String) {
+        let rows: Vec<(&Row, &Cell)> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.cell(Runtime::CorioUring).map(|c| (r, c)))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(md, "### corio on io_uring against corio on epoll\n");
+        let _ = writeln!(
+            md,
+            "The same corio code built with the `io-uring` feature. Below 1.00 the ring is \
+             faster. The \"behind\" list above is the default build's.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| row | corio-uring / corio | corio-uring / best peer | corio-uring / floor | ran on |\n\
+             |---|---|---|---|---|"
+        );
+        let ratio = |r: Option<f64>| r.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}"));
+        for (row, cell) in rows {
+            let vs_corio = row
+                .median(Runtime::CorioUring)
+                .zip(row.median(Runtime::Corio))
+                .map(|(u, c)| u / c);
+            let mut ran_on: Vec<&str> = cell.backends.iter().map(String::as_str).collect();
+            ran_on.sort_unstable();
+            ran_on.dedup();
+            let ran_on = if ran_on.is_empty() {
+                "not reported".to_owned()
+            } else {
+                ran_on.join(", ")
+            };
+            let peer = match (row.ratio_to_peer_of(Runtime::CorioUring), row.best_peer()) {
+                (Some(r), Some((p, _))) => format!("{r:.2} (vs {p})"),
+                _ => "n/a".to_owned(),
+            };
+            let floor = row
+                .ratio_to_floor_of(Runtime::CorioUring)
+                .map_or_else(String::new, |r| format!("{r:.2}"));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {peer} | {floor} | {ran_on} |",
+                row.label(),
+                ratio(vs_corio)
+            );
+        }
+        let _ = writeln!(md);
+    }
 }
 
-fn header() -> Vec<String> {
-    [
-        "workload",
-        "workers",
-        "unit",
-        "corio",
-        "tokio",
-        "smol",
-        "floor",
-        "corio / best peer",
-        "corio / floor",
-    ]
-    .map(str::to_owned)
-    .to_vec()
+/// " [ran on epoll]" after a cell whose children ran on a backend its column does not promise.
+fn backend_flag(cell: &Cell, runtime: Runtime) -> String {
+    let wrong = cell.wrong_backends(runtime);
+    if wrong.is_empty() {
+        String::new()
+    } else {
+        format!(" [ran on {}]", wrong.join("/"))
+    }
 }
 
 fn num(v: f64) -> String {
@@ -674,6 +908,28 @@ fn method(r: &Report) -> String {
          `--quick`); a hang ends the child with exit code 124 and the cell reads TIMEOUT. The \
          suite also kills a child that outlives the sum of its budgets."
     );
+    if r.shows_uring() {
+        let _ = writeln!(
+            m,
+            "- **Two corio builds.** The *corio* column is the binary as built by default \
+         (corio's epoll reactor). The *corio-uring* column runs the same suite code from a \
+         second binary built with `--features io-uring` (`cargo xtask bench` builds it and \
+         runs it for that column; `--uring all|io|off` picks its rows, by default the socket \
+         and file rows). That runtime probes the kernel at start and falls back to epoll \
+         where the ring is refused; every corio child reports `RuntimeMetrics::io_backend`, \
+         and a cell whose children did not run on its column's backend is marked [ran on …]. \
+         The corio-uring children run without `CORIO_IO` in their environment (which would \
+         force epoll). It takes its turn in the same rotation as the other runtimes, and \
+         `tcp_connections`' client helper runs in the same binary as its server."
+        );
+    }
+    let _ = writeln!(
+        m,
+        "- **The file floor.** `file_io`'s floor is a plain synchronous loop of std \
+         `write_all` and `read_exact` (create, write, flush, open, read, check; the same \
+         chunks, stamp check and untimed removal) on one thread, in its own child process \
+         like every cell; it is the bound issue 17 compares corio's file path against."
+    );
     let _ = writeln!(
         m,
         "- **Noise.** The machine is shared and has few cores; read the spread, not only the \
@@ -721,4 +977,256 @@ fn wrk_section(md: &str) -> Option<&str> {
         end
     };
     Some(&md[start..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine() -> Machine {
+        let t = || "test".to_owned();
+        Machine {
+            cpu: t(),
+            cores: t(),
+            ram: t(),
+            kernel: t(),
+            rustc: t(),
+            date: t(),
+            commit: t(),
+            peers: t(),
+        }
+    }
+
+    fn cell(median: f64, backend: Option<&str>) -> Cell {
+        Cell {
+            samples: vec![median * 0.9, median, median * 1.1],
+            peak_rss_kib: vec![1024; 3],
+            backends: backend.map(str::to_owned).into_iter().collect(),
+            ..Cell::default()
+        }
+    }
+
+    fn row(workload: Workload, cells: Vec<(Runtime, Cell)>) -> Row {
+        Row {
+            workload,
+            workers: 1,
+            cells,
+        }
+    }
+
+    /// tcp_echo: corio behind tokio, the ring ahead. file_io: corio ahead of smol, the ring
+    /// (which fell back to epoll) behind, and the floor. spawn_many: no ring column.
+    fn rows(with_uring: bool) -> Vec<Row> {
+        let uring = |median, backend| {
+            with_uring.then(|| (Runtime::CorioUring, cell(median, Some(backend))))
+        };
+        let mut echo = vec![(Runtime::Corio, cell(110.0, Some("epoll")))];
+        echo.extend(uring(80.0, "io_uring"));
+        echo.extend([
+            (Runtime::Tokio, cell(100.0, None)),
+            (Runtime::Smol, cell(150.0, None)),
+        ]);
+        let mut file = vec![(Runtime::Corio, cell(90.0, Some("epoll")))];
+        if let Some((rt, mut c)) = uring(120.0, "epoll") {
+            c.fallback = Some("io_uring unavailable: EPERM".into());
+            file.push((rt, c));
+        }
+        file.extend([
+            (Runtime::Tokio, cell(300.0, None)),
+            (Runtime::Smol, cell(100.0, None)),
+            (Runtime::Floor, cell(60.0, None)),
+        ]);
+        vec![
+            row(Workload::TcpEcho, echo),
+            row(Workload::FileIo, file),
+            row(
+                Workload::SpawnMany,
+                vec![
+                    (Runtime::Corio, cell(50.0, Some("epoll"))),
+                    (Runtime::Tokio, cell(100.0, None)),
+                    (Runtime::Smol, cell(100.0, None)),
+                    (Runtime::Floor, cell(40.0, None)),
+                ],
+            ),
+        ]
+    }
+
+    fn report(with_uring: bool, uring_available: bool) -> Report {
+        let mut opts = Options::new(Scale::Quick);
+        opts.uring_exe = uring_available.then(|| "/bin/corio-bench-uring".into());
+        Report::with_machine(&opts, rows(with_uring), Duration::from_secs(1), machine())
+    }
+
+    fn table_line<'a>(md: &'a str, prefix: &str) -> &'a str {
+        md.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line `{prefix}` in:\n{md}"))
+    }
+
+    #[test]
+    fn without_the_ring_the_table_keeps_its_columns() {
+        let r = report(false, false);
+        assert_eq!(
+            r.header(),
+            [
+                "workload",
+                "workers",
+                "unit",
+                "corio",
+                "tokio",
+                "smol",
+                "floor",
+                "corio / best peer",
+                "corio / floor"
+            ]
+        );
+        let md = r.markdown();
+        assert!(!md.contains("corio-uring |"), "{md}");
+        assert!(md.contains("No corio-uring column"), "{md}");
+        assert!(r.terminal_table().contains("no corio-uring column"));
+        // The file floor makes file_io's corio / floor cell: 90 / 60.
+        assert!(table_line(&md, "| file_io | 1 |").ends_with("| 0.90 (vs smol) | 1.50 |"));
+    }
+
+    #[test]
+    fn the_ring_gets_its_own_columns_and_ratios() {
+        let r = report(true, true);
+        let head = r.header();
+        assert_eq!(
+            &head[3..8],
+            ["corio", "corio-uring", "tokio", "smol", "floor"]
+        );
+        assert_eq!(
+            &head[8..],
+            [
+                "corio / best peer",
+                "corio-uring / best peer",
+                "corio / floor",
+                "corio-uring / floor"
+            ]
+        );
+        let md = r.markdown();
+        let echo = table_line(&md, "| tcp_echo | 1 |");
+        assert!(
+            echo.ends_with("| 1.10 (vs tokio) | 0.80 (vs tokio) |  |  |"),
+            "{echo}"
+        );
+        let file = table_line(&md, "| file_io | 1 |");
+        assert!(
+            file.ends_with("| 0.90 (vs smol) | 1.20 (vs smol) | 1.50 | 2.00 |"),
+            "{file}"
+        );
+        // A row without the ring leaves its cells empty, not "n/a".
+        let spawn = table_line(&md, "| spawn_many | 1 |");
+        assert!(
+            spawn.ends_with("| 0.50 (vs tokio) |  | 1.25 |  |"),
+            "{spawn}"
+        );
+        for line in [echo, file, spawn] {
+            assert_eq!(line.matches('|').count(), head.len() + 1, "{line}");
+        }
+        assert_eq!(
+            r.terminal_table()
+                .lines()
+                .nth(2)
+                .map(|l| l.matches('|').count()),
+            Some(head.len() - 1)
+        );
+    }
+
+    #[test]
+    fn a_fallback_is_said_and_never_labelled_as_the_ring() {
+        let md = report(true, true).markdown();
+        let file = table_line(&md, "| file_io | 1 |");
+        assert!(file.contains("[ran on epoll]"), "{file}");
+        assert!(!table_line(&md, "| tcp_echo | 1 |").contains("[ran on"));
+        assert!(
+            md.contains("**The ring fell back to epoll** in 1 of 2"),
+            "{md}"
+        );
+        assert!(md.contains("io_uring unavailable: EPERM"), "{md}");
+        let section = &md[md.find("### corio on io_uring").expect("ring section")..];
+        assert!(section.contains("| tcp_echo ×1 | 0.73 | 0.80 (vs tokio) |  | io_uring |"));
+        assert!(section.contains("| file_io ×1 | 1.33 | 1.20 (vs smol) | 2.00 | epoll |"));
+    }
+
+    #[test]
+    fn a_clean_ring_run_says_so() {
+        let mut r = report(true, true);
+        for row in &mut r.rows {
+            for (rt, c) in &mut row.cells {
+                if *rt == Runtime::CorioUring {
+                    c.backends = vec!["io_uring".into()];
+                    c.fallback = None;
+                }
+            }
+        }
+        let md = r.markdown();
+        assert!(md.contains("the ring ran"), "{md}");
+        for row in ["| tcp_echo | 1 |", "| file_io | 1 |"] {
+            assert!(!table_line(&md, row).contains("[ran on"), "{md}");
+        }
+        assert!(!md.contains("fell back"), "{md}");
+        assert!(md.contains("**Two corio builds.**"));
+    }
+
+    #[test]
+    fn the_behind_list_is_the_default_builds() {
+        let md = report(true, true).markdown();
+        let behind = &md[md.find("### Where corio is behind").unwrap()..];
+        let behind = &behind[..behind[4..].find("###").unwrap() + 4];
+        // corio's tcp_echo (1.10× tokio) is behind; corio-uring's file_io (1.20× smol) is not
+        // corio's default, so it is not listed.
+        assert!(
+            behind.contains("- tcp_echo ×1: 1.10× tokio's median"),
+            "{behind}"
+        );
+        assert!(!behind.contains("file_io"), "{behind}");
+        assert_eq!(report(true, true).rows[0].ratio_to_peer(), Some(1.1));
+    }
+
+    #[test]
+    fn a_corio_cell_that_ran_on_the_ring_is_flagged_too() {
+        let mut c = cell(1.0, Some("io_uring"));
+        assert_eq!(backend_flag(&c, Runtime::Corio), " [ran on io_uring]");
+        assert_eq!(backend_flag(&c, Runtime::CorioUring), "");
+        c.backends.push("epoll".into());
+        c.backends.push("epoll".into());
+        assert_eq!(backend_flag(&c, Runtime::CorioUring), " [ran on epoll]");
+        assert_eq!(backend_flag(&cell(1.0, None), Runtime::Tokio), "");
+    }
+
+    #[test]
+    fn the_rss_table_follows_the_columns() {
+        let mut r = report(true, true);
+        r.rows[0].workload = Workload::TcpConnections;
+        let md = r.markdown();
+        assert!(
+            md.contains("| workload | corio | corio-uring | tokio | smol |\n|---|---|---|---|---|"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| tcp_connections ×1 | 1.0–1.0–1.0 | 1.0–1.0–1.0 | 1.0–1.0–1.0 | 1.0–1.0–1.0 |"
+            ),
+            "{md}"
+        );
+        // A row the ring did not run: an empty cell in the page, nothing on the terminal.
+        r.rows[2].workload = Workload::MemPerTask;
+        let md = r.markdown();
+        assert!(
+            md.contains("| mem_per_task ×1 | 1.0–1.0–1.0 |  | 1.0–1.0–1.0 | 1.0–1.0–1.0 |"),
+            "{md}"
+        );
+        let term = r.terminal_table();
+        let line = term
+            .lines()
+            .find(|l| l.trim_start().starts_with("mem_per_task ×1"))
+            .unwrap();
+        assert!(
+            !line.contains("corio-uring") && line.contains("corio 1.0"),
+            "{line}"
+        );
+        assert!(!term.contains("n/a"), "{term}");
+    }
 }

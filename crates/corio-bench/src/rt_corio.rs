@@ -39,6 +39,17 @@ impl Bench {
         }
     }
 
+    /// The reactor backend this runtime waits in (`RuntimeMetrics::io_backend`), and, when the
+    /// reactor says why it is not on the ring, that reason (from its `Debug` output, the only
+    /// place the runtime gives it).
+    pub(crate) fn io_backend(&self) -> (&'static str, Option<String>) {
+        let (backend, debug) = match self {
+            Bench::Local(rt) => (rt.metrics().io_backend, format!("{rt:?}")),
+            Bench::Multi(rt) => (rt.metrics().io_backend, format!("{rt:?}")),
+        };
+        (backend, fallback_reason(&debug))
+    }
+
     /// Runs one iteration in a root task spawned from inside the runtime.
     pub(crate) fn iteration(&self, workload: Workload, sizes: Sizes) -> Outcome {
         let root = async move { corio::spawn(root(workload, sizes)).await };
@@ -56,6 +67,22 @@ impl Bench {
             Bench::Multi(rt) => rt.block_on(root),
         }
     }
+}
+
+/// The reactor's `fallback: "<why>"` field in a runtime's `Debug` output, unescaped.
+fn fallback_reason(debug: &str) -> Option<String> {
+    const FIELD: &str = "fallback: \"";
+    let rest = &debug[debug.find(FIELD)? + FIELD.len()..];
+    let mut why = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(why),
+            '\\' => why.extend(chars.next()),
+            c => why.push(c),
+        }
+    }
+    None
 }
 
 async fn root(workload: Workload, s: Sizes) -> Outcome {
@@ -691,4 +718,38 @@ async fn retry_storm(n: usize) -> Outcome {
         ok += u64::from(result == Ok(3));
     }
     Outcome::since(start, ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_reason_is_read_from_the_reactors_debug_output() {
+        let debug = r#"Runtime { stack: StackHandle { reactor: Reactor { backend: "epoll", fallback: "io_uring unavailable: Operation not permitted (os error 1)", mode: Edge, sources: 0 } } }"#;
+        assert_eq!(
+            fallback_reason(debug).as_deref(),
+            Some("io_uring unavailable: Operation not permitted (os error 1)")
+        );
+        let quoted = r#"Reactor { fallback: "say \"no\" \\ twice", mode: Edge }"#;
+        assert_eq!(
+            fallback_reason(quoted).as_deref(),
+            Some(r#"say "no" \ twice"#)
+        );
+        assert_eq!(
+            fallback_reason(r#"Reactor { backend: "io_uring", mode: Edge }"#),
+            None
+        );
+        assert_eq!(fallback_reason(r#"Reactor { fallback: "cut"#), None);
+    }
+
+    #[test]
+    fn a_started_runtime_names_its_backend() {
+        let rt = Bench::start(1).unwrap();
+        let (backend, why) = rt.io_backend();
+        assert!(["io_uring", "epoll", "kqueue", "iocp", "poll"].contains(&backend));
+        if backend == "io_uring" {
+            assert_eq!(why, None);
+        }
+    }
 }

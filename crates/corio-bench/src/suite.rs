@@ -1,13 +1,51 @@
 //! The whole suite: every (workload, workers, runtime) case, run round after round in child
 //! processes, with the runtime order rotated every round and a timeout on every child.
+//!
+//! The `corio-uring` column is corio from a binary built with the `io-uring` feature: the one
+//! `--uring-exe` names (`cargo xtask bench` builds it), or this binary if it has the feature.
+//! Its children run without `CORIO_IO`, and when this binary has the feature the `corio`
+//! column's children get `CORIO_IO=epoll`, so that `corio` is always corio's default (epoll)
+//! reactor. Every corio child reports the backend it really waited in, and the report flags
+//! a cell whose backend is not its column's.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::report::{self, Cell, Report, Row};
-use crate::workload::{Runtime, Scale, Workload};
+use crate::workload::{Runtime, Scale, URING_BUILT_IN, Workload};
+
+/// The rows that get the `corio-uring` column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UringRows {
+    /// None: no `corio-uring` column.
+    Off,
+    /// The socket and file rows ([`Workload::is_io`]), the default: the backend matters there,
+    /// and they add little to a full run's time.
+    Io,
+    /// Every row (about a third more time).
+    All,
+}
+
+impl UringRows {
+    pub(crate) fn parse(s: &str) -> Result<UringRows, String> {
+        match s {
+            "off" => Ok(UringRows::Off),
+            "io" => Ok(UringRows::Io),
+            "all" => Ok(UringRows::All),
+            other => Err(format!("--uring: `{other}` is not one of io, all, off")),
+        }
+    }
+
+    pub(crate) fn covers(self, workload: Workload) -> bool {
+        match self {
+            UringRows::Off => false,
+            UringRows::Io => workload.is_io(),
+            UringRows::All => true,
+        }
+    }
+}
 
 /// How the suite runs.
 #[derive(Clone, Debug)]
@@ -26,6 +64,11 @@ pub(crate) struct Options {
     /// The worker counts asked for (ascending, no duplicates); those above the cores present
     /// are skipped with a note (see [`split_worker_counts`]).
     pub(crate) workers: Vec<usize>,
+    /// The rows that get the `corio-uring` column.
+    pub(crate) uring: UringRows,
+    /// The binary built with the `io-uring` feature that runs the `corio-uring` column; `None`
+    /// means this binary if it has the feature, else no column (see [`uring_binary`]).
+    pub(crate) uring_exe: Option<PathBuf>,
 }
 
 impl Options {
@@ -44,6 +87,8 @@ impl Options {
             iters,
             docs: None,
             workers: default_worker_counts(),
+            uring: UringRows::Io,
+            uring_exe: None,
         }
     }
 }
@@ -88,9 +133,58 @@ pub(crate) fn split_worker_counts(asked: &[usize]) -> (Vec<usize>, Vec<usize>) {
     asked.iter().partition(|&&w| w <= cores)
 }
 
+/// The binary of the `corio-uring` column: `--uring-exe`, else this one if it has the
+/// `io-uring` feature, else none; `None` too when the column is off.
+pub(crate) fn uring_binary(
+    uring: UringRows,
+    asked: Option<&PathBuf>,
+    this: &Path,
+    this_has_uring: bool,
+) -> Option<PathBuf> {
+    match (uring, asked) {
+        (UringRows::Off, _) => None,
+        (_, Some(path)) => Some(path.clone()),
+        (_, None) => this_has_uring.then(|| this.to_path_buf()),
+    }
+}
+
+/// This binary, as a path that child processes can be started from for the whole run. On
+/// Linux that is `/proc/self/exe`, which stays this process's binary even when a build replaces
+/// the file on disk meanwhile (`cargo xtask bench` builds two variants into the same place);
+/// elsewhere the path it was started from.
+pub(crate) fn this_binary() -> Result<PathBuf, String> {
+    let proc_exe = PathBuf::from("/proc/self/exe");
+    if cfg!(target_os = "linux") && proc_exe.exists() {
+        return Ok(proc_exe);
+    }
+    std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))
+}
+
 /// Runs the suite, prints the table, and writes the docs if asked.
 pub(crate) fn run(opts: &Options) -> Result<(), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let exe = this_binary()?;
+    let mut opts = opts.clone();
+    opts.uring_exe = uring_binary(opts.uring, opts.uring_exe.as_ref(), &exe, URING_BUILT_IN);
+    let opts = &opts;
+    match (&opts.uring_exe, opts.uring) {
+        (_, UringRows::Off) => {}
+        (Some(path), _) if !path.is_file() => {
+            return Err(format!("--uring-exe: no such binary: {}", path.display()));
+        }
+        (Some(path), _) => eprintln!(
+            "corio-bench suite: the corio-uring column runs {} ({} rows)",
+            path.display(),
+            if opts.uring == UringRows::All {
+                "all"
+            } else {
+                "the I/O"
+            }
+        ),
+        (None, _) => eprintln!(
+            "corio-bench suite: no corio-uring column: this binary was built without the \
+             `io-uring` feature and no --uring-exe was given (`cargo xtask bench` builds one)"
+        ),
+    }
     let workloads: Vec<Workload> = Workload::ALL
         .into_iter()
         .filter(|w| opts.filters.is_empty() || opts.filters.iter().any(|f| w.name().contains(f)))
@@ -161,6 +255,9 @@ fn run_row(exe: &PathBuf, opts: &Options, workload: Workload, workers: usize) ->
     let runtimes: Vec<Runtime> = Runtime::ALL
         .into_iter()
         .filter(|r| r.supports(workload, workers))
+        .filter(|&r| {
+            r != Runtime::CorioUring || (opts.uring_exe.is_some() && opts.uring.covers(workload))
+        })
         .collect();
     let mut cells: Vec<(Runtime, Cell)> = runtimes.iter().map(|&r| (r, Cell::default())).collect();
     let (warmup, iters) = if workload.fresh_process() {
@@ -184,7 +281,7 @@ fn run_row(exe: &PathBuf, opts: &Options, workload: Workload, workers: usize) ->
                 continue;
             }
             let label = format!(
-                "{:<20} {}w  round {}/{}  {:<6}",
+                "{:<20} {}w  round {}/{}  {:<11}",
                 workload.name(),
                 workers,
                 round + 1,
@@ -196,13 +293,23 @@ fn run_row(exe: &PathBuf, opts: &Options, workload: Workload, workers: usize) ->
                     let shown: Vec<String> =
                         child.samples.iter().map(|v| format!("{v:.1}")).collect();
                     eprintln!(
-                        "{label} {} {}  (peak RSS {:.1} MiB)",
+                        "{label} {} {}  (peak RSS {:.1} MiB{})",
                         shown.join(" "),
                         workload.unit(),
-                        child.peak_rss_kib as f64 / 1024.0
+                        child.peak_rss_kib as f64 / 1024.0,
+                        child
+                            .io_backend
+                            .as_deref()
+                            .map_or_else(String::new, |b| format!(", I/O on {b}"))
                     );
                     cell.samples.extend(child.samples);
                     cell.peak_rss_kib.push(child.peak_rss_kib);
+                    if let Some(backend) = child.io_backend {
+                        cell.backends.push(backend);
+                    }
+                    if cell.fallback.is_none() {
+                        cell.fallback = child.io_fallback;
+                    }
                 }
                 Err(e) => {
                     eprintln!("{label} FAILED: {e}");
@@ -218,10 +325,14 @@ fn run_row(exe: &PathBuf, opts: &Options, workload: Workload, workers: usize) ->
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default, PartialEq)]
 struct ChildResult {
     samples: Vec<f64>,
     peak_rss_kib: u64,
+    /// corio's `RuntimeMetrics::io_backend` (corio children only).
+    io_backend: Option<String>,
+    /// Why corio's reactor is not on the ring, when it says so.
+    io_fallback: Option<String>,
 }
 
 fn run_child(
@@ -233,7 +344,23 @@ fn run_child(
     warmup: usize,
     iters: usize,
 ) -> Result<ChildResult, String> {
-    let mut child = Command::new(exe)
+    let mut cmd = match runtime {
+        Runtime::CorioUring => {
+            let mut cmd = Command::new(opts.uring_exe.as_ref().unwrap_or(exe));
+            // The column is the ring wherever the kernel allows it.
+            cmd.env_remove("CORIO_IO");
+            cmd
+        }
+        // This binary's corio would wait on the ring: keep the `corio` column on corio's
+        // default reactor.
+        Runtime::Corio if URING_BUILT_IN => {
+            let mut cmd = Command::new(exe);
+            cmd.env("CORIO_IO", "epoll");
+            cmd
+        }
+        _ => Command::new(exe),
+    };
+    let mut child = cmd
         .args([
             workload.name(),
             runtime.name(),
@@ -281,29 +408,46 @@ fn run_child(
         };
         return Err(format!("{what} ({status}): {}", tail.join(" | ")));
     }
-    let mut samples = Vec::new();
-    let mut peak_rss_kib = 0;
+    let result = parse_child_output(&out, iters)?;
+    if runtime.is_corio() && result.io_backend.is_none() {
+        return Err("the corio child did not report its I/O backend".into());
+    }
+    Ok(result)
+}
+
+/// A child's machine lines (`@sample`, `@peak_rss_kib`, `@io_backend`, `@io_fallback`); it must
+/// report exactly `iters` samples.
+fn parse_child_output(out: &str, iters: usize) -> Result<ChildResult, String> {
+    let mut result = ChildResult::default();
     for line in out.lines() {
         if let Some(v) = line.strip_prefix("@sample ") {
-            samples.push(
+            result.samples.push(
                 v.trim()
                     .parse()
                     .map_err(|e| format!("bad sample `{v}`: {e}"))?,
             );
         } else if let Some(v) = line.strip_prefix("@peak_rss_kib ") {
-            peak_rss_kib = v
+            result.peak_rss_kib = v
                 .trim()
                 .parse()
                 .map_err(|e| format!("bad rss `{v}`: {e}"))?;
+        } else if let Some(v) = line.strip_prefix("@io_backend ") {
+            let v = v.trim();
+            if v.is_empty() || v.contains(char::is_whitespace) {
+                return Err(format!("bad I/O backend `{v}`"));
+            }
+            result.io_backend = Some(v.to_owned());
+        } else if let Some(v) = line.strip_prefix("@io_fallback ") {
+            result.io_fallback = Some(v.trim().to_owned());
         }
     }
-    if samples.len() != iters {
-        return Err(format!("expected {iters} samples, got {}", samples.len()));
+    if result.samples.len() != iters {
+        return Err(format!(
+            "expected {iters} samples, got {}",
+            result.samples.len()
+        ));
     }
-    Ok(ChildResult {
-        samples,
-        peak_rss_kib,
-    })
+    Ok(result)
 }
 
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
@@ -328,6 +472,76 @@ mod tests {
         for bad in ["", "0", "1,,2", "x", "-1", "1;2"] {
             assert!(parse_worker_counts(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn child_output_gives_samples_rss_and_backend() {
+        let out = "noise\n@io_backend epoll\n@io_fallback io_uring unavailable: EPERM\n\
+                   @sample 12.5\n@sample 13\n@peak_rss_kib 2048\n";
+        let child = parse_child_output(out, 2).unwrap();
+        assert_eq!(child.samples, vec![12.5, 13.0]);
+        assert_eq!(child.peak_rss_kib, 2048);
+        assert_eq!(child.io_backend.as_deref(), Some("epoll"));
+        assert_eq!(
+            child.io_fallback.as_deref(),
+            Some("io_uring unavailable: EPERM")
+        );
+        // tokio, smol and the floor report no backend.
+        let child = parse_child_output("@sample 1\n@peak_rss_kib 1\n", 1).unwrap();
+        assert_eq!((child.io_backend, child.io_fallback), (None, None));
+        for (bad, iters) in [
+            ("@sample 1\n", 2),
+            ("@sample x\n", 1),
+            ("@sample 1\n@peak_rss_kib -3\n", 1),
+            ("@sample 1\n@io_backend \n", 1),
+            ("@sample 1\n@io_backend io uring\n", 1),
+        ] {
+            assert!(
+                parse_child_output(bad, iters).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn uring_rows_parse_and_cover() {
+        assert_eq!(UringRows::parse("io").unwrap(), UringRows::Io);
+        assert_eq!(UringRows::parse("all").unwrap(), UringRows::All);
+        assert_eq!(UringRows::parse("off").unwrap(), UringRows::Off);
+        for bad in ["", "IO", "on", "yes"] {
+            assert!(UringRows::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        for w in Workload::ALL {
+            assert!(!UringRows::Off.covers(w));
+            assert!(UringRows::All.covers(w));
+            assert_eq!(UringRows::Io.covers(w), w.is_io());
+        }
+        for w in [
+            Workload::TcpEcho,
+            Workload::TcpConnections,
+            Workload::FileIo,
+        ] {
+            assert!(UringRows::Io.covers(w), "{w}");
+        }
+        assert!(!UringRows::Io.covers(Workload::SpawnMany));
+    }
+
+    #[test]
+    fn the_uring_binary_is_the_one_asked_for_else_this_one_if_it_has_the_feature() {
+        let this = PathBuf::from("/bin/this");
+        let other = PathBuf::from("/bin/uring");
+        for has in [false, true] {
+            assert_eq!(uring_binary(UringRows::Off, Some(&other), &this, has), None);
+            assert_eq!(
+                uring_binary(UringRows::Io, Some(&other), &this, has),
+                Some(other.clone())
+            );
+        }
+        assert_eq!(uring_binary(UringRows::All, None, &this, false), None);
+        assert_eq!(
+            uring_binary(UringRows::All, None, &this, true),
+            Some(this.clone())
+        );
     }
 
     #[test]

@@ -115,6 +115,15 @@ impl Workload {
         )
     }
 
+    /// Whether the workload's time goes to sockets or files, the rows where corio's reactor
+    /// backend matters: the suite runs the `corio-uring` column on these by default.
+    pub(crate) fn is_io(self) -> bool {
+        matches!(
+            self,
+            Workload::TcpEcho | Workload::TcpConnections | Workload::FileIo | Workload::TlsEcho
+        )
+    }
+
     /// Whether the report shows the child process's peak RSS.
     pub(crate) fn reports_peak_rss(self) -> bool {
         matches!(
@@ -326,7 +335,11 @@ impl Workload {
                  read back. corio::fs::File (on corio's blocking pool), tokio::fs::File \
                  (spawn_blocking), smol::fs::File (async-fs on blocking's pool). The file lives in \
                  the temp directory and is removed after the timed part; the page cache serves \
-                 both directions, so this measures the runtimes' file paths, not the disk.",
+                 both directions, so this measures the runtimes' file paths, not the disk. The \
+                 floor column is the same work as a plain synchronous loop on one thread: \
+                 std::fs::File::create, `write_all` per chunk, `flush`, `open`, `read_exact` \
+                 per chunk with the same check, and the same untimed removal (no runtime, no \
+                 thread hop; the page-cache copy is what is left).",
                 s.file_chunks * FILE_CHUNK / (1024 * 1024),
                 thousands(s.file_chunks),
                 FILE_CHUNK / 1024
@@ -432,19 +445,27 @@ impl FromStr for Workload {
     }
 }
 
-/// A runtime under test. `Floor` is the lower bound: a `VecDeque` of async-task runnables.
+/// A runtime under test. `CorioUring` is corio again, from a binary built with the
+/// `io-uring` feature (see [`URING_BUILT_IN`]); `Floor` is the lower bound: a `VecDeque` of
+/// async-task runnables, or for `file_io` a plain synchronous loop of std `write` and `read`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Runtime {
     Corio,
+    CorioUring,
     Tokio,
     Smol,
     Floor,
 }
 
+/// Whether this binary was built with the `io-uring` feature, so that its corio waits on an
+/// io_uring (where the kernel allows it, and unless `CORIO_IO=epoll`).
+pub(crate) const URING_BUILT_IN: bool = cfg!(feature = "io-uring");
+
 impl Runtime {
     /// The runtimes of the comparison, in table order.
-    pub(crate) const ALL: [Runtime; 4] = [
+    pub(crate) const ALL: [Runtime; 5] = [
         Runtime::Corio,
+        Runtime::CorioUring,
         Runtime::Tokio,
         Runtime::Smol,
         Runtime::Floor,
@@ -453,20 +474,31 @@ impl Runtime {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Runtime::Corio => "corio",
+            Runtime::CorioUring => "corio-uring",
             Runtime::Tokio => "tokio",
             Runtime::Smol => "smol",
             Runtime::Floor => "floor",
         }
     }
 
-    /// Whether this runtime runs `workload` on `workers` threads.
+    /// Whether this runtime runs `workload` on `workers` threads. The floor runs
+    /// `spawn_many` and `yield_many` on one worker only (on more it would compare a
+    /// single-threaded loop with a pool), and `file_io` at every worker count: one thread
+    /// writing and reading a file is the floor of that row whatever the pool.
     pub(crate) fn supports(self, workload: Workload, workers: usize) -> bool {
         match self {
-            Runtime::Floor => {
-                workers == 1 && matches!(workload, Workload::SpawnMany | Workload::YieldMany)
-            }
+            Runtime::Floor => match workload {
+                Workload::SpawnMany | Workload::YieldMany => workers == 1,
+                Workload::FileIo => true,
+                _ => false,
+            },
             _ => true,
         }
+    }
+
+    /// Whether this is corio (on either backend).
+    pub(crate) fn is_corio(self) -> bool {
+        matches!(self, Runtime::Corio | Runtime::CorioUring)
     }
 }
 
@@ -483,7 +515,9 @@ impl FromStr for Runtime {
         Runtime::ALL
             .into_iter()
             .find(|r| r.name() == s)
-            .ok_or_else(|| format!("unknown runtime `{s}` (one of: corio, tokio, smol, floor)"))
+            .ok_or_else(|| {
+                format!("unknown runtime `{s}` (one of: corio, corio-uring, tokio, smol, floor)")
+            })
     }
 }
 
@@ -588,6 +622,9 @@ pub(crate) const CPU_SMALL_STEPS: u64 = 5_000;
 pub(crate) const CPU_LARGE_STEPS: u64 = 5_000_000;
 
 /// `cpu_fanout`'s job: `steps` rounds of a multiply-xorshift that the compiler cannot fold.
+/// Never inlined: every runtime's closure calls this one copy of the loop, so its code (and its
+/// alignment) is the same in every column.
+#[inline(never)]
 pub(crate) fn cpu_job(steps: u64, seed: u64) -> u64 {
     let steps = std::hint::black_box(steps);
     let mut x = std::hint::black_box(seed);

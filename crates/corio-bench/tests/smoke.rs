@@ -89,3 +89,91 @@ fn bad_arguments_are_refused() {
         assert!(!out.status.success(), "{args:?} was accepted");
     }
 }
+
+#[test]
+fn corio_uring_runs_on_a_binary_with_the_feature_and_is_refused_without() {
+    let out = Command::new(BENCH)
+        .args([
+            "tcp_echo",
+            "corio-uring",
+            "1",
+            "--scale",
+            "tiny",
+            "--iters",
+            "1",
+        ])
+        .env_remove("CORIO_IO")
+        .output()
+        .expect("run corio-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if cfg!(feature = "io-uring") {
+        assert!(out.status.success(), "{stderr}");
+        // The ring, or epoll with the reason: either way the child says which.
+        let backend = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("@io_backend "))
+            .unwrap_or_else(|| panic!("no backend in:\n{stdout}"));
+        assert!(["io_uring", "epoll"].contains(&backend), "{backend}");
+        if backend == "epoll" {
+            assert!(stdout.contains("@io_fallback "), "{stdout}");
+        }
+    } else {
+        assert!(!out.status.success(), "{stdout}");
+        assert!(
+            stderr.contains("without the `io-uring` feature"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_file_floor_runs_and_corio_reports_its_backend() {
+    let out = Command::new(BENCH)
+        .args([
+            "suite",
+            "--scale",
+            "tiny",
+            "--filter",
+            "file_io",
+            "--workers",
+            "1",
+        ])
+        .output()
+        .expect("run corio-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("file_io"))
+        .unwrap_or_else(|| panic!("no file_io row in:\n{stdout}"));
+    // Every runtime column has a number (no empty floor cell, no failure) and corio / floor
+    // is a ratio.
+    let cells: Vec<&str> = row.split(" | ").map(str::trim).collect();
+    let floor_ratio = cells.last().expect("a last column");
+    assert!(floor_ratio.parse::<f64>().is_ok(), "{row}");
+    assert!(!row.contains("FAILED") && !row.contains("[ran on"), "{row}");
+    assert!(stderr.contains("floor"), "{stderr}");
+    // corio's column is its default reactor even in a binary built with the ring (the suite
+    // gives those children CORIO_IO=epoll); the corio-uring column runs only with the feature.
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("file_io "))
+        .collect();
+    let corio: Vec<&&str> = progress.iter().filter(|l| l.contains(" corio ")).collect();
+    assert!(!corio.is_empty(), "{stderr}");
+    for line in corio {
+        assert!(line.contains("I/O on epoll"), "{line}");
+    }
+    let uring = progress
+        .iter()
+        .filter(|l| l.contains(" corio-uring "))
+        .count();
+    assert_eq!(uring > 0, cfg!(feature = "io-uring"), "{stderr}");
+    assert_eq!(
+        stdout.contains("| corio-uring "),
+        cfg!(feature = "io-uring"),
+        "{stdout}"
+    );
+}
