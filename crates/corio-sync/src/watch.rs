@@ -25,10 +25,13 @@
 //! - **Cancel-safe.** A [`Changed`] future marks the version seen only in the poll that returns
 //!   `Ok`; dropping it at any point changes nothing, so the next `changed()` still reports the
 //!   change. Every send wakes every waiting receiver, so there is no wake-up to pass on.
-//! - **Locking.** The value sits behind its own lock, which a [`Ref`] holds while it lives: keep a
-//!   `Ref` short, never hold one across an `.await`, and never send on the same thread while
-//!   holding one (the send would wait for the `Ref` forever). Waiting receivers sit behind a second
-//!   lock, so borrowing never blocks a `changed()`.
+//! - **Locking.** The value sits behind its own read-write lock, which a [`Ref`] holds (for
+//!   reading) while it lives: keep a `Ref` short, never hold one across an `.await`, and never
+//!   send on the same thread while holding one (the send would wait for the `Ref` forever).
+//!   Several `Ref`s may be alive at once, on one thread or many; but a second `borrow` on a thread
+//!   that already holds a `Ref` waits if a send on another thread is waiting for the lock meanwhile
+//!   (the lock lets a waiting writer in before new readers), so do not nest them where sends can
+//!   race. Waiting receivers sit behind a second lock, so borrowing never blocks a `changed()`.
 //! - **Send fails when nobody listens.** [`Sender::send`] hands the value back in [`SendError`]
 //!   when every receiver is gone (as tokio does); `send_replace` and `send_modify` store it anyway.
 //!
@@ -63,7 +66,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::coop;
-use crate::loom_shim::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, lock};
+use crate::loom_shim::{
+    AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, RwLockReadGuard, lock, read, write,
+};
 use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 
 /// Creates a watch channel holding `init`, which every first receiver counts as seen.
@@ -79,7 +84,7 @@ use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 /// ```
 pub fn channel<T>(init: T) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
-        value: Mutex::new(Versioned {
+        value: RwLock::new(Versioned {
             value: init,
             version: 0,
         }),
@@ -155,7 +160,7 @@ impl fmt::Display for RecvError {
 impl std::error::Error for RecvError {}
 
 struct Shared<T> {
-    value: Mutex<Versioned<T>>,
+    value: RwLock<Versioned<T>>,
     /// A copy of `value.version`, written under the value's lock, so that `changed` and
     /// `has_changed` can compare versions without taking it.
     version: AtomicU64,
@@ -197,7 +202,7 @@ impl<T> Shared<T> {
 
     /// Runs `f` on the value under its lock and bumps the version.
     fn modify<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let mut guard = lock(&self.value);
+        let mut guard = write(&self.value);
         let out = f(&mut guard.value);
         guard.version += 1;
         self.version.store(guard.version, Ordering::Release);
@@ -282,7 +287,7 @@ impl<T> Sender<T> {
     /// ```
     pub fn borrow(&self) -> Ref<'_, T> {
         Ref {
-            guard: lock(&self.shared.value),
+            guard: read(&self.shared.value),
         }
     }
 
@@ -299,7 +304,7 @@ impl<T> Sender<T> {
     /// assert_eq!(*rx2.borrow(), 1);
     /// ```
     pub fn subscribe(&self) -> Receiver<T> {
-        let guard = lock(&self.shared.value);
+        let guard = read(&self.shared.value);
         self.shared.receivers.fetch_add(1, Ordering::AcqRel);
         let seen = guard.version;
         drop(guard);
@@ -389,7 +394,7 @@ impl<T> Receiver<T> {
     /// ```
     pub fn borrow(&self) -> Ref<'_, T> {
         Ref {
-            guard: lock(&self.shared.value),
+            guard: read(&self.shared.value),
         }
     }
 
@@ -404,7 +409,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.has_changed(), Ok(false));
     /// ```
     pub fn borrow_and_update(&mut self) -> Ref<'_, T> {
-        let guard = lock(&self.shared.value);
+        let guard = read(&self.shared.value);
         self.seen = guard.version;
         Ref { guard }
     }
@@ -515,7 +520,7 @@ impl<T> fmt::Debug for Receiver<T> {
 /// assert_eq!(pair.0 + pair.1, 3);
 /// ```
 pub struct Ref<'a, T> {
-    guard: MutexGuard<'a, Versioned<T>>,
+    guard: RwLockReadGuard<'a, Versioned<T>>,
 }
 
 impl<T> Deref for Ref<'_, T> {

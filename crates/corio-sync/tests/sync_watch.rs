@@ -51,6 +51,25 @@ fn borrow_does_not_mark_seen_but_borrow_and_update_does() {
     assert_eq!(*tx.borrow(), 2);
 }
 
+/// Several `Ref`s alive at once on one thread (two receivers, the sender and a receiver) do
+/// not wait for each other: they hold the value's lock for reading. Each check runs on its own
+/// thread so that a regression fails here instead of hanging the suite.
+#[test]
+fn borrows_alive_at_once_on_one_thread_do_not_wait_for_each_other() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (tx, rx) = watch::channel(5);
+        let rx2 = rx.clone();
+        let both = *rx.borrow() + *rx2.borrow();
+        let (a, b) = (tx.borrow(), rx.borrow());
+        let _ = done_tx.send((both, *a, *b));
+    });
+    let got = done_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("a second borrow on the same thread waited for the first");
+    assert_eq!(got, (10, 5, 5));
+}
+
 #[test]
 fn subscribe_and_clone_start_from_the_right_version() {
     let (tx, rx) = watch::channel(0);
