@@ -314,11 +314,12 @@ pin_project! {
                 }
             }));
             if let Err(payload) = dropped {
-                drop(Panicked::with_reporting(payload, TaskSummary {
+                let extra = this.extra.extra();
+                drop(Panicked::in_destructor(payload, TaskSummary {
                     id: *this.id,
-                    name: None,
+                    name: extra.and_then(|e| e.name.clone()),
                     location: this.location,
-                }, reporting_of(this.extra.extra())));
+                }, reporting_of(extra)));
             }
         }
     }
@@ -478,6 +479,9 @@ struct PanickedInner {
     payload: Option<Box<dyn Any + Send>>,
     task: TaskSummary,
     reporting: Option<(ReportHook, PanicPolicy)>,
+    /// The panic came from the future's destructor (the task was cancelled, shut down, or its
+    /// future dropped after completing), not from a poll: the report says so.
+    in_destructor: bool,
 }
 
 impl Panicked {
@@ -496,7 +500,20 @@ impl Panicked {
             payload: Some(payload),
             task,
             reporting,
+            in_destructor: false,
         }))
+    }
+
+    /// A panic of the future's destructor, which no awaiter can ever observe.
+    #[cold]
+    fn in_destructor(
+        payload: Box<dyn Any + Send>,
+        task: TaskSummary,
+        reporting: Option<(ReportHook, PanicPolicy)>,
+    ) -> Panicked {
+        let mut panicked = Panicked::with_reporting(payload, task, reporting);
+        panicked.0.in_destructor = true;
+        panicked
     }
 
     fn resume(mut self) -> ! {
@@ -511,9 +528,13 @@ impl Drop for Panicked {
         let Some(payload) = this.payload.take() else {
             return;
         };
+        let mut message = panic_message(&*payload);
+        if this.in_destructor {
+            message.push_str(" (in the future's destructor, while the task was dropped)");
+        }
         let report = Report::UnobservedPanic {
             task: this.task.clone(),
-            message: panic_message(&*payload),
+            message,
         };
         let policy = match &this.reporting {
             Some((hook, policy)) => {

@@ -333,3 +333,34 @@ fn a_task_set_cancelling_tasks_whose_destructors_panic() {
         assert_eq!(rt.block_on(rt.spawn(async { 6 })), 6, "still serving");
     }
 }
+
+/// The report of a destructor that panicked while its task was cancelled names the task and
+/// says the panic came from the destructor (nobody could have awaited it).
+#[test]
+fn a_cancelled_named_tasks_destructor_panic_is_reported_with_its_name() {
+    let (rt, reports) = runtime(1);
+    let drops = Drops::default();
+    let polled = Arc::new(AtomicUsize::new(0));
+    let (g, p) = (drops.guard(true), polled.clone());
+    rt.block_on(async move {
+        let task = corio::task::Builder::new()
+            .name("bomb-carrier")
+            .spawn(async move {
+                p.fetch_add(1, Ordering::SeqCst);
+                parked::<()>(g).await
+            });
+        while polled.load(Ordering::SeqCst) == 0 {
+            corio::yield_now().await;
+        }
+        drop(task);
+    });
+    wait_bombs(&reports, 1);
+    assert_eq!(drops.count(), 1);
+    let reports = reports.lock().unwrap();
+    let report = reports
+        .iter()
+        .find(|r| r.contains("destructor bomb"))
+        .expect("the destructor's panic was reported");
+    assert!(report.contains("bomb-carrier"), "{report}");
+    assert!(report.contains("in the future's destructor"), "{report}");
+}
