@@ -145,8 +145,30 @@ impl Shared {
 
 /// The debug record of a `block_on` future; it leaves the registry when `block_on` returns or
 /// unwinds.
-struct MainDebug {
-    record: Arc<crate::debug::TaskDebug>,
+pub(crate) struct MainDebug {
+    pub(crate) record: Arc<crate::debug::TaskDebug>,
+}
+
+impl MainDebug {
+    /// In debug mode, registers a `block_on` future called at `location` as a task named
+    /// `block_on`, so that the slow-poll detector watches its polls and the dump lists it.
+    pub(crate) fn track(
+        state: Option<&Arc<crate::debug::DebugState>>,
+        location: &'static Location<'static>,
+    ) -> Option<MainDebug> {
+        state.map(|state| MainDebug {
+            record: state.track(TaskId::next(), Some(Arc::from("block_on")), location),
+        })
+    }
+
+    /// Runs one poll of the `block_on` future, timed.
+    #[inline]
+    pub(crate) fn poll<R>(debug: Option<&MainDebug>, poll: impl FnOnce() -> R) -> R {
+        match debug {
+            None => poll(),
+            Some(d) => d.record.instrumented(poll),
+        }
+    }
 }
 
 impl Drop for MainDebug {
@@ -309,9 +331,7 @@ impl Core {
         location: &'static Location<'static>,
     ) -> F::Output {
         let _enter = context::enter(Current::Local(self.clone()));
-        let debug = self.shared.common.debug.as_ref().map(|state| MainDebug {
-            record: state.track(TaskId::next(), Some(Arc::from("block_on")), location),
-        });
+        let debug = MainDebug::track(self.shared.common.debug.as_ref(), location);
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
             shared: self.shared.clone(),
@@ -322,9 +342,8 @@ impl Core {
         loop {
             if main.woken.swap(false, Ordering::AcqRel) {
                 self.tick();
-                let poll = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || match &debug {
-                    None => future.as_mut().poll(&mut cx),
-                    Some(d) => d.record.instrumented(|| future.as_mut().poll(&mut cx)),
+                let poll = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
+                    MainDebug::poll(debug.as_ref(), || future.as_mut().poll(&mut cx))
                 });
                 if let Poll::Ready(output) = poll {
                     return output;

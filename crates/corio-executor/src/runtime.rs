@@ -102,12 +102,13 @@ impl Runtime {
     /// assert_eq!(v, 5);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let on_worker = context::with(|cur| match cur {
             Some(Current::Worker(core)) => Arc::ptr_eq(&core.shared, &self.shared),
             _ => false,
         });
-        multi_block_on(&self.shared, future, on_worker)
+        multi_block_on(&self.shared, future, on_worker, Location::caller())
     }
 
     /// Spawns a task on this runtime.
@@ -213,12 +214,17 @@ impl Wake for crate::pinned::BlockOnTarget {
 ///
 /// Between polls of `future` it runs the thread's pinned tasks (`spawn_local` here); the
 /// outermost call off the workers drops those left when it returns.
+/// Runs `future` to completion on the calling thread. In debug mode the future is watched like a
+/// task (named `block_on`, at `location`), as on the local runtime: blocking in it freezes
+/// whatever waits on it, so the slow-poll detector must see it, and the dump lists it.
 pub(crate) fn multi_block_on<F: Future>(
     shared: &Arc<multi::Shared>,
     future: F,
     on_worker: bool,
+    location: &'static Location<'static>,
 ) -> F::Output {
     let _enter = context::enter(Current::Entered(Handle(HandleKind::Multi(shared.clone()))));
+    let debug = crate::local::MainDebug::track(shared.common.debug.as_ref(), location);
     let target = Arc::new(crate::pinned::BlockOnTarget {
         parker: Parker::new(),
         shared: shared.clone(),
@@ -229,8 +235,9 @@ pub(crate) fn multi_block_on<F: Future>(
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
-        let poll =
-            corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || future.as_mut().poll(&mut cx));
+        let poll = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
+            crate::local::MainDebug::poll(debug.as_ref(), || future.as_mut().poll(&mut cx))
+        });
         if let Poll::Ready(output) = poll {
             return output;
         }
@@ -475,7 +482,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     });
     match via {
         Via::Local(core) => core.block_on(future, Location::caller()),
-        Via::Multi(shared, on_worker) => multi_block_on(&shared, future, on_worker),
+        Via::Multi(shared, on_worker) => {
+            multi_block_on(&shared, future, on_worker, Location::caller())
+        }
         Via::Park => park_block_on(future),
     }
 }

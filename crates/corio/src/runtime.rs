@@ -524,6 +524,7 @@ impl Runtime {
     /// assert_eq!(out, 42);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.exec().block_on(future)
     }
@@ -881,6 +882,7 @@ impl LocalRuntime {
 /// });
 /// assert_eq!(answer, 42);
 /// ```
+#[track_caller]
 pub fn run<F: Future>(future: F) -> F::Output {
     let rt = Runtime::new().unwrap_or_else(|e| panic!("corio::run: cannot start the runtime: {e}"));
     rt.block_on(future)

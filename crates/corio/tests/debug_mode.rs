@@ -128,6 +128,32 @@ fn debug_mode_reports_a_blocking_task_through_the_facade() {
     );
 }
 
+/// The root future of the multi-threaded runtime's `block_on` is watched too: blocking in it
+/// is reported, under the name `block_on` and the caller's location.
+#[test]
+fn debug_mode_reports_a_blocking_root_future_on_the_multi_threaded_runtime() {
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = reports.clone();
+    let rt = corio::Builder::new()
+        .debug(true)
+        .slow_poll_threshold(Duration::from_millis(30))
+        .report_hook(move |r| sink.lock().unwrap().push(r.to_string()))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        std::thread::sleep(Duration::from_millis(60));
+        corio::yield_now().await;
+    });
+    drop(rt);
+    let reports = reports.lock().unwrap();
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.contains("`block_on`") && r.contains("debug_mode.rs")),
+        "{reports:?}"
+    );
+}
+
 #[corio::test(debug)]
 async fn the_test_attribute_accepts_debug() {
     assert!(corio::Handle::current().is_debug());
