@@ -73,7 +73,10 @@ pub fn all_disabled() -> ! {
 /// - **A losing sleep costs no timer work.** A `corio::sleep` (or `timeout`'s deadline) polled
 ///   by an arm, with the task's own waker, registers with the timer only if no arm is ready:
 ///   `select!` then polls those arms a second time before it waits. A due sleep is never held
-///   back, so a deadline still wins its turn against an always-ready arm.
+///   back, so a deadline still wins its turn against an always-ready arm. With `biased;`, an
+///   earlier arm that is always ready wins every time, unless it is a corio resource (a queue,
+///   a channel, a socket...): those return `Pending` once the task's cooperative budget is spent,
+///   and the deadline behind them is then seen.
 /// - Up to 32 arms (the arms are parsed by recursion; a very long pattern may need a higher
 ///   `#![recursion_limit]`).
 ///

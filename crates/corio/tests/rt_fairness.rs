@@ -161,17 +161,19 @@ async fn deadline_after(ms: u64) -> &'static str {
 /// cooperative budget by then) still completes: in `race`, in a biased `select!`, in
 /// `try_join!`, and when the deadline has already passed at its first poll.
 async fn deadlines_polled_after_busy_futures_complete() {
-    assert_eq!(corio::race(busy_loop(), deadline_after(10)).await, "deadline");
+    assert_eq!(
+        corio::race(busy_loop(), deadline_after(10)).await,
+        "deadline"
+    );
     let chosen = corio::select! {
         biased;
         r = busy_loop() => r,
         r = deadline_after(10) => r,
     };
     assert_eq!(chosen, "deadline");
-    let joined = corio::try_join!(
-        async { Ok::<_, &str>(busy_loop().await) },
-        async { Err::<(), _>(deadline_after(10).await) },
-    );
+    let joined = corio::try_join!(async { Ok::<_, &str>(busy_loop().await) }, async {
+        Err::<(), _>(deadline_after(10).await)
+    },);
     assert_eq!(joined.unwrap_err(), "deadline");
     let past = std::time::Instant::now();
     let already_due = async {
@@ -190,5 +192,34 @@ fn deadlines_polled_after_busy_futures_complete_on_run_local() {
 fn deadlines_polled_after_busy_futures_complete_on_run() {
     within_a_minute(|| {
         corio::run(async { corio::spawn(deadlines_polled_after_busy_futures_complete()).await })
+    });
+}
+
+/// A biased `select!` in a loop, with an always-ready queue arm first and a deadline behind it:
+/// the queue spends the cooperative budget, and the deadline is seen when it runs out.
+async fn a_biased_select_loop_sees_a_deadline_behind_a_ready_queue() {
+    let queue = corio::Queue::<u64>::unbounded();
+    for item in 0..LOOP_CAP / 4 {
+        queue.try_put(item).unwrap();
+    }
+    let deadline = corio::sleep(Duration::from_millis(10));
+    let mut deadline = std::pin::pin!(deadline);
+    loop {
+        let hit_deadline = corio::select! {
+            biased;
+            _ = queue.get() => false,
+            _ = &mut deadline => true,
+        };
+        if hit_deadline {
+            break;
+        }
+        assert!(!queue.is_empty(), "the deadline never won");
+    }
+}
+
+#[test]
+fn a_biased_select_loop_sees_a_deadline_behind_a_ready_queue_on_run_local() {
+    within_a_minute(|| {
+        corio::run_local(a_biased_select_loop_sees_a_deadline_behind_a_ready_queue())
     });
 }
