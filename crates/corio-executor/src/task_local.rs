@@ -163,17 +163,32 @@ impl<T: 'static> LocalKey<T> {
     }
 
     /// Swaps `value` with the thread's slot. Returns `false` during thread teardown.
+    ///
+    /// # Panics
+    ///
+    /// If a `with` closure of this key is running on this thread: the value cannot change
+    /// under it, and going on with the old value would silently give the wrong one to the
+    /// scope (or task) being entered. Only a `block_on` called inside that closure gets here.
+    /// Leaving a scope never panics: it swaps back in the frame that entered it.
     fn swap(&'static self, value: &mut Option<T>) -> bool {
-        self.slot
-            .try_with(|slot| match slot.try_borrow_mut() {
-                Ok(mut slot) => {
-                    std::mem::swap(&mut *slot, value);
-                    true
-                }
-                // Only reachable from inside a `with` closure of this key, which cannot poll.
-                Err(_) => false,
-            })
-            .unwrap_or(false)
+        let swapped = self.slot.try_with(|slot| match slot.try_borrow_mut() {
+            Ok(mut slot) => {
+                std::mem::swap(&mut *slot, value);
+                true
+            }
+            Err(_) => false,
+        });
+        match swapped {
+            Ok(true) => true,
+            Ok(false) => panic!(
+                "task-local `{}`: a scope or task that sets it was entered inside `{}.with(..)` \
+                 (through a `block_on` in the closure); take what you need out of the closure \
+                 first",
+                self.name, self.name
+            ),
+            // Thread teardown: the slot is gone.
+            Err(_) => false,
+        }
     }
 }
 

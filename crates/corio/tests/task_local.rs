@@ -34,6 +34,30 @@ fn with_outside_a_scope_panics_naming_the_key() {
     assert!(msg.contains("REQUEST_ID"), "{msg}");
 }
 
+/// A scope of a key entered inside a `with` closure of the same key (through `block_on`) is a
+/// clear panic, not a silent use of the outer value.
+#[test]
+fn a_scope_entered_inside_with_of_the_same_key_panics_clearly() {
+    let out = std::panic::catch_unwind(|| {
+        corio::block_on(REQUEST_ID.scope(1, async {
+            REQUEST_ID.with(|_| corio::block_on(REQUEST_ID.scope(2, async { id() })))
+        }))
+    });
+    let err = out.expect_err("the inner scope silently saw the outer value");
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("REQUEST_ID") && msg.contains("with"), "{msg}");
+    // Another key's scope inside the closure is fine.
+    let user = corio::block_on(REQUEST_ID.scope(1, async {
+        REQUEST_ID
+            .with(|_| corio::block_on(USER.scope("ada".into(), async { USER.with(|u| u.clone()) })))
+    }));
+    assert_eq!(user, "ada");
+    assert!(
+        REQUEST_ID.try_with(|_| ()).is_err(),
+        "the panic left no value behind"
+    );
+}
+
 #[test]
 fn spawned_tasks_inherit_a_clone_on_every_runtime() {
     // Multi-threaded: the child may run on another worker.
