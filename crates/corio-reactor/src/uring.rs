@@ -9,9 +9,10 @@
 //! Invariants:
 //! - The submission queue is touched only under `sq`, the completion queue only under `cq` (only
 //!   the thread in [`Ring::wait`] drains it; the reactor has one such thread at a time).
-//! - A registration's `user_data` is `generation << 32 | key`, with a generation unique to that
-//!   registration, so a late completion of a removed poll can never re-arm its key's next owner.
-//!   `regs` maps each registered key to its fd and `user_data`.
+//! - A registration's `user_data` is `generation << 32 | key`, with a 31-bit generation (bit 63
+//!   tags receives) unique to that registration (until it wraps, after 2^31 of them), so a late
+//!   completion of a removed poll can never re-arm its key's next owner. `regs` maps each
+//!   registered key to its fd and `user_data`.
 //! - A new poll or receive is *not* submitted by the thread that queues it: it waits in the
 //!   submission queue for the next `io_uring_enter` of the parking thread (a park submits what is
 //!   queued). If that thread is inside its enter right now (`in_wait`), the queuing thread wakes
@@ -93,6 +94,14 @@ use crate::sys::linux::{self as epoll, CAPACITY, Events, NOTIFY_KEY, check};
 const IGNORE_KEY: u64 = u64::MAX - 1;
 /// Set in the `user_data` of an operation (a receive), whose low bits are its index in `ops`.
 const OP_BIT: u64 = 1 << 63;
+
+/// The `user_data` of a registration's poll: 31 bits of generation above the key's 32 bits, so
+/// that bit 63 ([`OP_BIT`]) stays clear whatever the counter: after 2^31 registrations a full
+/// 32-bit generation would set it, and that poll's completions would be taken for those of the
+/// receive in the key's slot of `ops` (whose buffer the kernel may still be writing).
+fn poll_user_data(generation: u32, key: usize) -> u64 {
+    (u64::from(generation & 0x7FFF_FFFF) << 32) | (key as u64 & 0xFFFF_FFFF)
+}
 /// The buffer a source receives into on the ring.
 const RECV_BUF: usize = 16 * 1024;
 /// How long dropping a ring waits for the completions of operations still in flight before it
@@ -422,8 +431,7 @@ impl Ring {
     }
 
     fn add(&self, fd: RawFd, ev: &Event) -> io::Result<()> {
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-        let user_data = (u64::from(generation) << 32) | (ev.key as u64 & 0xFFFF_FFFF);
+        let user_data = poll_user_data(self.generation.fetch_add(1, Ordering::Relaxed), ev.key);
         let mut mask = 0;
         if ev.readable {
             mask |= POLL_READ;
@@ -791,5 +799,22 @@ impl Drop for Ring {
             LEAKED_OP_BUFFERS.fetch_add(1, Ordering::Relaxed);
             std::mem::forget(op.buf);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_polls_user_data_never_looks_like_a_receives() {
+        for generation in [0, 1, 0x7FFF_FFFF, 0x8000_0000, u32::MAX] {
+            for key in [0, 7, 0xFFFF_FFFF, usize::MAX] {
+                let user_data = poll_user_data(generation, key);
+                assert_eq!(user_data & OP_BIT, 0, "generation {generation:#x}, key {key:#x}");
+                assert_eq!(user_data & 0xFFFF_FFFF, key as u64 & 0xFFFF_FFFF);
+            }
+        }
+        assert_ne!(poll_user_data(1, 3), poll_user_data(2, 3));
     }
 }
