@@ -19,6 +19,17 @@ use crate::{local, multi};
 
 type DriverFactory = Box<dyn FnOnce() -> io::Result<Box<dyn Driver>> + Send>;
 
+/// The most worker threads a multi-threaded runtime accepts (see [`Builder::worker_threads`]):
+/// far more than the cores of any machine, and far fewer than the threads that exhaust memory.
+///
+/// # Examples
+///
+/// ```
+/// let too_many = corio_executor::MAX_WORKER_THREADS + 1;
+/// assert!(corio_executor::Builder::new().worker_threads(too_many).build().is_err());
+/// ```
+pub const MAX_WORKER_THREADS: usize = 4096;
+
 /// Configures and builds a [`Runtime`] (many threads) or a [`LocalRuntime`] (this thread).
 ///
 /// # Examples
@@ -135,7 +146,9 @@ impl Builder {
     }
 
     /// The number of worker threads of a multi-threaded runtime. Defaults to the number of cores.
-    /// Zero is refused by [`build`](Builder::build) with an error.
+    /// Zero, and more than [`MAX_WORKER_THREADS`], are refused by [`build`](Builder::build) with
+    /// an error (tens of thousands of threads exhaust memory for their stacks, and std aborts the
+    /// process when it cannot set one up).
     ///
     /// # Examples
     ///
@@ -143,6 +156,7 @@ impl Builder {
     /// let rt = corio_executor::Builder::new().worker_threads(2).build()?;
     /// assert_eq!(rt.handle().metrics().workers, 2);
     /// assert!(corio_executor::Builder::new().worker_threads(0).build().is_err());
+    /// assert!(corio_executor::Builder::new().worker_threads(1_000_000).build().is_err());
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn worker_threads(mut self, n: usize) -> Builder {
@@ -352,6 +366,15 @@ impl Builder {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     "worker_threads must be at least 1",
+                ));
+            }
+            Some(n) if n > MAX_WORKER_THREADS => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "worker_threads({n}) is more than the {MAX_WORKER_THREADS} a runtime \
+                         supports"
+                    ),
                 ));
             }
             Some(n) => n,

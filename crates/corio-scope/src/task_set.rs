@@ -60,7 +60,11 @@ use corio_executor::Task;
 ///   The set drops the futures itself, on the dropping thread. A task being polled on another
 ///   thread at that moment is waited for until that poll returns. One exception: a set dropped
 ///   from inside one of its own tasks cannot wait for that task's own poll (it is on the stack);
-///   that one future is dropped as soon as its poll returns.
+///   that one future is dropped as soon as its poll returns. Because the drop waits for polls in
+///   progress, do not drop a set while holding a blocking lock (a `std::sync::Mutex`) that its
+///   tasks take inside a poll: the drop would wait for a poll that waits for the lock. Take the
+///   set out of the lock first (`let set = guard.take(); drop(guard); drop(set);`), or call
+///   [`cancel_all`](Self::cancel_all), which does not wait.
 ///
 /// Outputs of tasks that finished but were not joined are dropped with the set (or by
 /// `cancel_all`); a panic among them is reported through the runtime's report hook, never lost.

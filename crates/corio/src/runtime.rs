@@ -78,7 +78,8 @@ impl Builder {
         }
     }
 
-    /// The number of worker threads (multi-threaded runtime). Zero is refused by `build`.
+    /// The number of worker threads (multi-threaded runtime). Zero, and more than 4,096, are
+    /// refused by `build` with an `InvalidInput` error.
     ///
     /// # Examples
     ///
@@ -86,6 +87,7 @@ impl Builder {
     /// let rt = corio::Builder::new().worker_threads(2).build()?;
     /// assert_eq!(rt.metrics().workers, 2);
     /// assert!(corio::Builder::new().worker_threads(0).build().is_err());
+    /// assert!(corio::Builder::new().worker_threads(20_000).build().is_err());
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn worker_threads(mut self, n: usize) -> Builder {
@@ -125,7 +127,8 @@ impl Builder {
         self
     }
 
-    /// The most threads the blocking pool (`to_thread`, files, DNS) may start.
+    /// The most threads the blocking pool (`to_thread`, files, DNS) may start. Zero is taken
+    /// as one (a pool with no thread could never run a job).
     ///
     /// # Examples
     ///

@@ -197,7 +197,8 @@ impl Builder {
         self
     }
 
-    /// A fixed one-way latency.
+    /// A fixed one-way latency. Latencies above a year of virtual time are capped to a year
+    /// (traffic that slow never arrives within a sensible time limit).
     ///
     /// # Examples
     ///

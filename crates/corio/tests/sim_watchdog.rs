@@ -149,3 +149,25 @@ fn a_timeout_around_an_always_ready_loop_fires_on_virtual_time() {
         );
     });
 }
+
+/// A latency too long for the clock (`Duration::MAX`) is capped, not an overflow panic: a
+/// connect through it just never arrives within the client's timeout.
+#[test]
+fn an_endless_latency_is_capped_not_an_overflow() {
+    let sim = Builder::new().seed(1).latency(Duration::MAX).build();
+    sim.host("server", || async {
+        let listener = corio::net::TcpListener::bind("0.0.0.0:1").await?;
+        loop {
+            let _ = listener.accept().await?;
+        }
+    });
+    sim.client("c", async {
+        let connect = corio::timeout(Duration::from_secs(5), TcpStream::connect("server:1")).await;
+        assert!(
+            connect.is_err(),
+            "a connect arrived through an endless latency"
+        );
+        Ok(())
+    });
+    sim.run().unwrap();
+}

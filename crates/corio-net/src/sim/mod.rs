@@ -50,6 +50,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+/// The longest one-way latency the network uses: a larger configured latency (up to
+/// `Duration::MAX`) is capped to it. A year of virtual time is past any sensible time limit, so
+/// such traffic simply never arrives within the run.
+pub(crate) const MAX_LATENCY: Duration = Duration::from_secs(365 * 24 * 3600);
+
 pub(crate) mod tcp;
 pub(crate) mod udp;
 
@@ -995,14 +1000,16 @@ impl State {
     }
 
     /// A one-way latency, uniform in the configured range.
+    /// One draw of the one-way latency, capped at [`MAX_LATENCY`] (so that `now + latency`
+    /// cannot overflow the clock, whatever the configuration).
     pub(crate) fn latency(&mut self) -> Duration {
         let (min, max) = self.config.latency;
         if min >= max {
-            return min;
+            return min.min(MAX_LATENCY);
         }
         let span = u64::try_from((max - min).as_nanos()).unwrap_or(u64::MAX);
         let draw = self.next_random() % span.saturating_add(1);
-        min + Duration::from_nanos(draw)
+        (min + Duration::from_nanos(draw)).min(MAX_LATENCY)
     }
 
     pub(crate) fn next_id(&mut self) -> u64 {
