@@ -80,8 +80,13 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
             "rt_tracing",
         ]),
     )?;
-    // The optional `io-uring` feature (issue 17): lint it, and run the reactor's and the
-    // sockets' tests on the ring (where this kernel allows one; the fallback test forces epoll).
+    // The optional `io-uring` feature (issue 17): lint it, and run the reactor's, the sockets',
+    // the files' and the facade's tests on the ring (where this kernel allows one), then the
+    // same test binaries again under `CORIO_IO=epoll`: the fallback with the feature compiled
+    // in, for every suite (no rebuild, about 10 s). The featureless `test` step above is the
+    // plain epoll build; `uring_fallback.rs` and the facade's `io_backend.rs` also force a
+    // refused ring setup (ENOSYS, EPERM, EINVAL) and check that the fallback serves sockets
+    // and files.
     run(
         "clippy (io-uring)",
         cargo().args([
@@ -98,20 +103,28 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
             "warnings",
         ]),
     )?;
+    const URING_TESTS: [&str; 13] = [
+        "nextest",
+        "run",
+        "--profile",
+        "ci",
+        "-p",
+        "corio-reactor",
+        "-p",
+        "corio-net",
+        "-p",
+        "corio-fs",
+        "-p",
+        "corio",
+        "--features=corio/io-uring",
+    ];
     run(
         "test (io-uring)",
-        cargo().args([
-            "nextest",
-            "run",
-            "--profile",
-            "ci",
-            "-p",
-            "corio-reactor",
-            "-p",
-            "corio-net",
-            "--features",
-            "corio-reactor/io-uring",
-        ]),
+        cargo().args(URING_TESTS).env_remove("CORIO_IO"),
+    )?;
+    run(
+        "test (io-uring, CORIO_IO=epoll)",
+        cargo().args(URING_TESTS).env("CORIO_IO", "epoll"),
     )?;
     run(
         "doc",

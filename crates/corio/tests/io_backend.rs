@@ -1,0 +1,227 @@
+//! The facade on either I/O backend (issue 17): a runtime reports the backend its reactor waits
+//! in (`RuntimeMetrics::io_backend`), sockets, pipes and files work on it, a ring the kernel
+//! refuses falls back to epoll for the whole runtime, and `CORIO_IO=epoll` forces epoll.
+//!
+//! CI runs this file (with the rest of the facade's, corio-net's and corio-fs's suites) three
+//! ways: without the `io-uring` feature, with it, and with it under `CORIO_IO=epoll`.
+#![cfg(target_os = "linux")]
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use corio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+/// The fallback hook is process-wide: tests that build runtimes take turns with the one that
+/// sets it (under `cargo test` they share a process).
+static HOOK: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    HOOK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The backend a runtime built now should report.
+fn expected_backend() -> &'static str {
+    let forced_epoll = std::env::var_os("CORIO_IO").is_some_and(|v| v == "epoll");
+    if cfg!(feature = "io-uring") && !forced_epoll {
+        "io_uring"
+    } else {
+        "epoll"
+    }
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
+        .collect()
+}
+
+/// TCP (several connections at once, 64 KiB each way), UDP, a Unix stream pair and a file, on
+/// whatever runtime runs it; every byte is checked.
+async fn exercise_io() -> std::io::Result<()> {
+    // TCP: 8 echo connections served concurrently.
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = corio::spawn(async move {
+        let mut handlers = Vec::new();
+        for _ in 0..8 {
+            let (mut stream, _) = listener.accept().await?;
+            handlers.push(corio::spawn(async move {
+                let mut buf = vec![0; 4096];
+                loop {
+                    let n = stream.read(&mut buf).await?;
+                    if n == 0 {
+                        return std::io::Result::Ok(());
+                    }
+                    stream.write_all(&buf[..n]).await?;
+                }
+            }));
+        }
+        for h in handlers {
+            h.await?;
+        }
+        std::io::Result::Ok(())
+    });
+    let clients: Vec<_> = (0..8u8)
+        .map(|seed| {
+            corio::spawn(async move {
+                let data = pattern(64 * 1024, seed);
+                let stream = TcpStream::connect(addr).await?;
+                let (mut reader, mut writer) = (stream.clone(), stream);
+                let sent = data.clone();
+                let writing = corio::spawn(async move {
+                    writer.write_all(&sent).await?;
+                    writer.shutdown(std::net::Shutdown::Write)?;
+                    std::io::Result::Ok(())
+                });
+                let mut back = Vec::new();
+                reader.read_to_end(&mut back).await?;
+                writing.await?;
+                assert!(back == data, "connection {seed}: the echo differs");
+                std::io::Result::Ok(())
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await?;
+    }
+    server.await?;
+
+    // UDP: boundaries and payloads.
+    let a = UdpSocket::bind("127.0.0.1:0").await?;
+    let b = UdpSocket::bind("127.0.0.1:0").await?;
+    for i in 0..16u8 {
+        a.send_to(&pattern(100 + usize::from(i), i), b.local_addr()?)
+            .await?;
+    }
+    let mut buf = [0; 512];
+    for i in 0..16u8 {
+        let (n, from) = b.recv_from(&mut buf).await?;
+        assert_eq!(
+            (&buf[..n], from),
+            (&pattern(100 + usize::from(i), i)[..], a.local_addr()?)
+        );
+    }
+
+    // A Unix stream pair, half-closed.
+    let (mut left, mut right) = UnixStream::pair()?;
+    let data = pattern(200 * 1024, 7);
+    let sent = data.clone();
+    let writing = corio::spawn(async move {
+        left.write_all(&sent).await?;
+        left.close().await?;
+        std::io::Result::Ok(())
+    });
+    let mut got = Vec::new();
+    right.read_to_end(&mut got).await?;
+    writing.await?;
+    assert!(got == data, "the Unix stream lost or reordered bytes");
+
+    // A file, written and read back in odd-sized pieces.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("data");
+    let data = pattern(3 * 1024 * 1024 + 17, 3);
+    let mut file = corio::fs::File::create(&path).await?;
+    for piece in data.chunks(70_001) {
+        file.write_all(piece).await?;
+    }
+    file.sync_all().await?;
+    drop(file);
+    let mut file = corio::fs::File::open(&path).await?;
+    let mut got = Vec::new();
+    let mut buf = vec![0; 33_333];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got == data, "the file lost or reordered bytes");
+    Ok(())
+}
+
+#[test]
+fn every_runtime_reports_its_backend_and_does_io_on_it() {
+    let _turn = turn();
+    let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+    assert_eq!(rt.metrics().io_backend, expected_backend());
+    rt.block_on(exercise_io()).unwrap();
+    drop(rt);
+
+    let local = corio::LocalRuntime::new().unwrap();
+    assert_eq!(local.metrics().io_backend, expected_backend());
+    local.block_on(exercise_io()).unwrap();
+}
+
+/// A kernel that refuses the ring (forced here as `ENOSYS`, `EPERM` and `EINVAL`: an old
+/// kernel, `kernel.io_uring_disabled` or seccomp, unknown flags) gives a runtime on epoll that
+/// works; once the kernel allows it again, the next runtime gets the ring.
+#[cfg(feature = "io-uring")]
+#[test]
+fn a_refused_ring_falls_back_to_epoll_for_the_whole_runtime() {
+    let _turn = turn();
+    for errno in [libc_errno::ENOSYS, libc_errno::EPERM, libc_errno::EINVAL] {
+        corio_reactor::fail_io_uring_setup(Some(errno));
+        let built = corio::Runtime::builder().worker_threads(2).build();
+        corio_reactor::fail_io_uring_setup(None);
+        let rt = built.unwrap();
+        assert_eq!(rt.metrics().io_backend, "epoll", "errno {errno}");
+        rt.block_on(exercise_io()).unwrap();
+    }
+    let rt = corio::LocalRuntime::new().unwrap();
+    assert_eq!(rt.metrics().io_backend, expected_backend());
+    rt.block_on(exercise_io()).unwrap();
+}
+
+/// The errno values a refused `io_uring_setup` returns (Linux numbers; the facade's tests do not
+/// depend on libc).
+#[cfg(feature = "io-uring")]
+mod libc_errno {
+    pub(crate) const EPERM: i32 = 1;
+    pub(crate) const ENOSYS: i32 = 38;
+    pub(crate) const EINVAL: i32 = 22;
+}
+
+/// Set in the child processes of the test below, which only report what they see.
+const CHILD: &str = "CORIO_IO_BACKEND_TEST_CHILD";
+
+#[test]
+fn corio_io_epoll_forces_epoll_for_every_runtime() {
+    if std::env::var_os(CHILD).is_some() {
+        let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+        rt.block_on(exercise_io()).unwrap();
+        let local = corio::LocalRuntime::new().unwrap();
+        local.block_on(exercise_io()).unwrap();
+        println!(
+            "backends={},{}",
+            rt.metrics().io_backend,
+            local.metrics().io_backend
+        );
+        return;
+    }
+    let run = |corio_io: Option<&str>| {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "corio_io_epoll_forces_epoll_for_every_runtime",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1");
+        match corio_io {
+            Some(v) => cmd.env("CORIO_IO", v),
+            None => cmd.env_remove("CORIO_IO"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run(Some("epoll")).contains("backends=epoll,epoll"));
+    let default = if cfg!(feature = "io-uring") {
+        "backends=io_uring,io_uring"
+    } else {
+        "backends=epoll,epoll"
+    };
+    assert!(run(None).contains(default));
+}
