@@ -134,13 +134,26 @@ pub(crate) enum Poller {
 
 impl Poller {
     /// `CORIO_IO=epoll` forces epoll; otherwise the ring is set up and probed, and any failure
-    /// falls back to epoll, keeping the reason for `Debug` output.
+    /// falls back to epoll, keeping the reason for `Debug` output. Another value of `CORIO_IO`
+    /// (`io_uring` is the default's name) is warned about on stderr once and ignored.
     pub(crate) fn new() -> io::Result<Poller> {
-        if std::env::var_os("CORIO_IO").is_some_and(|v| v == "epoll") {
-            return Ok(Poller::Epoll(
-                epoll::Poller::new()?,
-                "CORIO_IO=epoll".into(),
-            ));
+        match std::env::var_os("CORIO_IO") {
+            Some(v) if v == "epoll" => {
+                return Ok(Poller::Epoll(
+                    epoll::Poller::new()?,
+                    "CORIO_IO=epoll".into(),
+                ));
+            }
+            Some(v) if v != "io_uring" && !v.is_empty() => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    eprintln!(
+                        "corio: ignoring CORIO_IO={v:?}: expected `epoll` (or `io_uring`, the \
+                         default)"
+                    );
+                });
+            }
+            _ => {}
         }
         match Ring::new() {
             Ok(ring) => Ok(Poller::Ring(ring)),

@@ -215,13 +215,22 @@ fn corio_io_epoll_forces_epoll_for_every_runtime() {
         };
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap()
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
     };
-    assert!(run(Some("epoll")).contains("backends=epoll,epoll"));
+    assert!(run(Some("epoll")).0.contains("backends=epoll,epoll"));
     let default = if cfg!(feature = "io-uring") {
         "backends=io_uring,io_uring"
     } else {
         "backends=epoll,epoll"
     };
-    assert!(run(None).contains(default));
+    assert!(run(None).0.contains(default));
+    // A value it does not know is ignored, with a warning where the feature reads it.
+    let (stdout, stderr) = run(Some("bogus"));
+    assert!(stdout.contains(default), "{stdout}");
+    if cfg!(feature = "io-uring") {
+        assert!(stderr.contains("ignoring CORIO_IO=\"bogus\""), "{stderr}");
+    }
 }
