@@ -95,16 +95,23 @@ fn runtime_metrics_cover_timers_io_and_the_blocking_pool() {
     assert!(full.spawned >= 1);
 }
 
-#[test]
-fn debug_mode_reports_a_blocking_task_through_the_facade() {
-    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+type Reports = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A builder in debug mode with a 30 ms slow-poll threshold, whose reports land in the vector.
+fn debug_builder() -> (corio::Builder, Reports) {
+    let reports = Reports::default();
     let sink = reports.clone();
-    let rt = corio::Builder::new()
+    let builder = corio::Builder::new()
         .debug(true)
         .slow_poll_threshold(Duration::from_millis(30))
-        .report_hook(move |r| sink.lock().unwrap().push(r.to_string()))
-        .build_local()
-        .unwrap();
+        .report_hook(move |r| sink.lock().unwrap().push(r.to_string()));
+    (builder, reports)
+}
+
+#[test]
+fn debug_mode_reports_a_blocking_task_through_the_facade() {
+    let (builder, reports) = debug_builder();
+    let rt = builder.build_local().unwrap();
     rt.block_on(async {
         corio::task::Builder::new()
             .name("blocker")
@@ -132,14 +139,8 @@ fn debug_mode_reports_a_blocking_task_through_the_facade() {
 /// is reported, under the name `block_on` and the caller's location.
 #[test]
 fn debug_mode_reports_a_blocking_root_future_on_the_multi_threaded_runtime() {
-    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = reports.clone();
-    let rt = corio::Builder::new()
-        .debug(true)
-        .slow_poll_threshold(Duration::from_millis(30))
-        .report_hook(move |r| sink.lock().unwrap().push(r.to_string()))
-        .build()
-        .unwrap();
+    let (builder, reports) = debug_builder();
+    let rt = builder.build().unwrap();
     rt.block_on(async {
         std::thread::sleep(Duration::from_millis(60));
         corio::yield_now().await;

@@ -2,6 +2,8 @@
 //! instant as the watchdog is no deadlock, a task that never stops is reported (not a real
 //! hang), and a timeout around an always-ready loop fires on virtual time too.
 
+mod support;
+
 use std::time::Duration;
 
 use corio::net::TcpStream;
@@ -111,43 +113,11 @@ fn a_client_waiting_forever_is_still_a_deadlock() {
     }
 }
 
-/// Turns an always-ready loop may take before it gives up on its own: far more than the
-/// ~62,000 polls after which a busy loop lets virtual time jump.
-const LOOP_CAP: u64 = 20_000_000;
-
 /// On virtual time, a timeout around an always-ready loop fires too (once the loop has been
 /// busy long enough for time to jump to the deadline).
 #[test]
 fn a_timeout_around_an_always_ready_loop_fires_on_virtual_time() {
-    corio::run_seeded(4, async {
-        let queue = corio::Queue::<u64>::unbounded();
-        let mut turns = 0u64;
-        let looped = corio::timeout(Duration::from_millis(10), async {
-            while turns < LOOP_CAP {
-                queue.put(turns).await.unwrap();
-                queue.get().await.unwrap();
-                turns += 1;
-            }
-        })
-        .await;
-        assert!(looped.is_err(), "the timeout never fired ({turns} turns)");
-        let mut attempts = 0u64;
-        let retried = corio::timeout(
-            Duration::from_millis(10),
-            corio::retry(
-                corio::Backoff::exponential(Duration::ZERO).max_attempts(LOOP_CAP as u32),
-                || {
-                    attempts += 1;
-                    async { Err::<(), ()>(()) }
-                },
-            ),
-        )
-        .await;
-        assert!(
-            retried.is_err(),
-            "the timeout never fired ({attempts} attempts)"
-        );
-    });
+    corio::run_seeded(4, support::timeouts_fire_around_always_ready_loops());
 }
 
 /// A latency too long for the clock (`Duration::MAX`) is capped, not an overflow panic: a

@@ -59,3 +59,46 @@ pub fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     std::pin::Pin::new(f).poll(&mut cx)
 }
+
+/// Turns an always-ready loop may take before it gives up on its own: far more than fit in the
+/// timeouts below (a turn costs tens of nanoseconds at least), so a loop that ends by itself
+/// means the timeout around it never fired.
+pub const LOOP_CAP: u64 = 20_000_000;
+
+/// A timeout around an always-ready loop fires. Such a loop returns `Pending` only because it
+/// spent the cooperative budget; the deadline must be looked at all the same.
+pub async fn timeouts_fire_around_always_ready_loops() {
+    let queue = corio::Queue::<u64>::unbounded();
+    let mut turns = 0u64;
+    let looped = corio::timeout(Duration::from_millis(10), async {
+        while turns < LOOP_CAP {
+            queue.put(turns).await.unwrap();
+            queue.get().await.unwrap();
+            turns += 1;
+        }
+    })
+    .await;
+    assert!(
+        looped.is_err(),
+        "a timeout around a queue loop never fired ({turns} turns)"
+    );
+
+    // A zero-delay retry of an always-failing operation is such a loop too.
+    let mut attempts = 0u64;
+    let retried = corio::timeout(
+        Duration::from_millis(10),
+        corio::retry(
+            corio::Backoff::exponential(Duration::ZERO).max_attempts(LOOP_CAP as u32),
+            || {
+                attempts += 1;
+                async { Err::<(), ()>(()) }
+            },
+        ),
+    )
+    .await;
+    assert!(
+        retried.is_err(),
+        "a timeout around a zero-delay retry never fired ({attempts} attempts)"
+    );
+    assert!(attempts < u64::from(LOOP_CAP as u32));
+}
