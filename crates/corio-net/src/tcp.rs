@@ -993,7 +993,9 @@ mod tests {
     #[test]
     fn a_refused_connect_reports_the_socket_error() -> io::Result<()> {
         // A port that was just free: nothing listens there.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let err = block_on(TcpStream::connect(("127.0.0.1", port))).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
         Ok(())

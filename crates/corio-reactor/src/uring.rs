@@ -824,7 +824,11 @@ mod tests {
         for generation in [0, 1, 0x7FFF_FFFF, 0x8000_0000, u32::MAX] {
             for key in [0, 7, 0xFFFF_FFFF, usize::MAX] {
                 let user_data = poll_user_data(generation, key);
-                assert_eq!(user_data & OP_BIT, 0, "generation {generation:#x}, key {key:#x}");
+                assert_eq!(
+                    user_data & OP_BIT,
+                    0,
+                    "generation {generation:#x}, key {key:#x}"
+                );
                 assert_eq!(user_data & 0xFFFF_FFFF, key as u64 & 0xFFFF_FFFF);
             }
         }
