@@ -363,7 +363,8 @@ macro_rules! __select_else {
     };
 }
 
-/// Strips `mut`, `ref` and `ref mut` from a pattern, so that it can be matched against a
+/// Strips `mut`, `ref`, `ref mut` and reference patterns (`&`, `&mut`) from a pattern, so that
+/// it can be matched against a
 /// reference to the value (to test a refutable pattern without moving the value): in Rust 2024,
 /// binding modifiers are an error where the default binding mode is by reference.
 #[doc(hidden)]
@@ -377,6 +378,15 @@ macro_rules! __select_clean {
         $crate::__select_clean!(@ [$($acc)*] [$($rest)*] $stack)
     };
     (@ [$($acc:tt)*] [ref $($rest:tt)*] $stack:tt) => {
+        $crate::__select_clean!(@ [$($acc)*] [$($rest)*] $stack)
+    };
+    // Reference patterns (`&x`, `&mut x`, `&&x`) go too: under a by-reference default binding
+    // mode Rust 2024 refuses them, and the auto-deref of the default binding mode matches the
+    // same values without them.
+    (@ [$($acc:tt)*] [& $($rest:tt)*] $stack:tt) => {
+        $crate::__select_clean!(@ [$($acc)*] [$($rest)*] $stack)
+    };
+    (@ [$($acc:tt)*] [&& $($rest:tt)*] $stack:tt) => {
         $crate::__select_clean!(@ [$($acc)*] [$($rest)*] $stack)
     };
     // Into a group: push what surrounds it.

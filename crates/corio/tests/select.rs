@@ -197,6 +197,32 @@ fn a_refutable_pattern_that_fails_disables_its_arm_and_the_others_go_on() {
     assert_eq!(out, 103);
 }
 
+/// Reference patterns work in arms as in `let`: `&mut y` on a future that yields `&mut u32`,
+/// `&(a, b)` on one that yields a reference to a tuple, and a refutable one inside a reference.
+#[test]
+fn reference_patterns_bind_as_in_let() {
+    let mut slot = 5u32;
+    let pair = (1u8, 2u8);
+    let maybe = Some(9u32);
+    let out = corio::block_on(async {
+        let got = corio::select! {
+            &mut y = async { &mut slot } => y,
+            v = pending::<u32>() => v,
+        };
+        let (a, b) = corio::select! {
+            &(a, b) = async { &pair } => (a, b),
+            v = pending::<(u8, u8)>() => v,
+        };
+        let inner = corio::select! {
+            biased;
+            &Some(x) = async { &None::<u32> } => x,
+            &Some(y) = async { &maybe } => y + 100,
+        };
+        (got, a, b, inner)
+    });
+    assert_eq!(out, (5, 1, 2, 109));
+}
+
 #[test]
 fn else_runs_when_every_arm_is_disabled() {
     corio::block_on(async {
