@@ -574,3 +574,26 @@ fn a_cancelled_read_to_end_keeps_its_bytes_in_the_vec() {
         assert_eq!(all, b"abcdef");
     });
 }
+
+/// A read into an empty buffer is `Ok(0)` at once on an idle connection (as std's blocking read
+/// is), and leaves the data that comes later for the next read; the vectored form too.
+#[test]
+fn an_empty_read_returns_zero_at_once_and_takes_nothing() {
+    block_on(async {
+        let (mut a, mut b) = pair().await;
+        assert!(matches!(
+            poll_once_then_drop(b.read(&mut [])),
+            Poll::Ready(Ok(0))
+        ));
+        let mut none: [io::IoSliceMut<'_>; 0] = [];
+        assert!(matches!(
+            poll_once_then_drop(b.read_vectored(&mut none)),
+            Poll::Ready(Ok(0))
+        ));
+        a.write_all(b"kept").await.unwrap();
+        assert_eq!(b.read(&mut []).await.unwrap(), 0);
+        let mut buf = [0; 4];
+        b.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"kept");
+    });
+}

@@ -232,3 +232,17 @@ fn a_datagram_pair_keeps_boundaries_and_a_cancelled_recv_loses_nothing() {
         }
     });
 }
+
+/// A read into an empty buffer is `Ok(0)` at once on an idle stream, and takes nothing.
+#[test]
+fn an_empty_read_returns_zero_at_once_and_takes_nothing() {
+    futures_lite::future::block_on(async {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let read = futures_lite::future::poll_once(b.read(&mut []));
+        assert!(matches!(read.await, Some(Ok(0))));
+        a.write_all(b"kept").await.unwrap();
+        let mut buf = [0; 4];
+        b.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"kept");
+    });
+}

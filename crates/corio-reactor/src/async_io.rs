@@ -426,7 +426,8 @@ impl<T> Async<T> {
     /// announced again. An event that arrives during the read keeps the stream ready, and once
     /// the poller has reported a hang-up or an error, short reads no longer count (the end of
     /// stream that came with the last bytes must still be read). Linux only, where the poller
-    /// reports hang-ups; elsewhere this is exactly `poll_read_with(cx, |io| io.read(buf))`.
+    /// reports hang-ups; elsewhere this is exactly `poll_read_with(cx, |io| io.read(buf))`. An
+    /// empty `buf` gives `Ok(0)` at once.
     ///
     /// # Examples
     ///
@@ -454,6 +455,11 @@ impl<T> Async<T> {
     where
         for<'a> &'a T: Read,
     {
+        if buf.is_empty() {
+            // Nothing to read into: `Ok(0)` at once, as std's blocking read gives, rather than a
+            // wait for data that would then be left in the socket.
+            return Poll::Ready(Ok(0));
+        }
         let mut io = self.get_ref();
         let len = buf.len();
         let short_drains = cfg!(target_os = "linux");
