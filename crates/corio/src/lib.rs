@@ -251,6 +251,15 @@ pub use corio_reactor::Async;
 /// pipes implement; the `*Ext` traits, [`BufReader`](io::BufReader), [`copy`](io::copy),
 /// [`split`](io::split) and friends are futures-lite's.
 ///
+/// **Cancel safety.** corio's own operations (a socket's or a file's `read`, `write`, `accept`,
+/// `recv_from`...) lose nothing when their future is dropped, as the cancel-safety tables of
+/// [`net`] and [`fs`] say. The toolkit's composite futures keep their progress inside the future
+/// instead: a dropped `read_line` loses the bytes it had already taken from its `BufReader`
+/// (neither the `String` nor the next read gets them), and a dropped `read_exact` leaves its
+/// prefix in the buffer without saying how long it is. In a `select!` or `timeout` loop, read
+/// lines through the `lines()` stream, whose partial line lives in the stream (a dropped `next()`
+/// loses nothing), or create the future once and poll `&mut fut` in the loop.
+///
 /// ```
 /// use corio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Cursor};
 /// use corio::stream::StreamExt;
