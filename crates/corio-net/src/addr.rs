@@ -68,11 +68,15 @@ impl Resolve {
             return Resolve(State::Ready(Some(resolved)));
         }
         Resolve(State::Lookup(corio_blocking::unblock(move || {
-            let addrs: Vec<SocketAddr> = match port {
-                Some(port) => std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))?,
-                None => std::net::ToSocketAddrs::to_socket_addrs(host.as_str())?,
-            }
-            .collect();
+            let found = match port {
+                Some(port) => std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)),
+                None => std::net::ToSocketAddrs::to_socket_addrs(host.as_str()),
+            };
+            // std's message ("failed to lookup address information: ...") does not say which
+            // name: this one does, and keeps the kind.
+            let addrs: Vec<SocketAddr> = found
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve `{host}`: {e}")))?
+                .collect();
             if addrs.is_empty() {
                 return Err(io::Error::new(
                     io::ErrorKind::NotFound,

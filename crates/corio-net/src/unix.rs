@@ -686,7 +686,11 @@ impl UnixDatagram {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        self.inner.get_ref().connect(path)
+        let path = path.as_ref();
+        self.inner
+            .get_ref()
+            .connect(path)
+            .map_err(|e| naming(e, "cannot connect to", path))
     }
 
     /// Sends a datagram to `path`.
@@ -711,7 +715,10 @@ impl UnixDatagram {
     /// ```
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let path = path.as_ref();
-        self.inner.write_with(|s| s.send_to(buf, path)).await
+        self.inner
+            .write_with(|s| s.send_to(buf, path))
+            .await
+            .map_err(|e| naming(e, "cannot send to", path))
     }
 
     /// Receives a datagram and its sender's address.
@@ -833,4 +840,10 @@ impl UnixDatagram {
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.get_ref().shutdown(how)
     }
+}
+
+/// `e` with a message that names the socket path it concerns (the OS error alone does not), of
+/// the same kind.
+fn naming(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} `{}`: {e}", path.display()))
 }

@@ -597,3 +597,21 @@ fn an_empty_read_returns_zero_at_once_and_takes_nothing() {
         assert_eq!(&buf, b"kept");
     });
 }
+
+/// A name that cannot be resolved is an error that says which name (std's says only "failed to
+/// lookup address information"), for a `host:port` string and for a `(host, port)` pair.
+#[test]
+fn an_unresolvable_name_is_an_error_naming_it() {
+    block_on(async {
+        for err in [
+            TcpStream::connect("no.such.host.invalid:80")
+                .await
+                .unwrap_err(),
+            TcpStream::connect(("no.such.host.invalid", 80))
+                .await
+                .unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("no.such.host.invalid"), "{err}");
+        }
+    });
+}

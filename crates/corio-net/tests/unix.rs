@@ -246,3 +246,20 @@ fn an_empty_read_returns_zero_at_once_and_takes_nothing() {
         assert_eq!(&buf, b"kept");
     });
 }
+
+/// Sending to, or connecting a datagram socket to, a path that is not there is an error that
+/// names the path.
+#[test]
+fn datagram_errors_name_the_path() {
+    block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nobody-here");
+        let socket = UnixDatagram::unbound().unwrap();
+        let err = socket.send_to(b"x", &missing).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("nobody-here"), "{err}");
+        let err = socket.connect(&missing).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("nobody-here"), "{err}");
+    });
+}
