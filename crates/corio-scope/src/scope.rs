@@ -361,6 +361,13 @@ impl<F: Future> Future for Scoped<F> {
             let expired = state.cancelled.load(Ordering::Acquire)
                 || deadline.is_some_and(|d| corio_timer::now() >= d);
             if expired && state.shields.load(Ordering::Acquire) == 0 {
+                // Ending is a completion like any resource's: it spends a unit of the cooperative
+                // budget, so that a loop of scopes that are already expired (`move_on_after(ZERO,
+                // ..)`) yields to the rest of the thread. With none left, the task yields and the
+                // next poll ends here.
+                if corio_coop::poll_proceed(cx).is_pending() {
+                    return Poll::Pending;
+                }
                 // Level-triggered: drop the future now, and every later poll ends here too.
                 this.future.set(None);
                 *this.sleep = None;

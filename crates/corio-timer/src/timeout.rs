@@ -128,14 +128,22 @@ impl<F: Future> Future for Timeout<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let had_budget = corio_coop::remaining() != Some(0);
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        // The deadline is looked at outside the cooperative budget. An inner future that is
-        // always ready (a queue loop, a zero-delay retry) returns `Pending` only because it spent
-        // the budget; a deadline that also asked for budget would never be seen, and the timeout
-        // would never fire.
-        match corio_coop::unconstrained(|| this.sleep.poll_elapsed(cx)) {
+        // If the inner future spent the last of the cooperative budget (an always-ready loop
+        // inside: a queue loop, a zero-delay retry), the deadline is looked at outside the budget:
+        // such a future returns `Pending` only because of the budget, and a deadline that also
+        // asked for budget would never be seen. Otherwise the deadline spends budget like any
+        // resource, so that a loop of timeouts that are already due (`timeout(ZERO, ..)`) yields.
+        let mut poll_deadline = || this.sleep.poll_elapsed(cx);
+        let elapsed = if had_budget && corio_coop::remaining() == Some(0) {
+            corio_coop::unconstrained(poll_deadline)
+        } else {
+            poll_deadline()
+        };
+        match elapsed {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed::new(this.sleep.deadline()))),
             Poll::Pending => Poll::Pending,
         }

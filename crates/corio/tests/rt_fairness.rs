@@ -184,3 +184,42 @@ fn a_biased_select_loop_sees_a_deadline_behind_a_ready_queue_on_run_local() {
         corio::run_local(a_biased_select_loop_sees_a_deadline_behind_a_ready_queue())
     });
 }
+
+/// A loop of deadlines that are already due (`timeout(ZERO, ..)`, an expired `move_on_after` or
+/// `fail_after`) yields to the rest of the thread: each completion spends cooperative budget.
+async fn loops_of_expired_deadlines_yield() {
+    for kind in 0..4 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinning = stop.clone();
+        let spinner = corio::spawn_local(async move {
+            while !spinning.load(Ordering::Relaxed) {
+                match kind {
+                    0 => {
+                        let _ = corio::timeout(Duration::ZERO, std::future::pending::<()>()).await;
+                    }
+                    1 => {
+                        let sleep = corio::sleep(Duration::from_secs(1));
+                        let _ = corio::timeout(Duration::ZERO, sleep).await;
+                    }
+                    2 => {
+                        let pending = std::future::pending::<()>();
+                        let _ = corio::scope::move_on_after(Duration::ZERO, pending).await;
+                    }
+                    _ => {
+                        let pending = std::future::pending::<()>();
+                        let _ = corio::scope::fail_after(Duration::ZERO, pending).await;
+                    }
+                }
+            }
+        });
+        // The spinner runs first; this task gets the thread back only if it yields.
+        corio::yield_now().await;
+        stop.store(true, Ordering::Relaxed);
+        spinner.await;
+    }
+}
+
+#[test]
+fn loops_of_expired_deadlines_yield_on_run_local() {
+    within_a_minute(|| corio::run_local(loops_of_expired_deadlines_yield()));
+}
