@@ -10,6 +10,9 @@ use futures_core::{FusedStream, Stream};
 use crate::sleep::Sleep;
 use crate::timer::{TICK, Timer};
 
+/// How late a tick may be taken before [`MissedTickBehavior::Delay`] counts it as missed.
+const LATE: Duration = Duration::from_millis(5);
+
 /// What an [`Interval`] does when ticks were missed (the task was busy past one or more of them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -17,7 +20,10 @@ pub enum MissedTickBehavior {
     /// Fire the missed ticks back to back until caught up, keeping the original schedule.
     #[default]
     Burst,
-    /// Fire once now, and schedule the next tick one period after *now*.
+    /// Fire once now, and schedule the next tick one period after *now*. A tick counts as
+    /// missed when it is taken more than 5 ms after its scheduled instant (as tokio counts it);
+    /// one taken on time, or a little late as timers are, keeps the schedule, so the interval
+    /// does not drift.
     Delay,
     /// Fire once now, and skip to the next tick of the original schedule.
     Skip,
@@ -106,7 +112,12 @@ impl Interval {
         let now = Timer::current_now();
         let next = match self.missed {
             MissedTickBehavior::Burst => scheduled.checked_add(self.period),
-            MissedTickBehavior::Delay => now.checked_add(self.period),
+            // Only a tick that was missed moves the schedule: one taken on time, or late by
+            // no more than a timer's usual lateness, keeps it (no drift).
+            MissedTickBehavior::Delay if scheduled.checked_add(LATE).is_some_and(|l| now > l) => {
+                now.checked_add(self.period)
+            }
+            MissedTickBehavior::Delay => scheduled.checked_add(self.period),
             MissedTickBehavior::Skip => {
                 let mut next = scheduled.checked_add(self.period);
                 if let Some(n) = next {

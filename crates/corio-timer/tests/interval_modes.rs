@@ -111,6 +111,38 @@ fn delay_fires_once_then_restarts_the_schedule_one_period_after_the_late_tick() 
     assert_eq!(try_tick(&mut interval), None);
 }
 
+/// A tick taken a little late (as timers fire: within 5 ms) is not a missed one: Delay keeps
+/// the schedule, so an interval whose ticks are each taken 2 ms late does not drift by 2 ms a
+/// period. Taken more than 5 ms late, it is missed, and the schedule restarts from then.
+#[test]
+fn delay_keeps_the_schedule_when_ticks_are_only_a_little_late() {
+    let clock = Virtual::new();
+    let start = clock.now();
+    let mut interval = corio_timer::interval(PERIOD);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    assert_eq!(try_tick(&mut interval), Some(start));
+    clock.advance(ms(12));
+    assert_eq!(try_tick(&mut interval), Some(start + ms(10)));
+    for k in 2..6 {
+        // Each next tick is due on the original grid: 8 ms later, not 10.
+        clock.advance(ms(8));
+        assert_eq!(
+            try_tick(&mut interval),
+            Some(start + ms(10 * k)),
+            "tick {k}"
+        );
+        clock.advance(ms(2));
+    }
+    // The tick of 60 ms taken 7 ms late: missed, and the next tick is a period after now
+    // (67 + 10).
+    clock.advance(ms(15));
+    assert_eq!(try_tick(&mut interval), Some(start + ms(60)));
+    clock.advance(ms(9));
+    assert_eq!(try_tick(&mut interval), None, "never early");
+    clock.advance(ms(1));
+    assert_eq!(try_tick(&mut interval), Some(start + ms(77)));
+}
+
 #[test]
 fn skip_fires_once_then_resumes_on_the_original_grid() {
     let clock = Virtual::new();
