@@ -21,8 +21,15 @@ pub fn now() -> Instant {
     corio_timer::now()
 }
 
-/// Pauses the current runtime's clock: from now on it moves only through [`advance`]. Like
-/// tokio's `time::pause`, for tests.
+/// Pauses the current runtime's clock: from now on it moves only through [`advance`], for tests.
+///
+/// Unlike tokio's `time::pause`, a clock paused this way never moves by itself: a task that
+/// sleeps while nothing calls `advance` waits for ever. For a clock that jumps to the next timer
+/// whenever the loop is idle, build the runtime with
+/// [`Builder::paused_clock`](crate::Builder::paused_clock), or use
+/// [`run_seeded`](crate::run_seeded) (or `#[corio::test(seed = ..)]`). Virtual time counts
+/// nanoseconds in 64 bits: it covers about 584 years, and a timer set beyond that never fires
+/// (like a `sleep(Duration::MAX)`).
 ///
 /// # Examples
 ///
