@@ -5,6 +5,7 @@
 //! CI runs this file (with the rest of the facade's, corio-net's and corio-fs's suites) three
 //! ways: without the `io-uring` feature, with it, and with it under `CORIO_IO=epoll`.
 #![cfg(target_os = "linux")]
+mod support;
 
 use std::process::Command;
 use std::sync::Mutex;
@@ -42,26 +43,7 @@ async fn exercise_io() -> std::io::Result<()> {
     // TCP: 8 echo connections served concurrently.
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server = corio::spawn(async move {
-        let mut handlers = Vec::new();
-        for _ in 0..8 {
-            let (mut stream, _) = listener.accept().await?;
-            handlers.push(corio::spawn(async move {
-                let mut buf = vec![0; 4096];
-                loop {
-                    let n = stream.read(&mut buf).await?;
-                    if n == 0 {
-                        return std::io::Result::Ok(());
-                    }
-                    stream.write_all(&buf[..n]).await?;
-                }
-            }));
-        }
-        for h in handlers {
-            h.await?;
-        }
-        std::io::Result::Ok(())
-    });
+    let server = corio::spawn(support::echo_server(listener, 8));
     let clients: Vec<_> = (0..8u8)
         .map(|seed| {
             corio::spawn(async move {

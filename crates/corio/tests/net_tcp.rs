@@ -6,31 +6,10 @@ use std::time::Duration;
 
 use corio::net::{TcpListener, TcpStream};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use support::poll_once;
+use support::{echo_server, poll_once};
 
 const CONNECTIONS: usize = 1000;
 const ROUNDS: usize = 3;
-
-async fn echo_server(listener: TcpListener, connections: usize) -> std::io::Result<()> {
-    let mut handlers = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let (mut stream, _) = listener.accept().await?;
-        handlers.push(corio::spawn(async move {
-            let mut buf = [0u8; 64];
-            loop {
-                let n = stream.read(&mut buf).await?;
-                if n == 0 {
-                    return std::io::Result::Ok(());
-                }
-                stream.write_all(&buf[..n]).await?;
-            }
-        }));
-    }
-    for h in handlers {
-        h.await?;
-    }
-    Ok(())
-}
 
 async fn echo_clients(addr: std::net::SocketAddr, connections: usize) -> std::io::Result<usize> {
     let clients: Vec<_> = (0..connections)

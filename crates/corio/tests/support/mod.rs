@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
 /// Counts live guards, to prove that futures were dropped.
 #[derive(Clone, Default)]
 pub struct DropCounter(Arc<AtomicUsize>);
@@ -101,4 +103,29 @@ pub async fn timeouts_fire_around_always_ready_loops() {
         "a timeout around a zero-delay retry never fired ({attempts} attempts)"
     );
     assert!(attempts < u64::from(LOOP_CAP as u32));
+}
+
+/// Accepts `connections` connections on `listener` and echoes each one until its peer closes.
+pub async fn echo_server(
+    listener: corio::net::TcpListener,
+    connections: usize,
+) -> std::io::Result<()> {
+    let mut handlers = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let (mut stream, _) = listener.accept().await?;
+        handlers.push(corio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    return std::io::Result::Ok(());
+                }
+                stream.write_all(&buf[..n]).await?;
+            }
+        }));
+    }
+    for h in handlers {
+        h.await?;
+    }
+    Ok(())
 }
