@@ -5,33 +5,26 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use corio_cpu::{CpuJob, CpuPool};
 
 mod support;
-use support::wait_until;
+use support::{gate, wait_until};
 
-/// A gate that jobs block on until it is opened.
-#[derive(Clone, Default)]
-struct Latch(Arc<(Mutex<bool>, Condvar)>);
-
-impl Latch {
-    fn wait(&self) {
-        let (open, cv) = &*self.0;
-        let mut open = open.lock().unwrap();
-        while !*open {
-            open = cv.wait(open).unwrap();
-        }
-    }
-
-    fn open(&self) {
-        let (open, cv) = &*self.0;
-        *open.lock().unwrap() = true;
-        cv.notify_all();
-    }
+/// A pool of one thread with a queue of `queue_capacity`, its thread held by a job that runs
+/// until the returned sender sends (or is dropped).
+fn held_pool(queue_capacity: usize) -> (CpuPool, mpsc::Sender<()>) {
+    let pool = CpuPool::builder()
+        .threads(1)
+        .queue_capacity(queue_capacity)
+        .build();
+    let (release, job) = gate();
+    pool.execute(job);
+    wait_until("the first job runs", || pool.metrics().running == 1);
+    (pool, release)
 }
 
 /// Counts its drops: tells whether a job's closure was dropped.
@@ -45,13 +38,9 @@ impl Drop for DropFlag {
 
 #[test]
 fn a_full_queue_holds_execute_jobs_in_line_without_blocking_and_runs_them_in_order() {
-    let pool = CpuPool::builder().threads(1).queue_capacity(1).build();
-    let latch = Latch::default();
-    let l = latch.clone();
-    pool.execute(move || l.wait());
-    wait_until("the first job runs", || pool.metrics().running == 1);
+    let (pool, release) = held_pool(1);
     let order = Arc::new(Mutex::new(Vec::new()));
-    // The latch is closed, so every `execute` below returns while the pool is saturated: none
+    // The first job is held, so every `execute` below returns while the pool is saturated: none
     // of them waits for room.
     for i in 0..6 {
         let order = order.clone();
@@ -59,7 +48,7 @@ fn a_full_queue_holds_execute_jobs_in_line_without_blocking_and_runs_them_in_ord
     }
     let m = pool.metrics();
     assert_eq!((m.running, m.queued, m.waiting_submitters), (1, 1, 5));
-    latch.open();
+    release.send(()).unwrap();
     wait_until("every job ran", || pool.metrics().completed == 7);
     assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
     let m = pool.metrics();
@@ -71,11 +60,7 @@ fn a_full_queue_holds_execute_jobs_in_line_without_blocking_and_runs_them_in_ord
 
 #[test]
 fn execute_jobs_and_run_futures_share_one_fifo_line() {
-    let pool = CpuPool::builder().threads(1).queue_capacity(1).build();
-    let latch = Latch::default();
-    let l = latch.clone();
-    pool.execute(move || l.wait());
-    wait_until("the first job runs", || pool.metrics().running == 1);
+    let (pool, release) = held_pool(1);
     let order = Arc::new(Mutex::new(Vec::new()));
     let o = order.clone();
     pool.execute(move || o.lock().unwrap().push("queued"));
@@ -93,7 +78,7 @@ fn execute_jobs_and_run_futures_share_one_fifo_line() {
     let o = order.clone();
     pool.execute(move || o.lock().unwrap().push("execute"));
     assert_eq!(pool.metrics().waiting_submitters, 2);
-    latch.open();
+    release.send(()).unwrap();
     futures_lite::future::block_on(submitted);
     wait_until("every job ran", || pool.metrics().completed == 4);
     assert_eq!(*order.lock().unwrap(), ["queued", "submit", "execute"]);
@@ -180,11 +165,7 @@ fn a_cpu_job_outside_any_execute_job_counts_nothing() {
 
 #[test]
 fn shutdown_drops_execute_jobs_not_started_and_counts_them_cancelled() {
-    let pool = CpuPool::builder().threads(1).queue_capacity(2).build();
-    let latch = Latch::default();
-    let l = latch.clone();
-    pool.execute(move || l.wait());
-    wait_until("the first job runs", || pool.metrics().running == 1);
+    let (pool, release) = held_pool(2);
     let dropped = Arc::new(AtomicUsize::new(0));
     let ran = Arc::new(AtomicUsize::new(0));
     // Two queued, three in line; a `run` job queued among them still runs.
@@ -209,13 +190,10 @@ fn shutdown_drops_execute_jobs_not_started_and_counts_them_cancelled() {
     }
     let m = pool.metrics();
     assert_eq!((m.queued, m.waiting_submitters), (2, 4));
-    let opener = {
-        let latch = latch.clone();
-        thread::spawn(move || {
-            thread::sleep(Duration::from_millis(20));
-            latch.open();
-        })
-    };
+    let opener = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        let _ = release.send(());
+    });
     pool.shutdown(Duration::from_secs(10));
     opener.join().unwrap();
     assert_eq!(
