@@ -412,16 +412,7 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn connect_timeout(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-        let connecting = async {
-            if let Some(net) = sim::current() {
-                return SimStream::connect(&net, addr)
-                    .await
-                    .map(TcpStream::from_sim);
-            }
-            let socket = TcpStream::start_connect(addr)?;
-            TcpStream::finish_connect(socket).await
-        };
-        match corio_timer::timeout(timeout, connecting).await {
+        match corio_timer::timeout(timeout, TcpStream::connect_one(addr)).await {
             Ok(result) => result,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
