@@ -284,6 +284,10 @@ pub struct ExecutorMetrics {
     pub budget_forced_yields: u64,
     /// Alive tasks that have returned `Pending` at least once (those shutdown must reach).
     pub idle_tasks: usize,
+    /// Worker threads asleep now, waiting for work (parked in the driver or on their own
+    /// condition variable), as the scheduler counts them: a worker counts from the moment it
+    /// announces that it sleeps until it is woken. For a local runtime, 1 while its loop waits.
+    pub sleeping_workers: usize,
 }
 
 /// Keeps a runtime entered on this thread; see [`Handle::enter`].

@@ -111,6 +111,7 @@ impl Shared {
             local_queue_depth: 0,
             budget_forced_yields: self.forced_yields.load(Ordering::Relaxed),
             idle_tasks: self.common.registry.len(),
+            sleeping_workers: usize::from(self.parked.load(Ordering::SeqCst)),
         }
     }
 

@@ -27,7 +27,9 @@
 //! atomics on push or pop), and a bounded concurrent queue that other workers steal from. Tasks
 //! go to the private part; when a plain load of the idle state says some worker is asleep and
 //! none is searching, the owner moves the older half of its private deque to the stealable part
-//! and wakes one. It also does so every [`EVENT_INTERVAL`] ticks if others are idle, and takes
+//! and wakes one (not while it is parked in the driver itself, counted as asleep, and the driver
+//! wakes tasks onto its queue: it shares those once, when it returns). It also does so every
+//! [`EVENT_INTERVAL`] ticks if others are idle, and takes
 //! from its own stealable part every [`GLOBAL_INTERVAL`] ticks, so shared-out tasks never wait
 //! behind a private deque that keeps refilling.
 
@@ -196,6 +198,7 @@ impl Shared {
             local_queue_depth: self.remotes.iter().map(|r| r.queue.len()).sum(),
             budget_forced_yields: sum(|r| &r.forced_yields),
             idle_tasks: self.common.registry.len(),
+            sleeping_workers: self.idle.sleeping(),
         }
     }
 
@@ -300,6 +303,10 @@ pub(crate) struct Core {
     private: RefCell<VecDeque<Runnable>>,
     lifo_streak: Cell<u32>,
     searching: Cell<bool>,
+    /// Inside [`park`](Core::park): the idle state counts this worker as asleep while its driver
+    /// wakes tasks onto its queue, so those pushes must not share them out and "wake" it (an
+    /// eventfd write to itself, and one more trip through the poller). It shares once on return.
+    parked: Cell<bool>,
     tick: Cell<u32>,
     rng: Cell<u32>,
     /// Whether a task was ever pinned to this worker (`spawn_local`, see `pinned.rs`): a plain
@@ -336,8 +343,9 @@ impl Core {
             private.len()
         };
         // Others can help only with more than the one task we will run next, and only if one
-        // sleeps while nobody searches (a plain load; the wake itself is properly fenced).
-        if len > 1 && self.shared.idle.wants_work() {
+        // sleeps while nobody searches (a plain load; the wake itself is properly fenced). Not
+        // while we are parked ourselves: `park` shares what its driver woke when it returns.
+        if len > 1 && !self.parked.get() && self.shared.idle.wants_work() {
             self.share();
         }
     }
@@ -510,12 +518,20 @@ impl Core {
             return;
         }
         self.publish();
+        self.parked.set(true);
         self.remote().parker.park(Some(&shared.driver));
+        self.parked.set(false);
         if self.has_pinned.get() {
             crate::pinned::unparked();
         }
         if !shared.idle.unpark_self(self.index) {
             self.searching.set(true);
+        }
+        // The tasks our driver woke while we counted as asleep: if there are more than we will
+        // run next and another worker sleeps, share them now, once (tokio does the same after
+        // its driver returns).
+        if self.private.borrow().len() > 1 && shared.idle.wants_work() {
+            self.share();
         }
     }
 
@@ -558,6 +574,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         private: RefCell::new(VecDeque::new()),
         lifo_streak: Cell::new(0),
         searching: Cell::new(false),
+        parked: Cell::new(false),
         tick: Cell::new(0),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         has_pinned: Cell::new(false),
@@ -603,6 +620,12 @@ impl Idle {
 
     fn unparked(state: usize) -> usize {
         state >> 16
+    }
+
+    /// Workers that announced they sleep and were not woken since.
+    pub(crate) fn sleeping(&self) -> usize {
+        self.workers
+            .saturating_sub(Self::unparked(self.state.load(Ordering::SeqCst)))
     }
 
     fn should_wake(&self) -> bool {

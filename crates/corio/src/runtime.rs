@@ -652,6 +652,9 @@ pub struct RuntimeMetrics {
     pub polls: u64,
     /// Successful steals between workers.
     pub steals: u64,
+    /// Worker threads asleep now, waiting for work (for a local runtime: 1 while its loop
+    /// waits).
+    pub sleeping_workers: usize,
     /// Tasks waiting in the injector queue.
     pub injector_depth: usize,
     /// Times a resource yielded because a task's cooperative budget was spent.
@@ -698,6 +701,7 @@ impl RuntimeMetrics {
             completed: e.completed,
             polls: e.polls,
             steals: e.steals,
+            sleeping_workers: e.sleeping_workers,
             injector_depth: e.injector_depth,
             budget_forced_yields: e.budget_forced_yields,
             blocking_threads_alive: p.threads_alive,

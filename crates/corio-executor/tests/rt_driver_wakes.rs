@@ -1,0 +1,250 @@
+//! How the multi-threaded runtime wakes the thread parked in its driver.
+//!
+//! A worker parked in the driver counts as asleep while the driver wakes tasks onto its queue
+//! (I/O readiness, timers). Sharing those tasks out on every push used to pick that same worker
+//! as the one to wake, and "woke" it through the driver: with the real reactor, an eventfd write
+//! to itself and one more trip through `epoll_wait` for every batch of events (measured under
+//! wrk: 19,032 eventfd writes in 3 s, against tokio's 100). These tests drive the runtime with a
+//! fake driver that counts its unparks.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use corio_executor::{Driver, DriverHandle, Runtime};
+
+/// A driver whose "I/O" is a list of wakers, woken together when the test fires it.
+#[derive(Default)]
+struct FakeIo {
+    state: Mutex<IoState>,
+    cond: Condvar,
+    /// Calls of `DriverHandle::unpark`.
+    unparks: AtomicUsize,
+    /// Threads inside `park` with no timeout or a positive one.
+    parked: AtomicUsize,
+}
+
+#[derive(Default)]
+struct IoState {
+    registered: Vec<Waker>,
+    notified: bool,
+    fire: bool,
+}
+
+impl FakeIo {
+    /// Makes the thread parked in the driver wake every registered waker, without an unpark.
+    fn fire(&self) {
+        self.state.lock().unwrap().fire = true;
+        self.cond.notify_all();
+    }
+
+    fn registered(&self) -> usize {
+        self.state.lock().unwrap().registered.len()
+    }
+}
+
+struct FakeDriver(Arc<FakeIo>);
+
+impl Driver for FakeDriver {
+    fn park(&mut self, timeout: Option<Duration>) {
+        let io = &self.0;
+        let mut state = io.state.lock().unwrap();
+        if timeout != Some(Duration::ZERO) {
+            io.parked.fetch_add(1, Ordering::SeqCst);
+            while !state.notified && !state.fire {
+                state = match timeout {
+                    Some(t) => io.cond.wait_timeout(state, t).unwrap().0,
+                    None => io.cond.wait(state).unwrap(),
+                };
+                if timeout.is_some() {
+                    break;
+                }
+            }
+            io.parked.fetch_sub(1, Ordering::SeqCst);
+        }
+        state.notified = false;
+        if std::mem::take(&mut state.fire) {
+            let wakers = std::mem::take(&mut state.registered);
+            drop(state);
+            // The dispatch: on the parked worker's own thread, inside `park`.
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    fn handle(&self) -> Arc<dyn DriverHandle> {
+        self.0.clone()
+    }
+}
+
+impl DriverHandle for FakeIo {
+    fn unpark(&self) {
+        self.unparks.fetch_add(1, Ordering::SeqCst);
+        self.state.lock().unwrap().notified = true;
+        self.cond.notify_all();
+    }
+}
+
+/// Pending until the driver fires: registers its waker on the first poll.
+struct AwaitIo {
+    io: Arc<FakeIo>,
+    registered: bool,
+}
+
+impl Future for AwaitIo {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.registered {
+            return Poll::Ready(());
+        }
+        self.registered = true;
+        self.io
+            .state
+            .lock()
+            .unwrap()
+            .registered
+            .push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// One worker is busy (blocked inside a task, so it is neither asleep nor searching) while the
+/// other, parked in the driver, is handed a batch of 32 wakes. It runs them without unparking
+/// anyone: the only sleeper is itself, and it is already awake.
+#[test]
+fn a_batch_woken_in_the_driver_does_not_unpark_the_driver_itself() {
+    const TASKS: usize = 32;
+    let io = Arc::new(FakeIo::default());
+    let driver_io = io.clone();
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .driver(move || Ok(Box::new(FakeDriver(driver_io)) as Box<dyn Driver>))
+        .build()
+        .unwrap();
+    // Both workers asleep, one of them in the driver.
+    wait_until("a worker parks in the driver", || {
+        io.parked.load(Ordering::SeqCst) == 1
+    });
+
+    // Occupy the other worker: a task that blocks its thread until released.
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let blocker = rt.spawn(async move {
+        started_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+    });
+    started_rx.recv().unwrap();
+
+    // Tasks that wait for the fake I/O; then the driver's worker goes back to sleep in it.
+    let done = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let io = io.clone();
+            let done = done.clone();
+            rt.spawn(async move {
+                AwaitIo {
+                    io,
+                    registered: false,
+                }
+                .await;
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    wait_until("every task waits for the fake I/O", || {
+        io.registered() == TASKS
+            && io.parked.load(Ordering::SeqCst) == 1
+            && rt.handle().metrics().sleeping_workers == 1
+    });
+
+    let before = io.unparks.load(Ordering::SeqCst);
+    io.fire();
+    wait_until("every task ran", || done.load(Ordering::SeqCst) == TASKS);
+    let during = io.unparks.load(Ordering::SeqCst) - before;
+    assert_eq!(
+        during, 0,
+        "the worker dispatching a batch in the driver unparked the driver {during} times"
+    );
+
+    release_tx.send(()).unwrap();
+    rt.block_on(async move {
+        blocker.await;
+        for task in tasks {
+            task.await;
+        }
+    });
+}
+
+/// With the other worker asleep too, the batch is still shared: the worker comes out of the
+/// driver and wakes the sleeping one, which helps. Two tasks that can only finish together prove
+/// that both workers ran the batch.
+#[test]
+fn a_batch_woken_in_the_driver_is_shared_with_a_sleeping_worker() {
+    let io = Arc::new(FakeIo::default());
+    let driver_io = io.clone();
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .driver(move || Ok(Box::new(FakeDriver(driver_io)) as Box<dyn Driver>))
+        .build()
+        .unwrap();
+    wait_until("a worker parks in the driver", || {
+        io.parked.load(Ordering::SeqCst) == 1
+    });
+    // Blocking tasks `a` and `b`: once woken, each blocks its thread until the other has
+    // started, so they finish only if they run at once, on the two workers. `extra` is a third
+    // woken task, so that the worker in the driver has more than the one it runs next. They
+    // register in the order a, extra, b, so the driver wakes them in that order: `b` lands in
+    // the LIFO slot and runs next on the driver's worker, `a` and `extra` in its private queue,
+    // whose older half (`a`) is shared with the sleeping worker.
+    let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let blocking = |io: Arc<FakeIo>, arrived: Arc<(Mutex<usize>, Condvar)>| async move {
+        AwaitIo {
+            io,
+            registered: false,
+        }
+        .await;
+        let (count, cond) = &*arrived;
+        let mut count = count.lock().unwrap();
+        *count += 1;
+        cond.notify_all();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while *count < 2 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(!left.is_zero(), "the other task never ran alongside");
+            count = cond.wait_timeout(count, left).unwrap().0;
+        }
+    };
+    let a = rt.spawn(blocking(io.clone(), arrived.clone()));
+    wait_until("a waits", || io.registered() == 1);
+    let extra = rt.spawn(AwaitIo {
+        io: io.clone(),
+        registered: false,
+    });
+    wait_until("extra waits", || io.registered() == 2);
+    let b = rt.spawn(blocking(io.clone(), arrived.clone()));
+    // Both workers asleep (one in the driver), so that the batch has someone to go to.
+    wait_until("every task waits for the fake I/O", || {
+        io.registered() == 3
+            && io.parked.load(Ordering::SeqCst) == 1
+            && rt.handle().metrics().sleeping_workers == 2
+    });
+    io.fire();
+    rt.block_on(async move {
+        a.await;
+        b.await;
+        extra.await;
+    });
+}
