@@ -34,6 +34,8 @@ options:
   --uring <rows>      the rows of the corio-uring column (corio built with the io-uring
                       feature, its own binary): io (default: tcp_echo, tcp_connections,
                       file_io, tls_echo), all, or off (no second build). Linux only
+  --no-syscalls       after a full run, skip the system-call count of the I/O rows
+                      (`cargo xtask syscalls`, strace; it needs the io_uring build)
   --write             write the docs even after --quick, --filter or --workers
   --no-write          do not write the docs
 
@@ -48,6 +50,7 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let mut partial = false;
     let mut write = None;
     let mut uring = "io".to_owned();
+    let mut no_syscalls = false;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -73,6 +76,7 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
                     ));
                 }
             }
+            "--no-syscalls" => no_syscalls = true,
             "--write" => write = Some(true),
             "--no-write" => write = Some(false),
             "-h" | "--help" => {
@@ -82,7 +86,8 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
             other => return Err(format!("bench: unknown option `{other}`\n\n{HELP}")),
         }
     }
-    if write.unwrap_or(!partial) {
+    let write = write.unwrap_or(!partial);
+    if write {
         suite.push("--docs".into());
         suite.push(root().join("docs").display().to_string());
     } else {
@@ -91,24 +96,31 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
              (add --write to replace it)"
         );
     }
-    if uring == "off" || !cfg!(target_os = "linux") {
-        suite.extend(["--uring".into(), "off".into()]);
-    } else {
+    let ring = uring != "off" && cfg!(target_os = "linux");
+    if ring {
         let exe = build_uring_bench()?;
         suite.extend(["--uring".into(), uring]);
         suite.extend(["--uring-exe".into(), exe.display().to_string()]);
+    } else {
+        suite.extend(["--uring".into(), "off".into()]);
     }
     run(
         "bench",
         cargo()
             .args(["run", "--release", "-p", "corio-bench", "--", "suite"])
             .args(&suite),
-    )
+    )?;
+    if write && ring && !no_syscalls {
+        // The system calls per op of the I/O rows (issue 17), with the two binaries just built.
+        let (plain, uring) = crate::syscalls::binaries();
+        crate::syscalls::measure(&plain, &uring, true)?;
+    }
+    Ok(())
 }
 
 /// Builds corio-bench with the `io-uring` feature and copies the binary aside, since the plain
 /// build that follows takes its place at `<target>/release/corio-bench`.
-fn build_uring_bench() -> Result<PathBuf, String> {
+pub(crate) fn build_uring_bench() -> Result<PathBuf, String> {
     run(
         "bench: corio-bench with io-uring",
         cargo().args([

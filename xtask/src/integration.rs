@@ -28,6 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::util::is_root;
 use crate::util::{cargo, run, target_dir};
 
 const HELP: &str = "\
@@ -402,14 +403,6 @@ fn write_policy(path: &Path) -> Result<(), String> {
         "writing {}: an executable policy-rc.d needs Unix permissions",
         path.display()
     ))
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 /// A throwaway PostgreSQL cluster: stopped and deleted on drop.
@@ -1196,48 +1189,11 @@ const WRK_END: &str = "<!-- wrk:end -->";
 
 /// Writes the section into docs/BENCHMARKS.md, replacing the previous wrk section.
 fn record_wrk(section: &str) -> Result<(), String> {
-    let path = crate::util::root().join("docs/BENCHMARKS.md");
-    let old = fs::read_to_string(&path).unwrap_or_default();
-    let new = match (old.find(WRK_BEGIN), old.find(WRK_END)) {
-        (Some(start), Some(end)) if end > start => {
-            let mut end = end + WRK_END.len();
-            if old[end..].starts_with('\n') {
-                end += 1;
-            }
-            format!("{}{section}{}", &old[..start], &old[end..])
-        }
-        _ => format!("{old}\n{section}"),
-    };
-    fs::write(&path, new).map_err(|e| format!("{}: {e}", path.display()))?;
-    eprintln!("wrote the wrk section of {}", path.display());
-    Ok(())
+    crate::util::record_section(WRK_BEGIN, WRK_END, section)
 }
 
 fn ensure_wrk() -> Result<PathBuf, String> {
-    let find = || {
-        std::env::var_os("PATH")
-            .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|dir| dir.join("wrk"))
-            .find(|exe| exe.is_file())
-    };
-    if let Some(wrk) = find() {
-        return Ok(wrk);
-    }
-    if !is_root() {
-        return Err(
-            "wrk is not installed, and only root can install it: apt-get install wrk".into(),
-        );
-    }
-    run("apt-get update", Command::new("apt-get").arg("update"))?;
-    run(
-        "apt-get install wrk",
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "wrk"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
-    find().ok_or_else(|| "installed wrk, but it is not on the PATH".to_string())
+    crate::util::ensure_debian_tool("wrk", "wrk")
 }
 
 #[cfg(test)]

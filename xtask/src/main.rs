@@ -9,6 +9,7 @@ mod integration;
 mod loom;
 mod package;
 mod stress;
+mod syscalls;
 mod utc;
 mod util;
 
@@ -31,6 +32,9 @@ tasks:
   integration   HTTP smoke test; PostgreSQL example and test on a throwaway server (installs
                 postgresql from Debian if missing); --wrk: also a load test, corio vs tokio
                 (3 rounds at c100 and c1000, req/s and p50/p99); --wrk-only: just that
+  syscalls      system calls per op of the I/O rows on corio (epoll and io_uring), tokio and
+                smol, with strace -f -c (installed from Debian if missing); writes its section
+                of docs/BENCHMARKS.md (--no-write: print only)
   help          this text
 ";
 
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         "loom" => loom::loom(rest),
         "package" => package::package_and_cherry_pick(rest),
         "stress" => stress::stress(rest),
+        "syscalls" => syscalls::syscalls(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -116,6 +116,9 @@ pub(crate) fn run(case: Case) -> Result<(), String> {
             writeln!(stdout, "@io_fallback {why}").map_err(|e| e.to_string())?;
         }
     }
+    // The op count of one iteration, for tools that divide whole-process counts by it (the
+    // system calls per op of `cargo xtask syscalls`).
+    writeln!(stdout, "@ops {ops}").map_err(|e| e.to_string())?;
     for i in 0..warmup + iters {
         let measured = i >= warmup;
         let label = if measured {

@@ -965,18 +965,29 @@ fn method(r: &Report) -> String {
 pub(crate) fn write_docs(report: &Report, dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let md = dir.join("BENCHMARKS.md");
-    // The HTTP load test is measured by `cargo xtask integration --wrk`, not by this suite: keep
-    // the section it wrote, or leave a placeholder that says how to fill it.
-    let kept = std::fs::read_to_string(&md)
-        .ok()
-        .and_then(|old| wrk_section(&old).map(str::to_owned))
-        .unwrap_or_else(|| {
-            format!(
-                "{WRK_BEGIN}\n## HTTP load (wrk)\n\nNot measured yet: run \
-                 `cargo xtask integration --wrk`.\n{WRK_END}\n"
-            )
-        });
-    let text = format!("{}\n{kept}", report.markdown());
+    // The system calls per op (`cargo xtask syscalls`) and the HTTP load test (`cargo xtask
+    // integration --wrk`) are measured by xtask, not by this suite: keep the sections they
+    // wrote, or leave placeholders that say how to fill them.
+    let old = std::fs::read_to_string(&md).unwrap_or_default();
+    let keep = |begin: &str, end: &str, title: &str, command: &str| {
+        kept_section(&old, begin, end).map_or_else(
+            || format!("{begin}\n## {title}\n\nNot measured yet: run `{command}`.\n{end}\n"),
+            str::to_owned,
+        )
+    };
+    let syscalls = keep(
+        SYSCALLS_BEGIN,
+        SYSCALLS_END,
+        "System calls per op (strace)",
+        "cargo xtask syscalls",
+    );
+    let wrk = keep(
+        WRK_BEGIN,
+        WRK_END,
+        "HTTP load (wrk)",
+        "cargo xtask integration --wrk",
+    );
+    let text = format!("{}\n{syscalls}\n{wrk}", report.markdown());
     std::fs::write(&md, text).map_err(|e| format!("{}: {e}", md.display()))?;
     let svg = dir.join("benchmarks.svg");
     crate::chart::draw(report, &svg).map_err(|e| format!("{}: {e}", svg.display()))
@@ -985,11 +996,15 @@ pub(crate) fn write_docs(report: &Report, dir: &Path) -> Result<(), String> {
 /// The markers around the section of BENCHMARKS.md that `cargo xtask integration --wrk` owns.
 const WRK_BEGIN: &str = "<!-- wrk:begin (written by `cargo xtask integration --wrk`) -->";
 const WRK_END: &str = "<!-- wrk:end -->";
+/// The markers around the section that `cargo xtask syscalls` owns.
+const SYSCALLS_BEGIN: &str = "<!-- syscalls:begin (written by `cargo xtask syscalls`) -->";
+const SYSCALLS_END: &str = "<!-- syscalls:end -->";
 
-/// The wrk section of an existing BENCHMARKS.md, markers included, with its final newline.
-fn wrk_section(md: &str) -> Option<&str> {
-    let start = md.find(WRK_BEGIN)?;
-    let end = start + md[start..].find(WRK_END)? + WRK_END.len();
+/// The section between `begin` and `end` of an existing BENCHMARKS.md, markers included, with
+/// its final newline.
+fn kept_section<'a>(md: &'a str, begin: &str, end_marker: &str) -> Option<&'a str> {
+    let start = md.find(begin)?;
+    let end = start + md[start..].find(end_marker)? + end_marker.len();
     let end = if md[end..].starts_with('\n') {
         end + 1
     } else {
@@ -1051,6 +1066,25 @@ fn why_above_goal(workload: Workload) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sections_written_by_xtask_are_kept_whole() {
+        let md = format!(
+            "table\n{SYSCALLS_BEGIN}\nsys\n{SYSCALLS_END}\n\n{WRK_BEGIN}\nwrk\n{WRK_END}\n"
+        );
+        assert_eq!(
+            kept_section(&md, SYSCALLS_BEGIN, SYSCALLS_END),
+            Some(format!("{SYSCALLS_BEGIN}\nsys\n{SYSCALLS_END}\n").as_str())
+        );
+        assert_eq!(
+            kept_section(&md, WRK_BEGIN, WRK_END),
+            Some(format!("{WRK_BEGIN}\nwrk\n{WRK_END}\n").as_str())
+        );
+        assert_eq!(kept_section("table\n", WRK_BEGIN, WRK_END), None);
+        // An end marker before the begin marker does not count.
+        let md = format!("{WRK_END}\n{WRK_BEGIN}\n");
+        assert_eq!(kept_section(&md, WRK_BEGIN, WRK_END), None);
+    }
 
     fn machine() -> Machine {
         let t = || "test".to_owned();
