@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-pub use crate::task_local::{AccessError, LocalKey, Scope, WithInherited, inherit};
+pub use crate::task_local::{AccessError, LocalKey, Scope, WithInherited, inherit, inherit_fn};
 
 use crate::context;
 use crate::debug::{DebugState, TaskDebug};
@@ -300,6 +300,14 @@ pin_project! {
             let this = this.project();
             let future = this.future;
             let _task = context::set_task(*this.id);
+            // The task-local values it inherited are set while its future is dropped, as around
+            // its polls (see `task_local`, invariant 5).
+            let extra = this.extra.extra();
+            let mut locals = extra.and_then(|e| e.locals.try_borrow_mut().ok());
+            let locals_guard = locals
+                .as_mut()
+                .and_then(|l| l.as_mut())
+                .map(|l| l.enter_for_drop());
             // SAFETY: the reference is used only to drop the future in place, just below, which
             // keeps the pinning promise (drop before the memory is reused).
             #[allow(unsafe_code)]
@@ -313,8 +321,9 @@ pin_project! {
                     ManuallyDrop::drop(future)
                 }
             }));
+            drop(locals_guard);
+            drop(locals);
             if let Err(payload) = dropped {
-                let extra = this.extra.extra();
                 drop(Panicked::in_destructor(payload, TaskSummary {
                     id: *this.id,
                     name: extra.and_then(|e| e.name.clone()),

@@ -12,10 +12,16 @@
 //!    Nothing is captured, cloned or allocated when no key is in scope, which is the common case:
 //!    spawning then costs one thread-local read.
 //! 4. Scopes nest: an inner scope of the same key shadows the outer one until its future ends.
+//! 5. A scope's or a task's future is also dropped with its values in place (as tokio does, and
+//!    as a cancelled asyncio coroutine's `finally:` still sees its context), so a destructor that
+//!    runs on cancellation can read them. Entering for a drop never panics: where the values
+//!    cannot be installed (the thread is being torn down, or a `with` closure of the key is
+//!    running around the drop) the future is dropped without them.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -162,6 +168,20 @@ impl<T: 'static> LocalKey<T> {
             .unwrap_or(Err(error))
     }
 
+    /// Swaps `value` with the thread's slot, for a drop: returns `false`, and swaps nothing,
+    /// during thread teardown or while a `with` closure of this key runs (invariant 5).
+    fn swap_quiet(&'static self, value: &mut Option<T>) -> bool {
+        self.slot
+            .try_with(|slot| match slot.try_borrow_mut() {
+                Ok(mut slot) => {
+                    std::mem::swap(&mut *slot, value);
+                    true
+                }
+                Err(_) => false,
+            })
+            .unwrap_or(false)
+    }
+
     /// Swaps `value` with the thread's slot. Returns `false` during thread teardown.
     ///
     /// # Panics
@@ -211,7 +231,7 @@ impl<T: Clone + Send + 'static> LocalKey<T> {
         Scope {
             key: self,
             value: Some(value),
-            future,
+            future: ManuallyDrop::new(future),
         }
     }
 }
@@ -226,12 +246,51 @@ impl<T: 'static> fmt::Debug for LocalKey<T> {
 
 pin_project! {
     /// The future of [`LocalKey::scope`].
+    ///
+    /// Dropping it drops the inner future with the value set (invariant 5), so a destructor that
+    /// runs when the scope is cancelled still sees it.
     #[must_use = "futures do nothing unless awaited"]
     pub struct Scope<T: 'static, F> {
         key: &'static LocalKey<T>,
         value: Option<T>,
+        // Dropped by hand in `PinnedDrop`, inside the scope.
         #[pin]
-        future: F,
+        future: ManuallyDrop<F>,
+    }
+
+    impl<T: 'static, F> PinnedDrop for Scope<T, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let key: &'static LocalKey<T> = this.key;
+            let entered = key.swap_quiet(this.value);
+            // Swaps back even if the future's destructor panics.
+            let _back = SwapBack { key, value: this.value, entered };
+            // SAFETY: the reference is used only to drop the future in place, just below,
+            // which keeps the pinning promise (drop before the memory is reused).
+            #[allow(unsafe_code)]
+            let future = unsafe { this.future.get_unchecked_mut() };
+            // SAFETY: this is the destructor of `Scope`, so the future is never polled, moved or
+            // dropped again after this line.
+            #[allow(unsafe_code)]
+            unsafe {
+                ManuallyDrop::drop(future)
+            }
+        }
+    }
+}
+
+/// Swaps a scope's value back out of the slot when its future's drop ends.
+struct SwapBack<'a, T: 'static> {
+    key: &'static LocalKey<T>,
+    value: &'a mut Option<T>,
+    entered: bool,
+}
+
+impl<T: 'static> Drop for SwapBack<'_, T> {
+    fn drop(&mut self) {
+        if self.entered {
+            self.key.swap_quiet(self.value);
+        }
     }
 }
 
@@ -241,7 +300,11 @@ impl<T: Clone + Send + 'static, F: Future> Future for Scope<T, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _entered = Entered::enter(*this.key, this.value);
-        this.future.poll(cx)
+        // SAFETY: `ManuallyDrop<F>` is a transparent wrapper, so this is a plain structural pin
+        // projection; the future is never moved out of it.
+        #[allow(unsafe_code)]
+        let future = unsafe { this.future.map_unchecked_mut(|f| &mut **f) };
+        future.poll(cx)
     }
 }
 
@@ -276,6 +339,8 @@ impl<T: Clone + Send + 'static> Inherit for LocalKey<T> {
 /// One inherited value, owned by a task: swapped into its key's slot around each poll.
 trait Captured: Send {
     fn enter(&mut self) -> bool;
+    /// As `enter`, for a drop: never panics (invariant 5).
+    fn enter_quiet(&mut self) -> bool;
     fn exit(&mut self);
 }
 
@@ -287,6 +352,14 @@ struct CapturedValue<T: 'static> {
 impl<T: Clone + Send + 'static> Captured for CapturedValue<T> {
     fn enter(&mut self) -> bool {
         if !self.key.swap(&mut self.value) {
+            return false;
+        }
+        push_active(self.key);
+        true
+    }
+
+    fn enter_quiet(&mut self) -> bool {
+        if !self.key.swap_quiet(&mut self.value) {
             return false;
         }
         push_active(self.key);
@@ -356,9 +429,19 @@ impl Inherited {
     /// Installs the values for one poll; the guard takes them out again.
     #[inline]
     pub(crate) fn enter(&mut self) -> InheritedGuard<'_> {
+        self.enter_with(|value| value.enter())
+    }
+
+    /// Installs the values around the drop of the task's future; never panics (invariant 5).
+    pub(crate) fn enter_for_drop(&mut self) -> InheritedGuard<'_> {
+        self.enter_with(|value| value.enter_quiet())
+    }
+
+    #[inline]
+    fn enter_with(&mut self, enter: impl Fn(&mut Box<dyn Captured>) -> bool) -> InheritedGuard<'_> {
         let mut entered = 0;
         for value in &mut self.0 {
-            if !value.enter() {
+            if !enter(value) {
                 break;
             }
             entered += 1;
@@ -433,17 +516,59 @@ pub(crate) fn capture() -> Option<Inherited> {
 pub fn inherit<F: Future>(future: F) -> WithInherited<F> {
     WithInherited {
         inherited: capture(),
-        future,
+        future: ManuallyDrop::new(future),
+    }
+}
+
+/// Wraps `f` so that it runs with the task-local values in scope at this call, for closures
+/// that run on another thread (the facade's `to_thread` uses it, as Python's `asyncio.to_thread`
+/// propagates the `contextvars` context to its worker thread).
+///
+/// Nothing is cloned when no key is in scope. The values are set around `f` only, and dropped
+/// with the returned closure (on the thread that runs or drops it).
+///
+/// # Examples
+///
+/// ```
+/// corio_executor::task_local! { static ID: u32; }
+///
+/// let job = corio_executor::block_on(ID.scope(5, async { corio_executor::task::inherit_fn(|| ID.with(|id| *id)) }));
+/// // Run on another thread, it still sees the value it was created under.
+/// assert_eq!(std::thread::spawn(job).join().unwrap(), 5);
+/// ```
+pub fn inherit_fn<R, F: FnOnce() -> R>(f: F) -> impl FnOnce() -> R {
+    let mut inherited = capture();
+    move || {
+        let _guard = inherited.as_mut().map(Inherited::enter);
+        f()
     }
 }
 
 pin_project! {
-    /// The future of [`inherit`].
+    /// The future of [`inherit`]. Dropping it drops the inner future with the values set.
     #[must_use = "futures do nothing unless awaited"]
     pub struct WithInherited<F> {
         inherited: Option<Inherited>,
+        // Dropped by hand in `PinnedDrop`, with the values set.
         #[pin]
-        future: F,
+        future: ManuallyDrop<F>,
+    }
+
+    impl<F> PinnedDrop for WithInherited<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let _guard = this.inherited.as_mut().map(Inherited::enter_for_drop);
+            // SAFETY: the reference is used only to drop the future in place, just below,
+            // which keeps the pinning promise (drop before the memory is reused).
+            #[allow(unsafe_code)]
+            let future = unsafe { this.future.get_unchecked_mut() };
+            // SAFETY: this is the destructor of `WithInherited`, so the future is never polled, moved or
+            // dropped again after this line.
+            #[allow(unsafe_code)]
+            unsafe {
+                ManuallyDrop::drop(future)
+            }
+        }
     }
 }
 
@@ -453,7 +578,11 @@ impl<F: Future> Future for WithInherited<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _guard = this.inherited.as_mut().map(Inherited::enter);
-        this.future.poll(cx)
+        // SAFETY: `ManuallyDrop<F>` is a transparent wrapper, so this is a plain structural pin
+        // projection; the future is never moved out of it.
+        #[allow(unsafe_code)]
+        let future = unsafe { this.future.map_unchecked_mut(|f| &mut **f) };
+        future.poll(cx)
     }
 }
 

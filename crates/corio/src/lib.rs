@@ -216,7 +216,7 @@ pub use corio_executor::task_local;
 /// Tasks: spawning with a name, ids, yielding, task-locals.
 pub mod task {
     pub use corio_executor::task::{
-        AccessError, Builder, LocalKey, Scope, WithInherited, id, inherit,
+        AccessError, Builder, LocalKey, Scope, WithInherited, id, inherit, inherit_fn,
     };
     pub use corio_executor::{
         Task, TaskId, YieldNow, panic_message, spawn, spawn_local, yield_now,
@@ -363,7 +363,50 @@ pub mod process {
     pub use corio_process::*;
 }
 
-pub use corio_blocking::{Unblock, to_thread, unblock};
+pub use corio_blocking::Unblock;
+
+/// Runs blocking code on the blocking pool and awaits its result: Python's `asyncio.to_thread`.
+///
+/// The closure sees the [task-local](task_local) values in scope at this call, as `to_thread`
+/// propagates the `contextvars` context (a clone of each, made at the call). Everything else
+/// is [`corio_blocking::unblock`]'s: the job is queued at once, even before the future is
+/// polled; if the future is dropped, the closure still runs (a thread cannot be interrupted)
+/// and its result is dropped on the pool thread; a panic in it resumes in whoever awaits.
+/// [`spawn_cpu`] is the pool for CPU-bound work.
+///
+/// # Examples
+///
+/// ```
+/// corio::task_local! { static REQUEST_ID: u64; }
+///
+/// corio::run(REQUEST_ID.scope(7, async {
+///     let (sum, id) = corio::to_thread(|| ((1..=100u64).sum::<u64>(), REQUEST_ID.with(|id| *id))).await;
+///     assert_eq!((sum, id), (5050, 7));
+/// }));
+/// ```
+pub fn to_thread<T, F>(f: F) -> corio_blocking::Unblocked<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    corio_blocking::to_thread(task::inherit_fn(f))
+}
+
+/// The same as [`to_thread`] (smol's name).
+///
+/// # Examples
+///
+/// ```
+/// let n = corio::run(corio::unblock(|| 6 * 7));
+/// assert_eq!(n, 42);
+/// ```
+pub fn unblock<T, F>(f: F) -> corio_blocking::Unblocked<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    corio_blocking::unblock(task::inherit_fn(f))
+}
 
 // Retry with backoff (the waits are corio's sleeps, so timeouts and cancel scopes stop them).
 pub use corio_timer::{Backoff, Retry, retry, retry_if};

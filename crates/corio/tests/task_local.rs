@@ -191,3 +191,149 @@ fn spawn_local_still_works_where_a_local_loop_runs() {
         9
     );
 }
+
+/// Records the `REQUEST_ID` its destructor sees (`None`: not set), as a request-scoped guard
+/// that logs on cleanup would.
+struct SeesIdOnDrop(std::sync::Arc<std::sync::Mutex<Vec<Option<u64>>>>);
+
+impl Drop for SeesIdOnDrop {
+    fn drop(&mut self) {
+        let seen = REQUEST_ID.try_with(|id| *id).ok();
+        self.0.lock().unwrap().push(seen);
+    }
+}
+
+fn log() -> std::sync::Arc<std::sync::Mutex<Vec<Option<u64>>>> {
+    std::sync::Arc::new(std::sync::Mutex::new(Vec::new()))
+}
+
+#[test]
+fn a_cancelled_scope_drops_its_future_with_the_value_set() {
+    let seen = log();
+    corio::run({
+        let seen = seen.clone();
+        async move {
+            // A scoped task, cancelled.
+            let guard = SeesIdOnDrop(seen.clone());
+            let task = corio::spawn(REQUEST_ID.scope(42, async move {
+                let _guard = guard;
+                corio::sleep(Duration::from_secs(60)).await;
+            }));
+            corio::sleep(Duration::from_millis(5)).await;
+            task.cancel().await;
+
+            // A timeout inside a scope: the timed-out future is dropped inside it.
+            let guard = SeesIdOnDrop(seen.clone());
+            let _ = REQUEST_ID
+                .scope(
+                    43,
+                    corio::timeout(Duration::from_millis(5), async move {
+                        let _guard = guard;
+                        corio::sleep(Duration::from_secs(60)).await;
+                    }),
+                )
+                .await;
+
+            // A scope future dropped after one poll, outside any other scope.
+            let guard = SeesIdOnDrop(seen.clone());
+            let mut scoped = Box::pin(REQUEST_ID.scope(44, async move {
+                let _guard = guard;
+                corio::sleep(Duration::from_secs(60)).await;
+            }));
+            assert!(
+                futures_lite::future::poll_once(scoped.as_mut())
+                    .await
+                    .is_none()
+            );
+            drop(scoped);
+            assert!(
+                REQUEST_ID.try_with(|_| ()).is_err(),
+                "the value left with the drop"
+            );
+        }
+    });
+    assert_eq!(*seen.lock().unwrap(), [Some(42), Some(43), Some(44)]);
+}
+
+#[test]
+fn a_cancelled_child_drops_its_future_with_the_inherited_value_set() {
+    let seen = log();
+    for local in [false, true] {
+        let seen = seen.clone();
+        let body = async move {
+            REQUEST_ID
+                .scope(7, async move {
+                    // Inherited by a spawned task, which is then cancelled.
+                    let guard = SeesIdOnDrop(seen.clone());
+                    let task = corio::spawn(async move {
+                        let _guard = guard;
+                        corio::sleep(Duration::from_secs(60)).await;
+                    });
+                    corio::sleep(Duration::from_millis(5)).await;
+                    task.cancel().await;
+                    // And by a TaskSet's task, cancelled with the set.
+                    let guard = SeesIdOnDrop(seen.clone());
+                    let mut set = corio::TaskSet::new();
+                    set.spawn(async move {
+                        let _guard = guard;
+                        corio::sleep(Duration::from_secs(60)).await;
+                    });
+                    corio::sleep(Duration::from_millis(5)).await;
+                    set.cancel_all();
+                    while set.join_next().await.is_some() {}
+                })
+                .await
+        };
+        if local {
+            corio::run_local(body);
+        } else {
+            corio::run(body);
+        }
+    }
+    assert_eq!(*seen.lock().unwrap(), [Some(7); 4]);
+}
+
+#[test]
+fn dropping_a_scope_inside_with_of_its_key_drops_it_without_the_value() {
+    let seen = log();
+    let guard = SeesIdOnDrop(seen.clone());
+    let scoped = REQUEST_ID.scope(9, async move {
+        let _guard = guard;
+        std::future::pending::<()>().await;
+    });
+    corio::block_on(REQUEST_ID.scope(1, async move {
+        // The slot is borrowed by this closure: the drop cannot set 9, and must not panic.
+        REQUEST_ID.with(|_| drop(scoped));
+    }));
+    // The drop could not install 9 (the slot is borrowed by `with`), so the destructor sees
+    // the value of the scope around it.
+    assert_eq!(*seen.lock().unwrap(), [Some(1)]);
+}
+
+#[test]
+fn to_thread_and_unblock_see_the_values_in_scope_at_the_call() {
+    // asyncio.to_thread propagates the contextvars context to its worker thread.
+    for local in [false, true] {
+        let body = REQUEST_ID.scope(11, async {
+            let on_pool = corio::to_thread(|| (id(), std::thread::current().id())).await;
+            assert_ne!(
+                on_pool.1,
+                std::thread::current().id(),
+                "ran on a pool thread"
+            );
+            let via_unblock = corio::unblock(id).await;
+            let nested = REQUEST_ID
+                .scope(12, async { corio::to_thread(id).await })
+                .await;
+            (on_pool.0, via_unblock, nested)
+        });
+        let seen = if local {
+            corio::run_local(body)
+        } else {
+            corio::run(body)
+        };
+        assert_eq!(seen, (11, 11, 12));
+        let outside = corio::run(corio::to_thread(|| REQUEST_ID.try_with(|_| ()).is_err()));
+        assert!(outside, "a closure queued outside any scope sees no value");
+    }
+}
