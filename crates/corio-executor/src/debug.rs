@@ -129,10 +129,12 @@ impl TaskDebug {
     }
 }
 
-/// What one thread is polling.
+/// What one thread is polling: a stack, because a poll can nest another (a `block_on` called
+/// inside a task polls its own future on the same thread). The watchdog looks at the outermost
+/// poll, the one that keeps the thread from its other tasks.
 pub(crate) struct PollSlot {
     thread: String,
-    current: Mutex<Option<Polling>>,
+    current: Mutex<Vec<Polling>>,
 }
 
 struct Polling {
@@ -143,16 +145,16 @@ struct Polling {
 
 impl PollSlot {
     fn begin(&self, task: Arc<TaskDebug>, started: Instant) {
-        *lock_std(&self.current) = Some(Polling {
+        lock_std(&self.current).push(Polling {
             task,
             started,
             reported: false,
         });
     }
 
-    /// Returns whether the watchdog reported this poll.
+    /// Returns whether the watchdog reported this poll (the innermost one in progress).
     fn end(&self) -> bool {
-        lock_std(&self.current).take().is_some_and(|p| p.reported)
+        lock_std(&self.current).pop().is_some_and(|p| p.reported)
     }
 }
 
@@ -238,7 +240,7 @@ impl DebugState {
                 thread: thread
                     .name()
                     .map_or_else(|| format!("{:?}", thread.id()), str::to_owned),
-                current: Mutex::new(None),
+                current: Mutex::new(Vec::new()),
             });
             lock_std(&self.slots).push(slot.clone());
             slots.push((Arc::downgrade(self), slot.clone()));
@@ -278,7 +280,7 @@ impl DebugState {
         for slot in slots {
             let report = {
                 let mut current = lock_std(&slot.current);
-                match current.as_mut() {
+                match current.first_mut() {
                     Some(p) if !p.reported && p.started.elapsed() >= self.threshold => {
                         p.reported = true;
                         Some(Report::SlowPoll {

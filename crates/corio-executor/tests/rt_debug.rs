@@ -426,3 +426,64 @@ fn a_local_loop_counts_spawns_from_its_own_thread_and_from_others() {
     assert_eq!(m.spawned - before, 2000);
     assert_eq!(m.spawned, m.completed + m.alive);
 }
+
+/// A `block_on` nested in a task blocks the task's worker as a `std::thread::sleep` would, and
+/// can deadlock it (on one worker, `block_on(spawn(..))` waits for a task that only that worker
+/// could run). The watchdog reports the task's poll while it is stuck, naming the task, even
+/// though the nested `block_on` polls futures of its own on that thread meanwhile.
+#[test]
+fn a_block_on_nested_in_a_task_is_reported_while_it_blocks_the_worker() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Poll, Waker};
+
+    let (tx, rx) = std::sync::mpsc::channel::<Report>();
+    let rt = Runtime::builder()
+        .worker_threads(1)
+        .thread_name("nest")
+        .debug(true)
+        .slow_poll_threshold(Duration::from_millis(50))
+        .report_hook(move |r| {
+            let _ = tx.send(r.clone());
+        })
+        .build()
+        .unwrap();
+    // The nested block_on's future: pending until the test releases it.
+    let released = Arc::new(AtomicBool::new(false));
+    let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
+    let inner = {
+        let (released, waker) = (released.clone(), waker.clone());
+        std::future::poll_fn(move |cx| {
+            *waker.lock().unwrap() = Some(cx.waker().clone());
+            if released.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    };
+    let outer = task::Builder::new().name("outer").spawn_on(
+        async move { corio_executor::block_on(inner) },
+        &rt.handle(),
+    );
+    let report = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("no report while the nested block_on blocked the worker");
+    match &report {
+        Report::SlowPoll {
+            task,
+            thread,
+            still_running,
+            ..
+        } => {
+            assert_eq!(task.name.as_deref(), Some("outer"), "{report}");
+            assert_eq!(thread, "nest-0");
+            assert!(*still_running, "reported while stuck: {report}");
+        }
+        other => panic!("unexpected report {other}"),
+    }
+    released.store(true, Ordering::SeqCst);
+    if let Some(w) = waker.lock().unwrap().take() {
+        w.wake();
+    }
+    rt.block_on(outer);
+}
