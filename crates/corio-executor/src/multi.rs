@@ -15,7 +15,10 @@
 //!
 //! A wake from a worker thread goes to that worker's LIFO slot (or, for a task that yielded, to the
 //! back of its local queue); a wake from any other thread goes to the injector and unparks an idle
-//! worker if none is searching. Spawning and waking take no global lock: they push to a queue and
+//! worker if none is searching. A spawn on a worker goes to the LIFO slot too, but the task it
+//! displaces there goes to the stealable queue when some worker is asleep or searching, so that
+//! a fan-out spreads; and a worker whose thread blocks in a nested `block_on` first hands its
+//! queued tasks to the injector. Spawning and waking take no global lock: they push to a queue and
 //! read the idle state, one atomic word. Two small locks can be met on the spawn, wake and complete
 //! paths: the idle list's mutex, when a wake must actually unpark a sleeping worker
 //! ([`Idle::worker_to_notify`]; a busy runtime, with no worker asleep, never takes it), and the
@@ -319,6 +322,35 @@ impl Core {
         &self.shared.remotes[self.index]
     }
 
+    /// Schedules a task spawned on this worker's own thread. It goes to the LIFO slot, as a
+    /// wake does (a task that spawns one child and awaits it runs the child next, here). When
+    /// a second spawn displaces the first from the slot (a fan-out) and some worker is asleep
+    /// or searching, the displaced task goes to the stealable queue instead of the private
+    /// deque: a spawned task has no cache affinity with this worker yet, and in the private
+    /// deque it would wait behind every poll this worker makes (a probe measured 8 tasks of
+    /// 50 ms spawned from a task: 350-400 ms on 2 workers, the other one asleep). Wakes keep
+    /// their private path, which keeps I/O-driven tasks where their data is.
+    #[inline]
+    pub(crate) fn schedule_spawned(&self, runnable: Runnable) {
+        if self.shared.shutdown.load(Ordering::Relaxed) {
+            drop(runnable);
+            return;
+        }
+        let Some(prev) = self.lifo.replace(Some(runnable)) else {
+            return;
+        };
+        if !self.shared.idle.may_help() {
+            self.push_back(prev);
+            return;
+        }
+        match self.remote().queue.push(prev) {
+            // A sleeping worker is woken; a searching one finds it, or sees it when it re-checks
+            // the stealable queues before it sleeps (`park`).
+            Ok(()) => self.shared.notify_parked(),
+            Err(full) => self.push_back(full.into_inner()),
+        }
+    }
+
     /// Schedules a task woken on this worker's own thread.
     #[inline]
     fn schedule_local(&self, runnable: Runnable, yielded: bool) {
@@ -347,6 +379,18 @@ impl Core {
         // while we are parked ourselves: `park` shares what its driver woke when it returns.
         if len > 1 && !self.parked.get() && self.shared.idle.wants_work() {
             self.share();
+        }
+    }
+
+    /// Hands every task queued on this worker (the LIFO slot and the private deque) to the
+    /// injector, where any worker finds them: called before this worker's thread blocks in a
+    /// nested `block_on`, which would otherwise strand them (a task spawned just before
+    /// `block_on(task)` sat in the LIFO slot, and the call waited for ever).
+    pub(crate) fn evacuate(&self) {
+        let lifo = self.lifo.take();
+        let private: Vec<Runnable> = self.private.borrow_mut().drain(..).collect();
+        for runnable in lifo.into_iter().chain(private) {
+            self.shared.schedule_remote(runnable);
         }
     }
 
@@ -640,6 +684,15 @@ impl Idle {
     fn wants_work(&self) -> bool {
         let state = self.state.load(Ordering::Relaxed);
         Self::searching(state) == 0 && Self::unparked(state) < self.workers
+    }
+
+    /// Whether some worker is asleep or searching, and so could take shared work. A SeqCst load
+    /// (a plain load on x86): it orders against a searcher's announcement (see
+    /// `Core::schedule_spawned`).
+    #[inline]
+    fn may_help(&self) -> bool {
+        let state = self.state.load(Ordering::SeqCst);
+        Self::searching(state) > 0 || Self::unparked(state) < self.workers
     }
 
     /// Picks a parked worker to wake (counting it as unparked and searching), if one should be.

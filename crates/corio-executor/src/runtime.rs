@@ -105,7 +105,12 @@ impl Runtime {
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let on_worker = context::with(|cur| match cur {
-            Some(Current::Worker(core)) => Arc::ptr_eq(&core.shared, &self.shared),
+            Some(Current::Worker(core)) if Arc::ptr_eq(&core.shared, &self.shared) => {
+                // This worker's thread is about to block: its queued tasks go where the other
+                // workers can run them.
+                core.evacuate();
+                true
+            }
             _ => false,
         });
         multi_block_on(&self.shared, future, on_worker, Location::caller())
@@ -192,7 +197,18 @@ where
     let builder = async_task::Builder::new().metadata(shared.clone());
     let (runnable, task) = spawn_task!(builder, spawn, future, header, multi::schedule);
     shared.note_spawn();
-    runnable.schedule();
+    // On one of this runtime's workers a spawn has a path of its own (a fan-out is offered to
+    // idle workers); anywhere else it is scheduled as any wake is.
+    let runnable = context::with(move |cur| match cur {
+        Some(Current::Worker(core)) if Arc::ptr_eq(&core.shared, shared) => {
+            core.schedule_spawned(runnable);
+            None
+        }
+        _ => Some(runnable),
+    });
+    if let Some(runnable) = runnable {
+        runnable.schedule();
+    }
     Task::from_multi(task, id)
 }
 
@@ -470,7 +486,12 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
     let via = context::with(|cur| match cur {
         Some(Current::Local(core)) => Via::Local(core.clone()),
-        Some(Current::Worker(core)) => Via::Multi(core.shared.clone(), true),
+        Some(Current::Worker(core)) => {
+            // This worker's thread is about to block: its queued tasks go where the other
+            // workers can run them.
+            core.evacuate();
+            Via::Multi(core.shared.clone(), true)
+        }
         Some(Current::Entered(Handle(HandleKind::Multi(shared)))) => {
             Via::Multi(shared.clone(), false)
         }
