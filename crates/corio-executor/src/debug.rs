@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -164,7 +164,9 @@ pub(crate) struct DebugState {
     report: ReportHook,
     tasks: Mutex<slab::Slab<Arc<TaskDebug>>>,
     slots: Mutex<Vec<Arc<PollSlot>>>,
-    stop: AtomicBool,
+    /// Set when the runtime shuts down; the watchdog waits on it between looks, so that a
+    /// shutdown never waits out a period (a quarter of the threshold, which may be long).
+    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
     /// Set once the watchdog thread has started (it starts lazily, with the first task).
     watchdog: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -190,7 +192,7 @@ impl DebugState {
             report,
             tasks: Mutex::new(slab::Slab::new()),
             slots: Mutex::new(Vec::new()),
-            stop: AtomicBool::new(false),
+            stop: Arc::default(),
             watchdog: Mutex::new(None),
         })
     }
@@ -254,16 +256,22 @@ impl DebugState {
             return;
         }
         let weak = Arc::downgrade(self);
+        let stop = self.stop.clone();
         let period = (self.threshold / 4).max(Duration::from_millis(1));
         let spawned = std::thread::Builder::new()
             .name("corio-watchdog".into())
             .spawn(move || {
                 loop {
-                    std::thread::sleep(period);
-                    let Some(state) = weak.upgrade() else { return };
-                    if state.stop.load(Ordering::Acquire) {
+                    let (stopped, wake) = &*stop;
+                    let guard = lock_std(stopped);
+                    let (guard, _) = wake
+                        .wait_timeout_while(guard, period, |stopped| !*stopped)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if *guard {
                         return;
                     }
+                    drop(guard);
+                    let Some(state) = weak.upgrade() else { return };
                     state.watch();
                 }
             });
@@ -301,7 +309,8 @@ impl DebugState {
 
     /// Stops the watchdog (called when the runtime shuts down).
     pub(crate) fn shutdown(&self) {
-        self.stop.store(true, Ordering::Release);
+        *lock_std(&self.stop.0) = true;
+        self.stop.1.notify_all();
         let handle = lock_std(&self.watchdog).take();
         if let Some(handle) = handle {
             if handle.thread().id() != std::thread::current().id() {

@@ -461,10 +461,9 @@ fn a_block_on_nested_in_a_task_is_reported_while_it_blocks_the_worker() {
             }
         })
     };
-    let outer = task::Builder::new().name("outer").spawn_on(
-        async move { corio_executor::block_on(inner) },
-        &rt.handle(),
-    );
+    let outer = task::Builder::new()
+        .name("outer")
+        .spawn_on(async move { corio_executor::block_on(inner) }, &rt.handle());
     let report = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("no report while the nested block_on blocked the worker");
@@ -486,4 +485,35 @@ fn a_block_on_nested_in_a_task_is_reported_while_it_blocks_the_worker() {
         w.wake();
     }
     rt.block_on(outer);
+}
+
+/// The watchdog looks at the polls every quarter of the threshold; dropping a runtime must not
+/// wait out that period (with a threshold of `Duration::MAX` the drop hung).
+#[test]
+fn a_debug_runtime_with_a_huge_threshold_drops_at_once() {
+    for threshold in [Duration::from_secs(3600), Duration::MAX] {
+        let rt = Runtime::builder()
+            .worker_threads(1)
+            .debug(true)
+            .slow_poll_threshold(threshold)
+            .build()
+            .unwrap();
+        // A task starts the watchdog.
+        assert_eq!(rt.block_on(rt.spawn(async { 3 })), 3);
+        let local = Runtime::builder()
+            .debug(true)
+            .slow_poll_threshold(threshold)
+            .build_local()
+            .unwrap();
+        assert_eq!(local.block_on(local.spawn(async { 4 })), 4);
+        // Generous: the old code waited a quarter of an hour here, or for ever.
+        let started = Instant::now();
+        drop(rt);
+        drop(local);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "dropping took {:?}",
+            started.elapsed()
+        );
+    }
 }
