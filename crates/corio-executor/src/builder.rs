@@ -380,6 +380,16 @@ impl Builder {
             Some(n) => n,
             None => default_workers(),
         };
+        if self.thread_name.contains('\0') {
+            // std would panic when naming the thread.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "thread_name({:?}) contains a NUL byte, which a thread name cannot hold",
+                    self.thread_name
+                ),
+            ));
+        }
         let driver = self.make_driver()?;
         let shared = self.multi_shared(workers, driver, self.on_enter.clone(), self.debug_state());
         let runtime = Runtime {

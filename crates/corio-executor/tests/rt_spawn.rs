@@ -204,3 +204,15 @@ fn zero_worker_threads_is_an_error_not_a_panic() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("worker_threads"));
 }
+
+#[test]
+fn a_thread_name_with_a_nul_byte_is_an_error_not_a_panic() {
+    // std panics when it names a thread with a NUL byte (found by a conformance probe).
+    let err = Runtime::builder()
+        .worker_threads(1)
+        .thread_name("web\0api")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("NUL"), "{err}");
+}

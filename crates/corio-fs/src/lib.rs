@@ -195,7 +195,8 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 ///
 /// # Errors
 ///
-/// As the std function, naming both paths.
+/// As the std function, naming both paths; and `InvalidInput` when both paths are the same
+/// file (std would truncate it to nothing and report success).
 ///
 /// # Examples
 ///
@@ -210,9 +211,35 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 /// ```
 pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u64> {
     with_paths(from.as_ref(), to.as_ref(), "copy", |f, t| {
+        if same_file(f, t) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "source and destination are the same file",
+            ));
+        }
         std::fs::copy(f, t)
     })
     .await
+}
+
+/// Whether `to` exists and is the very file `from` is (a hard link or another path to it).
+fn same_file(from: &Path, to: &Path) -> bool {
+    let (Ok(a), Ok(b)) = (std::fs::metadata(from), std::fs::metadata(to)) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        matches!(
+            (std::fs::canonicalize(from), std::fs::canonicalize(to)),
+            (Ok(x), Ok(y)) if x == y
+        )
+    }
 }
 
 /// Returns the metadata of a path, following symlinks ([`std::fs::metadata`]).

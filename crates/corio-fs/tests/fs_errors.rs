@@ -205,3 +205,27 @@ fn an_error_keeps_working_as_an_io_error() {
     let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
     assert!(boxed.to_string().contains("nope`"));
 }
+
+/// std::fs::copy of a file onto itself truncates it and reports success; corio refuses, and the
+/// file keeps its contents (found by a conformance probe).
+#[test]
+fn copying_a_file_onto_itself_is_refused_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    let link = dir.path().join("link");
+    std::fs::write(&file, "keep me").unwrap();
+    std::fs::hard_link(&file, &link).unwrap();
+    let dotted = dir.path().join(".").join("data");
+    block_on(async {
+        for to in [&file, &link, &dotted] {
+            let err = corio_fs::copy(&file, to).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            assert!(err.to_string().contains("same file"), "{err}");
+            assert!(names(&err, &file) && names(&err, to), "{err}");
+        }
+        assert_eq!(corio_fs::read_to_string(&file).await.unwrap(), "keep me");
+        // A different file is still copied.
+        let other = dir.path().join("other");
+        assert_eq!(corio_fs::copy(&file, &other).await.unwrap(), 7);
+    });
+}
