@@ -76,7 +76,7 @@ mod report;
 pub use builder::{Builder, DEBUG_ENV, MAX_WORKER_THREADS, SLOW_POLL_ENV};
 pub use debug::{DEFAULT_SLOW_POLL, Dump, TaskSnapshot, TaskState};
 pub use handle::{EnterGuard, ExecutorMetrics, Handle};
-pub use local::spawn_local;
+pub use local::{pool_job, spawn_local};
 pub use park::{Driver, DriverHandle, ThreadParkDriver};
 pub use rand::random_u64;
 pub use report::{PanicPolicy, Report, TaskSummary, panic_message};

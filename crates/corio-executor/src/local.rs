@@ -470,6 +470,40 @@ pub(crate) fn implicit() -> Option<Rc<Core>> {
         .flatten()
 }
 
+thread_local! {
+    /// Set while a blocking- or CPU-pool job runs on this thread (see [`pool_job`]): no local
+    /// loop will ever run here, so `spawn_local` must not fall back to the implicit loop.
+    static POOL_JOB: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` as a pool job: a `spawn_local` inside it, outside any loop (a `block_on` inside
+/// `f` runs one), panics at the call with a message naming `run_local` instead of handing the
+/// task to this thread's implicit loop, which nothing would ever drive (the pool thread goes on
+/// to other jobs). The facade wraps `to_thread`, `unblock` and `spawn_cpu` jobs in it.
+///
+/// # Examples
+///
+/// ```
+/// let spawned = std::panic::catch_unwind(|| {
+///     corio_executor::pool_job(|| corio_executor::spawn_local(async {}))
+/// });
+/// assert!(spawned.is_err());
+/// ```
+pub fn pool_job<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let _ = POOL_JOB.try_with(|flag| flag.set(self.0));
+        }
+    }
+    let _reset = Reset(
+        POOL_JOB
+            .try_with(|flag| flag.replace(true))
+            .unwrap_or(false),
+    );
+    f()
+}
+
 /// Spawns a `!Send` future on the local runtime driving this thread, or on the thread's implicit
 /// local runtime.
 pub(crate) fn spawn_local_with<F>(future: F, header: Header) -> Task<F::Output>
@@ -493,6 +527,14 @@ where
              inside the runtime's block_on or one of its tasks, or under corio::run_local"
         ),
     };
+    if core.is_none() && POOL_JOB.try_with(Cell::get).unwrap_or(false) {
+        panic!(
+            "corio: spawn_local called in a blocking- or CPU-pool job (to_thread, unblock, \
+             spawn_cpu), where no loop runs: the !Send task would never run. Spawn it from the \
+             runtime's block_on or one of its tasks, under corio::run_local, or run a loop in \
+             the job with corio::block_on"
+        );
+    }
     match core.or_else(implicit) {
         Some(core) => core.spawn_local(future, header),
         None => {

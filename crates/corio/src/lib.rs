@@ -368,7 +368,9 @@ pub use corio_blocking::Unblock;
 /// Runs blocking code on the blocking pool and awaits its result: Python's `asyncio.to_thread`.
 ///
 /// The closure sees the [task-local](task_local) values in scope at this call, as `to_thread`
-/// propagates the `contextvars` context (a clone of each, made at the call). Everything else
+/// propagates the `contextvars` context (a clone of each, made at the call). No loop runs on
+/// the pool thread: [`spawn_local`] inside the closure panics, naming `run_local`, instead of
+/// leaving a task that would never run. Everything else
 /// is [`corio_blocking::unblock`]'s: the job is queued at once, even before the future is
 /// polled; if the future is dropped, the closure still runs (a thread cannot be interrupted)
 /// and its result is dropped on the pool thread; a panic in it resumes in whoever awaits.
@@ -389,7 +391,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    corio_blocking::to_thread(task::inherit_fn(f))
+    let f = task::inherit_fn(f);
+    corio_blocking::to_thread(move || corio_executor::pool_job(f))
 }
 
 /// The same as [`to_thread`] (smol's name).
@@ -405,7 +408,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    corio_blocking::unblock(task::inherit_fn(f))
+    let f = task::inherit_fn(f);
+    corio_blocking::unblock(move || corio_executor::pool_job(f))
 }
 
 // Retry with backoff (the waits are corio's sleeps, so timeouts and cancel scopes stop them).
@@ -468,13 +472,16 @@ where
     let job = corio_cpu::CpuJob::new(f);
     corio_executor::task::Builder::new()
         .name("spawn_cpu")
-        .spawn_with_scheduler(async move { job.call() }, |runnable| {
-            // Called once, by `spawn_with_scheduler`, on this thread: `current` is the pool of
-            // the caller's runtime. (The future never waits, so it is never woken again.)
-            corio_cpu::CpuPool::current().execute(move || {
-                runnable.run();
-            });
-        })
+        .spawn_with_scheduler(
+            async move { corio_executor::pool_job(|| job.call()) },
+            |runnable| {
+                // Called once, by `spawn_with_scheduler`, on this thread: `current` is the pool of
+                // the caller's runtime. (The future never waits, so it is never woken again.)
+                corio_cpu::CpuPool::current().execute(move || {
+                    runnable.run();
+                });
+            },
+        )
 }
 
 /// The README's examples, compiled and run as doctests.

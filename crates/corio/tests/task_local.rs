@@ -337,3 +337,42 @@ fn to_thread_and_unblock_see_the_values_in_scope_at_the_call() {
         assert!(outside, "a closure queued outside any scope sees no value");
     }
 }
+
+#[test]
+fn spawn_local_in_a_pool_job_panics_naming_run_local_instead_of_hanging() {
+    // API.md: spawn_local where no local loop runs either runs pinned or panics at the call,
+    // naming run_local; it never hangs (found by a conformance probe: it hung in to_thread for
+    // the pool's keep-alive, and for ever in spawn_cpu).
+    fn message(payload: Box<dyn std::any::Any + Send>) -> String {
+        corio::task::panic_message(&*payload)
+    }
+    corio::run(async {
+        let in_to_thread = corio::to_thread(|| {
+            std::panic::catch_unwind(|| drop(corio::spawn_local(async {})))
+                .map_err(message)
+                .unwrap_err()
+        })
+        .await;
+        let in_unblock = corio::unblock(|| {
+            std::panic::catch_unwind(|| drop(corio::spawn_local(async {})))
+                .map_err(message)
+                .unwrap_err()
+        })
+        .await;
+        let in_cpu = corio::spawn_cpu(|| {
+            std::panic::catch_unwind(|| drop(corio::spawn_local(async {})))
+                .map_err(message)
+                .unwrap_err()
+        })
+        .await;
+        for msg in [in_to_thread, in_unblock, in_cpu] {
+            assert!(msg.contains("run_local"), "{msg}");
+        }
+        // A loop run inside the job is a loop: spawn_local there works.
+        let inside_a_loop = corio::to_thread(|| {
+            corio::block_on(async { corio::spawn_local(async { 5 }).await })
+        })
+        .await;
+        assert_eq!(inside_a_loop, 5);
+    });
+}
