@@ -169,10 +169,13 @@ impl TimerDriver {
 }
 
 impl Drop for TimerDriver {
+    /// Nothing will fire this timer again: its sleeps are woken, and each moves to the timer
+    /// current where it is next polled (the process-wide one outside any runtime), keeping its
+    /// deadline, instead of waiting for ever.
     fn drop(&mut self) {
         for shard in &*self.timer.shared.shards {
-            let wakers = shard.lock().clear_wakers();
-            drop(wakers);
+            let wakers = shard.close();
+            wakers.into_iter().for_each(std::task::Waker::wake);
         }
     }
 }

@@ -24,6 +24,10 @@ pub(crate) struct Shard {
     /// and even the clock read, when nothing can be due: a busy runtime checks timers every few
     /// dozen task polls.
     pub(crate) next_due: AtomicU64,
+    /// Set (under the wheel lock) when the timer's driver is dropped with its runtime: nothing
+    /// will fire this wheel again. Its sleeps are woken and move to the current timer (see
+    /// `Sleep::poll_elapsed`), and registrations go to the process-wide timer.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Shard {
@@ -31,7 +35,20 @@ impl Shard {
         Shard {
             wheel: Mutex::new(Wheel::new()),
             next_due: AtomicU64::new(u64::MAX),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether the driver of this shard's timer is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the shard closed and returns the wakers of its registrations, to be woken.
+    pub(crate) fn close(&self) -> Vec<Waker> {
+        let mut wheel = self.lock();
+        self.closed.store(true, Ordering::Release);
+        wheel.clear_wakers()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Wheel> {

@@ -174,6 +174,13 @@ impl Sleep {
                     Registration::Deferred => Poll::Pending,
                 }
             }
+            State::Registered(entry) if entry.shard.is_closed() => {
+                // The timer's runtime was dropped: register again with the timer current here
+                // (the process-wide one outside any runtime), same deadline.
+                self.unregister();
+                self.state = State::Unregistered;
+                self.poll_elapsed(cx)
+            }
             State::Registered(entry) => {
                 if entry.poll(cx.waker()) {
                     // The entry was freed by `poll_entry`. A timer that fired completes without

@@ -264,6 +264,12 @@ impl Timer {
         let when = shared.deadline_tick(deadline);
         let shard = &shared.shards[self.shard];
         let mut wheel = shard.lock();
+        if shard.is_closed() {
+            // This timer's runtime is gone (a handle entered after its drop): the process-wide
+            // timer serves the deadline instead.
+            drop(wheel);
+            return global().register(deadline, waker);
+        }
         let key = match wheel.insert(when, waker.clone()) {
             Ok(key) => key,
             Err(_waker) => {

@@ -56,3 +56,59 @@ fn a_runtime_dropped_while_a_task_waits_on_a_socket_does_not_hang_that_socket() 
     let err = result.expect("accept did not hang").unwrap_err();
     assert!(err.to_string().contains("shut down"), "{err}");
 }
+
+/// A sleep registered with a runtime's timer, then awaited after that runtime is gone, keeps its
+/// deadline on the timer where it is next polled; and a handle of a dropped runtime entered on
+/// a thread does not swallow new timers (found by two conformance probes: both hung for ever).
+#[test]
+// The runtimes hand their pending timers out on purpose.
+#[allow(clippy::async_yields_async)]
+fn timers_of_a_dropped_runtime_still_fire() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Registered in a runtime, which is then dropped.
+        let started = std::time::Instant::now();
+        let sleep = corio::run(async {
+            let mut sleep = Box::pin(corio::sleep(Duration::from_millis(20)));
+            let polled = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            assert!(polled.is_pending());
+            sleep
+        });
+        corio::run(sleep);
+        let slept = started.elapsed();
+        // The same, awaited outside any runtime, through an interval and a timeout.
+        let (mut interval, timeout) = corio::run(async {
+            let mut interval = corio::interval(Duration::from_millis(5));
+            interval.tick().await;
+            let mut timeout = Box::pin(corio::timeout(
+                Duration::from_millis(10),
+                std::future::pending::<()>(),
+            ));
+            let _ = timeout.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            (interval, timeout)
+        });
+        futures_lite::future::block_on(interval.tick());
+        assert!(futures_lite::future::block_on(timeout).is_err());
+        // A dropped runtime's handle, entered: new timers work.
+        let rt = corio::Runtime::new().unwrap();
+        let handle = rt.handle();
+        drop(rt);
+        let _entered = handle.enter();
+        corio::block_on(corio::sleep(Duration::from_millis(5)));
+        assert!(
+            corio::block_on(corio::timeout(
+                Duration::from_millis(5),
+                std::future::pending::<()>()
+            ))
+            .is_err()
+        );
+        done_tx.send(slept).unwrap();
+    });
+    let took = done_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a timer of a dropped runtime never fired");
+    assert!(took >= Duration::from_millis(20), "the sleep kept its deadline: {took:?}");
+}
