@@ -139,7 +139,14 @@ impl Shared {
         } else {
             self.foreign_spawned.fetch_add(1, Ordering::Relaxed);
         }
-        runnable.schedule();
+        if self.shutdown.load(Ordering::SeqCst) {
+            // The loop is gone (a handle outlived its runtime): no one would ever run the task.
+            // Cancel it at once, as a shut-down multi-threaded runtime does; the future is
+            // `Send`, so dropping it on this thread is fine.
+            drop(runnable);
+        } else {
+            runnable.schedule();
+        }
         Task::from_local(task, id)
     }
 }

@@ -211,3 +211,39 @@ fn tasks_left_in_a_workers_queue_are_dropped_inside_the_runtime() {
         "a task was dropped outside the runtime's context"
     );
 }
+
+/// A task spawned through the handle of a dropped local runtime is cancelled at once (its
+/// future dropped), as on a dropped multi-threaded runtime; awaiting it reports the cancellation
+/// instead of hanging (found by a conformance probe).
+#[test]
+fn spawning_on_a_dropped_local_runtime_cancels_at_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let drops = Arc::new(AtomicUsize::new(0));
+    let rt = corio_executor::LocalRuntime::new().unwrap();
+    let handle = rt.handle();
+    drop(rt);
+    assert!(handle.is_shut_down());
+    let counted = Counted(drops.clone());
+    let task = handle.spawn(async move {
+        let _counted = counted;
+        5
+    });
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the future was dropped at the spawn"
+    );
+    assert!(task.is_finished());
+    let awaited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        corio_executor::block_on(task)
+    }));
+    let message = corio_executor::panic_message(&*awaited.unwrap_err());
+    assert!(message.contains("cancelled"), "{message}");
+}

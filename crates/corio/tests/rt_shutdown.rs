@@ -87,7 +87,9 @@ fn timers_of_a_dropped_runtime_still_fire() {
                 Duration::from_millis(10),
                 std::future::pending::<()>(),
             ));
-            let _ = timeout.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            let _ = timeout
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()));
             (interval, timeout)
         });
         futures_lite::future::block_on(interval.tick());
@@ -110,5 +112,8 @@ fn timers_of_a_dropped_runtime_still_fire() {
     let took = done_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("a timer of a dropped runtime never fired");
-    assert!(took >= Duration::from_millis(20), "the sleep kept its deadline: {took:?}");
+    assert!(
+        took >= Duration::from_millis(20),
+        "the sleep kept its deadline: {took:?}"
+    );
 }

@@ -369,10 +369,9 @@ fn spawn_local_in_a_pool_job_panics_naming_run_local_instead_of_hanging() {
             assert!(msg.contains("run_local"), "{msg}");
         }
         // A loop run inside the job is a loop: spawn_local there works.
-        let inside_a_loop = corio::to_thread(|| {
-            corio::block_on(async { corio::spawn_local(async { 5 }).await })
-        })
-        .await;
+        let inside_a_loop =
+            corio::to_thread(|| corio::block_on(async { corio::spawn_local(async { 5 }).await }))
+                .await;
         assert_eq!(inside_a_loop, 5);
     });
 }
