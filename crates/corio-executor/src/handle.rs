@@ -136,7 +136,9 @@ impl Handle {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn enter(&self) -> EnterGuard {
+        let depth = ENTERED.try_with(|e| e.replace(e.get() + 1)).unwrap_or(0);
         EnterGuard {
+            depth,
             _guard: context::enter(Current::Entered(self.clone())),
         }
     }
@@ -305,8 +307,37 @@ pub struct ExecutorMetrics {
 /// assert!(Handle::try_current().is_none()); // left with the guard
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// Guards must be dropped in the reverse order of their `enter` calls, as scopes nest: dropping
+/// one while a later one is alive panics (unless the thread is already panicking), because the
+/// thread would otherwise be left in the wrong runtime.
 #[derive(Debug)]
 #[must_use = "the runtime stays entered only while the guard is alive"]
 pub struct EnterGuard {
+    /// How many guards this thread held when this one was made (see `ENTERED`).
+    depth: usize,
     _guard: ContextGuard,
+}
+
+thread_local! {
+    /// The `EnterGuard`s alive on this thread.
+    static ENTERED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let alive = ENTERED
+            .try_with(|e| e.replace(e.get().min(self.depth)))
+            .unwrap_or(self.depth + 1);
+        // More alive than this guard and those before it: some entered later are still alive.
+        // (Fewer: an earlier guard was already dropped out of order, and reported.)
+        if alive > self.depth + 1 && !std::thread::panicking() {
+            panic!(
+                "corio: EnterGuards dropped out of order: a guard of Handle::enter was dropped \
+                 while {} guard(s) entered after it are alive; drop them in the reverse order \
+                 of the enter calls",
+                alive.saturating_sub(self.depth + 1)
+            );
+        }
+    }
 }

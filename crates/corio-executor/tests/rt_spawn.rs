@@ -216,3 +216,21 @@ fn a_thread_name_with_a_nul_byte_is_an_error_not_a_panic() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("NUL"), "{err}");
 }
+
+#[test]
+fn enter_guards_dropped_out_of_order_panic_instead_of_leaving_the_wrong_runtime() {
+    // Found by a conformance probe: the thread stayed in the first runtime for good.
+    let a = Runtime::builder().worker_threads(1).build().unwrap();
+    let b = Runtime::builder().worker_threads(1).build().unwrap();
+    {
+        let _ga = a.handle().enter();
+        let _gb = b.handle().enter();
+    } // reverse order: fine
+    assert!(corio_executor::Handle::try_current().is_none());
+    let ga = a.handle().enter();
+    let gb = b.handle().enter();
+    let out_of_order = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(ga)));
+    let message = corio_executor::panic_message(&*out_of_order.unwrap_err());
+    assert!(message.contains("out of order"), "{message}");
+    drop(gb);
+}
