@@ -227,6 +227,18 @@ impl Timer {
             .sum()
     }
 
+    /// The timer entered on this thread (a runtime's), or `None` outside any runtime, where
+    /// [`current`](Timer::current) gives the process-wide timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(corio_timer::Timer::try_current().is_none());
+    /// ```
+    pub fn try_current() -> Option<Timer> {
+        CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+    }
+
     /// Whether two handles refer to the same timer.
     pub fn ptr_eq(&self, other: &Timer) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)

@@ -24,12 +24,20 @@ pub fn now() -> Instant {
 /// Pauses the current runtime's clock: from now on it moves only through [`advance`], for tests.
 ///
 /// Unlike tokio's `time::pause`, a clock paused this way never moves by itself: a task that
-/// sleeps while nothing calls `advance` waits for ever. For a clock that jumps to the next timer
-/// whenever the loop is idle, build the runtime with
-/// [`Builder::paused_clock`](crate::Builder::paused_clock), or use
-/// [`run_seeded`](crate::run_seeded) (or `#[corio::test(seed = ..)]`). Virtual time counts
-/// nanoseconds in 64 bits: it covers about 584 years, and a timer set beyond that never fires
-/// (like a `sleep(Duration::MAX)`).
+/// sleeps while nothing calls `advance` waits for ever ([`Builder::paused_clock`] starts a
+/// runtime this way). For a clock that jumps to the next timer whenever the loop is idle, use
+/// deterministic mode: [`Builder::deterministic`], [`run_seeded`](crate::run_seeded), or
+/// `#[corio::test(seed = ..)]`. Virtual time counts nanoseconds in 64 bits: it covers about 584
+/// years, and a timer set beyond that never fires (like a `sleep(Duration::MAX)`).
+///
+/// [`Builder::paused_clock`]: crate::Builder::paused_clock
+/// [`Builder::deterministic`]: crate::Builder::deterministic
+///
+/// # Panics
+///
+/// Outside any runtime (a plain thread, or a plain [`block_on`](crate::block_on) there), where
+/// the only timer is the process-wide one that every thread's sleeps use: pausing it would
+/// freeze them all.
 ///
 /// # Examples
 ///
@@ -44,7 +52,14 @@ pub fn now() -> Instant {
 /// });
 /// ```
 pub fn pause() {
-    corio_timer::Timer::current().pause(false);
+    match corio_timer::Timer::try_current() {
+        Some(timer) => timer.pause(false),
+        None => panic!(
+            "corio::time::pause called outside a runtime: it would pause the process-wide timer \
+             that the sleeps of every thread use; call it inside run_local, a runtime's \
+             block_on, or a #[corio::test]"
+        ),
+    }
 }
 
 /// Moves a paused clock forward by `by` (rounded up to whole milliseconds, the timers'

@@ -163,3 +163,21 @@ fn sleep_works_outside_any_runtime() {
     });
     assert_eq!(futures_lite::future::block_on(t), 1);
 }
+
+#[test]
+fn pause_outside_a_runtime_panics_instead_of_freezing_every_threads_timers() {
+    // Found by a conformance probe: it paused the process-wide timer, and every later sleep on
+    // any thread outside a runtime waited for ever.
+    let outside = std::thread::spawn(corio::time::pause).join();
+    let message = corio::task::panic_message(&*outside.unwrap_err());
+    assert!(message.contains("outside a runtime"), "{message}");
+    // The process-wide timer still runs.
+    futures_lite::future::block_on(corio::sleep(std::time::Duration::from_millis(1)));
+    // Inside a runtime it pauses that runtime's clock only.
+    corio::run_local(async {
+        corio::time::pause();
+        let t0 = corio::time::now();
+        corio::time::advance(std::time::Duration::from_secs(5)).await;
+        assert_eq!(corio::time::now() - t0, std::time::Duration::from_secs(5));
+    });
+}
