@@ -54,18 +54,32 @@ pub(crate) type Runnable = async_task::Runnable<Meta>;
 /// The schedule function of every task of a local runtime.
 #[inline]
 pub(crate) fn schedule(runnable: Runnable, _info: ScheduleInfo) {
-    let runnable = context::with(move |cur| match cur {
+    enum Next {
+        Queued,
+        Drop(Runnable),
+        Remote(Runnable),
+    }
+    let next = context::with(move |cur| match cur {
         Some(Current::Local(core)) if Arc::ptr_eq(&core.shared, runnable.metadata()) => {
             if core.shared.shutdown.load(Ordering::Relaxed) {
-                // On the loop's own thread, so even a `!Send` task may be dropped here.
-                drop(runnable);
+                Next::Drop(runnable)
             } else {
                 core.queue.borrow_mut().push_back(runnable);
+                Next::Queued
             }
+        }
+        _ => Next::Remote(runnable),
+    });
+    let runnable = match next {
+        Next::Queued => None,
+        // On the loop's own thread, so even a `!Send` task may be dropped here; outside the
+        // context's borrow, since its destructor may enter a runtime (a `block_on` in a `Drop`).
+        Next::Drop(runnable) => {
+            drop(runnable);
             None
         }
-        _ => Some(runnable),
-    });
+        Next::Remote(runnable) => Some(runnable),
+    };
     if let Some(runnable) = runnable {
         // From another thread (or a nested runtime on this one): hand it over.
         let shared = runnable.metadata().clone();

@@ -261,7 +261,11 @@ pub(crate) fn multi_block_on<F: Future>(
             continue;
         }
         if !crate::pinned::prepare_to_park() {
-            target.parker.park(on_worker.then_some(&shared.driver));
+            // A shut-down runtime's workers are gone (a `block_on` in a destructor that its
+            // shutdown runs): nobody else polls the driver, so this thread may, or the timers
+            // and sockets the future waits on would never fire.
+            let drive = on_worker || shared.shutdown.load(std::sync::atomic::Ordering::SeqCst);
+            target.parker.park(drive.then_some(&shared.driver));
         }
         crate::pinned::unparked();
     }

@@ -117,3 +117,50 @@ fn timers_of_a_dropped_runtime_still_fire() {
         "the sleep kept its deadline: {took:?}"
     );
 }
+
+/// "Async cleanup in Drop": a task's destructor that runs `corio::block_on` on a short sleep.
+/// When the runtime's shutdown drops the task, the sleep must still fire (the multi-threaded
+/// runtime's drop hung) and the local loop must not panic inside corio ("RefCell already
+/// borrowed"); found by a conformance probe.
+#[test]
+fn a_destructor_that_blocks_on_a_timer_runs_during_shutdown() {
+    struct AsyncCleanup(std::sync::mpsc::Sender<&'static str>, &'static str);
+    impl Drop for AsyncCleanup {
+        fn drop(&mut self) {
+            corio::block_on(corio::sleep(Duration::from_millis(10)));
+            let _ = self.0.send(self.1);
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = corio::Builder::new().worker_threads(2).build().unwrap();
+        let cleanup = AsyncCleanup(tx.clone(), "multi");
+        rt.block_on(async {
+            corio::spawn(async move {
+                let _cleanup = cleanup;
+                std::future::pending::<()>().await
+            })
+            .detach();
+            corio::yield_now().await;
+        });
+        drop(rt);
+        let local = corio::LocalRuntime::new().unwrap();
+        let cleanup = AsyncCleanup(tx, "local");
+        local
+            .spawn_local(async move {
+                let _cleanup = cleanup;
+                std::future::pending::<()>().await
+            })
+            .detach();
+        local.block_on(corio::yield_now());
+        drop(local);
+    });
+    for expected in ["multi", "local"] {
+        let got = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| {
+                panic!("the {expected} runtime's shutdown never ran the cleanup: {e}")
+            });
+        assert_eq!(got, expected);
+    }
+}
