@@ -370,7 +370,11 @@ pub use corio_blocking::Unblock;
 /// The closure sees the [task-local](task_local) values in scope at this call, as `to_thread`
 /// propagates the `contextvars` context (a clone of each, made at the call). No loop runs on
 /// the pool thread: [`spawn_local`] inside the closure panics, naming `run_local`, instead of
-/// leaving a task that would never run. Everything else
+/// leaving a task that would never run. Nor is the caller's runtime entered there (as
+/// `asyncio.to_thread` runs its function outside the event loop): [`spawn`], [`sleep`] and
+/// sockets inside the closure use the process-wide runtime, timer and reactor, which outlive
+/// the caller's runtime. To start a task on the caller's runtime from the closure, take its
+/// [`Handle`] before: `let rt = corio::Handle::current();`, then `rt.spawn(..)` inside. Everything else
 /// is [`corio_blocking::unblock`]'s: the job is queued at once, even before the future is
 /// polled; if the future is dropped, the closure still runs (a thread cannot be interrupted)
 /// and its result is dropped on the pool thread; a panic in it resumes in whoever awaits.
