@@ -15,6 +15,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use corio_executor::{Driver, DriverHandle, Runtime};
+use support::wait_until;
+
+mod support;
 
 /// A driver whose "I/O" is a list of wakers, woken together when the test fires it.
 #[derive(Default)]
@@ -110,15 +113,19 @@ impl Future for AwaitIo {
     }
 }
 
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+/// A 2-worker runtime on a fake driver, once both workers sleep, one of them in the driver.
+fn runtime_on_fake_io() -> (Runtime, Arc<FakeIo>) {
+    let io = Arc::new(FakeIo::default());
+    let driver_io = io.clone();
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .driver(move || Ok(Box::new(FakeDriver(driver_io)) as Box<dyn Driver>))
+        .build()
+        .unwrap();
+    wait_until("a worker parks in the driver", || {
+        io.parked.load(Ordering::SeqCst) == 1
+    });
+    (rt, io)
 }
 
 /// One worker is busy (blocked inside a task, so it is neither asleep nor searching) while the
@@ -127,17 +134,7 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 #[test]
 fn a_batch_woken_in_the_driver_does_not_unpark_the_driver_itself() {
     const TASKS: usize = 32;
-    let io = Arc::new(FakeIo::default());
-    let driver_io = io.clone();
-    let rt = Runtime::builder()
-        .worker_threads(2)
-        .driver(move || Ok(Box::new(FakeDriver(driver_io)) as Box<dyn Driver>))
-        .build()
-        .unwrap();
-    // Both workers asleep, one of them in the driver.
-    wait_until("a worker parks in the driver", || {
-        io.parked.load(Ordering::SeqCst) == 1
-    });
+    let (rt, io) = runtime_on_fake_io();
 
     // Occupy the other worker: a task that blocks its thread until released.
     let (release_tx, release_rx) = mpsc::channel::<()>();
@@ -193,16 +190,7 @@ fn a_batch_woken_in_the_driver_does_not_unpark_the_driver_itself() {
 /// that both workers ran the batch.
 #[test]
 fn a_batch_woken_in_the_driver_is_shared_with_a_sleeping_worker() {
-    let io = Arc::new(FakeIo::default());
-    let driver_io = io.clone();
-    let rt = Runtime::builder()
-        .worker_threads(2)
-        .driver(move || Ok(Box::new(FakeDriver(driver_io)) as Box<dyn Driver>))
-        .build()
-        .unwrap();
-    wait_until("a worker parks in the driver", || {
-        io.parked.load(Ordering::SeqCst) == 1
-    });
+    let (rt, io) = runtime_on_fake_io();
     // Blocking tasks `a` and `b`: once woken, each blocks its thread until the other has
     // started, so they finish only if they run at once, on the two workers. `extra` is a third
     // woken task, so that the worker in the driver has more than the one it runs next. They

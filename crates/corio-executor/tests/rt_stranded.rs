@@ -3,18 +3,13 @@
 //! spawned from a task ran one after another on 2 workers, and `block_on(spawn(..))` inside a
 //! task hung for ever while the other worker slept).
 
+mod support;
+
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use corio_executor::Runtime;
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use support::wait_until;
 
 /// Two parties that each block their thread until both have arrived: they finish only if they
 /// run at the same time, on two workers. Panics after 30 s instead of hanging.

@@ -1,15 +1,10 @@
 //! `RuntimeMetrics::sleeping_workers`: how many workers wait for work right now.
 
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod support;
 
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use std::sync::mpsc;
+
+use support::wait_until;
 
 #[test]
 fn a_worker_busy_in_a_task_is_not_counted_as_sleeping() {
