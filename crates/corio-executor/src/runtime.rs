@@ -104,16 +104,19 @@ impl Runtime {
     /// ```
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        let on_worker = context::with(|cur| match cur {
+        let worker = context::with(|cur| match cur {
             Some(Current::Worker(core)) if Arc::ptr_eq(&core.shared, &self.shared) => {
-                // This worker's thread is about to block: its queued tasks go where the other
-                // workers can run them.
-                core.evacuate();
-                true
+                Some(core.clone())
             }
-            _ => false,
+            _ => None,
         });
-        multi_block_on(&self.shared, future, on_worker, Location::caller())
+        // This worker's thread is about to block: its queued tasks go where the other workers
+        // can run them (outside the context's borrow: a shut-down runtime drops them in its
+        // own context).
+        if let Some(core) = &worker {
+            core.evacuate();
+        }
+        multi_block_on(&self.shared, future, worker.is_some(), Location::caller())
     }
 
     /// Spawns a task on this runtime.
@@ -485,20 +488,14 @@ where
 pub fn block_on<F: Future>(future: F) -> F::Output {
     enum Via {
         Local(Rc<local::Core>),
-        Multi(Arc<multi::Shared>, bool),
+        Entered(Arc<multi::Shared>),
+        Worker(Rc<multi::Core>),
         Park,
     }
     let via = context::with(|cur| match cur {
         Some(Current::Local(core)) => Via::Local(core.clone()),
-        Some(Current::Worker(core)) => {
-            // This worker's thread is about to block: its queued tasks go where the other
-            // workers can run them.
-            core.evacuate();
-            Via::Multi(core.shared.clone(), true)
-        }
-        Some(Current::Entered(Handle(HandleKind::Multi(shared)))) => {
-            Via::Multi(shared.clone(), false)
-        }
+        Some(Current::Worker(core)) => Via::Worker(core.clone()),
+        Some(Current::Entered(Handle(HandleKind::Multi(shared)))) => Via::Entered(shared.clone()),
         Some(Current::Entered(Handle(HandleKind::Local(_)))) => Via::Park,
         None => match local::implicit() {
             Some(core) => Via::Local(core),
@@ -507,9 +504,14 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     });
     match via {
         Via::Local(core) => core.block_on(future, Location::caller()),
-        Via::Multi(shared, on_worker) => {
-            multi_block_on(&shared, future, on_worker, Location::caller())
+        Via::Worker(core) => {
+            // This worker's thread is about to block: its queued tasks go where the other
+            // workers can run them (outside the context's borrow: a shut-down runtime drops
+            // them in its own context).
+            core.evacuate();
+            multi_block_on(&core.shared, future, true, Location::caller())
         }
+        Via::Entered(shared) => multi_block_on(&shared, future, false, Location::caller()),
         Via::Park => park_block_on(future),
     }
 }
