@@ -412,8 +412,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let f = task::inherit_fn(f);
-    corio_blocking::unblock(move || corio_executor::pool_job(f))
+    to_thread(f)
 }
 
 // Retry with backoff (the waits are corio's sleeps, so timeouts and cancel scopes stop them).
