@@ -2,12 +2,13 @@
 //!
 //! # State
 //!
-//! One atomic word holds `permits << 2 | WAITERS | CLOSED`. The waiter line lives in a
-//! [`WaitList`] behind a per-semaphore lock.
+//! One atomic word holds `permits << 2 | WAITERS | CLOSED`. The waiter line is a [`VecDeque`] of
+//! slots in ticket order, behind a per-semaphore lock.
 //!
 //! # Invariants
 //!
-//! 1. `WAITERS` is set exactly when the line is non-empty, and it changes only under the lock.
+//! 1. `WAITERS` is set exactly when some slot is `Waiting` (`Line::waiting > 0`), and it changes
+//!    only under the lock.
 //! 2. While `WAITERS` is set, the atomic permit count is zero: every released permit goes to the
 //!    head of the line (partially, if the head wants more than is released). This is what makes the
 //!    semaphore strictly FIFO: a newcomer's lock-free fast path sees `WAITERS` and queues up, and a
@@ -16,14 +17,30 @@
 //!    permits always equals the permits ever added (saturating at [`MAX_PERMITS`]) minus the
 //!    forgotten ones.
 //! 4. Each waiter draws a *ticket* when it joins the line, from a counter under the lock, so
-//!    tickets grow front to back. `granted` holds the ticket of the last waiter that was given
-//!    all it asked for; it changes only under the lock and only grows, because waiters are served
-//!    strictly from the head. A waiter with ticket `t` has been granted exactly when
-//!    `granted >= t` (waiters ahead of it were granted or left the line).
-//! 5. Granting a waiter removes its node from the list (the releaser does it, under the lock), so
-//!    a granted waiter never touches its key again: it checks `granted` first, and under the lock
-//!    when it needs the node. A node is notified only by `close`, and stays in the list, stripped
-//!    of its permits, until its owner removes it.
+//!    tickets grow front to back: the slots are sorted by ticket, and a waiter finds its slot by
+//!    its ticket (at `ticket - front ticket` unless the line was compacted, else by binary
+//!    search). `granted` holds the ticket of the last waiter that was given all it asked for; it
+//!    changes only under the lock and only grows, because waiters are served strictly from the
+//!    head. A waiter with ticket `t` has been granted exactly when `granted >= t` (waiters ahead
+//!    of it were granted or left the line).
+//! 5. Granting a waiter pops its slot from the front (the releaser does it, under the lock), so a
+//!    granted waiter never looks for its slot again: it checks `granted` first, and under the lock
+//!    when it needs the slot. A slot is marked `Closed` only by `close`, which strips it of its
+//!    permits; it stays in the line until its owner comes for it.
+//! 6. A waiter that leaves (cancelled, or collecting its `Closed` slot) pops its slot if it is at
+//!    the front, else marks it `Left` and takes its waker out; `Left` slots are popped as soon as
+//!    they reach the front, and the line is compacted when more than half of it has left. So the
+//!    front slot is never `Left`, and while anyone waits it is `Waiting` (after `close` nobody
+//!    joins), and the line's memory stays within twice the number of waiters present (plus a
+//!    constant).
+//!
+//! # Why a ring of slots rather than a linked list
+//!
+//! Under contention from several threads, every lock hand-over moves the lock's cache line and
+//! whatever the critical section touches between cores, and the other cores wait for it. Joining
+//! writes the slot after the last one and granting reads the front one, both in one contiguous
+//! buffer; a linked list also touched the neighbour node and the slab's free list, each a
+//! cache-line transfer inside the lock.
 //!
 //! # Fast paths
 //!
@@ -34,14 +51,15 @@
 //!
 //! # Cancellation
 //!
-//! A waiter's node records the permits assigned to it so far. Dropping a waiter (before or after
+//! A waiter's slot records the permits assigned to it so far. Dropping a waiter (before or after
 //! it was granted) releases those permits through the ordinary release path, so they go on to the
 //! next waiters in line. Nothing is left behind.
 
+use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
 use crate::loom_shim::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
-use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
+use crate::waitlist::{HasSpare, Wakers, return_spare};
 use crate::{AcquireError, TryAcquireError};
 
 const CLOSED: usize = 0b01;
@@ -70,26 +88,35 @@ pub(crate) struct RawSemaphore {
 
 #[derive(Debug)]
 struct Line {
-    list: WaitList<Want>,
-    spare: Vec<Waker>,
+    /// The waiters, front to back, in ticket order (invariants 4 and 6).
+    slots: VecDeque<Slot>,
+    /// How many slots are `Waiting` (invariant 1).
+    waiting: usize,
+    /// How many slots are `Left`.
+    left: usize,
     /// The last ticket drawn.
     tickets: u64,
+    spare: Vec<Waker>,
 }
 
-impl Line {
-    /// Puts `waiter` at the back of the line with `assigned` permits so far, drawing its ticket.
-    fn join(&mut self, cx: &Context<'_>, waiter: &mut Waiter, assigned: usize) {
-        self.tickets += 1;
-        waiter.ticket = self.tickets;
-        waiter.key = Some(self.list.push_back(
-            cx.waker(),
-            Want {
-                needed: waiter.needed,
-                assigned,
-                ticket: self.tickets,
-            },
-        ));
-    }
+/// One waiter's place in the line: what it asked for and what it was given so far.
+#[derive(Debug)]
+struct Slot {
+    ticket: u64,
+    needed: usize,
+    assigned: usize,
+    waker: Option<Waker>,
+    mark: Mark,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mark {
+    /// In line.
+    Waiting,
+    /// Failed by `close`, stripped of its permits; its owner has not come for it yet.
+    Closed,
+    /// Its owner left; popped when it reaches the front.
+    Left,
 }
 
 impl HasSpare for Line {
@@ -98,19 +125,89 @@ impl HasSpare for Line {
     }
 }
 
-/// What a waiting acquirer asked for and what it was given so far.
-#[derive(Debug)]
-struct Want {
-    needed: usize,
-    assigned: usize,
-    ticket: u64,
+/// Compact the line when more than this many slots, and more than half of it, have left.
+const COMPACT_AFTER: usize = 32;
+
+impl Line {
+    /// Puts `waiter` at the back of the line with `assigned` permits so far, drawing its ticket.
+    fn join(&mut self, cx: &Context<'_>, waiter: &mut Waiter, assigned: usize) {
+        self.tickets += 1;
+        waiter.ticket = self.tickets;
+        waiter.queued = true;
+        self.slots.push_back(Slot {
+            ticket: self.tickets,
+            needed: waiter.needed,
+            assigned,
+            waker: Some(cx.waker().clone()),
+            mark: Mark::Waiting,
+        });
+        self.waiting += 1;
+    }
+
+    /// The index of the slot with `ticket`, which must be in the line (invariant 4).
+    fn find(&self, ticket: u64) -> usize {
+        let front = self
+            .slots
+            .front()
+            .expect("a waiter's slot is in the line")
+            .ticket;
+        let guess = usize::try_from(ticket - front).unwrap_or(usize::MAX);
+        if self
+            .slots
+            .get(guess)
+            .is_some_and(|slot| slot.ticket == ticket)
+        {
+            return guess;
+        }
+        self.slots
+            .binary_search_by_key(&ticket, |slot| slot.ticket)
+            .expect("a waiter's slot is in the line")
+    }
+
+    /// Takes the slot at `index` out of the line for good (its owner leaves), returning its
+    /// waker, for the caller to drop after releasing the lock (dropping the last reference to a
+    /// task's waker may drop the task, and with it another future of this semaphore, whose `Drop`
+    /// takes the lock).
+    fn leave(&mut self, index: usize) -> Option<Waker> {
+        let slot = &mut self.slots[index];
+        debug_assert_ne!(slot.mark, Mark::Left, "a slot left twice");
+        if slot.mark == Mark::Waiting {
+            self.waiting -= 1;
+        }
+        slot.mark = Mark::Left;
+        let waker = slot.waker.take();
+        self.left += 1;
+        self.trim();
+        if self.left > COMPACT_AFTER && self.left * 2 > self.slots.len() {
+            self.slots.retain(|slot| slot.mark != Mark::Left);
+            self.left = 0;
+        }
+        waker
+    }
+
+    /// Pops the `Left` slots at the front (invariant 6).
+    fn trim(&mut self) {
+        if self.left == 0 {
+            // Nothing to pop, and no need to look at the next slot (another cache line, maybe).
+            return;
+        }
+        while self
+            .slots
+            .front()
+            .is_some_and(|slot| slot.mark == Mark::Left)
+        {
+            self.slots.pop_front();
+            self.left -= 1;
+        }
+    }
 }
 
 /// The per-future acquire state: the request and the node it owns while it waits.
 #[derive(Debug)]
 pub(crate) struct Waiter {
     needed: usize,
-    key: Option<usize>,
+    /// Whether it has a slot in the line (until it was granted or left).
+    queued: bool,
     ticket: u64,
 }
 
@@ -119,7 +216,7 @@ impl Waiter {
     pub(crate) const fn new(needed: usize) -> Self {
         Self {
             needed,
-            key: None,
+            queued: false,
             ticket: 0,
         }
     }
@@ -136,9 +233,11 @@ impl RawSemaphore {
             state: AtomicUsize::new(permits.min(MAX_PERMITS) << SHIFT),
             granted: AtomicU64::new(0),
             waiters: Mutex::new(Line {
-                list: WaitList::new(),
-                spare: Vec::new(),
+                slots: VecDeque::new(),
+                waiting: 0,
+                left: 0,
                 tickets: 0,
+                spare: Vec::new(),
             }),
         }
     }
@@ -196,9 +295,10 @@ impl RawSemaphore {
         if crate::coop::poll_budget(cx).is_pending() {
             return Poll::Pending;
         }
-        let result = match waiter.key {
-            None => self.poll_first(cx, waiter),
-            Some(key) => self.poll_again(cx, waiter, key),
+        let result = if waiter.queued {
+            self.poll_again(cx, waiter)
+        } else {
+            self.poll_first(cx, waiter)
         };
         if let Poll::Ready(Ok(())) = result {
             crate::coop::spend(cx);
@@ -252,31 +352,37 @@ impl RawSemaphore {
         &self,
         cx: &mut Context<'_>,
         waiter: &mut Waiter,
-        key: usize,
     ) -> Poll<Result<(), AcquireError>> {
-        // Invariant 5: a granted waiter's node is gone; it must not look at its key.
+        // Invariant 5: a granted waiter's slot is gone; it must not look for it.
         if self.granted.load(Ordering::Acquire) >= waiter.ticket {
-            waiter.key = None;
+            waiter.queued = false;
             return Poll::Ready(Ok(()));
         }
         let mut line = lock(&self.waiters);
         if self.granted.load(Ordering::Acquire) >= waiter.ticket {
             // Granted between the check and the lock.
             drop(line);
-            waiter.key = None;
+            waiter.queued = false;
             return Poll::Ready(Ok(()));
         }
-        if !line.list.node(key).is_notified() {
-            let stale = line.list.update_waker(key, cx.waker());
+        let index = line.find(waiter.ticket);
+        let slot = &mut line.slots[index];
+        if slot.mark == Mark::Waiting {
+            let stale = match &slot.waker {
+                Some(old) if old.will_wake(cx.waker()) => None,
+                _ => slot.waker.replace(cx.waker().clone()),
+            };
             drop(line);
             drop(stale);
             return Poll::Pending;
         }
-        let node = line.list.remove(key);
-        waiter.key = None;
+        // Only `close` marks a slot (invariant 5), and it strips it to zero.
+        let complete = slot.assigned == slot.needed;
+        let stale = line.leave(index);
+        waiter.queued = false;
         drop(line);
-        // Only `close` notifies a node (invariant 5), and it strips it to zero.
-        if node.payload.assigned == node.payload.needed {
+        drop(stale);
+        if complete {
             Poll::Ready(Ok(()))
         } else {
             Poll::Ready(Err(AcquireError::Closed))
@@ -286,27 +392,31 @@ impl RawSemaphore {
     /// Cancels a waiter (call from the future's `Drop`): whatever it was given goes to the next
     /// waiters.
     pub(crate) fn cancel(&self, waiter: &mut Waiter) {
-        let Some(key) = waiter.key.take() else { return };
+        if !std::mem::replace(&mut waiter.queued, false) {
+            return;
+        }
         let mut line = lock(&self.waiters);
         if self.granted.load(Ordering::Acquire) >= waiter.ticket {
-            // Granted but never polled: the node is gone (invariant 5) and the permits are ours
+            // Granted but never polled: the slot is gone (invariant 5) and the permits are ours
             // to pass on.
             drop(line);
             self.release(waiter.needed);
             return;
         }
-        let was_waiting = !line.list.node(key).is_notified();
-        let node = line.list.remove(key);
-        let give_back = node.payload.assigned;
-        if give_back == 0 && !(was_waiting && line.list.is_empty()) {
+        let index = line.find(waiter.ticket);
+        let slot = &line.slots[index];
+        let was_waiting = slot.mark == Mark::Waiting;
+        let give_back = slot.assigned;
+        let stale = line.leave(index);
+        if give_back == 0 && !(was_waiting && line.waiting == 0) {
             drop(line);
-            drop(node);
+            drop(stale);
             return;
         }
         let mut wakers = Wakers::with_spare(&mut line.spare);
         self.release_locked(give_back, &mut line, &mut wakers);
         drop(line);
-        drop(node);
+        drop(stale);
         return_spare(&self.waiters, wakers.wake());
     }
 
@@ -342,21 +452,25 @@ impl RawSemaphore {
 
     /// The release path under the lock. Also restores invariant 1 when the line has emptied.
     fn release_locked(&self, mut rem: usize, line: &mut Line, wakers: &mut Wakers) {
-        while rem > 0 {
-            let Some(head) = line.list.head() else { break };
-            let want = &mut line.list.node_mut(head).payload;
-            let give = rem.min(want.needed - want.assigned);
-            want.assigned += give;
+        while rem > 0 && line.waiting > 0 {
+            // Invariant 6: the front slot is the head of the line.
+            let head = line.slots.front_mut().expect("a waiter is in line");
+            debug_assert_eq!(head.mark, Mark::Waiting);
+            let give = rem.min(head.needed - head.assigned);
+            head.assigned += give;
             rem -= give;
-            if want.assigned == want.needed {
-                // Invariants 4 and 5: the grant removes the node and publishes the ticket.
-                let ticket = want.ticket;
-                let mut node = line.list.remove(head);
+            if head.assigned == head.needed {
+                // Invariants 4 and 5: the grant pops the slot and publishes the ticket.
+                let ticket = head.ticket;
+                let waker = head.waker.take();
+                line.slots.pop_front();
+                line.waiting -= 1;
+                line.trim();
                 self.granted.store(ticket, Ordering::Release);
-                wakers.push_opt(node.take_waker());
+                wakers.push_opt(waker);
             }
         }
-        if !line.list.is_empty() {
+        if line.waiting > 0 {
             // Invariant 2 holds: `rem` is 0 and the atomic count stays 0.
             return;
         }
@@ -385,10 +499,14 @@ impl RawSemaphore {
         let mut line = lock(&self.waiters);
         let mut wakers = Wakers::with_spare(&mut line.spare);
         let mut reclaimed = 0usize;
-        line.list.notify_all(&mut wakers, |want| {
-            reclaimed += want.assigned;
-            want.assigned = 0;
-        });
+        for slot in line.slots.iter_mut() {
+            if slot.mark == Mark::Waiting {
+                slot.mark = Mark::Closed;
+                reclaimed += std::mem::take(&mut slot.assigned);
+                wakers.push_opt(slot.waker.take());
+            }
+        }
+        line.waiting = 0;
         // The line is empty now: hand the reclaimed permits to the pool, clearing `WAITERS`.
         self.release_locked(reclaimed, &mut line, &mut wakers);
         drop(line);
@@ -413,5 +531,50 @@ impl RawSemaphore {
                 Err(actual) => state = actual,
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    /// Invariant 6: a head that never gets its permits and a stream of waiters that give up
+    /// behind it (a `timeout` around `lock()` in a loop) keep the line's memory bounded.
+    #[test]
+    fn waiters_leaving_behind_a_stuck_head_do_not_grow_the_line() {
+        let sem = RawSemaphore::new(0);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut head = Waiter::new(1);
+        assert!(sem.poll_acquire(&mut cx, &mut head).is_pending());
+        let mut stayers = Vec::new();
+        for i in 0..10_000 {
+            let mut waiter = Waiter::new(1);
+            assert!(sem.poll_acquire(&mut cx, &mut waiter).is_pending());
+            if i % 100 == 0 {
+                // A few stay, so the line is not just the head.
+                stayers.push(waiter);
+            } else {
+                sem.cancel(&mut waiter);
+            }
+            let line = lock(&sem.waiters);
+            assert!(
+                line.slots.len() <= 2 * line.waiting + COMPACT_AFTER + 1,
+                "{} slots for {} waiters",
+                line.slots.len(),
+                line.waiting
+            );
+        }
+        // The ones that stayed are served in order, found after the compactions.
+        sem.release(1 + stayers.len());
+        assert!(sem.poll_acquire(&mut cx, &mut head).is_ready());
+        for waiter in &mut stayers {
+            assert!(matches!(
+                sem.poll_acquire(&mut cx, waiter),
+                Poll::Ready(Ok(()))
+            ));
+        }
+        let line = lock(&sem.waiters);
+        assert_eq!((line.slots.len(), line.waiting, line.left), (0, 0, 0));
     }
 }

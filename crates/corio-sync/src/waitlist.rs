@@ -3,9 +3,8 @@
 //! A `WaitList` is a FIFO of parked futures, stored as a doubly-linked list threaded through a
 //! [`Slab`]. It always lives inside its primitive's lock. Each waiting future owns one *node* (its
 //! slab key) from its first `Pending` poll until it completes or is dropped; only the owner removes
-//! its node, so a key stays valid for exactly that long. (One exception: the semaphore removes a
-//! node when it grants it, and tells its owner so through a ticket the owner checks before it
-//! touches its key; see `raw_semaphore.rs`.)
+//! its node, so a key stays valid for exactly that long. (The semaphore keeps its own line of
+//! slots instead; see `raw_semaphore.rs`.)
 //!
 //! A node is either *linked* (waiting in line) or *notified* (taken out of the line by a wake-up,
 //! waiting for its owner to poll again). Notifying takes the node's waker out so that the caller
@@ -38,13 +37,6 @@ impl<P> Node<P> {
     #[inline]
     pub(crate) fn is_notified(&self) -> bool {
         !self.linked
-    }
-
-    /// Takes the node's waker out, for a caller that removed another owner's node (see
-    /// `RawSemaphore`'s grants) and must wake it after releasing the lock.
-    #[inline]
-    pub(crate) fn take_waker(&mut self) -> Option<Waker> {
-        self.waker.take()
     }
 }
 

@@ -463,6 +463,30 @@ proptest! {
     }
 }
 
+/// Long lines that many waiters leave from the middle: the line marks their slots and compacts
+/// itself once more than half of it has left, after which waiters find their slots by binary
+/// search (`raw_semaphore.rs`, invariants 4 and 6). The short runs above rarely get there.
+fn op_long_line() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (1usize..=3).prop_map(Op::Start),
+        3 => any::<usize>().prop_map(Op::Poll),
+        6 => any::<usize>().prop_map(Op::Drop),
+        1 => any::<usize>().prop_map(Op::Release),
+        1 => (0usize..=3).prop_map(Op::Add),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(support::cases(64)))]
+
+    #[test]
+    fn semaphore_matches_fifo_model_with_long_lines_left_from_the_middle(
+        ops in prop::collection::vec(op_long_line(), 100..400),
+    ) {
+        run_semaphore_model(0, ops);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Real threads.
 
