@@ -794,6 +794,8 @@ impl Drop for ReactorDriver {
     fn drop(&mut self) {
         let inner = &*self.reactor.inner;
         inner.shut_down.store(true, Ordering::Release);
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        inner.poller.driver_gone();
         let sources: Vec<Arc<Source>> = lock(&inner.sources)
             .iter()
             .map(|(_, s)| s.clone())

@@ -13,18 +13,26 @@
 //!   tags receives) unique to that registration (until it wraps, after 2^31 of them), so a late
 //!   completion of a removed poll can never re-arm its key's next owner. `regs` maps each
 //!   registered key to its fd and `user_data`.
-//! - A new poll or receive is *not* submitted by the thread that queues it: it waits in the
-//!   submission queue for the next `io_uring_enter` of the parking thread (a park submits what is
-//!   queued). If that thread is inside its enter right now (`in_wait`), the queuing thread wakes
-//!   it through the eventfd. A SeqCst fence on both sides (the queuing thread after publishing
-//!   the entry, the waiter after raising `in_wait`) makes sure that one of the two sees the
-//!   entry. The reason: the thread that submits a request owns its wake-up work. The kernel runs
-//!   it on that thread with a signal-like notification, which interrupts that thread's blocking
-//!   calls (a user thread's `read` with a timeout failed with `EINTR` in a test), and cancels
-//!   the request once that thread has exited.
-//! - A removal is an `IORING_OP_ASYNC_CANCEL` of the poll, submitted at once: a poll holds a
-//!   reference to the file, so the socket would not close (no FIN) until the removal reaches the
-//!   kernel. Not `IORING_OP_POLL_REMOVE`: it fails with `EALREADY` and leaves the poll armed when
+//! - Only a thread that waits on the ring ([`Ring::wait`], the driver's park, including its
+//!   zero-timeout check) submits, and, once the reactor's driver is gone (`driverless`: nobody
+//!   will wait again), whoever queues. No other thread ever enters the ring with entries queued:
+//!   not the one that builds the runtime (the eventfd's poll is queued, not submitted), not one
+//!   that registers or drops a socket, not one that finds the submission queue full (entries
+//!   then wait in a backlog behind it, in order, which the next submitter moves in). The reason:
+//!   the thread that submits a request owns its wake-up work. The kernel runs it on that thread
+//!   with a signal-like notification, which interrupts that thread's blocking calls (a user
+//!   thread's `read` with a timeout failed with `EINTR`), waits for it while that thread sits in
+//!   a killable wait (a `vfork` parent held a socket's wake-up, and its FIN, for 1.7 s), and
+//!   cancels the request once that thread has exited. A conformance probe found all three on
+//!   threads that had submitted by accident.
+//! - A queued entry reaches the kernel at the next enter of the waiting thread. If that thread
+//!   is inside its enter right now (`in_wait`), the queuing thread wakes it through the eventfd.
+//!   A SeqCst fence on both sides (the queuing thread after publishing the entry, the waiter
+//!   after raising `in_wait`) makes sure that one of the two sees the entry. If no thread is in
+//!   the ring (every worker busy), the busy loop's zero-timeout park submits it.
+//! - A removal is an `IORING_OP_ASYNC_CANCEL` of the poll, handed to the waiting thread at once
+//!   ([`Ring::kick`]): a poll holds a reference to the file, so the socket does not close (no
+//!   FIN) until the removal reaches the kernel. Not `IORING_OP_POLL_REMOVE`: it fails with `EALREADY` and leaves the poll armed when
 //!   a wake-up of that poll is being processed at that moment (a test that writes to a socket
 //!   right before dropping it caught the leaked file), whereas a cancel marks the poll cancelled
 //!   and lets whoever owns it complete it.
@@ -75,7 +83,7 @@
 //! another worker, asleep. One ring per worker, each submitted to and waited on only by its own
 //! thread, is what would remove that hop; until then the ring stays opt-in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering, fence};
@@ -111,6 +119,9 @@ const DROP_WAIT: Duration = Duration::from_secs(1);
 const SQ_ENTRIES: u32 = 256;
 /// Completion queue entries: one multishot poll may post several before a park drains them.
 const CQ_ENTRIES: u32 = 4096;
+/// The longest single wait on the ring, as on epoll (`c_int::MAX` milliseconds, about 24.8
+/// days); a longer timeout just parks again.
+const MAX_WAIT: Duration = Duration::from_millis(i32::MAX as u64);
 
 const POLL_READ: u32 = (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) as u32;
 const POLL_WRITE: u32 = libc::POLLOUT as u32;
@@ -245,6 +256,14 @@ impl Poller {
         }
     }
 
+    /// The reactor's driver is gone: on the ring, a thread that queues an entry now submits it
+    /// itself (nobody waits on the ring any more).
+    pub(crate) fn driver_gone(&self) {
+        if let Poller::Ring(ring) = self {
+            ring.driver_gone();
+        }
+    }
+
     /// Operations (receives) in flight on the ring.
     pub(crate) fn ops_in_flight(&self) -> usize {
         match self {
@@ -271,8 +290,12 @@ impl Poller {
 /// An io_uring used as a readiness poller.
 pub(crate) struct Ring {
     ring: IoUring,
-    /// Guards the submission queue.
-    sq: Mutex<()>,
+    /// Guards the submission queue, and holds the entries queued while it was full (in order,
+    /// behind everything in the queue) until a submitting thread moves them in.
+    sq: Mutex<VecDeque<squeue::Entry>>,
+    /// The reactor's driver is gone: no thread will wait on this ring again, so whoever queues
+    /// an entry submits it (see [`Ring::kick`]).
+    driverless: AtomicBool,
     /// Guards the completion queue.
     cq: Mutex<()>,
     /// key -> (fd, user_data) of every registered source.
@@ -383,7 +406,8 @@ impl Ring {
         let notifier = unsafe { OwnedFd::from_raw_fd(notifier) };
         let ring = Ring {
             ring,
-            sq: Mutex::new(()),
+            sq: Mutex::new(VecDeque::new()),
+            driverless: AtomicBool::new(false),
             cq: Mutex::new(()),
             regs: Mutex::new(HashMap::new()),
             generation: AtomicU32::new(0),
@@ -393,9 +417,28 @@ impl Ring {
             ops: Mutex::new(Slab::new()),
             completed: AtomicUsize::new(0),
         };
-        ring.push(&[ring.notifier_poll()])?;
+        // An enter that submits nothing: it fails where a seccomp filter or
+        // `kernel.io_uring_disabled` refuses `io_uring_enter`, so that we fall back now, and it
+        // makes this thread the owner of no request.
         ring.ring.submit()?;
+        // Queued, not submitted: the first thread to wait on the ring submits it (and so runs
+        // its wake-up work), not the thread that builds the runtime.
+        ring.push(&[ring.notifier_poll()])?;
         Ok(ring)
+    }
+
+    /// Reads the eventfd's count back to zero (it is non-blocking: a zero count is `EAGAIN`).
+    fn reset_notifier(&self) {
+        let mut count = 0u64;
+        // SAFETY: reads 8 bytes into a live `u64` from our own eventfd.
+        #[allow(unsafe_code)]
+        let _ = unsafe {
+            libc::read(
+                self.notifier.as_raw_fd(),
+                (&raw mut count).cast::<libc::c_void>(),
+                8,
+            )
+        };
     }
 
     fn notifier_poll(&self) -> squeue::Entry {
@@ -415,32 +458,80 @@ impl Ring {
         }
     }
 
-    /// Queues `entries` (submitting whatever fills the queue first), without submitting them.
+    /// Queues `entries` without submitting them: into the submission queue, or, once it is
+    /// full, into the backlog behind it, which the next submitting thread moves in
+    /// ([`submit_queued`](Ring::submit_queued)). Never submits: see [`hand_to_waiter`].
     ///
     /// # Safety
     ///
     /// Whatever memory an entry points to must stay valid until its completion is drained.
     #[allow(unsafe_code)]
     unsafe fn push_entries(&self, entries: &[squeue::Entry]) -> io::Result<()> {
-        let _guard = lock(&self.sq);
+        let mut backlog = lock(&self.sq);
         for entry in entries {
-            loop {
-                // SAFETY: the `sq` lock is held, so this is the only submission queue handle.
-                #[allow(unsafe_code)]
-                let mut sq = unsafe { self.ring.submission_shared() };
-                // SAFETY: our caller keeps what the entry points to valid until its completion.
-                #[allow(unsafe_code)]
-                let pushed = unsafe { sq.push(entry) };
-                // Dropping `sq` publishes the new tail.
-                drop(sq);
-                if pushed.is_ok() {
-                    break;
-                }
-                // Full: hand what is queued to the kernel, then retry.
-                self.ring.submit()?;
+            if !backlog.is_empty() {
+                backlog.push_back(entry.clone());
+                continue;
+            }
+            // SAFETY: the `sq` lock is held, so this is the only submission queue handle.
+            #[allow(unsafe_code)]
+            let mut sq = unsafe { self.ring.submission_shared() };
+            // SAFETY: our caller keeps what the entry points to valid until its completion.
+            #[allow(unsafe_code)]
+            let pushed = unsafe { sq.push(entry) };
+            // Dropping `sq` publishes the new tail.
+            drop(sq);
+            if pushed.is_err() {
+                backlog.push_back(entry.clone());
             }
         }
         Ok(())
+    }
+
+    /// Submits everything queued, the backlog included, as many `io_uring_enter`s as that takes.
+    /// Only for a thread about to wait on the ring, or for anyone once the driver is gone: the
+    /// submitting thread owns the requests' wake-up work.
+    fn submit_queued(&self) -> io::Result<()> {
+        loop {
+            let more = {
+                let mut backlog = lock(&self.sq);
+                // SAFETY: the `sq` lock is held, so this is the only submission queue handle.
+                #[allow(unsafe_code)]
+                let mut sq = unsafe { self.ring.submission_shared() };
+                while let Some(entry) = backlog.front() {
+                    // SAFETY: an entry in the backlog was queued by `push_entries`, whose caller
+                    // keeps what it points to valid until its completion.
+                    #[allow(unsafe_code)]
+                    if unsafe { sq.push(entry) }.is_err() {
+                        break;
+                    }
+                    backlog.pop_front();
+                }
+                !backlog.is_empty()
+            };
+            self.ring.submit()?;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Gets queued entries to the kernel soon, from a thread that will not wait on the ring: at
+    /// once if no thread ever will again (the driver is gone), otherwise through the thread
+    /// waiting in the ring (woken if it is inside its enter; if nobody is, the next park, or
+    /// the busy loop's zero-timeout check, submits them).
+    fn kick(&self) -> io::Result<()> {
+        if self.driverless.load(Ordering::SeqCst) {
+            return self.submit_queued();
+        }
+        self.hand_to_waiter()
+    }
+
+    /// The reactor's driver is gone (its runtime shut down): from now on a thread that queues an
+    /// entry submits it. What is queued now is submitted here.
+    pub(crate) fn driver_gone(&self) {
+        self.driverless.store(true, Ordering::SeqCst);
+        let _ = self.submit_queued();
     }
 
     fn add(&self, fd: RawFd, ev: &Event) -> io::Result<()> {
@@ -468,9 +559,9 @@ impl Ring {
         self.push(&[opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(IGNORE_KEY)])?;
-        // At once: the poll holds the file open until the removal is submitted.
-        self.ring.submit()?;
-        Ok(())
+        // Soon: the poll holds the file open (no FIN) until the removal is submitted. Not by
+        // this thread, which would then own the wake-up work of everything queued.
+        self.kick()
     }
 
     /// Copies received bytes into `out`, or delivers the end of stream or error a receive
@@ -558,8 +649,7 @@ impl Ring {
     /// submits them, and if that thread is inside its enter already, it is woken to loop.
     ///
     /// Not submitted here: the thread that submits a poll or a receive owns its wake-up work
-    /// (the kernel runs it on that thread, interrupting its blocking calls with `EINTR`, and
-    /// cancels the request once the thread has exited), so only the parking threads submit.
+    /// (see the module docs), so only the threads that wait on the ring submit.
     fn hand_to_waiter(&self) -> io::Result<()> {
         // Pairs with the fence in `wait`: either the waiter's enter sees the entry, or we see
         // `in_wait` and wake it.
@@ -578,7 +668,7 @@ impl Ring {
             .build()
             .user_data(IGNORE_KEY);
         if self.push(&[cancel]).is_ok() {
-            let _ = self.ring.submit();
+            let _ = self.kick();
         }
     }
 
@@ -605,27 +695,36 @@ impl Ring {
                     // No syscall unless something is queued or the kernel holds overflowed
                     // completions: ready completions are in shared memory already.
                     let pending = {
-                        let _guard = lock(&self.sq);
+                        let backlog = lock(&self.sq);
                         // SAFETY: the `sq` lock is held, so this is the only submission queue
                         // handle.
                         #[allow(unsafe_code)]
                         let sq = unsafe { self.ring.submission_shared() };
-                        !sq.is_empty() || sq.cq_overflow()
+                        !sq.is_empty() || sq.cq_overflow() || !backlog.is_empty()
                     };
                     if pending {
-                        self.ring.submit().map(drop)
+                        self.submit_queued()
                     } else {
                         Ok(())
                     }
                 }
                 timeout => {
+                    if !lock(&self.sq).is_empty() {
+                        // More than the queue holds: submit the backlog first (the enter
+                        // below submits what is left in the queue).
+                        self.submit_queued()?;
+                    }
                     self.in_wait.store(true, Ordering::SeqCst);
                     // Pairs with the fence in `add`.
                     fence(Ordering::SeqCst);
                     let result = match timeout {
                         None => self.ring.submit_and_wait(1),
                         Some(t) => {
-                            let ts = types::Timespec::from(t);
+                            // The kernel reads the seconds as signed: a timeout past
+                            // `i64::MAX` s (a timer more than ~585 years away makes the timer
+                            // driver ask for `Duration::MAX`) would be a deadline in the past,
+                            // and the wait would return at once, for ever. Clamped as epoll's.
+                            let ts = types::Timespec::from(t.min(MAX_WAIT));
                             let args = types::SubmitArgs::new().timespec(&ts);
                             self.ring.submitter().submit_with_args(1, &args)
                         }
@@ -705,6 +804,10 @@ impl Ring {
             let mut entries = Vec::new();
             for (key, user_data, res) in ended {
                 let Some(key) = key else {
+                    // Emptied first, so that the new poll does not complete at once on the
+                    // notifications this one already delivered (a spurious wake-up of the next
+                    // wait); a notification after this read is a new edge for the new poll.
+                    self.reset_notifier();
                     entries.push(self.notifier_poll());
                     continue;
                 };
@@ -801,6 +904,8 @@ impl Drop for Ring {
         let deadline = Instant::now() + DROP_WAIT;
         let mut events = Events::new();
         while !lock(&self.ops).is_empty() && Instant::now() < deadline {
+            // Receives still in the backlog reach the kernel (and their cancels) here.
+            let _ = self.submit_queued();
             let ts = types::Timespec::from(Duration::from_millis(10));
             let args = types::SubmitArgs::new().timespec(&ts);
             let _ = self.ring.submitter().submit_with_args(1, &args);
@@ -833,5 +938,44 @@ mod tests {
             }
         }
         assert_ne!(poll_user_data(1, 3), poll_user_data(2, 3));
+    }
+
+    /// A wait with a timeout past what the kernel's signed seconds hold (the timer driver asks
+    /// for `Duration::MAX` when the next timer is more than ~585 years away) waits, instead of
+    /// returning at once for ever (an idle runtime spun at 100% CPU, a probe found). It ends
+    /// when notified: the waiter cannot have returned before the notification.
+    #[test]
+    fn a_wait_with_a_huge_timeout_waits_until_notified() {
+        let Ok(ring) = Ring::new() else {
+            return; // no ring on this kernel: nothing to check
+        };
+        let ring = Arc::new(ring);
+        let notified = Arc::new(AtomicBool::new(false));
+        for timeout in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+            notified.store(false, Ordering::SeqCst);
+            let waiter = {
+                let (ring, notified) = (ring.clone(), notified.clone());
+                std::thread::spawn(move || {
+                    let mut events = Events::new();
+                    // A signal may end a wait early once in a while; the bug ended every one.
+                    let mut early = 0;
+                    loop {
+                        ring.wait(&mut events, Some(timeout)).unwrap();
+                        if notified.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        early += 1;
+                        assert!(
+                            early <= 3,
+                            "waits with timeout {timeout:?} return before any notification"
+                        );
+                    }
+                })
+            };
+            std::thread::sleep(Duration::from_millis(50));
+            notified.store(true, Ordering::SeqCst);
+            ring.notify().unwrap();
+            waiter.join().unwrap();
+        }
     }
 }

@@ -216,3 +216,97 @@ fn corio_io_epoll_forces_epoll_for_every_runtime() {
         assert!(stderr.contains("ignoring CORIO_IO=\"bogus\""), "{stderr}");
     }
 }
+
+/// The thread that builds a runtime, and a thread that registers and drops sockets outside the
+/// runtime's workers, submit nothing to the ring: the kernel runs a request's wake-up work on
+/// the thread that submitted it, interrupting that thread's blocking calls (`EINTR`). A
+/// conformance probe found both threads owning requests. Here the building thread's own
+/// blocking read (with a timeout) must time out, while other threads wake the runtime and
+/// sockets come and go; on epoll it always did.
+#[test]
+fn threads_that_do_not_wait_on_the_ring_are_never_interrupted_by_it() {
+    use std::io::Read;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    let _turn = turn();
+    let rt = Arc::new(corio::Runtime::builder().worker_threads(2).build().unwrap());
+    // Sockets registered and dropped from this thread (not a worker: it never drives the I/O).
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        drop((client, server));
+    });
+    // Meanwhile, another thread keeps waking the runtime's parked workers, and its tasks make
+    // and drop sockets.
+    let stop = Arc::new(AtomicBool::new(false));
+    let waker = {
+        let (rt, stop) = (rt.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                rt.spawn(async {
+                    let (a, b) = UnixStream::pair().unwrap();
+                    drop((a, b));
+                })
+                .detach();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let (mut mine, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    mine.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    for _ in 0..3 {
+        let err = mine.read(&mut [0u8; 1]).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "a blocking read on the thread that built the runtime ended with {err:?} \
+             (backend {})",
+            rt.metrics().io_backend
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    waker.join().unwrap();
+}
+
+/// More registrations at once than the ring's submission queue holds (256): the rest wait in
+/// its backlog, in order, and every socket still gets its readiness.
+#[test]
+fn a_burst_of_registrations_larger_than_the_submission_queue_all_get_their_events() {
+    let _turn = turn();
+    let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+    rt.block_on(async {
+        corio::spawn(async {
+            // Created in one poll, with no await in between: nobody submits meanwhile.
+            let pairs: Vec<(UnixStream, UnixStream)> =
+                (0..700).map(|_| UnixStream::pair().unwrap()).collect();
+            let readers: Vec<_> = pairs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (mut a, mut b))| {
+                    corio::spawn(async move {
+                        let mut byte = [0u8; 1];
+                        let reading = corio::spawn(async move {
+                            b.read_exact(&mut byte).await.unwrap();
+                            byte[0]
+                        });
+                        a.write_all(&[i as u8]).await.unwrap();
+                        let got = reading.await;
+                        drop(a);
+                        got
+                    })
+                })
+                .collect();
+            for (i, reader) in readers.into_iter().enumerate() {
+                assert_eq!(reader.await, i as u8);
+            }
+        })
+        .await;
+    });
+}
