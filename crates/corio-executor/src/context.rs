@@ -232,7 +232,15 @@ pub(crate) fn task_ended(raw: u64) {
         if let Some(key) = Key::from_raw(raw) {
             let common = cur.common();
             if common.id == key.runtime() {
-                common.registry.remove(key);
+                match cur {
+                    // A worker frees the slots of the tasks that end on it in batches (see
+                    // `registry.rs`).
+                    Current::Worker(core) => {
+                        common.registry.end(key);
+                        core.slot_ended(key);
+                    }
+                    Current::Local(_) | Current::Entered(_) => common.registry.remove(key),
+                }
             }
         }
     });

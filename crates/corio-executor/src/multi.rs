@@ -51,6 +51,7 @@ use concurrent_queue::ConcurrentQueue;
 
 use crate::context::{self, Common, Current};
 use crate::park::{Parker, SharedDriver};
+use crate::registry::Key;
 use crate::tick::bump;
 use crate::tick::{EVENT_INTERVAL, GLOBAL_INTERVAL};
 
@@ -315,9 +316,45 @@ pub(crate) struct Core {
     /// Whether a task was ever pinned to this worker (`spawn_local`, see `pinned.rs`): a plain
     /// field, so that a worker with none pays one load per tick for the feature.
     pub(crate) has_pinned: Cell<bool>,
+    /// Registry keys of tasks that ended on this worker, whose slots are freed a batch at a time
+    /// (see `registry.rs`): before the worker sleeps, when [`ENDED_BATCH`] have gathered, and
+    /// when it exits.
+    ended: RefCell<Vec<Key>>,
 }
 
+/// How many ended tasks' registry slots a worker frees at once.
+const ENDED_BATCH: usize = 64;
+
 impl Core {
+    /// Notes that a task registered under `key` ended on this worker (already counted out by
+    /// `Registry::end`); its slot is freed with the next batch.
+    pub(crate) fn slot_ended(&self, key: Key) {
+        let full = {
+            let mut ended = self.ended.borrow_mut();
+            ended.push(key);
+            ended.len() >= ENDED_BATCH
+        };
+        if full {
+            self.free_ended();
+        }
+    }
+
+    /// Frees the registry slots of the tasks that ended here. No borrow is held while the
+    /// registry drops their wakers, which may end more tasks (they start a new batch).
+    fn free_ended(&self) {
+        let mut keys = std::mem::take(&mut *self.ended.borrow_mut());
+        if keys.is_empty() {
+            return;
+        }
+        self.shared.common.registry.remove_slots(&mut keys);
+        keys.clear();
+        let mut ended = self.ended.borrow_mut();
+        if ended.is_empty() {
+            // Keep the buffer's memory for the next batch.
+            *ended = keys;
+        }
+    }
+
     pub(crate) fn remote(&self) -> &Remote {
         &self.shared.remotes[self.index]
     }
@@ -562,6 +599,8 @@ impl Core {
             return;
         }
         self.publish();
+        // A sleeping worker keeps no ended task's allocation alive.
+        self.free_ended();
         self.parked.set(true);
         self.remote().parker.park(Some(&shared.driver));
         self.parked.set(false);
@@ -622,10 +661,12 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         tick: Cell::new(0),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         has_pinned: Cell::new(false),
+        ended: RefCell::new(Vec::new()),
     });
     {
         let _enter = context::enter(Current::Worker(core.clone()));
         core.run();
+        core.free_ended();
         // Whatever this worker still holds goes with it, inside the runtime's context (a task's
         // destructor may report through the runtime's hook, or use the runtime); the runtime's
         // drop drains the rest.
