@@ -104,7 +104,7 @@ pub use config::{
     MAX_THREADS_CEILING, PoolBuilder, THREADS_ENV,
 };
 pub use inline::{InlineGuard, run_inline_on_this_thread};
-pub use job::Unblocked;
+pub use job::{Unblocked, Unobserved};
 pub use pool::{EnterGuard, Pool, PoolMetrics};
 pub use stdio::{stderr, stdin, stdout};
 
@@ -139,9 +139,43 @@ where
     T: Send + 'static,
 {
     if inline::active() {
-        return Unblocked::inline(f);
+        return Unblocked::inline(f, None);
     }
     pool::Sched::current().spawn(async move { f() })
+}
+
+/// [`unblock`], with where to report what nobody will observe: if the returned future is dropped
+/// before the job ends, a panic of the closure, or of the destructor of the value it returns, is
+/// handed to `report` (on the pool thread) instead of being printed on stderr. A runtime uses it
+/// to send such panics to its own report hook.
+///
+/// # Examples
+///
+/// ```
+/// use corio_blocking::{Unobserved, unblock_reporting};
+/// use std::sync::mpsc;
+///
+/// let (tx, rx) = mpsc::channel();
+/// let job = unblock_reporting(
+///     || -> u8 { panic!("nobody will see this") },
+///     move |unobserved| {
+///         let _ = tx.send(matches!(unobserved, Unobserved::Panicked(_)));
+///     },
+/// );
+/// drop(job); // the job still runs; its panic goes to the report
+/// assert!(rx.recv().unwrap());
+/// ```
+pub fn unblock_reporting<T, F, R>(f: F, report: R) -> Unblocked<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+    R: FnOnce(Unobserved) + Send + 'static,
+{
+    let report: job::Report = Box::new(report);
+    if inline::active() {
+        return Unblocked::inline(f, Some(report));
+    }
+    pool::Sched::current().spawn_reporting(async move { f() }, Some(report))
 }
 
 /// Python's `asyncio.to_thread`: the same as [`unblock`].

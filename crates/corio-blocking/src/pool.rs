@@ -35,7 +35,7 @@ use async_task::Runnable;
 use concurrent_queue::ConcurrentQueue;
 
 use crate::config::{self, Config, PoolBuilder};
-use crate::job::Unblocked;
+use crate::job::{Delivery, Report, Unblocked};
 
 /// A pool of threads for blocking work.
 ///
@@ -371,10 +371,24 @@ impl Sched {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_reporting(future, None)
+    }
+
+    /// [`spawn`](Sched::spawn), with where to report what nobody will observe (`None`: stderr).
+    pub(crate) fn spawn_reporting<F>(
+        &self,
+        future: F,
+        report: Option<Report>,
+    ) -> Unblocked<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let sched = self.clone();
-        let (runnable, task) = async_task::Builder::new()
-            .propagate_panic(true)
-            .spawn(move |()| future, move |r| sched.schedule(r));
+        let (runnable, task) = async_task::Builder::new().spawn(
+            move |()| Delivery::job(future, report),
+            move |r| sched.schedule(r),
+        );
         self.schedule(runnable);
         Unblocked::new(task)
     }
@@ -657,7 +671,7 @@ impl Shared {
 static SPAWN_WARNED: AtomicBool = AtomicBool::new(false);
 
 fn run_job(runnable: Runnable) {
-    // Jobs are spawned with `propagate_panic`, so `run` only unwinds if dropping a value panics;
+    // A job catches its own panics (`Delivery`), and so does the drop of a value nobody took;
     // keep the thread alive regardless.
     let _ = catch_unwind(AssertUnwindSafe(|| runnable.run()));
 }

@@ -73,6 +73,57 @@ fn a_panic_resumes_in_the_awaiter_and_the_pool_survives() {
     assert_eq!(pool.metrics().threads_spawned, 1);
 }
 
+/// A job nobody awaits any more: its closure's panic, and the panic of the destructor of the
+/// value it returns, go to its report (`unblock_reporting`), or to stderr (`unblock`), never to
+/// an abort (async-task drops an untaken value under an abort-on-panic guard, so the job must
+/// catch it itself).
+#[test]
+fn an_abandoned_jobs_panics_are_reported_and_never_abort() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("bomb");
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let (release_value, value_waits) = std::sync::mpsc::channel::<()>();
+    let (release_panic, panic_waits) = std::sync::mpsc::channel::<()>();
+    let report = |tx: std::sync::mpsc::Sender<String>| {
+        move |unobserved: corio_blocking::Unobserved| {
+            let _ = tx.send(format!("{unobserved:?}"));
+        }
+    };
+    let returns_a_bomb = corio_blocking::unblock_reporting(
+        move || {
+            value_waits.recv().unwrap();
+            Bomb
+        },
+        report(tx.clone()),
+    );
+    let panics = corio_blocking::unblock_reporting(
+        move || -> u8 {
+            panic_waits.recv().unwrap();
+            panic!("from the closure")
+        },
+        report(tx),
+    );
+    drop((returns_a_bomb, panics));
+    release_value.send(()).unwrap();
+    release_panic.send(()).unwrap();
+    let mut got: Vec<String> = rx.iter().take(2).collect();
+    got.sort();
+    assert!(got[0].starts_with("DropPanicked"), "{got:?}");
+    assert!(got[1].starts_with("Panicked"), "{got:?}");
+    // Without a report: stderr, and the pool keeps serving.
+    let (release, waits) = std::sync::mpsc::channel::<()>();
+    drop(unblock(move || {
+        waits.recv().unwrap();
+        Bomb
+    }));
+    release.send(()).unwrap();
+    assert_eq!(block_on(unblock(|| 41 + 1)), 42);
+}
+
 /// Dropping the future of a running job: the job finishes, its result is dropped, once.
 #[test]
 fn dropping_the_future_of_a_running_job_drops_its_result() {

@@ -129,6 +129,41 @@ pub fn report_unobserved_panic(
     drop(Panicked::new(payload, task));
 }
 
+/// Captures, now, where a panic of work started here should be reported if it happens later on
+/// a thread outside the runtime, once nobody awaits the work (a blocking-pool job whose future
+/// was dropped): the current runtime's report hook and [`PanicPolicy`]. The returned closure
+/// reports its payload there, as a task named `name`, started at `location`; its `bool` says
+/// that the panic came from dropping the work's result rather than from the work.
+///
+/// # Examples
+///
+/// ```
+/// use std::panic::Location;
+///
+/// let report = corio_executor::task::unobserved_panic_reporter("to_thread", Location::caller());
+/// std::thread::spawn(move || report(Box::new("lost"), false)) // prints a `corio: ...` line
+///     .join()
+///     .unwrap();
+/// ```
+pub fn unobserved_panic_reporter(
+    name: &'static str,
+    location: &'static Location<'static>,
+) -> impl FnOnce(Box<dyn Any + Send>, bool) + Send + 'static {
+    let reporting = context::panic_reporting();
+    move |payload, in_destructor| {
+        let task = TaskSummary {
+            id: TaskId::next(),
+            name: Some(Arc::from(name)),
+            location,
+        };
+        drop(if in_destructor {
+            Panicked::in_destructor(payload, task, reporting)
+        } else {
+            Panicked::with_reporting(payload, task, reporting)
+        });
+    }
+}
+
 /// What a task carries beyond its id and location, allocated only for named tasks and in debug
 /// mode, so that a plain task's header stays three words.
 #[derive(Default)]

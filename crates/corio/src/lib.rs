@@ -377,7 +377,10 @@ pub use corio_blocking::Unblock;
 /// [`Handle`] before: `let rt = corio::Handle::current();`, then `rt.spawn(..)` inside. Everything else
 /// is [`corio_blocking::unblock`]'s: the job is queued at once, even before the future is
 /// polled; if the future is dropped, the closure still runs (a thread cannot be interrupted)
-/// and its result is dropped on the pool thread; a panic in it resumes in whoever awaits.
+/// and its result is dropped on the pool thread; a panic in it resumes in whoever awaits. A
+/// panic nobody can see any more (the future was dropped), of the closure or of the destructor
+/// of the value it returns, goes to the report hook of the runtime this was called on, named
+/// `to_thread` with this call's location, as a detached task's panic does; it never aborts.
 /// [`spawn_cpu`] is the pool for CPU-bound work.
 ///
 /// # Examples
@@ -390,13 +393,27 @@ pub use corio_blocking::Unblock;
 ///     assert_eq!((sum, id), (5050, 7));
 /// }));
 /// ```
+#[track_caller]
 pub fn to_thread<T, F>(f: F) -> corio_blocking::Unblocked<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     let f = task::inherit_fn(f);
-    corio_blocking::to_thread(move || corio_executor::pool_job(f))
+    // A panic nobody will see (the future was dropped before the job ended) goes to the
+    // caller's runtime's report hook, named and located like a detached task's.
+    let report = corio_executor::task::unobserved_panic_reporter(
+        "to_thread",
+        std::panic::Location::caller(),
+    );
+    corio_blocking::unblock_reporting(
+        move || corio_executor::pool_job(f),
+        move |unobserved| match unobserved {
+            corio_blocking::Unobserved::Panicked(payload) => report(payload, false),
+            corio_blocking::Unobserved::DropPanicked(payload) => report(payload, true),
+            _ => {}
+        },
+    )
 }
 
 /// The same as [`to_thread`] (smol's name).
@@ -407,6 +424,7 @@ where
 /// let n = corio::run(corio::unblock(|| 6 * 7));
 /// assert_eq!(n, 42);
 /// ```
+#[track_caller]
 pub fn unblock<T, F>(f: F) -> corio_blocking::Unblocked<T>
 where
     F: FnOnce() -> T + Send + 'static,

@@ -364,3 +364,45 @@ fn a_cancelled_named_tasks_destructor_panic_is_reported_with_its_name() {
     assert!(report.contains("bomb-carrier"), "{report}");
     assert!(report.contains("in the future's destructor"), "{report}");
 }
+
+/// A `to_thread` job whose future was dropped (a timeout, a cancelled task) still runs; what it
+/// returns is then dropped on the pool thread, and its panic has nobody to reach. Either panic,
+/// of the closure or of the returned value's destructor, goes to the report hook of the runtime
+/// the call was made on, with the call site, instead of aborting the process (a conformance
+/// probe found the abort: async-task dropped the untaken value under its abort-on-panic guard).
+#[test]
+fn an_abandoned_to_thread_jobs_panics_are_reported_not_aborting() {
+    let drops = Drops::default();
+    let (rt, reports) = runtime(1);
+    let (value_go, value_wait) = std::sync::mpsc::channel::<()>();
+    let (closure_go, closure_wait) = std::sync::mpsc::channel::<()>();
+    let g = drops.guard(true);
+    rt.block_on(async move {
+        let returns_a_bomb = corio::to_thread(move || {
+            value_wait.recv().unwrap();
+            g
+        });
+        let panics = corio::to_thread(move || -> u8 {
+            closure_wait.recv().unwrap();
+            panic!("destructor bomb, from the closure")
+        });
+        // Dropped before either job ends: nobody will take the value or see the panic.
+        drop((returns_a_bomb, panics));
+    });
+    value_go.send(()).unwrap();
+    closure_go.send(()).unwrap();
+    wait_bombs(&reports, 2);
+    assert_eq!(drops.count(), 1, "the value was dropped");
+    assert_eq!(bombs(&reports), 2, "{:?}", reports.lock().unwrap());
+    {
+        let reports = reports.lock().unwrap();
+        for report in reports.iter().filter(|r| r.contains("destructor bomb")) {
+            assert!(
+                report.contains("to_thread") && report.contains("drop_panic.rs"),
+                "{report}"
+            );
+        }
+    }
+    // The pool and the runtime keep serving.
+    assert_eq!(rt.block_on(corio::to_thread(|| 6 * 7)), 42);
+}
