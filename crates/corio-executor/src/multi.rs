@@ -98,6 +98,10 @@ pub(crate) struct Shared {
     /// runtime, the blocking and CPU pools' completions, shutdown).
     pub(crate) foreign_spawned: Padded<AtomicU64>,
     pub(crate) foreign_completed: Padded<AtomicU64>,
+    /// The loops of tasks pinned to this runtime's threads (`spawn_local`, see `pinned.rs`), whose
+    /// counters the metrics add in; a loop that shuts down leaves its final counts in the
+    /// `foreign_*` counters, so the totals never go back.
+    pub(crate) pinned_loops: Mutex<Vec<Arc<crate::local::Shared>>>,
     /// `schedule_remote` calls in progress (see `drain`).
     remote_schedules: Padded<std::sync::atomic::AtomicUsize>,
 }
@@ -151,6 +155,7 @@ impl Shared {
             threads: Mutex::new(Vec::new()),
             foreign_spawned: Padded(AtomicU64::new(0)),
             foreign_completed: Padded(AtomicU64::new(0)),
+            pinned_loops: Mutex::new(Vec::new()),
             remote_schedules: Padded(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
@@ -189,8 +194,19 @@ impl Shared {
                 .map(|r| f(r).load(Ordering::Relaxed))
                 .sum()
         };
-        let spawned = sum(|r| &r.spawned) + self.foreign_spawned.load(Ordering::Relaxed);
-        let completed = sum(|r| &r.completed) + self.foreign_completed.load(Ordering::Relaxed);
+        let (mut spawned, mut completed, mut pinned_idle) = (0, 0, 0);
+        {
+            // Under the lock, so that a loop that shuts down meanwhile counts once.
+            let pinned = lock(&self.pinned_loops);
+            for l in pinned.iter() {
+                let m = l.metrics();
+                spawned += m.spawned;
+                completed += m.completed;
+                pinned_idle += m.idle_tasks;
+            }
+            spawned += sum(|r| &r.spawned) + self.foreign_spawned.load(Ordering::Relaxed);
+            completed += sum(|r| &r.completed) + self.foreign_completed.load(Ordering::Relaxed);
+        }
         crate::handle::ExecutorMetrics {
             workers: self.remotes.len(),
             spawned,
@@ -201,7 +217,7 @@ impl Shared {
             injector_depth: self.injector.len(),
             local_queue_depth: self.remotes.iter().map(|r| r.queue.len()).sum(),
             budget_forced_yields: sum(|r| &r.forced_yields),
-            idle_tasks: self.common.registry.len(),
+            idle_tasks: self.common.registry.len() + pinned_idle,
             sleeping_workers: self.idle.sleeping(),
         }
     }
@@ -232,6 +248,19 @@ impl Shared {
         fence(Ordering::SeqCst);
         if let Some(index) = self.idle.worker_to_notify() {
             self.remotes[index].parker.unpark(&self.driver);
+        }
+    }
+
+    /// A pinned loop of this runtime shut down: its final counts move into the `foreign_*`
+    /// counters (see `pinned_loops`).
+    pub(crate) fn pinned_loop_ended(&self, ended: &Arc<crate::local::Shared>) {
+        let mut pinned = lock(&self.pinned_loops);
+        if let Some(i) = pinned.iter().position(|l| Arc::ptr_eq(l, ended)) {
+            pinned.swap_remove(i);
+            let m = ended.metrics();
+            self.foreign_spawned.fetch_add(m.spawned, Ordering::Relaxed);
+            self.foreign_completed
+                .fetch_add(m.completed, Ordering::Relaxed);
         }
     }
 

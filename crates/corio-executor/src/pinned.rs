@@ -91,7 +91,9 @@ pub(crate) fn core_for_spawn(cur: &Current) -> Option<Rc<local::Core>> {
         None,
         parent.common.debug.clone(),
     );
-    let core = local::Core::pinned(common, driver, Handle(HandleKind::Multi(parent)));
+    let core = local::Core::pinned(common, driver, Handle(HandleKind::Multi(parent.clone())));
+    // The parent's metrics count the loop's tasks.
+    lock(&parent.pinned_loops).push(core.shared.clone());
     PINNED.with(|p| *p.borrow_mut() = Some((core.clone(), unpark)));
     ACTIVE.with(|a| a.set(true));
     Some(core)
@@ -175,6 +177,9 @@ pub(crate) fn shutdown() {
     let core = PINNED.try_with(|p| p.borrow_mut().take()).ok().flatten();
     if let Some((core, _)) = core {
         core.shutdown();
+        if let Some(Handle(HandleKind::Multi(parent))) = &core.parent {
+            parent.pinned_loop_ended(&core.shared);
+        }
     }
 }
 

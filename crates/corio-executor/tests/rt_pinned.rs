@@ -227,3 +227,99 @@ fn a_thread_that_only_entered_the_runtime_refuses_loudly() {
         .unwrap_or_default();
     assert!(msg.contains("run_local"), "{msg}");
 }
+
+/// The runtime's metrics count pinned tasks (a leak monitor built on `alive` must see them; a
+/// probe found them missing), on the `block_on` thread and on a worker, and a loop that shuts
+/// down leaves its counts behind instead of taking them away.
+#[test]
+fn the_runtimes_metrics_count_pinned_tasks() {
+    bounded(|| {
+        let rt = runtime(2);
+        let (release_tx, release_rx) = async_channel_like();
+        let before = rt.handle().metrics();
+        rt.block_on(async {
+            // 5 on this (the block_on) thread, 5 on a worker, all waiting.
+            let started = Arc::new(AtomicUsize::new(0));
+            let mut held = Vec::new();
+            for _ in 0..5 {
+                let (rx, started) = (release_rx.clone(), started.clone());
+                held.push(spawn_local(async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    rx.wait().await
+                }));
+            }
+            let (rx, on_worker_started) = (release_rx.clone(), started.clone());
+            let on_worker = spawn(async move {
+                let tasks: Vec<_> = (0..5)
+                    .map(|_| {
+                        let (rx, started) = (rx.clone(), on_worker_started.clone());
+                        spawn_local(async move {
+                            started.fetch_add(1, Ordering::SeqCst);
+                            rx.wait().await
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await;
+                }
+            });
+            while started.load(Ordering::SeqCst) < 10 {
+                yield_now().await;
+            }
+            let m = Handle::current().metrics();
+            // The ten pinned tasks and the one that spawned five of them.
+            assert!(m.alive >= 11, "{m:?}");
+            assert!(m.idle_tasks >= 10, "{m:?}");
+            assert_eq!(m.spawned, m.completed + m.alive, "{m:?}");
+            release_tx.open();
+            for t in held {
+                t.await;
+            }
+            on_worker.await;
+        });
+        // The block_on thread's loop shut down when `block_on` returned: its counts stay.
+        let after = rt.handle().metrics();
+        assert!(
+            after.spawned >= before.spawned + 11,
+            "{before:?} -> {after:?}"
+        );
+        assert_eq!(after.spawned, after.completed + after.alive, "{after:?}");
+        assert_eq!(after.alive, 0, "{after:?}");
+    });
+}
+
+/// A one-way gate for the test above, with only the executor's own tools.
+fn async_channel_like() -> (Gate, Gate) {
+    let gate = Gate(Arc::new(std::sync::Mutex::new((false, Vec::new()))));
+    (gate.clone(), gate)
+}
+
+/// Open, and the wakers of those waiting.
+type GateState = (bool, Vec<std::task::Waker>);
+
+#[derive(Clone)]
+struct Gate(Arc<std::sync::Mutex<GateState>>);
+
+impl Gate {
+    fn open(&self) {
+        let wakers = {
+            let mut g = self.0.lock().unwrap();
+            g.0 = true;
+            std::mem::take(&mut g.1)
+        };
+        wakers.into_iter().for_each(std::task::Waker::wake);
+    }
+
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            let mut g = self.0.lock().unwrap();
+            if g.0 {
+                std::task::Poll::Ready(())
+            } else {
+                g.1.push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+}
