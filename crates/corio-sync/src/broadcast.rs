@@ -70,11 +70,10 @@ use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 ///
 /// Memory for the ring is allocated as values arrive, so a large `cap` costs nothing up front.
 ///
-/// # Panics
-///
-/// Panics with "broadcast channel capacity must be greater than zero" if `cap` is `0` (as tokio
-/// does): a broadcast ring of size zero could never hold a value for any receiver, and the
-/// returned pair has no room for an error.
+/// A `cap` of `0` is taken as `1` (tokio panics instead): a ring of size zero could never hold a
+/// value for any receiver, the returned pair has no room for an error, and no call of corio's
+/// panics on bad input. With room for one value, a receiver sees the latest value sent, or
+/// [`Lagged`](RecvError::Lagged) first if it missed some.
 ///
 /// # Examples
 ///
@@ -86,14 +85,17 @@ use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 /// # });
 /// ```
 ///
-/// ```should_panic
-/// let _ = corio_sync::broadcast::channel::<u8>(0); // panics
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let (tx, mut rx) = corio_sync::broadcast::channel(0); // room for one value
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// assert_eq!(rx.recv().await, Err(corio_sync::broadcast::RecvError::Lagged(1)));
+/// assert_eq!(rx.recv().await, Ok(2));
+/// # });
 /// ```
 pub fn channel<T: Clone>(cap: usize) -> (Sender<T>, Receiver<T>) {
-    assert!(
-        cap > 0,
-        "broadcast channel capacity must be greater than zero"
-    );
+    let cap = cap.max(1);
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             ring: VecDeque::new(),

@@ -63,9 +63,10 @@
 //!   depends on no other corio crate; the `corio` facade turns it on (and with it the dependency
 //!   on `corio-coop`, the only corio crate this one may use).
 //! - **No panics on bad input.** Zero capacities, zero permits, too many permits, closed queues and
-//!   extra `task_done` calls all have a documented result or error. The one exception is
-//!   [`broadcast::channel(0)`](broadcast::channel), which panics with a clear message (as tokio's
-//!   does): a ring of size zero could hold nothing, and the returned pair has no room for an error.
+//!   extra `task_done` calls all have a documented result or error.
+//!   [`broadcast::channel(0)`](broadcast::channel) makes a channel with room for one value (tokio's
+//!   panics): a ring of size zero could hold nothing, and the returned pair has no room for an
+//!   error.
 //!
 //! # Semaphore
 //!

@@ -118,10 +118,20 @@ fn close_wakes_a_waiting_receiver() {
     assert_eq!(recv.ready(), Err(RecvError::Closed));
 }
 
+/// API.md: no call panics on bad input such as a zero capacity. A broadcast channel of zero
+/// capacity has room for one value (a ring of none could hold nothing for anyone).
 #[test]
-#[should_panic(expected = "broadcast channel capacity must be greater than zero")]
-fn zero_capacity_panics_with_a_clear_message() {
-    let _ = broadcast::channel::<u8>(0);
+fn zero_capacity_means_room_for_one_value() {
+    futures_lite::future::block_on(async {
+        let (tx, mut rx) = broadcast::channel::<u8>(0);
+        assert_eq!(tx.send(1), Ok(1));
+        assert_eq!(rx.recv().await, Ok(1));
+        for v in 2..=4 {
+            tx.send(v).unwrap();
+        }
+        assert_eq!(rx.recv().await, Err(RecvError::Lagged(2)));
+        assert_eq!(rx.recv().await, Ok(4));
+    });
 }
 
 #[test]

@@ -54,8 +54,14 @@ fn broadcast_lag_close_and_errors_through_the_facade() {
         let err: Box<dyn std::error::Error> = Box::new(rx.recv().await.unwrap_err());
         assert_eq!(err.to_string(), "broadcast channel closed");
     });
-    let zero = std::panic::catch_unwind(|| broadcast::channel::<u8>(0));
-    assert!(zero.is_err(), "channel(0) is a documented panic");
+    // API.md: no panic on a zero capacity; it is room for one value.
+    corio::run(async {
+        let (tx, mut rx) = broadcast::channel::<u8>(0);
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        assert_eq!(rx.recv().await, Err(broadcast::RecvError::Lagged(1)));
+        assert_eq!(rx.recv().await, Ok(2));
+    });
 }
 
 #[test]
