@@ -102,6 +102,11 @@ pub(crate) struct Shared {
     /// counters the metrics add in; a loop that shuts down leaves its final counts in the
     /// `foreign_*` counters, so the totals never go back.
     pub(crate) pinned_loops: Mutex<Vec<Arc<crate::local::Shared>>>,
+    /// Workers blocked in a nested `block_on`, which run the injector's tasks while they wait
+    /// (see `runtime::multi_block_on`): a push to the injector unparks them. `blocked_count` is
+    /// the list's length, read without the lock on every push.
+    blocked: Mutex<Vec<Arc<crate::pinned::BlockOnTarget>>>,
+    blocked_count: std::sync::atomic::AtomicUsize,
     /// `schedule_remote` calls in progress (see `drain`).
     remote_schedules: Padded<std::sync::atomic::AtomicUsize>,
 }
@@ -156,6 +161,8 @@ impl Shared {
             foreign_spawned: Padded(AtomicU64::new(0)),
             foreign_completed: Padded(AtomicU64::new(0)),
             pinned_loops: Mutex::new(Vec::new()),
+            blocked: Mutex::new(Vec::new()),
+            blocked_count: std::sync::atomic::AtomicUsize::new(0),
             remote_schedules: Padded(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
@@ -239,6 +246,13 @@ impl Shared {
             // An unbounded queue only refuses a push once closed, and we never close it.
             let _ = self.injector.push(runnable);
             self.notify_parked();
+            // After the fence in `notify_parked`: pairs with the registration in
+            // `block_on_worker`, made before the blocked worker's first look at the injector.
+            if self.blocked_count.load(Ordering::SeqCst) > 0 {
+                for target in lock(&self.blocked).iter() {
+                    target.parker.unpark(&self.driver);
+                }
+            }
         }
         self.remote_schedules.fetch_sub(1, Ordering::SeqCst);
     }
@@ -249,6 +263,32 @@ impl Shared {
         if let Some(index) = self.idle.worker_to_notify() {
             self.remotes[index].parker.unpark(&self.driver);
         }
+    }
+
+    /// Registers a worker blocked in a nested `block_on` (see `blocked`), until the guard drops.
+    pub(crate) fn block_on_worker(
+        self: &Arc<Shared>,
+        target: &Arc<crate::pinned::BlockOnTarget>,
+    ) -> BlockedWorker {
+        lock(&self.blocked).push(target.clone());
+        self.blocked_count.fetch_add(1, Ordering::SeqCst);
+        BlockedWorker {
+            shared: self.clone(),
+            target: target.clone(),
+        }
+    }
+
+    /// A task for worker `index` to run while it is blocked in a nested `block_on`: from the
+    /// injector (where it moved its own queue), else from its stealable queue, which only it
+    /// would otherwise run when no other worker is free.
+    pub(crate) fn pop_for_blocked_worker(&self, index: usize) -> Option<Runnable> {
+        if self.shutdown.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.injector
+            .pop()
+            .or_else(|_| self.remotes[index].queue.pop())
+            .ok()
     }
 
     /// A pinned loop of this runtime shut down: its final counts move into the `foreign_*`
@@ -353,6 +393,22 @@ pub(crate) struct Core {
 
 /// How many ended tasks' registry slots a worker frees at once.
 const ENDED_BATCH: usize = 64;
+
+/// A worker's registration as blocked in a nested `block_on` (see `Shared::blocked`).
+pub(crate) struct BlockedWorker {
+    shared: Arc<Shared>,
+    target: Arc<crate::pinned::BlockOnTarget>,
+}
+
+impl Drop for BlockedWorker {
+    fn drop(&mut self) {
+        let mut blocked = lock(&self.shared.blocked);
+        if let Some(i) = blocked.iter().position(|t| Arc::ptr_eq(t, &self.target)) {
+            blocked.swap_remove(i);
+            self.shared.blocked_count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
 
 impl Core {
     /// Notes that a task registered under `key` ended on this worker (already counted out by

@@ -116,7 +116,12 @@ impl Runtime {
         if let Some(core) = &worker {
             core.evacuate();
         }
-        multi_block_on(&self.shared, future, worker.is_some(), Location::caller())
+        multi_block_on(
+            &self.shared,
+            future,
+            worker.as_ref().map(|core| core.index),
+            Location::caller(),
+        )
     }
 
     /// Spawns a task on this runtime.
@@ -225,11 +230,14 @@ impl Wake for crate::pinned::BlockOnTarget {
     }
 }
 
-/// `on_worker`: the calling thread is one of this runtime's workers (a nested call from a task),
-/// so it may park in the shared driver: it returns to its worker loop afterwards, and with every
-/// other worker busy or blocked it may be the only thread left to poll I/O and timers. Any other
-/// thread must not, or the runtime's I/O and timers would go unpolled once it returns while the
-/// workers sleep.
+/// `worker`: the calling thread is this runtime's worker of that index (a nested call from a
+/// task), so it may park in the shared driver: it returns to its worker loop afterwards, and with
+/// every other worker busy or blocked it may be the only thread left to poll I/O and timers. Any
+/// other thread must not, or the runtime's I/O and timers would go unpolled once it returns while
+/// the workers sleep. Such a call also runs the runtime's tasks while its future waits (those of
+/// the injector, where it moved its own, and of its stealable queue): with no other worker free
+/// (one worker, or every worker blocked the same way) a future waiting on a sibling task would
+/// otherwise never complete. Pushes to the injector wake it (`Shared::blocked`).
 ///
 /// Between polls of `future` it runs the thread's pinned tasks (`spawn_local` here); the
 /// outermost call off the workers drops those left when it returns.
@@ -239,9 +247,10 @@ impl Wake for crate::pinned::BlockOnTarget {
 pub(crate) fn multi_block_on<F: Future>(
     shared: &Arc<multi::Shared>,
     future: F,
-    on_worker: bool,
+    worker: Option<usize>,
     location: &'static Location<'static>,
 ) -> F::Output {
+    let on_worker = worker.is_some();
     let _enter = context::enter(Current::Entered(Handle(HandleKind::Multi(shared.clone()))));
     let debug = crate::local::MainDebug::track(shared.common.debug.as_ref(), location);
     let target = Arc::new(crate::pinned::BlockOnTarget {
@@ -250,6 +259,8 @@ pub(crate) fn multi_block_on<F: Future>(
     });
     // Dropped after the future (declared before it): pinned tasks go after the main future.
     let _pinned = crate::pinned::enter_block_on(&target, on_worker);
+    // Registered before the first look at the queues: a push after it unparks this thread.
+    let _blocked = worker.map(|_| shared.block_on_worker(&target));
     let waker = Waker::from(target.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
@@ -261,6 +272,10 @@ pub(crate) fn multi_block_on<F: Future>(
             return output;
         }
         if crate::pinned::run_ready(crate::pinned::BATCH) {
+            continue;
+        }
+        if let Some(runnable) = worker.and_then(|index| shared.pop_for_blocked_worker(index)) {
+            corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
             continue;
         }
         if !crate::pinned::prepare_to_park() {
@@ -477,7 +492,10 @@ where
 /// - Inside a [`LocalRuntime`] (a nested call from one of its tasks), it keeps running that loop's
 ///   other tasks while it waits.
 /// - Inside a multi-threaded runtime it blocks the calling thread (a worker, if called from a
-///   task: prefer `.await`); the other workers keep running.
+///   task: prefer `.await`); the other workers keep running. A worker blocked this way runs the
+///   runtime's queued tasks while its future waits, so `block_on(spawn(..))` inside a task
+///   completes even with one worker, or with every worker blocked the same way (in tokio it
+///   panics); the task that called it stays stuck in that poll until its future is done.
 ///
 /// # Examples
 ///
@@ -509,9 +527,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             // workers can run them (outside the context's borrow: a shut-down runtime drops
             // them in its own context).
             core.evacuate();
-            multi_block_on(&core.shared, future, true, Location::caller())
+            multi_block_on(&core.shared, future, Some(core.index), Location::caller())
         }
-        Via::Entered(shared) => multi_block_on(&shared, future, false, Location::caller()),
+        Via::Entered(shared) => multi_block_on(&shared, future, None, Location::caller()),
         Via::Park => park_block_on(future),
     }
 }

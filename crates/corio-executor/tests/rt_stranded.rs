@@ -71,3 +71,106 @@ fn a_block_on_in_a_task_does_not_strand_the_tasks_queued_on_its_worker() {
     }));
     assert_eq!(out, 42);
 }
+
+/// `block_on` of a sibling task, nested in a task, completes with one worker, and with two
+/// workers both blocked that way at once: a blocked worker runs the runtime's queued tasks while
+/// its future waits (a probe found both hanging for ever, as on a 1-CPU container under
+/// `corio::run`). Also through a `Queue`-like hand-off, where the putter is a sibling task.
+#[test]
+fn a_block_on_nested_in_a_task_runs_the_tasks_it_waits_for() {
+    use std::sync::mpsc;
+
+    let bounded = |what: &'static str, f: Box<dyn FnOnce() + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("hung: {what}"));
+    };
+    bounded(
+        "block_on(spawn(..)) on one worker",
+        Box::new(|| {
+            let rt = Runtime::builder().worker_threads(1).build().unwrap();
+            let out = rt.block_on(async {
+                corio_executor::spawn(async {
+                    corio_executor::block_on(corio_executor::spawn(async { 7 }))
+                })
+                .await
+            });
+            assert_eq!(out, 7);
+        }),
+    );
+    bounded(
+        "two workers, each blocked on a sibling at once",
+        Box::new(|| {
+            let rt = Runtime::builder().worker_threads(2).build().unwrap();
+            // Each parent blocks its worker until the other parent has blocked too, so both
+            // workers are blocked when the children must run.
+            let both = Rendezvous::default();
+            let parents: Vec<_> = (0..2u32)
+                .map(|i| {
+                    let both = both.clone();
+                    rt.spawn(async move {
+                        let child = corio_executor::spawn(async move { i * 10 });
+                        both.arrive_and_wait();
+                        corio_executor::block_on(child)
+                    })
+                })
+                .collect();
+            let got: Vec<u32> = parents.into_iter().map(|p| rt.block_on(p)).collect();
+            assert_eq!(got, [0, 10]);
+        }),
+    );
+    bounded(
+        "a hand-off from a sibling task, on one worker",
+        Box::new(|| {
+            let rt = Runtime::builder().worker_threads(1).build().unwrap();
+            let out = rt.block_on(async {
+                corio_executor::spawn(async {
+                    let (tx, rx) = async_oneshot();
+                    let _putter = corio_executor::spawn(async move {
+                        corio_executor::yield_now().await;
+                        tx.send(5);
+                    });
+                    corio_executor::block_on(rx)
+                })
+                .await
+            });
+            assert_eq!(out, 5);
+        }),
+    );
+}
+
+/// A one-value hand-off built from std only (the executor's tests use no corio-sync).
+fn async_oneshot() -> (OneshotTx, impl std::future::Future<Output = u32>) {
+    let slot: Arc<Mutex<(Option<u32>, Option<std::task::Waker>)>> = Arc::default();
+    let rx_slot = slot.clone();
+    let rx = std::future::poll_fn(move |cx| {
+        let mut s = rx_slot.lock().unwrap();
+        match s.0.take() {
+            Some(v) => std::task::Poll::Ready(v),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
+    });
+    (OneshotTx(slot), rx)
+}
+
+struct OneshotTx(Arc<Mutex<(Option<u32>, Option<std::task::Waker>)>>);
+
+impl OneshotTx {
+    fn send(self, v: u32) {
+        let waker = {
+            let mut s = self.0.lock().unwrap();
+            s.0 = Some(v);
+            s.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
