@@ -509,9 +509,21 @@ impl Ring {
                 }
                 !backlog.is_empty()
             };
-            self.ring.submit()?;
-            if !more {
-                return Ok(());
+            match self.ring.submit() {
+                // The kernel took none: no room for their completions until the queue is
+                // drained (the next wait does that); the rest stays queued, in order.
+                Ok(0) => return Ok(()),
+                Ok(_) if more => {}
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)
+                    ) =>
+                {
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
             }
         }
     }
