@@ -824,7 +824,9 @@ impl Report {
 const URING_WHY: &str = "Why the ring is not the default. It is used as a readiness poller \
      (multishot `POLL_ADD`, one ring for the whole runtime), so a socket costs the same \
      `recv`/`send` calls as on epoll plus the ring's own work: at 1 worker it is at parity or a \
-     little slower, and `tcp_connections` also pays a `POLL_ADD` and an `ASYNC_CANCEL` per socket. \
+     little slower, and `tcp_connections` also pays a `POLL_ADD` and an `ASYNC_CANCEL` per socket \
+     (submitted in batches by the thread waiting on the ring, so it makes fewer system calls than \
+     epoll, yet takes longer per connection). \
      At 2 workers it loses badly: the kernel runs a request's completion work on the thread that \
      submitted it, often the other worker, asleep, so most readiness events cost a cross-thread \
      wake-up (perf stat on `tcp_echo corio-uring 2`: 49,033 context switches in 3 iterations \
