@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use corio_executor::{LocalRuntime, Report, Runtime, TaskState, spawn, task, yield_now};
+use support::Gate;
 
 type Reports = Arc<Mutex<Vec<(Instant, Report)>>>;
 
@@ -194,34 +195,6 @@ fn a_well_behaved_workload_produces_no_report() {
         "{:?}",
         reports.lock().unwrap()
     );
-}
-
-/// A one-time gate that a plain thread opens: the futures waiting on it stay parked until then.
-#[derive(Clone, Default)]
-struct Gate(Arc<Mutex<(bool, Vec<std::task::Waker>)>>);
-
-impl Gate {
-    fn open(&self) {
-        let wakers = {
-            let mut state = self.0.lock().unwrap();
-            state.0 = true;
-            std::mem::take(&mut state.1)
-        };
-        wakers.into_iter().for_each(std::task::Waker::wake);
-    }
-
-    async fn wait(&self) {
-        std::future::poll_fn(|cx| {
-            let mut state = self.0.lock().unwrap();
-            if state.0 {
-                std::task::Poll::Ready(())
-            } else {
-                state.1.push(cx.waker().clone());
-                std::task::Poll::Pending
-            }
-        })
-        .await
-    }
 }
 
 /// The threshold is the builder's, in both directions: a 60 ms poll is reported at a 20 ms

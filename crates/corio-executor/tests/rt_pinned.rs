@@ -8,7 +8,10 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
+mod support;
+
 use corio_executor::{Handle, Runtime, block_on, spawn, spawn_local, yield_now};
+use support::Gate;
 
 fn runtime(workers: usize) -> Runtime {
     Runtime::builder().worker_threads(workers).build().unwrap()
@@ -235,7 +238,8 @@ fn a_thread_that_only_entered_the_runtime_refuses_loudly() {
 fn the_runtimes_metrics_count_pinned_tasks() {
     bounded(|| {
         let rt = runtime(2);
-        let (release_tx, release_rx) = async_channel_like();
+        let release_tx = Gate::default();
+        let release_rx = release_tx.clone();
         let before = rt.handle().metrics();
         rt.block_on(async {
             // 5 on this (the block_on) thread, 5 on a worker, all waiting.
@@ -286,40 +290,4 @@ fn the_runtimes_metrics_count_pinned_tasks() {
         assert_eq!(after.spawned, after.completed + after.alive, "{after:?}");
         assert_eq!(after.alive, 0, "{after:?}");
     });
-}
-
-/// A one-way gate for the test above, with only the executor's own tools.
-fn async_channel_like() -> (Gate, Gate) {
-    let gate = Gate(Arc::new(std::sync::Mutex::new((false, Vec::new()))));
-    (gate.clone(), gate)
-}
-
-/// Open, and the wakers of those waiting.
-type GateState = (bool, Vec<std::task::Waker>);
-
-#[derive(Clone)]
-struct Gate(Arc<std::sync::Mutex<GateState>>);
-
-impl Gate {
-    fn open(&self) {
-        let wakers = {
-            let mut g = self.0.lock().unwrap();
-            g.0 = true;
-            std::mem::take(&mut g.1)
-        };
-        wakers.into_iter().for_each(std::task::Waker::wake);
-    }
-
-    async fn wait(&self) {
-        std::future::poll_fn(|cx| {
-            let mut g = self.0.lock().unwrap();
-            if g.0 {
-                std::task::Poll::Ready(())
-            } else {
-                g.1.push(cx.waker().clone());
-                std::task::Poll::Pending
-            }
-        })
-        .await
-    }
 }

@@ -54,3 +54,35 @@ pub fn thread_names() -> Vec<String> {
     }
     names
 }
+
+/// Open, and the wakers of the futures waiting.
+type GateState = (bool, Vec<std::task::Waker>);
+
+/// A one-time gate that a plain thread (or a task) opens: the futures waiting on it stay parked
+/// until then.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<std::sync::Mutex<GateState>>);
+
+impl Gate {
+    pub fn open(&self) {
+        let wakers = {
+            let mut state = self.0.lock().unwrap();
+            state.0 = true;
+            std::mem::take(&mut state.1)
+        };
+        wakers.into_iter().for_each(std::task::Waker::wake);
+    }
+
+    pub async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            let mut state = self.0.lock().unwrap();
+            if state.0 {
+                std::task::Poll::Ready(())
+            } else {
+                state.1.push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+}
