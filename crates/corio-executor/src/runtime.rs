@@ -14,6 +14,8 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
+use std::cell::Cell;
+
 use crate::builder::default_workers;
 use crate::context::{self, Current};
 use crate::debug::Dump;
@@ -116,12 +118,11 @@ impl Runtime {
         if let Some(core) = &worker {
             core.evacuate();
         }
-        multi_block_on(
-            &self.shared,
-            future,
-            worker.as_ref().map(|core| core.index),
-            Location::caller(),
-        )
+        let index = worker
+            .as_ref()
+            .map(|core| core.index)
+            .or_else(|| blocked_worker_of(&self.shared));
+        multi_block_on(&self.shared, future, index, Location::caller())
     }
 
     /// Spawns a task on this runtime.
@@ -230,6 +231,24 @@ impl Wake for crate::pinned::BlockOnTarget {
     }
 }
 
+thread_local! {
+    /// While this thread is a worker blocked in a nested `block_on` (running the runtime's
+    /// tasks): that runtime (its address) and the worker's index. A `block_on` inside one of
+    /// those tasks blocks the same worker, so it runs tasks too (see `multi_block_on`).
+    static BLOCKED_WORKER: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+}
+
+/// The worker index of this thread if it is a worker of `shared` blocked in a nested `block_on`.
+fn blocked_worker_of(shared: &Arc<multi::Shared>) -> Option<usize> {
+    let runtime = Arc::as_ptr(shared) as usize;
+    BLOCKED_WORKER
+        .try_with(Cell::get)
+        .ok()
+        .flatten()
+        .filter(|(r, _)| *r == runtime)
+        .map(|(_, index)| index)
+}
+
 /// `worker`: the calling thread is this runtime's worker of that index (a nested call from a
 /// task), so it may park in the shared driver: it returns to its worker loop afterwards, and with
 /// every other worker busy or blocked it may be the only thread left to poll I/O and timers. Any
@@ -261,6 +280,16 @@ pub(crate) fn multi_block_on<F: Future>(
     let _pinned = crate::pinned::enter_block_on(&target, on_worker);
     // Registered before the first look at the queues: a push after it unparks this thread.
     let _blocked = worker.map(|_| shared.block_on_worker(&target));
+    struct Restore(Option<(usize, usize)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = BLOCKED_WORKER.try_with(|b| b.set(self.0));
+        }
+    }
+    let _restore = worker.map(|index| {
+        let runtime = Arc::as_ptr(shared) as usize;
+        Restore(BLOCKED_WORKER.with(|b| b.replace(Some((runtime, index)))))
+    });
     let waker = Waker::from(target.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
@@ -529,7 +558,11 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             core.evacuate();
             multi_block_on(&core.shared, future, Some(core.index), Location::caller())
         }
-        Via::Entered(shared) => multi_block_on(&shared, future, None, Location::caller()),
+        Via::Entered(shared) => {
+            // A task run by a worker blocked in a nested `block_on` blocks that worker again.
+            let index = blocked_worker_of(&shared);
+            multi_block_on(&shared, future, index, Location::caller())
+        }
         Via::Park => park_block_on(future),
     }
 }

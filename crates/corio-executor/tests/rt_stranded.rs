@@ -124,6 +124,22 @@ fn a_block_on_nested_in_a_task_runs_the_tasks_it_waits_for() {
         }),
     );
     bounded(
+        "block_on two deep, on one worker",
+        Box::new(|| {
+            let rt = Runtime::builder().worker_threads(1).build().unwrap();
+            // The outer block_on runs the middle task, whose own block_on runs the inner one.
+            let out = rt.block_on(async {
+                corio_executor::spawn(async {
+                    corio_executor::block_on(corio_executor::spawn(async {
+                        corio_executor::block_on(corio_executor::spawn(async { 3 })) + 1
+                    }))
+                })
+                .await
+            });
+            assert_eq!(out, 4);
+        }),
+    );
+    bounded(
         "a hand-off from a sibling task, on one worker",
         Box::new(|| {
             let rt = Runtime::builder().worker_threads(1).build().unwrap();
