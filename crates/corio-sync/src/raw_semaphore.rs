@@ -391,10 +391,16 @@ impl RawSemaphore {
 
     /// Cancels a waiter (call from the future's `Drop`): whatever it was given goes to the next
     /// waiters.
+    #[inline]
     pub(crate) fn cancel(&self, waiter: &mut Waiter) {
-        if !std::mem::replace(&mut waiter.queued, false) {
-            return;
+        // Every acquire future's drop comes here; most were granted or never queued.
+        if std::mem::replace(&mut waiter.queued, false) {
+            self.cancel_queued(waiter);
         }
+    }
+
+    #[cold]
+    fn cancel_queued(&self, waiter: &mut Waiter) {
         let mut line = lock(&self.waiters);
         if self.granted.load(Ordering::Acquire) >= waiter.ticket {
             // Granted but never polled: the slot is gone (invariant 5) and the permits are ours
@@ -444,6 +450,16 @@ impl RawSemaphore {
     #[cold]
     fn release_slow(&self, n: usize) {
         let mut line = lock(&self.waiters);
+        if n == 1 {
+            // One permit completes at most one waiter: its waker fits in `Wakers`' own slot, so
+            // the spare buffer is neither taken nor given back.
+            let mut wakers = Wakers::new();
+            self.release_locked(n, &mut line, &mut wakers);
+            drop(line);
+            let unused = wakers.wake();
+            debug_assert_eq!(unused.capacity(), 0);
+            return;
+        }
         let mut wakers = Wakers::with_spare(&mut line.spare);
         self.release_locked(n, &mut line, &mut wakers);
         drop(line);

@@ -237,6 +237,16 @@ pub(crate) struct Wakers {
 }
 
 impl Wakers {
+    /// An empty set with no buffer: for a caller that wakes at most one waiter (a second
+    /// would allocate).
+    #[inline]
+    pub(crate) fn new() -> Self {
+        Self {
+            one: None,
+            more: Vec::new(),
+        }
+    }
+
     /// An empty set that will put extra wakers in `spare`'s buffer.
     #[inline]
     pub(crate) fn with_spare(spare: &mut Vec<Waker>) -> Self {
@@ -268,8 +278,10 @@ impl Wakers {
         if let Some(waker) = self.one.take() {
             waker.wake();
         }
-        for waker in self.more.drain(..) {
-            waker.wake();
+        if !self.more.is_empty() {
+            for waker in self.more.drain(..) {
+                waker.wake();
+            }
         }
         std::mem::take(&mut self.more)
     }
