@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use corio_executor::Runtime;
-use support::wait_until;
+use support::{async_oneshot, wait_until};
 
 /// Two parties that each block their thread until both have arrived: they finish only if they
 /// run at the same time, on two workers. Panics after 30 s instead of hanging.
@@ -92,12 +92,8 @@ fn a_block_on_nested_in_a_task_runs_the_tasks_it_waits_for() {
     bounded(
         "block_on(spawn(..)) on one worker",
         Box::new(|| {
-            let rt = Runtime::builder().worker_threads(1).build().unwrap();
-            let out = rt.block_on(async {
-                corio_executor::spawn(async {
-                    corio_executor::block_on(corio_executor::spawn(async { 7 }))
-                })
-                .await
+            let out = in_a_task_on_one_worker(async {
+                corio_executor::block_on(corio_executor::spawn(async { 7 }))
             });
             assert_eq!(out, 7);
         }),
@@ -126,15 +122,11 @@ fn a_block_on_nested_in_a_task_runs_the_tasks_it_waits_for() {
     bounded(
         "block_on two deep, on one worker",
         Box::new(|| {
-            let rt = Runtime::builder().worker_threads(1).build().unwrap();
             // The outer block_on runs the middle task, whose own block_on runs the inner one.
-            let out = rt.block_on(async {
-                corio_executor::spawn(async {
-                    corio_executor::block_on(corio_executor::spawn(async {
-                        corio_executor::block_on(corio_executor::spawn(async { 3 })) + 1
-                    }))
-                })
-                .await
+            let out = in_a_task_on_one_worker(async {
+                corio_executor::block_on(corio_executor::spawn(async {
+                    corio_executor::block_on(corio_executor::spawn(async { 3 })) + 1
+                }))
             });
             assert_eq!(out, 4);
         }),
@@ -142,51 +134,23 @@ fn a_block_on_nested_in_a_task_runs_the_tasks_it_waits_for() {
     bounded(
         "a hand-off from a sibling task, on one worker",
         Box::new(|| {
-            let rt = Runtime::builder().worker_threads(1).build().unwrap();
-            let out = rt.block_on(async {
-                corio_executor::spawn(async {
-                    let (tx, rx) = async_oneshot();
-                    let _putter = corio_executor::spawn(async move {
-                        corio_executor::yield_now().await;
-                        tx.send(5);
-                    });
-                    corio_executor::block_on(rx)
-                })
-                .await
+            let out = in_a_task_on_one_worker(async {
+                let (tx, rx) = async_oneshot();
+                let _putter = corio_executor::spawn(async move {
+                    corio_executor::yield_now().await;
+                    tx.send(5);
+                });
+                corio_executor::block_on(rx)
             });
             assert_eq!(out, 5);
         }),
     );
 }
 
-/// A one-value hand-off built from std only (the executor's tests use no corio-sync).
-fn async_oneshot() -> (OneshotTx, impl std::future::Future<Output = u32>) {
-    let slot: Arc<Mutex<(Option<u32>, Option<std::task::Waker>)>> = Arc::default();
-    let rx_slot = slot.clone();
-    let rx = std::future::poll_fn(move |cx| {
-        let mut s = rx_slot.lock().unwrap();
-        match s.0.take() {
-            Some(v) => std::task::Poll::Ready(v),
-            None => {
-                s.1 = Some(cx.waker().clone());
-                std::task::Poll::Pending
-            }
-        }
-    });
-    (OneshotTx(slot), rx)
-}
-
-struct OneshotTx(Arc<Mutex<(Option<u32>, Option<std::task::Waker>)>>);
-
-impl OneshotTx {
-    fn send(self, v: u32) {
-        let waker = {
-            let mut s = self.0.lock().unwrap();
-            s.0 = Some(v);
-            s.1.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
+/// Runs `future` inside a task of a new one-worker runtime, and returns its output.
+fn in_a_task_on_one_worker<T: Send + 'static>(
+    future: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
+    rt.block_on(async { corio_executor::spawn(future).await })
 }

@@ -1,6 +1,8 @@
 //! `task::Builder::spawn_with_scheduler`: a task whose runnables go to a caller's function (a
 //! thread of our own here), with every `Task` method working as for a runtime's task.
 
+mod support;
+
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -12,6 +14,7 @@ use std::thread;
 
 use corio_executor::task::{Builder, Runnable};
 use corio_executor::{Report, block_on};
+use support::async_oneshot;
 
 /// Runnables handed to us, run only when the test says so.
 #[derive(Clone, Default)]
@@ -267,37 +270,4 @@ fn many_threads_waking_many_hooked_tasks_lose_no_wakeup() {
     txs.lock().unwrap().clear();
     join1.join().unwrap();
     join2.join().unwrap();
-}
-
-/// A minimal one-shot channel (the executor crate has no sync primitives of its own).
-#[derive(Clone)]
-struct Sender(Arc<Mutex<(Option<u64>, Option<std::task::Waker>)>>);
-
-impl Sender {
-    fn send(&self, v: u64) {
-        let waker = {
-            let mut slot = self.0.lock().unwrap();
-            slot.0 = Some(v);
-            slot.1.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-}
-
-fn async_oneshot() -> (Sender, impl Future<Output = u64> + Send + 'static) {
-    let slot = Arc::new(Mutex::new((None, None)));
-    let s = Sender(slot.clone());
-    let recv = std::future::poll_fn(move |cx| {
-        let mut g = slot.lock().unwrap();
-        match g.0.take() {
-            Some(v) => Poll::Ready(v),
-            None => {
-                g.1 = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    });
-    (s, recv)
 }

@@ -86,3 +86,43 @@ impl Gate {
         .await
     }
 }
+
+/// The value and the waker of its receiver.
+type OneshotSlot = Arc<std::sync::Mutex<(Option<u64>, Option<std::task::Waker>)>>;
+
+/// The sending half of [`async_oneshot`].
+#[derive(Clone)]
+pub struct OneshotTx(OneshotSlot);
+
+impl OneshotTx {
+    pub fn send(&self, v: u64) {
+        let waker = {
+            let mut slot = self.0.lock().unwrap();
+            slot.0 = Some(v);
+            slot.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// A minimal one-shot channel (the executor crate has no sync primitives of its own).
+pub fn async_oneshot() -> (
+    OneshotTx,
+    impl std::future::Future<Output = u64> + Send + 'static,
+) {
+    let slot: OneshotSlot = Arc::default();
+    let tx = OneshotTx(slot.clone());
+    let rx = std::future::poll_fn(move |cx| {
+        let mut g = slot.lock().unwrap();
+        match g.0.take() {
+            Some(v) => std::task::Poll::Ready(v),
+            None => {
+                g.1 = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
+    });
+    (tx, rx)
+}
