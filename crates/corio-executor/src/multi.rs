@@ -427,10 +427,11 @@ impl Core {
     /// Frees the registry slots of the tasks that ended here. No borrow is held while the
     /// registry drops their wakers, which may end more tasks (they start a new batch).
     fn free_ended(&self) {
-        let mut keys = std::mem::take(&mut *self.ended.borrow_mut());
-        if keys.is_empty() {
+        // Checked first: taking an empty buffer would free its memory at every park.
+        if self.ended.borrow().is_empty() {
             return;
         }
+        let mut keys = std::mem::take(&mut *self.ended.borrow_mut());
         self.shared.common.registry.remove_slots(&mut keys);
         keys.clear();
         let mut ended = self.ended.borrow_mut();
