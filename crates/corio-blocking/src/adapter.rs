@@ -151,6 +151,12 @@ pub struct Unblock<T> {
     /// The channel of a streaming iterator (an `Arc<Chan<T::Item>>`) and its stop flag.
     stream: Option<(Box<dyn Any + Send + Sync>, Arc<AtomicBool>)>,
 
+    /// A `with_mut` started the running job and has not collected it yet: if its future was
+    /// dropped, nobody else may receive the closure's panic.
+    op_pending: bool,
+    /// The `with_mut` that started the running job is the one collecting it right now.
+    op_collecting: bool,
+
     ops: Ops<T>,
 }
 
@@ -237,6 +243,8 @@ impl<T: Send + 'static> Unblock<T> {
             write_err: None,
             seek_done: None,
             stream: None,
+            op_pending: false,
+            op_collecting: false,
             ops: Ops {
                 write: None,
                 realign: None,
@@ -305,6 +313,45 @@ impl<T: Send + 'static> Unblock<T> {
         }
     }
 
+    /// Gets a mutable reference to the handle without waiting, if it is quiet: no operation is
+    /// running or uncollected, no bytes are buffered in either direction (no read-ahead, no
+    /// unread bytes, no queued writes), and no end-of-file or error waits to be reported.
+    /// Returns `None` otherwise, and after `close`.
+    ///
+    /// While this returns `Some`, the handle's own state (a file's position, say) is the logical
+    /// one, so the caller may use it directly, for a call that cannot block (a read of cached
+    /// data with `RWF_NOWAIT`) and the async methods stay in order with it. Like any operation,
+    /// it ends the memory of a finished [`poll_seek`](futures_io::AsyncSeek::poll_seek).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_blocking::Unblock;
+    /// use futures_lite::AsyncWriteExt;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let mut out = Unblock::new(Vec::new());
+    /// assert!(out.try_get_mut().is_some());
+    /// out.write_all(b"abc").await?; // buffered, not yet written
+    /// assert!(out.try_get_mut().is_none());
+    /// out.flush().await?;
+    /// assert_eq!(out.try_get_mut().map(|v| v.len()), Some(3));
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_get_mut(&mut self) -> Option<&mut T> {
+        let quiet = !self.closed
+            && self.job.is_none()
+            && self.wbuf.is_empty()
+            && self.realign_back == 0
+            && self.read.is_quiet()
+            && self.stream.is_none();
+        if !quiet {
+            return None;
+        }
+        self.seek_done = None;
+        self.io.as_deref_mut()
+    }
+
     /// Runs a blocking closure on the handle, on the pool, and returns its result.
     ///
     /// Before the closure runs, the running operation finishes, buffered bytes are written (not
@@ -313,7 +360,9 @@ impl<T: Send + 'static> Unblock<T> {
     /// by the next write or flush; the closure runs regardless.
     ///
     /// If the future is dropped, the closure still runs and the handle still comes back to this
-    /// `Unblock`; the closure's result is dropped.
+    /// `Unblock`; the closure's result is dropped. If the closure then panics, nobody awaits it:
+    /// the panic is reported on stderr, the handle is lost, and later operations fail with an
+    /// error (the panic never resumes in an unrelated operation).
     ///
     /// # Panics
     ///
@@ -364,7 +413,15 @@ impl<T: Send + 'static> Unblock<T> {
                 outcome: Outcome::Op { buf, prep, value },
             }
         }));
-        let value = poll_fn(|cx| self.poll_job(cx)).await;
+        self.op_pending = true;
+        let value = poll_fn(|cx| {
+            self.op_collecting = true;
+            let polled = self.poll_job(cx);
+            self.op_collecting = false;
+            polled
+        })
+        .await;
+        self.op_pending = false;
         match value.map(|v| v.downcast::<R>()) {
             Some(Ok(value)) => *value,
             // The job just spawned is the only one that can finish here.
@@ -462,14 +519,31 @@ impl<T: Send + 'static> Unblock<T> {
         let Some(mut job) = self.job.take() else {
             return Poll::Ready(None);
         };
-        // If the job panicked, the panic resumes here; `job` is dropped while unwinding and the
-        // handle is lost.
-        let done = match Pin::new(&mut job).poll(cx) {
-            Poll::Pending => {
+        // If the job panicked, the handle is lost and the panic resumes here, in the operation
+        // that was waiting for the job; `job` is dropped while unwinding. If that operation was a
+        // `with_mut` whose future is gone, the panic is reported instead, and this operation
+        // (another one) fails as any operation on a lost handle does.
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Pin::new(&mut job).poll(cx)));
+        let done = match polled {
+            Ok(Poll::Pending) => {
                 self.job = Some(job);
                 return Poll::Pending;
             }
-            Poll::Ready(done) => done,
+            Ok(Poll::Ready(done)) => {
+                self.op_pending = false;
+                done
+            }
+            Err(payload) if self.op_pending && !self.op_collecting => {
+                self.op_pending = false;
+                drop(job);
+                crate::job::report_unobserved(crate::job::Unobserved::Panicked(payload));
+                return Poll::Ready(None);
+            }
+            Err(payload) => {
+                drop(job);
+                std::panic::resume_unwind(payload)
+            }
         };
         self.io = Some(done.io);
         let mut value = None;

@@ -24,6 +24,11 @@ pub enum Unobserved {
 /// Where a job reports what nobody will observe.
 pub(crate) type Report = Box<dyn FnOnce(Unobserved) + Send>;
 
+/// Reports what nobody will observe on stderr, catching a panic of the payload's destructor.
+pub(crate) fn report_unobserved(unobserved: Unobserved) {
+    let _ = catch_unwind(AssertUnwindSafe(move || report_on_stderr(unobserved)));
+}
+
 /// The default report: one line on stderr, as std prints a panic.
 fn report_on_stderr(unobserved: Unobserved) {
     let (what, payload) = match &unobserved {

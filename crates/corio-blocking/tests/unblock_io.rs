@@ -215,6 +215,46 @@ fn a_panicking_handle_panics_the_reader_then_errors() {
     });
 }
 
+/// A `with_mut` closure that panics after its future was dropped: the panic is reported (its
+/// awaiter is gone), not resumed in the next, unrelated operation, which fails as on any lost
+/// handle. It used to panic there with the closure's payload.
+#[test]
+fn an_abandoned_with_mut_panic_does_not_resurface_in_a_later_read() {
+    block_on(async {
+        let mut r = Unblock::new(Cursor::new(vec![1u8, 2, 3]));
+        let (started, has_started) = std::sync::mpsc::channel();
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        {
+            let mut op = Box::pin(r.with_mut(move |_| {
+                started.send(()).unwrap();
+                let _ = wait.recv();
+                panic!("with_mut closure")
+            }));
+            assert!(futures_lite::future::poll_once(&mut op).await.is_none());
+            has_started.recv().unwrap();
+            // The future is dropped while the closure runs.
+        }
+        go.send(()).unwrap();
+        let mut buf = [0u8; 3];
+        let later = catch_unwind(AssertUnwindSafe(|| block_on(r.read(&mut buf))));
+        let err = later
+            .expect("the closure's panic did not resurface in the read")
+            .unwrap_err();
+        assert!(err.to_string().contains("lost"), "{err}");
+    });
+}
+
+/// The awaiter of a `with_mut` whose closure panics gets the panic, as before.
+#[test]
+fn an_awaited_with_mut_panic_reaches_its_awaiter() {
+    let mut r = Unblock::new(Cursor::new(vec![1u8]));
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        block_on(r.with_mut(|_| -> u8 { panic!("mine") }))
+    }));
+    let payload = caught.expect_err("the awaiter got the panic");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"mine"));
+}
+
 #[test]
 fn with_mut_runs_on_the_pool_after_pending_writes() {
     block_on(async {

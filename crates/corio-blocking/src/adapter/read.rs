@@ -55,6 +55,11 @@ impl ReadState {
         self.end - self.pos + self.next.as_ref().map_or(0, |(_, n)| *n)
     }
 
+    /// Nothing is buffered and nothing waits to be reported.
+    pub(super) fn is_quiet(&self) -> bool {
+        self.unread() == 0 && !self.eof && self.err.is_none()
+    }
+
     /// Forgets everything buffered and pending; returns how many bytes were unread.
     pub(super) fn discard(&mut self) -> usize {
         let unread = self.unread();
