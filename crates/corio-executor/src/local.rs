@@ -31,7 +31,7 @@ use concurrent_queue::ConcurrentQueue;
 use crate::context::{self, Common, Current};
 use crate::park::{Driver, DriverHandle};
 use crate::task::{Header, Task, TaskId, spawn_task};
-use crate::tick::{EVENT_INTERVAL, GLOBAL_INTERVAL, bump};
+use crate::tick::{EVENT_INTERVAL, GLOBAL_INTERVAL, bump, release_burst};
 
 thread_local! {
     static MARK: u8 = const { 0 };
@@ -328,7 +328,15 @@ impl Core {
     #[inline]
     pub(crate) fn run_task(&self, runnable: Runnable) {
         bump(&self.shared.polls);
-        corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
+        let spent = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
+            runnable.run();
+            corio_coop::remaining() == Some(0)
+        });
+        if spent {
+            // The task used its whole budget, so it ran long: timers and I/O get a look now, not
+            // after `EVENT_INTERVAL` more such polls.
+            self.park_driver(Some(Duration::ZERO));
+        }
     }
 
     fn park_driver(&self, timeout: Option<Duration>) {
@@ -361,6 +369,9 @@ impl Core {
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
+        // Called with task-local values in scope (a `block_on` nested in a task's or another
+        // loop's poll)? The tasks run here must not see them.
+        let nested = crate::task_local::any_in_scope();
         loop {
             if main.woken.swap(false, Ordering::AcqRel) {
                 self.tick();
@@ -375,7 +386,14 @@ impl Core {
             for _ in 0..EVENT_INTERVAL {
                 match self.next_task() {
                     Some(r) => {
-                        self.run_task(r);
+                        if nested {
+                            // The caller's task-local values go out of sight while the task
+                            // runs (`task_local`, invariant 6).
+                            let _outer = crate::task_local::suspend();
+                            self.run_task(r);
+                        } else {
+                            self.run_task(r);
+                        }
                         ran = true;
                     }
                     None => break,
@@ -389,6 +407,8 @@ impl Core {
                 && self.shared.injector.is_empty()
                 && !main.woken.load(Ordering::SeqCst);
             if idle {
+                // Going to sleep with nothing to run: give back what a burst grew the queue to.
+                release_burst(&mut self.queue.borrow_mut());
                 self.park_driver(None);
             }
             self.shared.parked.store(false, Ordering::SeqCst);
@@ -612,4 +632,61 @@ where
     F::Output: 'static,
 {
     spawn_local_with(future, Header::new(Location::caller(), None))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::future::pending;
+    use std::sync::atomic::Ordering;
+
+    use crate::LocalRuntime;
+
+    /// A burst of spawns grows the run queue; once the burst has drained and the loop goes idle,
+    /// the queue gives its memory back (`tick::release_burst`), even though every task is still
+    /// alive, parked.
+    #[test]
+    fn the_run_queue_shrinks_once_a_burst_has_drained() {
+        let rt = LocalRuntime::new().unwrap();
+        let core = rt.core.clone();
+        let shared = rt.core.shared.clone();
+        let peak = rt.block_on(rt.spawn_local(async move {
+            for _ in 0..100_000 {
+                crate::spawn(pending::<()>()).detach();
+            }
+            let peak = core.queue.borrow().capacity();
+            // Every task runs once and parks, and so does this one: the loop goes to sleep.
+            // Another thread wakes this one once the loop has slept for a while.
+            let (tx, rx) = std::sync::mpsc::channel::<std::task::Waker>();
+            let mut sent = false;
+            std::thread::spawn(move || {
+                let Ok(waker) = rx.recv() else { return };
+                let mut asleep_since = None;
+                loop {
+                    if shared.parked.load(Ordering::SeqCst) {
+                        let since = *asleep_since.get_or_insert_with(std::time::Instant::now);
+                        if since.elapsed() > std::time::Duration::from_millis(20) {
+                            break;
+                        }
+                    } else {
+                        asleep_since = None;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                waker.wake();
+            });
+            std::future::poll_fn(move |cx| {
+                if sent {
+                    return std::task::Poll::Ready(());
+                }
+                sent = true;
+                tx.send(cx.waker().clone()).unwrap();
+                std::task::Poll::Pending
+            })
+            .await;
+            peak
+        }));
+        assert!(peak >= 100_000, "the burst grew the queue to {peak}");
+        let kept = rt.core.queue.borrow().capacity();
+        assert!(kept <= 1024, "{kept} slots kept after the queue drained");
+    }
 }

@@ -53,7 +53,7 @@ use crate::context::{self, Common, Current};
 use crate::park::{Parker, SharedDriver};
 use crate::registry::Key;
 use crate::tick::bump;
-use crate::tick::{EVENT_INTERVAL, GLOBAL_INTERVAL};
+use crate::tick::{EVENT_INTERVAL, GLOBAL_INTERVAL, release_burst};
 
 /// How many times in a row the LIFO slot may be preferred over the local queue.
 pub(crate) const MAX_LIFO_POLLS: u32 = 3;
@@ -105,8 +105,14 @@ pub(crate) struct Shared {
     /// Workers blocked in a nested `block_on`, which run the injector's tasks while they wait
     /// (see `runtime::multi_block_on`): a push to the injector unparks them. `blocked_count` is
     /// the list's length, read without the lock on every push.
-    blocked: Mutex<Vec<Arc<crate::pinned::BlockOnTarget>>>,
+    blocked: Mutex<Vec<(usize, Arc<crate::pinned::BlockOnTarget>)>>,
     blocked_count: std::sync::atomic::AtomicUsize,
+    /// How many distinct workers are blocked in a nested `block_on` (one worker may be blocked
+    /// several calls deep). Blocked workers run tasks only while this is every worker: as long
+    /// as one is free, the tasks are its to run, since a task run inside a blocked poll that
+    /// blocks in turn stacks on top of it, and the outer call cannot return before the inner
+    /// one (a conformance probe hung 1 run in 3 that way with 3 and 4 workers).
+    blocked_workers: std::sync::atomic::AtomicUsize,
     /// `schedule_remote` calls in progress (see `drain`).
     remote_schedules: Padded<std::sync::atomic::AtomicUsize>,
 }
@@ -163,6 +169,7 @@ impl Shared {
             pinned_loops: Mutex::new(Vec::new()),
             blocked: Mutex::new(Vec::new()),
             blocked_count: std::sync::atomic::AtomicUsize::new(0),
+            blocked_workers: std::sync::atomic::AtomicUsize::new(0),
             remote_schedules: Padded(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
@@ -249,7 +256,7 @@ impl Shared {
             // After the fence in `notify_parked`: pairs with the registration in
             // `block_on_worker`, made before the blocked worker's first look at the injector.
             if self.blocked_count.load(Ordering::SeqCst) > 0 {
-                for target in lock(&self.blocked).iter() {
+                for (_, target) in lock(&self.blocked).iter() {
                     target.parker.unpark(&self.driver);
                 }
             }
@@ -265,30 +272,56 @@ impl Shared {
         }
     }
 
-    /// Registers a worker blocked in a nested `block_on` (see `blocked`), until the guard drops.
+    /// Registers worker `index` as blocked in a nested `block_on` (see `blocked`), until the
+    /// guard drops.
     pub(crate) fn block_on_worker(
         self: &Arc<Shared>,
+        index: usize,
         target: &Arc<crate::pinned::BlockOnTarget>,
     ) -> BlockedWorker {
-        lock(&self.blocked).push(target.clone());
+        let mut blocked = lock(&self.blocked);
+        if !blocked.iter().any(|(i, _)| *i == index) {
+            let now = self.blocked_workers.fetch_add(1, Ordering::SeqCst) + 1;
+            if now == self.remotes.len() {
+                // Every worker is blocked now: the others may be parked, waiting for a task they
+                // were not allowed to run until this moment.
+                for (_, other) in blocked.iter() {
+                    other.parker.unpark(&self.driver);
+                }
+            }
+        }
+        blocked.push((index, target.clone()));
         self.blocked_count.fetch_add(1, Ordering::SeqCst);
         BlockedWorker {
             shared: self.clone(),
+            index,
             target: target.clone(),
         }
     }
 
-    /// A task for worker `index` to run while it is blocked in a nested `block_on`: from the
-    /// injector (where it moved its own queue), else from its stealable queue, which only it
-    /// would otherwise run when no other worker is free.
+    /// A task for worker `index` to run while it is blocked in a nested `block_on`, if every
+    /// worker is (see `blocked_workers`): from the injector (where it moved its own queue), else
+    /// from its stealable queue, which only it would otherwise run.
     pub(crate) fn pop_for_blocked_worker(&self, index: usize) -> Option<Runnable> {
-        if self.shutdown.load(Ordering::Relaxed) {
+        if self.shutdown.load(Ordering::Relaxed)
+            || self.blocked_workers.load(Ordering::SeqCst) < self.remotes.len()
+        {
             return None;
         }
         self.injector
             .pop()
             .or_else(|_| self.remotes[index].queue.pop())
             .ok()
+    }
+
+    /// Polls the driver (I/O and timers) without blocking, if no thread is parked in it: what a
+    /// busy worker does every `EVENT_INTERVAL` ticks.
+    pub(crate) fn poll_driver_now(&self) {
+        if let Ok(mut driver) = self.driver.driver.try_lock() {
+            if let Some(driver) = driver.as_mut() {
+                driver.park(Some(Duration::ZERO));
+            }
+        }
     }
 
     /// A pinned loop of this runtime shut down: its final counts move into the `foreign_*`
@@ -320,6 +353,11 @@ impl Shared {
         self.shutdown.store(true, Ordering::SeqCst);
         for remote in self.remotes.iter() {
             remote.parker.unpark(&self.driver);
+        }
+        // Workers blocked in a nested `block_on` sleep on their own parkers: they must see the
+        // shutdown too (`runtime::ShutdownUnwind`).
+        for (_, target) in lock(&self.blocked).iter() {
+            target.parker.unpark(&self.driver);
         }
         self.driver.handle.unpark();
     }
@@ -397,15 +435,22 @@ const ENDED_BATCH: usize = 64;
 /// A worker's registration as blocked in a nested `block_on` (see `Shared::blocked`).
 pub(crate) struct BlockedWorker {
     shared: Arc<Shared>,
+    index: usize,
     target: Arc<crate::pinned::BlockOnTarget>,
 }
 
 impl Drop for BlockedWorker {
     fn drop(&mut self) {
         let mut blocked = lock(&self.shared.blocked);
-        if let Some(i) = blocked.iter().position(|t| Arc::ptr_eq(t, &self.target)) {
+        if let Some(i) = blocked
+            .iter()
+            .position(|(_, t)| Arc::ptr_eq(t, &self.target))
+        {
             blocked.swap_remove(i);
             self.shared.blocked_count.fetch_sub(1, Ordering::SeqCst);
+            if !blocked.iter().any(|(i, _)| *i == self.index) {
+                self.shared.blocked_workers.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -438,6 +483,14 @@ impl Core {
         if ended.is_empty() {
             // Keep the buffer's memory for the next batch.
             *ended = keys;
+        }
+    }
+
+    /// After a nested `block_on` on this worker: a task it ran may have made this thread's
+    /// pinned loop (`spawn_local`), which the worker loop must now run too.
+    pub(crate) fn note_pinned(&self) {
+        if !self.has_pinned.get() && crate::pinned::is_active() {
+            self.has_pinned.set(true);
         }
     }
 
@@ -505,14 +558,19 @@ impl Core {
         }
     }
 
-    /// Hands every task queued on this worker (the LIFO slot and the private deque) to the
-    /// injector, where any worker finds them: called before this worker's thread blocks in a
+    /// Hands every task queued on this worker (the LIFO slot, the private deque and the
+    /// stealable queue) to the injector, where any worker finds them: called before this worker's thread blocks in a
     /// nested `block_on`, which would otherwise strand them (a task spawned just before
     /// `block_on(task)` sat in the LIFO slot, and the call waited for ever).
     pub(crate) fn evacuate(&self) {
         let lifo = self.lifo.take();
         let private: Vec<Runnable> = self.private.borrow_mut().drain(..).collect();
-        for runnable in lifo.into_iter().chain(private) {
+        // The stealable queue too: while a worker is free, a blocked one runs nothing, and a
+        // push to the injector wakes a sleeping worker where tasks left in the stealable queue
+        // would wait for one that happens to search.
+        let queue = &self.remote().queue;
+        let stealable = std::iter::from_fn(|| queue.pop().ok());
+        for runnable in lifo.into_iter().chain(private).chain(stealable) {
             self.shared.schedule_remote(runnable);
         }
     }
@@ -636,7 +694,16 @@ impl Core {
             self.shared.notify_parked();
         }
         bump(&self.remote().polls);
-        corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
+        let spent = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
+            runnable.run();
+            corio_coop::remaining() == Some(0)
+        });
+        if spent {
+            // The task used its whole budget, so it ran long: timers and I/O get a look now,
+            // not after `EVENT_INTERVAL` more such polls (tokio likewise polls its driver before
+            // it runs a task that yielded to the budget again).
+            self.shared.poll_driver_now();
+        }
     }
 
     /// Polls the driver without blocking, if no other thread is parked in it, and shares work
@@ -645,11 +712,7 @@ impl Core {
         if self.private.borrow().len() > 1 && self.shared.idle.wants_work() {
             self.share();
         }
-        if let Ok(mut driver) = self.shared.driver.driver.try_lock() {
-            if let Some(driver) = driver.as_mut() {
-                driver.park(Some(Duration::ZERO));
-            }
-        }
+        self.shared.poll_driver_now();
         self.publish();
     }
 
@@ -685,8 +748,10 @@ impl Core {
             return;
         }
         self.publish();
-        // A sleeping worker keeps no ended task's allocation alive.
+        // A sleeping worker keeps no ended task's allocation alive, nor the memory a burst grew
+        // its queue to.
         self.free_ended();
+        release_burst(&mut self.private.borrow_mut());
         self.parked.set(true);
         self.remote().parker.park(Some(&shared.driver));
         self.parked.set(false);
@@ -751,7 +816,10 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
     });
     {
         let _enter = context::enter(Current::Worker(core.clone()));
-        core.run();
+        {
+            let _running = crate::runtime::WorkerLoop::enter(&core);
+            core.run();
+        }
         core.free_ended();
         // Whatever this worker still holds goes with it, inside the runtime's context (a task's
         // destructor may report through the runtime's hook, or use the runtime); the runtime's

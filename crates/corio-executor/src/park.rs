@@ -177,6 +177,18 @@ impl Parker {
     /// workers sleep on their condition variables would leave nobody polling the driver. Those
     /// threads pass `None`.
     pub(crate) fn park(&self, driver: Option<&SharedDriver>) {
+        self.park_with(driver, false);
+    }
+
+    /// As [`park`](Parker::park) with a driver, but waits for the driver if another thread holds
+    /// it, instead of sleeping on the condition variable: for a thread that must poll the
+    /// driver itself, because the thread holding it may be leaving for good (a runtime shutting
+    /// down, whose workers exit, while a `block_on` on this thread waits for a timer).
+    pub(crate) fn park_driving(&self, driver: &SharedDriver) {
+        self.park_with(Some(driver), true);
+    }
+
+    fn park_with(&self, driver: Option<&SharedDriver>, wait_for_driver: bool) {
         if self
             .state
             .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
@@ -184,10 +196,14 @@ impl Parker {
         {
             return;
         }
-        if let Some(mut d) = driver
-            .and_then(|driver| driver.driver.try_lock().ok())
-            .filter(|d| d.is_some())
-        {
+        let taken = driver.and_then(|driver| {
+            if wait_for_driver {
+                Some(lock(&driver.driver))
+            } else {
+                driver.driver.try_lock().ok()
+            }
+        });
+        if let Some(mut d) = taken.filter(|d| d.is_some()) {
             if self
                 .state
                 .compare_exchange(EMPTY, PARKED_DRIVER, Ordering::SeqCst, Ordering::SeqCst)

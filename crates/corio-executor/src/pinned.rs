@@ -71,7 +71,10 @@ pub(crate) fn core_for_spawn(cur: &Current) -> Option<Rc<local::Core>> {
         Current::Entered(Handle(HandleKind::Multi(shared)))
             if BLOCK_ON.with(|b| !b.borrow().is_empty()) =>
         {
-            (shared.clone(), None)
+            // A worker blocked in a nested `block_on` (running a task that spawns here) goes
+            // back to its loop afterwards, which must then run and be woken for the loop
+            // (`multi::Core::note_pinned`).
+            (shared.clone(), crate::runtime::blocked_worker_of(shared))
         }
         _ => return None,
     };
@@ -97,6 +100,11 @@ pub(crate) fn core_for_spawn(cur: &Current) -> Option<Rc<local::Core>> {
     PINNED.with(|p| *p.borrow_mut() = Some((core.clone(), unpark)));
     ACTIVE.with(|a| a.set(true));
     Some(core)
+}
+
+/// Whether this thread has a pinned loop.
+pub(crate) fn is_active() -> bool {
+    ACTIVE.try_with(Cell::get).unwrap_or(false)
 }
 
 /// The pinned loop of this thread, if it has one.

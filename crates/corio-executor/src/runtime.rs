@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use crate::builder::default_workers;
 use crate::context::{self, Current};
@@ -122,7 +122,11 @@ impl Runtime {
             .as_ref()
             .map(|core| core.index)
             .or_else(|| blocked_worker_of(&self.shared));
-        multi_block_on(&self.shared, future, index, Location::caller())
+        let output = multi_block_on(&self.shared, future, index, Location::caller());
+        if let Some(core) = &worker {
+            core.note_pinned();
+        }
+        output
     }
 
     /// Spawns a task on this runtime.
@@ -238,8 +242,58 @@ thread_local! {
     static BLOCKED_WORKER: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
 }
 
+thread_local! {
+    /// This thread's worker while it is inside its run loop (polling tasks), and not after, when
+    /// it drops what is left of its queues. Reachable even where the context is another one (a
+    /// task pinned to the worker runs in its pinned loop's context).
+    static LOOP_WORKER: RefCell<Option<Rc<multi::Core>>> = const { RefCell::new(None) };
+}
+
+/// Marks this thread as `core`'s worker inside its run loop until dropped (see `LOOP_WORKER`).
+pub(crate) struct WorkerLoop(());
+
+impl WorkerLoop {
+    pub(crate) fn enter(core: &Rc<multi::Core>) -> WorkerLoop {
+        LOOP_WORKER.with(|w| *w.borrow_mut() = Some(core.clone()));
+        WorkerLoop(())
+    }
+}
+
+impl Drop for WorkerLoop {
+    fn drop(&mut self) {
+        let _ = LOOP_WORKER.try_with(|w| w.borrow_mut().take());
+    }
+}
+
+fn in_worker_loop() -> bool {
+    LOOP_WORKER
+        .try_with(|w| w.try_borrow().is_ok_and(|w| w.is_some()))
+        .unwrap_or(false)
+}
+
+/// This thread's worker if it belongs to `shared` and is inside its run loop.
+fn loop_worker_of(shared: &Arc<multi::Shared>) -> Option<Rc<multi::Core>> {
+    LOOP_WORKER
+        .try_with(|w| {
+            w.try_borrow()
+                .ok()?
+                .as_ref()
+                .filter(|core| Arc::ptr_eq(&core.shared, shared))
+                .cloned()
+        })
+        .ok()
+        .flatten()
+}
+
+/// The payload that unwinds a task blocked in a nested `block_on` on a worker out of its poll
+/// when the runtime shuts down: the worker must return to its loop and exit, and the future it
+/// waits for may never complete (it may wait on a task that only the shutdown drops). The task's
+/// poll catches it and leaves the task to the shutdown, which drops it like any idle task
+/// (`task::Spawned::poll`); nothing is reported.
+pub(crate) struct ShutdownUnwind;
+
 /// The worker index of this thread if it is a worker of `shared` blocked in a nested `block_on`.
-fn blocked_worker_of(shared: &Arc<multi::Shared>) -> Option<usize> {
+pub(crate) fn blocked_worker_of(shared: &Arc<multi::Shared>) -> Option<usize> {
     let runtime = Arc::as_ptr(shared) as usize;
     BLOCKED_WORKER
         .try_with(Cell::get)
@@ -279,7 +333,7 @@ pub(crate) fn multi_block_on<F: Future>(
     // Dropped after the future (declared before it): pinned tasks go after the main future.
     let _pinned = crate::pinned::enter_block_on(&target, on_worker);
     // Registered before the first look at the queues: a push after it unparks this thread.
-    let _blocked = worker.map(|_| shared.block_on_worker(&target));
+    let _blocked = worker.map(|index| shared.block_on_worker(index, &target));
     struct Restore(Option<(usize, usize)>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -293,26 +347,82 @@ pub(crate) fn multi_block_on<F: Future>(
     let waker = Waker::from(target.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
+    let mut ran = 0u32;
+    // The runtime shuts down under a task of this worker: see `ShutdownUnwind`.
+    // Not while the thread is already unwinding (a destructor that calls `block_on` during a
+    // panic, or during this very unwind): a second unwind there aborts the process. Such a call
+    // runs as any other, driving the driver itself if it must.
+    let shutting_down = || {
+        on_worker
+            && shared.shutdown.load(std::sync::atomic::Ordering::SeqCst)
+            && in_worker_loop()
+            && !std::thread::panicking()
+    };
+
     loop {
-        let poll = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
-            crate::local::MainDebug::poll(debug.as_ref(), || future.as_mut().poll(&mut cx))
-        });
+        if shutting_down() {
+            // Not `panic!`: no panic hook runs, and the task's poll knows the payload.
+            std::panic::resume_unwind(Box::new(ShutdownUnwind));
+        }
+        let mut poll_once = || {
+            corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
+                crate::local::MainDebug::poll(debug.as_ref(), || future.as_mut().poll(&mut cx))
+            })
+        };
+        let poll = if on_worker {
+            // What the future waits for may be a task the shutdown dropped meanwhile, whose
+            // handle panics when polled: that is the shutdown too, not the task's own panic.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(poll_once)) {
+                Ok(poll) => poll,
+                Err(payload) if shutting_down() => {
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+                    std::panic::resume_unwind(Box::new(ShutdownUnwind));
+                }
+                Err(payload) => std::panic::resume_unwind(payload),
+            }
+        } else {
+            poll_once()
+        };
         if let Poll::Ready(output) = poll {
             return output;
         }
-        if crate::pinned::run_ready(crate::pinned::BATCH) {
-            continue;
-        }
-        if let Some(runnable) = worker.and_then(|index| shared.pop_for_blocked_worker(index)) {
-            corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
+        // The tasks run below run inside the poll of the task that called this `block_on`, if
+        // one did: they must not see its task-local values (`task_local`, invariant 6).
+        let pinned_ran = {
+            let _outer = crate::task_local::suspend();
+            crate::pinned::run_ready(crate::pinned::BATCH)
+        };
+        let runnable = if pinned_ran {
+            None
+        } else {
+            worker.and_then(|index| shared.pop_for_blocked_worker(index))
+        };
+        if pinned_ran || runnable.is_some() {
+            if let Some(runnable) = runnable {
+                let _outer = crate::task_local::suspend();
+                corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
+            }
+            // As a busy worker does: with another task (or pinned task) always ready this loop
+            // never parks, so it must look at timers and I/O itself (its own future may wait
+            // on them).
+            ran = ran.wrapping_add(1);
+            if ran % crate::tick::EVENT_INTERVAL == 0 {
+                shared.poll_driver_now();
+            }
             continue;
         }
         if !crate::pinned::prepare_to_park() {
             // A shut-down runtime's workers are gone (a `block_on` in a destructor that its
             // shutdown runs): nobody else polls the driver, so this thread may, or the timers
             // and sockets the future waits on would never fire.
-            let drive = on_worker || shared.shutdown.load(std::sync::atomic::Ordering::SeqCst);
-            target.parker.park(drive.then_some(&shared.driver));
+            if shared.shutdown.load(std::sync::atomic::Ordering::SeqCst) {
+                // The workers are leaving: wait for the driver rather than for a wake-up that
+                // the one holding it may never pass on.
+                target.parker.park_driving(&shared.driver);
+            } else {
+                target.parker.park(on_worker.then_some(&shared.driver));
+            }
         }
         crate::pinned::unparked();
     }
@@ -521,10 +631,17 @@ where
 /// - Inside a [`LocalRuntime`] (a nested call from one of its tasks), it keeps running that loop's
 ///   other tasks while it waits.
 /// - Inside a multi-threaded runtime it blocks the calling thread (a worker, if called from a
-///   task: prefer `.await`); the other workers keep running. A worker blocked this way runs the
-///   runtime's queued tasks while its future waits, so `block_on(spawn(..))` inside a task
-///   completes even with one worker, or with every worker blocked the same way (in tokio it
-///   panics); the task that called it stays stuck in that poll until its future is done.
+///   task: prefer `.await`); the other workers keep running. Once *every* worker is blocked
+///   this way (always, with one worker), the blocked workers run the runtime's queued tasks while
+///   their futures wait, so `block_on(spawn(..))` inside a task completes even then (in tokio it
+///   panics); while a worker is free, the tasks are left to it, since a task run inside a
+///   blocked call that blocks in turn would have to return before the outer call can. A worker
+///   in a long poll, or blocked in *another* executor's `block_on` (which corio cannot see),
+///   counts as free: tasks wait for it. A blocked
+///   worker still looks at timers and I/O while it runs tasks. The task that called it stays
+///   stuck in that poll until its future is done, or until the runtime shuts down: then the
+///   call unwinds out of the task's poll (no panic hook runs, nothing is reported), the worker
+///   exits, and the task is dropped with the others.
 ///
 /// # Examples
 ///
@@ -540,7 +657,17 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         Park,
     }
     let via = context::with(|cur| match cur {
-        Some(Current::Local(core)) => Via::Local(core.clone()),
+        // A task pinned to a worker (`spawn_local` inside a multi-threaded runtime) blocks that
+        // worker: as from any of its tasks, it must run the runtime's tasks while every worker
+        // is blocked, not only the pinned loop's, or `block_on(spawn(..))` never returns on one
+        // worker.
+        Some(Current::Local(core)) => match &core.parent {
+            Some(Handle(HandleKind::Multi(shared))) => match loop_worker_of(shared) {
+                Some(worker) => Via::Worker(worker),
+                None => Via::Local(core.clone()),
+            },
+            _ => Via::Local(core.clone()),
+        },
         Some(Current::Worker(core)) => Via::Worker(core.clone()),
         Some(Current::Entered(Handle(HandleKind::Multi(shared)))) => Via::Entered(shared.clone()),
         Some(Current::Entered(Handle(HandleKind::Local(_)))) => Via::Park,
@@ -556,7 +683,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             // workers can run them (outside the context's borrow: a shut-down runtime drops
             // them in its own context).
             core.evacuate();
-            multi_block_on(&core.shared, future, Some(core.index), Location::caller())
+            let output = multi_block_on(&core.shared, future, Some(core.index), Location::caller());
+            core.note_pinned();
+            output
         }
         Via::Entered(shared) => {
             // A task run by a worker blocked in a nested `block_on` blocks that worker again.

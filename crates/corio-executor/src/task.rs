@@ -439,9 +439,17 @@ impl<F: Future, X: ExtraSlot> Future for Spawned<F, X> {
             Ok(Poll::Ready(output)) => {
                 #[cfg(feature = "tracing")]
                 tracing::trace!(target: "corio::task", task_id = this.id.as_u64(), "complete");
-                Poll::Ready(Ok(Output::new(output, *this.id, this.location)))
+                Poll::Ready(Ok(Output::new(output, *this.id, this.location, extra)))
             }
             Ok(Poll::Pending) => {
+                if this.registration.0 == 0 {
+                    this.registration.0 = context::register_idle(cx.waker());
+                }
+                Poll::Pending
+            }
+            Err(payload) if payload.is::<crate::runtime::ShutdownUnwind>() => {
+                // Unwound out of a nested `block_on` by the runtime's shutdown: the task is the
+                // shutdown's to drop, through the idle registry, as every task left waiting.
                 if this.registration.0 == 0 {
                     this.registration.0 = context::register_idle(cx.waker());
                 }
@@ -464,15 +472,38 @@ pub(crate) struct Output<T> {
     value: ManuallyDrop<T>,
     id: TaskId,
     location: &'static Location<'static>,
+    /// A hooked task's name and report path (a CPU job's): its output is dropped on a thread of
+    /// its scheduler, outside the runtime whose hook must hear of a panic there. `None` for
+    /// other tasks (their outputs are dropped on the runtime's threads) and for outputs without
+    /// a destructor.
+    report: Option<Box<OutputReport>>,
+}
+
+struct OutputReport {
+    name: Option<Arc<str>>,
+    reporting: Option<(ReportHook, PanicPolicy)>,
 }
 
 impl<T> Output<T> {
     #[inline]
-    fn new(value: T, id: TaskId, location: &'static Location<'static>) -> Output<T> {
+    fn new(
+        value: T,
+        id: TaskId,
+        location: &'static Location<'static>,
+        extra: Option<&Extra>,
+    ) -> Output<T> {
+        let report = match extra {
+            Some(e) if e.hooked && std::mem::needs_drop::<T>() => Some(Box::new(OutputReport {
+                name: e.name.clone(),
+                reporting: reporting_of(Some(e)),
+            })),
+            _ => None,
+        };
         Output {
             value: ManuallyDrop::new(value),
             id,
             location,
+            report,
         }
     }
 
@@ -502,14 +533,18 @@ impl<T> Drop for Output<T> {
             ManuallyDrop::drop(value)
         }));
         if let Err(payload) = dropped {
-            drop(Panicked::new(
-                payload,
-                TaskSummary {
-                    id: self.id,
-                    name: None,
-                    location: self.location,
-                },
-            ));
+            let (name, reporting) = match self.report.take() {
+                Some(report) => (report.name, report.reporting),
+                None => (None, context::panic_reporting()),
+            };
+            let task = TaskSummary {
+                id: self.id,
+                name,
+                location: self.location,
+            };
+            let mut panicked = Panicked::with_reporting(payload, task, reporting);
+            panicked.0.output_drop = true;
+            drop(panicked);
         }
     }
 }
@@ -526,6 +561,8 @@ struct PanickedInner {
     /// The panic came from the future's destructor (the task was cancelled, shut down, or its
     /// future dropped after completing), not from a poll: the report says so.
     in_destructor: bool,
+    /// The panic came from dropping the task's output, which nobody took.
+    output_drop: bool,
 }
 
 impl Panicked {
@@ -545,6 +582,7 @@ impl Panicked {
             task,
             reporting,
             in_destructor: false,
+            output_drop: false,
         }))
     }
 
@@ -572,9 +610,17 @@ impl Drop for Panicked {
         let Some(payload) = this.payload.take() else {
             return;
         };
+        if payload.is::<crate::runtime::ShutdownUnwind>() {
+            // A nested `block_on` given up at shutdown, caught somewhere other than the task's
+            // poll (a destructor): the shutdown, not a panic.
+            return;
+        }
         let mut message = panic_message(&*payload);
         if this.in_destructor {
             message.push_str(" (in the future's destructor, while the task was dropped)");
+        }
+        if this.output_drop {
+            message.push_str(" (dropping the task's output, which nobody took)");
         }
         let report = Report::UnobservedPanic {
             task: this.task.clone(),

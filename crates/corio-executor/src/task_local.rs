@@ -17,6 +17,10 @@
 //!    runs on cancellation can read them. Entering for a drop never panics: where the values
 //!    cannot be installed (the thread is being torn down, or a `with` closure of the key is
 //!    running around the drop) the future is dropped without them.
+//! 6. A task sees only its own values: a worker or loop blocked in a nested `block_on`, which
+//!    runs other tasks inside the poll of the task that called it, first takes the values in
+//!    scope out of their slots and the list of keys in scope aside ([`suspend`]), and puts them
+//!    back after. A conformance probe saw such a task read the blocked task's values.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -319,6 +323,9 @@ impl<T: 'static, F> fmt::Debug for Scope<T, F> {
 /// A key whose value can be cloned into a new task.
 trait Inherit: Sync {
     fn capture(&'static self) -> Option<Box<dyn Captured>>;
+    /// An empty value for this key: swapped into the slot, it takes the value there out (see
+    /// [`suspend`]).
+    fn blank(&'static self) -> Box<dyn Captured>;
     fn id(&'static self) -> *const ();
 }
 
@@ -329,6 +336,13 @@ impl<T: Clone + Send + 'static> Inherit for LocalKey<T> {
             key: self,
             value: Some(value),
         }))
+    }
+
+    fn blank(&'static self) -> Box<dyn Captured> {
+        Box::new(CapturedValue {
+            key: self,
+            value: None,
+        })
     }
 
     fn id(&'static self) -> *const () {
@@ -342,6 +356,9 @@ trait Captured: Send {
     /// As `enter`, for a drop: never panics (invariant 5).
     fn enter_quiet(&mut self) -> bool;
     fn exit(&mut self);
+    /// Swaps this value with the key's slot, leaving the list of keys in scope alone; never
+    /// panics.
+    fn swap_slot(&mut self) -> bool;
 }
 
 struct CapturedValue<T: 'static> {
@@ -369,6 +386,10 @@ impl<T: Clone + Send + 'static> Captured for CapturedValue<T> {
     fn exit(&mut self) {
         pop_active();
         self.key.swap(&mut self.value);
+    }
+
+    fn swap_slot(&mut self) -> bool {
+        self.key.swap_quiet(&mut self.value)
     }
 }
 
@@ -466,6 +487,86 @@ impl Drop for InheritedGuard<'_> {
     }
 }
 
+/// Each key in scope once, innermost first (the one whose value is in the slot).
+fn innermost_first<'a>(
+    active: &'a [&'static dyn Inherit],
+) -> impl Iterator<Item = &'static dyn Inherit> + 'a {
+    let mut seen: Vec<*const ()> = Vec::with_capacity(active.len());
+    active.iter().rev().copied().filter(move |key| {
+        let id = key.id();
+        let first = !seen.contains(&id);
+        if first {
+            seen.push(id);
+        }
+        first
+    })
+}
+
+/// The values of the keys in scope on this thread, taken out of their slots while a task runs
+/// nested inside another task's poll (invariant 6); put back on drop.
+pub(crate) struct Suspended {
+    active: Vec<&'static dyn Inherit>,
+    values: Vec<Box<dyn Captured>>,
+}
+
+/// Whether any task-local value is in scope on this thread.
+#[inline]
+pub(crate) fn any_in_scope() -> bool {
+    DEPTH.try_with(Cell::get).unwrap_or(0) > 0
+}
+
+/// Takes every task-local value in scope on this thread out of sight, until the guard drops:
+/// called by a nested `block_on` around the tasks it runs inside the poll of the task that
+/// called it. `None`, at the cost of one thread-local read, when no key is in scope.
+#[inline]
+pub(crate) fn suspend() -> Option<Suspended> {
+    if !any_in_scope() {
+        return None;
+    }
+    suspend_slow()
+}
+
+#[cold]
+fn suspend_slow() -> Option<Suspended> {
+    let active = ACTIVE
+        .try_with(|a| a.try_borrow_mut().ok().map(|mut a| std::mem::take(&mut *a)))
+        .ok()
+        .flatten()?;
+    DEPTH.with(|d| d.set(0));
+    let mut values = Vec::with_capacity(active.len());
+    // A shadowed outer scope is skipped: the slot holds only the innermost value.
+    for key in innermost_first(&active) {
+        let mut blank = key.blank();
+        // A slot borrowed by a `with` closure around this call stays as it is.
+        if blank.swap_slot() {
+            values.push(blank);
+        }
+    }
+    Some(Suspended { active, values })
+}
+
+impl Drop for Suspended {
+    fn drop(&mut self) {
+        for value in self.values.iter_mut().rev() {
+            value.swap_slot();
+        }
+        let active = std::mem::take(&mut self.active);
+        let depth = active.len();
+        let restored = ACTIVE
+            .try_with(|a| match a.try_borrow_mut() {
+                Ok(mut a) => {
+                    *a = active;
+                    true
+                }
+                Err(_) => false,
+            })
+            .unwrap_or(false);
+        if restored {
+            let _ = DEPTH.try_with(|d| d.set(depth));
+        }
+    }
+}
+
 /// Clones the value of every key in scope on this thread, for a task being spawned; `None` (and
 /// no allocation) when no key is in scope.
 #[inline]
@@ -480,14 +581,8 @@ pub(crate) fn capture() -> Option<Inherited> {
                 return None;
             }
             let mut values: Vec<Box<dyn Captured>> = Vec::with_capacity(active.len());
-            let mut seen: Vec<*const ()> = Vec::with_capacity(active.len());
             // Innermost first, so a shadowed outer scope of the same key is skipped.
-            for key in active.iter().rev() {
-                let id = key.id();
-                if seen.contains(&id) {
-                    continue;
-                }
-                seen.push(id);
+            for key in innermost_first(&active) {
                 if let Some(value) = key.capture() {
                     values.push(value);
                 }

@@ -24,14 +24,27 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use corio_executor::task::TaskId;
 use corio_timer::{Elapsed, Sleep};
 use pin_project_lite::pin_project;
 
 use crate::lock;
 
 thread_local! {
-    /// The scopes around the future being polled on this thread, innermost last.
-    static STACK: RefCell<Vec<Arc<State>>> = const { RefCell::new(Vec::new()) };
+    /// The scopes around the future being polled on this thread, innermost last, each with the
+    /// task that polls it (`None` outside tasks). A task polled inside another task's poll (a
+    /// worker blocked in a nested `block_on` runs other tasks) must not see the other task's
+    /// scopes, so readers take only the entries of the current task.
+    static STACK: RefCell<Vec<(Option<TaskId>, Arc<State>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The scopes around the current task's poll, innermost last.
+fn current_scopes(stack: &[(Option<TaskId>, Arc<State>)]) -> impl Iterator<Item = &Arc<State>> {
+    let task = corio_executor::task::id();
+    stack
+        .iter()
+        .filter(move |(owner, _)| *owner == task)
+        .map(|(_, state)| state)
 }
 
 struct State {
@@ -376,7 +389,10 @@ impl<F: Future> Future for Scoped<F> {
             let Some(future) = this.future.as_mut().as_pin_mut() else {
                 return Poll::Ready(Err(Elapsed::new(deadline)));
             };
-            STACK.with(|s| s.borrow_mut().push(state.clone()));
+            STACK.with(|s| {
+                s.borrow_mut()
+                    .push((corio_executor::task::id(), state.clone()))
+            });
             let polled = {
                 let _pop = PopOnDrop;
                 future.poll(cx)
@@ -518,8 +534,7 @@ pub async fn fail_at<F: Future>(deadline: Instant, future: F) -> Result<F::Outpu
 /// ```
 pub fn current_deadline() -> Option<Instant> {
     STACK.with(|s| {
-        s.borrow()
-            .iter()
+        current_scopes(&s.borrow())
             .filter_map(|st| {
                 if st.cancelled.load(Ordering::Acquire) {
                     // A cancelled scope is as good as expired.
@@ -615,7 +630,8 @@ impl<F: Future> Future for Shielded<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         if this.enclosing.is_none() {
-            let scopes: Vec<Arc<State>> = STACK.with(|s| s.borrow().clone());
+            let scopes: Vec<Arc<State>> =
+                STACK.with(|s| current_scopes(&s.borrow()).cloned().collect());
             for scope in &scopes {
                 scope.shields.fetch_add(1, Ordering::AcqRel);
             }
@@ -623,7 +639,7 @@ impl<F: Future> Future for Shielded<F> {
         }
         // Inside the shield, the enclosing scopes do not apply.
         let saved = STACK.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        struct Restore(Option<Vec<Arc<State>>>);
+        struct Restore(Option<Vec<(Option<TaskId>, Arc<State>)>>);
         impl Drop for Restore {
             fn drop(&mut self) {
                 if let Some(saved) = self.0.take() {

@@ -166,8 +166,8 @@ corio::task_local! {
     static LABEL: u32;
 }
 
-#[test]
-fn a_panic_nobody_awaits_goes_to_the_runtime_report_hook() {
+/// A runtime with one CPU thread, and the reports its hook receives.
+fn one_cpu_thread_reporting() -> (Runtime, Arc<Mutex<Vec<String>>>) {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let r = reports.clone();
     let rt = Runtime::builder()
@@ -175,6 +175,12 @@ fn a_panic_nobody_awaits_goes_to_the_runtime_report_hook() {
         .report_hook(move |report| r.lock().unwrap().push(report.to_string()))
         .build()
         .unwrap();
+    (rt, reports)
+}
+
+#[test]
+fn a_panic_nobody_awaits_goes_to_the_runtime_report_hook() {
+    let (rt, reports) = one_cpu_thread_reporting();
     rt.block_on(async {
         spawn_cpu(|| -> u8 { panic!("lost pixel") }).detach();
         until("the report arrives", || !reports.lock().unwrap().is_empty()).await;
@@ -184,6 +190,41 @@ fn a_panic_nobody_awaits_goes_to_the_runtime_report_hook() {
     assert!(reports[0].contains("lost pixel"), "{reports:?}");
     assert!(reports[0].contains("spawn_cpu"), "{reports:?}");
     assert_eq!(rt.metrics().cpu_completed, 1);
+}
+
+/// A job's value whose destructor panics, dropped on the CPU thread because the job's `Task`
+/// was dropped first: the panic goes to the runtime's report hook, named after the job, not to
+/// stderr (the CPU thread is outside the runtime).
+#[test]
+fn a_panic_dropping_an_untaken_value_goes_to_the_runtime_report_hook() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("output destructor");
+        }
+    }
+    let (rt, reports) = one_cpu_thread_reporting();
+    rt.block_on(async {
+        let latch = Latch::default();
+        let l = latch.clone();
+        let started = Arc::new(AtomicBool::new(false));
+        let s = started.clone();
+        let job = spawn_cpu(move || {
+            s.store(true, Ordering::SeqCst);
+            l.wait();
+            Bomb
+        });
+        // Dropped once running: a job dropped before it starts never runs.
+        until("the job runs", || started.load(Ordering::SeqCst)).await;
+        drop(job);
+        latch.open();
+        until("the report arrives", || !reports.lock().unwrap().is_empty()).await;
+    });
+    let reports = reports.lock().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("output destructor"), "{reports:?}");
+    assert!(reports[0].contains("spawn_cpu"), "{reports:?}");
+    assert!(reports[0].contains("output"), "{reports:?}");
 }
 
 #[test]
