@@ -833,7 +833,8 @@ const URING_WHY: &str = "Why the ring is not the default. It is used as a readin
      on the ring, 842 on epoll). One ring per worker, submitted to and waited on only by its own \
      thread, would remove that hop; it is not built yet. Completion receives (`Async::poll_recv`) \
      cut `tcp_echo` from about 6 to about 2 system calls per round trip but saved no time. \
-     Files go through the blocking pool on both backends (`file_io`).";
+     Files use the same path on both backends (`file_io`): cached reads on the worker, the rest \
+     on the blocking pool.";
 
 /// " [ran on epoll]" after a cell whose children ran on a backend its column does not promise.
 fn backend_flag(cell: &Cell, runtime: Runtime) -> String {
@@ -1032,10 +1033,12 @@ fn why_above_goal(workload: Workload) -> &'static str {
              `lock_contended`). tokio's fair semaphore is slower than corio's."
         }
         Workload::FileIo => {
-            "Every 64 KiB chunk is a hop to the blocking pool and back, as with smol's \
-             `blocking`; the floor column is the page-cache copy alone. Files on the io_uring \
-             ring (no hop) measured 5-10% faster than the pool but have not landed (a review \
-             found ordering and shutdown bugs)."
+            "Reads of cached data are served on the worker (`preadv2` with `RWF_NOWAIT`: one \
+             copy, no hop), but writes still go to the blocking pool: each byte is copied into \
+             the pool's buffer and then by the kernel, and ext4 refuses `RWF_NOWAIT` on buffered \
+             writes (`EOPNOTSUPP`). The floor column is the page-cache copies alone. Files on \
+             the io_uring ring (no hop) measured 5-10% faster than the pool but have not landed \
+             (a review found ordering and shutdown bugs)."
         }
         Workload::MemPerTask | Workload::MemPerTaskChannel => {
             "Both corio and smol build tasks on async-task. dhat: corio's task is a 120 B \
@@ -1295,7 +1298,7 @@ mod tests {
             "{behind}"
         );
         assert!(
-            behind.contains("- file_io ×1: 0.90× smol's median (ns/chunk). Every 64 KiB"),
+            behind.contains("- file_io ×1: 0.90× smol's median (ns/chunk). Reads of cached"),
             "{behind}"
         );
         assert!(!behind.contains("1.20×"), "{behind}");

@@ -332,7 +332,7 @@ impl Workload {
                 "Issue 5's file comparison: write a {} MiB file in {} chunks of {} KiB \
                  (write_all each, then flush), then read it back with read_exact in chunks of the \
                  same size, checking each chunk's index stamp; the unit is one chunk written and \
-                 read back. corio::fs::File (on corio's blocking pool), tokio::fs::File \
+                 read back. corio::fs::File (writes on corio's blocking pool, cached reads on the worker), tokio::fs::File \
                  (spawn_blocking), smol::fs::File (async-fs on blocking's pool). The file lives in \
                  the temp directory and is removed after the timed part; the page cache serves \
                  both directions, so this measures the runtimes' file paths, not the disk. The \

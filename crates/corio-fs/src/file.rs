@@ -16,6 +16,11 @@ use crate::error;
 
 /// An open file, read and written asynchronously on the blocking pool.
 ///
+/// On Linux, a read of data already in the page cache is served on the calling thread instead,
+/// with a read that cannot wait for the disk (`preadv2` with `RWF_NOWAIT`, at most 128 KiB per
+/// call), whenever nothing is buffered or in flight; data that is not cached goes to the pool as
+/// before. See [`set_direct_reads`](File::set_direct_reads).
+///
 /// `File` implements futures-io [`AsyncRead`], [`AsyncWrite`] and [`AsyncSeek`] (use them
 /// through `futures_lite::{AsyncReadExt, AsyncWriteExt, AsyncSeekExt}` or the `futures` crate's
 /// equivalents). Operations happen in the order you issue them; reads, writes and seeks share
@@ -77,6 +82,15 @@ pub struct File {
     /// The same OS file, for the `&self` methods that do not go through the buffers.
     shared: Arc<std::fs::File>,
     path: Option<Arc<Path>>,
+    /// Whether reads of cached data may skip the pool (`direct.rs`): unknown until the first
+    /// read, then `false` for good on a file where they do not work, or after
+    /// `set_direct_reads(false)`.
+    #[cfg(target_os = "linux")]
+    direct: Option<bool>,
+    /// The last direct read found the cooperative budget spent and yielded (see
+    /// `poll_read_direct`).
+    #[cfg(target_os = "linux")]
+    starved: bool,
 }
 
 /// The std file plus its path, so that errors raised on the pool name it.
@@ -246,7 +260,45 @@ impl File {
             }),
             shared,
             path,
+            #[cfg(target_os = "linux")]
+            direct: None,
+            #[cfg(target_os = "linux")]
+            starved: false,
         }
+    }
+
+    /// Chooses whether reads of cached data may skip the blocking pool (the default: yes).
+    ///
+    /// On Linux, while nothing is buffered or in flight, a read first asks the OS for cached data
+    /// without waiting (`preadv2` with `RWF_NOWAIT`) on the calling thread; only if the data is
+    /// not cached does it go to the pool (see the type's docs). Pass `false` to send every read
+    /// to the pool: to keep even page-cache copies off the async worker, say, or to test what
+    /// happens while a read waits. Elsewhere this does nothing: reads always use the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_lite::AsyncReadExt;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("in.txt");
+    /// # std::fs::write(&path, "data")?;
+    /// let mut file = corio_fs::File::open(&path).await?;
+    /// file.set_direct_reads(false);
+    /// let mut text = String::new();
+    /// file.read_to_string(&mut text).await?; // read on the pool
+    /// assert_eq!(text, "data");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn set_direct_reads(&mut self, enabled: bool) {
+        #[cfg(target_os = "linux")]
+        {
+            // `None` re-checks the file's flags at the next read (O_DIRECT files never qualify).
+            self.direct = if enabled { None } else { Some(false) };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = enabled;
     }
 
     /// Writes buffered bytes, then flushes and syncs data and metadata to the disk
@@ -474,7 +526,68 @@ impl AsyncRead for File {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        #[cfg(target_os = "linux")]
+        if let Some(result) = self.poll_read_direct(cx, buf) {
+            return result;
+        }
         Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl File {
+    /// Reads cached data on this thread if the buffers are quiet (see `direct.rs`); `None`
+    /// means "use the pool".
+    fn poll_read_direct(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Option<Poll<io::Result<usize>>> {
+        use crate::direct::{self, Direct};
+
+        if buf.is_empty() || self.direct == Some(false) {
+            return None;
+        }
+        let io = self.inner.try_get_mut()?;
+        let allowed = *self.direct.get_or_insert_with(|| direct::allowed(&io.file));
+        if !allowed {
+            return None;
+        }
+        // Invariant 3 of `direct.rs`: the budget pays for the bytes copied.
+        let max = match corio_coop::remaining() {
+            None => buf.len(),
+            Some(0) => {
+                if std::mem::take(&mut self.starved) {
+                    // A second spent budget in a row with no read in between: whoever polls
+                    // does not renew it (a foreign `block_on` inside a task). The pool needs no
+                    // budget, so go there instead of yielding for ever.
+                    return None;
+                }
+                self.starved = true;
+                // Yield: `poll_proceed` wakes the task and says `Pending`.
+                if corio_coop::poll_proceed(cx).is_pending() {
+                    return Some(Poll::Pending);
+                }
+                buf.len()
+            }
+            Some(units) => usize::from(units) * direct::BYTES_PER_UNIT,
+        };
+        self.starved = false;
+        let len = buf.len().min(max);
+        match direct::read(&io.file, &mut buf[..len]) {
+            Direct::Read(n) => {
+                for _ in 0..n.div_ceil(direct::BYTES_PER_UNIT).max(1) {
+                    // Ready every time: `len` was capped by what is left.
+                    let _ = corio_coop::poll_proceed(cx);
+                }
+                Some(Poll::Ready(Ok(n)))
+            }
+            Direct::Unsupported => {
+                self.direct = Some(false);
+                None
+            }
+            Direct::WouldBlock | Direct::Failed => None,
+        }
     }
 }
 

@@ -16,6 +16,11 @@
 //! The jobs run on the [current](corio_blocking::Pool::current) pool: the one a runtime entered
 //! on this thread, or the global one. Nothing here needs a corio runtime; any executor works.
 //!
+//! One exception, on Linux: a [`File`] reads data that is already in the page cache on the
+//! calling thread, with a read that cannot wait for the disk (`preadv2` with `RWF_NOWAIT`), and
+//! goes to the pool only when the data is not there. That saves a thread hop and a copy per read;
+//! [`File::set_direct_reads`] turns it off.
+//!
 //! # Examples
 //!
 //! ```
@@ -90,9 +95,11 @@
 //! The whole-file and path functions ([`read()`], [`write()`], [`copy`], [`rename`],
 //! [`remove_file`], ...) are not undone either: a started job runs to its end, and only its result
 //! is lost.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod dir;
+#[cfg(target_os = "linux")]
+mod direct;
 mod error;
 mod file;
 

@@ -56,6 +56,8 @@ fn a_dropped_read_loses_and_duplicates_no_byte() {
     std::fs::write(&path, &data).unwrap();
     block_on(async {
         let mut file = File::open(&path).await.unwrap();
+        // These reads are to wait for the pool; cached data would be read at once.
+        file.set_direct_reads(false);
         let mut got = Vec::with_capacity(data.len());
         let mut buf = vec![0; 40_000];
         let (mut dropped, mut turn) = (0u32, 0usize);
@@ -235,6 +237,8 @@ fn a_dropped_read_exact_leaves_its_prefix_consumed() {
     std::fs::write(&path, &data).unwrap();
     block_on(async {
         let mut file = File::open(&path).await.unwrap();
+        // These reads are to wait for the pool; cached data would be read at once.
+        file.set_direct_reads(false);
         let mut big = vec![0; data.len()];
         // One byte first: the pool job that fetched it read ahead, and the rest waits in the File.
         let mut first = [0];
@@ -296,6 +300,8 @@ fn dropping_the_file_itself_mid_operation() {
     std::fs::write(&path, pattern(1 << 20)).unwrap();
     block_on(async {
         let mut file = File::open(&path).await.unwrap();
+        // These reads are to wait for the pool; cached data would be read at once.
+        file.set_direct_reads(false);
         let mut buf = [0; 100];
         let _ = poll_once_then_drop(file.read(&mut buf));
         drop(file);
@@ -327,6 +333,8 @@ fn a_dropped_read_to_end_keeps_its_bytes() {
     std::fs::write(&path, &data).unwrap();
     block_on(async {
         let mut file = File::open(&path).await.unwrap();
+        // These reads are to wait for the pool; cached data would be read at once.
+        file.set_direct_reads(false);
         let mut all = Vec::new();
         let deadline = Deadline::new();
         let mut dropped = 0u32;

@@ -1,6 +1,7 @@
 //! A `File` against a model: random sequences of writes, reads, seeks, flushes, `set_len` and
 //! syncs, some of them polled once and dropped (as a `select!` drops them), must leave the file's
-//! bytes and the logical position exactly where a plain `Vec<u8>` and a cursor say.
+//! bytes and the logical position exactly where a plain `Vec<u8>` and a cursor say. Reads of
+//! cached data on the calling thread are switched on and off along the way.
 
 use std::future::Future;
 use std::io::SeekFrom;
@@ -29,6 +30,8 @@ enum Op {
     Flush,
     SetLen(u64),
     Sync,
+    /// `File::set_direct_reads`: reads of cached data on this thread, or every read on the pool.
+    DirectReads(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -45,6 +48,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Flush),
         1 => (0u64..1_500_000).prop_map(Op::SetLen),
         1 => Just(Op::Sync),
+        1 => any::<bool>().prop_map(Op::DirectReads),
     ]
 }
 
@@ -167,6 +171,7 @@ fn run(ops: &[Op]) {
                     model.bytes.resize(*len as usize, 0);
                 }
                 Op::Sync => file.sync_data().await.unwrap(),
+                Op::DirectReads(on) => file.set_direct_reads(*on),
             }
             let at = file.seek(SeekFrom::Current(0)).await.unwrap();
             assert_eq!(at, model.pos, "step {step} ({op:?}): the logical position");
