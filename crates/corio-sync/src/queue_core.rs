@@ -39,7 +39,12 @@
 //!    dropped lets the next offer be chosen.
 //! 6. A get that is dropped after an item was handed to it passes the item to the next getter in
 //!    line or, when there is none, puts it in the buffer, where the next get finds it. So a
-//!    handed item is never lost, and a rendezvous queue's `len` may briefly be 1.
+//!    handed item is never lost, and a rendezvous queue's `len` may briefly be 1. It is the one
+//!    exception to FIFO order: puts that came after may already have handed their items to other
+//!    gets, which may have returned them, so the passed-on item can come out after items put
+//!    later (even to the same consumer). Keeping it in order would need the put to complete in
+//!    the get's poll, which makes a dropped put's outcome unknowable (see above), or one
+//!    hand-over at a time; exact cancellation is the guarantee kept.
 
 use std::fmt;
 use std::future::Future;

@@ -346,6 +346,10 @@ macro_rules! queue_api {
 /// - Items come out in FIFO order. Waiters are served first come, first served, and a woken waiter
 ///   that finds nothing keeps its place at the front; an operation that finds an item (or a slot)
 ///   free takes it even if a woken waiter has not run yet, which keeps busy consumers busy.
+///   One exception, on a rendezvous queue only: a `get` that a `put` handed its item to, and that
+///   is dropped before it returns the item, passes the item on to the next get; items put after
+///   it may have come out already (the put completed at the hand-over, so the item cannot go
+///   back to it).
 /// - [`task_done`](Self::task_done) and [`join`](Self::join) count unfinished work as asyncio does.
 ///
 /// # Examples
