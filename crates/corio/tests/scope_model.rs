@@ -323,12 +323,18 @@ fn check(
                     .filter(|g| returned.contains(g))
                     .count()
         );
-        let leaf_order: Vec<usize> = returned
-            .iter()
-            .copied()
-            .filter(|e| direct.contains(e))
-            .collect();
-        prop_assert_eq!(leaf_order, direct, "group {} errors out of order", group);
+        // The order: on one thread (the deterministic runtime) a failure is logged and reaches
+        // its group before the next child runs. On two workers two children can fail at once,
+        // each logging before its result reaches the group, so either order is right there (a
+        // run once saw [1223, 1221] against a log of [1221, 1223]); the set is checked above.
+        if let Clock::Virtual = clock {
+            let leaf_order: Vec<usize> = returned
+                .iter()
+                .copied()
+                .filter(|e| direct.contains(e))
+                .collect();
+            prop_assert_eq!(leaf_order, direct, "group {} errors out of order", group);
+        }
     }
     let root_errors = &log.groups.iter().find(|(g, _, _)| *g == 1).unwrap().1;
     prop_assert_eq!(outcome.unwrap().is_err(), root_errors.is_some());
