@@ -21,7 +21,7 @@ use std::panic::Location;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
@@ -161,7 +161,7 @@ impl Shared {
         } else {
             runnable.schedule();
         }
-        Task::from_local(task, id)
+        Task::from_local(task, id, 0)
     }
 }
 
@@ -208,6 +208,10 @@ pub(crate) struct Core {
     /// The implicit runtime of a thread (driven by a plain `block_on`): `spawn` inside it goes to
     /// the global runtime, as outside any runtime; only `spawn_local` lands here.
     pub(crate) implicit: bool,
+    /// An implicit runtime's number, unique in the process (0 for every other loop): its tasks'
+    /// handles carry it, so that awaiting one where the loop cannot run fails loudly
+    /// ([`stranded_implicit`]).
+    implicit_tag: u32,
     /// A pinned loop's multi-threaded runtime (see `pinned.rs`): `spawn` and `Handle::current`
     /// inside its tasks reach that runtime; only `spawn_local` lands here.
     pub(crate) parent: Option<crate::handle::Handle>,
@@ -245,6 +249,7 @@ impl Core {
             driver: RefCell::new(driver),
             tick: Cell::new(0),
             implicit,
+            implicit_tag: if implicit { next_implicit_tag() } else { 0 },
             parent: None,
             rng: Cell::new(seed.map(|s| s ^ 0x2545_F491_4F6C_DD1D)),
             user_rng: Cell::new(seed.map(|s| s ^ 0x6A09_E667_F3BC_C908)),
@@ -287,7 +292,7 @@ impl Core {
         let (runnable, task) = spawn_task!(builder, spawn_local, future, header, schedule);
         bump(&self.shared.spawned);
         runnable.schedule();
-        Task::from_local(task, id)
+        Task::from_local(task, id, self.implicit_tag)
     }
 
     /// The next value of the seeded user stream, or `None` outside deterministic mode.
@@ -361,6 +366,7 @@ impl Core {
         location: &'static Location<'static>,
     ) -> F::Output {
         let _enter = context::enter(Current::Local(self.clone()));
+        let _blocking = enter_blocking(self.implicit_tag);
         let debug = MainDebug::track(self.shared.common.debug.as_ref(), location);
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
@@ -495,6 +501,53 @@ impl Drop for Implicit {
     }
 }
 
+/// A number for a new implicit runtime: never 0, unique unless 2^32 - 1 of them were made.
+fn next_implicit_tag() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    loop {
+        let tag = NEXT.fetch_add(1, Ordering::Relaxed);
+        if tag != 0 {
+            return tag;
+        }
+    }
+}
+
+thread_local! {
+    /// The implicit-runtime number of the innermost `block_on` on this thread's stack: the
+    /// implicit loop's own number while its `block_on` is the innermost one, else 0.
+    static BLOCKING: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Marks a `block_on` of the loop numbered `tag` (0: any loop that is not an implicit one) as
+/// the innermost on this thread until the guard is dropped.
+pub(crate) fn enter_blocking(tag: u32) -> impl Drop {
+    struct Restore(u32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = BLOCKING.try_with(|b| b.set(self.0));
+        }
+    }
+    Restore(BLOCKING.try_with(|b| b.replace(tag)).unwrap_or(0))
+}
+
+/// Whether a task of the implicit runtime numbered `tag` can never finish from here: that
+/// runtime is this thread's, and the innermost `block_on` on this thread is not its own (another
+/// runtime's, or none: a foreign executor). The implicit loop runs only inside a plain `block_on`
+/// on its thread; below another `block_on` it is stuck until that call returns, and that call
+/// waits for the task, so the wait would never end. (A `SubLoop` driven by the implicit loop is
+/// no `block_on`: the implicit loop runs on between its polls.)
+pub(crate) fn stranded_implicit(tag: u32) -> bool {
+    let ours = IMPLICIT
+        .try_with(|slot| {
+            slot.try_borrow()
+                .is_ok_and(|slot| slot.as_ref().is_some_and(|i| i.0.implicit_tag == tag))
+        })
+        .unwrap_or(false);
+    ours && BLOCKING
+        .try_with(Cell::get)
+        .is_ok_and(|innermost| innermost != tag)
+}
+
 /// This thread's implicit local runtime, created on first use.
 pub(crate) fn implicit() -> Option<Rc<Core>> {
     IMPLICIT
@@ -612,6 +665,12 @@ where
 ///
 /// On a thread that only entered a multi-threaded runtime ([`Handle::enter`](crate::Handle::enter))
 /// and drives no loop: the task would never run, so the call refuses loudly instead.
+///
+/// Awaiting a task of the implicit loop where that loop cannot run panics too, naming the task,
+/// instead of waiting for ever: on its thread, inside [`run_local`](crate::run_local), a
+/// [`LocalRuntime`](crate::LocalRuntime)'s or a [`Runtime`](crate::Runtime)'s `block_on`, or
+/// another executor's `block_on` (the implicit loop is not running there, or is stuck below that
+/// call). A task that already finished can be awaited anywhere.
 ///
 /// # Examples
 ///

@@ -325,6 +325,8 @@ pub(crate) fn multi_block_on<F: Future>(
 ) -> F::Output {
     let on_worker = worker.is_some();
     let _enter = context::enter(Current::Entered(Handle(HandleKind::Multi(shared.clone()))));
+    // A thread's implicit loop does not run below this call (`local::stranded_implicit`).
+    let _blocking = crate::local::enter_blocking(0);
     let debug = crate::local::MainDebug::track(shared.common.debug.as_ref(), location);
     let target = Arc::new(crate::pinned::BlockOnTarget {
         parker: Parker::new(),
@@ -707,6 +709,7 @@ fn park_block_on<F: Future>(future: F) -> F::Output {
     let waker = Waker::from(Arc::new(Unparker(thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
+    let _blocking = crate::local::enter_blocking(0);
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;

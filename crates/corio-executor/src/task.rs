@@ -650,7 +650,12 @@ impl Drop for Panicked {
 /// scheduled by a caller's function ([`Builder::spawn_with_scheduler`]), which carries none.
 enum Inner<T> {
     Multi(async_task::FallibleTask<Result<Output<T>, Panicked>, crate::multi::Meta>),
-    Local(async_task::FallibleTask<Result<Output<T>, Panicked>, crate::local::Meta>),
+    /// The `u32`: the number of the thread's implicit runtime the task runs on, or 0
+    /// (`local::stranded_implicit`). It fits beside the variant's tag: no handle grows.
+    Local(
+        async_task::FallibleTask<Result<Output<T>, Panicked>, crate::local::Meta>,
+        u32,
+    ),
     Hooked(async_task::FallibleTask<Result<Output<T>, Panicked>, ()>),
 }
 
@@ -691,9 +696,10 @@ impl<T> Task<T> {
     pub(crate) fn from_local(
         inner: async_task::Task<Result<Output<T>, Panicked>, crate::local::Meta>,
         id: TaskId,
+        implicit_tag: u32,
     ) -> Task<T> {
         Task {
-            inner: Inner::Local(inner.fallible()),
+            inner: Inner::Local(inner.fallible(), implicit_tag),
             id,
         }
     }
@@ -722,7 +728,7 @@ impl<T> Task<T> {
     pub fn detach(self) {
         match self.inner {
             Inner::Multi(t) => t.detach(),
-            Inner::Local(t) => t.detach(),
+            Inner::Local(t, _) => t.detach(),
             Inner::Hooked(t) => t.detach(),
         }
     }
@@ -741,7 +747,7 @@ impl<T> Task<T> {
     pub async fn cancel(self) -> Option<T> {
         let outcome = match self.inner {
             Inner::Multi(t) => t.cancel().await,
-            Inner::Local(t) => t.cancel().await,
+            Inner::Local(t, _) => t.cancel().await,
             // Its future is dropped only when its scheduler runs (or drops) its runnable, which
             // may be long after (a CPU pool busy with other jobs): do not wait for that. A task
             // that finished has its output (or panic) here at once.
@@ -775,7 +781,7 @@ impl<T> Task<T> {
     pub fn is_finished(&self) -> bool {
         match &self.inner {
             Inner::Multi(t) => t.is_finished(),
-            Inner::Local(t) => t.is_finished(),
+            Inner::Local(t, _) => t.is_finished(),
             Inner::Hooked(t) => t.is_finished(),
         }
     }
@@ -801,7 +807,20 @@ impl<T> Future for Task<T> {
         let id = self.id;
         let polled = match &mut self.inner {
             Inner::Multi(t) => Pin::new(t).poll(cx),
-            Inner::Local(t) => Pin::new(t).poll(cx),
+            Inner::Local(t, tag) => {
+                let polled = Pin::new(t).poll(cx);
+                if polled.is_pending() && *tag != 0 && crate::local::stranded_implicit(*tag) {
+                    panic!(
+                        "corio: task {id} was spawned by spawn_local outside any runtime, so it \
+                         runs on this thread's implicit loop, which runs only inside the free \
+                         function corio::block_on on this thread; awaiting it here (in run_local, \
+                         a LocalRuntime's or a Runtime's block_on, or another executor) could \
+                         never finish. Spawn it inside the runtime that awaits it, or await it \
+                         under corio::block_on"
+                    );
+                }
+                polled
+            }
             Inner::Hooked(t) => Pin::new(t).poll(cx),
         };
         match polled {
