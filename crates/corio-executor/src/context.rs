@@ -86,7 +86,8 @@ impl Drop for Guards {
     }
 }
 
-fn next_runtime_id() -> u32 {
+/// A new nonzero id, unique unless 2^32 - 1 were drawn (runtimes, implicit loops).
+pub(crate) fn next_runtime_id() -> u32 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(1);
     loop {

@@ -21,7 +21,7 @@ use std::panic::Location;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
@@ -249,7 +249,12 @@ impl Core {
             driver: RefCell::new(driver),
             tick: Cell::new(0),
             implicit,
-            implicit_tag: if implicit { next_implicit_tag() } else { 0 },
+            implicit_tag: if implicit {
+                // Never 0: drawn from the runtime ids.
+                context::next_runtime_id()
+            } else {
+                0
+            },
             parent: None,
             rng: Cell::new(seed.map(|s| s ^ 0x2545_F491_4F6C_DD1D)),
             user_rng: Cell::new(seed.map(|s| s ^ 0x6A09_E667_F3BC_C908)),
@@ -498,17 +503,6 @@ struct Implicit(Rc<Core>);
 impl Drop for Implicit {
     fn drop(&mut self) {
         self.0.shutdown();
-    }
-}
-
-/// A number for a new implicit runtime: never 0, unique unless 2^32 - 1 of them were made.
-fn next_implicit_tag() -> u32 {
-    static NEXT: AtomicU32 = AtomicU32::new(1);
-    loop {
-        let tag = NEXT.fetch_add(1, Ordering::Relaxed);
-        if tag != 0 {
-            return tag;
-        }
     }
 }
 

@@ -77,11 +77,14 @@ fn hogs_do_not_starve_timers_io_or_tasks_on_run_local() {
 
 #[test]
 fn hogs_do_not_starve_timers_io_or_tasks_on_a_one_worker_runtime() {
-    within_a_minute(|| {
-        let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
-        // The whole scenario runs inside a task, so it competes with the hogs for the one worker.
-        rt.block_on(rt.spawn(starved_work()));
-    });
+    within_a_minute(|| in_a_task_on_one_worker(starved_work()));
+}
+
+/// Runs `scenario` inside a task of a one-worker runtime, so that it competes with the tasks it
+/// spawns for the one worker (and only the worker polls the driver).
+fn in_a_task_on_one_worker(scenario: impl std::future::Future<Output = ()> + Send + 'static) {
+    let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+    rt.block_on(rt.spawn(scenario));
 }
 
 #[test]
@@ -295,9 +298,5 @@ fn a_task_that_spends_its_budget_lets_io_in_at_once_on_run_local() {
 
 #[test]
 fn a_task_that_spends_its_budget_lets_io_in_at_once_on_a_one_worker_runtime() {
-    within_a_minute(|| {
-        let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
-        // Inside a task, so that the loop and the receiver share the one worker.
-        rt.block_on(rt.spawn(spent_budget_lets_io_in()));
-    });
+    within_a_minute(|| in_a_task_on_one_worker(spent_budget_lets_io_in()));
 }
