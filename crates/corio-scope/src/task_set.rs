@@ -183,7 +183,10 @@ impl<T: Send + 'static> TaskSet<T> {
         self.next_id += 1;
         let cell = Arc::new(Cell {
             state: Mutex::new(State {
-                stage: Stage::Idle(Box::pin(future)),
+                // With the task-local values in scope here, so that a member cancelled before
+                // or between its polls is dropped with its own values set, wherever the set
+                // drops it (`cancel_all`, the set's drop), as a task's future is.
+                stage: Stage::Idle(Box::pin(corio_executor::task::inherit(future))),
                 cancelled: false,
             }),
             gone: Condvar::new(),

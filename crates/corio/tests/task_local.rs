@@ -375,3 +375,54 @@ fn spawn_local_in_a_pool_job_panics_naming_run_local_instead_of_hanging() {
         assert_eq!(inside_a_loop, 5);
     });
 }
+
+/// A `TaskSet` member that the set cancels (`cancel_all`, or the set's drop) is dropped by the
+/// set on the cancelling task's thread; its destructor still sees its own values, as a cancelled
+/// task's does, not the canceller's and not none (found by a conformance probe: the member saw
+/// the canceller's value 2, and nothing when the set was dropped outside any scope).
+#[test]
+fn a_cancelled_task_set_members_destructor_sees_its_own_values() {
+    use std::sync::{Arc, Mutex};
+
+    struct Seen(Arc<Mutex<Vec<Option<u64>>>>);
+    impl Drop for Seen {
+        fn drop(&mut self) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(REQUEST_ID.try_with(|v| *v).ok());
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    corio::run(async move {
+        // Polled, then cancelled by cancel_all inside another value's scope.
+        let mut set = corio::TaskSet::new();
+        REQUEST_ID
+            .scope(1, async {
+                for _ in 0..2 {
+                    let guard = Seen(log.clone());
+                    set.spawn(async move {
+                        let _guard = guard;
+                        std::future::pending::<()>().await
+                    });
+                }
+            })
+            .await;
+        corio::sleep(Duration::from_millis(10)).await;
+        REQUEST_ID.scope(2, async { set.cancel_all() }).await;
+        // Dropped outside any scope, before its first poll.
+        let mut set = corio::TaskSet::new();
+        REQUEST_ID
+            .scope(3, async {
+                let guard = Seen(log.clone());
+                set.spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await
+                });
+            })
+            .await;
+        drop(set);
+    });
+    assert_eq!(*seen.lock().unwrap(), [Some(1), Some(1), Some(3)]);
+}
