@@ -39,7 +39,9 @@
 //!    dropped lets the next offer be chosen.
 //! 6. A get that is dropped after an item was handed to it passes the item to the next getter in
 //!    line or, when there is none, puts it in the buffer, where the next get finds it. So a
-//!    handed item is never lost, and a rendezvous queue's `len` may briefly be 1. It is the one
+//!    handed item is never lost, and a rendezvous queue's `len` may briefly be 1. `close_now`
+//!    takes handed items out of the gets' nodes too. After `close`, a handed item that comes
+//!    back this way is delivered to the next get, even if a get failed in between. It is the one
 //!    exception to FIFO order: puts that came after may already have handed their items to other
 //!    gets, which may have returned them, so the passed-on item can come out after items put
 //!    later (even to the same consumer). Keeping it in order would need the put to complete in
@@ -288,6 +290,16 @@ impl<T> Shared<T> {
         let mut st = lock(&self.state);
         let mut wakers = Wakers::with_spare(&mut st.spare);
         st.close(&mut wakers);
+        // Rendezvous: items handed to gets that have not returned them yet are still in the
+        // queue (invariant 1); they come out with the rest, and those gets then fail.
+        if st.is_rendezvous() {
+            let State { getters, buf, .. } = &mut *st;
+            for payload in getters.payloads_mut() {
+                if let Some(item) = payload.take() {
+                    buf.push(item);
+                }
+            }
+        }
         let items = st.buf.drain_in_order();
         st.finish(items.len(), &mut wakers);
         drop(st);

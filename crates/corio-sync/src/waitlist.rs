@@ -156,6 +156,11 @@ impl<P> WaitList<P> {
         (self.tail != NIL).then_some(self.tail)
     }
 
+    /// Every waiter's payload, in line or already notified, in no particular order.
+    pub(crate) fn payloads_mut(&mut self) -> impl Iterator<Item = &mut P> + '_ {
+        self.nodes.iter_mut().map(|(_, node)| &mut node.payload)
+    }
+
     /// The keys of the waiters in line, front to back.
     pub(crate) fn keys(&self) -> impl Iterator<Item = usize> + '_ {
         let mut cursor = self.head;

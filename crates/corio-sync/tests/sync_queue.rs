@@ -100,6 +100,39 @@ fn close_now_returns_items_in_get_order_and_counts_them_done() {
     assert_eq!(q.task_done(), Err(TaskDoneError));
 }
 
+/// On a rendezvous queue, an item a put handed to a waiting get is still in the queue until that
+/// get returns it: `close_now` returns it (and counts it done), and the get then fails (found by
+/// a conformance probe: `close_now` returned nothing, the dropped get put the item back, `join`
+/// waited for ever and a later get returned it).
+#[test]
+fn close_now_on_a_rendezvous_queue_returns_items_handed_to_gets() {
+    macro_rules! check {
+        ($q:expr) => {{
+            let q = $q;
+            let mut waiting = Manual::new(q.get());
+            waiting.pending();
+            let mut dropped = Manual::new(q.get());
+            dropped.pending();
+            q.try_put(7).unwrap(); // handed to `waiting`
+            q.try_put(8).unwrap(); // handed to `dropped`
+            let mut rest = q.close_now();
+            rest.sort();
+            assert_eq!(rest, [7, 8]);
+            assert_eq!(waiting.ready(), Err(GetError));
+            drop(dropped);
+            assert_eq!(q.len(), 0);
+            assert_eq!(q.unfinished(), 0);
+            let mut join = Manual::new(q.join());
+            join.ready();
+            let mut late = Manual::new(q.get());
+            assert_eq!(late.ready(), Err(GetError));
+        }};
+    }
+    check!(Queue::<u32>::bounded(0));
+    check!(LifoQueue::<u32>::bounded(0));
+    check!(PriorityQueue::<u32>::bounded(0));
+}
+
 #[test]
 fn join_waits_for_taken_but_not_done_after_close() {
     let q = Queue::unbounded();
@@ -268,7 +301,7 @@ fn rendezvous_chosen_put_that_finds_no_getter_keeps_its_place() {
 }
 
 #[test]
-fn rendezvous_close_hands_offers_back_and_keeps_handed_items() {
+fn rendezvous_close_now_hands_offers_back_and_takes_handed_items() {
     let q = PriorityQueue::bounded(0);
     let mut handed = Manual::new(q.get());
     handed.pending();
@@ -278,10 +311,12 @@ fn rendezvous_close_hands_offers_back_and_keeps_handed_items() {
     let mut b = Manual::new(q.put(1));
     a.pending();
     b.pending();
-    assert_eq!(q.close_now(), Vec::<i32>::new());
+    // The handed item is still in the queue until its get returns it (invariant 1), so
+    // close_now returns it and that get fails; the waiting offers go back to their puts.
+    assert_eq!(q.close_now(), [0]);
     assert_eq!(a.ready(), Err(PutError(2)));
     assert_eq!(b.ready(), Err(PutError(1)));
-    assert_eq!(handed.ready(), Ok(0), "a handed item belongs to its getter");
+    assert_eq!(handed.ready(), Err(GetError));
 }
 
 #[test]
