@@ -40,13 +40,17 @@
 //! 6. A get that is dropped after an item was handed to it passes the item to the next getter in
 //!    line or, when there is none, puts it in the buffer, where the next get finds it. So a
 //!    handed item is never lost, and a rendezvous queue's `len` may briefly be 1. `close_now`
-//!    takes handed items out of the gets' nodes too. After `close`, a handed item that comes
-//!    back this way is delivered to the next get, even if a get failed in between. It is the one
+//!    takes handed items out of the gets' nodes too; after `close`, see invariant 7. It is the one
 //!    exception to FIFO order: puts that came after may already have handed their items to other
 //!    gets, which may have returned them, so the passed-on item can come out after items put
 //!    later (even to the same consumer). Keeping it in order would need the put to complete in
 //!    the get's poll, which makes a dropped put's outcome unknowable (see above), or one
 //!    hand-over at a time; exact cancellation is the guarantee kept.
+//! 7. `handed` counts the gets holding a handed item. After `close`, a get finds the queue
+//!    closed (and fails) only when the buffer is empty *and* `handed` is 0: a handed item can
+//!    still come back from a dropped get, and it must find a get waiting for it, not consumers
+//!    that already stopped at their first failure. When the last handed item is returned after
+//!    `close`, the gets waiting for it are woken, and fail.
 
 use std::fmt;
 use std::future::Future;
@@ -77,6 +81,8 @@ struct State<T> {
     /// Waiting putters. In a rendezvous queue the payload is the offered item while the put waits.
     putters: WaitList<Option<T>>,
     joiners: WaitList<()>,
+    /// Rendezvous: gets holding an item a put handed them, not yet returned (invariant 7).
+    handed: usize,
     spare: Vec<Waker>,
 }
 
@@ -117,6 +123,7 @@ impl<T> State<T> {
             return Err(item);
         };
         self.getters.node_mut(head).payload = Some(item);
+        self.handed += 1;
         self.unfinished = self.unfinished.saturating_add(1);
         Ok(self.getters.notify(head))
     }
@@ -169,7 +176,8 @@ impl<T> State<T> {
             };
             return Ok((item, putter));
         }
-        if self.closed {
+        // Invariant 7: after close, a handed item may still come back from a dropped get.
+        if self.closed && self.handed == 0 {
             Err(TryGetError::Closed)
         } else {
             Err(TryGetError::Empty)
@@ -205,6 +213,7 @@ impl<T> Shared<T> {
                 getters: WaitList::new(),
                 putters: WaitList::new(),
                 joiners: WaitList::new(),
+                handed: 0,
                 spare: Vec::new(),
             }),
         }
@@ -299,6 +308,7 @@ impl<T> Shared<T> {
                     buf.push(item);
                 }
             }
+            st.handed = 0;
         }
         let items = st.buf.drain_in_order();
         st.finish(items.len(), &mut wakers);
@@ -549,7 +559,14 @@ impl<T> Future for Get<'_, T> {
                 // Rendezvous: a putter handed this item over.
                 this.key = None;
                 st.getters.remove(key);
+                st.handed -= 1;
+                // Invariant 7: the last handed item after close is out; those waiting fail.
+                let mut wakers = Wakers::with_spare(&mut st.spare);
+                if st.closed && st.handed == 0 {
+                    st.getters.notify_all(&mut wakers, |_| {});
+                }
                 drop(st);
+                return_spare(&this.shared.state, wakers.wake());
                 coop::spend(cx);
                 return Poll::Ready(Ok(item));
             }
@@ -599,6 +616,7 @@ impl<T> Drop for Get<'_, T> {
                 }
                 None => {
                     st.buf.push(item);
+                    st.handed -= 1;
                     None
                 }
             }

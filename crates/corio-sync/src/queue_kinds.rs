@@ -349,9 +349,9 @@ macro_rules! queue_api {
 ///   One exception, on a rendezvous queue only: a `get` that a `put` handed its item to, and that
 ///   is dropped before it returns the item, passes the item on to the next get; items put after
 ///   it may have come out already (the put completed at the hand-over, so the item cannot go
-///   back to it). Likewise, if that happens after [`close`](Self::close), the item is still
-///   delivered to the next get even when a get failed in between; [`close_now`](Self::close_now)
-///   returns such handed items with the rest.
+///   back to it). After [`close`](Self::close), gets fail only once no such handed item can
+///   come back (a get waits meanwhile), and [`close_now`](Self::close_now) returns handed items
+///   with the rest.
 /// - [`task_done`](Self::task_done) and [`join`](Self::join) count unfinished work as asyncio does.
 ///
 /// # Examples
