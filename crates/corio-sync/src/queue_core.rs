@@ -560,13 +560,15 @@ impl<T> Future for Get<'_, T> {
                 this.key = None;
                 st.getters.remove(key);
                 st.handed -= 1;
-                // Invariant 7: the last handed item after close is out; those waiting fail.
-                let mut wakers = Wakers::with_spare(&mut st.spare);
                 if st.closed && st.handed == 0 {
+                    // Invariant 7: the last handed item after close is out; those waiting fail.
+                    let mut wakers = Wakers::with_spare(&mut st.spare);
                     st.getters.notify_all(&mut wakers, |_| {});
+                    drop(st);
+                    return_spare(&this.shared.state, wakers.wake());
+                } else {
+                    drop(st);
                 }
-                drop(st);
-                return_spare(&this.shared.state, wakers.wake());
                 coop::spend(cx);
                 return Poll::Ready(Ok(item));
             }
