@@ -322,9 +322,9 @@ impl Stream for Incoming<'_> {
 /// cheap to clone: a clone is another handle to the same connection, so one task can read while
 /// another writes. `close()` (from `AsyncWriteExt`) shuts down the write half.
 ///
-/// Two tasks reading (or two writing) the same connection at once through the poll API share one
-/// waker slot per direction, and only the last one registered is woken: read and write from one
-/// task each.
+/// Two tasks may read (or write) the same connection at once: each arrival wakes every task
+/// waiting in that direction, and which of them gets the bytes is up to the race. To split a
+/// stream between tasks, read from one and write from the other.
 ///
 /// # Examples
 ///

@@ -279,6 +279,38 @@ fn a_clone_dropped_while_a_reader_waits_leaves_the_connection_open() {
     }
 }
 
+/// Two tasks reading one connection through two clones: the second reader to wait does not
+/// make the first miss the data. Each arrival wakes both; the one that finds nothing waits again
+/// and is woken by the next arrival.
+#[test]
+fn two_readers_on_clones_are_both_woken() {
+    let (mut client, server) = block_on(pair());
+    let (mut a, mut b) = (server.clone(), server);
+    let (count_a, waker_a) = counting();
+    let (count_b, waker_b) = counting();
+    let mut buf = [0; 16];
+    let read = |stream: &mut TcpStream, waker: &Waker, buf: &mut [u8]| {
+        Pin::new(stream).poll_read(&mut Context::from_waker(waker), buf)
+    };
+    assert!(read(&mut a, &waker_a, &mut buf).is_pending());
+    assert!(read(&mut b, &waker_b, &mut buf).is_pending());
+    block_on(client.write_all(b"first")).unwrap();
+    count_a.wait_past(0, "reader A, the first to wait");
+    count_b.wait_past(0, "reader B");
+    // B takes the bytes; A finds none and waits for the next arrival.
+    assert!(matches!(
+        read(&mut b, &waker_b, &mut buf),
+        Poll::Ready(Ok(5))
+    ));
+    assert!(read(&mut a, &waker_a, &mut buf).is_pending());
+    block_on(client.write_all(b"second")).unwrap();
+    count_a.wait_past(1, "reader A, waiting alone");
+    match read(&mut a, &waker_a, &mut buf) {
+        Poll::Ready(Ok(n)) => assert_eq!(&buf[..n], b"second"),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// To stop a reader that waits in another task, shut the read half down from any handle: the
 /// reader wakes and reads EOF.
 #[cfg(target_os = "linux")]

@@ -11,7 +11,12 @@
 //!   bit the same way (`poll_io_until_drained`, Linux only), unless a hang-up was reported: its
 //!   end of stream has no later event to announce it.
 //! - Each direction has one waker slot for the `poll_*` API, plus a slab of wakers for the
-//!   `readable()`/`writable()` futures, which remove their entry when dropped.
+//!   `readable()`/`writable()` futures, which remove their entry when dropped. A `poll_*` caller
+//!   that finds another task's waker in the slot moves it to the direction's `displaced` list
+//!   (unless an equal waker is there already) instead of dropping it, so two tasks reading (or
+//!   writing) one source at once are both woken by the next event: none waits for an event that
+//!   already came. The list holds at most one waker per task that polled the direction since its
+//!   last event, and every event empties it with the slot.
 //! - No lock is held across a syscall except the poller's own.
 //! - With the io_uring backend (feature `io-uring`, `uring.rs`), a source also has a receive
 //!   state for `Async::poll_recv`, and `waiting()` counts receives in flight, so that the
@@ -71,17 +76,40 @@ impl Dir {
 struct Direction {
     /// The waker of the last `poll_read`/`poll_write`-style caller.
     waker: Option<Waker>,
+    /// Wakers that other `poll_*` callers pushed out of `waker` since the last event, one per
+    /// task (see the module's invariants).
+    displaced: Vec<Waker>,
     /// Wakers of `readable()`/`writable()` futures, keyed so they can remove themselves.
     waiters: Slab<Option<Waker>>,
 }
 
 impl Direction {
     fn is_waiting(&self) -> bool {
-        self.waker.is_some() || self.waiters.iter().any(|(_, w)| w.is_some())
+        self.waker.is_some()
+            || !self.displaced.is_empty()
+            || self.waiters.iter().any(|(_, w)| w.is_some())
+    }
+
+    /// Puts `waker` in the `poll_*` slot. A different waker already there is another task
+    /// waiting on this direction: it moves to `displaced`, to be woken by the next event too.
+    fn park(&mut self, waker: &Waker) {
+        match &mut self.waker {
+            Some(w) if w.will_wake(waker) => {}
+            Some(w) => {
+                let old = std::mem::replace(w, waker.clone());
+                // The task now in the slot needs no second entry, and one per task is enough.
+                self.displaced.retain(|d| !d.will_wake(waker));
+                if !self.displaced.iter().any(|d| d.will_wake(&old)) {
+                    self.displaced.push(old);
+                }
+            }
+            w => *w = Some(waker.clone()),
+        }
     }
 
     fn drain(&mut self, out: &mut Vec<Waker>) {
         out.extend(self.waker.take());
+        out.append(&mut self.displaced);
         out.extend(self.waiters.iter_mut().filter_map(|(_, w)| w.take()));
     }
 }
@@ -546,10 +574,7 @@ impl Reactor {
         let mut dirs = source.lock();
         let slot = &mut dirs[dir.index()];
         let was_waiting = slot.is_waiting();
-        match &mut slot.waker {
-            Some(w) if w.will_wake(waker) => {}
-            w => *w = Some(waker.clone()),
-        }
+        slot.park(waker);
         if !was_waiting {
             inner.waiting.fetch_add(1, Ordering::AcqRel);
         }

@@ -310,3 +310,50 @@ async fn corio_timer_free_pause() {
         futures_lite::future::yield_now().await;
     }
 }
+
+/// Two tasks reading one source through the poll API (two clones of a stream, one reader each):
+/// the second registration must not make the first reader miss the next event. Each event wakes
+/// both; the one that finds no data registers again and is woken by the event after.
+#[test]
+fn two_readers_through_the_poll_api_are_both_woken() {
+    let mut driver = ReactorDriver::new().unwrap();
+    let reactor = driver.reactor();
+    let _entered = reactor.enter();
+    let (std_socket, addr) = udp();
+    let socket = Async::new(std_socket).unwrap();
+    let (peer, _) = udp();
+    let (count_a, waker_a) = counting();
+    let (count_b, waker_b) = counting();
+    let mut buf = [0; 8];
+    let read = |waker: &Waker, buf: &mut [u8]| {
+        socket.poll_read_with(&mut Context::from_waker(waker), |s| s.recv(buf))
+    };
+    assert!(read(&waker_a, &mut buf).is_pending());
+    assert!(read(&waker_b, &mut buf).is_pending());
+    // A polls again (say, a select loop): still one entry per task.
+    assert!(read(&waker_a, &mut buf).is_pending());
+    assert_eq!(reactor.waiting(), 1);
+    peer.send_to(b"one", addr).unwrap();
+    park_until_event(&mut driver);
+    assert_eq!((count_a.get(), count_b.get()), (1, 1), "both readers woken");
+    assert_eq!(reactor.waiting(), 0, "the event took every waker");
+    // B takes the datagram; A finds nothing and waits again, alone.
+    assert!(matches!(read(&waker_b, &mut buf), Poll::Ready(Ok(3))));
+    assert!(read(&waker_a, &mut buf).is_pending());
+    peer.send_to(b"two", addr).unwrap();
+    park_until_event(&mut driver);
+    assert_eq!(
+        (count_a.get(), count_b.get()),
+        (2, 1),
+        "A woken by the next event"
+    );
+    assert!(matches!(read(&waker_a, &mut buf), Poll::Ready(Ok(3))));
+    assert_eq!(&buf[..3], b"two");
+    // A registration left behind by a reader that went away is dropped by the next event too.
+    assert!(read(&waker_a, &mut buf).is_pending());
+    assert!(read(&waker_b, &mut buf).is_pending());
+    peer.send_to(b"three", addr).unwrap();
+    park_until_event(&mut driver);
+    assert_eq!((count_a.get(), count_b.get()), (3, 2));
+    assert_eq!(reactor.waiting(), 0);
+}
