@@ -12,7 +12,10 @@
 //! an expired scope waits for its shielded parts to finish before it cancels.
 //!
 //! Primitives started inside an expired scope are never polled: the scope cancels before it polls
-//! its future again. A task *spawned* from inside a scope is not governed by it (use a task group
+//! its future again. The exception is the one future of a deadline helper ([`fail_after`],
+//! [`fail_at`], [`move_on_after`], [`move_on_at`]): like `timeout`, it is polled before the
+//! deadline is checked, so a future that is ready wins; once one poll past the deadline has
+//! found it pending, it is dropped. A task *spawned* from inside a scope is not governed by it (use a task group
 //! for that); its own code can still read [`current_deadline`] only if it runs inside a scope.
 
 use std::cell::RefCell;
@@ -313,6 +316,7 @@ impl CancelScope {
             future: Some(future),
             state: self.state.clone(),
             sleep: None,
+            poll_first: false,
         }
     }
 }
@@ -336,6 +340,9 @@ pin_project! {
         future: Option<F>,
         state: Arc<State>,
         sleep: Option<Sleep>,
+        // `fail_after` and friends: the future is polled before the deadline is checked, as
+        // `timeout` does, so a future that is ready wins (see `deadline_scope`).
+        poll_first: bool,
     }
 }
 
@@ -356,6 +363,20 @@ impl Drop for PopOnDrop {
     }
 }
 
+/// Polls a scope's future with the scope on the thread's scope stack.
+fn poll_in_scope<F: Future>(
+    future: Pin<&mut F>,
+    state: &Arc<State>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    STACK.with(|s| {
+        s.borrow_mut()
+            .push((corio_executor::task::id(), state.clone()))
+    });
+    let _pop = PopOnDrop;
+    future.poll(cx)
+}
+
 impl<F: Future> Future for Scoped<F> {
     type Output = Result<F::Output, Elapsed>;
 
@@ -369,7 +390,19 @@ impl<F: Future> Future for Scoped<F> {
                 _ => *w = Some(cx.waker().clone()),
             }
         }
+        // Whether the future was polled in this call (a `poll_first` scope polls it once, first).
+        let mut polled = false;
         loop {
+            if *this.poll_first && !polled {
+                polled = true;
+                if let Some(future) = this.future.as_mut().as_pin_mut()
+                    && let Poll::Ready(output) = poll_in_scope(future, &state, cx)
+                {
+                    this.future.set(None);
+                    *this.sleep = None;
+                    return Poll::Ready(Ok(output));
+                }
+            }
             let deadline = state.deadline();
             let expired = state.cancelled.load(Ordering::Acquire)
                 || deadline.is_some_and(|d| corio_timer::now() >= d);
@@ -389,15 +422,9 @@ impl<F: Future> Future for Scoped<F> {
             let Some(future) = this.future.as_mut().as_pin_mut() else {
                 return Poll::Ready(Err(Elapsed::new(deadline)));
             };
-            STACK.with(|s| {
-                s.borrow_mut()
-                    .push((corio_executor::task::id(), state.clone()))
-            });
-            let polled = {
-                let _pop = PopOnDrop;
-                future.poll(cx)
-            };
-            if let Poll::Ready(output) = polled {
+            if !(*this.poll_first && polled)
+                && let Poll::Ready(output) = poll_in_scope(future, &state, cx)
+            {
                 this.future.set(None);
                 *this.sleep = None;
                 return Poll::Ready(Ok(output));
@@ -432,6 +459,10 @@ impl<F: Future> Future for Scoped<F> {
 /// Runs `future` for at most `duration`: `Some(output)`, or `None` once the deadline passes (the
 /// future is then dropped). Trio's `move_on_after`.
 ///
+/// The deadline counts from this call, and the future is polled before the deadline is checked,
+/// as with `timeout`: a future that is ready wins, even with a zero `duration` or when it becomes
+/// ready exactly at the deadline.
+///
 /// # Examples
 ///
 /// ```
@@ -444,8 +475,12 @@ impl<F: Future> Future for Scoped<F> {
 ///     assert_eq!(r, Some(1));
 /// });
 /// ```
-pub async fn move_on_after<F: Future>(duration: Duration, future: F) -> Option<F::Output> {
-    CancelScope::after(duration).run(future).await.ok()
+pub fn move_on_after<F: Future>(
+    duration: Duration,
+    future: F,
+) -> impl Future<Output = Option<F::Output>> {
+    let scoped = deadline_scope(CancelScope::after(duration), future);
+    async move { scoped.await.ok() }
 }
 
 /// Like [`move_on_after`] with an absolute deadline.
@@ -463,16 +498,21 @@ pub async fn move_on_after<F: Future>(duration: Duration, future: F) -> Option<F
 ///     assert_eq!(corio_scope::move_on_at(later, async { 1 }).await, Some(1));
 /// });
 /// ```
-pub async fn move_on_at<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
-    CancelScope::with_deadline(Some(deadline))
-        .run(future)
-        .await
-        .ok()
+pub fn move_on_at<F: Future>(
+    deadline: Instant,
+    future: F,
+) -> impl Future<Output = Option<F::Output>> {
+    let scoped = deadline_scope(CancelScope::with_deadline(Some(deadline)), future);
+    async move { scoped.await.ok() }
 }
 
 /// Runs `future` for at most `duration`: `Ok(output)`, or `Err(Elapsed)` once the deadline
 /// passes (the future is then dropped). Trio's `fail_after`. The error's
 /// [`deadline`](Elapsed::deadline) says which scope fired.
+///
+/// The deadline counts from this call, and the future is polled before the deadline is checked,
+/// as with `timeout`: a future that is ready wins, even with a zero `duration` or when it becomes
+/// ready exactly at the deadline.
 ///
 /// # Examples
 ///
@@ -490,8 +530,8 @@ pub async fn move_on_at<F: Future>(deadline: Instant, future: F) -> Option<F::Ou
 ///     assert_eq!(r.unwrap_err().deadline(), Some(outer));
 /// });
 /// ```
-pub async fn fail_after<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
-    CancelScope::after(duration).run(future).await
+pub fn fail_after<F: Future>(duration: Duration, future: F) -> Scoped<F> {
+    deadline_scope(CancelScope::after(duration), future)
 }
 
 /// Like [`fail_after`] with an absolute deadline.
@@ -507,8 +547,18 @@ pub async fn fail_after<F: Future>(duration: Duration, future: F) -> Result<F::O
 ///     assert_eq!(r.unwrap_err().deadline(), Some(deadline));
 /// });
 /// ```
-pub async fn fail_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
-    CancelScope::with_deadline(Some(deadline)).run(future).await
+pub fn fail_at<F: Future>(deadline: Instant, future: F) -> Scoped<F> {
+    deadline_scope(CancelScope::with_deadline(Some(deadline)), future)
+}
+
+/// The scope of [`fail_after`] and friends, made when they are called: the deadline counts from
+/// the call, as `timeout`'s does, and the future is polled before the deadline is checked, so a
+/// future that is ready (already, or exactly when the deadline passes) wins, as with `timeout`.
+fn deadline_scope<F: Future>(scope: CancelScope, future: F) -> Scoped<F> {
+    Scoped {
+        poll_first: true,
+        ..scope.run(future)
+    }
 }
 
 /// The earliest deadline of the cancel scopes around the calling code, or `None` if there is

@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use corio_scope::{
@@ -79,12 +79,27 @@ fn expired_scopes_are_level_triggered() {
         // A scope whose deadline has already passed never polls its future at all.
         let polled = AtomicBool::new(false);
         let past = corio_timer::now();
-        let r = move_on_at(past, async {
-            polled.store(true, Ordering::SeqCst);
-        })
-        .await;
-        assert_eq!(r, None);
+        let scope = CancelScope::with_deadline(Some(past));
+        let r = scope
+            .run(async {
+                polled.store(true, Ordering::SeqCst);
+            })
+            .await;
+        assert!(r.is_err());
         assert!(!polled.load(Ordering::SeqCst));
+        // The deadline helpers poll their future once first, as `timeout` does: a ready one wins,
+        // a pending one is dropped after that poll.
+        assert_eq!(move_on_at(past, async { 1 }).await, Some(1));
+        let polls = AtomicUsize::new(0);
+        let r = move_on_at(
+            past,
+            std::future::poll_fn(|_| {
+                polls.fetch_add(1, Ordering::SeqCst);
+                std::task::Poll::<()>::Pending
+            }),
+        )
+        .await;
+        assert_eq!((r, polls.load(Ordering::SeqCst)), (None, 1));
     });
 }
 
