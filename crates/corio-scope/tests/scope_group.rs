@@ -178,6 +178,46 @@ fn a_child_panic_cancels_siblings_then_resumes_in_the_caller() {
     );
 }
 
+/// A child whose destructor panics while the group cancels it is a child that panicked: the
+/// panic resumes in the group's caller, for a spawned child as for a local one (a conformance
+/// probe found the spawned one's panic reported as unobserved, and the group returning `Err`).
+#[test]
+fn a_child_whose_destructor_panics_on_cancel_resumes_the_panic_in_the_caller() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("drop panic");
+            }
+        }
+    }
+    for local in [false, true] {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(async move {
+                let _: Result<(), GroupError<u8>> = task_group(async move |g| {
+                    let victim = async {
+                        let _bomb = PanicOnDrop;
+                        std::future::pending::<Result<(), u8>>().await
+                    };
+                    if local {
+                        g.spawn_local(victim);
+                    } else {
+                        g.spawn(victim);
+                    }
+                    g.spawn(async {
+                        corio_timer::sleep(Duration::from_millis(2)).await;
+                        Err::<(), u8>(7)
+                    });
+                    Ok(())
+                })
+                .await;
+            })
+        }));
+        let payload = caught.expect_err(if local { "spawn_local" } else { "spawn" });
+        assert_eq!(*payload.downcast_ref::<&str>().unwrap(), "drop panic");
+    }
+}
+
 #[test]
 fn a_body_panic_also_cancels_the_children() {
     let counter = DropCounter::new();

@@ -110,10 +110,10 @@ fn a_task_group_cancelling_a_child_whose_destructor_panics() {
                 Ok::<_, &str>(())
             }))
         }));
-        // The local child is part of the group's own future: its destructor's panic counts as a
-        // child's panic and resumes in the caller, after every child is gone. The spawned
-        // child's runs on the runtime, which reports it.
-        let payload = out.expect_err("the local child's destructor panic resumes here");
+        // A destructor's panic, local or spawned child alike, counts as that child's panic: one
+        // resumes in the caller, after every child is gone, and the other is reported (only one
+        // panic can resume).
+        let payload = out.expect_err("a child's destructor panic resumes here");
         assert_eq!(panic_text(payload), "destructor bomb");
         assert_eq!(
             drops.count(),
@@ -124,7 +124,7 @@ fn a_task_group_cancelling_a_child_whose_destructor_panics() {
         assert_eq!(
             bombs(&reports),
             1,
-            "the spawned child's bomb, reported once"
+            "the other child's bomb, reported once"
         );
         assert_eq!(rt.block_on(rt.spawn(async { 5 })), 5, "still serving");
     }

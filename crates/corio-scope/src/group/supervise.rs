@@ -12,15 +12,31 @@ use pin_project_lite::pin_project;
 use super::shared::{Shared, wake};
 
 pin_project! {
-    /// Runs a child to its outcome and reports it. Field order is drop order: the child's future
-    /// is dropped before `done` counts it as finished, also when it is cancelled before its first
-    /// poll.
+    /// Runs a child to its outcome and reports it. The child's future is dropped before `done`
+    /// counts it as finished (field order is drop order, and `drop` below empties `child`
+    /// first), also when it is cancelled before its first poll. A panic from the child's
+    /// destructor (the group cancelled it, or it completed) is the child's panic: it goes to the
+    /// group, which resumes it in its caller, as for a local child; not to the executor, which
+    /// would report it as a panic nobody awaited.
     pub(super) struct Supervise<F, T, E> {
         #[pin]
-        child: F,
+        child: Option<F>,
         tx: Option<oneshot::Sender<T>>,
         location: &'static Location<'static>,
         done: Done<E>,
+    }
+
+    impl<F, T, E> PinnedDrop for Supervise<F, T, E> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let child = this.child.as_mut();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || {
+                let mut child = child;
+                child.set(None);
+            })) {
+                this.done.shared.panicked(payload, this.location);
+            }
+        }
     }
 }
 
@@ -32,7 +48,7 @@ pub(super) fn supervise<T, E, F>(
     location: &'static Location<'static>,
 ) -> Supervise<F, T, E> {
     Supervise {
-        child,
+        child: Some(child),
         tx: Some(tx),
         location,
         done: Done {
@@ -50,7 +66,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        let child = this.child;
+        let Some(child) = this.child.as_pin_mut() else {
+            // Only `drop` empties it.
+            return Poll::Ready(());
+        };
         let outcome = match catch_unwind(AssertUnwindSafe(|| child.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(outcome)) => Ok(outcome),
