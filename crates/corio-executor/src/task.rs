@@ -738,6 +738,13 @@ impl<T> Task<T> {
     /// Returns the output if the task had already finished, `None` otherwise. If the task had
     /// finished by panicking, the panic resumes here.
     ///
+    /// The exception is a task run by its own scheduler (a `spawn_cpu` job, a task built with
+    /// [`Builder::spawn_with_scheduler`]): unless it has finished, `cancel` returns `None` at
+    /// once, without waiting for that scheduler. A CPU job that has not started is dropped unrun
+    /// when the pool reaches it; one that has started runs to its end on its pool thread (a thread
+    /// cannot be interrupted) and its result is dropped. Its closure, and what it captured, may
+    /// therefore still be alive when `cancel` returns.
+    ///
     /// # Examples
     ///
     /// ```

@@ -458,6 +458,9 @@ pub mod cpu {
 ///   the closure never runs (the pool drops it when its turn comes, and counts it cancelled).
 /// - Once started, the closure runs to the end (a thread cannot be interrupted); a dropped
 ///   `Task` just discards the result. [Detached](Task::detach), it runs on by itself.
+///   [`Task::cancel`] does not wait for the pool: it returns `None` at once unless the job has
+///   finished, so the closure (and what it captured) may still be alive, running, after it
+///   returns.
 /// - A panic in the closure is caught on the pool thread and resumes in whoever awaits the
 ///   `Task` (if nobody does, it is reported through the runtime's report hook).
 /// - Dropping the runtime drops the jobs of its pool that have not started (an awaiter sees

@@ -121,11 +121,7 @@ fn a_task_group_cancelling_a_child_whose_destructor_panics() {
             "every child was dropped before the group returned"
         );
         wait_bombs(&reports, 1);
-        assert_eq!(
-            bombs(&reports),
-            1,
-            "the other child's bomb, reported once"
-        );
+        assert_eq!(bombs(&reports), 1, "the other child's bomb, reported once");
         assert_eq!(rt.block_on(rt.spawn(async { 5 })), 5, "still serving");
     }
 }

@@ -136,6 +136,27 @@ fn cancel_and_detach_and_the_handle() {
         assert!(format!("{task:?}").contains("finished: true"), "{task:?}");
         assert_eq!(task.cancel().await, Some(11));
 
+        // `cancel` of a running job does not wait for it (documented on `Task::cancel`): it
+        // returns `None` while the closure still runs, and the closure then runs to its end.
+        let latch = Latch::default();
+        let (l, finished) = (latch.clone(), Arc::new(AtomicBool::new(false)));
+        let f = finished.clone();
+        let started = rt.metrics().cpu_completed;
+        let task = spawn_cpu(move || {
+            l.wait();
+            f.store(true, Ordering::SeqCst);
+            12
+        });
+        until("the job runs", || rt.metrics().cpu_running == 1).await;
+        assert_eq!(task.cancel().await, None);
+        assert!(
+            !finished.load(Ordering::SeqCst),
+            "cancel waited for the job"
+        );
+        latch.open();
+        until("the job ends", || rt.metrics().cpu_completed == started + 1).await;
+        assert!(finished.load(Ordering::SeqCst));
+
         // A detached job runs by itself.
         let (tx, rx) = std::sync::mpsc::channel();
         spawn_cpu(move || tx.send(5).unwrap()).detach();
