@@ -64,7 +64,12 @@ impl<T: AsFd> Async<T> {
     ///
     /// # Errors
     ///
-    /// Fails if the mode cannot be set or the registration is refused.
+    /// Fails if the mode cannot be set or the registration is refused. Which descriptors are
+    /// refused depends on the backend: epoll refuses regular files and directories
+    /// (`PermissionDenied`, `EPERM`), while the io_uring backend (feature `io-uring`) accepts them
+    /// and reports them always ready, as the kernel's `poll` does. A runtime built with the
+    /// feature falls back to epoll where the kernel refuses the ring, so code that must run on
+    /// both should not wrap files in `Async`: use `corio-fs` (`corio::fs`) for files.
     ///
     /// # Examples
     ///
