@@ -261,8 +261,15 @@ fn a_dropped_read_exact_leaves_its_prefix_consumed() {
             file.read_exact(&mut first).await.unwrap();
             assert_eq!(first[0], data[0]);
             // The read_exact takes what was read ahead, starts a job for more, and is dropped.
-            if poll_once_then_drop(file.read_exact(&mut big)).is_ready() {
-                // The pool read all 4 MiB while the poll ran: nothing was dropped mid-read.
+            if let Poll::Ready(r) = poll_once_then_drop(file.read_exact(&mut big)) {
+                // The pool read the whole file while the poll ran: nothing was dropped mid-read.
+                // It asks for one byte more than is left after `first`.
+                let e = r.unwrap_err();
+                assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+                assert!(
+                    big[..data.len() - 1] == data[1..],
+                    "it got every byte there was"
+                );
                 return false;
             }
             let at = file.seek(SeekFrom::Current(0)).await.unwrap() as usize;
