@@ -9,10 +9,12 @@
 //! Scopes nest. Each scope enforces its own deadline; [`current_deadline`] reports the earliest
 //! deadline of all the scopes around the code that calls it, so an inner scope can never extend an
 //! outer one. A [`shield`]ed future is protected from the cancellation of the scopes around it:
-//! an expired scope waits for its shielded parts to finish before it cancels.
+//! an expired scope waits for its shielded parts to finish before it cancels. A future is polled
+//! as a whole, so while the scope waits, the unshielded code beside a shield (a `join!` sibling)
+//! is polled too; whatever the future returns meanwhile is dropped, and the scope cancels.
 //!
 //! Primitives started inside an expired scope are never polled: the scope cancels before it polls
-//! its future again. The exception is the one future of a deadline helper ([`fail_after`],
+//! its future again (unless shielded work is still running, see above). The exception is the one future of a deadline helper ([`fail_after`],
 //! [`fail_at`], [`move_on_after`], [`move_on_at`]): like `timeout`, it is polled before the
 //! deadline is checked, so a future that is ready wins; once one poll past the deadline has
 //! found it pending, it is dropped. A task *spawned* from inside a scope is not governed by it (use a task group
@@ -22,7 +24,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -54,7 +56,9 @@ struct State {
     deadline: Mutex<Option<Instant>>,
     cancelled: AtomicBool,
     shields: AtomicUsize,
-    waker: Mutex<Option<Waker>>,
+    /// The waker of each `Scoped` running in this scope (one per `run`, keyed by its id): a
+    /// scope shared by several tasks must wake them all when it is cancelled or rescheduled.
+    wakers: Mutex<Vec<(u64, Waker)>>,
     /// Set when the deadline moves, so the scope re-arms its timer.
     rescheduled: AtomicBool,
 }
@@ -65,10 +69,34 @@ impl State {
     }
 
     fn wake(&self) {
-        let waker = lock(&self.waker).clone();
-        if let Some(w) = waker {
+        let wakers: Vec<Waker> = lock(&self.wakers).iter().map(|(_, w)| w.clone()).collect();
+        for w in wakers {
             w.wake();
         }
+    }
+
+    /// Registers the waker of the `Scoped` with `id`.
+    fn register(&self, id: u64, waker: &Waker) {
+        let mut wakers = lock(&self.wakers);
+        match wakers.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, w)) if w.will_wake(waker) => {}
+            Some((_, w)) => {
+                let old = std::mem::replace(w, waker.clone());
+                drop(wakers);
+                drop(old);
+            }
+            None => wakers.push((id, waker.clone())),
+        }
+    }
+
+    /// Forgets the waker of the `Scoped` with `id` (it was dropped).
+    fn unregister(&self, id: u64) {
+        let old = {
+            let mut wakers = lock(&self.wakers);
+            let at = wakers.iter().position(|(i, _)| *i == id);
+            at.map(|at| wakers.swap_remove(at))
+        };
+        drop(old);
     }
 }
 
@@ -169,7 +197,7 @@ impl CancelScope {
                 deadline: Mutex::new(deadline),
                 cancelled: AtomicBool::new(false),
                 shields: AtomicUsize::new(0),
-                waker: Mutex::new(None),
+                wakers: Mutex::new(Vec::new()),
                 rescheduled: AtomicBool::new(false),
             }),
         }
@@ -312,11 +340,14 @@ impl CancelScope {
     /// });
     /// ```
     pub fn run<F: Future>(&self, future: F) -> Scoped<F> {
+        static IDS: AtomicU64 = AtomicU64::new(0);
         Scoped {
             future: Some(future),
             state: self.state.clone(),
             sleep: None,
             poll_first: false,
+            draining: false,
+            id: IDS.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
@@ -343,6 +374,18 @@ pin_project! {
         // `fail_after` and friends: the future is polled before the deadline is checked, as
         // `timeout` does, so a future that is ready wins (see `deadline_scope`).
         poll_first: bool,
+        // The scope expired while shielded work ran: the future is polled only to drive the
+        // shields, and its output, if it completes meanwhile, is discarded (the scope cancels).
+        draining: bool,
+        // This `run`'s key in the scope's wakers.
+        id: u64,
+    }
+
+    impl<F> PinnedDrop for Scoped<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.state.unregister(*this.id);
+        }
     }
 }
 
@@ -383,17 +426,11 @@ impl<F: Future> Future for Scoped<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let state = this.state.clone();
-        {
-            let mut w = lock(&state.waker);
-            match &*w {
-                Some(old) if old.will_wake(cx.waker()) => {}
-                _ => *w = Some(cx.waker().clone()),
-            }
-        }
+        state.register(*this.id, cx.waker());
         // Whether the future was polled in this call (a `poll_first` scope polls it once, first).
         let mut polled = false;
         loop {
-            if *this.poll_first && !polled {
+            if *this.poll_first && !polled && !*this.draining {
                 polled = true;
                 if let Some(future) = this.future.as_mut().as_pin_mut()
                     && let Poll::Ready(output) = poll_in_scope(future, &state, cx)
@@ -427,10 +464,17 @@ impl<F: Future> Future for Scoped<F> {
             {
                 this.future.set(None);
                 *this.sleep = None;
+                if expired || *this.draining {
+                    // It completed while the scope, expired, only waited for shielded work:
+                    // the scope cancels all the same, and the output is dropped.
+                    drop(output);
+                    return Poll::Ready(Err(Elapsed::new(deadline)));
+                }
                 return Poll::Ready(Ok(output));
             }
             if expired {
                 // Shielded work is still running: wait for it (the shield wakes us when done).
+                *this.draining = true;
                 return Poll::Pending;
             }
             // Arm (or re-arm) the timer for our own deadline.
@@ -555,10 +599,9 @@ pub fn fail_at<F: Future>(deadline: Instant, future: F) -> Scoped<F> {
 /// the call, as `timeout`'s does, and the future is polled before the deadline is checked, so a
 /// future that is ready (already, or exactly when the deadline passes) wins, as with `timeout`.
 fn deadline_scope<F: Future>(scope: CancelScope, future: F) -> Scoped<F> {
-    Scoped {
-        poll_first: true,
-        ..scope.run(future)
-    }
+    let mut scoped = scope.run(future);
+    scoped.poll_first = true;
+    scoped
 }
 
 /// The earliest deadline of the cancel scopes around the calling code, or `None` if there is

@@ -300,3 +300,72 @@ fn a_chain_of_a_million_tokens_cancels_and_drops_without_recursion() {
         .join()
         .unwrap();
 }
+
+/// A scope shared by several tasks (cloned, `run` in each): `cancel` and `reschedule` reach
+/// every one of them. A conformance probe found only the last to poll woken; the others slept
+/// until their own futures woke them (an hour here).
+#[test]
+fn a_scope_shared_by_several_tasks_wakes_them_all() {
+    for reschedule in [false, true] {
+        let ended = run(async move {
+            let scope = CancelScope::new();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let workers: Vec<_> = (0..3)
+                .map(|_| {
+                    let (s, tx) = (scope.clone(), tx.clone());
+                    corio_executor::spawn(async move {
+                        let r = s.run(async {
+                            tx.send(()).unwrap();
+                            corio_timer::sleep(Duration::from_secs(3600)).await
+                        });
+                        r.await.is_err()
+                    })
+                })
+                .collect();
+            // Every worker is inside its `run` (it signalled from there), and then waits.
+            for _ in 0..3 {
+                rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            }
+            corio_timer::sleep(Duration::from_millis(5)).await;
+            if reschedule {
+                scope.reschedule(Some(corio_timer::now()));
+            } else {
+                scope.cancel();
+            }
+            let mut ended = 0;
+            for w in workers {
+                if let Ok(cancelled) = fail_after(Duration::from_secs(10), w).await {
+                    assert!(cancelled);
+                    ended += 1;
+                }
+            }
+            ended
+        });
+        assert_eq!(ended, 3, "reschedule: {reschedule}");
+    }
+}
+
+/// An expired scope that waits for a shield does not report the unshielded code's value as a
+/// success when the whole future completes meanwhile (a `join!` of the shield and a sibling):
+/// the scope cancels, as its deadline said. (A conformance probe got `Some(..)`.)
+#[test]
+fn a_future_completing_while_its_expired_scope_waits_for_a_shield_is_cancelled() {
+    corio_executor::run_local(async {
+        let r = move_on_after(Duration::from_millis(5), async {
+            let sibling = async {
+                corio_timer::sleep(Duration::from_millis(10)).await;
+                "sibling finished"
+            };
+            let cleanup = shield(corio_timer::sleep(Duration::from_millis(30)));
+            futures_lite::future::zip(cleanup, sibling).await.1
+        })
+        .await;
+        assert_eq!(r, None);
+        // The same without a deadline in the way completes.
+        let r = move_on_after(Duration::from_secs(60), async {
+            futures_lite::future::zip(shield(async { 1 }), async { 2 }).await
+        })
+        .await;
+        assert_eq!(r, Some((1, 2)));
+    });
+}
