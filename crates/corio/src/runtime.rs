@@ -1002,6 +1002,12 @@ pub fn run_test<F: Future>(config: MacroConfig, future: F) -> F::Output {
         let seed = config
             .seed
             .unwrap_or_else(crate::deterministic::seed_from_env_or_random);
+        // Said before the run, so that a test failing either way shows it: the test harness
+        // shows a failed test's output, whether it panicked or returned an `Err`.
+        eprintln!(
+            "corio: deterministic test with seed {seed}; replay it with {}={seed}",
+            crate::SEED_ENV
+        );
         // Worker threads make no sense here (one thread); debug mode does.
         let mut builder = Builder::new();
         if config.debug {

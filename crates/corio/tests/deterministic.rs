@@ -220,6 +220,57 @@ fn failing_deterministic_test() {
     );
 }
 
+/// Set in the child process of `a_deterministic_test_failing_with_an_err_prints_its_seed`.
+const ERR_CHILD_ENV: &str = "CORIO_TEST_SEED_ERR_CHILD";
+
+/// A deterministic test that fails by returning `Err` (a `?` in the test) names its seed too, so
+/// it can be replayed. (A conformance probe found only panics naming it.)
+#[test]
+fn a_deterministic_test_failing_with_an_err_prints_its_seed() -> Result<(), String> {
+    if std::env::var_os(ERR_CHILD_ENV).is_some() {
+        return corio::__private::run_test(
+            corio::__private::MacroConfig::new().deterministic(),
+            async {
+                println!("TRACE={}", interleaving().await);
+                Err("deliberate failure".to_string())
+            },
+        );
+    }
+    let run = |seed: Option<u64>| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "a_deterministic_test_failing_with_an_err_prints_its_seed",
+            "--test-threads=1",
+        ])
+        .env(ERR_CHILD_ENV, "1")
+        .env_remove(corio::SEED_ENV);
+        if let Some(seed) = seed {
+            cmd.env(corio::SEED_ENV, seed.to_string());
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "the child's test must fail");
+        // Without --nocapture: the harness shows the failed test's captured output.
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stdout = run(None);
+    assert!(stdout.contains("deliberate failure"), "{stdout}");
+    let seed: u64 = field(&stdout, "corio: deterministic test with seed ")
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        stdout.contains(&format!("replay it with CORIO_SEED={seed}")),
+        "{stdout}"
+    );
+    let trace = field(&stdout, "TRACE=").to_owned();
+    let again = run(Some(seed));
+    assert_eq!(field(&again, "TRACE="), trace, "the seed replays the run");
+    Ok(())
+}
+
 /// Runs this test binary again, filtered to the test below, in its child role.
 fn run_child(seed: Option<u64>) -> (String, String) {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
