@@ -14,11 +14,13 @@
 //! is polled too; whatever the future returns meanwhile is dropped, and the scope cancels.
 //!
 //! Primitives started inside an expired scope are never polled: the scope cancels before it polls
-//! its future again (unless shielded work is still running, see above). The exception is the one future of a deadline helper ([`fail_after`],
-//! [`fail_at`], [`move_on_after`], [`move_on_at`]): like `timeout`, it is polled before the
-//! deadline is checked, so a future that is ready wins; once one poll past the deadline has
-//! found it pending, it is dropped. A task *spawned* from inside a scope is not governed by it (use a task group
-//! for that); its own code can still read [`current_deadline`] only if it runs inside a scope.
+//! its future again (unless shielded work is still running, see above). The exception is the one
+//! future of a deadline helper ([`fail_after`], [`fail_at`], [`move_on_after`], [`move_on_at`]):
+//! like `timeout`, it is polled before the deadline is checked, so a future that is ready wins;
+//! once one poll past the deadline has found it pending, it is dropped.
+//!
+//! A task *spawned* from inside a scope is not governed by it (use a task group for that); its
+//! own code can still read [`current_deadline`] only if it runs inside a scope.
 
 use std::cell::RefCell;
 use std::fmt;
