@@ -823,18 +823,18 @@ impl Report {
 /// design, not about one run's numbers.
 const URING_WHY: &str = "Why the ring is not the default. It is used as a readiness poller \
      (multishot `POLL_ADD`, one ring for the whole runtime), so a socket costs the same \
-     `recv`/`send` calls as on epoll plus the ring's own work: at 1 worker it is at parity or a \
+     `recv`/`send` calls as on epoll plus the ring's own work: it is at parity with epoll or a \
      little slower, and `tcp_connections` also pays a `POLL_ADD` and an `ASYNC_CANCEL` per socket \
      (submitted in batches by the thread waiting on the ring, so it makes fewer system calls than \
-     epoll, yet takes longer per connection). \
-     At 2 workers it loses badly: the kernel runs a request's completion work on the thread that \
-     submitted it, often the other worker, asleep, so most readiness events cost a cross-thread \
-     wake-up (perf stat on `tcp_echo corio-uring 2`: 49,033 context switches in 3 iterations \
-     on the ring, 842 on epoll). One ring per worker, submitted to and waited on only by its own \
-     thread, would remove that hop; it is not built yet. Completion receives (`Async::poll_recv`) \
-     cut `tcp_echo` from about 6 to about 2 system calls per round trip but saved no time. \
-     Files use the same path on both backends (`file_io`): cached reads on the worker, the rest \
-     on the blocking pool.";
+     epoll). It no longer loses at 2 workers: the kernel runs a request's completion work on the \
+     thread that submitted it, and only the thread waiting on the ring submits, so that work \
+     does not wake a sleeping worker (perf stat on `tcp_echo corio-uring 2`, 3 iterations: 865 \
+     context switches on the ring, 753 on epoll; 49,033 when any thread submitted). One ring per \
+     worker is not built yet. Completion receives (`Async::poll_recv`) cut `tcp_echo` from about \
+     6 to about 2 system calls per round trip but saved no time. Files use the same path on both \
+     backends (`file_io`): cached reads on the worker, the rest on the blocking pool; files on \
+     the ring (owned buffers, explicit offsets, no pool hop) measured 1.04-1.10x the pool path \
+     with 25% fewer system calls, and were not merged.";
 
 /// " [ran on epoll]" after a cell whose children ran on a backend its column does not promise.
 fn backend_flag(cell: &Cell, runtime: Runtime) -> String {
@@ -1028,17 +1028,37 @@ fn why_above_goal(workload: Workload) -> &'static str {
         Workload::SemaphoreContended => {
             "corio's semaphore is strictly FIFO: each release hands its permit to the head of \
              the line and wakes it, where async-lock's (smol) is unfair and lets a releasing \
-             task take its permit straight back. At 2 workers the waiter's node and waker also \
-             move between cores under the semaphore's lock (perf: 28% of the time in \
-             `lock_contended`). tokio's fair semaphore is slower than corio's."
+             task take its permit straight back. At 2 workers both runtimes usually spread the \
+             tasks over both workers (perf stat: 1.95 and 1.98 CPUs used), and every acquire \
+             then takes the semaphore's lock twice across cores (perf: 26-29% in \
+             `lock_contended`); when one worker happens to run every task the same run costs \
+             175-240 ns per acquire (corio with its private queues unshared, an experiment; smol \
+             was measured on one CPU in some runs too). tokio's fair semaphore is slower than \
+             corio's."
+        }
+        Workload::SelectLoop => {
+            "corio::select! evaluates its arms first, as tokio::select! does, so every select \
+             creates its 10 s sleep and reads the clock (callgrind: 1,007,952 clock_gettime \
+             calls for 1,000,000 selects); futures-lite's biased `or` polls the ready get first \
+             and never builds the timer in its lazy async block. A clock read costs about 20 ns \
+             on the current host (the row was 0.74-0.78 on the previous one, with the same \
+             instruction count: 567.5 M at 9351d81, 567.4 M at e106e83)."
+        }
+        Workload::QueueMpmc => {
+            "At 2 workers the producers and consumers on both workers meet on the queue's one \
+             lock (perf: 41% of the time in `lock_contended`); the row's samples spread widely \
+             (142-398 ns per item in one run, 319-402 in the next). A lock-free fast path for \
+             the buffer is not built."
         }
         Workload::FileIo => {
             "Reads of cached data are served on the worker (`preadv2` with `RWF_NOWAIT`: one \
              copy, no hop), but writes still go to the blocking pool: each byte is copied into \
              the pool's buffer and then by the kernel, and ext4 refuses `RWF_NOWAIT` on buffered \
              writes (`EOPNOTSUPP`). The floor column is the page-cache copies alone. Files on \
-             the io_uring ring (no hop) measured 5-10% faster than the pool but have not landed \
-             (a review found ordering and shutdown bugs)."
+             the io_uring ring (owned buffers, explicit offsets, no pool hop) took 1.04-1.10x \
+             the pool path's time with 25% fewer system calls: a write's page-cache copy then \
+             runs on the parking thread after the task's copy into the ring's buffer, where the \
+             pool overlaps the two; not merged."
         }
         Workload::MemPerTask | Workload::MemPerTaskChannel => {
             "Both corio and smol build tasks on async-task. dhat: corio's task is a 120 B \
