@@ -50,6 +50,13 @@ fn udp() -> (UdpSocket, std::net::SocketAddr) {
     (s, addr)
 }
 
+/// A UDP socket registered with the current reactor, its address, and a plain peer socket to
+/// send to it from.
+fn socket_and_peer() -> (Async<UdpSocket>, std::net::SocketAddr, UdpSocket) {
+    let (std_socket, addr) = udp();
+    (Async::new(std_socket).unwrap(), addr, udp().0)
+}
+
 #[test]
 fn sources_register_on_creation_and_deregister_on_drop_and_into_inner() {
     let driver = ReactorDriver::new().unwrap();
@@ -173,9 +180,7 @@ fn readiness_after_eagain_in_edge_mode() {
     let mut driver = ReactorDriver::new().unwrap();
     let reactor = driver.reactor();
     let _entered = reactor.enter();
-    let (std_socket, addr) = udp();
-    let socket = Async::new(std_socket).unwrap();
-    let (peer, _) = udp();
+    let (socket, addr, peer) = socket_and_peer();
     let (count, waker) = counting();
     let mut cx = Context::from_waker(&waker);
     let mut buf = [0; 8];
@@ -319,9 +324,7 @@ fn two_readers_through_the_poll_api_are_both_woken() {
     let mut driver = ReactorDriver::new().unwrap();
     let reactor = driver.reactor();
     let _entered = reactor.enter();
-    let (std_socket, addr) = udp();
-    let socket = Async::new(std_socket).unwrap();
-    let (peer, _) = udp();
+    let (socket, addr, peer) = socket_and_peer();
     let (count_a, waker_a) = counting();
     let (count_b, waker_b) = counting();
     let mut buf = [0; 8];

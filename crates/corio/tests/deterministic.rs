@@ -236,52 +236,35 @@ fn a_deterministic_test_failing_with_an_err_prints_its_seed() -> Result<(), Stri
             },
         );
     }
-    let run = |seed: Option<u64>| {
-        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
+    // Without --nocapture: the harness shows the failed test's captured output.
+    let run = |seed| {
+        run_self(
             "a_deterministic_test_failing_with_an_err_prints_its_seed",
-            "--test-threads=1",
-        ])
-        .env(ERR_CHILD_ENV, "1")
-        .env_remove(corio::SEED_ENV);
-        if let Some(seed) = seed {
-            cmd.env(corio::SEED_ENV, seed.to_string());
-        }
-        let out = cmd.output().unwrap();
-        assert!(!out.status.success(), "the child's test must fail");
-        // Without --nocapture: the harness shows the failed test's captured output.
-        String::from_utf8_lossy(&out.stdout).into_owned()
+            ERR_CHILD_ENV,
+            false,
+            seed,
+        )
+        .0
     };
     let stdout = run(None);
     assert!(stdout.contains("deliberate failure"), "{stdout}");
-    let seed: u64 = field(&stdout, "corio: deterministic test with seed ")
-        .split(';')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        stdout.contains(&format!("replay it with CORIO_SEED={seed}")),
-        "{stdout}"
-    );
+    let seed = announced_seed(&stdout, "corio: deterministic test with seed ");
     let trace = field(&stdout, "TRACE=").to_owned();
     let again = run(Some(seed));
     assert_eq!(field(&again, "TRACE="), trace, "the seed replays the run");
     Ok(())
 }
 
-/// Runs this test binary again, filtered to the test below, in its child role.
-fn run_child(seed: Option<u64>) -> (String, String) {
+/// Runs this test binary again, filtered to the test `test`, with `child_env` set (its child
+/// role); returns its stdout and stderr. The child's test must fail.
+fn run_self(test: &str, child_env: &str, nocapture: bool, seed: Option<u64>) -> (String, String) {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "a_failing_deterministic_test_prints_its_seed_and_corio_seed_replays_it",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(CHILD_ENV, "1")
-    .env_remove(corio::SEED_ENV);
+    cmd.args(["--exact", test, "--test-threads=1"])
+        .env(child_env, "1")
+        .env_remove(corio::SEED_ENV);
+    if nocapture {
+        cmd.arg("--nocapture");
+    }
     if let Some(seed) = seed {
         cmd.env(corio::SEED_ENV, seed.to_string());
     }
@@ -291,6 +274,32 @@ fn run_child(seed: Option<u64>) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs this test binary again, filtered to the test below, in its child role.
+fn run_child(seed: Option<u64>) -> (String, String) {
+    run_self(
+        "a_failing_deterministic_test_prints_its_seed_and_corio_seed_replays_it",
+        CHILD_ENV,
+        true,
+        seed,
+    )
+}
+
+/// The seed in the line of `text` that starts with `prefix` (`<prefix>N; replay it with
+/// CORIO_SEED=N`), checked to be the one the line tells to replay with.
+fn announced_seed(text: &str, prefix: &str) -> u64 {
+    let seed: u64 = field(text, prefix)
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        text.contains(&format!("replay it with CORIO_SEED={seed}")),
+        "{text}"
+    );
+    seed
 }
 
 /// The rest of the first line that contains `prefix`, after it (the test harness may print on
@@ -309,16 +318,7 @@ fn a_failing_deterministic_test_prints_its_seed_and_corio_seed_replays_it() {
     }
     // A random seed: the failure names it.
     let (stdout, stderr) = run_child(None);
-    let seed: u64 = field(&stderr, "corio: deterministic run failed with seed ")
-        .split(';')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        stderr.contains(&format!("replay it with CORIO_SEED={seed}")),
-        "{stderr}"
-    );
+    let seed = announced_seed(&stderr, "corio: deterministic run failed with seed ");
     let trace = field(&stdout, "TRACE=").to_owned();
     // CORIO_SEED=<that seed> replays the same interleaving, and the same failure.
     for _ in 0..3 {
