@@ -826,11 +826,13 @@ const URING_WHY: &str = "Why the ring is not the default. It is used as a readin
      `recv`/`send` calls as on epoll plus the ring's own work: it is at parity with epoll or a \
      little slower, and `tcp_connections` also pays a `POLL_ADD` and an `ASYNC_CANCEL` per socket \
      (submitted in batches by the thread waiting on the ring, so it makes fewer system calls than \
-     epoll). It no longer loses at 2 workers: the kernel runs a request's completion work on the \
-     thread that submitted it, and only the thread waiting on the ring submits, so that work \
-     does not wake a sleeping worker (perf stat on `tcp_echo corio-uring 2`, 3 iterations: 865 \
-     context switches on the ring, 753 on epoll; 49,033 when any thread submitted). One ring per \
-     worker is not built yet. Completion receives (`Async::poll_recv`) cut `tcp_echo` from about \
+     epoll). It no longer loses badly at 2 workers (perf stat on `tcp_echo corio-uring 2`, 3 \
+     iterations: 865 context switches on the ring, 753 on epoll). An earlier run, on the \
+     previous host, counted 49,033 against 842 and lost 2.7x: the kernel runs a request's \
+     completion work on the thread that submitted it, often the other worker, asleep. Whether \
+     the tree's changes or the host's new kernel build removed those wake-ups is not \
+     established. One ring per worker, which would rule them out, is not built yet. Completion \
+     receives (`Async::poll_recv`) cut `tcp_echo` from about \
      6 to about 2 system calls per round trip but saved no time. Files use the same path on both \
      backends (`file_io`): cached reads on the worker, the rest on the blocking pool; files on \
      the ring (owned buffers, explicit offsets, no pool hop) measured 1.04-1.10x the pool path \
