@@ -29,11 +29,7 @@ pin_project! {
     impl<F, T, E> PinnedDrop for Supervise<F, T, E> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
-            let child = this.child.as_mut();
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || {
-                let mut child = child;
-                child.set(None);
-            })) {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| this.child.as_mut().set(None))) {
                 this.done.shared.panicked(payload, this.location);
             }
         }
