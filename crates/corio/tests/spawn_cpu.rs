@@ -140,14 +140,18 @@ fn cancel_and_detach_and_the_handle() {
         // returns `None` while the closure still runs, and the closure then runs to its end.
         let latch = Latch::default();
         let (l, finished) = (latch.clone(), Arc::new(AtomicBool::new(false)));
-        let f = finished.clone();
+        let (f, began) = (finished.clone(), Arc::new(AtomicBool::new(false)));
+        let b = began.clone();
         let started = rt.metrics().cpu_completed;
         let task = spawn_cpu(move || {
+            b.store(true, Ordering::SeqCst);
             l.wait();
             f.store(true, Ordering::SeqCst);
             12
         });
-        until("the job runs", || rt.metrics().cpu_running == 1).await;
+        // The closure itself, not only the pool's job around it (`cpu_running` counts that
+        // from when a thread takes it, before the task is polled), has started.
+        until("the closure runs", || began.load(Ordering::SeqCst)).await;
         assert_eq!(task.cancel().await, None);
         assert!(
             !finished.load(Ordering::SeqCst),
