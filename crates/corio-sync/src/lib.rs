@@ -51,7 +51,8 @@
 //! - **Fair.** Waiters queue in arrival order. A woken waiter that found nothing to do keeps its
 //!   place at the front of the line.
 //! - **No allocation and no global lock on the wake path.** Each primitive has its own small lock
-//!   (or, for the semaphore's uncontended path, a single atomic). Waiters live in a slab that keeps
+//!   (or, for the semaphore's uncontended path, a single atomic; a FIFO [`Queue`] with room for an
+//!   item puts and gets without its lock while nobody waits). Waiters live in a slab that keeps
 //!   its memory, and wakers are woken, and stale wakers dropped, only after the lock is released
 //!   (dropping a task's last waker may run arbitrary destructors).
 //! - **`Send` when the data is.** Futures and handles are `Send` (and `Sync`) whenever `T` allows.
@@ -89,7 +90,8 @@
 //!   FIFO order ([`Queue`]), newest first ([`LifoQueue`]), or smallest first ([`PriorityQueue`]).
 //!   [`join`](Queue::join) completes once the unfinished count (puts minus
 //!   [`task_done`](Queue::task_done)s) reaches zero.
-//! - *Fairness:* waiting getters and putters are woken in arrival order, one per item or slot.
+//! - *Fairness:* waiting getters and putters are woken in arrival order, at least one per item or
+//!   slot.
 //!   An operation that finds an item or a slot free takes it at once, even if a woken waiter has
 //!   not run yet; that waiter then goes back to the front of the line. This keeps busy consumers
 //!   busy, as async-channel does.
@@ -173,6 +175,7 @@ mod queue_core;
 mod queue_kinds;
 mod queue_stream;
 mod raw_semaphore;
+mod ring;
 #[allow(unsafe_code)]
 mod rwlock;
 mod semaphore;

@@ -2,9 +2,10 @@
 //!
 //! # State
 //!
-//! One lock per queue guards the items, the counters and three waiter lines: getters (waiting for
-//! an item), putters (waiting for space, or, in a rendezvous queue, offering their item) and
-//! joiners (waiting for the unfinished count to reach zero).
+//! One lock per queue guards three waiter lines: getters (waiting for an item), putters (waiting
+//! for space, or, in a rendezvous queue, offering their item) and joiners (waiting for the
+//! unfinished count to reach zero). It also guards the items, except in a FIFO queue with room
+//! for an item, which keeps them outside the lock (see "The lock-free path" below).
 //!
 //! # Invariants
 //!
@@ -51,6 +52,30 @@
 //!    still come back from a dropped get, and it must find a get waiting for it, not consumers
 //!    that already stopped at their first failure. When the last handed item is returned after
 //!    `close`, the gets waiting for it are woken, and fail.
+//!
+//! # The lock-free path
+//!
+//! A FIFO [`Queue`](crate::Queue) with room for at least one item (`bounded(n)` with `n > 0`, or
+//! `unbounded()`) keeps its items in a [`Ring`] (`concurrent-queue`) outside the lock, and its
+//! unfinished count in an atomic. A put that finds a slot, or a get that finds an item, pushes or
+//! pops without taking the lock. The waiter lines stay under the lock, with two atomics that say
+//! how many getters and putters wait in line (written under the lock whenever a line changes).
+//!
+//! 8. *No lost wake-up.* A waiter joins its line, publishes the line's length, issues a `SeqCst`
+//!    fence, and then looks at the ring once more before it sleeps. A put (get) pushes (pops),
+//!    issues a `SeqCst` fence, and then reads the number of waiting getters (putters): if it is
+//!    not zero, it takes the lock and wakes the first in line. Between the two fences one side
+//!    sees the other: either the waiter's second look finds the item (slot), or the put (get)
+//!    sees the waiter and wakes it.
+//! 9. A woken waiter may take a different item (slot) from the one it was woken for: one that
+//!    came while nobody waited. So a waiter that leaves its line woken, by completing or by being
+//!    dropped, wakes the next in line whenever the ring still has an item (a slot) for it.
+//!    Invariant 2 holds as before; a waiter may be woken for nothing, and then goes back to the
+//!    front of its line.
+//! 10. `unfinished` is counted before the push (and given back if the push fails), so a
+//!     `task_done` for an item can never come before the item's count. A step of the count to
+//!     zero is taken under the lock, where joiners register, so a joiner in line is woken by
+//!     every step to zero (invariant 3); steps that stay above zero need no lock.
 
 use std::fmt;
 use std::future::Future;
@@ -59,13 +84,43 @@ use std::task::{Context, Poll, Waker};
 
 use crate::buffer::{Buffer, Order};
 use crate::coop;
-use crate::loom_shim::{Mutex, lock};
+use concurrent_queue::{PopError, PushError};
+
+use crate::loom_shim::{AtomicUsize, Mutex, Ordering, fence, lock};
+use crate::ring::Ring;
 use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 use crate::{GetError, PutError, TaskDoneError, TryGetError, TryPutError};
 
 #[derive(Debug)]
 pub(crate) struct Shared<T> {
+    /// A FIFO queue with room for an item: its items, outside the lock. `None` for the other
+    /// kinds, whose items are in `State::buf`.
+    ring: Option<Ring<T>>,
+    /// Lock-free path: how many getters and putters wait in line, not yet woken (invariant 8).
+    /// Written under the lock each time a line changes.
+    lines: Lines,
+    /// Items put and not yet marked done (invariants 3 and 10). On a cache line of its own: every
+    /// put writes it.
+    unfinished: Padded<AtomicUsize>,
     state: Mutex<State<T>>,
+}
+
+#[derive(Debug)]
+struct Lines {
+    getters: AtomicUsize,
+    putters: AtomicUsize,
+}
+
+/// Keeps a value on a cache line (two, for the adjacent-line prefetcher) of its own.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 #[derive(Debug)]
@@ -75,7 +130,6 @@ struct State<T> {
     cap: usize,
     bounded: bool,
     closed: bool,
-    unfinished: usize,
     /// Waiting getters. In a rendezvous queue the payload is the item a putter handed over.
     getters: WaitList<Option<T>>,
     /// Waiting putters. In a rendezvous queue the payload is the offered item while the put waits.
@@ -118,13 +172,13 @@ impl<T> State<T> {
 
     /// Rendezvous: hands `item` to the first getter in line; returns the getter to wake, or the
     /// item back when nobody waits.
-    fn hand_over(&mut self, item: T) -> Result<Option<Waker>, T> {
+    fn hand_over(&mut self, item: T, unfinished: &AtomicUsize) -> Result<Option<Waker>, T> {
         let Some(head) = self.getters.head() else {
             return Err(item);
         };
         self.getters.node_mut(head).payload = Some(item);
         self.handed += 1;
-        self.unfinished = self.unfinished.saturating_add(1);
+        unfinished.fetch_add(1, Ordering::Relaxed);
         Ok(self.getters.notify(head))
     }
 
@@ -157,9 +211,9 @@ impl<T> State<T> {
 
     /// Stores an item; returns the getter to wake.
     #[inline(always)]
-    fn push(&mut self, item: T) -> Option<Waker> {
+    fn push(&mut self, item: T, unfinished: &AtomicUsize) -> Option<Waker> {
         self.buf.push(item);
-        self.unfinished = self.unfinished.saturating_add(1);
+        unfinished.fetch_add(1, Ordering::Relaxed);
         self.getters.notify_head()
     }
 
@@ -192,24 +246,25 @@ impl<T> State<T> {
         // Rendezvous offers stay in their nodes: each putter takes its item back as an error.
         self.putters.notify_all(wakers, |_| {});
     }
-
-    fn finish(&mut self, done: usize, wakers: &mut Wakers) {
-        self.unfinished = self.unfinished.saturating_sub(done);
-        if self.unfinished == 0 {
-            self.joiners.notify_all(wakers, |()| {});
-        }
-    }
 }
 
 impl<T> Shared<T> {
     pub(crate) fn new(buf: Buffer<T>, capacity: Option<usize>) -> Self {
+        let ring = (buf.order() == Order::Fifo && capacity != Some(0)).then(|| Ring::new(capacity));
+        // A ring queue's items are in the ring: its buffer stays empty (and unallocated).
+        let buf = if ring.is_some() { Buffer::fifo(0) } else { buf };
         Self {
+            ring,
+            lines: Lines {
+                getters: AtomicUsize::new(0),
+                putters: AtomicUsize::new(0),
+            },
+            unfinished: Padded(AtomicUsize::new(0)),
             state: Mutex::new(State {
                 buf,
                 cap: capacity.unwrap_or(usize::MAX),
                 bounded: capacity.is_some(),
                 closed: false,
-                unfinished: 0,
                 getters: WaitList::new(),
                 putters: WaitList::new(),
                 joiners: WaitList::new(),
@@ -220,6 +275,13 @@ impl<T> Shared<T> {
     }
 
     pub(crate) fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
+        if let Some(ring) = &self.ring {
+            return match self.ring_push(ring, item) {
+                Ok(()) => Ok(()),
+                Err(PushError::Full(item)) => Err(TryPutError::Full(item)),
+                Err(PushError::Closed(item)) => Err(TryPutError::Closed(item)),
+            };
+        }
         let mut st = lock(&self.state);
         if st.closed {
             return Err(TryPutError::Closed(item));
@@ -228,7 +290,9 @@ impl<T> Shared<T> {
             if !st.getter_unclaimed() {
                 return Err(TryPutError::Full(item));
             }
-            let getter = st.hand_over(item).map_err(TryPutError::Full)?;
+            let getter = st
+                .hand_over(item, &self.unfinished)
+                .map_err(TryPutError::Full)?;
             drop(st);
             wake(getter);
             return Ok(());
@@ -236,13 +300,19 @@ impl<T> Shared<T> {
         if !st.has_space() {
             return Err(TryPutError::Full(item));
         }
-        let getter = st.push(item);
+        let getter = st.push(item, &self.unfinished);
         drop(st);
         wake(getter);
         Ok(())
     }
 
     pub(crate) fn try_get(&self) -> Result<T, TryGetError> {
+        if let Some(ring) = &self.ring {
+            return self.ring_pop(ring).map_err(|err| match err {
+                PopError::Empty => TryGetError::Empty,
+                PopError::Closed => TryGetError::Closed,
+            });
+        }
         let mut st = lock(&self.state);
         let (item, putter) = st.take()?;
         drop(st);
@@ -251,11 +321,17 @@ impl<T> Shared<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        lock(&self.state).buf.len()
+        match &self.ring {
+            Some(ring) => ring.len(),
+            None => lock(&self.state).buf.len(),
+        }
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        !lock(&self.state).has_space()
+        match &self.ring {
+            Some(ring) => ring.is_full(),
+            None => !lock(&self.state).has_space(),
+        }
     }
 
     pub(crate) fn capacity(&self) -> Option<usize> {
@@ -264,57 +340,199 @@ impl<T> Shared<T> {
     }
 
     pub(crate) fn unfinished(&self) -> usize {
-        lock(&self.state).unfinished
+        self.unfinished.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        lock(&self.state).closed
+        match &self.ring {
+            Some(ring) => ring.is_closed(),
+            None => lock(&self.state).closed,
+        }
     }
 
     pub(crate) fn task_done(&self) -> Result<(), TaskDoneError> {
-        let mut st = lock(&self.state);
-        if st.unfinished == 0 {
+        self.finish(1, true)
+    }
+
+    /// Counts `n` items done (invariant 10): without the lock while the count stays above zero,
+    /// under it (waking the joiners) for a step to zero. With `strict`, a count already at zero
+    /// is an error rather than left alone.
+    fn finish(&self, n: usize, strict: bool) -> Result<(), TaskDoneError> {
+        let mut now = self.unfinished.load(Ordering::Relaxed);
+        while now > n {
+            match self.unfinished.compare_exchange_weak(
+                now,
+                now - n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(actual) => now = actual,
+            }
+        }
+        if strict && now == 0 {
             return Err(TaskDoneError);
         }
-        if st.unfinished > 1 {
-            st.unfinished -= 1;
-            return Ok(());
-        }
+        let mut st = lock(&self.state);
         let mut wakers = Wakers::with_spare(&mut st.spare);
-        st.finish(1, &mut wakers);
+        let done = self.finish_locked(&mut st, n, strict, &mut wakers);
         drop(st);
         return_spare(&self.state, wakers.wake());
-        Ok(())
+        done
+    }
+
+    /// [`finish`](Self::finish) with the lock held.
+    fn finish_locked(
+        &self,
+        st: &mut State<T>,
+        n: usize,
+        strict: bool,
+        wakers: &mut Wakers,
+    ) -> Result<(), TaskDoneError> {
+        let mut now = self.unfinished.load(Ordering::Relaxed);
+        loop {
+            if strict && now == 0 {
+                return Err(TaskDoneError);
+            }
+            let left = now.saturating_sub(n);
+            match self.unfinished.compare_exchange_weak(
+                now,
+                left,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    if left == 0 {
+                        st.joiners.notify_all(wakers, |()| {});
+                    }
+                    return Ok(());
+                }
+                Err(actual) => now = actual,
+            }
+        }
     }
 
     pub(crate) fn close(&self) {
         let mut st = lock(&self.state);
-        let mut wakers = Wakers::with_spare(&mut st.spare);
-        st.close(&mut wakers);
+        let wakers = self.close_locked(&mut st);
         drop(st);
         return_spare(&self.state, wakers.wake());
     }
 
-    pub(crate) fn close_now(&self) -> Vec<T> {
-        let mut st = lock(&self.state);
+    /// Closes the queue with the lock held; returns the wakers of every getter and putter.
+    fn close_locked(&self, st: &mut State<T>) -> Wakers {
+        if let Some(ring) = &self.ring {
+            ring.close();
+        }
         let mut wakers = Wakers::with_spare(&mut st.spare);
         st.close(&mut wakers);
-        // Rendezvous: items handed to gets that have not returned them yet are still in the
-        // queue (invariant 1); they come out with the rest, and those gets then fail.
-        if st.is_rendezvous() {
-            let State { getters, buf, .. } = &mut *st;
-            for payload in getters.payloads_mut() {
-                if let Some(item) = payload.take() {
-                    buf.push(item);
+        self.publish(st);
+        wakers
+    }
+
+    pub(crate) fn close_now(&self) -> Vec<T> {
+        let mut st = lock(&self.state);
+        let mut wakers = self.close_locked(&mut st);
+        let items = if let Some(ring) = &self.ring {
+            std::iter::from_fn(|| ring.pop().ok()).collect()
+        } else {
+            // Rendezvous: items handed to gets that have not returned them yet are still in the
+            // queue (invariant 1); they come out with the rest, and those gets then fail.
+            if st.is_rendezvous() {
+                let State { getters, buf, .. } = &mut *st;
+                for payload in getters.payloads_mut() {
+                    if let Some(item) = payload.take() {
+                        buf.push(item);
+                    }
                 }
+                st.handed = 0;
             }
-            st.handed = 0;
-        }
-        let items = st.buf.drain_in_order();
-        st.finish(items.len(), &mut wakers);
+            st.buf.drain_in_order()
+        };
+        // Not strict: never fails.
+        let _ = self.finish_locked(&mut st, items.len(), false, &mut wakers);
         drop(st);
         return_spare(&self.state, wakers.wake());
         items
+    }
+
+    /// Lock-free path: publishes the lengths of the lines (invariant 8). Called with the lock
+    /// held, after the lines changed.
+    #[inline]
+    fn publish(&self, st: &State<T>) {
+        self.lines
+            .getters
+            .store(st.getters.linked_len(), Ordering::Relaxed);
+        self.lines
+            .putters
+            .store(st.putters.linked_len(), Ordering::Relaxed);
+    }
+
+    /// Lock-free path: a put. Counts the item unfinished first (invariant 10) and wakes a
+    /// waiting getter after (invariant 8).
+    #[inline]
+    fn ring_push(&self, ring: &Ring<T>, item: T) -> Result<(), PushError<T>> {
+        self.unfinished.fetch_add(1, Ordering::Relaxed);
+        match ring.push(item) {
+            Ok(()) => {
+                fence(Ordering::SeqCst);
+                if self.lines.getters.load(Ordering::Relaxed) > 0 {
+                    self.wake_first(|st| &mut st.getters);
+                }
+                Ok(())
+            }
+            Err(err) => {
+                let _ = self.finish(1, false);
+                Err(err)
+            }
+        }
+    }
+
+    /// Lock-free path: a get, which wakes a waiting putter after (invariant 8).
+    #[inline]
+    fn ring_pop(&self, ring: &Ring<T>) -> Result<T, PopError> {
+        let item = ring.pop()?;
+        if ring.is_bounded() {
+            fence(Ordering::SeqCst);
+            if self.lines.putters.load(Ordering::Relaxed) > 0 {
+                self.wake_first(|st| &mut st.putters);
+            }
+        }
+        Ok(item)
+    }
+
+    /// Wakes the first waiter of a line, if any.
+    #[cold]
+    fn wake_first(&self, line: impl FnOnce(&mut State<T>) -> &mut WaitList<Option<T>>) {
+        let mut st = lock(&self.state);
+        let waker = line(&mut st).notify_head();
+        self.publish(&st);
+        drop(st);
+        wake(waker);
+    }
+
+    /// Lock-free path: a waiter leaves its line for good (it completed, or was dropped). If it
+    /// had been woken, the next in line is woken when `more` says the ring still has what they
+    /// wait for (invariant 9).
+    fn ring_leave(
+        &self,
+        key: usize,
+        line: impl FnOnce(&mut State<T>) -> &mut WaitList<Option<T>>,
+        more: impl FnOnce() -> bool,
+    ) {
+        let mut st = lock(&self.state);
+        let line = line(&mut st);
+        let node = line.remove(key);
+        let next = if node.is_notified() && more() {
+            line.notify_head()
+        } else {
+            None
+        };
+        self.publish(&st);
+        drop(st);
+        wake(next);
+        // A waker removed from the line is dropped here, outside the lock.
+        drop(node);
     }
 
     pub(crate) fn put(&self, item: T) -> Put<'_, T> {
@@ -368,6 +586,25 @@ fn wake(waker: Option<Waker>) {
     }
 }
 
+/// Lock-free path: puts a waiter in line (a new one at the back, a woken one back at the front)
+/// and publishes the line (invariant 8); the caller then fences and looks again.
+fn ring_wait<T>(
+    shared: &Shared<T>,
+    key: &mut Option<usize>,
+    line: impl FnOnce(&mut State<T>) -> &mut WaitList<Option<T>>,
+    cx: &Context<'_>,
+) {
+    let mut st = lock(&shared.state);
+    let line = line(&mut st);
+    match *key {
+        Some(k) => line.relink_front(k, cx.waker()),
+        None => *key = Some(line.push_back(cx.waker(), None)),
+    }
+    shared.publish(&st);
+    drop(st);
+    fence(Ordering::SeqCst);
+}
+
 /// The future returned by a queue's `put`.
 ///
 /// It holds the item until the queue accepts it. Dropping it drops the item (if not yet accepted)
@@ -389,6 +626,9 @@ impl<T> Future for Put<'_, T> {
         let this = self.get_mut();
         if coop::poll_budget(cx).is_pending() {
             return Poll::Pending;
+        }
+        if let Some(ring) = &this.shared.ring {
+            return this.poll_ring(ring, cx);
         }
         let mut st = lock(&this.shared.state);
         if st.is_rendezvous() {
@@ -423,7 +663,7 @@ impl<T> Future for Put<'_, T> {
         if let Some(key) = this.key.take() {
             st.putters.remove(key);
         }
-        let getter = st.push(item);
+        let getter = st.push(item, &this.shared.unfinished);
         drop(st);
         wake(getter);
         coop::spend(cx);
@@ -432,6 +672,119 @@ impl<T> Future for Put<'_, T> {
 }
 
 impl<T> Put<'_, T> {
+    /// A put on the lock-free path: push; when full, wait in line and look once more.
+    fn poll_ring(&mut self, ring: &Ring<T>, cx: &mut Context<'_>) -> Poll<Result<(), PutError<T>>> {
+        let shared = self.shared;
+        let Some(item) = self.item.take() else {
+            // Polled after completion.
+            return Poll::Ready(Ok(()));
+        };
+        let item = match self.key {
+            // Waiting in line: only a woken put tries again, under the lock it takes anyway.
+            Some(key) => match self.retry_woken(ring, key, item, cx) {
+                Ok(done) => return done,
+                Err(item) => item,
+            },
+            None => match shared.ring_push(ring, item) {
+                Ok(()) => {
+                    coop::spend(cx);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(PushError::Closed(item)) => return Poll::Ready(Err(PutError(item))),
+                Err(PushError::Full(item)) => {
+                    ring_wait(shared, &mut self.key, |st| &mut st.putters, cx);
+                    item
+                }
+            },
+        };
+        // In line: look once more (invariant 8).
+        match shared.ring_push(ring, item) {
+            Ok(()) => {
+                self.leave(ring);
+                coop::spend(cx);
+                Poll::Ready(Ok(()))
+            }
+            Err(PushError::Closed(item)) => {
+                self.leave(ring);
+                Poll::Ready(Err(PutError(item)))
+            }
+            Err(PushError::Full(item)) => {
+                self.item = Some(item);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// A put in line, polled: unless woken, it refreshes its waker and stays. A woken one pushes
+    /// with the lock held, so that it leaves the line, and wakes a getter (and, by invariant 9,
+    /// the next putter), in the same critical section. Returns the item when the ring was full:
+    /// the put is then back at the front of its line, and looks once more.
+    fn retry_woken(
+        &mut self,
+        ring: &Ring<T>,
+        key: usize,
+        item: T,
+        cx: &mut Context<'_>,
+    ) -> Result<Poll<Result<(), PutError<T>>>, T> {
+        let shared = self.shared;
+        let mut st = lock(&shared.state);
+        if !st.putters.node(key).is_notified() {
+            let stale = st.putters.update_waker(key, cx.waker());
+            drop(st);
+            drop(stale);
+            self.item = Some(item);
+            return Ok(Poll::Pending);
+        }
+        shared.unfinished.fetch_add(1, Ordering::Relaxed);
+        let pushed = ring.push(item);
+        let (mut getter, mut putter) = (None, None);
+        let mut wakers = Wakers::new();
+        let done = match pushed {
+            Err(PushError::Full(item)) => {
+                let _ = shared.finish_locked(&mut st, 1, false, &mut wakers);
+                st.putters.relink_front(key, cx.waker());
+                shared.publish(&st);
+                drop(st);
+                wakers.wake();
+                fence(Ordering::SeqCst);
+                return Err(item);
+            }
+            Err(PushError::Closed(item)) => {
+                let _ = shared.finish_locked(&mut st, 1, false, &mut wakers);
+                Poll::Ready(Err(PutError(item)))
+            }
+            Ok(()) => {
+                // Under the lock, the lines are exact: no fence is needed to find a getter.
+                getter = st.getters.notify_head();
+                if !ring.is_full() {
+                    putter = st.putters.notify_head();
+                }
+                coop::spend(cx);
+                Poll::Ready(Ok(()))
+            }
+        };
+        self.key = None;
+        let node = st.putters.remove(key);
+        shared.publish(&st);
+        drop(st);
+        wakers.wake();
+        wake(getter);
+        wake(putter);
+        drop(node);
+        Ok(done)
+    }
+
+    /// Lock-free path: leaves the putters' line, if in it (invariant 9).
+    fn leave(&mut self, ring: &Ring<T>) {
+        if let Some(key) = self.key.take() {
+            self.shared.ring_leave(
+                key,
+                |st| &mut st.putters,
+                || !ring.is_closed() && !ring.is_full(),
+            );
+        }
+    }
+
     /// A rendezvous put: hand the item to a waiting getter, or offer it and wait to be chosen.
     fn poll_offer(
         &mut self,
@@ -472,7 +825,7 @@ impl<T> Put<'_, T> {
             st.getter_unclaimed()
         };
         let item = if may_hand {
-            match st.hand_over(item) {
+            match st.hand_over(item, &self.shared.unfinished) {
                 Ok(getter) => {
                     if let Some(key) = self.key.take() {
                         st.putters.remove(key);
@@ -500,6 +853,10 @@ impl<T> Put<'_, T> {
 
 impl<T> Drop for Put<'_, T> {
     fn drop(&mut self) {
+        if let Some(ring) = &self.shared.ring {
+            self.leave(ring);
+            return;
+        }
         let Some(key) = self.key.take() else { return };
         let mut st = lock(&self.shared.state);
         let node = st.putters.remove(key);
@@ -546,6 +903,9 @@ impl<T> Future for Get<'_, T> {
         let this = self.get_mut();
         if coop::poll_budget(cx).is_pending() {
             return Poll::Pending;
+        }
+        if let Some(ring) = &this.shared.ring {
+            return this.poll_ring(ring, cx);
         }
         let mut st = lock(&this.shared.state);
         if let Some(key) = this.key {
@@ -603,8 +963,106 @@ impl<T> Future for Get<'_, T> {
     }
 }
 
+impl<T> Get<'_, T> {
+    /// A get on the lock-free path: pop; when empty, wait in line and look once more.
+    fn poll_ring(&mut self, ring: &Ring<T>, cx: &mut Context<'_>) -> Poll<Result<T, GetError>> {
+        let shared = self.shared;
+        match self.key {
+            // Waiting in line: only a woken get tries again, under the lock it takes anyway.
+            Some(key) => {
+                if let Some(done) = self.retry_woken(ring, key, cx) {
+                    return done;
+                }
+            }
+            None => match shared.ring_pop(ring) {
+                Ok(item) => {
+                    coop::spend(cx);
+                    return Poll::Ready(Ok(item));
+                }
+                Err(PopError::Closed) => return Poll::Ready(Err(GetError)),
+                Err(PopError::Empty) => ring_wait(shared, &mut self.key, |st| &mut st.getters, cx),
+            },
+        }
+        // In line: look once more (invariant 8).
+        match shared.ring_pop(ring) {
+            Ok(item) => {
+                self.leave(ring);
+                coop::spend(cx);
+                Poll::Ready(Ok(item))
+            }
+            Err(PopError::Closed) => {
+                self.leave(ring);
+                Poll::Ready(Err(GetError))
+            }
+            Err(PopError::Empty) => Poll::Pending,
+        }
+    }
+
+    /// A get in line, polled: unless woken, it refreshes its waker and stays. A woken one pops
+    /// with the lock held, so that it leaves the line, and wakes a putter (and, by invariant 9,
+    /// the next getter), in the same critical section. Returns `None` when the ring was empty:
+    /// the get is then back at the front of its line, and looks once more.
+    fn retry_woken(
+        &mut self,
+        ring: &Ring<T>,
+        key: usize,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Result<T, GetError>>> {
+        let shared = self.shared;
+        let mut st = lock(&shared.state);
+        if !st.getters.node(key).is_notified() {
+            let stale = st.getters.update_waker(key, cx.waker());
+            drop(st);
+            drop(stale);
+            return Some(Poll::Pending);
+        }
+        let (mut putter, mut getter) = (None, None);
+        let done = match ring.pop() {
+            Err(PopError::Empty) => {
+                st.getters.relink_front(key, cx.waker());
+                shared.publish(&st);
+                drop(st);
+                fence(Ordering::SeqCst);
+                return None;
+            }
+            Err(PopError::Closed) => Poll::Ready(Err(GetError)),
+            Ok(item) => {
+                // Under the lock, the lines are exact: no fence is needed to find a putter.
+                if ring.is_bounded() {
+                    putter = st.putters.notify_head();
+                }
+                if !ring.is_empty() {
+                    getter = st.getters.notify_head();
+                }
+                coop::spend(cx);
+                Poll::Ready(Ok(item))
+            }
+        };
+        self.key = None;
+        let node = st.getters.remove(key);
+        shared.publish(&st);
+        drop(st);
+        wake(putter);
+        wake(getter);
+        drop(node);
+        Some(done)
+    }
+
+    /// Lock-free path: leaves the getters' line, if in it (invariant 9).
+    fn leave(&mut self, ring: &Ring<T>) {
+        if let Some(key) = self.key.take() {
+            self.shared
+                .ring_leave(key, |st| &mut st.getters, || !ring.is_empty());
+        }
+    }
+}
+
 impl<T> Drop for Get<'_, T> {
     fn drop(&mut self) {
+        if let Some(ring) = &self.shared.ring {
+            self.leave(ring);
+            return;
+        }
         let Some(key) = self.key.take() else { return };
         let mut st = lock(&self.shared.state);
         let mut node = st.getters.remove(key);
@@ -666,7 +1124,8 @@ impl<T> Future for Join<'_, T> {
             drop(stale);
             return Poll::Pending;
         }
-        if st.unfinished == 0 {
+        // Under the lock, where every step of the count to zero is taken (invariant 10).
+        if this.shared.unfinished.load(Ordering::Relaxed) == 0 {
             return Poll::Ready(());
         }
         this.key = Some(st.joiners.push_back(cx.waker(), ()));

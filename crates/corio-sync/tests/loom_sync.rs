@@ -1,5 +1,5 @@
-//! loom models of the semaphore's lock-free fast path and of the waiter hand-off shared by every
-//! primitive. Under `--cfg loom` the crate's own locks and atomics are loom's (see
+//! loom models of the semaphore's and the FIFO queue's lock-free paths and of the waiter hand-off
+//! shared by every primitive. Under `--cfg loom` the crate's own locks and atomics are loom's (see
 //! `src/loom_shim.rs`), so these models check the real code in every interleaving (preemptions capped, as tokio does).
 //!
 //! ```text
@@ -20,11 +20,22 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    // These models are small: 3 takes about a second in release mode, 4 about five.
+    model_bounded(3, f);
+}
+
+/// A model of three threads that each wait: 3 preemptions take over two minutes, 2 (tokio's
+/// bound) a few seconds, and 2 already finds a lost wake-up when either fence of the queue's
+/// lock-free path is removed.
+fn model_three_threads(f: impl Fn() + Sync + Send + 'static) {
+    model_bounded(2, f);
+}
+
+fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        // `LOOM_MAX_PREEMPTIONS` overrides this. These models are small: 3 takes about a second
-        // in release mode, 4 about five.
-        builder.preemption_bound = Some(3);
+        // `LOOM_MAX_PREEMPTIONS` overrides this.
+        builder.preemption_bound = Some(preemptions);
     }
     builder.check(f);
 }
@@ -199,6 +210,93 @@ fn queue_close_wakes_waiting_getter() {
         let closer = thread::spawn(move || q2.close());
         assert!(block_on(q.get()).is_err());
         closer.join().unwrap();
+    });
+}
+
+#[test]
+fn queue_two_putters_share_one_slot_without_a_lost_wake_up() {
+    // The lock-free path's putter side (invariants 8 and 9 of `queue_core.rs`): two putters
+    // wait for the one slot of a full queue on two threads while the consumer frees it twice.
+    model_three_threads(|| {
+        let q = Queue::bounded(1);
+        q.try_put(0).unwrap();
+        let putters: Vec<_> = (1..=2)
+            .map(|i| {
+                let q = q.clone();
+                thread::spawn(move || block_on(q.put(i)).unwrap())
+            })
+            .collect();
+        let mut got: Vec<i32> = (0..3).map(|_| block_on(q.get()).unwrap()).collect();
+        for putter in putters {
+            putter.join().unwrap();
+        }
+        assert_eq!(got.remove(0), 0);
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        assert!(q.is_empty());
+    });
+}
+
+#[test]
+fn queue_two_getters_each_get_one_of_two_racing_puts() {
+    // The lock-free path's getter side: two getters wait on two threads while two puts race in.
+    model_three_threads(|| {
+        let q = Queue::unbounded();
+        let getters: Vec<_> = (0..2)
+            .map(|_| {
+                let q = q.clone();
+                thread::spawn(move || block_on(q.get()).unwrap())
+            })
+            .collect();
+        q.try_put(1).unwrap();
+        q.try_put(2).unwrap();
+        let mut got: Vec<i32> = getters.into_iter().map(|g| g.join().unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+#[test]
+fn queue_join_is_woken_by_the_last_task_done() {
+    // The unfinished count is an atomic; its step to zero, under the lock, must wake a joiner
+    // registering at the same time (invariant 10).
+    model(|| {
+        let q = Queue::bounded(2);
+        q.try_put(1).unwrap();
+        let joiner = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.join()))
+        };
+        let worker = {
+            let q = q.clone();
+            thread::spawn(move || {
+                assert_eq!(q.try_get(), Ok(1));
+                q.task_done().unwrap();
+            })
+        };
+        worker.join().unwrap();
+        joiner.join().unwrap();
+        assert_eq!(q.unfinished(), 0);
+        assert!(q.task_done().is_err());
+    });
+}
+
+#[test]
+fn queue_task_done_never_runs_ahead_of_its_put() {
+    // A consumer on another thread marks the item done as soon as it has it: the put's count
+    // must already be there (invariant 10), or `task_done` would fail and `join` never end.
+    model(|| {
+        let q = Queue::unbounded();
+        let consumer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                assert_eq!(block_on(q.get()), Ok(5));
+                q.task_done().unwrap();
+            })
+        };
+        q.try_put(5).unwrap();
+        consumer.join().unwrap();
+        block_on(q.join());
     });
 }
 

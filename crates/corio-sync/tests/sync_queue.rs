@@ -1481,6 +1481,26 @@ fn stress_mpmc_unbounded_async() {
     mpmc_exactly_once(Queue::unbounded(), stress(40_000), Mode::AsyncRacing, true);
 }
 
+/// A capacity too large to allocate up front keeps its items in linked blocks and counts its
+/// slots separately (`ring.rs`): the count must never let the queue overfill, nor leak a slot
+/// (the producers would then hang).
+#[test]
+fn stress_mpmc_bounded_past_the_preallocated_ring() {
+    const CAP: usize = 1025;
+    let q = Queue::bounded(CAP);
+    let watcher = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            while !q.is_closed() {
+                assert!(q.len() <= CAP, "{} items in a queue of {CAP}", q.len());
+                std::thread::yield_now();
+            }
+        })
+    };
+    mpmc_exactly_once(q.clone(), stress(400_000), Mode::AsyncRacing, true);
+    watcher.join().unwrap();
+}
+
 #[test]
 fn stress_mpmc_rendezvous() {
     mpmc_exactly_once(Queue::bounded(0), stress(8_000), Mode::Async, true);
