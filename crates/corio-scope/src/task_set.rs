@@ -212,6 +212,10 @@ impl<T: Send + 'static> TaskSet<T> {
     /// Cancel-safe: if the returned future is dropped before it completes, no output is lost;
     /// the next `join_next` gets it.
     ///
+    /// Like a queue or a socket, it spends the task's cooperative budget: once the budget is
+    /// spent it yields before taking anything, so a loop over `join_next` lets other tasks and
+    /// deadlines run.
+    ///
     /// # Examples
     ///
     /// ```
@@ -234,6 +238,23 @@ impl<T: Send + 'static> TaskSet<T> {
     /// assert_eq!(out, None);
     /// ```
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // A completion like any resource's: with the task's cooperative budget spent, it returns
+        // `Pending` (having woken the task) before it takes anything, so a loop over
+        // `join_next` (even on an empty set) still lets a deadline fire.
+        if corio_coop::remaining() == Some(0) {
+            // Wakes the task.
+            let _ = corio_coop::poll_proceed(cx);
+            return Poll::Pending;
+        }
+        let polled = self.poll_next_outcome(cx);
+        if polled.is_ready() {
+            // A unit was left (checked above): this spends it.
+            let _ = corio_coop::poll_proceed(cx);
+        }
+        polled
+    }
+
+    fn poll_next_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         loop {
             if self.tasks.is_empty() {
                 return Poll::Ready(None);

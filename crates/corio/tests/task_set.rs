@@ -78,6 +78,32 @@ fn join_next_on_an_empty_set_is_none_at_once() {
     assert_eq!(format!("{set:?}"), "TaskSet { len: 0 }");
 }
 
+/// `join_next` spends the cooperative budget like any resource: a loop over it (here on an empty
+/// set, which is ready at once) yields, so another task on the same thread runs and a deadline
+/// fires. It used to spin until killed.
+#[test]
+fn a_join_next_loop_yields_to_other_tasks_and_to_a_deadline() {
+    corio::run_local(async {
+        let mut set = corio::TaskSet::<()>::new();
+        let ran = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flag = ran.clone();
+        let _other = corio::spawn_local(async move { flag.set(true) });
+        let mut polls = 0u32;
+        while !ran.get() {
+            assert_eq!(set.join_next().await, None);
+            polls += 1;
+            assert!(polls < 1_000_000, "join_next never yielded");
+        }
+        let spun = corio::timeout(Duration::from_millis(20), async {
+            loop {
+                let _ = set.join_next().await;
+            }
+        })
+        .await;
+        assert!(spun.is_err());
+    });
+}
+
 #[test]
 fn a_panic_in_a_task_resumes_in_join_next() {
     let caught = catch_unwind(AssertUnwindSafe(|| {
