@@ -33,6 +33,8 @@ fn less<T: Ord>(a: &T, b: &T) -> bool {
 }
 
 impl<T> Buffer<T> {
+    /// A FIFO buffer with room for `capacity` items preallocated (up to a limit). A bounded
+    /// queue of two or more slots keeps its items in a ring (`ring.rs`) and passes 0.
     pub(crate) fn fifo(capacity: usize) -> Self {
         Self::Fifo(VecDeque::with_capacity(capacity.min(PREALLOCATE)))
     }

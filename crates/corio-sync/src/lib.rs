@@ -51,8 +51,8 @@
 //! - **Fair.** Waiters queue in arrival order. A woken waiter that found nothing to do keeps its
 //!   place at the front of the line.
 //! - **No allocation and no global lock on the wake path.** Each primitive has its own small lock
-//!   (or, for the semaphore's uncontended path, a single atomic; a FIFO [`Queue`] with room for an
-//!   item puts and gets without its lock while nobody waits). Waiters live in a slab that keeps
+//!   (or, for the semaphore's uncontended path, a single atomic; a bounded FIFO [`Queue`] with room
+//!   for two or more items puts and gets without its lock while nobody waits). Waiters live in a slab that keeps
 //!   its memory, and wakers are woken, and stale wakers dropped, only after the lock is released
 //!   (dropping a task's last waker may run arbitrary destructors).
 //! - **`Send` when the data is.** Futures and handles are `Send` (and `Sync`) whenever `T` allows.

@@ -4,8 +4,8 @@
 //!
 //! One lock per queue guards three waiter lines: getters (waiting for an item), putters (waiting
 //! for space, or, in a rendezvous queue, offering their item) and joiners (waiting for the
-//! unfinished count to reach zero). It also guards the items, except in a FIFO queue with room
-//! for an item, which keeps them outside the lock (see "The lock-free path" below).
+//! unfinished count to reach zero). It also guards the items, except in a bounded FIFO queue with
+//! room for two or more items, which keeps them outside the lock (see "The lock-free path").
 //!
 //! # Invariants
 //!
@@ -55,9 +55,9 @@
 //!
 //! # The lock-free path
 //!
-//! A FIFO [`Queue`](crate::Queue) with room for at least one item (`bounded(n)` with `n > 0`, or
-//! `unbounded()`) keeps its items in a [`Ring`] (`concurrent-queue`) outside the lock, and its
-//! unfinished count in an atomic. A put that finds a slot, or a get that finds an item, pushes or
+//! A bounded FIFO [`Queue`](crate::Queue) with room for two or more items (`bounded(n)` with
+//! `n >= 2`) keeps its items in a [`Ring`] (`concurrent-queue`) outside the lock; `ring.rs` says
+//! why the other queues do not. Every kind keeps its unfinished count in an atomic. A put that finds a slot, or a get that finds an item, pushes or
 //! pops without taking the lock. The waiter lines stay under the lock, with two atomics that say
 //! how many getters and putters wait in line (written under the lock whenever a line changes).
 //!
@@ -75,7 +75,8 @@
 //! 10. `unfinished` is counted before the push (and given back if the push fails), so a
 //!     `task_done` for an item can never come before the item's count. A step of the count to
 //!     zero is taken under the lock, where joiners register, so a joiner in line is woken by
-//!     every step to zero (invariant 3); steps that stay above zero need no lock.
+//!     every step to zero (invariant 3); steps that stay above zero need no lock. In a queue
+//!     without a ring every change of the count is made under the lock.
 
 use std::fmt;
 use std::future::Future;
@@ -93,8 +94,8 @@ use crate::{GetError, PutError, TaskDoneError, TryGetError, TryPutError};
 
 #[derive(Debug)]
 pub(crate) struct Shared<T> {
-    /// A FIFO queue with room for an item: its items, outside the lock. `None` for the other
-    /// kinds, whose items are in `State::buf`.
+    /// A bounded FIFO queue with room for two or more items: its items, outside the lock. `None`
+    /// for the other queues, whose items are in `State::buf`.
     ring: Option<Ring<T>>,
     /// Lock-free path: how many getters and putters wait in line, not yet woken (invariant 8).
     /// Written under the lock each time a line changes.
@@ -178,7 +179,7 @@ impl<T> State<T> {
         };
         self.getters.node_mut(head).payload = Some(item);
         self.handed += 1;
-        unfinished.fetch_add(1, Ordering::Relaxed);
+        count_locked(unfinished);
         Ok(self.getters.notify(head))
     }
 
@@ -213,7 +214,7 @@ impl<T> State<T> {
     #[inline(always)]
     fn push(&mut self, item: T, unfinished: &AtomicUsize) -> Option<Waker> {
         self.buf.push(item);
-        unfinished.fetch_add(1, Ordering::Relaxed);
+        count_locked(unfinished);
         self.getters.notify_head()
     }
 
@@ -250,9 +251,12 @@ impl<T> State<T> {
 
 impl<T> Shared<T> {
     pub(crate) fn new(buf: Buffer<T>, capacity: Option<usize>) -> Self {
-        let ring = (buf.order() == Order::Fifo && capacity != Some(0)).then(|| Ring::new(capacity));
-        // A ring queue's items are in the ring: its buffer stays empty (and unallocated).
-        let buf = if ring.is_some() { Buffer::fifo(0) } else { buf };
+        // A bounded FIFO queue with room for two or more items keeps them in the ring (`ring.rs`
+        // says why only those); its `buf` stays empty.
+        let ring = match capacity {
+            Some(cap) if cap >= 2 && buf.order() == Order::Fifo => Some(Ring::new(cap)),
+            _ => None,
+        };
         Self {
             ring,
             lines: Lines {
@@ -359,7 +363,8 @@ impl<T> Shared<T> {
     /// is an error rather than left alone.
     fn finish(&self, n: usize, strict: bool) -> Result<(), TaskDoneError> {
         let mut now = self.unfinished.load(Ordering::Relaxed);
-        while now > n {
+        // Without a ring every change of the count is made under the lock.
+        while now > n && self.ring.is_some() {
             match self.unfinished.compare_exchange_weak(
                 now,
                 now - n,
@@ -395,6 +400,14 @@ impl<T> Shared<T> {
                 return Err(TaskDoneError);
             }
             let left = now.saturating_sub(n);
+            if self.ring.is_none() {
+                // Every change of the count is made under the lock: no other can come between.
+                self.unfinished.store(left, Ordering::Relaxed);
+                if left == 0 {
+                    st.joiners.notify_all(wakers, |()| {});
+                }
+                return Ok(());
+            }
             match self.unfinished.compare_exchange_weak(
                 now,
                 left,
@@ -492,11 +505,9 @@ impl<T> Shared<T> {
     #[inline]
     fn ring_pop(&self, ring: &Ring<T>) -> Result<T, PopError> {
         let item = ring.pop()?;
-        if ring.is_bounded() {
-            fence(Ordering::SeqCst);
-            if self.lines.putters.load(Ordering::Relaxed) > 0 {
-                self.wake_first(|st| &mut st.putters);
-            }
+        fence(Ordering::SeqCst);
+        if self.lines.putters.load(Ordering::Relaxed) > 0 {
+            self.wake_first(|st| &mut st.putters);
         }
         Ok(item)
     }
@@ -577,6 +588,17 @@ impl<T> Shared<T> {
     pub(crate) fn drop_get_keyed(&self, key: Option<usize>) {
         drop(Get { shared: self, key });
     }
+}
+
+/// Counts an item put into a queue without a ring, under its lock: there every change of the count
+/// is made under the lock, so a load and a store do (a read-modify-write costs a locked
+/// instruction on every put).
+#[inline(always)]
+fn count_locked(unfinished: &AtomicUsize) {
+    unfinished.store(
+        unfinished.load(Ordering::Relaxed).saturating_add(1),
+        Ordering::Relaxed,
+    );
 }
 
 #[inline]
@@ -853,6 +875,9 @@ impl<T> Put<'_, T> {
 
 impl<T> Drop for Put<'_, T> {
     fn drop(&mut self) {
+        if self.key.is_none() {
+            return;
+        }
         if let Some(ring) = &self.shared.ring {
             self.leave(ring);
             return;
@@ -1028,9 +1053,7 @@ impl<T> Get<'_, T> {
             Err(PopError::Closed) => Poll::Ready(Err(GetError)),
             Ok(item) => {
                 // Under the lock, the lines are exact: no fence is needed to find a putter.
-                if ring.is_bounded() {
-                    putter = st.putters.notify_head();
-                }
+                putter = st.putters.notify_head();
                 if !ring.is_empty() {
                     getter = st.getters.notify_head();
                 }
@@ -1059,6 +1082,9 @@ impl<T> Get<'_, T> {
 
 impl<T> Drop for Get<'_, T> {
     fn drop(&mut self) {
+        if self.key.is_none() {
+            return;
+        }
         if let Some(ring) = &self.shared.ring {
             self.leave(ring);
             return;

@@ -412,8 +412,10 @@ impl<T> Queue<T> {
     /// # });
     /// ```
     pub fn bounded(capacity: usize) -> Self {
+        // A capacity of two or more keeps the items in a lock-free ring (`queue_core.rs`); the
+        // buffer holds at most one item, or a rendezvous queue's items given back by dropped gets.
         Self {
-            shared: Arc::new(Shared::new(Buffer::fifo(capacity), Some(capacity))),
+            shared: Arc::new(Shared::new(Buffer::fifo(0), Some(capacity))),
         }
     }
 

@@ -1,87 +1,78 @@
-//! The lock-free item store of a FIFO [`Queue`](crate::Queue) with room for at least one item.
+//! The lock-free item store of a bounded FIFO [`Queue`](crate::Queue) with room for two or more
+//! items.
 //!
 //! A get or put on such a queue touches this store without the queue's lock (see `queue_core.rs`,
-//! "The lock-free path"). A rendezvous queue, a `LifoQueue` and a `PriorityQueue` keep their
-//! items under the lock instead: the first has no slots to store into, the other two need an
-//! order that `concurrent-queue` does not keep.
+//! "The lock-free path"). The other queues keep their items under the lock:
+//!
+//! - a rendezvous queue has no slots to store into;
+//! - a one-slot queue is a hand-off: nearly every operation waits or wakes a waiter, which one
+//!   critical section serves more cheaply than the fences and second look of the lock-free path
+//!   (`ping_pong`, two one-slot queues per pair: 409 ns per round trip on the locked path, 440 on
+//!   this one);
+//! - an unbounded queue would need concurrent-queue's linked blocks, which allocate and free a
+//!   block every 31 items: a task that puts and then gets (`select_loop`) paid 146 ns per item
+//!   against 106 on the locked path;
+//! - a `LifoQueue` or `PriorityQueue` needs an order that concurrent-queue does not keep.
 
 use concurrent_queue::{ConcurrentQueue, PopError, PushError};
 
 use crate::loom_shim::{AtomicUsize, Ordering};
 
-/// Capacities up to this many items get a ring with every slot allocated up front (as the
-/// locked buffer preallocates up to the same number); larger ones grow a block at a time.
+/// Capacities up to this many items get a ring with every slot allocated up front (the buffer of
+/// a `LifoQueue` or `PriorityQueue` preallocates up to the same number); larger ones grow a block
+/// of 31 items at a time.
 const RING_MAX: usize = 1024;
 
-/// Where a FIFO queue keeps its items, outside the lock.
+/// Where a bounded FIFO queue keeps its items, outside the lock.
 #[derive(Debug)]
 pub(crate) enum Ring<T> {
-    /// A bounded queue of at most [`RING_MAX`] items: `concurrent-queue`'s array ring, which
-    /// enforces the capacity itself.
+    /// At most [`RING_MAX`] items: `concurrent-queue`'s array ring, which enforces the capacity
+    /// itself.
     Array(ConcurrentQueue<T>),
-    /// An unbounded queue, or a bounded one too large to allocate up front: `concurrent-queue`'s
-    /// linked blocks. A bounded one reserves a slot in `reserved` before it pushes and gives it
-    /// back after a pop, so the count never exceeds the capacity.
+    /// A capacity too large to allocate up front: `concurrent-queue`'s linked blocks. A put
+    /// reserves a slot in `reserved` before it pushes, and a get gives it back after it pops, so
+    /// the count never exceeds the capacity.
     Blocks {
         items: ConcurrentQueue<T>,
-        limit: Option<Limit>,
+        cap: usize,
+        reserved: AtomicUsize,
     },
 }
 
-/// The capacity of a [`Ring::Blocks`] queue and its slots in use.
-#[derive(Debug)]
-pub(crate) struct Limit {
-    cap: usize,
-    reserved: AtomicUsize,
-}
-
 impl<T> Ring<T> {
-    /// A store for `capacity` items (`None`: unbounded). `capacity` must not be 0.
-    pub(crate) fn new(capacity: Option<usize>) -> Self {
-        match capacity {
-            Some(cap) if cap <= RING_MAX => {
-                debug_assert!(cap > 0, "a rendezvous queue has no ring");
-                Self::Array(ConcurrentQueue::bounded(cap))
+    /// A store for `cap` items; `cap` must be at least 2.
+    pub(crate) fn new(cap: usize) -> Self {
+        debug_assert!(cap >= 2, "a queue of {cap} slots has no ring");
+        if cap <= RING_MAX {
+            Self::Array(ConcurrentQueue::bounded(cap))
+        } else {
+            Self::Blocks {
+                items: ConcurrentQueue::unbounded(),
+                cap,
+                reserved: AtomicUsize::new(0),
             }
-            Some(cap) => Self::Blocks {
-                items: ConcurrentQueue::unbounded(),
-                limit: Some(Limit {
-                    cap,
-                    reserved: AtomicUsize::new(0),
-                }),
-            },
-            None => Self::Blocks {
-                items: ConcurrentQueue::unbounded(),
-                limit: None,
-            },
         }
-    }
-
-    /// Whether a put can ever find this store full.
-    #[inline]
-    pub(crate) fn is_bounded(&self) -> bool {
-        !matches!(self, Self::Blocks { limit: None, .. })
     }
 
     #[inline]
     pub(crate) fn push(&self, item: T) -> Result<(), PushError<T>> {
         match self {
             Self::Array(items) => items.push(item),
-            Self::Blocks { items, limit: None } => items.push(item),
             Self::Blocks {
                 items,
-                limit: Some(limit),
+                cap,
+                reserved,
             } => {
                 // Closed wins over full, as in the array ring.
                 if items.is_closed() {
                     return Err(PushError::Closed(item));
                 }
-                let mut used = limit.reserved.load(Ordering::Relaxed);
+                let mut used = reserved.load(Ordering::Relaxed);
                 loop {
-                    if used >= limit.cap {
+                    if used >= *cap {
                         return Err(PushError::Full(item));
                     }
-                    match limit.reserved.compare_exchange_weak(
+                    match reserved.compare_exchange_weak(
                         used,
                         used + 1,
                         Ordering::Relaxed,
@@ -92,7 +83,7 @@ impl<T> Ring<T> {
                     }
                 }
                 items.push(item).inspect_err(|_| {
-                    limit.reserved.fetch_sub(1, Ordering::Relaxed);
+                    reserved.fetch_sub(1, Ordering::Relaxed);
                 })
             }
         }
@@ -101,53 +92,45 @@ impl<T> Ring<T> {
     #[inline]
     pub(crate) fn pop(&self) -> Result<T, PopError> {
         match self {
-            Self::Array(items) | Self::Blocks { items, limit: None } => items.pop(),
+            Self::Array(items) => items.pop(),
             Self::Blocks {
-                items,
-                limit: Some(limit),
+                items, reserved, ..
             } => {
                 let item = items.pop()?;
-                limit.reserved.fetch_sub(1, Ordering::Relaxed);
+                reserved.fetch_sub(1, Ordering::Relaxed);
                 Ok(item)
             }
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
+    fn items(&self) -> &ConcurrentQueue<T> {
         match self {
-            Self::Array(items) | Self::Blocks { items, .. } => items.len(),
+            Self::Array(items) | Self::Blocks { items, .. } => items,
         }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.items().len()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        match self {
-            Self::Array(items) | Self::Blocks { items, .. } => items.is_empty(),
-        }
+        self.items().is_empty()
     }
 
     pub(crate) fn is_full(&self) -> bool {
         match self {
             Self::Array(items) => items.is_full(),
-            Self::Blocks { limit: None, .. } => false,
-            Self::Blocks {
-                limit: Some(limit), ..
-            } => limit.reserved.load(Ordering::Relaxed) >= limit.cap,
+            Self::Blocks { cap, reserved, .. } => reserved.load(Ordering::Relaxed) >= *cap,
         }
     }
 
     /// Makes every later push fail; pops still take what is left.
     pub(crate) fn close(&self) {
-        match self {
-            Self::Array(items) | Self::Blocks { items, .. } => {
-                items.close();
-            }
-        }
+        self.items().close();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        match self {
-            Self::Array(items) | Self::Blocks { items, .. } => items.is_closed(),
-        }
+        self.items().is_closed()
     }
 }
 
@@ -157,7 +140,7 @@ mod tests {
 
     #[test]
     fn a_large_bounded_ring_enforces_its_capacity_and_frees_slots() {
-        let ring = Ring::new(Some(RING_MAX + 1));
+        let ring = Ring::new(RING_MAX + 1);
         assert!(matches!(ring, Ring::Blocks { .. }));
         for i in 0..=RING_MAX {
             ring.push(i).unwrap();
@@ -175,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_closed_full_ring_reports_closed_and_keeps_its_reservations() {
-        let ring = Ring::new(Some(RING_MAX + 1));
+        let ring = Ring::new(RING_MAX + 1);
         ring.close();
         assert!(matches!(ring.push(1), Err(PushError::Closed(1))));
         assert!(!ring.is_full());

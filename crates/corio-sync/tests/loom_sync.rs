@@ -20,22 +20,11 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    // These models are small: 3 takes about a second in release mode, 4 about five.
-    model_bounded(3, f);
-}
-
-/// A model of three threads that each wait: 3 preemptions take over two minutes, 2 (tokio's
-/// bound) a few seconds, and 2 already finds a lost wake-up when either fence of the queue's
-/// lock-free path is removed.
-fn model_three_threads(f: impl Fn() + Sync + Send + 'static) {
-    model_bounded(2, f);
-}
-
-fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        // `LOOM_MAX_PREEMPTIONS` overrides this.
-        builder.preemption_bound = Some(preemptions);
+        // `LOOM_MAX_PREEMPTIONS` overrides this. These models are small: 3 takes about a second
+        // in release mode, 4 about five.
+        builder.preemption_bound = Some(3);
     }
     builder.check(f);
 }
@@ -151,11 +140,20 @@ fn queue_bounded_put_get_in_order() {
 
 #[test]
 fn queue_cancelled_getter_passes_the_item_on() {
+    cancelled_getter_passes_the_item_on(Queue::unbounded);
+}
+
+#[test]
+fn queue_cancelled_getter_passes_the_item_on_lock_free() {
+    cancelled_getter_passes_the_item_on(|| Queue::bounded(2));
+}
+
+fn cancelled_getter_passes_the_item_on(new: fn() -> Queue<i32>) {
     // bpo-23812 under every interleaving: a getter that is first in line is cancelled on another
     // thread, maybe after it was woken; the item must still reach the other getter.
-    model(|| {
+    model(move || {
         // Leaked so that the registered future can move to another thread (`'static`).
-        let q: &'static Queue<i32> = Box::leak(Box::new(Queue::unbounded()));
+        let q: &'static Queue<i32> = Box::leak(Box::new(new()));
         let mut first = q.get();
         assert!(block_on(PollOnce(&mut first)).is_pending()); // registered, head of the line
         let canceller = thread::spawn(move || drop(first));
@@ -214,43 +212,37 @@ fn queue_close_wakes_waiting_getter() {
 }
 
 #[test]
-fn queue_two_putters_share_one_slot_without_a_lost_wake_up() {
-    // The lock-free path's putter side (invariants 8 and 9 of `queue_core.rs`): two putters
-    // wait for the one slot of a full queue on two threads while the consumer frees it twice.
-    model_three_threads(|| {
-        let q = Queue::bounded(1);
+fn queue_putter_waiting_for_a_slot_is_woken() {
+    // The lock-free path's putter side (invariant 8 of `queue_core.rs`): a putter waits for a
+    // slot of a full queue (two slots, the smallest on that path) while a get frees one.
+    model(|| {
+        let q = Queue::bounded(2);
         q.try_put(0).unwrap();
-        let putters: Vec<_> = (1..=2)
-            .map(|i| {
-                let q = q.clone();
-                thread::spawn(move || block_on(q.put(i)).unwrap())
-            })
-            .collect();
-        let mut got: Vec<i32> = (0..3).map(|_| block_on(q.get()).unwrap()).collect();
-        for putter in putters {
-            putter.join().unwrap();
-        }
-        assert_eq!(got.remove(0), 0);
-        got.sort_unstable();
-        assert_eq!(got, [1, 2]);
-        assert!(q.is_empty());
+        q.try_put(1).unwrap();
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.put(2)).unwrap())
+        };
+        assert_eq!(block_on(q.get()), Ok(0));
+        putter.join().unwrap();
+        assert_eq!((q.try_get(), q.try_get()), (Ok(1), Ok(2)));
     });
 }
 
 #[test]
 fn queue_two_getters_each_get_one_of_two_racing_puts() {
-    // The lock-free path's getter side: two getters wait on two threads while two puts race in.
-    model_three_threads(|| {
-        let q = Queue::unbounded();
-        let getters: Vec<_> = (0..2)
-            .map(|_| {
-                let q = q.clone();
-                thread::spawn(move || block_on(q.get()).unwrap())
-            })
-            .collect();
+    // The lock-free path's getter side (invariant 8 of `queue_core.rs`): a getter waits on
+    // another thread while two puts and a second get race in on this one.
+    model(|| {
+        let q = Queue::bounded(2);
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.get()).unwrap())
+        };
         q.try_put(1).unwrap();
         q.try_put(2).unwrap();
-        let mut got: Vec<i32> = getters.into_iter().map(|g| g.join().unwrap()).collect();
+        let mine = block_on(q.get()).unwrap();
+        let mut got = [mine, getter.join().unwrap()];
         got.sort_unstable();
         assert_eq!(got, [1, 2]);
     });
@@ -286,7 +278,7 @@ fn queue_task_done_never_runs_ahead_of_its_put() {
     // A consumer on another thread marks the item done as soon as it has it: the put's count
     // must already be there (invariant 10), or `task_done` would fail and `join` never end.
     model(|| {
-        let q = Queue::unbounded();
+        let q = Queue::bounded(2);
         let consumer = {
             let q = q.clone();
             thread::spawn(move || {
