@@ -608,23 +608,19 @@ fn wake(waker: Option<Waker>) {
     }
 }
 
-/// Lock-free path: puts a waiter in line (a new one at the back, a woken one back at the front)
-/// and publishes the line (invariant 8); the caller then fences and looks again.
+/// Lock-free path: a new waiter joins the back of its line and publishes the line (invariant
+/// 8); the caller then looks again. (A woken waiter goes back to the front in `retry_woken`.)
 fn ring_wait<T>(
     shared: &Shared<T>,
-    key: &mut Option<usize>,
     line: impl FnOnce(&mut State<T>) -> &mut WaitList<Option<T>>,
     cx: &Context<'_>,
-) {
+) -> usize {
     let mut st = lock(&shared.state);
-    let line = line(&mut st);
-    match *key {
-        Some(k) => line.relink_front(k, cx.waker()),
-        None => *key = Some(line.push_back(cx.waker(), None)),
-    }
+    let key = line(&mut st).push_back(cx.waker(), None);
     shared.publish(&st);
     drop(st);
     fence(Ordering::SeqCst);
+    key
 }
 
 /// The future returned by a queue's `put`.
@@ -714,7 +710,7 @@ impl<T> Put<'_, T> {
                 }
                 Err(PushError::Closed(item)) => return Poll::Ready(Err(PutError(item))),
                 Err(PushError::Full(item)) => {
-                    ring_wait(shared, &mut self.key, |st| &mut st.putters, cx);
+                    self.key = Some(ring_wait(shared, |st| &mut st.putters, cx));
                     item
                 }
             },
@@ -1005,7 +1001,9 @@ impl<T> Get<'_, T> {
                     return Poll::Ready(Ok(item));
                 }
                 Err(PopError::Closed) => return Poll::Ready(Err(GetError)),
-                Err(PopError::Empty) => ring_wait(shared, &mut self.key, |st| &mut st.getters, cx),
+                Err(PopError::Empty) => {
+                    self.key = Some(ring_wait(shared, |st| &mut st.getters, cx));
+                }
             },
         }
         // In line: look once more (invariant 8).
