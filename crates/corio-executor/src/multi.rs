@@ -14,27 +14,29 @@
 //! 5. otherwise park: in the driver if no other thread is in it, else on a condition variable.
 //!
 //! A wake from a worker thread goes to that worker's LIFO slot (or, for a task that yielded, to the
-//! back of its local queue); a wake from any other thread goes to the injector and unparks an idle
-//! worker if none is searching. A spawn on a worker goes to the LIFO slot too, but the task it
-//! displaces there goes to the stealable queue when some worker is asleep or searching, so that
-//! a fan-out spreads; and a worker whose thread blocks in a nested `block_on` first hands its
-//! queued tasks to the injector. Spawning and waking take no global lock: they push to a queue and
-//! read the idle state, one atomic word. Two small locks can be met on the spawn, wake and complete
-//! paths: the idle list's mutex, when a wake must actually unpark a sleeping worker
+//! back of its local queue), except a wake by the driver (I/O readiness, a timer), which goes to
+//! the stealable part of its local queue; a wake from any other thread goes to the injector and
+//! unparks an idle worker if none is searching. A spawn on a worker goes to the LIFO slot too, but
+//! the task it displaces there goes to the stealable queue when some worker is asleep or searching,
+//! so that a fan-out spreads; and a worker whose thread blocks in a nested `block_on` first hands
+//! its queued tasks to the injector. Spawning and waking take no global lock: they push to a queue
+//! and read the idle state, one atomic word. Two small locks can be met on the spawn, wake and
+//! complete paths: the idle list's mutex, when a wake must actually unpark a sleeping worker
 //! ([`Idle::worker_to_notify`]; a busy runtime, with no worker asleep, never takes it), and the
 //! lock of one shard of the idle registry, when a task first goes idle (the shard of the worker
 //! that polled it) or completes after going idle (the shard it registered in). Otherwise the idle
 //! list's mutex is taken only to park or unpark a worker.
 //!
-//! Each worker's local queue has two parts: a private deque that only its owner touches (no
-//! atomics on push or pop), and a bounded concurrent queue that other workers steal from. Tasks
-//! go to the private part; when a plain load of the idle state says some worker is asleep and
-//! none is searching, the owner moves the older half of its private deque to the stealable part
-//! and wakes one (not while it is parked in the driver itself, counted as asleep, and the driver
-//! wakes tasks onto its queue: it shares those once, when it returns). It also does so every
-//! [`EVENT_INTERVAL`] ticks if others are idle, and takes
-//! from its own stealable part every [`GLOBAL_INTERVAL`] ticks, so shared-out tasks never wait
-//! behind a private deque that keeps refilling.
+//! Each worker's local queue has two parts: a private deque that only its owner touches (no atomics
+//! on push or pop), and a bounded concurrent queue that other workers steal from. Tasks woken by
+//! the driver go to the stealable part (so that a worker the OS deschedules, or a task blocks,
+//! strands none of a batch of I/O wakes), and others to the private part; when a plain load of the
+//! idle state says some worker is asleep and none is searching, the owner moves the older half of
+//! its private deque to the stealable part and wakes one (not while it is parked in the driver
+//! itself, counted as asleep: it wakes one once, when it returns, if its driver woke more than one
+//! task). It also does so every [`EVENT_INTERVAL`] ticks if others are idle, and takes from
+//! its own stealable part every [`GLOBAL_INTERVAL`] ticks, so shared-out tasks never wait behind a
+//! private deque that keeps refilling.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -418,6 +420,9 @@ pub(crate) struct Core {
     /// wakes tasks onto its queue, so those pushes must not share them out and "wake" it (an
     /// eventfd write to itself, and one more trip through the poller). It shares once on return.
     parked: Cell<bool>,
+    /// Inside a poll of the driver (a park, or a busy worker's check): the tasks it wakes go to
+    /// the stealable queue (see [`schedule_local`](Core::schedule_local)).
+    driving: Cell<bool>,
     tick: Cell<u32>,
     rng: Cell<u32>,
     /// Whether a task was ever pinned to this worker (`spawn_local`, see `pinned.rs`): a plain
@@ -528,6 +533,14 @@ impl Core {
     }
 
     /// Schedules a task woken on this worker's own thread.
+    ///
+    /// A task woken by the driver (its socket became ready, its timer fired) goes to the
+    /// stealable queue, in the order of the wakes: the driver wakes a batch at once, and in the
+    /// private deque the batch would wait for this worker alone. If the OS takes the CPU away
+    /// from this thread (another process, a CPU quota) or a task blocks it, another worker
+    /// still steals them. Under `wrk` on the same two cores, hyper's p99 latency at 100
+    /// connections went from 5.2 to 4.5 ms (medians of 8 interleaved runs), tokio's being
+    /// 4.3. Tasks woken by tasks keep the LIFO slot and the private deque.
     #[inline]
     fn schedule_local(&self, runnable: Runnable, yielded: bool) {
         if self.shared.shutdown.load(Ordering::Relaxed) {
@@ -536,6 +549,15 @@ impl Core {
         }
         if yielded {
             self.push_back(runnable);
+            return;
+        }
+        if self.driving.get() {
+            if let Err(full) = self.remote().queue.push(runnable) {
+                // A batch larger than the queue: the rest waits in the injector, behind the
+                // queue's tasks (the private deque would run it first), where any worker finds
+                // it. Whoever drives wakes a sleeper once the poll is over.
+                let _ = self.shared.injector.push(full.into_inner());
+            }
             return;
         }
         if let Some(prev) = self.lifo.replace(Some(runnable)) {
@@ -702,7 +724,18 @@ impl Core {
             // The task used its whole budget, so it ran long: timers and I/O get a look now,
             // not after `EVENT_INTERVAL` more such polls (tokio likewise polls its driver before
             // it runs a task that yielded to the budget again).
-            self.shared.poll_driver_now();
+            self.poll_driver();
+        }
+    }
+
+    /// Polls the driver without blocking, if no other thread is parked in it. If it woke more
+    /// than this worker runs next while another sleeps, that one is woken to steal.
+    fn poll_driver(&self) {
+        self.driving.set(true);
+        self.shared.poll_driver_now();
+        self.driving.set(false);
+        if self.remote().queue.len() > 1 && self.shared.idle.wants_work() {
+            self.shared.notify_parked();
         }
     }
 
@@ -712,7 +745,7 @@ impl Core {
         if self.private.borrow().len() > 1 && self.shared.idle.wants_work() {
             self.share();
         }
-        self.shared.poll_driver_now();
+        self.poll_driver();
         self.publish();
     }
 
@@ -753,7 +786,9 @@ impl Core {
         self.free_ended();
         release_burst(&mut self.private.borrow_mut());
         self.parked.set(true);
+        self.driving.set(true);
         self.remote().parker.park(Some(&shared.driver));
+        self.driving.set(false);
         self.parked.set(false);
         if self.has_pinned.get() {
             crate::pinned::unparked();
@@ -761,11 +796,11 @@ impl Core {
         if !shared.idle.unpark_self(self.index) {
             self.searching.set(true);
         }
-        // The tasks our driver woke while we counted as asleep: if there are more than we will
-        // run next and another worker sleeps, share them now, once (tokio does the same after
-        // its driver returns).
-        if self.private.borrow().len() > 1 && shared.idle.wants_work() {
-            self.share();
+        // The tasks our driver woke while we counted as asleep are in the stealable queue: if
+        // there are more than we will run next and another worker sleeps, wake it now, once
+        // (tokio does the same after its driver returns).
+        if self.remote().queue.len() > 1 && shared.idle.wants_work() {
+            shared.notify_parked();
         }
     }
 
@@ -809,6 +844,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         lifo_streak: Cell::new(0),
         searching: Cell::new(false),
         parked: Cell::new(false),
+        driving: Cell::new(false),
         tick: Cell::new(0),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         has_pinned: Cell::new(false),

@@ -194,9 +194,9 @@ fn a_batch_woken_in_the_driver_is_shared_with_a_sleeping_worker() {
     // Blocking tasks `a` and `b`: once woken, each blocks its thread until the other has
     // started, so they finish only if they run at once, on the two workers. `extra` is a third
     // woken task, so that the worker in the driver has more than the one it runs next. They
-    // register in the order a, extra, b, so the driver wakes them in that order: `b` lands in
-    // the LIFO slot and runs next on the driver's worker, `a` and `extra` in its private queue,
-    // whose older half (`a`) is shared with the sleeping worker.
+    // register in the order a, extra, b, so the driver wakes them in that order into its
+    // stealable queue: the driver's worker runs `a` next and wakes the sleeping worker, which
+    // steals `extra` and `b`.
     let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
     let blocking = |io: Arc<FakeIo>, arrived: Arc<(Mutex<usize>, Condvar)>| async move {
         AwaitIo {
@@ -234,5 +234,88 @@ fn a_batch_woken_in_the_driver_is_shared_with_a_sleeping_worker() {
         a.await;
         b.await;
         extra.await;
+    });
+}
+
+/// A batch woken in the driver while the other worker is busy, whose first task then blocks
+/// the driver's worker (as the OS does when it takes the CPU away from that thread): the other
+/// worker, once free, steals the rest of the batch. The stalled task can only finish after every
+/// other task of the batch ran, so it proves that they ran elsewhere. They used to wait in the
+/// stalled worker's private queue, out of reach, for as long as it was stalled.
+#[test]
+fn a_batch_woken_in_the_driver_is_not_stranded_behind_a_stalled_worker() {
+    const OTHERS: usize = 8;
+    let (rt, io) = runtime_on_fake_io();
+
+    // Occupy the other worker, so that nobody is idle when the batch arrives.
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let blocker = rt.spawn(async move {
+        started_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+    });
+    started_rx.recv().unwrap();
+
+    // The first task to wait is the first one woken, the one the driver's worker runs first: it
+    // blocks its thread until the others have run.
+    let done = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let (stalled_tx, stalled_rx) = mpsc::channel::<()>();
+    let stall = {
+        let io = io.clone();
+        let done = done.clone();
+        rt.spawn(async move {
+            AwaitIo {
+                io,
+                registered: false,
+            }
+            .await;
+            stalled_tx.send(()).unwrap();
+            let (count, cond) = &*done;
+            let mut count = count.lock().unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while *count < OTHERS {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                assert!(
+                    !left.is_zero(),
+                    "{} of the {OTHERS} other woken tasks ran while their worker was stalled",
+                    *count
+                );
+                count = cond.wait_timeout(count, left).unwrap().0;
+            }
+        })
+    };
+    wait_until("the stalling task waits", || io.registered() == 1);
+    let others: Vec<_> = (0..OTHERS)
+        .map(|_| {
+            let io = io.clone();
+            let done = done.clone();
+            rt.spawn(async move {
+                AwaitIo {
+                    io,
+                    registered: false,
+                }
+                .await;
+                let (count, cond) = &*done;
+                *count.lock().unwrap() += 1;
+                cond.notify_all();
+            })
+        })
+        .collect();
+    wait_until("every task waits for the fake I/O", || {
+        io.registered() == OTHERS + 1
+            && io.parked.load(Ordering::SeqCst) == 1
+            && rt.handle().metrics().sleeping_workers == 1
+    });
+
+    io.fire();
+    stalled_rx.recv().unwrap();
+    // Now free the other worker: it finds the rest of the batch.
+    release_tx.send(()).unwrap();
+    rt.block_on(async move {
+        blocker.await;
+        stall.await;
+        for task in others {
+            task.await;
+        }
     });
 }
