@@ -369,3 +369,55 @@ fn a_future_completing_while_its_expired_scope_waits_for_a_shield_is_cancelled()
         assert_eq!(r, Some((1, 2)));
     });
 }
+
+/// A waker that counts its wakes.
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (std::sync::Arc<CountingWaker>, std::task::Waker) {
+    let count = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
+    (count.clone(), std::task::Waker::from(count))
+}
+
+/// `cancelled()` skips its listener when polled again by the same task; polled by another task
+/// (another waker), it must hand the listener the new waker, which the cancel then wakes.
+#[test]
+fn a_cancel_wakes_the_last_waker_that_polled_cancelled() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+
+    let token = CancelToken::new();
+    let mut when = std::pin::pin!(token.cancelled());
+    let (first, first_waker) = counting_waker();
+    let (second, second_waker) = counting_waker();
+    for _ in 0..3 {
+        let pending = when.as_mut().poll(&mut Context::from_waker(&first_waker));
+        assert_eq!(pending, Poll::Pending);
+    }
+    let pending = when.as_mut().poll(&mut Context::from_waker(&second_waker));
+    assert_eq!(pending, Poll::Pending);
+    // The same task again, through a clone of its waker: still registered.
+    let pending = when
+        .as_mut()
+        .poll(&mut Context::from_waker(&second_waker.clone()));
+    assert_eq!(pending, Poll::Pending);
+    assert_eq!(first.0.load(Ordering::SeqCst), 0);
+    assert_eq!(second.0.load(Ordering::SeqCst), 0);
+
+    token.cancel();
+    assert_eq!(
+        second.0.load(Ordering::SeqCst),
+        1,
+        "the cancel did not wake the task that polled last"
+    );
+    let ready = when.as_mut().poll(&mut Context::from_waker(&second_waker));
+    assert_eq!(ready, Poll::Ready(()));
+    // And once more, by a fresh future on the cancelled token: at once, whatever the waker.
+    let ready = std::pin::pin!(token.cancelled()).poll(&mut Context::from_waker(&first_waker));
+    assert_eq!(ready, Poll::Ready(()));
+}
