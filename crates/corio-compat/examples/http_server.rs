@@ -165,9 +165,13 @@ async fn handle(
     server: Arc<Server>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let response = route(&request).await;
-    let count = server.served.fetch_add(1, Ordering::SeqCst) + 1;
-    if server.limit == Some(count) {
-        server.shutdown.cancel();
+    // Counted only under `--requests`: without a limit nobody reads the count, and a counter
+    // that every request on every worker writes moves its cache line between cores each time.
+    if let Some(limit) = server.limit {
+        let count = server.served.fetch_add(1, Ordering::SeqCst) + 1;
+        if count == limit {
+            server.shutdown.cancel();
+        }
     }
     Ok(response)
 }

@@ -553,10 +553,11 @@ impl Core {
         }
         if self.driving.get() {
             if let Err(full) = self.remote().queue.push(runnable) {
-                // A batch larger than the queue: the rest waits in the injector, behind the
-                // queue's tasks (the private deque would run it first), where any worker finds
-                // it. Whoever drives wakes a sleeper once the poll is over.
-                let _ = self.shared.injector.push(full.into_inner());
+                // A batch larger than the queue: the rest goes to the private deque, which this
+                // worker runs first while others steal the batch's older part. (Through the
+                // injector instead, a million timers firing at once took 15% longer to run on 2
+                // workers: `million_tasks`' wake phase.)
+                self.private.borrow_mut().push_back(full.into_inner());
             }
             return;
         }
@@ -796,10 +797,13 @@ impl Core {
         if !shared.idle.unpark_self(self.index) {
             self.searching.set(true);
         }
-        // The tasks our driver woke while we counted as asleep are in the stealable queue: if
-        // there are more than we will run next and another worker sleeps, wake it now, once
-        // (tokio does the same after its driver returns).
-        if self.remote().queue.len() > 1 && shared.idle.wants_work() {
+        // The tasks our driver woke while we counted as asleep are in the stealable queue (and
+        // past its capacity, in the private deque): if there are more than we will run next and
+        // another worker sleeps, wake it now, once (tokio does the same after its driver
+        // returns), sharing half of the private ones too.
+        if self.private.borrow().len() > 1 && shared.idle.wants_work() {
+            self.share();
+        } else if self.remote().queue.len() > 1 && shared.idle.wants_work() {
             shared.notify_parked();
         }
     }
