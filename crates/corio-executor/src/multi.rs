@@ -420,9 +420,9 @@ pub(crate) struct Core {
     /// wakes tasks onto its queue, so those pushes must not share them out and "wake" it (an
     /// eventfd write to itself, and one more trip through the poller). It shares once on return.
     parked: Cell<bool>,
-    /// Inside a poll of the driver (a park, or a busy worker's check): the tasks it wakes go to
-    /// the stealable queue (see [`schedule_local`](Core::schedule_local)).
-    driving: Cell<bool>,
+    /// Inside a poll of the driver: where the tasks it wakes go (see
+    /// [`schedule_local`](Core::schedule_local)).
+    driving: Cell<Driving>,
     tick: Cell<u32>,
     rng: Cell<u32>,
     /// Whether a task was ever pinned to this worker (`spawn_local`, see `pinned.rs`): a plain
@@ -432,6 +432,17 @@ pub(crate) struct Core {
     /// (see `registry.rs`): before the worker sleeps, when [`ENDED_BATCH`] have gathered, and
     /// when it exits.
     ended: RefCell<Vec<Key>>,
+}
+
+/// Whether a worker is polling its driver, and why.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Driving {
+    No,
+    /// Parked in it, or the busy loop's check: the woken tasks go to the stealable queue.
+    Batch,
+    /// Right after a task spent its budget: the last task woken goes to the LIFO slot, to run
+    /// next, and the others to the stealable queue.
+    AfterBudget,
 }
 
 /// How many ended tasks' registry slots a worker frees at once.
@@ -532,15 +543,18 @@ impl Core {
         }
     }
 
-    /// Schedules a task woken on this worker's own thread.
+    /// Schedules a task woken on this worker's own thread: to the LIFO slot, and the task it
+    /// displaces to the back of the private deque.
     ///
-    /// A task woken by the driver (its socket became ready, its timer fired) goes to the
-    /// stealable queue, in the order of the wakes: the driver wakes a batch at once, and in the
-    /// private deque the batch would wait for this worker alone. If the OS takes the CPU away
-    /// from this thread (another process, a CPU quota) or a task blocks it, another worker
-    /// still steals them. Under `wrk` on the same two cores, hyper's p99 latency at 100
-    /// connections went from 5.2 to 4.5 ms (medians of 8 interleaved runs), tokio's being
-    /// 4.3. Tasks woken by tasks keep the LIFO slot and the private deque.
+    /// Except while the driver wakes tasks (its socket became ready, its timer fired): they then
+    /// go to the stealable queue, in the order of the wakes. The driver wakes a batch at once,
+    /// and in the private deque or the LIFO slot the batch would wait for this worker alone: if
+    /// the OS takes the CPU away from this thread (another process, a CPU quota) or a task
+    /// blocks it, another worker now steals them. Under `wrk` on the same two cores, hyper's
+    /// p99 latency at 100 connections went from 5.4 to 4.2 ms (medians of 4 interleaved runs),
+    /// tokio's being 4.3; with the last task of each batch in the LIFO slot it stayed at 4.3 to
+    /// 6.6 ms. After a task spent its budget, though, the last task woken still goes to the
+    /// LIFO slot, so that I/O gets in at once (`rt_fairness.rs`).
     #[inline]
     fn schedule_local(&self, runnable: Runnable, yielded: bool) {
         if self.shared.shutdown.load(Ordering::Relaxed) {
@@ -551,7 +565,16 @@ impl Core {
             self.push_back(runnable);
             return;
         }
-        if self.driving.get() {
+        let driving = self.driving.get();
+        if driving != Driving::No {
+            let runnable = if driving == Driving::AfterBudget {
+                let Some(prev) = self.lifo.replace(Some(runnable)) else {
+                    return;
+                };
+                prev
+            } else {
+                runnable
+            };
             if let Err(full) = self.remote().queue.push(runnable) {
                 // A batch larger than the queue: the rest goes to the private deque, which this
                 // worker runs first while others steal the batch's older part. (Through the
@@ -725,16 +748,16 @@ impl Core {
             // The task used its whole budget, so it ran long: timers and I/O get a look now,
             // not after `EVENT_INTERVAL` more such polls (tokio likewise polls its driver before
             // it runs a task that yielded to the budget again).
-            self.poll_driver();
+            self.poll_driver(Driving::AfterBudget);
         }
     }
 
     /// Polls the driver without blocking, if no other thread is parked in it. If it woke more
     /// than this worker runs next while another sleeps, that one is woken to steal.
-    fn poll_driver(&self) {
-        self.driving.set(true);
+    fn poll_driver(&self, driving: Driving) {
+        self.driving.set(driving);
         self.shared.poll_driver_now();
-        self.driving.set(false);
+        self.driving.set(Driving::No);
         if self.remote().queue.len() > 1 && self.shared.idle.wants_work() {
             self.shared.notify_parked();
         }
@@ -746,7 +769,7 @@ impl Core {
         if self.private.borrow().len() > 1 && self.shared.idle.wants_work() {
             self.share();
         }
-        self.poll_driver();
+        self.poll_driver(Driving::Batch);
         self.publish();
     }
 
@@ -787,9 +810,9 @@ impl Core {
         self.free_ended();
         release_burst(&mut self.private.borrow_mut());
         self.parked.set(true);
-        self.driving.set(true);
+        self.driving.set(Driving::Batch);
         self.remote().parker.park(Some(&shared.driver));
-        self.driving.set(false);
+        self.driving.set(Driving::No);
         self.parked.set(false);
         if self.has_pinned.get() {
             crate::pinned::unparked();
@@ -848,7 +871,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         lifo_streak: Cell::new(0),
         searching: Cell::new(false),
         parked: Cell::new(false),
-        driving: Cell::new(false),
+        driving: Cell::new(Driving::No),
         tick: Cell::new(0),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         has_pinned: Cell::new(false),

@@ -96,6 +96,15 @@ struct AwaitIo {
     registered: bool,
 }
 
+impl AwaitIo {
+    fn new(io: Arc<FakeIo>) -> AwaitIo {
+        AwaitIo {
+            io,
+            registered: false,
+        }
+    }
+}
+
 impl Future for AwaitIo {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -128,6 +137,19 @@ fn runtime_on_fake_io() -> (Runtime, Arc<FakeIo>) {
     (rt, io)
 }
 
+/// Occupies one worker with a task that blocks its thread until the returned sender sends;
+/// returns once that task runs.
+fn occupy_a_worker(rt: &Runtime) -> (mpsc::Sender<()>, corio_executor::Task<()>) {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let blocker = rt.spawn(async move {
+        started_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+    });
+    started_rx.recv().unwrap();
+    (release_tx, blocker)
+}
+
 /// One worker is busy (blocked inside a task, so it is neither asleep nor searching) while the
 /// other, parked in the driver, is handed a batch of 32 wakes. It runs them without unparking
 /// anyone: the only sleeper is itself, and it is already awake.
@@ -137,13 +159,7 @@ fn a_batch_woken_in_the_driver_does_not_unpark_the_driver_itself() {
     let (rt, io) = runtime_on_fake_io();
 
     // Occupy the other worker: a task that blocks its thread until released.
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let blocker = rt.spawn(async move {
-        started_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-    });
-    started_rx.recv().unwrap();
+    let (release_tx, blocker) = occupy_a_worker(&rt);
 
     // Tasks that wait for the fake I/O; then the driver's worker goes back to sleep in it.
     let done = Arc::new(AtomicUsize::new(0));
@@ -152,11 +168,7 @@ fn a_batch_woken_in_the_driver_does_not_unpark_the_driver_itself() {
             let io = io.clone();
             let done = done.clone();
             rt.spawn(async move {
-                AwaitIo {
-                    io,
-                    registered: false,
-                }
-                .await;
+                AwaitIo::new(io).await;
                 done.fetch_add(1, Ordering::SeqCst);
             })
         })
@@ -199,11 +211,7 @@ fn a_batch_woken_in_the_driver_is_shared_with_a_sleeping_worker() {
     // steals `extra` and `b`.
     let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
     let blocking = |io: Arc<FakeIo>, arrived: Arc<(Mutex<usize>, Condvar)>| async move {
-        AwaitIo {
-            io,
-            registered: false,
-        }
-        .await;
+        AwaitIo::new(io).await;
         let (count, cond) = &*arrived;
         let mut count = count.lock().unwrap();
         *count += 1;
@@ -217,10 +225,7 @@ fn a_batch_woken_in_the_driver_is_shared_with_a_sleeping_worker() {
     };
     let a = rt.spawn(blocking(io.clone(), arrived.clone()));
     wait_until("a waits", || io.registered() == 1);
-    let extra = rt.spawn(AwaitIo {
-        io: io.clone(),
-        registered: false,
-    });
+    let extra = rt.spawn(AwaitIo::new(io.clone()));
     wait_until("extra waits", || io.registered() == 2);
     let b = rt.spawn(blocking(io.clone(), arrived.clone()));
     // Both workers asleep (one in the driver), so that the batch has someone to go to.
@@ -248,13 +253,7 @@ fn a_batch_woken_in_the_driver_is_not_stranded_behind_a_stalled_worker() {
     let (rt, io) = runtime_on_fake_io();
 
     // Occupy the other worker, so that nobody is idle when the batch arrives.
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let blocker = rt.spawn(async move {
-        started_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-    });
-    started_rx.recv().unwrap();
+    let (release_tx, blocker) = occupy_a_worker(&rt);
 
     // The first task to wait is the first one woken, the one the driver's worker runs first: it
     // blocks its thread until the others have run.
@@ -264,11 +263,7 @@ fn a_batch_woken_in_the_driver_is_not_stranded_behind_a_stalled_worker() {
         let io = io.clone();
         let done = done.clone();
         rt.spawn(async move {
-            AwaitIo {
-                io,
-                registered: false,
-            }
-            .await;
+            AwaitIo::new(io).await;
             stalled_tx.send(()).unwrap();
             let (count, cond) = &*done;
             let mut count = count.lock().unwrap();
@@ -290,11 +285,7 @@ fn a_batch_woken_in_the_driver_is_not_stranded_behind_a_stalled_worker() {
             let io = io.clone();
             let done = done.clone();
             rt.spawn(async move {
-                AwaitIo {
-                    io,
-                    registered: false,
-                }
-                .await;
+                AwaitIo::new(io).await;
                 let (count, cond) = &*done;
                 *count.lock().unwrap() += 1;
                 cond.notify_all();
