@@ -546,8 +546,9 @@ impl Core {
     /// Schedules a task woken on this worker's own thread: to the LIFO slot, and the task it
     /// displaces to the back of the private deque.
     ///
-    /// Except while the driver wakes tasks (its socket became ready, its timer fired): they then
-    /// go to the stealable queue, in the order of the wakes. The driver wakes a batch at once,
+    /// Except while the driver wakes tasks (its socket became ready, its timer fired) on a
+    /// runtime of two or more workers: they then go to the stealable queue, in the order of the
+    /// wakes. The driver wakes a batch at once,
     /// and in the private deque or the LIFO slot the batch would wait for this worker alone: if
     /// the OS takes the CPU away from this thread (another process, a CPU quota) or a task
     /// blocks it, another worker now steals them. Under `wrk` on the same two cores, hyper's
@@ -566,7 +567,8 @@ impl Core {
             return;
         }
         let driving = self.driving.get();
-        if driving != Driving::No {
+        // (With one worker nobody could steal them: the plain path.)
+        if driving != Driving::No && self.shared.remotes.len() > 1 {
             let runnable = if driving == Driving::AfterBudget {
                 let Some(prev) = self.lifo.replace(Some(runnable)) else {
                     return;
