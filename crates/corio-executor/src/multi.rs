@@ -14,9 +14,10 @@
 //! 5. otherwise park: in the driver if no other thread is in it, else on a condition variable.
 //!
 //! A wake from a worker thread goes to that worker's LIFO slot (or, for a task that yielded, to the
-//! back of its local queue), except a wake by the driver (I/O readiness, a timer), which goes to
-//! the stealable part of its local queue; a wake from any other thread goes to the injector and
-//! unparks an idle worker if none is searching. A spawn on a worker goes to the LIFO slot too, but
+//! back of its local queue), except a wake by the driver (I/O readiness, a timer) on two or more
+//! workers, which goes to the stealable part of its local queue (see `Core::schedule_local`); a
+//! wake from any other thread goes to the injector and unparks an idle worker if none is
+//! searching. A spawn on a worker goes to the LIFO slot too, but
 //! the task it displaces there goes to the stealable queue when some worker is asleep or searching,
 //! so that a fan-out spreads; and a worker whose thread blocks in a nested `block_on` first hands
 //! its queued tasks to the injector. Spawning and waking take no global lock: they push to a queue
@@ -548,14 +549,14 @@ impl Core {
     ///
     /// Except while the driver wakes tasks (its socket became ready, its timer fired) on a
     /// runtime of two or more workers: they then go to the stealable queue, in the order of the
-    /// wakes. The driver wakes a batch at once,
-    /// and in the private deque or the LIFO slot the batch would wait for this worker alone: if
-    /// the OS takes the CPU away from this thread (another process, a CPU quota) or a task
-    /// blocks it, another worker now steals them. Under `wrk` on the same two cores, hyper's
-    /// p99 latency at 100 connections went from 5.4 to 4.2 ms (medians of 4 interleaved runs),
-    /// tokio's being 4.3; with the last task of each batch in the LIFO slot it stayed at 4.3 to
-    /// 6.6 ms. After a task spent its budget, though, the last task woken still goes to the
-    /// LIFO slot, so that I/O gets in at once (`rt_fairness.rs`).
+    /// wakes. The driver wakes a batch at once, and in the private deque or the LIFO slot the
+    /// batch would wait for this worker alone: if the OS takes the CPU away from this thread
+    /// (another process, a CPU quota) or a task blocks it, another worker now steals them.
+    /// Under `wrk` on the same two cores, hyper's p99 latency at 100 connections went from 5.0
+    /// to 4.3 ms (medians of 4 interleaved runs), tokio's being 4.3; with the last task of each
+    /// batch in the LIFO slot it stayed at 4.3 to 6.6 ms. After a task spent its budget,
+    /// though, the last task woken still goes to the LIFO slot, so that I/O gets in at once
+    /// (`rt_fairness.rs`).
     #[inline]
     fn schedule_local(&self, runnable: Runnable, yielded: bool) {
         if self.shared.shutdown.load(Ordering::Relaxed) {
