@@ -3,7 +3,8 @@
 //! - corio-executor: the wake path (a task pushed from outside reaches a sleeping worker; the
 //!   idle accounting and the parker, on loom's primitives);
 //! - corio-timer: a timer registered while the driver computes its sleep is never missed;
-//! - corio-sync: the semaphore fast path and the waiter hand-off of every primitive.
+//! - corio-sync: the semaphore fast path, its lock-free lane meeting the locked line, and the
+//!   waiter hand-off of every primitive.
 //!
 //! Preemptions are capped (2 or 3 per model, as tokio does) so the run fits in CI; set
 //! `LOOM_MAX_PREEMPTIONS` to explore more.
@@ -19,9 +20,10 @@ pub(crate) fn loom(args: &[String]) -> Result<(), String> {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
         .join("loom");
-    let models: [(&str, &[&str]); 3] = [
+    let models: [(&str, &[&str]); 4] = [
         ("corio-executor", &["--lib", "loom_"]),
         ("corio-timer", &["--lib", "loom_"]),
+        ("corio-sync", &["--lib", "loom_"]),
         ("corio-sync", &["--test", "loom_sync"]),
     ];
     for (krate, filter) in models {

@@ -165,6 +165,7 @@ mod buffer;
 mod coop;
 mod error;
 mod event;
+mod lane;
 mod loom_shim;
 // The guards hand out references into an `UnsafeCell`; each block carries a `SAFETY:` comment.
 #[allow(unsafe_code)]

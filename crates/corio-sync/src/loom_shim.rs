@@ -15,6 +15,11 @@ pub(crate) use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWri
 
 pub(crate) use std::sync::atomic::Ordering;
 
+#[cfg(loom)]
+pub(crate) use loom::thread::yield_now;
+#[cfg(not(loom))]
+pub(crate) use std::thread::yield_now;
+
 /// Locks `mutex`, ignoring poisoning.
 ///
 /// The only code that runs under the crate's locks is the crate's own bookkeeping plus, for a

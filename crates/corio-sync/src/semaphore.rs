@@ -83,7 +83,7 @@ impl Semaphore {
     /// ```
     pub fn new(permits: usize) -> Self {
         Self {
-            raw: RawSemaphore::new(permits),
+            raw: RawSemaphore::with_lane(permits),
         }
     }
 
