@@ -268,10 +268,21 @@ impl Lane {
     /// Settles one claimed unit: grants its node a permit and wakes it, or finds it cancelled.
     /// Returns whether the permit was handed over (if not, the caller still holds it).
     pub(crate) fn grant_one(&self) -> bool {
+        self.settle_one(GRANTED)
+    }
+
+    /// Settles one unit claimed by `close`: the node fails, or was cancelled already.
+    pub(crate) fn close_one(&self) {
+        self.settle_one(CLOSED);
+    }
+
+    /// Pops the node of a claimed unit and moves it from `WAITING` to `to`, waking its owner;
+    /// returns `false` if its owner had cancelled it (invariant 2).
+    fn settle_one(&self, to: usize) -> bool {
         let node = self.pop();
         if node
             .state
-            .compare_exchange(WAITING, GRANTED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
             let waker = lock(&node.waker).take();
@@ -283,23 +294,6 @@ impl Lane {
             // Only its owner changes a node nobody popped (invariant 2).
             self.garbage.fetch_sub(1, Ordering::Relaxed);
             false
-        }
-    }
-
-    /// Settles one unit claimed by `close`: the node fails, or was cancelled already.
-    pub(crate) fn close_one(&self) {
-        let node = self.pop();
-        if node
-            .state
-            .compare_exchange(WAITING, CLOSED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            let waker = lock(&node.waker).take();
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-        } else {
-            self.garbage.fetch_sub(1, Ordering::Relaxed);
         }
     }
 

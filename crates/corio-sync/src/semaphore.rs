@@ -27,8 +27,9 @@ use crate::{AcquireError, TryAcquireError};
 ///
 /// # Cancellation
 ///
-/// Dropping an acquire future at any point leaves nothing behind: its place in line is removed, and
-/// permits already set aside for it go on to the next waiters.
+/// Dropping an acquire future at any point leaves nothing behind: its place in line is given up
+/// (and its waker dropped at once), and permits already set aside for it go on to the next
+/// waiters.
 ///
 /// # Closing
 ///
