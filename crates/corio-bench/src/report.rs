@@ -1028,15 +1028,20 @@ const GOAL: f64 = 0.8;
 fn why_above_goal(workload: Workload) -> &'static str {
     match workload {
         Workload::SemaphoreContended => {
-            "corio's semaphore is strictly FIFO: each release hands its permit to the head of \
-             the line and wakes it, where async-lock's (smol) is unfair and lets a releasing \
-             task take its permit straight back. At 2 workers both runtimes usually spread the \
-             tasks over both workers (perf stat: 1.95 and 1.98 CPUs used), and every acquire \
-             then takes the semaphore's lock twice across cores (perf: 26-29% in \
-             `lock_contended`); when one worker happens to run every task the same run costs \
-             175-240 ns per acquire (corio with its private queues unshared, an experiment; smol \
-             was measured on one CPU in some runs too). tokio's fair semaphore is slower than \
-             corio's."
+            "corio's semaphore is strictly FIFO: each release hands its permit to the longest \
+             waiter and wakes it, a task switch per acquire, where async-lock's (smol) is unfair \
+             and lets a releasing task take its permit straight back on its fast path, so its tasks \
+             rarely wait. At 2 workers one-permit waiters take a lock-free line (a signed count, a \
+             concurrent-queue of nodes, one CAS per hand-off): interleaved A/B 735 to 388 ns per \
+             acquire against smol's 484, where the locked line queued both cores on its lock (30% \
+             of the run in `lock_contended`); the row is noisy on this host (0.80-0.94x smol across \
+             runs). tokio's fair semaphore is slower than corio's."
+        }
+        Workload::BlockingMany => {
+            "Bimodal on this 2-core host: the blocking pool's threads and the two workers share the \
+             two cores. In 4 interleaved rounds one and the same corio binary gave samples from 617 \
+             to 2,038 ns per call (smol 981 to 2,124); the previous full run measured 0.76x smol. \
+             The blocking pool was not changed since."
         }
         Workload::SelectLoop => {
             "corio::select! evaluates its arms first, as tokio::select! does, so every select \
