@@ -238,14 +238,19 @@ impl Lane {
         false
     }
 
-    /// Pushes the node of a waiter that owns a unit (invariant 1).
-    pub(crate) fn join(&self, cx: &Context<'_>) -> Arc<Node> {
-        let node = Arc::new(Node {
+    /// A node for a waiter about to take a unit. It is made first, so that nothing that can
+    /// panic (a waker's `clone` is user code) runs between taking the unit and the push that
+    /// a release claiming that unit waits for (invariant 1).
+    pub(crate) fn node(cx: &Context<'_>) -> Arc<Node> {
+        Arc::new(Node {
             state: AtomicUsize::new(WAITING),
             waker: Mutex::new(Some(cx.waker().clone())),
-        });
+        })
+    }
+
+    /// Pushes the node of a waiter that owns a unit (invariant 1).
+    pub(crate) fn join(&self, node: &Arc<Node>) {
         self.queue.push(node.clone());
-        node
     }
 
     /// Pops the node of a claimed unit, waiting for its push if it has not landed yet.

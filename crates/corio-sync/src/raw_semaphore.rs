@@ -385,6 +385,7 @@ impl RawSemaphore {
             && lane.is_open()
         {
             // The lane (`lane.rs`): take a unit, and a permit if the count was positive.
+            let node = Lane::node(cx);
             let mut state = self.state.load(Ordering::Acquire);
             loop {
                 if state & CLOSED != 0 {
@@ -402,7 +403,8 @@ impl RawSemaphore {
                 ) {
                     Ok(_) if count(state) > 0 => return Poll::Ready(Ok(())),
                     Ok(_) => {
-                        waiter.node = Some(lane.join(cx));
+                        lane.join(&node);
+                        waiter.node = Some(node);
                         return Poll::Pending;
                     }
                     Err(actual) => state = actual,
