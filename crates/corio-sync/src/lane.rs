@@ -185,8 +185,8 @@ impl Lane {
         }
         if cfg!(loom) {
             // The choice is a cost heuristic that either answer keeps correct (invariant 3),
-            // so the models leave its atomics out; `loom_tests` in `raw_semaphore.rs` take both
-            // lines by closing and reopening the lane.
+            // so the models leave its atomics out; the unit tests in `raw_semaphore.rs` take
+            // both lines by closing and reopening the lane.
             return !self.alone.load(Ordering::Relaxed);
         }
         if self.shared.load(Ordering::Relaxed) {
