@@ -65,6 +65,7 @@ mod sub_loop;
 // The work-stealing pool, and its registry of idle tasks for shutdown.
 mod multi;
 mod registry;
+mod rescue;
 // The runtimes on top: their builder, their handle, the runtimes and the entry points.
 mod builder;
 mod handle;

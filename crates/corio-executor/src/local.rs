@@ -105,9 +105,17 @@ pub(crate) struct Shared {
     pub(crate) polls: AtomicU64,
     forced_yields: AtomicU64,
     pub(crate) foreign_completed: AtomicU64,
+    /// The task the loop runs: its key ([`crate::task::task_key`]), 0 between runs
+    /// (`rescue.rs`, invariant 3).
+    running: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
+    /// Whether the loop runs the task `key` (`rescue.rs`, invariant 3).
+    pub(crate) fn runs(&self, key: usize) -> bool {
+        self.running.load(Ordering::Acquire) == key
+    }
+
     /// A snapshot of the counters.
     pub(crate) fn metrics(&self) -> crate::handle::ExecutorMetrics {
         let spawned =
@@ -244,6 +252,7 @@ impl Core {
                 polls: AtomicU64::new(0),
                 forced_yields: AtomicU64::new(0),
                 foreign_completed: AtomicU64::new(0),
+                running: std::sync::atomic::AtomicUsize::new(0),
             }),
             queue: RefCell::new(VecDeque::new()),
             driver: RefCell::new(driver),
@@ -339,7 +348,7 @@ impl Core {
     pub(crate) fn run_task(&self, runnable: Runnable) {
         bump(&self.shared.polls);
         let spent = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
-            runnable.run();
+            crate::task::run_published(&self.shared.running, runnable, 0);
             corio_coop::remaining() == Some(0)
         });
         if spent {

@@ -145,9 +145,19 @@ pub(crate) struct Remote {
     pub(crate) spawned: AtomicU64,
     pub(crate) completed: AtomicU64,
     pub(crate) forced_yields: AtomicU64,
+    /// The task this worker is running: its key ([`crate::task::task_key`]), 0 between runs. A `Task::cancel` that finds the task closed waits while it is here: the run may
+    /// still drop an output it must rescue (see `task::rescue`).
+    pub(crate) running: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
+    /// Whether a worker runs the task `key` (`rescue.rs`, invariant 3).
+    pub(crate) fn runs(&self, key: usize) -> bool {
+        self.remotes
+            .iter()
+            .any(|r| r.running.load(Ordering::Acquire) == key)
+    }
+
     pub(crate) fn new(common: Common, workers: usize, driver: SharedDriver) -> Shared {
         Shared {
             common,
@@ -161,6 +171,7 @@ impl Shared {
                     spawned: AtomicU64::new(0),
                     completed: AtomicU64::new(0),
                     forced_yields: AtomicU64::new(0),
+                    running: std::sync::atomic::AtomicUsize::new(0),
                 })
                 .collect(),
             idle: Padded(Idle::new(workers)),
@@ -744,7 +755,7 @@ impl Core {
         }
         bump(&self.remote().polls);
         let spent = corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
-            runnable.run();
+            crate::task::run_published(&self.remote().running, runnable, 0);
             corio_coop::remaining() == Some(0)
         });
         if spent {

@@ -401,9 +401,13 @@ pub(crate) fn multi_block_on<F: Future>(
             worker.and_then(|index| shared.pop_for_blocked_worker(index))
         };
         if pinned_ran || runnable.is_some() {
-            if let Some(runnable) = runnable {
+            if let (Some(runnable), Some(index)) = (runnable, worker) {
                 let _outer = crate::task_local::suspend();
-                corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || runnable.run());
+                corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
+                    let running = &shared.remotes[index].running;
+                    let outer = running.load(std::sync::atomic::Ordering::Relaxed);
+                    crate::task::run_published(running, runnable, outer);
+                });
             }
             // As a busy worker does: with another task (or pinned task) always ready this loop
             // never parks, so it must look at timers and I/O itself (its own future may wait

@@ -19,6 +19,7 @@ pub use crate::task_local::{AccessError, LocalKey, Scope, WithInherited, inherit
 use crate::context;
 use crate::debug::{DebugState, TaskDebug};
 use crate::report::{PanicPolicy, Report, ReportHook, TaskSummary, panic_message};
+use crate::rescue;
 use crate::runtime::Handle;
 
 /// The unique id of a task, for as long as the process lives.
@@ -507,6 +508,16 @@ impl<T> Output<T> {
         }
     }
 
+    /// An output taken back by a `cancel` (`rescue`), on its way to that canceller.
+    pub(crate) fn plain(value: T, id: TaskId) -> Output<T> {
+        Output {
+            value: ManuallyDrop::new(value),
+            id,
+            location: Location::caller(),
+            report: None,
+        }
+    }
+
     #[inline]
     fn take(self) -> T {
         let mut this = ManuallyDrop::new(self);
@@ -522,6 +533,13 @@ impl<T> Output<T> {
 impl<T> Drop for Output<T> {
     #[inline]
     fn drop(&mut self) {
+        // Nobody took the output: a `cancel` that landed during the task's last poll may want
+        // it (`rescue`), whether or not it has a destructor.
+        if rescue::PENDING.load(Ordering::Acquire) > 0
+            && rescue::offer_value(self.id, &mut self.value)
+        {
+            return;
+        }
         if !std::mem::needs_drop::<T>() {
             return;
         }
@@ -598,6 +616,22 @@ impl Panicked {
         panicked
     }
 
+    pub(crate) fn task_id(&self) -> TaskId {
+        self.0.task.id
+    }
+
+    /// Moves this panic out (for a `cancel` that takes it, `rescue`), leaving one that reports
+    /// nothing when dropped.
+    pub(crate) fn take_for_rescue(&mut self) -> Panicked {
+        Panicked(Box::new(PanickedInner {
+            payload: self.0.payload.take(),
+            task: self.0.task.clone(),
+            reporting: self.0.reporting.take(),
+            in_destructor: false,
+            output_drop: false,
+        }))
+    }
+
     fn resume(mut self) -> ! {
         let payload = self.0.payload.take().expect("payload is taken once");
         std::panic::resume_unwind(payload)
@@ -606,6 +640,14 @@ impl Panicked {
 
 impl Drop for Panicked {
     fn drop(&mut self) {
+        if !self.0.in_destructor
+            && !self.0.output_drop
+            && self.0.payload.is_some()
+            && rescue::PENDING.load(Ordering::Acquire) > 0
+            && rescue::offer_panic(self)
+        {
+            return;
+        }
         let this = &mut *self.0;
         let Some(payload) = this.payload.take() else {
             return;
@@ -646,15 +688,44 @@ impl Drop for Panicked {
     }
 }
 
+/// What identifies a task both to its runnable and to its handle: the address of its metadata,
+/// inside the task's allocation (stable, and unique among live tasks). A loop publishes the key
+/// of the task it runs (`running`), for `cancel`'s rescue (`rescue.rs`, invariant 3).
+#[inline]
+pub(crate) fn task_key<M>(meta: &M) -> usize {
+    std::ptr::from_ref(meta) as usize
+}
+
+/// Runs `runnable` with its key published in `running` (see [`task_key`]), then puts `outer`
+/// back there: 0 from a loop, the task around it for a run nested in another (a blocked
+/// worker's `block_on`).
+#[inline]
+pub(crate) fn run_published<M>(
+    running: &std::sync::atomic::AtomicUsize,
+    runnable: async_task::Runnable<M>,
+    outer: usize,
+) {
+    // Release, both: a canceller that reads a later value (with Acquire) sees everything this
+    // run did, the output it rescued included.
+    running.store(task_key(runnable.metadata()), Ordering::Release);
+    runnable.run();
+    running.store(outer, Ordering::Release);
+}
+
 /// The handle of a task of either runtime (their tasks carry different metadata), or of a task
 /// scheduled by a caller's function ([`Builder::spawn_with_scheduler`]), which carries none.
 enum Inner<T> {
-    Multi(async_task::FallibleTask<Result<Output<T>, Panicked>, crate::multi::Meta>),
+    /// The `usize`, here and in `Local`: the task's key ([`task_key`]), for `cancel`'s rescue.
+    Multi(
+        async_task::FallibleTask<Result<Output<T>, Panicked>, crate::multi::Meta>,
+        usize,
+    ),
     /// The `u32`: the number of the thread's implicit runtime the task runs on, or 0
     /// (`local::stranded_implicit`). It fits beside the variant's tag: no handle grows.
     Local(
         async_task::FallibleTask<Result<Output<T>, Panicked>, crate::local::Meta>,
         u32,
+        usize,
     ),
     Hooked(async_task::FallibleTask<Result<Output<T>, Panicked>, ()>),
 }
@@ -687,8 +758,9 @@ impl<T> Task<T> {
         inner: async_task::Task<Result<Output<T>, Panicked>, crate::multi::Meta>,
         id: TaskId,
     ) -> Task<T> {
+        let key = task_key(inner.metadata());
         Task {
-            inner: Inner::Multi(inner.fallible()),
+            inner: Inner::Multi(inner.fallible(), key),
             id,
         }
     }
@@ -698,8 +770,9 @@ impl<T> Task<T> {
         id: TaskId,
         implicit_tag: u32,
     ) -> Task<T> {
+        let key = task_key(inner.metadata());
         Task {
-            inner: Inner::Local(inner.fallible(), implicit_tag),
+            inner: Inner::Local(inner.fallible(), implicit_tag, key),
             id,
         }
     }
@@ -727,8 +800,8 @@ impl<T> Task<T> {
     /// ```
     pub fn detach(self) {
         match self.inner {
-            Inner::Multi(t) => t.detach(),
-            Inner::Local(t, _) => t.detach(),
+            Inner::Multi(t, _) => t.detach(),
+            Inner::Local(t, ..) => t.detach(),
             Inner::Hooked(t) => t.detach(),
         }
     }
@@ -736,7 +809,9 @@ impl<T> Task<T> {
     /// Cancels the task and waits until its future has been dropped.
     ///
     /// Returns the output if the task had already finished, `None` otherwise. If the task had
-    /// finished by panicking, the panic resumes here.
+    /// finished by panicking, the panic resumes here. A task that finishes while the cancel
+    /// lands (its last poll was running on another worker) has finished: its output is returned,
+    /// never dropped, as tokio's `JoinHandle` does when a task completes before its abort.
     ///
     /// The exception is a task run by its own scheduler (a `spawn_cpu` job, a task built with
     /// [`Builder::spawn_with_scheduler`]): unless it has finished, `cancel` returns `None` at
@@ -753,8 +828,19 @@ impl<T> Task<T> {
     /// ```
     pub async fn cancel(self) -> Option<T> {
         let outcome = match self.inner {
-            Inner::Multi(t) => t.cancel().await,
-            Inner::Local(t, _) => t.cancel().await,
+            Inner::Multi(t, key) => {
+                // SAFETY: `key` is the address of the task's metadata (an `Arc`) inside the
+                // task's allocation, which `t` keeps alive until it is consumed below.
+                #[allow(unsafe_code)]
+                let shared = unsafe { &*(key as *const crate::multi::Meta) }.clone();
+                rescue::cancel(t.cancel(), self.id, move || shared.runs(key)).await
+            }
+            Inner::Local(t, _, key) => {
+                // SAFETY: as above.
+                #[allow(unsafe_code)]
+                let shared = unsafe { &*(key as *const crate::local::Meta) }.clone();
+                rescue::cancel(t.cancel(), self.id, move || shared.runs(key)).await
+            }
             // Its future is dropped only when its scheduler runs (or drops) its runnable, which
             // may be long after (a CPU pool busy with other jobs): do not wait for that. A task
             // that finished has its output (or panic) here at once.
@@ -787,8 +873,8 @@ impl<T> Task<T> {
     /// ```
     pub fn is_finished(&self) -> bool {
         match &self.inner {
-            Inner::Multi(t) => t.is_finished(),
-            Inner::Local(t, _) => t.is_finished(),
+            Inner::Multi(t, _) => t.is_finished(),
+            Inner::Local(t, ..) => t.is_finished(),
             Inner::Hooked(t) => t.is_finished(),
         }
     }
@@ -813,8 +899,8 @@ impl<T> Future for Task<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let id = self.id;
         let polled = match &mut self.inner {
-            Inner::Multi(t) => Pin::new(t).poll(cx),
-            Inner::Local(t, tag) => {
+            Inner::Multi(t, _) => Pin::new(t).poll(cx),
+            Inner::Local(t, tag, _) => {
                 let polled = Pin::new(t).poll(cx);
                 if polled.is_pending() && *tag != 0 && crate::local::stranded_implicit(*tag) {
                     panic!(

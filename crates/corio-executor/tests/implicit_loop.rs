@@ -115,10 +115,12 @@ fn where_the_implicit_loop_runs_the_await_works() {
 
 #[test]
 fn the_mark_costs_a_handle_no_memory() {
-    // The implicit loop's number sits beside the handle's variant tag: a `Task` is still a task
-    // pointer, that tag and the task id (mem_per_task keeps one handle per task).
+    // The implicit loop's number sits beside the handle's variant tag: a `Task` is a task
+    // pointer, that tag, the task's key (the address `cancel` uses to wait out a run that may
+    // still drop the output it must return) and the task id (million_tasks keeps one handle per
+    // task).
     assert_eq!(
         std::mem::size_of::<corio_executor::task::Task<u64>>(),
-        3 * std::mem::size_of::<usize>()
+        4 * std::mem::size_of::<usize>()
     );
 }

@@ -74,3 +74,127 @@ fn a_detached_task_runs_to_completion() {
         "done"
     );
 }
+
+/// A cancel that lands while the task's last poll is running, on another worker, returns the
+/// output that poll produced: the task finished, so its output is neither dropped nor lost
+/// (tokio's `JoinHandle` does the same when the task finishes before its abort takes effect).
+/// Each task takes a token and returns it; the token comes back from `cancel` exactly when the
+/// task got as far as returning it.
+#[test]
+fn a_cancel_racing_the_last_poll_returns_its_output() {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::{Duration, Instant};
+
+    fn spin(d: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < d {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// An output whose drop is counted: a lost output is a dropped token.
+    struct Token(Arc<AtomicUsize>);
+    impl Drop for Token {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let rt = Runtime::builder().worker_threads(2).build().unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (mut returned, mut lost, mut cancelled) = (0, 0, 0);
+    for i in 0..2_000u64 {
+        let finished = Arc::new(AtomicBool::new(false));
+        let (f, d) = (finished.clone(), dropped.clone());
+        let t = rt.spawn(async move {
+            // A little synchronous work in the last poll, so that the cancel lands inside it.
+            spin(Duration::from_micros(20 + i % 40));
+            f.store(true, Ordering::SeqCst);
+            Token(d)
+        });
+        let before = dropped.load(Ordering::SeqCst);
+        let got = rt.block_on(async {
+            spin(Duration::from_micros(i % 50));
+            t.cancel().await
+        });
+        match got {
+            Some(token) => {
+                assert!(
+                    finished.load(Ordering::SeqCst),
+                    "an output from an unfinished task"
+                );
+                std::mem::forget(token);
+                returned += 1;
+            }
+            None if finished.load(Ordering::SeqCst) => lost += 1,
+            None => cancelled += 1,
+        }
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            before,
+            "round {i}: the task's output was dropped"
+        );
+    }
+    assert_eq!(
+        lost, 0,
+        "{lost} outputs lost ({returned} returned, {cancelled} cancelled before finishing)"
+    );
+}
+
+/// The same race with a last poll that panics: the panic comes out of `cancel` (the task
+/// finished by panicking), and none is reported as unobserved.
+#[test]
+fn a_cancel_racing_a_panicking_last_poll_resumes_the_panic() {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    fn spin(d: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < d {
+            std::hint::spin_loop();
+        }
+    }
+
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let r = reports.clone();
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .report_hook(move |report| r.lock().unwrap().push(report.to_string()))
+        .build()
+        .unwrap();
+    let (mut resumed, mut cancelled) = (0, 0);
+    for i in 0..1_000u64 {
+        let reached = Arc::new(AtomicBool::new(false));
+        let reached2 = reached.clone();
+        let t = rt.spawn(async move {
+            spin(Duration::from_micros(20 + i % 40));
+            reached2.store(true, Ordering::SeqCst);
+            std::panic::panic_any(i);
+        });
+        let got = rt.block_on(async {
+            spin(Duration::from_micros(i % 50));
+            futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(t.cancel())).await
+        });
+        match got {
+            Err(payload) => {
+                assert_eq!(payload.downcast_ref::<u64>(), Some(&i));
+                resumed += 1;
+            }
+            Ok(None) => {
+                assert!(
+                    !reached.load(Ordering::SeqCst),
+                    "round {i}: the task panicked, and cancel returned None"
+                );
+                cancelled += 1;
+            }
+            Ok(Some(())) => unreachable!("the task never returns"),
+        }
+    }
+    let reports = reports.lock().unwrap();
+    assert!(
+        reports.is_empty(),
+        "{} panics reported as unobserved ({resumed} resumed, {cancelled} cancelled): {:?}",
+        reports.len(),
+        reports.first()
+    );
+}
