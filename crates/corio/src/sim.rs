@@ -1244,6 +1244,15 @@ impl Drop for WorldGuard {
 
 type RunOutcome = (Result<(), SimErrorKind>, Vec<TraceEvent>, u64);
 
+/// Ends a simulation's network when dropped (see [`Network::end`]).
+struct EndNetwork(Network);
+
+impl Drop for EndNetwork {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
 async fn run_world(
     seed: u64,
     config: Builder,
@@ -1259,6 +1268,8 @@ async fn run_world(
         Err(e) => return (Err(SimErrorKind::Setup(e.to_string())), Vec::new(), 0),
     };
     let _installed = net.install();
+    // However the run ends, a socket that outlives it fails from then on instead of hanging.
+    let _end = EndNetwork(net.clone());
     let mut hosts = Vec::new();
     let mut clients = Vec::new();
     for (name, spec) in specs {

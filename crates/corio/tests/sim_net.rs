@@ -557,3 +557,44 @@ fn client_errors_and_panics_name_the_seed() {
         "the panic is the host's: {err}"
     );
 }
+
+/// A socket that outlives its simulation fails at once, on every operation, instead of taking
+/// writes nobody will receive and waiting for ever on reads (found by a conformance probe).
+#[test]
+fn sockets_that_outlive_their_simulation_fail_instead_of_hanging() {
+    use std::cell::RefCell;
+    let stream: Rc<RefCell<Option<TcpStream>>> = Rc::new(RefCell::new(None));
+    let udp: Rc<RefCell<Option<UdpSocket>>> = Rc::new(RefCell::new(None));
+    let sim = Builder::new().seed(3).build();
+    sim.host("server", || async {
+        let listener = TcpListener::bind("0.0.0.0:80").await?;
+        let mut kept = Vec::new();
+        loop {
+            kept.push(listener.accept().await?.0);
+        }
+    });
+    let (s, u) = (stream.clone(), udp.clone());
+    sim.client("client", async move {
+        *s.borrow_mut() = Some(TcpStream::connect("server:80").await?);
+        *u.borrow_mut() = Some(UdpSocket::bind("0.0.0.0:5000").await?);
+        Ok(())
+    });
+    sim.run().unwrap();
+    let mut stream = stream.borrow_mut().take().unwrap();
+    let udp = udp.borrow_mut().take().unwrap();
+    corio::run(async move {
+        let limit = Duration::from_secs(10);
+        let wrote = corio::timeout(limit, stream.write_all(b"x"))
+            .await
+            .expect("write hung");
+        assert_eq!(wrote.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+        let read = corio::timeout(limit, stream.read(&mut [0; 1]))
+            .await
+            .expect("read hung");
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+        let received = corio::timeout(limit, udp.recv_from(&mut [0; 8]))
+            .await
+            .expect("recv hung");
+        assert!(received.is_err(), "{received:?}");
+    });
+}

@@ -669,6 +669,33 @@ impl Network {
     /// assert!(!net.is_up(a));
     /// ```
     pub fn crash(&self, host: HostId) {
+        self.take_down(host, true);
+    }
+
+    /// Ends the simulation's network: every host goes down as in [`crash`](Network::crash),
+    /// without a trace record, so that a socket that outlives its simulation fails with
+    /// `ConnectionReset` (or, for a listener or a UDP socket, as closed) instead of taking
+    /// writes nobody receives and waiting for ever on reads. The facade calls it when a run
+    /// ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use corio_net::sim::{NetConfig, Network};
+    /// let net = Network::new(NetConfig::new(1)).unwrap();
+    /// let a = net.add_host("a").unwrap();
+    /// net.end();
+    /// assert!(!net.is_up(a));
+    /// ```
+    pub fn end(&self) {
+        let hosts = self.net.lock().hosts.len();
+        for index in 0..hosts {
+            let id = u32::try_from(index).expect("host ids are u32");
+            self.take_down(HostId(id), false);
+        }
+    }
+
+    fn take_down(&self, host: HostId, record: bool) {
         let mut wakers = Vec::new();
         {
             let mut st = self.net.lock();
@@ -680,7 +707,9 @@ impl Network {
             h.incarnation += 1;
             h.tcp_ports.clear();
             h.udp_ports.clear();
-            st.record(Some(host), "crash".to_owned());
+            if record {
+                st.record(Some(host), "crash".to_owned());
+            }
             for l in st.listeners.values_mut() {
                 if l.host == host {
                     l.closed = true;
@@ -704,7 +733,7 @@ impl Network {
                 }
             }
             resets.dedup();
-            for id in resets {
+            for id in resets.into_iter().filter(|_| record) {
                 st.record(Some(host), format!("tcp #{id} reset by crash"));
             }
         }
