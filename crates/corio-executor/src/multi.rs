@@ -145,8 +145,9 @@ pub(crate) struct Remote {
     pub(crate) spawned: AtomicU64,
     pub(crate) completed: AtomicU64,
     pub(crate) forced_yields: AtomicU64,
-    /// The task this worker is running: its key ([`crate::task::task_key`]), 0 between runs. A `Task::cancel` that finds the task closed waits while it is here: the run may
-    /// still drop an output it must rescue (see `task::rescue`).
+    /// The task this worker is running: its key ([`crate::task::task_key`]), 0 between runs. A
+    /// `Task::cancel` that finds the task closed waits while it is here: the run may still drop
+    /// an output it must rescue (`rescue.rs`, invariant 3).
     pub(crate) running: std::sync::atomic::AtomicUsize,
 }
 

@@ -28,6 +28,7 @@
 //! 4. **Send.** An output crosses threads here only if its handle did, which needs it to be
 //!    `Send` (a handle is `Send` only for `Send` outputs); a `Panicked` is `Send`.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -39,14 +40,19 @@ use crate::task::{Output, Panicked, TaskId};
 /// How many cancellers are registered; while 0, a dropped output is not offered.
 pub(crate) static PENDING: AtomicUsize = AtomicUsize::new(0);
 
-/// The registered cancellers: their task's id and the address of their [`Cell`] (of the task's
-/// output type). A few entries at most: only cancels in progress.
-static SLOTS: std::sync::Mutex<Vec<(TaskId, usize)>> = std::sync::Mutex::new(Vec::new());
+/// The registered cancellers: by task id, the address of their [`Cell`] (of the task's output
+/// type). Only cancels in progress (`None` until the first).
+static SLOTS: std::sync::Mutex<Option<HashMap<TaskId, usize>>> = std::sync::Mutex::new(None);
 
-fn slots() -> std::sync::MutexGuard<'static, Vec<(TaskId, usize)>> {
+fn slots() -> std::sync::MutexGuard<'static, Option<HashMap<TaskId, usize>>> {
     SLOTS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The address of the cell registered for task `id`, if any.
+fn registered(slots: &Option<HashMap<TaskId, usize>>, id: TaskId) -> Option<usize> {
+    slots.as_ref()?.get(&id).copied()
 }
 
 /// Where an offered output or panic goes. `repr(C)` with `panic` first, so that an offer of a
@@ -78,7 +84,9 @@ impl<T> Rescue<T> {
             panic: None,
             value: None,
         })));
-        slots().push((id, cell.as_ptr() as usize));
+        slots()
+            .get_or_insert_with(HashMap::new)
+            .insert(id, cell.as_ptr() as usize);
         PENDING.fetch_add(1, Ordering::SeqCst);
         Rescue {
             id,
@@ -105,8 +113,7 @@ impl<T> Rescue<T> {
 
     fn leave(&mut self) {
         let mut slots = slots();
-        if let Some(i) = slots.iter().position(|&(id, _)| id == self.id) {
-            slots.swap_remove(i);
+        if slots.as_mut().and_then(|s| s.remove(&self.id)).is_some() {
             PENDING.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -134,7 +141,7 @@ impl<T> Drop for Rescue<T> {
 /// then moved out of `value`, which the caller must not drop).
 pub(crate) fn offer_value<T>(id: TaskId, value: &mut ManuallyDrop<T>) -> bool {
     let slots = slots();
-    let Some(&(_, address)) = slots.iter().find(|&&(slot, _)| slot == id) else {
+    let Some(address) = registered(&slots, id) else {
         return false;
     };
     // SAFETY: `value` is moved out exactly once: the caller returns without dropping it.
@@ -153,8 +160,7 @@ pub(crate) fn offer_value<T>(id: TaskId, value: &mut ManuallyDrop<T>) -> bool {
 /// payload is moved into the canceller's cell).
 pub(crate) fn offer_panic(panicked: &mut Panicked) -> bool {
     let slots = slots();
-    let id = panicked.task_id();
-    let Some(&(_, address)) = slots.iter().find(|&&(slot, _)| slot == id) else {
+    let Some(address) = registered(&slots, panicked.task_id()) else {
         return false;
     };
     // SAFETY: the cell is alive and exclusively ours under the lock, as in `offer_value`; it

@@ -508,7 +508,8 @@ impl<T> Output<T> {
         }
     }
 
-    /// An output taken back by a `cancel` (`rescue`), on its way to that canceller.
+    /// An output taken back by a `cancel` (`rescue`), on its way to that canceller, which takes
+    /// the value at once (the location, used only to report a panicking drop, is this one).
     pub(crate) fn plain(value: T, id: TaskId) -> Output<T> {
         Output {
             value: ManuallyDrop::new(value),
@@ -721,7 +722,7 @@ enum Inner<T> {
         usize,
     ),
     /// The `u32`: the number of the thread's implicit runtime the task runs on, or 0
-    /// (`local::stranded_implicit`). It fits beside the variant's tag: no handle grows.
+    /// (`local::stranded_implicit`). It fits beside the variant's tag.
     Local(
         async_task::FallibleTask<Result<Output<T>, Panicked>, crate::local::Meta>,
         u32,
