@@ -1358,7 +1358,13 @@ async fn run_world(
             continue;
         }
         let elapsed = crate::time::now() - start;
-        let wait = WATCHDOG.min(limit.saturating_sub(elapsed));
+        // Up to just past the limit: what is due at the limit itself (or, for a limit of 0,
+        // ready at the start) still runs before the limit counts.
+        let wait = WATCHDOG.min(
+            limit
+                .saturating_sub(elapsed)
+                .saturating_add(Duration::from_nanos(1)),
+        );
         let idle_before = crate::driver::idle_parks();
         match crate::timeout(wait, woken).await {
             Ok(Ok(true)) => break Ok(()),
@@ -1366,7 +1372,7 @@ async fn run_world(
             Ok(Err(kind)) => break Err(kind),
             Err(_) => {
                 let elapsed = crate::time::now() - start;
-                if elapsed >= limit {
+                if elapsed > limit {
                     break Err(SimErrorKind::TimeLimit { limit });
                 }
                 if crate::driver::idle_parks() == idle_before {

@@ -598,3 +598,29 @@ fn sockets_that_outlive_their_simulation_fail_instead_of_hanging() {
         assert!(received.is_err(), "{received:?}");
     });
 }
+
+/// The time limit is how much virtual time a run may take: a run that ends exactly at it (a
+/// limit of 0 included) passes, one that goes past it fails.
+#[test]
+fn a_run_that_ends_at_its_time_limit_passes() {
+    for limit_ms in [0u64, 1, 250] {
+        let limit = Duration::from_millis(limit_ms);
+        let sim = Builder::new().seed(5).time_limit(limit).build();
+        sim.client("c", async move {
+            corio::sleep(limit).await;
+            Ok(())
+        });
+        sim.run()
+            .unwrap_or_else(|e| panic!("limit {limit:?}, a run of exactly that: {e}"));
+        let sim = Builder::new().seed(5).time_limit(limit).build();
+        sim.client("c", async move {
+            corio::sleep(limit + Duration::from_millis(1)).await;
+            Ok(())
+        });
+        let err = sim.run().unwrap_err();
+        assert!(
+            matches!(err.kind(), SimErrorKind::TimeLimit { .. }),
+            "limit {limit:?}: {err}"
+        );
+    }
+}
