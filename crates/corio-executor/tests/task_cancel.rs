@@ -4,6 +4,7 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use corio_executor::{Runtime, run_local, spawn, yield_now};
 use support::{DropCounter, wait_until};
@@ -75,6 +76,14 @@ fn a_detached_task_runs_to_completion() {
     );
 }
 
+/// Busy for `d` without an await: a poll that takes that long.
+fn spin(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
 /// A cancel that lands while the task's last poll is running, on another worker, returns the
 /// output that poll produced: the task finished, so its output is neither dropped nor lost
 /// (tokio's `JoinHandle` does the same when the task finishes before its abort takes effect).
@@ -83,14 +92,6 @@ fn a_detached_task_runs_to_completion() {
 #[test]
 fn a_cancel_racing_the_last_poll_returns_its_output() {
     use std::sync::atomic::AtomicUsize;
-    use std::time::{Duration, Instant};
-
-    fn spin(d: Duration) {
-        let start = Instant::now();
-        while start.elapsed() < d {
-            std::hint::spin_loop();
-        }
-    }
 
     /// An output whose drop is counted: a lost output is a dropped token.
     struct Token(Arc<AtomicUsize>);
@@ -146,14 +147,6 @@ fn a_cancel_racing_the_last_poll_returns_its_output() {
 #[test]
 fn a_cancel_racing_a_panicking_last_poll_resumes_the_panic() {
     use std::sync::Mutex;
-    use std::time::{Duration, Instant};
-
-    fn spin(d: Duration) {
-        let start = Instant::now();
-        while start.elapsed() < d {
-            std::hint::spin_loop();
-        }
-    }
 
     let reports = Arc::new(Mutex::new(Vec::new()));
     let r = reports.clone();
