@@ -78,6 +78,12 @@ pub(crate) struct Rescue<T> {
 #[allow(unsafe_code)]
 unsafe impl<T: Send> Send for Rescue<T> {}
 
+/// The `Send` claim above relies on this.
+const _: () = {
+    const fn is_send<S: Send>() {}
+    is_send::<Panicked>();
+};
+
 impl<T> Rescue<T> {
     pub(crate) fn register(id: TaskId) -> Rescue<T> {
         let cell = NonNull::from(Box::leak(Box::new(Cell {
