@@ -918,7 +918,16 @@ impl<T> Future for Task<T> {
             Inner::Hooked(t) => Pin::new(t).poll(cx),
         };
         match polled {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                if context::current_task() == Some(id) {
+                    // It would wait for itself for ever (asyncio: "Task cannot await on itself").
+                    panic!(
+                        "corio: task {id} awaits its own handle, which can only finish once the \
+                         task does: it would wait for ever"
+                    );
+                }
+                Poll::Pending
+            }
             Poll::Ready(Some(Ok(output))) => Poll::Ready(output.take()),
             Poll::Ready(Some(Err(panicked))) => panicked.resume(),
             Poll::Ready(None) => panic!(

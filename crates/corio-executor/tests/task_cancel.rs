@@ -191,3 +191,35 @@ fn a_cancel_racing_a_panicking_last_poll_resumes_the_panic() {
         reports.first()
     );
 }
+
+/// A task that awaits its own handle would wait for ever: it panics at once instead, saying
+/// so, and the panic is reported (found by a conformance probe; asyncio raises "Task cannot await
+/// on itself").
+#[test]
+fn a_task_awaiting_its_own_handle_panics_instead_of_hanging() {
+    use std::sync::mpsc;
+    let (report_tx, reports) = mpsc::channel::<String>();
+    let report_tx = std::sync::Mutex::new(report_tx);
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .report_hook(move |report| {
+            let _ = report_tx.lock().unwrap().send(report.to_string());
+        })
+        .build()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<corio_executor::task::Task<u32>>();
+    let t = rt.spawn(async move {
+        let me = rx.recv().unwrap();
+        me.await + 1
+    });
+    let id = t.id();
+    tx.send(t).unwrap();
+    // A generous bound: without the check the task waits for ever and nothing is reported.
+    let report = reports
+        .recv_timeout(Duration::from_secs(20))
+        .expect("no report: the task still waits for itself");
+    assert!(
+        report.contains("awaits its own handle") && report.contains(&id.to_string()),
+        "{report}"
+    );
+}
