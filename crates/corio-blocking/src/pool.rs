@@ -246,10 +246,12 @@ impl Pool {
     ///    late submission is still served: nothing hangs, nothing panics.
     /// 2. Idle threads wake up and exit. Busy threads finish their current job, then run whatever
     ///    is still queued (nothing submitted earlier is lost), then exit.
-    /// 3. This call waits until every thread has exited, or `timeout` has passed, and joins the
-    ///    threads that exited.
+    /// 3. This call waits until every thread has exited and every job submitted to the pool has
+    ///    finished, or `timeout` has passed, and joins the threads that exited. A job that waits
+    ///    for another (a dropped `Unblock` writing its buffered bytes after the write in flight)
+    ///    is resumed on the global pool once that one is done, and is waited for too.
     ///
-    /// Returns `true` if every thread exited in time. On `false`, the remaining threads are
+    /// Returns `true` if every thread exited, and every job finished, in time. On `false`, the remaining threads are
     /// detached: each exits right after its current job and the queue are done. A job that never
     /// returns keeps its thread; nothing can interrupt a running closure.
     ///
@@ -385,8 +387,16 @@ impl Sched {
         F::Output: Send + 'static,
     {
         let sched = self.clone();
+        let outstanding = match self {
+            Sched::Pool(shared) => Some(Outstanding::new(shared.clone())),
+            Sched::Global => None,
+        };
         let (runnable, task) = async_task::Builder::new().spawn(
-            move |()| Delivery::job(future, report),
+            move |()| async move {
+                // Counted until the job finishes or is dropped (see `Shared::outstanding`).
+                let _outstanding = outstanding;
+                Delivery::job(future, report).await
+            },
             move |r| sched.schedule(r),
         );
         self.schedule(runnable);
@@ -397,6 +407,28 @@ impl Sched {
         match self {
             Sched::Global => global_shared().schedule(runnable),
             Sched::Pool(shared) => shared.schedule(runnable),
+        }
+    }
+}
+
+/// One job of a pool not finished yet (see `Shared::outstanding`).
+struct Outstanding(Arc<Shared>);
+
+impl Outstanding {
+    fn new(shared: Arc<Shared>) -> Outstanding {
+        shared.outstanding.fetch_add(1, Ordering::SeqCst);
+        Outstanding(shared)
+    }
+}
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        if self.0.outstanding.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.0.closed.load(Ordering::SeqCst)
+        {
+            // A shutdown may wait for this: under its lock, so that the wake-up is not missed.
+            let _s = lock(&self.0.sleep);
+            self.0.exited.notify_all();
         }
     }
 }
@@ -424,6 +456,10 @@ pub(crate) struct Shared {
     sleep: Mutex<SleepState>,
     wake: Condvar,
     exited: Condvar,
+    /// Jobs spawned on this pool and not finished (or dropped) yet, wherever they run: a job's
+    /// continuation scheduled after shutdown began runs on the global pool, and shutdown waits
+    /// for it as for the pool's own threads (a `File`'s bytes written after its drop).
+    outstanding: AtomicUsize,
     threads: Mutex<Vec<(usize, JoinHandle<()>)>>,
     handle: Weak<Handle>,
     next_thread: AtomicUsize,
@@ -469,6 +505,7 @@ impl Pool {
                 sleep: Mutex::new(SleepState { notified: 0 }),
                 wake: Condvar::new(),
                 exited: Condvar::new(),
+                outstanding: AtomicUsize::new(0),
                 threads: Mutex::new(Vec::new()),
                 handle: weak.clone(),
                 next_thread: AtomicUsize::new(1),
@@ -632,7 +669,10 @@ impl Shared {
         let allowance = usize::from(own);
         let deadline = Instant::now().checked_add(timeout);
         let mut s = lock(&self.sleep);
-        while self.alive.load(Ordering::SeqCst) > allowance {
+        // The calling job, on one of our threads, is one of the outstanding ones.
+        while self.alive.load(Ordering::SeqCst) > allowance
+            || self.outstanding.load(Ordering::SeqCst) > allowance
+        {
             let remaining = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => Duration::from_secs(3600),
@@ -647,7 +687,8 @@ impl Shared {
                 .0;
         }
         drop(s);
-        let all_exited = self.alive.load(Ordering::SeqCst) <= allowance;
+        let all_exited = self.alive.load(Ordering::SeqCst) <= allowance
+            && self.outstanding.load(Ordering::SeqCst) <= allowance;
         let me = thread::current().id();
         let threads = std::mem::take(&mut *lock(&self.threads));
         for (index, join) in threads {
