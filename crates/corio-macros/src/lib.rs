@@ -63,6 +63,27 @@ use proc_macro::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, Tok
 /// #[corio::main]
 /// fn main() {}
 /// ```
+///
+/// So are arguments the runtime would refuse when it starts: no worker at all, however written,
+/// more than the runtime's 4,096, or workers for a `local` runtime, which has one thread:
+///
+/// ```compile_fail
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::main(worker_threads = 00)]
+/// async fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::main(worker_threads = 5000)]
+/// async fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::main(local, worker_threads = 2)]
+/// async fn main() {}
+/// ```
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args, item, Kind::Main)
@@ -93,6 +114,23 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # include!("../doc/facade_stand_in.rs");
 /// #[corio::test(threads = 2)]
 /// async fn typo() {}
+/// # fn main() {}
+/// ```
+///
+/// So is a number too large for its option (a seed must replay as written, not wrapped), and an
+/// option given twice:
+///
+/// ```compile_fail
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::test(seed = 99999999999999999999999)]
+/// async fn replayed() {}
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::test(seed = 1, seed = 2)]
+/// async fn which_seed() {}
 /// # fn main() {}
 /// ```
 #[proc_macro_attribute]
@@ -207,8 +245,12 @@ impl Config {
     }
 }
 
+/// The runtime's limit (`corio_executor::MAX_WORKER_THREADS`), checked at compile time here.
+const MAX_WORKER_THREADS: u64 = 4096;
+
 fn parse_args(args: TokenStream, kind: Kind) -> Result<Config, Error> {
     let mut config = Config::default();
+    let mut seen = std::collections::HashSet::new();
     let mut iter = args.into_iter().peekable();
     while let Some(tt) = iter.next() {
         let TokenTree::Ident(name) = tt else {
@@ -220,13 +262,15 @@ fn parse_args(args: TokenStream, kind: Kind) -> Result<Config, Error> {
                 iter.next();
                 match iter.next() {
                     Some(TokenTree::Literal(lit)) => Some(lit.to_string()),
+                    // `debug = true`: the option says what it takes (below).
+                    Some(TokenTree::Ident(word)) => Some(word.to_string()),
                     Some(other) => return Err(("expected a number".into(), other.span())),
                     None => return Err(("expected a value after `=`".into(), name.span())),
                 }
             }
             _ => None,
         };
-        let number = |v: &Option<String>| -> Result<String, Error> {
+        let number = |v: &Option<String>| -> Result<u64, Error> {
             let v = v
                 .clone()
                 .ok_or_else(|| (format!("`{key}` needs a value: `{key} = N`"), name.span()))?;
@@ -242,20 +286,47 @@ fn parse_args(args: TokenStream, kind: Kind) -> Result<Config, Error> {
             if digits.is_empty() || !suffix_ok {
                 return Err((format!("`{key}` takes a whole number"), name.span()));
             }
-            Ok(format!("{digits}u64"))
+            // Parsed here, so that a number too large is an error (the literal the macro writes
+            // would otherwise wrap silently: rustc's overflow lint is off in macro output).
+            let n: u64 = digits.parse().map_err(|_| {
+                (
+                    format!("`{key} = {v}` is out of range: at most {}", u64::MAX),
+                    name.span(),
+                )
+            })?;
+            Ok(n)
+        };
+        if !seen.insert(key.clone()) {
+            return Err((format!("`{key}` is given twice"), name.span()));
+        }
+        let flag = |config_flag: &mut bool| -> Result<(), Error> {
+            if value.is_some() {
+                return Err((
+                    format!("`{key}` takes no value: write `{key}` alone"),
+                    name.span(),
+                ));
+            }
+            *config_flag = true;
+            Ok(())
         };
         match (key.as_str(), kind) {
-            ("debug", _) if value.is_none() => config.debug = true,
-            ("local", Kind::Main) if value.is_none() => config.local = true,
-            ("multi", Kind::Test) if value.is_none() => config.multi = true,
-            ("deterministic", Kind::Test) if value.is_none() => config.deterministic = true,
-            ("seed", Kind::Test) => config.seed = Some(number(&value)?),
+            ("debug", _) => flag(&mut config.debug)?,
+            ("local", Kind::Main) => flag(&mut config.local)?,
+            ("multi", Kind::Test) => flag(&mut config.multi)?,
+            ("deterministic", Kind::Test) => flag(&mut config.deterministic)?,
+            ("seed", Kind::Test) => config.seed = Some(format!("{}u64", number(&value)?)),
             ("worker_threads", _) => {
                 let n = number(&value)?;
-                if n == "0u64" {
+                if n == 0 {
                     return Err(("`worker_threads` must be at least 1".into(), name.span()));
                 }
-                config.worker_threads = Some(format!("{} as usize", n));
+                if n > MAX_WORKER_THREADS {
+                    return Err((
+                        format!("`worker_threads` is at most {MAX_WORKER_THREADS}"),
+                        name.span(),
+                    ));
+                }
+                config.worker_threads = Some(format!("{n}usize"));
                 if kind == Kind::Test {
                     config.multi = true;
                 }
@@ -276,6 +347,12 @@ fn parse_args(args: TokenStream, kind: Kind) -> Result<Config, Error> {
             Some(TokenTree::Punct(p)) if p.as_char() == ',' => {}
             Some(other) => return Err(("expected `,` between options".into(), other.span())),
         }
+    }
+    if config.local && config.worker_threads.is_some() {
+        return Err((
+            "a `local` runtime runs on one thread; drop `local` or `worker_threads`".into(),
+            Span::call_site(),
+        ));
     }
     if config.deterministic || config.seed.is_some() {
         if config.multi {
