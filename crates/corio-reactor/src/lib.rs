@@ -38,7 +38,11 @@
 //!   `"epoll"` and the reactor's `Debug` output gives the reason. `CORIO_IO=epoll` in the
 //!   environment forces epoll. On the ring, readiness is a multishot `IORING_OP_POLL_ADD` per
 //!   source, so every `Async` operation works unchanged, and [`Async::poll_recv`] is
-//!   completion-based (an `IORING_OP_RECV` into a 16 KiB buffer the source owns). The ring is
+//!   completion-based (an `IORING_OP_RECV` into a 16 KiB buffer the source owns). A thread
+//!   that waits on the ring (a runtime worker, the thread of a local runtime) submits its
+//!   requests, and the kernel runs their wake-ups on it: a blocking call with a timeout made on
+//!   such a thread (inside a task, which should not block anyway) can fail with `EINTR` when a
+//!   socket of the runtime becomes ready; retry it, or move it to `to_thread`. The ring is
 //!   opt-in: it does not beat epoll on corio's socket benchmarks yet (issue 17 has the
 //!   figures).
 //! - **Elsewhere**: `polling` (kqueue, event ports, IOCP, poll).
