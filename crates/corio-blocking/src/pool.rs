@@ -246,12 +246,12 @@ impl Pool {
     ///    late submission is still served: nothing hangs, nothing panics.
     /// 2. Idle threads wake up and exit. Busy threads finish their current job, then run whatever
     ///    is still queued (nothing submitted earlier is lost), then exit.
-    /// 3. This call waits until every thread has exited and every job submitted to the pool has
-    ///    finished, or `timeout` has passed, and joins the threads that exited. A job that waits
-    ///    for another (a dropped `Unblock` writing its buffered bytes after the write in flight)
-    ///    is resumed on the global pool once that one is done, and is waited for too.
+    /// 3. This call waits until every thread has exited, or `timeout` has passed, and joins the
+    ///    threads that exited. A job that waits for another (a dropped `Unblock` writing its
+    ///    buffered bytes after the write in flight) is resumed on the global pool once that one
+    ///    is done, and is waited for too.
     ///
-    /// Returns `true` if every thread exited, and every job finished, in time. On `false`, the remaining threads are
+    /// Returns `true` if every thread exited, and every such job finished, in time. On `false`, the remaining threads are
     /// detached: each exits right after its current job and the queue are done. A job that never
     /// returns keeps its thread; nothing can interrupt a running closure.
     ///
@@ -376,6 +376,24 @@ impl Sched {
         self.spawn_reporting(future, None)
     }
 
+    /// [`spawn`](Sched::spawn) for a job that waits for another job: the pool's shutdown waits
+    /// for it too, even once it has been resumed on the global pool (see `Shared::outstanding`).
+    pub(crate) fn spawn_waited<F>(&self, future: F) -> Unblocked<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let outstanding = match self {
+            Sched::Pool(shared) => Some(Outstanding::new(shared.clone())),
+            Sched::Global => None,
+        };
+        self.spawn(async move {
+            // Counted until the job finishes or is dropped.
+            let _outstanding = outstanding;
+            future.await
+        })
+    }
+
     /// [`spawn`](Sched::spawn), with where to report what nobody will observe (`None`: stderr).
     pub(crate) fn spawn_reporting<F>(
         &self,
@@ -387,16 +405,8 @@ impl Sched {
         F::Output: Send + 'static,
     {
         let sched = self.clone();
-        let outstanding = match self {
-            Sched::Pool(shared) => Some(Outstanding::new(shared.clone())),
-            Sched::Global => None,
-        };
         let (runnable, task) = async_task::Builder::new().spawn(
-            move |()| async move {
-                // Counted until the job finishes or is dropped (see `Shared::outstanding`).
-                let _outstanding = outstanding;
-                Delivery::job(future, report).await
-            },
+            move |()| Delivery::job(future, report),
             move |r| sched.schedule(r),
         );
         self.schedule(runnable);
@@ -456,9 +466,10 @@ pub(crate) struct Shared {
     sleep: Mutex<SleepState>,
     wake: Condvar,
     exited: Condvar,
-    /// Jobs spawned on this pool and not finished (or dropped) yet, wherever they run: a job's
-    /// continuation scheduled after shutdown began runs on the global pool, and shutdown waits
-    /// for it as for the pool's own threads (a `File`'s bytes written after its drop).
+    /// Jobs spawned on this pool that wait for another job ([`Sched::spawn_waited`]: a dropped
+    /// `Unblock`'s write of its buffered bytes) and have not finished: resumed after shutdown
+    /// began, such a job runs on the global pool, and shutdown waits for it as for the pool's
+    /// own threads. (Other jobs are covered by the threads and the queue, without a count.)
     outstanding: AtomicUsize,
     threads: Mutex<Vec<(usize, JoinHandle<()>)>>,
     handle: Weak<Handle>,

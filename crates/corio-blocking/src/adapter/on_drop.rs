@@ -50,7 +50,9 @@ pub(super) fn finish<T: Send + 'static>(left: Leftover<T>) {
         drop(io);
         return;
     }
-    let background = sched.spawn(async move {
+    // Waits for the running job: counted, so that a shutdown that begins meanwhile waits for
+    // the bytes (see `Sched::spawn_waited`).
+    let background = sched.spawn_waited(async move {
         let io = match job {
             None => io,
             Some(job) => match AssertUnwindSafe(job).catch_unwind().await {
