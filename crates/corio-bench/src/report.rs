@@ -1040,8 +1040,11 @@ fn why_above_goal(workload: Workload) -> &'static str {
         Workload::BlockingMany => {
             "Bimodal on this 2-core host: the blocking pool's threads and the two workers share the \
              two cores. In 4 interleaved rounds one and the same corio binary gave samples from 617 \
-             to 2,038 ns per call (smol 981 to 2,124); the previous full run measured 0.76x smol. \
-             The blocking pool was not changed since."
+             to 2,038 ns per call (smol 981 to 2,124); earlier full runs measured 0.76x and 0.92x \
+             smol. Interleaved A/B of the last pool change (a count kept only for jobs that wait \
+             for another job), 4 rounds: 1,652 -> 1,313 ns at 1 worker and 1,290 -> 1,247 at 2, \
+             inside the same spread; this run was made just before that change, with a count on \
+             every job."
         }
         Workload::SelectLoop => {
             "corio::select! evaluates its arms first, as tokio::select! does, so every select \
