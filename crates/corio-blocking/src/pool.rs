@@ -251,9 +251,10 @@ impl Pool {
     ///    buffered bytes after the write in flight) is resumed on the global pool once that one
     ///    is done, and is waited for too.
     ///
-    /// Returns `true` if every thread exited, and every such job finished, in time. On `false`, the remaining threads are
-    /// detached: each exits right after its current job and the queue are done. A job that never
-    /// returns keeps its thread; nothing can interrupt a running closure.
+    /// Returns `true` if every thread exited, and every such job finished, in time. On `false`,
+    /// the remaining threads are detached: each exits right after its current job and the queue
+    /// are done. A job that never returns keeps its thread; nothing can interrupt a running
+    /// closure.
     ///
     /// Called on one of the pool's own threads, it does not wait for that thread. Calling it again
     /// is harmless. The global pool cannot be shut down: for it this returns `false` at once and
@@ -680,9 +681,8 @@ impl Shared {
         let allowance = usize::from(own);
         let deadline = Instant::now().checked_add(timeout);
         let mut s = lock(&self.sleep);
-        // The calling job, on one of our threads, is one of the outstanding ones.
         while self.alive.load(Ordering::SeqCst) > allowance
-            || self.outstanding.load(Ordering::SeqCst) > allowance
+            || self.outstanding.load(Ordering::SeqCst) > 0
         {
             let remaining = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
@@ -699,7 +699,7 @@ impl Shared {
         }
         drop(s);
         let all_exited = self.alive.load(Ordering::SeqCst) <= allowance
-            && self.outstanding.load(Ordering::SeqCst) <= allowance;
+            && self.outstanding.load(Ordering::SeqCst) == 0;
         let me = thread::current().id();
         let threads = std::mem::take(&mut *lock(&self.threads));
         for (index, join) in threads {
