@@ -52,10 +52,21 @@ fn poll_once(server: &Async<Counted>, buf: &mut [u8]) -> Poll<io::Result<usize>>
     server.poll_read_stream(&mut cx, buf)
 }
 
+/// Sends `hello` to `server` and waits until the reactor has announced it. A fresh source starts
+/// out marked ready, so one read that fails first makes the announcement the only way back to
+/// ready: no event for these bytes is still on its way when the counting starts (a late one
+/// would mark the stream ready again, and the read it costs is not what is measured here).
+fn send_hello_and_wait_for_its_event(client: &mut TcpStream, server: &Async<Counted>) {
+    let mut buf = [0u8; 64];
+    assert!(poll_once(server, &mut buf).is_pending());
+    client.write_all(b"hello").unwrap();
+    futures_lite::future::block_on(server.readable()).unwrap();
+}
+
 #[test]
 fn after_a_short_read_the_next_read_waits_without_a_syscall() {
     let (mut client, server, reads) = pair();
-    client.write_all(b"hello").unwrap();
+    send_hello_and_wait_for_its_event(&mut client, &server);
     let mut buf = [0u8; 64];
     let n = futures_lite::future::block_on(poll_fn(|cx| server.poll_read_stream(cx, &mut buf)))
         .unwrap();
@@ -67,7 +78,7 @@ fn after_a_short_read_the_next_read_waits_without_a_syscall() {
     // poll_read_with has no such knowledge: the same situation costs a read that fails.
     let mut cx = Context::from_waker(std::task::Waker::noop());
     let (mut client2, server2, reads2) = pair();
-    client2.write_all(b"hello").unwrap();
+    send_hello_and_wait_for_its_event(&mut client2, &server2);
     let n = futures_lite::future::block_on(poll_fn(|cx| {
         server2.poll_read_with(cx, |mut s| s.read(&mut buf))
     }))
