@@ -122,6 +122,11 @@ impl<F: Future> Stream for AsCompleted<F> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
         let this = &mut *self;
+        if this.done.is_empty() && this.set.is_empty() {
+            // Finished: ready on every poll, so, like a queue or a socket, it spends the task's
+            // cooperative budget, and a loop over it still lets a deadline behind it fire.
+            return corio_coop::poll_proceed(cx).map(|()| None);
+        }
         // Poll every woken future. A first `Pending` from the set may only mean that it finished
         // the batch of wakes it had taken; the second call takes the wakes queued since (some of
         // which may have gone to an earlier caller's waker), so none waits unseen.

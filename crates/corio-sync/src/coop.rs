@@ -29,6 +29,16 @@ pub(crate) fn spend(cx: &mut Context<'_>) {
     let _ = cx;
 }
 
+/// Spends one unit for an operation that failed (a closed channel, say): its successes spend
+/// their own. An error that is always ready must run the budget down too, or a loop that polls it
+/// (a `biased` select with a deadline behind it) would never yield.
+#[inline]
+pub(crate) fn spend_on_error<T, E>(out: &Poll<Result<T, E>>, cx: &mut Context<'_>) {
+    if let Poll::Ready(Err(_)) = out {
+        spend(cx);
+    }
+}
+
 /// Runs `f` (which blocks the thread on a future) with an unlimited budget.
 ///
 /// A blocking call polls its future in a loop on this thread; with a spent budget every poll would

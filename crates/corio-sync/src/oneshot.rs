@@ -221,8 +221,13 @@ impl<T> Future for Closed<'_, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if coop::poll_budget(cx).is_pending() {
+            return Poll::Pending;
+        }
         let mut inner = lock(&self.sender.inner);
         if !inner.receiver_alive {
+            drop(inner);
+            coop::spend(cx);
             return Poll::Ready(());
         }
         match &mut inner.tx_waker {
@@ -312,6 +317,9 @@ impl<T> Future for Receiver<T> {
             return Poll::Ready(Ok(value));
         }
         if !inner.sender_alive || inner.received {
+            drop(inner);
+            // Always ready from now on: a loop over it must still run the budget down.
+            coop::spend(cx);
             return Poll::Ready(Err(RecvError));
         }
         match &mut inner.rx_waker {

@@ -645,6 +645,18 @@ impl<T> Future for Put<'_, T> {
         if coop::poll_budget(cx).is_pending() {
             return Poll::Pending;
         }
+        let out = this.poll_within_budget(cx);
+        coop::spend_on_error(&out, cx);
+        out
+    }
+}
+
+impl<T> Put<'_, T> {
+    /// The poll after the budget check. Its successes spend a unit of the budget themselves;
+    /// [`Future::poll`] spends one for its errors, so that a closed queue polled in a loop still
+    /// runs the budget down (and the task yields).
+    fn poll_within_budget(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PutError<T>>> {
+        let this = self;
         if let Some(ring) = &this.shared.ring {
             return this.poll_ring(ring, cx);
         }
@@ -925,6 +937,18 @@ impl<T> Future for Get<'_, T> {
         if coop::poll_budget(cx).is_pending() {
             return Poll::Pending;
         }
+        let out = this.poll_within_budget(cx);
+        coop::spend_on_error(&out, cx);
+        out
+    }
+}
+
+impl<T> Get<'_, T> {
+    /// The poll after the budget check. Its successes spend a unit of the budget themselves;
+    /// [`Future::poll`] spends one for its errors, so that a closed queue polled in a loop still
+    /// runs the budget down (and the task yields).
+    fn poll_within_budget(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, GetError>> {
+        let this = self;
         if let Some(ring) = &this.shared.ring {
             return this.poll_ring(ring, cx);
         }
@@ -1136,11 +1160,18 @@ impl<T> Future for Join<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        // A join of a queue with nothing unfinished is always ready: in a loop it must still run
+        // the budget down.
+        if coop::poll_budget(cx).is_pending() {
+            return Poll::Pending;
+        }
         let mut st = lock(&this.shared.state);
         if let Some(key) = this.key {
             if st.joiners.node(key).is_notified() {
                 st.joiners.remove(key);
                 this.key = None;
+                drop(st);
+                coop::spend(cx);
                 return Poll::Ready(());
             }
             let stale = st.joiners.update_waker(key, cx.waker());
@@ -1150,6 +1181,8 @@ impl<T> Future for Join<'_, T> {
         }
         // Under the lock, where every step of the count to zero is taken (invariant 10).
         if this.shared.unfinished.load(Ordering::Relaxed) == 0 {
+            drop(st);
+            coop::spend(cx);
             return Poll::Ready(());
         }
         this.key = Some(st.joiners.push_back(cx.waker(), ()));

@@ -363,7 +363,8 @@ impl RawSemaphore {
         } else {
             self.poll_first(cx, waiter)
         };
-        if let Poll::Ready(Ok(())) = result {
+        // Errors too: a closed semaphore is always ready, and a loop over it must still yield.
+        if result.is_ready() {
             crate::coop::spend(cx);
         }
         result

@@ -594,9 +594,8 @@ impl<T> Future for Changed<'_, T> {
         let node = this.key.take().map(|key| st.waiters.remove(key));
         drop(st);
         drop(node);
-        if result.is_ok() {
-            coop::spend(cx);
-        }
+        // Errors too: a closed channel is always ready, and a loop over it must still yield.
+        coop::spend(cx);
         Poll::Ready(result)
     }
 }

@@ -103,6 +103,47 @@ pub async fn timeouts_fire_around_always_ready_loops() {
         "a timeout around a zero-delay retry never fired ({attempts} attempts)"
     );
     assert!(attempts < u64::from(LOOP_CAP as u32));
+
+    // Operations that fail at once, on closed or finished resources, are as always-ready as
+    // successful ones: each such loop must spend the budget and let its timeout fire.
+    macro_rules! times_out_around {
+        ($what:expr, $op:expr) => {{
+            let mut turns = 0u64;
+            let looped = corio::timeout(Duration::from_millis(10), async {
+                while turns < LOOP_CAP {
+                    let _ = $op;
+                    turns += 1;
+                }
+            })
+            .await;
+            assert!(
+                looped.is_err(),
+                "a timeout around a loop over {} never fired ({turns} turns)",
+                $what
+            );
+        }};
+    }
+    let closed = corio::Queue::<u64>::unbounded();
+    closed.close();
+    times_out_around!("a closed queue's get", closed.get().await);
+    times_out_around!("a closed queue's put", closed.put(1).await);
+    let semaphore = corio::Semaphore::new(0);
+    semaphore.close();
+    times_out_around!("a closed semaphore", semaphore.acquire().await);
+    let (tx, mut rx) = corio::sync::broadcast::channel::<u64>(4);
+    drop(tx);
+    times_out_around!("a closed broadcast channel", rx.recv().await);
+    let (tx, mut rx) = corio::sync::watch::channel(0u64);
+    drop(tx);
+    times_out_around!("a closed watch channel", rx.changed().await);
+    let (tx, mut rx) = corio::sync::oneshot::channel::<u64>();
+    drop(tx);
+    times_out_around!("a oneshot without a sender", (&mut rx).await);
+    let mut finished = corio::as_completed([async { 1u64 }]);
+    times_out_around!(
+        "a finished as_completed stream",
+        futures_lite::StreamExt::next(&mut finished).await
+    );
 }
 
 /// Accepts `connections` connections on `listener` and echoes each one until its peer closes.
