@@ -16,7 +16,8 @@ use crate::waitlist::{HasSpare, WaitList, Wakers, return_spare};
 ///
 /// - [`notify_one`](Self::notify_one) wakes the longest-waiting [`Notified`] future. If nobody
 ///   waits, it stores a single permit (as tokio does) that the next `notified().await` consumes
-///   at once; several calls with nobody waiting still store just one permit.
+///   at once; several calls with nobody waiting still store just one permit. A waiter it woke
+///   uses it up, even if a `notify_all` follows before that waiter runs.
 /// - [`notify_all`](Self::notify_all) wakes every `Notified` future created before the call,
 ///   whether or not it was polled yet, and stores no permit.
 ///
@@ -185,16 +186,13 @@ impl Future for Notified<'_> {
         let notified_all = this.notify.generation.load(Ordering::Acquire) != this.generation;
         match this.key {
             Some(key) if st.waiters.node(key).is_notified() || notified_all => {
+                // Whatever woke this waiter is used up by it: a `notify_one` that reached it is
+                // not passed on even if a `notify_all` came after (as in tokio). Passing it on
+                // would store a permit for a `notify_one` that found a waiter.
                 let node = st.waiters.remove(key);
                 this.key = None;
-                if node.is_notified() && node.payload && notified_all {
-                    // Completing through `notify_all` anyway: keep the `notify_one` for others.
-                    let next = st.notify_one();
-                    drop(st);
-                    if let Some(next) = next {
-                        next.wake();
-                    }
-                }
+                drop(st);
+                drop(node);
             }
             Some(key) => {
                 let stale = st.waiters.update_waker(key, cx.waker());

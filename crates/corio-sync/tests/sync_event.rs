@@ -192,6 +192,31 @@ fn notify_all_wakes_created_futures_and_stores_nothing() {
 }
 
 #[test]
+fn a_notify_one_that_found_a_waiter_stores_no_permit_even_after_a_notify_all() {
+    // The waiter uses the wake-up of the `notify_one` that reached it; the `notify_all` after it
+    // stores nothing either, so a new `notified()` waits (as in tokio).
+    let n = Notify::new();
+    let mut waiter = Manual::new(n.notified());
+    waiter.pending();
+    n.notify_one();
+    n.notify_all();
+    assert!(waiter.woken());
+    waiter.ready();
+    Manual::new(n.notified()).pending();
+
+    // Two waiters: the first gets the `notify_one`, the second the `notify_all`; none is left.
+    let mut a = Manual::new(n.notified());
+    let mut b = Manual::new(n.notified());
+    a.pending();
+    b.pending();
+    n.notify_one();
+    n.notify_all();
+    a.ready();
+    b.ready();
+    Manual::new(n.notified()).pending();
+}
+
+#[test]
 fn dropped_notified_passes_notify_one_on() {
     let n = Notify::new();
     let mut a = Manual::new(n.notified());
