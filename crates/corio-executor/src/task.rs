@@ -729,12 +729,16 @@ enum Inner<T> {
         usize,
     ),
     Hooked(async_task::FallibleTask<Result<Output<T>, Panicked>, ()>),
+    /// The handle's poll returned the output (or resumed the task's panic): awaiting it again
+    /// is a bug that deserves its own message, not the one for a cancelled task.
+    Returned,
 }
 
 /// A handle to a spawned task: await it for the task's output.
 ///
 /// - Awaiting a `Task` returns the task's output. If the task panicked, the panic resumes in the
-///   awaiter.
+///   awaiter. The output is handed over once: polling the handle again afterwards (a `&mut task`
+///   awaited twice) panics, saying so.
 /// - **Dropping a `Task` cancels the task**: its future is dropped at its next scheduling point.
 ///   Call [`detach`](Task::detach) to let it run on by itself, or [`cancel`](Task::cancel) to
 ///   cancel it and wait until its future has been dropped.
@@ -804,6 +808,7 @@ impl<T> Task<T> {
             Inner::Multi(t, _) => t.detach(),
             Inner::Local(t, ..) => t.detach(),
             Inner::Hooked(t) => t.detach(),
+            Inner::Returned => {}
         }
     }
 
@@ -850,6 +855,8 @@ impl<T> Task<T> {
                 drop(t);
                 None
             }
+            // The output was returned by the handle's poll already.
+            Inner::Returned => None,
         };
         match outcome {
             Some(Ok(output)) => Some(output.take()),
@@ -877,6 +884,7 @@ impl<T> Task<T> {
             Inner::Multi(t, _) => t.is_finished(),
             Inner::Local(t, ..) => t.is_finished(),
             Inner::Hooked(t) => t.is_finished(),
+            Inner::Returned => true,
         }
     }
 
@@ -916,6 +924,10 @@ impl<T> Future for Task<T> {
                 polled
             }
             Inner::Hooked(t) => Pin::new(t).poll(cx),
+            Inner::Returned => panic!(
+                "corio: task {id}'s handle was polled after it had returned the task's output \
+                 (a Task is a future: await it once)"
+            ),
         };
         match polled {
             Poll::Pending => {
@@ -928,8 +940,14 @@ impl<T> Future for Task<T> {
                 }
                 Poll::Pending
             }
-            Poll::Ready(Some(Ok(output))) => Poll::Ready(output.take()),
-            Poll::Ready(Some(Err(panicked))) => panicked.resume(),
+            Poll::Ready(Some(Ok(output))) => {
+                self.inner = Inner::Returned;
+                Poll::Ready(output.take())
+            }
+            Poll::Ready(Some(Err(panicked))) => {
+                self.inner = Inner::Returned;
+                panicked.resume()
+            }
             Poll::Ready(None) => panic!(
                 "corio: task {id} was cancelled before it finished (its runtime, or the pool \
                  that ran it, shut down); use Task::cancel to observe cancellation without a panic"

@@ -223,3 +223,35 @@ fn a_task_awaiting_its_own_handle_panics_instead_of_hanging() {
         "{report}"
     );
 }
+
+/// Awaiting a handle again after it returned the output is a bug in the caller: the panic says
+/// so, rather than claiming that the task was cancelled (found by a conformance probe). The
+/// handle still answers `is_finished` and `cancel` sensibly.
+#[test]
+fn a_handle_polled_after_it_returned_says_so() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+    run_local(async {
+        let mut t = spawn(async { 7u32 });
+        assert_eq!((&mut t).await, 7);
+        assert!(t.is_finished());
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut cx = Context::from_waker(Waker::noop());
+            Pin::new(&mut t).poll(&mut cx)
+        }));
+        let message = match again {
+            Ok(Poll::Ready(v)) => panic!("a second poll returned {v}"),
+            Ok(Poll::Pending) => panic!("a second poll was pending"),
+            Err(payload) => payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        assert!(
+            message.contains("polled after it had returned") && !message.contains("cancelled"),
+            "{message}"
+        );
+        assert_eq!(t.cancel().await, None);
+    });
+}

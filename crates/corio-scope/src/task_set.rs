@@ -289,8 +289,13 @@ impl<T: Send + 'static> TaskSet<T> {
         }
     }
 
-    /// The number of tasks in the set: spawned and not yet returned by `join_next` (a cancelled
-    /// task counts until its future has been dropped).
+    /// The number of tasks in the set: spawned and not yet returned by `join_next`, as in tokio's
+    /// `JoinSet`.
+    ///
+    /// [`cancel_all`](Self::cancel_all) removes at once the tasks whose futures it dropped. A
+    /// task it found running on another thread still counts until [`join_next`](Self::join_next)
+    /// (or another `cancel_all`) reaps it, which it does once that poll has returned and the
+    /// future is gone: to wait for that, loop on `join_next` until `None`, not on `is_empty`.
     ///
     /// # Examples
     ///
