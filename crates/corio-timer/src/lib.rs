@@ -4,7 +4,9 @@
 //! overflow list beyond about a year): inserting and cancelling a timer is O(1), and a timer is
 //! registered only when its future is first polled, so a `timeout` around a future that is already
 //! ready costs nothing. Timers never fire early; they fire at most one tick (1 ms) late plus
-//! scheduling delay.
+//! scheduling delay. Timers due at the same tick fire in the order they were registered (first in,
+//! first out, as in asyncio), among those registered from one thread: a multi-threaded runtime
+//! shares its threads out among several wheels (shards), which fire one after another.
 //!
 //! Each runtime owns a [`TimerDriver`]; its threads [enter](Timer::enter) the timer so that sleeps
 //! created there register with it. Outside of any runtime, timers use a process-wide timer driven

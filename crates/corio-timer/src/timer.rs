@@ -21,9 +21,6 @@ use crate::shard::{Entry, Shard};
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 const TICK_NANOS: u64 = TICK.as_nanos() as u64;
 
-/// How many wakers are woken per batch, so the wheel lock is never held while waking.
-const WAKE_BATCH: usize = 64;
-
 type Unpark = Arc<dyn Fn() + Send + Sync>;
 
 /// The state every handle of one timer shares.
@@ -413,12 +410,10 @@ impl Shared {
             wheel.advance(now, &mut fired);
             shard.publish(&wheel);
         }
-        // Woken outside the lock: a waker may do anything, including registering a timer.
-        while !fired.is_empty() {
-            let at = fired.len().saturating_sub(WAKE_BATCH);
-            for waker in fired.drain(at..) {
-                waker.wake();
-            }
+        // Woken outside the lock: a waker may do anything, including registering a timer. In
+        // firing order, so that timers due at the same tick wake their tasks first in, first out.
+        for waker in fired {
+            waker.wake();
         }
     }
 }

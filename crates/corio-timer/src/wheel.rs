@@ -10,6 +10,11 @@
 //!   within range, so that each level's slots never wrap around more than once.
 //! - Insert and remove are O(1): each slot is a doubly linked list threaded through a slab, and
 //!   each level keeps a bitmap of occupied slots.
+//! - Entries due at the same tick fire in the order they were inserted (as asyncio's and tokio's
+//!   timers do): a slot's list is in insertion order (entries join at its tail), and cascading
+//!   walks a slot front to back into the tails of the lower slots, so it keeps that order. An
+//!   entry inserted straight into a lower slot after a cascade was inserted after every entry
+//!   cascaded there (inserts go to the coarse slot until the clock reaches it).
 //! - An entry never fires before its tick: advancing moves entries that are not yet due down to a
 //!   lower level ("cascading") instead of firing them.
 
@@ -47,6 +52,7 @@ struct Entry {
 struct Level {
     occupied: u64,
     heads: [usize; SLOTS],
+    tails: [usize; SLOTS],
 }
 
 /// The wheel. Not thread-safe by itself; the timer keeps it behind a mutex.
@@ -83,6 +89,7 @@ impl Wheel {
             levels: std::array::from_fn(|_| Level {
                 occupied: 0,
                 heads: [NIL; SLOTS],
+                tails: [NIL; SLOTS],
             }),
             overflow: Vec::new(),
             overflow_min: u64::MAX,
@@ -150,7 +157,8 @@ impl Wheel {
             Place::Slot { level, slot } => self.unlink(key, level as usize, slot as usize),
             Place::Overflow => {
                 if let Some(pos) = self.overflow.iter().position(|&k| k == key) {
-                    self.overflow.swap_remove(pos);
+                    // `remove`, not `swap_remove`: admission keeps the list's insertion order.
+                    self.overflow.remove(pos);
                 }
             }
             Place::Fired => {}
@@ -217,6 +225,7 @@ impl Wheel {
         self.elapsed = self.elapsed.max(deadline);
         let mut key = self.levels[level].heads[slot];
         self.levels[level].heads[slot] = NIL;
+        self.levels[level].tails[slot] = NIL;
         self.levels[level].occupied &= !(1 << slot);
         while key != NIL {
             let entry = &mut self.entries[key];
@@ -256,20 +265,21 @@ impl Wheel {
         }
         let level = level_for(self.elapsed, when);
         let slot = slot_for(when, level);
-        let head = self.levels[level].heads[slot];
+        let tail = self.levels[level].tails[slot];
         {
             let entry = &mut self.entries[key];
             entry.place = Place::Slot {
                 level: level as u8,
                 slot: slot as u8,
             };
-            entry.prev = NIL;
-            entry.next = head;
+            entry.prev = tail;
+            entry.next = NIL;
         }
-        if head != NIL {
-            self.entries[head].prev = key;
+        match tail {
+            NIL => self.levels[level].heads[slot] = key,
+            tail => self.entries[tail].next = key,
         }
-        self.levels[level].heads[slot] = key;
+        self.levels[level].tails[slot] = key;
         self.levels[level].occupied |= 1 << slot;
     }
 
@@ -286,7 +296,9 @@ impl Wheel {
         } else {
             self.entries[prev].next = next;
         }
-        if next != NIL {
+        if next == NIL {
+            self.levels[level].tails[slot] = prev;
+        } else {
             self.entries[next].prev = prev;
         }
     }
@@ -384,6 +396,42 @@ mod tests {
             *log.lock().unwrap(),
             vec![1, 5, 63, 64, 70, 4096, 1_000_000]
         );
+    }
+
+    #[test]
+    fn entries_due_at_the_same_tick_fire_in_insertion_order() {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut wheel = Wheel::new();
+        let mut fired = Vec::new();
+        let mut tag = 0;
+        let mut insert = |wheel: &mut Wheel, when: u64| {
+            let waker = Waker::from(Arc::new(Tagged(tag, log.clone())));
+            tag += 1;
+            wheel.insert(when, waker).unwrap()
+        };
+        // Due at tick 5000: inserted at tick 0 (a coarse level), after a cascade, and straight
+        // into level 0; one in the middle and the last one are removed again.
+        let mut keys = Vec::new();
+        for _ in 0..3 {
+            keys.push(insert(&mut wheel, 5000));
+        }
+        wheel.advance(4100, &mut fired);
+        for _ in 0..3 {
+            keys.push(insert(&mut wheel, 5000));
+        }
+        wheel.advance(4999, &mut fired);
+        for _ in 0..3 {
+            keys.push(insert(&mut wheel, 5000));
+        }
+        wheel.remove(keys[4]);
+        wheel.remove(keys[8]);
+        keys.push(insert(&mut wheel, 5000));
+        assert!(fired.is_empty());
+        wheel.advance(5000, &mut fired);
+        for w in fired.drain(..) {
+            w.wake();
+        }
+        assert_eq!(*log.lock().unwrap(), vec![0, 1, 2, 3, 5, 6, 7, 9]);
     }
 
     #[test]
@@ -493,6 +541,16 @@ mod tests {
                         now = target;
                         for w in fired.drain(..) { w.wake(); }
                         let mut woken = std::mem::take(&mut *log.lock().unwrap());
+                        // Entries due at the same tick fire in insertion order (tags grow).
+                        let mut last_at: BTreeMap<u64, u64> = BTreeMap::new();
+                        for &tag in &woken {
+                            if let Some(&(_, when)) = model.get(&tag) {
+                                if let Some(&before) = last_at.get(&when) {
+                                    prop_assert!(before < tag, "at tick {}: {} fired after {}", when, tag, before);
+                                }
+                                last_at.insert(when, tag);
+                            }
+                        }
                         woken.sort_unstable();
                         let mut expected: Vec<u64> = model
                             .iter()

@@ -181,3 +181,24 @@ fn pause_outside_a_runtime_panics_instead_of_freezing_every_threads_timers() {
         assert_eq!(corio::time::now() - t0, std::time::Duration::from_secs(5));
     });
 }
+
+/// Sleeps due at the same moment finish in the order they were created, as in asyncio (a
+/// conformance probe saw them finish newest first): on the local loop, on one worker, and on
+/// virtual time.
+#[test]
+fn equal_sleeps_finish_first_in_first_out() {
+    async fn order() -> Vec<usize> {
+        use futures_lite::StreamExt;
+        corio::as_completed((0..6).map(|i| async move {
+            corio::sleep(Duration::from_millis(10)).await;
+            i
+        }))
+        .collect()
+        .await
+    }
+    let expected: Vec<usize> = (0..6).collect();
+    assert_eq!(corio::run_local(order()), expected);
+    let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+    assert_eq!(rt.block_on(order()), expected);
+    assert_eq!(corio::run_seeded(3, order()), expected);
+}
