@@ -8,8 +8,8 @@
 //!   lower level is therefore always due before any entry at a higher level.
 //! - Entries due more than [`OVERFLOW_SPAN`] ticks ahead wait in an overflow list until they come
 //!   within range, so that each level's slots never wrap around more than once.
-//! - Insert and remove are O(1): each slot is a doubly linked list threaded through a slab, and
-//!   each level keeps a bitmap of occupied slots.
+//! - Insert and remove are O(1): each slot, and the overflow list, is a doubly linked list
+//!   threaded through a slab, and each level keeps a bitmap of occupied slots.
 //! - Entries due at the same tick fire in the order they were inserted (as asyncio's and tokio's
 //!   timers do): a slot's list is in insertion order (entries join at its tail), and cascading
 //!   walks a slot front to back into the tails of the lower slots, so it keeps that order. An
@@ -61,7 +61,10 @@ pub(crate) struct Wheel {
     elapsed: u64,
     entries: Slab<Entry>,
     levels: [Level; LEVELS],
-    overflow: Vec<usize>,
+    /// The overflow list, in insertion order: a linked list like a slot's.
+    overflow: Ends,
+    /// The earliest `when` in the overflow list, or a tick at most that early (a removal does not
+    /// raise it; admission recomputes it), or `u64::MAX` when the list is empty.
     overflow_min: u64,
     pending: usize,
 }
@@ -91,7 +94,7 @@ impl Wheel {
                 heads: [NIL; SLOTS],
                 tails: [NIL; SLOTS],
             }),
-            overflow: Vec::new(),
+            overflow: Ends::EMPTY,
             overflow_min: u64::MAX,
             pending: 0,
         }
@@ -154,11 +157,16 @@ impl Wheel {
     pub(crate) fn remove(&mut self, key: usize) -> Option<Waker> {
         let place = self.entries.get(key)?.place;
         match place {
-            Place::Slot { level, slot } => self.unlink(key, level as usize, slot as usize),
+            Place::Slot { level, slot } => {
+                let (level, slot) = (level as usize, slot as usize);
+                let mut ends = self.levels[level].ends(slot);
+                unlink(&mut self.entries, &mut ends, key);
+                self.levels[level].set_ends(slot, ends);
+            }
             Place::Overflow => {
-                if let Some(pos) = self.overflow.iter().position(|&k| k == key) {
-                    // `remove`, not `swap_remove`: admission keeps the list's insertion order.
-                    self.overflow.remove(pos);
+                unlink(&mut self.entries, &mut self.overflow, key);
+                if self.overflow.head == NIL {
+                    self.overflow_min = u64::MAX;
                 }
             }
             Place::Fired => {}
@@ -259,57 +267,30 @@ impl Wheel {
         let when = self.entries[key].when;
         if when - self.elapsed >= OVERFLOW_SPAN {
             self.entries[key].place = Place::Overflow;
-            self.overflow.push(key);
+            link_tail(&mut self.entries, &mut self.overflow, key);
             self.overflow_min = self.overflow_min.min(when);
             return;
         }
         let level = level_for(self.elapsed, when);
         let slot = slot_for(when, level);
-        let tail = self.levels[level].tails[slot];
-        {
-            let entry = &mut self.entries[key];
-            entry.place = Place::Slot {
-                level: level as u8,
-                slot: slot as u8,
-            };
-            entry.prev = tail;
-            entry.next = NIL;
-        }
-        match tail {
-            NIL => self.levels[level].heads[slot] = key,
-            tail => self.entries[tail].next = key,
-        }
-        self.levels[level].tails[slot] = key;
-        self.levels[level].occupied |= 1 << slot;
-    }
-
-    fn unlink(&mut self, key: usize, level: usize, slot: usize) {
-        let (prev, next) = {
-            let e = &self.entries[key];
-            (e.prev, e.next)
+        self.entries[key].place = Place::Slot {
+            level: level as u8,
+            slot: slot as u8,
         };
-        if prev == NIL {
-            self.levels[level].heads[slot] = next;
-            if next == NIL {
-                self.levels[level].occupied &= !(1 << slot);
-            }
-        } else {
-            self.entries[prev].next = next;
-        }
-        if next == NIL {
-            self.levels[level].tails[slot] = prev;
-        } else {
-            self.entries[next].prev = prev;
-        }
+        let mut ends = self.levels[level].ends(slot);
+        link_tail(&mut self.entries, &mut ends, key);
+        self.levels[level].set_ends(slot, ends);
     }
 
     /// Moves the overflow entries that are now within range into the wheel.
     fn admit_overflow(&mut self) {
-        let keys = std::mem::take(&mut self.overflow);
+        let mut key = std::mem::replace(&mut self.overflow, Ends::EMPTY).head;
         self.overflow_min = u64::MAX;
-        for key in keys {
-            // `place` puts the entries still out of range back into the overflow list.
+        while key != NIL {
+            let next = self.entries[key].next;
+            // `place` puts the entries still out of range back into the overflow list, in order.
             self.place(key);
+            key = next;
         }
     }
 
@@ -339,6 +320,68 @@ impl Wheel {
             deadline += level_span;
         }
         Some(deadline)
+    }
+}
+
+/// The two ends of a linked list of entries (a slot's, or the overflow list).
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    head: usize,
+    tail: usize,
+}
+
+impl Ends {
+    const EMPTY: Ends = Ends {
+        head: NIL,
+        tail: NIL,
+    };
+}
+
+impl Level {
+    fn ends(&self, slot: usize) -> Ends {
+        Ends {
+            head: self.heads[slot],
+            tail: self.tails[slot],
+        }
+    }
+
+    /// Stores a slot's ends and keeps the occupied bitmap in step with them.
+    fn set_ends(&mut self, slot: usize, ends: Ends) {
+        self.heads[slot] = ends.head;
+        self.tails[slot] = ends.tail;
+        if ends.head == NIL {
+            self.occupied &= !(1 << slot);
+        } else {
+            self.occupied |= 1 << slot;
+        }
+    }
+}
+
+/// Appends `key` to the list with `ends`, in O(1).
+fn link_tail(entries: &mut Slab<Entry>, ends: &mut Ends, key: usize) {
+    let entry = &mut entries[key];
+    entry.prev = ends.tail;
+    entry.next = NIL;
+    match ends.tail {
+        NIL => ends.head = key,
+        tail => entries[tail].next = key,
+    }
+    ends.tail = key;
+}
+
+/// Takes `key` out of the list with `ends`, in O(1).
+fn unlink(entries: &mut Slab<Entry>, ends: &mut Ends, key: usize) {
+    let (prev, next) = {
+        let e = &entries[key];
+        (e.prev, e.next)
+    };
+    match prev {
+        NIL => ends.head = next,
+        prev => entries[prev].next = next,
+    }
+    match next {
+        NIL => ends.tail = prev,
+        next => entries[next].prev = prev,
     }
 }
 
