@@ -429,10 +429,15 @@ impl<F: Future> Future for Scoped<F> {
         let mut this = self.project();
         let state = this.state.clone();
         state.register(*this.id, cx.waker());
-        // Whether the future was polled in this call (a `poll_first` scope polls it once, first).
-        let mut polled = false;
         loop {
-            if *this.poll_first && !polled && !*this.draining {
+            // A `poll_first` scope reads the clock once per round, before it polls the future,
+            // and that reading decides its deadline: a timer inside that is due by it sees the
+            // same reading (the timer's latest on this thread), so it completes in this poll and
+            // wins, as the docs promise for a future ready exactly at the deadline.
+            let now = (*this.poll_first).then(corio_timer::now);
+            // Whether the future was polled first in this round.
+            let mut polled = false;
+            if *this.poll_first && !*this.draining {
                 polled = true;
                 if let Some(future) = this.future.as_mut().as_pin_mut()
                     && let Poll::Ready(output) = poll_in_scope(future, &state, cx)
@@ -444,7 +449,7 @@ impl<F: Future> Future for Scoped<F> {
             }
             let deadline = state.deadline();
             let expired = state.cancelled.load(Ordering::Acquire)
-                || deadline.is_some_and(|d| corio_timer::now() >= d);
+                || deadline.is_some_and(|d| now.unwrap_or_else(corio_timer::now) >= d);
             if expired && state.shields.load(Ordering::Acquire) == 0 {
                 // Ending is a completion like any resource's: it spends a unit of the cooperative
                 // budget, so that a loop of scopes that are already expired (`move_on_after(ZERO,
@@ -461,9 +466,7 @@ impl<F: Future> Future for Scoped<F> {
             let Some(future) = this.future.as_mut().as_pin_mut() else {
                 return Poll::Ready(Err(Elapsed::new(deadline)));
             };
-            if !(*this.poll_first && polled)
-                && let Poll::Ready(output) = poll_in_scope(future, &state, cx)
-            {
+            if !polled && let Poll::Ready(output) = poll_in_scope(future, &state, cx) {
                 this.future.set(None);
                 *this.sleep = None;
                 if expired || *this.draining {
@@ -497,7 +500,8 @@ impl<F: Future> Future for Scoped<F> {
             if Pin::new(sleep).poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            // The deadline passed while we polled: loop to cancel.
+            // The deadline passed while we polled: loop to cancel (a `poll_first` scope polls
+            // the future once more first, against a fresh reading).
         }
     }
 }

@@ -180,9 +180,16 @@ impl Drop for TimerDriver {
     }
 }
 
+/// The process-wide timer used outside of any runtime (see [`global`]).
+static GLOBAL: OnceLock<Timer> = OnceLock::new();
+
+/// The process-wide timer, if [`global`] has started it.
+pub(crate) fn global_if_started() -> Option<&'static Timer> {
+    GLOBAL.get()
+}
+
 /// The process-wide timer used outside of any runtime, driven by the `corio-timer` thread.
 pub(crate) fn global() -> &'static Timer {
-    static GLOBAL: OnceLock<Timer> = OnceLock::new();
     GLOBAL.get_or_init(|| {
         let driver = TimerDriver::new(Clock::new());
         let timer = driver.timer();

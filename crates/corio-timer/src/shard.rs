@@ -28,14 +28,17 @@ pub(crate) struct Shard {
     /// will fire this wheel again. Its sleeps are woken and move to the current timer (see
     /// `Sleep::poll_elapsed`), and registrations go to the process-wide timer.
     closed: std::sync::atomic::AtomicBool,
+    /// The id of the timer this wheel belongs to (see `Timer::owns`).
+    pub(crate) timer: u64,
 }
 
 impl Shard {
-    pub(crate) fn new() -> Shard {
+    pub(crate) fn new(timer: u64) -> Shard {
         Shard {
             wheel: Mutex::new(Wheel::new()),
             next_due: AtomicU64::new(u64::MAX),
             closed: std::sync::atomic::AtomicBool::new(false),
+            timer,
         }
     }
 

@@ -189,6 +189,16 @@ impl Sleep {
                     // wait for that future to run out of work.
                     self.state = State::Done;
                     Poll::Ready(())
+                } else if Timer::with_started(|t| t.owns(&entry.shard) && t.reached(deadline))
+                    .unwrap_or(false)
+                {
+                    // Due by this thread's latest reading of the clock, though the wheel has not
+                    // fired it yet (wheels fire at tick boundaries, up to a tick late): complete
+                    // now, as a deadline checked against that same reading would (a cancel
+                    // scope's, which reads the clock just before it polls its future), so that a
+                    // sleep due no later than a deadline is never beaten by it.
+                    self.unregister();
+                    Poll::Ready(())
                 } else {
                     Poll::Pending
                 }

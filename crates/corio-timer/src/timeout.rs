@@ -127,9 +127,9 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let had_budget = corio_coop::remaining() != Some(0);
-        if let Poll::Ready(output) = this.future.poll(cx) {
+        if let Poll::Ready(output) = this.future.as_mut().poll(cx) {
             return Poll::Ready(Ok(output));
         }
         // If the inner future spent the last of the cooperative budget (an always-ready loop
@@ -143,9 +143,16 @@ impl<F: Future> Future for Timeout<F> {
         } else {
             poll_deadline()
         };
-        match elapsed {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed::new(this.sleep.deadline()))),
-            Poll::Pending => Poll::Pending,
+        if elapsed.is_pending() {
+            return Poll::Pending;
         }
+        // Due by this thread's latest reading of the clock. A timer inside the future that is due
+        // by that same reading completes when polled now, though its wheel may not have fired it
+        // yet (wheels fire at tick boundaries): one more poll, so that a future ready exactly at
+        // the deadline wins, as the docs promise.
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        Poll::Ready(Err(Elapsed::new(this.sleep.deadline())))
     }
 }

@@ -114,11 +114,27 @@ impl Timer {
     /// The current timer's notion of now. Outside of any timer this is the real clock (the global
     /// timer's clock), read without starting the global timer's thread.
     pub(crate) fn current_now() -> Instant {
-        CURRENT
-            .try_with(|c| c.borrow().as_ref().map(Timer::now))
-            .ok()
-            .flatten()
-            .unwrap_or_else(Instant::now)
+        Timer::with_started(Timer::now).unwrap_or_else(Instant::now)
+    }
+
+    /// Runs `f` with the current timer, or outside any runtime with the process-wide timer if it
+    /// has been started (never starting it): `None` if there is neither.
+    pub(crate) fn with_started<R>(f: impl FnOnce(&Timer) -> R) -> Option<R> {
+        let mut f = Some(f);
+        let done = CURRENT.try_with(|c| {
+            c.borrow()
+                .as_ref()
+                .map(|t| (f.take().expect("called once"))(t))
+        });
+        match done {
+            Ok(Some(r)) => Some(r),
+            _ => crate::driver::global_if_started().map(f.take().expect("called once")),
+        }
+    }
+
+    /// Whether `shard` is one of this timer's wheels.
+    pub(crate) fn owns(&self, shard: &Shard) -> bool {
+        shard.timer == self.shared.id
     }
 
     /// Makes this timer the current one on this thread until the guard is dropped.
@@ -348,17 +364,20 @@ impl Shared {
     /// A timer's state with `shards` wheels (at least 1), reading `clock`; tick 0 is now.
     pub(crate) fn new(clock: Clock, shards: usize) -> Shared {
         let start = clock.now();
+        let id = {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        };
         Shared {
             clock,
             start,
-            shards: (0..shards.max(1)).map(|_| Arc::new(Shard::new())).collect(),
+            shards: (0..shards.max(1))
+                .map(|_| Arc::new(Shard::new(id)))
+                .collect(),
             next_shard: AtomicUsize::new(0),
             sleeping_until: AtomicU64::new(0),
             unpark: OnceLock::new(),
-            id: {
-                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            },
+            id,
         }
     }
 
