@@ -483,7 +483,7 @@ impl<T> Shared<T> {
 
     /// Lock-free path: a put. Counts the item unfinished first (invariant 10) and wakes a
     /// waiting getter after (invariant 8).
-    #[inline]
+    #[inline(always)]
     fn ring_push(&self, ring: &Ring<T>, item: T) -> Result<(), PushError<T>> {
         self.unfinished.fetch_add(1, Ordering::Relaxed);
         match ring.push(item) {
@@ -502,7 +502,7 @@ impl<T> Shared<T> {
     }
 
     /// Lock-free path: a get, which wakes a waiting putter after (invariant 8).
-    #[inline]
+    #[inline(always)]
     fn ring_pop(&self, ring: &Ring<T>) -> Result<T, PopError> {
         let item = ring.pop()?;
         fence(Ordering::SeqCst);
