@@ -183,6 +183,22 @@ thread_local! {
     /// This thread's poll slot, per debug runtime (a thread can poll for several runtimes over
     /// its life, and nested runtimes).
     static SLOTS: RefCell<Vec<(Weak<DebugState>, Arc<PollSlot>)>> = const { RefCell::new(Vec::new()) };
+    /// The debug id of the `block_on` future this thread is polling, if any: the parent of the
+    /// tasks it spawns (it is no task, so `context::current_task` does not name it).
+    static MAIN: std::cell::Cell<Option<TaskId>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `poll` with `id` (a `block_on` future's debug id) as the parent of the tasks spawned
+/// during it, restoring the previous one after (a nested `block_on`), also on unwind.
+pub(crate) fn as_main<R>(id: TaskId, poll: impl FnOnce() -> R) -> R {
+    struct Restore(Option<TaskId>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = MAIN.try_with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(MAIN.try_with(|m| m.replace(Some(id))).ok().flatten());
+    poll()
 }
 
 impl DebugState {
@@ -214,7 +230,8 @@ impl DebugState {
             id,
             name,
             location,
-            parent: crate::context::current_task(),
+            parent: crate::context::current_task()
+                .or_else(|| MAIN.try_with(std::cell::Cell::get).ok().flatten()),
             created: Instant::now(),
             state: AtomicU8::new(SCHEDULED),
             polls: AtomicU64::new(0),

@@ -196,7 +196,7 @@ impl MainDebug {
     pub(crate) fn poll<R>(debug: Option<&MainDebug>, poll: impl FnOnce() -> R) -> R {
         match debug {
             None => poll(),
-            Some(d) => d.record.instrumented(poll),
+            Some(d) => crate::debug::as_main(d.record.id, || d.record.instrumented(poll)),
         }
     }
 }

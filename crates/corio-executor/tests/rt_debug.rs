@@ -286,6 +286,10 @@ fn the_dump_shows_the_tree_and_the_states() {
     let grandchild = find("grandchild");
     assert_eq!(child.parent, Some(parent.id));
     assert_eq!(grandchild.parent, Some(child.id));
+    // Tasks spawned by the `block_on` future hang under it (a probe found them at the top).
+    let root = find("block_on");
+    assert_eq!(parent.parent, Some(root.id));
+    assert_eq!(find("runner").parent, Some(root.id));
     assert_eq!(parent.state, TaskState::Idle);
     assert_eq!(grandchild.state, TaskState::Idle);
     assert!(grandchild.polls >= 1);
@@ -299,6 +303,41 @@ fn the_dump_shows_the_tree_and_the_states() {
     let g = text.find("`grandchild`").unwrap();
     assert!(p < c && c < g, "{text}");
     assert!(text.contains("  - "), "{text}");
+}
+
+#[test]
+fn on_a_multi_threaded_runtime_the_block_on_future_is_its_spawns_parent() {
+    let rt = corio_executor::Builder::new()
+        .worker_threads(2)
+        .debug(true)
+        .build()
+        .unwrap();
+    let dump = rt.block_on(async {
+        let child = task::Builder::new()
+            .name("child-of-root")
+            .spawn(std::future::pending::<()>());
+        yield_now().await;
+        let dump = corio_executor::dump();
+        drop(child);
+        dump
+    });
+    let find = |name: &str| {
+        dump.tasks
+            .iter()
+            .find(|t| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing from\n{dump}"))
+    };
+    assert_eq!(
+        find("child-of-root").parent,
+        Some(find("block_on").id),
+        "{dump}"
+    );
+    let text = dump.to_string();
+    let (root, child) = (
+        text.find("`block_on`").unwrap(),
+        text.find("`child-of-root`").unwrap(),
+    );
+    assert!(root < child, "{text}");
 }
 
 #[test]
