@@ -69,7 +69,9 @@ macro_rules! queue_api {
 
             /// Takes an item if one is there now, without waiting.
             ///
-            /// On a rendezvous queue it takes the item of a waiting `put`, completing that put.
+            /// On a rendezvous queue (`bounded(0)`) it never takes the item of a waiting `put`
+            /// (that put could then be cancelled after it had delivered): it returns
+            /// `Err(TryGetError::Empty)`, and the item goes to a `get` that waits for it.
             ///
             /// # Examples
             ///
