@@ -244,6 +244,14 @@ fn the_threshold_is_configurable() {
     assert!(reported.is_empty(), "under the threshold: {reported:?}");
 }
 
+/// The task of `dump` named `name`.
+fn named<'a>(dump: &'a corio_executor::Dump, name: &str) -> &'a corio_executor::TaskSnapshot {
+    dump.tasks
+        .iter()
+        .find(|t| t.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("{name} missing from\n{dump}"))
+}
+
 #[test]
 fn the_dump_shows_the_tree_and_the_states() {
     let rt = corio_executor::Builder::new()
@@ -275,12 +283,7 @@ fn the_dump_shows_the_tree_and_the_states() {
         drop(parent);
         dump
     });
-    let find = |name: &str| {
-        dump.tasks
-            .iter()
-            .find(|t| t.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("{name} missing from\n{dump}"))
-    };
+    let find = |name: &str| named(&dump, name);
     let parent = find("parent");
     let child = find("child");
     let grandchild = find("grandchild");
@@ -321,12 +324,7 @@ fn on_a_multi_threaded_runtime_the_block_on_future_is_its_spawns_parent() {
         drop(child);
         dump
     });
-    let find = |name: &str| {
-        dump.tasks
-            .iter()
-            .find(|t| t.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("{name} missing from\n{dump}"))
-    };
+    let find = |name: &str| named(&dump, name);
     assert_eq!(
         find("child-of-root").parent,
         Some(find("block_on").id),

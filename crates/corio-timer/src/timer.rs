@@ -99,16 +99,7 @@ impl Timer {
     /// Runs `f` with the current timer (or the global one), without cloning it.
     #[inline]
     pub(crate) fn with_current<R>(f: impl FnOnce(&Timer) -> R) -> R {
-        let mut f = Some(f);
-        let done = CURRENT.try_with(|c| {
-            c.borrow()
-                .as_ref()
-                .map(|t| (f.take().expect("called once"))(t))
-        });
-        match done {
-            Ok(Some(r)) => r,
-            _ => (f.take().expect("called once"))(global()),
-        }
+        Timer::with_current_or(f, || Some(global())).expect("the global timer is always there")
     }
 
     /// The current timer's notion of now. Outside of any timer this is the real clock (the global
@@ -120,6 +111,15 @@ impl Timer {
     /// Runs `f` with the current timer, or outside any runtime with the process-wide timer if it
     /// has been started (never starting it): `None` if there is neither.
     pub(crate) fn with_started<R>(f: impl FnOnce(&Timer) -> R) -> Option<R> {
+        Timer::with_current_or(f, crate::driver::global_if_started)
+    }
+
+    /// Runs `f` with the current timer, or else with the timer `fallback` gives, if any.
+    #[inline]
+    fn with_current_or<R>(
+        f: impl FnOnce(&Timer) -> R,
+        fallback: impl FnOnce() -> Option<&'static Timer>,
+    ) -> Option<R> {
         let mut f = Some(f);
         let done = CURRENT.try_with(|c| {
             c.borrow()
@@ -128,7 +128,7 @@ impl Timer {
         });
         match done {
             Ok(Some(r)) => Some(r),
-            _ => crate::driver::global_if_started().map(f.take().expect("called once")),
+            _ => fallback().map(f.take().expect("called once")),
         }
     }
 
