@@ -1043,8 +1043,7 @@ fn why_above_goal(workload: Workload) -> &'static str {
              to 2,038 ns per call (smol 981 to 2,124); earlier full runs measured 0.76x and 0.92x \
              smol. Interleaved A/B of the last pool change (a count kept only for jobs that wait \
              for another job), 4 rounds: 1,652 -> 1,313 ns at 1 worker and 1,290 -> 1,247 at 2, \
-             inside the same spread; this run was made just before that change, with a count on \
-             every job."
+             inside the same spread."
         }
         Workload::SelectLoop => {
             "corio::select! evaluates its arms first, as tokio::select! does, so every select \
@@ -1052,7 +1051,9 @@ fn why_above_goal(workload: Workload) -> &'static str {
              calls for 1,000,000 selects); futures-lite's biased `or` polls the ready get first \
              and never builds the timer in its lazy async block. A clock read costs about 20 ns \
              on the current host (the row was 0.74-0.78 on the previous one, with the same \
-             instruction count: 567.5 M at 9351d81, 567.4 M at e106e83)."
+             instruction count: 567.5 M at 9351d81, 567.4 M at e106e83). The host is bimodal \
+             here too: interleaved A/B at b32eab3, 4 rounds of 3 (1 worker), gave corio 113 to \
+             148 ns per select, median 141, against smol's median 175 (0.80x)."
         }
         Workload::QueueMpmc => {
             "Puts and gets go through concurrent-queue's ring without the queue's lock while \
