@@ -1,4 +1,5 @@
-//! A per-thread cooperative scheduling budget.
+//! A per-thread cooperative scheduling budget, and the hook through which a runtime blocks its
+//! threads ([`Blocker`]).
 //!
 //! An async task only gives its thread back when it returns `Pending`. A task that loops over a
 //! resource which is always ready (a queue that is never empty, a socket that always has bytes)
@@ -41,6 +42,8 @@
 #![forbid(unsafe_code)]
 
 use std::cell::Cell;
+use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 /// The budget tokio found to be a good compromise between throughput and fairness.
@@ -165,6 +168,44 @@ pub fn remaining() -> Option<u16> {
 #[inline]
 pub fn forced_yields() -> u64 {
     FORCED_YIELDS.with(Cell::get)
+}
+
+/// How a runtime blocks one of its threads on a future: a leaf crate's blocking call (a channel's
+/// `recv_blocking`) made on that thread goes through it.
+///
+/// The function polls the future to completion the way the runtime's own `block_on` would (a
+/// local loop keeps running its other tasks meanwhile, a blocked worker leaves its queue to the
+/// others) and returns `true`; on a thread that runs no task of the runtime it returns `false`
+/// at once, without polling, and the caller blocks the thread itself. Without it, a blocking
+/// call inside a task waits for a task queued behind it on the same thread: a silent hang.
+pub type Blocker = fn(Pin<&mut dyn Future<Output = ()>>) -> bool;
+
+static BLOCKER: OnceLock<Blocker> = OnceLock::new();
+
+/// Installs the runtime's [`Blocker`] for the whole process. The first call wins: a process runs
+/// one executor crate, whose blocker itself finds which of its runtimes drives the thread.
+pub fn set_blocker(blocker: Blocker) {
+    let _ = BLOCKER.set(blocker);
+}
+
+/// Returns the installed [`Blocker`], if a runtime installed one.
+///
+/// # Examples
+///
+/// ```
+/// use std::pin::Pin;
+///
+/// fn never_here(_: Pin<&mut dyn Future<Output = ()>>) -> bool {
+///     false
+/// }
+/// corio_coop::set_blocker(never_here);
+/// let blocker = corio_coop::blocker().unwrap();
+/// // This blocker runs nothing on this thread: the caller blocks by itself.
+/// assert!(!blocker(std::pin::pin!(async {})));
+/// ```
+#[inline]
+pub fn blocker() -> Option<Blocker> {
+    BLOCKER.get().copied()
 }
 
 #[cfg(test)]

@@ -237,6 +237,7 @@ impl Core {
         seed: Option<u64>,
         implicit: bool,
     ) -> Rc<Core> {
+        corio_coop::set_blocker(crate::runtime::block_for_leaf);
         let unpark = driver.handle();
         Rc::new(Core {
             shared: Arc::new(Shared {
@@ -549,6 +550,13 @@ pub(crate) fn stranded_implicit(tag: u32) -> bool {
     ours && BLOCKING
         .try_with(Cell::get)
         .is_ok_and(|innermost| innermost != tag)
+}
+
+/// Whether this thread has made its implicit local runtime (which may hold queued tasks).
+pub(crate) fn has_implicit() -> bool {
+    IMPLICIT
+        .try_with(|slot| slot.try_borrow().map_or(true, |slot| slot.is_some()))
+        .unwrap_or(false)
 }
 
 /// This thread's implicit local runtime, created on first use.

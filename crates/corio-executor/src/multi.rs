@@ -160,6 +160,7 @@ impl Shared {
     }
 
     pub(crate) fn new(common: Common, workers: usize, driver: SharedDriver) -> Shared {
+        corio_coop::set_blocker(crate::runtime::block_for_leaf);
         Shared {
             common,
             injector: ConcurrentQueue::unbounded(),

@@ -8,7 +8,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::panic::Location;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
@@ -700,6 +700,18 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
         Via::Park => park_block_on(future),
     }
+}
+
+/// corio-coop's [`Blocker`](corio_coop::Blocker), installed by every runtime: a leaf crate's
+/// blocking call (`recv_blocking`) made on a thread that runs corio tasks blocks as [`block_on`]
+/// does there, so that a counterpart task queued behind it on the same thread still runs. On
+/// any other thread it declines, and the caller parks the thread by itself.
+pub(crate) fn block_for_leaf(future: Pin<&mut dyn Future<Output = ()>>) -> bool {
+    if context::with(|cur| cur.is_none()) && !local::has_implicit() {
+        return false;
+    }
+    block_on(future);
+    true
 }
 
 /// The plainest `block_on`: poll, then park the thread until woken.

@@ -575,7 +575,8 @@ impl<T: Clone> Receiver<T> {
         lock(&self.shared.state).recv_batch(&mut self.next, &mut self.taken)
     }
 
-    /// Blocks the current thread until the next value (for plain threads, not for async code).
+    /// Blocks the current thread until the next value (meant for plain threads; see
+    /// [blocking calls](crate#guarantees-shared-by-every-primitive)).
     ///
     /// # Examples
     ///

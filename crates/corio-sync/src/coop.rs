@@ -54,3 +54,34 @@ pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
         f()
     }
 }
+
+/// Blocks the thread on `future` through the runtime's [`corio_coop::Blocker`] when this thread
+/// runs corio tasks, and returns its output; `None` (the future not polled) everywhere else.
+#[cfg(all(feature = "coop", not(loom)))]
+pub(crate) fn block_through_runtime<F: std::future::Future + Unpin>(
+    mut future: F,
+) -> Option<F::Output> {
+    let blocker = corio_coop::blocker()?;
+    let mut output = None;
+    let ran = {
+        let mut adapter = std::pin::pin!(std::future::poll_fn(|cx| {
+            std::pin::Pin::new(&mut future)
+                .poll(cx)
+                .map(|value| output = Some(value))
+        }));
+        blocker(adapter.as_mut())
+    };
+    if ran {
+        Some(output.expect("a runtime's blocker returned before its future completed"))
+    } else {
+        None
+    }
+}
+
+/// Without the `coop` feature there is no runtime hook: the caller blocks by itself.
+#[cfg(not(all(feature = "coop", not(loom))))]
+pub(crate) fn block_through_runtime<F: std::future::Future + Unpin>(
+    _future: F,
+) -> Option<F::Output> {
+    None
+}

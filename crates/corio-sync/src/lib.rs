@@ -68,6 +68,13 @@
 //!   [`broadcast::channel(0)`](broadcast::channel) makes a channel with room for one value (tokio's
 //!   panics): a ring of size zero could hold nothing, and the returned pair has no room for an
 //!   error.
+//! - **Blocking calls never hang on their own thread.** The `*_blocking` methods
+//!   ([`Queue::get_blocking`], [`oneshot::Receiver::recv_blocking`], ...) are meant for plain
+//!   threads. Called inside a corio task (with the `coop` feature), they block the way
+//!   `corio::block_on` does there: a local loop keeps running its other tasks meanwhile, and a
+//!   blocked worker hands its queue to the others, so a sender queued behind the caller on the
+//!   same thread still runs instead of waiting forever (the hook is `corio_coop::Blocker`).
+//!   The calling task's thread is still blocked: prefer `.await` in async code.
 //!
 //! # Semaphore
 //!
@@ -197,7 +204,14 @@ pub use queue_stream::QueueStream;
 pub use rwlock::{Read, RwLock, RwLockReadGuard, RwLockWriteGuard, Write};
 pub use semaphore::{Acquire, AcquireOwned, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
-/// Blocks the thread on `future`, with an unlimited cooperative budget.
+/// Blocks the thread on `future`: on a thread that runs corio tasks, the way the runtime's own
+/// `block_on` does (a local loop keeps running its other tasks, so a counterpart queued behind
+/// the caller on the same thread still runs); elsewhere by parking the thread, with an unlimited
+/// cooperative budget.
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    if let Some(output) = coop::block_through_runtime(future.as_mut()) {
+        return output;
+    }
     coop::unconstrained(|| futures_lite::future::block_on(future))
 }

@@ -154,7 +154,8 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
-    /// Blocks the current thread until the lock is free (for plain threads, not for async code).
+    /// Blocks the current thread until the lock is free (meant for plain threads; see
+    /// [blocking calls](crate#guarantees-shared-by-every-primitive)).
     ///
     /// # Examples
     ///

@@ -288,7 +288,8 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Blocks the current thread until the value arrives (for plain threads, not for async code).
+    /// Blocks the current thread until the value arrives (meant for plain threads; see
+    /// [blocking calls](crate#guarantees-shared-by-every-primitive)).
     ///
     /// # Examples
     ///

@@ -86,8 +86,8 @@ macro_rules! queue_api {
                 self.shared.try_get()
             }
 
-            /// Blocks the current thread until `item` is put (for plain threads, not for async
-            /// code).
+            /// Blocks the current thread until `item` is put (meant for plain threads; see
+            /// [blocking calls](crate#guarantees-shared-by-every-primitive)).
             ///
             /// # Examples
             ///
@@ -113,8 +113,8 @@ macro_rules! queue_api {
                 crate::block_on(self.put(item))
             }
 
-            /// Blocks the current thread until an item can be taken (for plain threads, not for
-            /// async code).
+            /// Blocks the current thread until an item can be taken (meant for plain threads;
+            /// see [blocking calls](crate#guarantees-shared-by-every-primitive)).
             ///
             /// # Examples
             ///

@@ -152,7 +152,8 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
-    /// Blocks the current thread until read access is granted (for plain threads).
+    /// Blocks the current thread until read access is granted (meant for plain threads; see
+    /// [blocking calls](crate#guarantees-shared-by-every-primitive)).
     ///
     /// # Examples
     ///
@@ -164,7 +165,8 @@ impl<T: ?Sized> RwLock<T> {
         crate::block_on(self.read())
     }
 
-    /// Blocks the current thread until write access is granted (for plain threads).
+    /// Blocks the current thread until write access is granted (meant for plain threads; see
+    /// [blocking calls](crate#guarantees-shared-by-every-primitive)).
     ///
     /// # Examples
     ///

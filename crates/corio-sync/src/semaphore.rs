@@ -224,8 +224,8 @@ impl Semaphore {
         Ok(OwnedSemaphorePermit { sem: self, n })
     }
 
-    /// Blocks the current thread until one permit is available (for plain threads, not for async
-    /// code).
+    /// Blocks the current thread until one permit is available (meant for plain threads; see
+    /// [blocking calls](crate#guarantees-shared-by-every-primitive)).
     ///
     /// # Examples
     ///

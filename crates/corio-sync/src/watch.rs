@@ -469,8 +469,8 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Blocks the current thread until [`changed`](Self::changed) completes (for plain threads,
-    /// not for async code).
+    /// Blocks the current thread until [`changed`](Self::changed) completes (meant for plain
+    /// threads; see [blocking calls](crate#guarantees-shared-by-every-primitive)).
     ///
     /// # Examples
     ///
