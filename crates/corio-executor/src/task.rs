@@ -14,7 +14,9 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-pub use crate::task_local::{AccessError, LocalKey, Scope, WithInherited, inherit, inherit_fn};
+pub use crate::task_local::{
+    AccessError, LocalKey, Scope, WithInherited, inherit, inherit_fn, spawn_uncaptured,
+};
 
 use crate::context;
 use crate::debug::{DebugState, TaskDebug};

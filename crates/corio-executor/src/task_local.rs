@@ -399,6 +399,8 @@ thread_local! {
     /// How many keys `ACTIVE` holds: a plain counter with no destructor, so that `capture` on
     /// the spawn path costs one thread-local load when no key is in scope.
     static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// Set while [`spawn_uncaptured`] spawns: `capture` then takes nothing.
+    static UNCAPTURED: Cell<bool> = const { Cell::new(false) };
 }
 
 fn push_active(key: &'static dyn Inherit) {
@@ -571,7 +573,7 @@ impl Drop for Suspended {
 /// no allocation) when no key is in scope.
 #[inline]
 pub(crate) fn capture() -> Option<Inherited> {
-    if DEPTH.with(Cell::get) == 0 {
+    if DEPTH.with(Cell::get) == 0 || UNCAPTURED.with(Cell::get) {
         return None;
     }
     ACTIVE
@@ -613,6 +615,21 @@ pub fn inherit<F: Future>(future: F) -> WithInherited<F> {
         inherited: capture(),
         future: ManuallyDrop::new(future),
     }
+}
+
+/// Runs `spawn` (which spawns a task) so that the task captures no task-local values: for a
+/// task whose future carries its values already, in an [`inherit`] wrapper (a `TaskSet`
+/// member's runner), which would otherwise clone every value twice.
+#[doc(hidden)]
+pub fn spawn_uncaptured<R>(spawn: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            UNCAPTURED.with(|u| u.set(self.0));
+        }
+    }
+    let _restore = Restore(UNCAPTURED.with(|u| u.replace(true)));
+    spawn()
 }
 
 /// Wraps `f` so that it runs with the task-local values in scope at this call, for closures

@@ -194,7 +194,9 @@ impl<T: Send + 'static> TaskSet<T> {
             completions: self.completions.clone(),
             key: (key, id),
         });
-        let task = corio_executor::spawn(Runner { cell: cell.clone() });
+        // The member's future carries its values (above): its runner task takes none again.
+        let runner = Runner { cell: cell.clone() };
+        let task = corio_executor::task::spawn_uncaptured(|| corio_executor::spawn(runner));
         self.tasks.insert(Handle {
             id,
             cell,

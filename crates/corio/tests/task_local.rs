@@ -426,3 +426,37 @@ fn a_cancelled_task_set_members_destructor_sees_its_own_values() {
     });
     assert_eq!(*seen.lock().unwrap(), [Some(1), Some(1), Some(3)]);
 }
+
+/// Counts its clones, to check how often spawning copies a value.
+struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Counted(self.0.clone())
+    }
+}
+
+corio::task_local! {
+    static COUNTED: Counted;
+}
+
+/// A spawned task and a TaskSet member each start with exactly one clone of
+/// the value in scope: captured once, at the spawn call.
+#[test]
+fn every_spawn_clones_a_value_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let clones = Arc::new(AtomicUsize::new(0));
+    corio::run(COUNTED.scope(Counted(clones.clone()), {
+        let clones = clones.clone();
+        async move {
+            corio::spawn(async {}).await;
+            assert_eq!(clones.load(Ordering::SeqCst), 1, "corio::spawn");
+            let mut set = corio::TaskSet::new();
+            set.spawn(async { COUNTED.with(|_| ()) });
+            set.join_next().await.unwrap();
+            assert_eq!(clones.load(Ordering::SeqCst), 2, "TaskSet::spawn");
+        }
+    }));
+}
