@@ -56,6 +56,16 @@ use proc_macro::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, Tok
 /// }
 /// ```
 ///
+/// A number may be written as any integer literal (`2`, `0x2`, `2_usize`):
+///
+/// ```
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::main(worker_threads = 0x2)]
+/// async fn main() {
+///     assert_eq!(corio::spawn(async { 0b10 }).await, 2);
+/// }
+/// ```
+///
 /// Anything but an `async fn` is rejected at compile time:
 ///
 /// ```compile_fail
@@ -70,6 +80,12 @@ use proc_macro::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, Tok
 /// ```compile_fail
 /// # include!("../doc/facade_stand_in.rs");
 /// #[corio::main(worker_threads = 00)]
+/// async fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::main(worker_threads = 0x0)]
 /// async fn main() {}
 /// ```
 ///
@@ -274,11 +290,18 @@ fn parse_args(args: TokenStream, kind: Kind) -> Result<Config, Error> {
             let v = v
                 .clone()
                 .ok_or_else(|| (format!("`{key}` needs a value: `{key} = N`"), name.span()))?;
-            let prefix_len = v
-                .find(|c: char| !(c.is_ascii_digit() || c == '_'))
-                .unwrap_or(v.len());
-            let digits: String = v[..prefix_len].chars().filter(|c| *c != '_').collect();
-            let suffix = &v[prefix_len..];
+            // Any integer literal Rust accepts: `0x`, `0o` and `0b` prefixes too.
+            let (radix, body) = match v.get(..2) {
+                Some("0x") => (16, &v[2..]),
+                Some("0o") => (8, &v[2..]),
+                Some("0b") => (2, &v[2..]),
+                _ => (10, &v[..]),
+            };
+            let prefix_len = body
+                .find(|c: char| !(c.is_digit(radix) || c == '_'))
+                .unwrap_or(body.len());
+            let digits: String = body[..prefix_len].chars().filter(|c| *c != '_').collect();
+            let suffix = &body[prefix_len..];
             let suffix_ok = matches!(
                 suffix,
                 "" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i32" | "i64"
@@ -288,7 +311,7 @@ fn parse_args(args: TokenStream, kind: Kind) -> Result<Config, Error> {
             }
             // Parsed here, so that a number too large is an error (the literal the macro writes
             // would otherwise wrap silently: rustc's overflow lint is off in macro output).
-            let n: u64 = digits.parse().map_err(|_| {
+            let n = u64::from_str_radix(&digits, radix).map_err(|_| {
                 (
                     format!("`{key} = {v}` is out of range: at most {}", u64::MAX),
                     name.span(),
