@@ -79,7 +79,7 @@ pub use scope::{
     CancelScope, Scoped, Shielded, current_deadline, fail_after, fail_at, move_on_after,
     move_on_at, shield,
 };
-pub use token::{CancelToken, WhenCancelled};
+pub use token::{CancelToken, WhenCancelled, WhenCancelledOwned};
 
 pub use as_completed::{AsCompleted, as_completed};
 pub use task_set::TaskSet;

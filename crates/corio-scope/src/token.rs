@@ -200,8 +200,29 @@ impl CancelToken {
     pub fn cancelled(&self) -> WhenCancelled<'_> {
         WhenCancelled {
             token: self,
-            listener: None,
-            registered: None,
+            waiting: Waiting::default(),
+        }
+    }
+
+    /// [`cancelled`](Self::cancelled) for a future that must own its token (`'static`, to be
+    /// spawned or stored): it takes the token, a clone if need be.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_scope::CancelToken;
+    ///
+    /// corio_executor::block_on(async {
+    ///     let token = CancelToken::new();
+    ///     let stopped = corio_executor::spawn(token.clone().cancelled_owned());
+    ///     token.cancel();
+    ///     stopped.await;
+    /// });
+    /// ```
+    pub fn cancelled_owned(self) -> WhenCancelledOwned {
+        WhenCancelledOwned {
+            token: self,
+            waiting: Waiting::default(),
         }
     }
 
@@ -261,6 +282,31 @@ fn cancel_node(node: &Arc<Node>) {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct WhenCancelled<'a> {
     token: &'a CancelToken,
+    waiting: Waiting,
+}
+
+/// The future returned by [`CancelToken::cancelled_owned`]: [`WhenCancelled`] holding its
+/// token. Dropping it removes its listener.
+///
+/// # Examples
+///
+/// ```
+/// use corio_scope::{CancelToken, WhenCancelledOwned};
+///
+/// let token = CancelToken::new();
+/// let when: WhenCancelledOwned = token.clone().cancelled_owned();
+/// token.cancel();
+/// corio_executor::block_on(when);
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct WhenCancelledOwned {
+    token: CancelToken,
+    waiting: Waiting,
+}
+
+/// What a waiting `cancelled` future keeps between polls.
+#[derive(Default)]
+struct Waiting {
     listener: Option<EventListener>,
     /// The waker the listener holds (the one it was last polled with).
     ///
@@ -273,32 +319,21 @@ pub struct WhenCancelled<'a> {
     registered: Option<Waker>,
 }
 
-impl fmt::Debug for WhenCancelled<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WhenCancelled")
-            .field("token", self.token)
-            .finish()
-    }
-}
-
-impl Future for WhenCancelled<'_> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
+impl Waiting {
+    fn poll(&mut self, token: &CancelToken, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            if this.token.is_cancelled() {
-                this.listener = None;
-                this.registered = None;
+            if token.is_cancelled() {
+                self.listener = None;
+                self.registered = None;
                 return Poll::Ready(());
             }
-            match this.listener.as_mut() {
+            match self.listener.as_mut() {
                 None => {
                     // Listen, then re-check the flag (a cancel in between is seen above).
-                    this.listener = Some(this.token.node.event.listen());
+                    self.listener = Some(token.node.event.listen());
                 }
                 Some(listener) => {
-                    if this
+                    if self
                         .registered
                         .as_ref()
                         .is_some_and(|w| w.will_wake(cx.waker()))
@@ -308,16 +343,50 @@ impl Future for WhenCancelled<'_> {
                     }
                     match Pin::new(listener).poll(cx) {
                         Poll::Ready(()) => {
-                            this.listener = None;
-                            this.registered = None;
+                            self.listener = None;
+                            self.registered = None;
                         }
                         Poll::Pending => {
-                            this.registered = Some(cx.waker().clone());
+                            self.registered = Some(cx.waker().clone());
                             return Poll::Pending;
                         }
                     }
                 }
             }
         }
+    }
+}
+
+impl fmt::Debug for WhenCancelled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WhenCancelled")
+            .field("token", self.token)
+            .finish()
+    }
+}
+
+impl fmt::Debug for WhenCancelledOwned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WhenCancelledOwned")
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl Future for WhenCancelled<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.waiting.poll(this.token, cx)
+    }
+}
+
+impl Future for WhenCancelledOwned {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.waiting.poll(&this.token, cx)
     }
 }

@@ -235,6 +235,58 @@ fn a_dropped_cancelled_future_leaves_no_listener() {
     assert_eq!(std::sync::Arc::strong_count(&dropped), 1);
 }
 
+/// `cancelled_owned`: a `'static` future that owns (a clone of) its token. Spawned waiters on a
+/// runtime finish when a plain thread cancels an ancestor; a dropped one leaves no listener;
+/// on a cancelled token it is ready at once.
+#[test]
+fn cancelled_owned_waits_spawned_and_leaves_nothing_when_dropped() {
+    let rt = corio_executor::Runtime::builder()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let root = CancelToken::new();
+    let child = root.child();
+    let waiters: Vec<_> = (0..8)
+        .map(|i| {
+            let token = if i % 2 == 0 {
+                root.clone()
+            } else {
+                child.clone()
+            };
+            rt.spawn(token.cancelled_owned())
+        })
+        .collect();
+    // Dropped after one pending poll: its listener must go with it.
+    let dropped = std::sync::Arc::new(AtomicUsizeWaker(Default::default()));
+    {
+        let mut f = Box::pin(child.clone().cancelled_owned());
+        let waker = std::task::Waker::from(dropped.clone());
+        assert!(
+            f.as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker))
+                .is_pending()
+        );
+    }
+    assert_eq!(std::sync::Arc::strong_count(&dropped), 1);
+    let canceller = std::thread::spawn(move || root.cancel());
+    for waiter in waiters {
+        rt.block_on(waiter);
+    }
+    canceller.join().unwrap();
+    assert_eq!(dropped.0.load(Ordering::SeqCst), 0);
+    assert!(child.is_cancelled());
+    rt.block_on(child.cancelled_owned());
+}
+
+/// Counts the wake-ups it receives.
+struct AtomicUsizeWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for AtomicUsizeWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn graceful_shutdown_with_a_token() {
     use corio_net::{TcpListener, TcpStream};

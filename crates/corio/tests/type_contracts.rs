@@ -157,6 +157,9 @@ fn everyday_futures_and_handles_are_send() {
     assert_send_val(&queue.put(1));
     assert_send::<corio::CancelToken>();
     assert_sync::<corio::CancelToken>();
+    // The owned wait can be spawned: Send, and free of borrows.
+    fn spawnable<T: std::future::Future<Output = ()> + Send + Unpin + 'static>() {}
+    spawnable::<corio::scope::WhenCancelledOwned>();
     assert_send::<corio::TaskSet<u8>>();
     assert_send::<corio::Interval>();
     assert_send::<corio::net::TcpStream>();
