@@ -15,16 +15,24 @@
 //!   registered key to its fd and `user_data`.
 //! - Only a thread that waits on the ring ([`Ring::wait`], the driver's park, including its
 //!   zero-timeout check) submits, and, once the reactor's driver is gone (`driverless`: nobody
-//!   will wait again), whoever queues. No other thread ever enters the ring with entries queued:
-//!   not the one that builds the runtime (the eventfd's poll is queued, not submitted), not one
-//!   that registers or drops a socket, not one that finds the submission queue full (entries
-//!   then wait in a backlog behind it, in order, which the next submitter moves in). The reason:
-//!   the thread that submits a request owns its wake-up work. The kernel runs it on that thread
-//!   with a signal-like notification, which interrupts that thread's blocking calls (a user
-//!   thread's `read` with a timeout failed with `EINTR`), waits for it while that thread sits in
-//!   a killable wait (a `vfork` parent held a socket's wake-up, and its FIN, for 1.7 s), and
+//!   will wait again), a short-lived thread of the ring's own. No other thread ever enters the
+//!   ring with entries queued: not the one that builds the runtime (the eventfd's poll is
+//!   queued, not submitted), not one that registers or drops a socket, not one that finds the
+//!   submission queue full (entries then wait in a backlog behind it, in order, which the next
+//!   submitter moves in), not the one that drops the runtime. The reason: the thread that
+//!   submits a request owns its wake-up work. The kernel runs it on that thread with a
+//!   signal-like notification, which interrupts that thread's blocking calls (a user thread's
+//!   `read` with a timeout failed with `EINTR`), waits for it while that thread sits in a
+//!   killable wait (a `vfork` parent held a socket's wake-up, and its FIN, for 1.7 s), and
 //!   cancels the request once that thread has exited. A conformance probe found all three on
 //!   threads that had submitted by accident.
+//! - The kernel also enrols the thread that *creates* a ring, and every thread that ever
+//!   submitted to it, in the ring's tasks until that thread exits; the ring's teardown notifies
+//!   each of them the same way (`EINTR` up to 50 ms after a runtime was dropped, a probe
+//!   found). So the ring is created on a short-lived thread ([`Ring::new`]), and the drop's
+//!   cancels are submitted from one too: once a multi-threaded runtime's workers have exited,
+//!   no thread is enrolled. The thread of a local loop, which waits on the ring itself, stays
+//!   enrolled (documented in `docs/PLATFORMS.md`).
 //! - A queued entry reaches the kernel at the next enter of the waiting thread. If that thread
 //!   is inside its enter right now (`in_wait`), the queuing thread wakes it through the eventfd.
 //!   A SeqCst fence on both sides (the queuing thread after publishing the entry, the waiter
@@ -356,10 +364,28 @@ impl std::fmt::Debug for Ring {
 }
 
 impl Ring {
-    /// Sets a ring up and probes what the reactor needs: the features (`EXT_ARG` for the wait's
-    /// timeout, `NODROP` for overflow, `POLL_32BITS`, which came with multishot polls in 5.13) and
-    /// the opcodes.
+    /// Sets a ring up on a short-lived thread of its own (see [`Ring::new_here`]).
+    ///
+    /// The kernel enrols the thread that creates a ring as one of the ring's tasks, for as long
+    /// as that thread lives, and when the ring is torn down (after the runtime is dropped) its
+    /// exit work sends every enrolled task a signal-like notification: the thread that built
+    /// the runtime saw a later, unrelated `recv_from` with a timeout fail with `EINTR` up to
+    /// 50 ms after the drop (a conformance probe; `tests/uring_eintr.rs`). A helper thread that
+    /// creates the ring and exits leaves no task enrolled but the ones that wait on the ring.
     pub(crate) fn new() -> io::Result<Ring> {
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("corio-ring-setup".into())
+                .spawn_scoped(scope, Ring::new_here)?
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// Sets a ring up on this thread and probes what the reactor needs: the features (`EXT_ARG`
+    /// for the wait's timeout, `NODROP` for overflow, `POLL_32BITS`, which came with multishot
+    /// polls in 5.13) and the opcodes.
+    fn new_here() -> io::Result<Ring> {
         let forced = FORCED_SETUP_ERRNO.load(Ordering::SeqCst);
         if forced != 0 {
             return Err(io::Error::from_raw_os_error(forced));
@@ -534,16 +560,49 @@ impl Ring {
     /// the busy loop's zero-timeout check, submits them).
     fn kick(&self) -> io::Result<()> {
         if self.driverless.load(Ordering::SeqCst) {
-            return self.submit_queued();
+            return self.submit_queued_aside();
         }
         self.hand_to_waiter()
     }
 
-    /// The reactor's driver is gone (its runtime shut down): from now on a thread that queues an
-    /// entry submits it. What is queued now is submitted here.
+    /// The reactor's driver is gone (its runtime shut down): from now on what is queued is
+    /// submitted at once, by [`submit_queued_aside`](Self::submit_queued_aside). What is
+    /// queued now is submitted here.
     pub(crate) fn driver_gone(&self) {
         self.driverless.store(true, Ordering::SeqCst);
-        let _ = self.submit_queued();
+        let _ = self.submit_queued_aside();
+    }
+
+    /// [`submit_queued`](Self::submit_queued) from a short-lived thread of its own, if anything
+    /// is queued: once the driver is gone, the thread that queues (the one dropping the runtime,
+    /// or a socket after it) is a user's thread, and a thread that submits stays enrolled in the
+    /// ring's tasks (see [`Ring::new`]): the ring's teardown would interrupt its blocking calls
+    /// (`EINTR`). Nothing submitted here needs its submitter to outlive it: a cancel takes effect
+    /// when submitted, and nobody waits for a poll's wake-up once the driver is gone.
+    fn submit_queued_aside(&self) -> io::Result<()> {
+        let queued = {
+            let backlog = lock(&self.sq);
+            // SAFETY: the `sq` lock is held, so this is the only submission queue handle.
+            #[allow(unsafe_code)]
+            let sq = unsafe { self.ring.submission_shared() };
+            !backlog.is_empty() || !sq.is_empty()
+        };
+        if !queued {
+            return Ok(());
+        }
+        std::thread::scope(|scope| {
+            match std::thread::Builder::new()
+                .name("corio-ring-submit".into())
+                .spawn_scoped(scope, || self.submit_queued())
+            {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to spare: submit here (the FIN of a dropped socket must go out),
+                // enrolling this one.
+                Err(_) => self.submit_queued(),
+            }
+        })
     }
 
     fn add(&self, fd: RawFd, ev: &Event) -> io::Result<()> {
@@ -904,6 +963,36 @@ impl Drop for Ring {
         if indices.is_empty() {
             return;
         }
+        // On a short-lived thread: the thread that submits and waits stays enrolled in the
+        // ring's tasks, and the teardown would interrupt the dropping thread's later blocking
+        // calls (see `Ring::new`).
+        let this = &*self;
+        std::thread::scope(|scope| {
+            let cancel = std::thread::Builder::new()
+                .name("corio-ring-drop".into())
+                .spawn_scoped(scope, || this.cancel_ops_and_wait(&indices));
+            match cancel {
+                Ok(thread) => {
+                    if let Err(panic) = thread.join() {
+                        std::panic::resume_unwind(panic);
+                    }
+                }
+                // No thread to spare: do it here, enrolling this one.
+                Err(_) => this.cancel_ops_and_wait(&indices),
+            }
+        });
+        let left = std::mem::take(&mut *lock(&self.ops));
+        for (_, op) in left {
+            LEAKED_OP_BUFFERS.fetch_add(1, Ordering::Relaxed);
+            std::mem::forget(op.buf);
+        }
+    }
+}
+
+impl Ring {
+    /// Cancels the operations at `indices` and waits (up to `DROP_WAIT`) for the completions of
+    /// all of them.
+    fn cancel_ops_and_wait(&self, indices: &[usize]) {
         let cancels: Vec<squeue::Entry> = indices
             .iter()
             .map(|&i| {
@@ -923,11 +1012,6 @@ impl Drop for Ring {
             let _ = self.ring.submitter().submit_with_args(1, &args);
             events.len = 0;
             let _ = self.drain(&mut events);
-        }
-        let left = std::mem::take(&mut *lock(&self.ops));
-        for (_, op) in left {
-            LEAKED_OP_BUFFERS.fetch_add(1, Ordering::Relaxed);
-            std::mem::forget(op.buf);
         }
     }
 }
