@@ -310,3 +310,51 @@ fn a_batch_woken_in_the_driver_is_not_stranded_behind_a_stalled_worker() {
         }
     });
 }
+
+/// A batch of driver wakes larger than the stealable queue (256) overflows into the private
+/// deque; the worker still runs the batch in the order of the wakes, the stealable part (the
+/// older one) first. It ran the overflow first, and every later batch overflowed ahead of the
+/// queue's old wakes again: under wrk at 1,000 connections, hyper's p99 latency was 1.4x
+/// tokio's. The other worker is occupied throughout, so that nobody steals.
+#[test]
+fn a_batch_larger_than_the_queue_runs_in_the_order_of_its_wakes() {
+    const TASKS: usize = 600;
+    let (rt, io) = runtime_on_fake_io();
+    let (release_tx, blocker) = occupy_a_worker(&rt);
+
+    let order = Arc::new(Mutex::new(Vec::with_capacity(TASKS)));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let task_io = io.clone();
+            let order = order.clone();
+            let task = rt.spawn(async move {
+                AwaitIo::new(task_io).await;
+                order.lock().unwrap().push(i);
+            });
+            // Registered (so woken) in the order of `i`.
+            wait_until("the task waits", || io.registered() == i + 1);
+            task
+        })
+        .collect();
+    wait_until("every task waits for the fake I/O", || {
+        io.parked.load(Ordering::SeqCst) == 1 && rt.handle().metrics().sleeping_workers == 1
+    });
+    io.fire();
+    wait_until("every task ran", || order.lock().unwrap().len() == TASKS);
+    let order = order.lock().unwrap().clone();
+    let first_out_of_order = order.iter().enumerate().find(|(at, i)| at != *i);
+    assert!(
+        first_out_of_order.is_none(),
+        "woken tasks ran out of wake order: position {:?}; the first 20: {:?}",
+        first_out_of_order,
+        &order[..20]
+    );
+
+    release_tx.send(()).unwrap();
+    rt.block_on(async move {
+        blocker.await;
+        for task in tasks {
+            task.await;
+        }
+    });
+}
