@@ -104,6 +104,13 @@
 //! A process that sets SIGCHLD to `SIG_IGN` has its children reaped by the kernel; `wait` then
 //! reports the OS error `ECHILD`, as std does.
 //!
+//! While a `wait` (or `status`, `output`, `wait_with_output`) is pending, the child counts as
+//! real work awaited on the waiting runtime's reactor
+//! ([`Reactor::external_work`](corio_reactor::Reactor::external_work)): a runtime on virtual
+//! time (the facade's deterministic mode) holds its clock until the child exits, as it does for
+//! a blocking job, so a virtual timeout around a child does not fire before the child's real
+//! run ends. A child nobody waits for holds nothing.
+//!
 //! # Platform
 //!
 //! Unix only: on other targets this crate is empty.

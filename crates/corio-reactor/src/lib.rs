@@ -68,7 +68,7 @@ mod sys;
 mod uring;
 
 pub use async_io::{Async, IoWith, Ready};
-pub use reactor::{Reactor, ReactorDriver, ReactorGuard};
+pub use reactor::{ExternalWork, Reactor, ReactorDriver, ReactorGuard};
 pub use refuse::{RefuseGuard, refuse_new_sources};
 
 /// Makes every io_uring set up from now on in this process fail with `errno` (`None`: stop), so

@@ -191,6 +191,8 @@ struct Inner {
     /// under wrk, 2 workers: a third of `park_waker`'s time was that load).
     waiting: Padded<AtomicUsize>,
     shut_down: AtomicBool,
+    /// Live [`ExternalWork`] guards.
+    external: AtomicUsize,
 }
 
 /// Keeps a value on a cache line (two, for the adjacent-line prefetcher) of its own.
@@ -217,6 +219,25 @@ impl fmt::Debug for Reactor {
     }
 }
 
+/// Real work outside this process's tasks that a task awaits, registered with a reactor until
+/// dropped ([`Reactor::external_work`]).
+#[must_use = "the work counts as awaited only while the guard lives"]
+pub struct ExternalWork {
+    reactor: Reactor,
+}
+
+impl Drop for ExternalWork {
+    fn drop(&mut self) {
+        self.reactor.inner.external.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl fmt::Debug for ExternalWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExternalWork").finish_non_exhaustive()
+    }
+}
+
 thread_local! {
     static CURRENT: RefCell<Option<Reactor>> = const { RefCell::new(None) };
 }
@@ -236,6 +257,7 @@ impl Reactor {
                 sources: Mutex::new(Slab::new()),
                 waiting: Padded(AtomicUsize::new(0)),
                 shut_down: AtomicBool::new(false),
+                external: AtomicUsize::new(0),
             }),
         })
     }
@@ -328,6 +350,35 @@ impl Reactor {
     /// ```
     pub fn sources(&self) -> usize {
         lock(&self.inner.sources).len()
+    }
+
+    /// Marks real work outside this process's tasks as awaited (a task waits for a child
+    /// process to exit) until the returned guard is dropped. A runtime on virtual time holds its
+    /// clock while any such work is awaited on its reactor, as it does while a blocking job
+    /// runs: the work finishes by itself, in real time, and a virtual timeout around it must not
+    /// fire first. [`waiting`](Self::waiting) sources get only a short grace instead, since
+    /// their peer may itself wait for a timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reactor = corio_reactor::ReactorDriver::new()?.reactor();
+    /// let child_running = reactor.external_work();
+    /// assert_eq!(reactor.external_in_flight(), 1);
+    /// drop(child_running);
+    /// assert_eq!(reactor.external_in_flight(), 0);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn external_work(&self) -> ExternalWork {
+        self.inner.external.fetch_add(1, Ordering::SeqCst);
+        ExternalWork {
+            reactor: self.clone(),
+        }
+    }
+
+    /// How many [`external_work`](Self::external_work) guards are alive.
+    pub fn external_in_flight(&self) -> usize {
+        self.inner.external.load(Ordering::SeqCst)
     }
 
     /// The number of (source, direction) pairs a task is waiting on.

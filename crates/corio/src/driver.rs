@@ -103,15 +103,17 @@ impl Stack {
     }
 
     /// Virtual time: the runtime is idle, so time may jump to the next timer, unless real work
-    /// is in flight (a blocking or CPU job, or a socket operation, which gets a short real-time
-    /// grace).
+    /// is in flight (a blocking or CPU job, a child process a task waits for, or a socket
+    /// operation, which gets a short real-time grace).
     fn park_virtual(&mut self, timeout: Option<Duration>) {
         let pool = self.handle.pool.metrics();
         let blocking_busy = pool.queued > 0
             || pool.threads_alive > pool.threads_idle
-            || !self.handle.cpu.is_settled();
+            || !self.handle.cpu.is_settled()
+            || self.handle.reactor.external_in_flight() > 0;
         if blocking_busy {
-            // A blocking job will wake us when it finishes; virtual time holds until then.
+            // A blocking job will wake us when it finishes (a child process that a task waits
+            // for, when it exits); virtual time holds until then.
             self.wait(Some(IO_GRACE));
             self.timer.fire_due();
             return;

@@ -224,3 +224,35 @@ fn the_api_md_shapes_compile_and_work() -> io::Result<()> {
         io::Result::Ok(())
     })
 }
+
+/// In deterministic mode a child process that a task waits for holds the virtual clock, as a
+/// blocking job does: a virtual 5 s timeout around a child that takes 300 ms of real time does
+/// not fire first (a probe saw `Elapsed` after a few ms of real time: the clock jumped while
+/// the child ran). A wait dropped before the child exits stops holding it: a virtual sleep then
+/// completes while the child still runs.
+#[corio::test(deterministic)]
+async fn a_child_waited_for_holds_the_virtual_clock() {
+    let out = corio::timeout(
+        Duration::from_secs(5),
+        Command::new("sh")
+            .arg("-c")
+            .arg("sleep 0.3; echo done")
+            .output(),
+    )
+    .await
+    .expect("the virtual timeout fired while the child was running")
+    .unwrap();
+    assert_eq!(out.stdout, b"done\n");
+
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let polled = futures_lite::future::poll_once(child.wait()).await;
+    assert!(polled.is_none(), "sleep 30 exited at once");
+    let real = Instant::now();
+    corio::sleep(Duration::from_secs(60)).await;
+    assert!(
+        real.elapsed() < Duration::from_secs(20),
+        "a dropped wait kept holding the virtual clock ({:?} of real time)",
+        real.elapsed()
+    );
+    child.kill().await.unwrap();
+}
