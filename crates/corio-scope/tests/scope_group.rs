@@ -402,6 +402,31 @@ fn a_cancelled_body_yields_a_cancelled_group_error() {
     assert_eq!(err.to_string(), "the task group was cancelled");
 }
 
+/// A group's error message counts errors, not tasks: the body's own error is one of them (a
+/// probe read "1 task failed: body failed" for a body that failed with no child failing).
+#[test]
+fn a_group_error_message_counts_errors_whoever_failed() {
+    let body_only: Result<(), _> = corio_executor::run_local(task_group(async |_g| Err("body")));
+    assert_eq!(
+        body_only.unwrap_err().to_string(),
+        "the task group failed: body"
+    );
+    let supervised: Result<(), _> = corio_executor::run_local(corio_scope::supervisor(async |g| {
+        g.spawn(async { Err::<(), _>("first") });
+        g.spawn(async { Err::<(), _>("second") });
+        Ok(())
+    }));
+    let err = supervised.unwrap_err();
+    assert_eq!(err.errors().len(), 2);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the task group failed with 2 errors; the first: {}",
+            err.errors()[0]
+        )
+    );
+}
+
 #[test]
 fn start_waits_for_the_child_to_be_ready() {
     let order = Arc::new(Mutex::new(Vec::new()));

@@ -124,6 +124,22 @@ pub struct FailingSeed {
     pub message: String,
 }
 
+impl FailingSeed {
+    /// The seed that makes the test fail: the field, as a method too, like
+    /// [`SimError::seed`](crate::sim::SimError::seed) and [`Sim::seed`](crate::sim::Sim::seed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let failure = corio::explore(10, || async { panic!("always") }).unwrap_err();
+    /// assert_eq!(failure.seed(), failure.seed);
+    /// assert_eq!(failure.seed(), 0);
+    /// ```
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
 impl std::fmt::Display for FailingSeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

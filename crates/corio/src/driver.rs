@@ -27,6 +27,10 @@ const IO_GRACE: Duration = Duration::from_millis(10);
 /// at the same point of a seeded schedule in every run.
 const BUSY_CHECKS_BEFORE_JUMP: u32 = 1024;
 
+/// How long a loop on a paused clock may sit idle, with timers pending, before it says that
+/// they will not fire by themselves.
+const PAUSED_IDLE_REPORT: Duration = Duration::from_secs(1);
+
 thread_local! {
     /// How many times a runtime on this thread parked idle under virtual time.
     static IDLE_PARKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -45,6 +49,8 @@ pub(crate) struct Stack {
     handle: Arc<StackHandle>,
     /// Busy-loop checks since the loop was last idle (virtual time only).
     busy_checks: u32,
+    /// Whether the paused-clock report was printed (once per runtime).
+    warned_paused: bool,
 }
 
 #[derive(Debug)]
@@ -78,6 +84,7 @@ impl Stack {
             reactor,
             handle,
             busy_checks: 0,
+            warned_paused: false,
         })
     }
 
@@ -100,6 +107,34 @@ impl Stack {
                 0
             }
         }
+    }
+
+    /// A paused clock (`time::pause`, `Builder::paused_clock`) moves only through
+    /// `time::advance`: a loop that sits idle on one with timers pending waits for ever, where
+    /// tokio's paused clock would jump ahead. After [`PAUSED_IDLE_REPORT`] of real time idle in
+    /// one wait, with timers pending, say so once on stderr instead of hanging silently.
+    fn park_paused(&mut self, t: Option<Duration>) {
+        let pending = self.handle.timer.pending();
+        if pending == 0 || t.is_some_and(|t| t < PAUSED_IDLE_REPORT) {
+            self.wait(t);
+            self.timer.fire_due();
+            return;
+        }
+        let started = std::time::Instant::now();
+        let events = self.wait(Some(PAUSED_IDLE_REPORT));
+        if events == 0 && started.elapsed() >= PAUSED_IDLE_REPORT {
+            self.warned_paused = true;
+            eprintln!(
+                "corio: this runtime's clock is paused (corio::time::pause or \
+                 Builder::paused_clock) and its loop has been idle for {} s of real time with \
+                 {pending} timer(s) pending: a paused clock moves only through \
+                 corio::time::advance, so they will not fire by themselves (tokio's paused clock \
+                 jumps ahead when idle; for that, use deterministic mode: \
+                 Builder::deterministic or #[corio::test(seed = ..)])",
+                PAUSED_IDLE_REPORT.as_secs()
+            );
+        }
+        self.timer.fire_due();
     }
 
     /// Virtual time: the runtime is idle, so time may jump to the next timer, unless real work
@@ -158,6 +193,10 @@ impl Driver for Stack {
             return;
         }
         let t = self.timer.park_timeout(timeout);
+        if !self.warned_paused && self.timer.timer().clock().is_paused() {
+            self.park_paused(t);
+            return;
+        }
         self.wait(t);
         self.timer.fire_due();
     }

@@ -6,8 +6,9 @@
 //!
 //! This crate is a thin facade: each name is re-exported from the micro-crate that owns it
 //! (`corio-executor`, `corio-timer`, `corio-reactor`, `corio-net`, `corio-sync`,
-//! `corio-blocking`, `corio-fs`), and the runtimes here only wire timers, sockets and the
-//! blocking pool into the executor.
+//! `corio-scope`, `corio-blocking`, `corio-cpu`, `corio-fs`, `corio-signal`, `corio-process`,
+//! and the macros of `corio-macros`), and the runtimes here only wire timers, sockets and the
+//! blocking and CPU pools into the executor.
 //!
 //! ## A tour
 //!

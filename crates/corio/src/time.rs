@@ -25,7 +25,9 @@ pub fn now() -> Instant {
 ///
 /// Unlike tokio's `time::pause`, a clock paused this way never moves by itself: a task that
 /// sleeps while nothing calls `advance` waits for ever ([`Builder::paused_clock`] starts a
-/// runtime this way). For a clock that jumps to the next timer whenever the loop is idle, use
+/// runtime this way). A loop that has sat idle for a second of real time on a paused clock, with
+/// timers pending, says so once on stderr, so that a test ported from tokio does not hang
+/// silently. For a clock that jumps to the next timer whenever the loop is idle, use
 /// deterministic mode: [`Builder::deterministic`], [`run_seeded`](crate::run_seeded), or
 /// `#[corio::test(seed = ..)]`. Virtual time counts nanoseconds in 64 bits: it covers about 584
 /// years, and a timer set beyond that never fires (like a `sleep(Duration::MAX)`).
@@ -65,6 +67,12 @@ pub fn pause() {
 /// Moves a paused clock forward by `by` (rounded up to whole milliseconds, the timers'
 /// resolution), fires the timers that became due, and yields so that the tasks they woke can
 /// run. Does nothing to a running (real) clock but yield.
+///
+/// A sleep's deadline is fixed when the sleep is created. The example below creates it before
+/// spawning; written as `spawn(async { sleep(d).await })` instead, the task has not run yet when
+/// `advance` moves the clock, so its sleep starts counting only after the advance (and, with
+/// nothing advancing the clock again, never fires). Let such a task start first, with
+/// [`yield_now`](crate::yield_now), before advancing.
 ///
 /// # Examples
 ///

@@ -252,3 +252,45 @@ fn a_sleep_due_with_the_deadline_wins_against_it() {
         );
     }
 }
+
+/// Set in the child process of `a_loop_idle_on_a_paused_clock_with_timers_says_so`.
+const PAUSED_CHILD_ENV: &str = "CORIO_TEST_PAUSED_IDLE_CHILD";
+
+/// A paused clock moves only through `advance`: a loop that sits idle on it with a timer
+/// pending would wait for ever, silently (tokio's paused clock jumps ahead by itself, so a
+/// ported test just hung, a probe found). It now says so on stderr, once. The child process
+/// sleeps on a paused clock; a watchdog thread ends it after 2 s of real time.
+#[test]
+fn a_loop_idle_on_a_paused_clock_with_timers_says_so() {
+    if std::env::var_os(PAUSED_CHILD_ENV).is_some() {
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_secs(2));
+            std::process::exit(0);
+        });
+        corio::run_local(async {
+            corio::time::pause();
+            corio::sleep(Duration::from_secs(10)).await;
+        });
+        unreachable!("a paused clock fired a timer by itself");
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_loop_idle_on_a_paused_clock_with_timers_says_so",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PAUSED_CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("clock is paused") && stderr.contains("1 timer(s) pending"),
+        "no report of the idle paused clock: {stderr}"
+    );
+    assert_eq!(
+        stderr.matches("clock is paused").count(),
+        1,
+        "reported more than once: {stderr}"
+    );
+}

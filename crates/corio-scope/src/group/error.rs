@@ -39,7 +39,8 @@ impl From<Cancelled> for std::io::Error {
 /// }));
 /// let err = r.unwrap_err();
 /// assert_eq!(err.first(), Some(&"the body failed too"));
-/// assert_eq!(err.to_string(), "1 task failed: the body failed too");
+/// // The body's own error counts with the children's.
+/// assert_eq!(err.to_string(), "the task group failed: the body failed too");
 /// ```
 pub struct GroupError<E> {
     pub(super) errors: Vec<E>,
@@ -136,8 +137,13 @@ impl<E: fmt::Display> fmt::Display for GroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.errors.as_slice() {
             [] => f.write_str("the task group was cancelled"),
-            [only] => write!(f, "1 task failed: {only}"),
-            [first, rest @ ..] => write!(f, "{} tasks failed; the first: {first}", rest.len() + 1),
+            // The body's own error may be among them: the group failed, not necessarily a task.
+            [only] => write!(f, "the task group failed: {only}"),
+            [first, rest @ ..] => write!(
+                f,
+                "the task group failed with {} errors; the first: {first}",
+                rest.len() + 1
+            ),
         }
     }
 }
