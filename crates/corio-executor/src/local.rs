@@ -512,6 +512,20 @@ struct Implicit(Rc<Core>);
 
 impl Drop for Implicit {
     fn drop(&mut self) {
+        // asyncio's "Task was destroyed but it is pending!": a task spawned here and never
+        // finished is dropped now, with its thread; say so rather than lose it silently (a
+        // detached `spawn_local` on a thread that never calls `block_on` never runs at all).
+        let left = self.0.shared.metrics().alive;
+        if left > 0 {
+            let thread = std::thread::current();
+            eprintln!(
+                "corio: thread {:?} exits with {left} unfinished task(s) on its implicit local \
+                 runtime (spawn_local outside run_local); they are dropped now. That runtime \
+                 runs only while its thread is inside corio::block_on: run such tasks in \
+                 run_local, or await them there",
+                thread.name().unwrap_or("<unnamed>")
+            );
+        }
         self.0.shutdown();
     }
 }
@@ -664,8 +678,9 @@ where
 ///
 /// Inside [`run_local`](crate::run_local) (or [`LocalRuntime::block_on`](crate::LocalRuntime::block_on)) the task runs on that
 /// loop. Outside of one, it goes to this thread's *implicit* local runtime, which runs whenever
-/// this thread is inside [`block_on`](crate::block_on); a task spawned there and never driven is
-/// dropped when the thread exits.
+/// this thread is inside [`block_on`](crate::block_on); a task spawned there and never driven to
+/// its end is dropped when the thread exits, and the thread says so on stderr (as asyncio reports
+/// a pending task destroyed).
 ///
 /// Inside a multi-threaded [`Runtime`](crate::Runtime) (on a worker, or in its `block_on`, as
 /// in `corio::run` and the default `#[corio::main]`), the task is *pinned* to the calling thread:

@@ -124,3 +124,53 @@ fn the_mark_costs_a_handle_no_memory() {
         4 * std::mem::size_of::<usize>()
     );
 }
+
+/// Set in the child process of `a_thread_leaving_unfinished_implicit_tasks_says_so`.
+const LEFT_CHILD_ENV: &str = "CORIO_TEST_IMPLICIT_LEFT_CHILD";
+
+/// A detached `spawn_local` on a plain thread that never calls `block_on` never runs; when the
+/// thread exits, its implicit loop drops the task. That used to be silent (a probe: a
+/// fire-and-forget that never happened); like asyncio's "Task was destroyed but it is
+/// pending!", it is now reported on stderr, naming the thread. A thread whose tasks all
+/// finished reports nothing.
+#[test]
+fn a_thread_leaving_unfinished_implicit_tasks_says_so() {
+    if std::env::var_os(LEFT_CHILD_ENV).is_some() {
+        std::thread::Builder::new()
+            .name("leaves-two".into())
+            .spawn(|| {
+                corio_executor::spawn_local(async {}).detach();
+                corio_executor::spawn_local(std::future::pending::<()>()).detach();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        std::thread::Builder::new()
+            .name("finishes-its-task".into())
+            .spawn(|| {
+                let task = corio_executor::spawn_local(async { 1 });
+                assert_eq!(corio_executor::block_on(task), 1);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_thread_leaving_unfinished_implicit_tasks_says_so",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(LEFT_CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("thread \"leaves-two\" exits with 2 unfinished task(s)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("finishes-its-task"), "{stderr}");
+}
