@@ -566,13 +566,6 @@ pub(crate) fn stranded_implicit(tag: u32) -> bool {
         .is_ok_and(|innermost| innermost != tag)
 }
 
-/// Whether this thread has made its implicit local runtime (which may hold queued tasks).
-pub(crate) fn has_implicit() -> bool {
-    IMPLICIT
-        .try_with(|slot| slot.try_borrow().map_or(true, |slot| slot.is_some()))
-        .unwrap_or(false)
-}
-
 /// This thread's implicit local runtime, created on first use.
 pub(crate) fn implicit() -> Option<Rc<Core>> {
     IMPLICIT

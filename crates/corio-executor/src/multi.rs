@@ -118,6 +118,11 @@ pub(crate) struct Shared {
     /// blocks in turn stacks on top of it, and the outer call cannot return before the inner
     /// one (a conformance probe hung 1 run in 3 that way with 3 and 4 workers).
     blocked_workers: std::sync::atomic::AtomicUsize,
+    /// Workers parked in a sync primitive's blocking call made inside a task
+    /// (`runtime::block_for_leaf`), which run nothing meanwhile; and whether the report that
+    /// every worker is blocked while tasks wait was printed (once per runtime).
+    pub(crate) leaf_blocked: std::sync::atomic::AtomicUsize,
+    pub(crate) leaf_reported: AtomicBool,
     /// `schedule_remote` calls in progress (see `drain`).
     remote_schedules: Padded<std::sync::atomic::AtomicUsize>,
 }
@@ -188,6 +193,8 @@ impl Shared {
             blocked: Mutex::new(Vec::new()),
             blocked_count: std::sync::atomic::AtomicUsize::new(0),
             blocked_workers: std::sync::atomic::AtomicUsize::new(0),
+            leaf_blocked: std::sync::atomic::AtomicUsize::new(0),
+            leaf_reported: AtomicBool::new(false),
             remote_schedules: Padded(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
@@ -292,6 +299,12 @@ impl Shared {
 
     /// Registers worker `index` as blocked in a nested `block_on` (see `blocked`), until the
     /// guard drops.
+    /// Whether every worker is blocked: in a nested `block_on` or in a leaf's blocking call.
+    pub(crate) fn every_worker_blocked(&self) -> bool {
+        self.blocked_workers.load(Ordering::SeqCst) + self.leaf_blocked.load(Ordering::SeqCst)
+            >= self.remotes.len()
+    }
+
     pub(crate) fn block_on_worker(
         self: &Arc<Shared>,
         index: usize,

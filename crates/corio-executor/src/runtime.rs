@@ -702,16 +702,98 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// corio-coop's [`Blocker`](corio_coop::Blocker), installed by every runtime: a leaf crate's
-/// blocking call (`recv_blocking`) made on a thread that runs corio tasks blocks as [`block_on`]
-/// does there, so that a counterpart task queued behind it on the same thread still runs. On
-/// any other thread it declines, and the caller parks the thread by itself.
+/// corio-coop's [`Blocker`](corio_coop::Blocker), installed by every runtime: how a leaf crate's
+/// blocking call (`recv_blocking`, `lock_blocking`) made inside a task blocks its thread.
+///
+/// - On a local loop (`run_local`, a `LocalRuntime`, a thread's implicit loop while it runs):
+///   as [`block_on`] does there, running the loop's other tasks while the call waits, so that a
+///   counterpart queued behind the caller on the same thread still runs (it used to hang).
+/// - On a worker of a multi-threaded runtime: the worker hands its queued tasks (LIFO slot,
+///   private deque, stealable queue) to the injector, where the other workers find them, and
+///   parks; it runs nothing meanwhile. Running tasks there, nested inside the blocked call as a
+///   nested `block_on` does once every worker is blocked, deadlocked: a nested task blocking on
+///   the same lock waited for the outer waiter, which had been handed the lock but could not
+///   run before the nested call returned (a review found it hanging, or overflowing the stack,
+///   with tasks contending for one mutex on 2 workers). With every worker parked this way while
+///   tasks wait, a call that waits for one of them cannot return (always, on one worker): the
+///   runtime says so on stderr, once, after a second.
+/// - Anywhere else (a plain thread, a thread inside a multi-threaded runtime's `block_on`): it
+///   declines without polling, and the caller parks the thread by itself, as before.
 pub(crate) fn block_for_leaf(future: Pin<&mut dyn Future<Output = ()>>) -> bool {
-    if context::with(|cur| cur.is_none()) && !local::has_implicit() {
-        return false;
+    enum Via {
+        Local(Rc<local::Core>),
+        Worker(Rc<multi::Core>),
     }
-    block_on(future);
-    true
+    let via = context::with(|cur| match cur {
+        Some(Current::Local(core)) => match &core.parent {
+            // A loop pinned to a worker: the worker blocks.
+            Some(Handle(HandleKind::Multi(shared))) => loop_worker_of(shared).map(Via::Worker),
+            _ => Some(Via::Local(core.clone())),
+        },
+        Some(Current::Worker(core)) => Some(Via::Worker(core.clone())),
+        Some(Current::Entered(_)) | None => None,
+    });
+    match via {
+        None => false,
+        Some(Via::Local(core)) => {
+            core.block_on(future, Location::caller());
+            true
+        }
+        Some(Via::Worker(core)) => {
+            core.evacuate();
+            leaf_park(&core.shared, future);
+            core.note_pinned();
+            true
+        }
+    }
+}
+
+/// Parks a worker in a leaf's blocking call until `future` completes (see [`block_for_leaf`]).
+fn leaf_park(shared: &Arc<multi::Shared>, mut future: Pin<&mut dyn Future<Output = ()>>) {
+    use std::sync::atomic::Ordering;
+    struct Unparker(thread::Thread);
+    impl Wake for Unparker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    struct Blocked<'a>(&'a multi::Shared);
+    impl Drop for Blocked<'_> {
+        fn drop(&mut self) {
+            self.0.leaf_blocked.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    shared.leaf_blocked.fetch_add(1, Ordering::SeqCst);
+    let _blocked = Blocked(shared);
+    let waker = Waker::from(Arc::new(Unparker(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let report_after = std::time::Duration::from_secs(1);
+    let mut stuck_since: Option<std::time::Instant> = None;
+    loop {
+        if corio_coop::unconstrained(|| future.as_mut().poll(&mut cx)).is_ready() {
+            return;
+        }
+        thread::park_timeout(report_after);
+        if shared.leaf_reported.load(Ordering::Relaxed) {
+            continue;
+        }
+        if shared.every_worker_blocked() && !shared.injector.is_empty() {
+            let since = *stuck_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= report_after && !shared.leaf_reported.swap(true, Ordering::SeqCst)
+            {
+                eprintln!(
+                    "corio: every worker of this runtime is blocked, {} of them in a blocking \
+                     call of a sync primitive (lock_blocking, recv_blocking, ...) made inside a \
+                     task, while {} task(s) wait to run: a call that waits for one of them never \
+                     returns (on a one-worker runtime it cannot). Use .await in async code",
+                    shared.leaf_blocked.load(Ordering::SeqCst),
+                    shared.injector.len()
+                );
+            }
+        } else {
+            stuck_since = None;
+        }
+    }
 }
 
 /// The plainest `block_on`: poll, then park the thread until woken.

@@ -68,13 +68,15 @@
 //!   [`broadcast::channel(0)`](broadcast::channel) makes a channel with room for one value (tokio's
 //!   panics): a ring of size zero could hold nothing, and the returned pair has no room for an
 //!   error.
-//! - **Blocking calls never hang on their own thread.** The `*_blocking` methods
+//! - **Blocking calls inside a task do what they can.** The `*_blocking` methods
 //!   ([`Queue::get_blocking`], [`oneshot::Receiver::recv_blocking`], ...) are meant for plain
-//!   threads. Called inside a corio task (with the `coop` feature), they block the way
-//!   `corio::block_on` does there: a local loop keeps running its other tasks meanwhile, and a
-//!   blocked worker hands its queue to the others, so a sender queued behind the caller on the
-//!   same thread still runs instead of waiting forever (the hook is `corio_coop::Blocker`).
-//!   The calling task's thread is still blocked: prefer `.await` in async code.
+//!   threads. Called inside a corio task (with the `coop` feature; the hook is
+//!   `corio_coop::Blocker`), they return at once when they can; otherwise, on a local loop, they
+//!   keep running the loop's other tasks while they wait, so a sender queued behind the caller
+//!   on the same thread still runs; on a worker of a multi-threaded runtime, they hand the
+//!   worker's queued tasks to the other workers and park. A call that waits for a task while
+//!   every worker is parked this way (always, on one worker) cannot return: the runtime says so
+//!   on stderr. The calling task's thread is blocked either way: prefer `.await` in async code.
 //!
 //! # Semaphore
 //!
@@ -210,6 +212,11 @@ pub use semaphore::{Acquire, AcquireOwned, OwnedSemaphorePermit, Semaphore, Sema
 /// cooperative budget.
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
+    // Ready at once (an uncontended lock, an item waiting): no blocking machinery at all.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if let std::task::Poll::Ready(output) = coop::unconstrained(|| future.as_mut().poll(&mut cx)) {
+        return output;
+    }
     if let Some(output) = coop::block_through_runtime(future.as_mut()) {
         return output;
     }

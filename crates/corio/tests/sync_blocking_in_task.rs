@@ -1,8 +1,9 @@
-//! The sync primitives' `*_blocking` calls made from inside a task: they block the way
-//! `corio::block_on` does (a loop keeps running the thread's other tasks, a blocked worker leaves
-//! its queue to the others), so a call whose counterpart is a task on the same thread completes
-//! instead of hanging. Each case runs on its own thread with a generous bound, so that a hang
-//! fails instead of stalling the suite.
+//! The sync primitives' `*_blocking` calls made from inside a task: on a local loop they keep
+//! running the loop's other tasks while they wait, and on a worker of a multi-threaded runtime
+//! they hand the worker's queued tasks to the other workers and park, so a call whose
+//! counterpart is a task queued behind it completes instead of hanging; where no worker is left
+//! to run that task (one worker), the runtime says so. Each case runs on its own thread with a
+//! generous bound, so that a hang fails instead of stalling the suite.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -103,14 +104,6 @@ fn blocking_calls_inside_run_local_run_the_loop() {
 }
 
 #[test]
-fn blocking_calls_inside_a_task_on_one_worker() {
-    bounded("*_blocking inside a task on one worker", || {
-        let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
-        rt.block_on(rt.spawn(every_blocking_call()));
-    });
-}
-
-#[test]
 fn blocking_calls_inside_a_task_on_two_workers() {
     bounded("*_blocking inside a task on two workers", || {
         let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
@@ -148,4 +141,76 @@ fn blocking_calls_on_a_plain_thread_beside_a_runtime() {
         assert_eq!(q.get_blocking(), Ok(9));
         rt.block_on(task);
     });
+}
+
+/// Tasks on 2 workers contending for one mutex through `lock_blocking`: every call completes.
+/// Workers that ran other tasks nested inside a blocked call (as a nested `block_on` does once
+/// every worker is blocked) deadlocked here, or overflowed the stack with 20,000 tasks: the
+/// nested task waited for the lock that the outer waiter had been handed but could not use
+/// before the nested call returned (a review found it).
+#[test]
+fn contended_lock_blocking_on_two_workers_completes() {
+    for (tasks, rounds) in [(200, 100), (20_000, 1)] {
+        bounded("contended lock_blocking on two workers", move || {
+            let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+            let m = Arc::new(corio::sync::Mutex::new(0u64));
+            let total = rt.block_on(async move {
+                let handles: Vec<_> = (0..tasks)
+                    .map(|_| {
+                        let m = m.clone();
+                        corio::spawn(async move {
+                            for _ in 0..rounds {
+                                *m.lock_blocking() += 1;
+                                corio::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for handle in handles {
+                    handle.await;
+                }
+                *m.lock().await
+            });
+            assert_eq!(total, (tasks * rounds) as u64);
+        });
+    }
+}
+
+/// Set in the child process of `a_blocking_call_waiting_for_a_task_on_one_worker_says_so`.
+const ONE_WORKER_CHILD_ENV: &str = "CORIO_TEST_LEAF_ONE_WORKER_CHILD";
+
+/// On one worker, a blocking call inside a task that waits for a task queued behind it cannot
+/// return: the only worker is parked in the call. It hung silently; the runtime now says so on
+/// stderr (the child process is ended by a watchdog after 5 s).
+#[test]
+fn a_blocking_call_waiting_for_a_task_on_one_worker_says_so() {
+    if std::env::var_os(ONE_WORKER_CHILD_ENV).is_some() {
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_secs(5));
+            std::process::exit(0);
+        });
+        let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+        rt.block_on(rt.spawn(async {
+            let (tx, rx) = corio::sync::oneshot::channel();
+            corio::spawn(async move { tx.send(1).unwrap() }).detach();
+            let _ = rx.recv_blocking();
+        }));
+        unreachable!("the only worker ran the sender while blocked");
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_blocking_call_waiting_for_a_task_on_one_worker_says_so",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ONE_WORKER_CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("every worker of this runtime is blocked"),
+        "no report of the stuck worker: {stderr}"
+    );
+    assert_eq!(stderr.matches("every worker").count(), 1, "{stderr}");
 }
