@@ -56,11 +56,6 @@ pub struct Child {
     status: Option<ExitStatus>,
     exit: Exit,
     kill_on_drop: bool,
-    /// While a wait is pending: the child counts as real work awaited on the waiting runtime's
-    /// reactor, so that a runtime on virtual time holds its clock until the child exits, as
-    /// it does for a blocking job (a probe saw a virtual 5 s timeout fire around a child that
-    /// takes 0.3 s of real time).
-    awaited: Option<ExternalWork>,
 }
 
 /// How `wait` learns that the child exited.
@@ -99,7 +94,6 @@ impl Child {
             status: None,
             exit,
             kill_on_drop,
-            awaited: None,
         };
         child.stdin = stdin.map(ChildStdin::new).transpose()?;
         child.stdout = stdout.map(ChildStdout::new).transpose()?;
@@ -156,7 +150,10 @@ impl Child {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn wait(&mut self) -> Wait<'_> {
-        Wait { child: self }
+        Wait {
+            child: self,
+            awaited: None,
+        }
     }
 
     /// The poll form of [`wait`](Child::wait).
@@ -207,10 +204,7 @@ impl Child {
                         }
                     });
                     match polled {
-                        Poll::Pending => {
-                            self.mark_awaited();
-                            return Poll::Pending;
-                        }
+                        Poll::Pending => return Poll::Pending,
                         Poll::Ready(Err(_)) if !wait_failed && !reregistered => {
                             // The reactor it was registered with shut down (its runtime is
                             // gone): watch the pidfd from the current reactor instead.
@@ -243,10 +237,7 @@ impl Child {
                     }
                     let polled = listener.as_mut().expect("created above").poll_recv(cx);
                     match polled {
-                        Poll::Pending => {
-                            self.mark_awaited();
-                            return Poll::Pending;
-                        }
+                        Poll::Pending => return Poll::Pending,
                         Poll::Ready(Some(())) => {}
                         Poll::Ready(None) if !reregistered => {
                             // The listener's reactor shut down (its runtime is gone): listen
@@ -272,15 +263,7 @@ impl Child {
             self.status = Some(status);
             self.exit = Exit::Done;
         }
-        self.awaited = None;
         Poll::Ready(result)
-    }
-
-    /// Counts the child as awaited on the current reactor while a wait is pending.
-    fn mark_awaited(&mut self) {
-        if self.awaited.is_none() {
-            self.awaited = Reactor::current().ok().map(|r| r.external_work());
-        }
     }
 
     /// Reaps the child if it has exited, without waiting.
@@ -500,20 +483,28 @@ impl fmt::Debug for Child {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Wait<'a> {
     child: &'a mut Child,
+    /// While this wait is pending: the child counts as real work awaited on the waiting
+    /// runtime's reactor, so that a runtime on virtual time holds its clock (for a while) until
+    /// the child exits, as it does for a blocking job (a probe saw a virtual 5 s timeout fire
+    /// around a child that takes 0.3 s of real time). Released when the wait completes or is
+    /// dropped; the poll form, [`Child::poll_wait`], holds nothing.
+    awaited: Option<ExternalWork>,
 }
 
 impl Future for Wait<'_> {
     type Output = io::Result<ExitStatus>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
-        self.get_mut().child.poll_wait(cx)
-    }
-}
-
-impl Drop for Wait<'_> {
-    /// A wait dropped before the child exited no longer holds a virtual clock.
-    fn drop(&mut self) {
-        self.child.awaited = None;
+        let this = self.get_mut();
+        let poll = this.child.poll_wait(cx);
+        if poll.is_pending() {
+            if this.awaited.is_none() {
+                this.awaited = Reactor::current().ok().map(|r| r.external_work());
+            }
+        } else {
+            this.awaited = None;
+        }
+        poll
     }
 }
 

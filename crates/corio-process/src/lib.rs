@@ -109,7 +109,9 @@
 //! ([`Reactor::external_work`](corio_reactor::Reactor::external_work)): a runtime on virtual
 //! time (the facade's deterministic mode) holds its clock until the child exits, as it does for
 //! a blocking job, so a virtual timeout around a child does not fire before the child's real
-//! run ends. A child nobody waits for holds nothing.
+//! run ends; but for at most a second of real time, after which the clock moves again (the
+//! child may itself wait for the loop: its stdin written by a task that sleeps). A child nobody
+//! waits for holds nothing, nor does the poll form [`Child::poll_wait`].
 //!
 //! # Platform
 //!

@@ -354,10 +354,11 @@ impl Reactor {
 
     /// Marks real work outside this process's tasks as awaited (a task waits for a child
     /// process to exit) until the returned guard is dropped. A runtime on virtual time holds its
-    /// clock while any such work is awaited on its reactor, as it does while a blocking job
-    /// runs: the work finishes by itself, in real time, and a virtual timeout around it must not
-    /// fire first. [`waiting`](Self::waiting) sources get only a short grace instead, since
-    /// their peer may itself wait for a timer.
+    /// clock while such work is awaited on its reactor, as it does while a blocking job runs
+    /// (the work normally finishes by itself, in real time, and a virtual timeout around it
+    /// must not fire first), but for a bounded real time (the facade's driver holds it for up to
+    /// a second), since the work may in turn wait for the loop. [`waiting`](Self::waiting)
+    /// sources get only a short grace.
     ///
     /// # Examples
     ///

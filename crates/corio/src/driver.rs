@@ -27,6 +27,10 @@ const IO_GRACE: Duration = Duration::from_millis(10);
 /// at the same point of a seeded schedule in every run.
 const BUSY_CHECKS_BEFORE_JUMP: u32 = 1024;
 
+/// How long virtual time holds, at most, while a task awaits external work (a child process)
+/// and nothing else is in flight: the real-time bound of [`Stack::holds_for_external`].
+const EXTERNAL_HOLD: Duration = Duration::from_secs(1);
+
 /// How long a loop on a paused clock may sit idle, with timers pending, before it says that
 /// they will not fire by themselves.
 const PAUSED_IDLE_REPORT: Duration = Duration::from_secs(1);
@@ -51,6 +55,9 @@ pub(crate) struct Stack {
     busy_checks: u32,
     /// Whether the paused-clock report was printed (once per runtime).
     warned_paused: bool,
+    /// External work awaited (virtual time only): how many, and since when (real time) that
+    /// count has held (see [`Stack::holds_for_external`]).
+    external: Option<(usize, std::time::Instant)>,
 }
 
 #[derive(Debug)]
@@ -85,6 +92,7 @@ impl Stack {
             handle,
             busy_checks: 0,
             warned_paused: false,
+            external: None,
         })
     }
 
@@ -137,6 +145,29 @@ impl Stack {
         self.timer.fire_due();
     }
 
+    /// Whether virtual time holds for external work a task awaits (a child process): while
+    /// any is awaited, for up to [`EXTERNAL_HOLD`] of real time from when the set of awaited
+    /// work last changed. A child normally finishes by itself, and a virtual timeout around it
+    /// must not fire first; but it may wait for the loop in turn (its stdin written by a task
+    /// that sleeps on virtual time, a review found hanging for ever), so past the bound the
+    /// clock moves again as it does for sockets.
+    fn holds_for_external(&mut self) -> bool {
+        let count = self.handle.reactor.external_in_flight();
+        if count == 0 {
+            self.external = None;
+            return false;
+        }
+        let now = std::time::Instant::now();
+        let since = match self.external {
+            Some((seen, since)) if seen == count => since,
+            _ => {
+                self.external = Some((count, now));
+                now
+            }
+        };
+        now.duration_since(since) < EXTERNAL_HOLD
+    }
+
     /// Virtual time: the runtime is idle, so time may jump to the next timer, unless real work
     /// is in flight (a blocking or CPU job, a child process a task waits for, or a socket
     /// operation, which gets a short real-time grace).
@@ -145,7 +176,7 @@ impl Stack {
         let blocking_busy = pool.queued > 0
             || pool.threads_alive > pool.threads_idle
             || !self.handle.cpu.is_settled()
-            || self.handle.reactor.external_in_flight() > 0;
+            || self.holds_for_external();
         if blocking_busy {
             // A blocking job will wake us when it finishes (a child process that a task waits
             // for, when it exits); virtual time holds until then.

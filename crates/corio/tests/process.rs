@@ -256,3 +256,44 @@ async fn a_child_waited_for_holds_the_virtual_clock() {
     );
     child.kill().await.unwrap();
 }
+
+/// The hold is bounded: a child may itself wait for the loop (here `cat`, whose stdin a task
+/// writes after a virtual sleep). Holding the clock until the child exits hung for ever (a
+/// review found it); after at most a second of real time the clock moves again and the writer
+/// wakes. The poll form, `poll_wait`, holds nothing: abandoned after one poll, it leaves the
+/// clock free.
+#[corio::test(deterministic)]
+async fn a_child_waiting_for_the_loop_does_not_freeze_the_virtual_clock() {
+    let mut child = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    corio::spawn(async move {
+        corio::sleep(Duration::from_millis(100)).await;
+        stdin.write_all(b"hi\n").await.unwrap();
+    })
+    .detach();
+    let real = Instant::now();
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(out.stdout, b"hi\n");
+    assert!(
+        real.elapsed() < Duration::from_secs(20),
+        "{:?} of real time",
+        real.elapsed()
+    );
+
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let polled =
+        futures_lite::future::poll_once(std::future::poll_fn(|cx| child.poll_wait(cx))).await;
+    assert!(polled.is_none(), "sleep 30 exited at once");
+    let real = Instant::now();
+    corio::sleep(Duration::from_secs(60)).await;
+    assert!(
+        real.elapsed() < Duration::from_secs(20),
+        "an abandoned poll_wait held the virtual clock ({:?} of real time)",
+        real.elapsed()
+    );
+    child.kill().await.unwrap();
+}
