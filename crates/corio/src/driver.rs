@@ -53,8 +53,10 @@ pub(crate) struct Stack {
     handle: Arc<StackHandle>,
     /// Busy-loop checks since the loop was last idle (virtual time only).
     busy_checks: u32,
-    /// Whether the paused-clock report was printed (once per runtime).
+    /// Whether the paused-clock report was printed (once per runtime), and the paused instant
+    /// the loop has waited at since when (real time).
     warned_paused: bool,
+    paused_idle: Option<(std::time::Instant, std::time::Instant)>,
     /// External work awaited (virtual time only): how many, and since when (real time) that
     /// count has held (see [`Stack::holds_for_external`]).
     external: Option<(usize, std::time::Instant)>,
@@ -92,6 +94,7 @@ impl Stack {
             handle,
             busy_checks: 0,
             warned_paused: false,
+            paused_idle: None,
             external: None,
         })
     }
@@ -118,26 +121,38 @@ impl Stack {
     }
 
     /// A paused clock (`time::pause`, `Builder::paused_clock`) moves only through
-    /// `time::advance`: a loop that sits idle on one with timers pending waits for ever, where
-    /// tokio's paused clock would jump ahead. After [`PAUSED_IDLE_REPORT`] of real time idle in
-    /// one wait, with timers pending, say so once on stderr instead of hanging silently.
+    /// `time::advance`: a loop that waits on one with timers pending waits for ever, where
+    /// tokio's paused clock would jump ahead. Once the clock has stood at the same instant for
+    /// [`PAUSED_IDLE_REPORT`] of real time across the loop's idle parks, with timers pending,
+    /// say so once on stderr instead of hanging silently. (Counted across parks: a short sleep
+    /// makes each park short, and a review saw a single-wait count never report it.)
     fn park_paused(&mut self, t: Option<Duration>) {
         let pending = self.handle.timer.pending();
-        if pending == 0 || t.is_some_and(|t| t < PAUSED_IDLE_REPORT) {
+        if pending == 0 {
+            self.paused_idle = None;
             self.wait(t);
             self.timer.fire_due();
             return;
         }
-        let started = std::time::Instant::now();
-        let events = self.wait(Some(PAUSED_IDLE_REPORT));
-        if events == 0 && started.elapsed() >= PAUSED_IDLE_REPORT {
+        let now = self.handle.timer.clock().now();
+        let since = match self.paused_idle {
+            Some((at, since)) if at == now => since,
+            _ => {
+                let since = std::time::Instant::now();
+                self.paused_idle = Some((now, since));
+                since
+            }
+        };
+        let left = PAUSED_IDLE_REPORT.saturating_sub(since.elapsed());
+        self.wait(Some(t.map_or(left, |t| t.min(left))));
+        if since.elapsed() >= PAUSED_IDLE_REPORT {
             self.warned_paused = true;
             eprintln!(
                 "corio: this runtime's clock is paused (corio::time::pause or \
-                 Builder::paused_clock) and its loop has been idle for {} s of real time with \
-                 {pending} timer(s) pending: a paused clock moves only through \
-                 corio::time::advance, so they will not fire by themselves (tokio's paused clock \
-                 jumps ahead when idle; for that, use deterministic mode: \
+                 Builder::paused_clock) and has stood at the same instant for {} s of real time \
+                 with {pending} timer(s) pending while the loop waited: a paused clock moves only \
+                 through corio::time::advance, so they will not fire by themselves (tokio's \
+                 paused clock jumps ahead when idle; for that, use deterministic mode: \
                  Builder::deterministic or #[corio::test(seed = ..)])",
                 PAUSED_IDLE_REPORT.as_secs()
             );
