@@ -573,7 +573,12 @@ impl Drop for Suspended {
 /// no allocation) when no key is in scope.
 #[inline]
 pub(crate) fn capture() -> Option<Inherited> {
-    if DEPTH.with(Cell::get) == 0 || UNCAPTURED.with(Cell::get) {
+    if DEPTH.with(Cell::get) == 0 {
+        return None;
+    }
+    // Consumed by the one spawn it was set for: a task spawned later inside the same call (by
+    // a destructor that runs in it) captures as usual.
+    if UNCAPTURED.with(|u| u.replace(false)) {
         return None;
     }
     ACTIVE
@@ -617,9 +622,10 @@ pub fn inherit<F: Future>(future: F) -> WithInherited<F> {
     }
 }
 
-/// Runs `spawn` (which spawns a task) so that the task captures no task-local values: for a
+/// Runs `spawn` (which spawns one task) so that the task captures no task-local values: for a
 /// task whose future carries its values already, in an [`inherit`] wrapper (a `TaskSet`
-/// member's runner), which would otherwise clone every value twice.
+/// member's runner), which would otherwise clone every value twice. Only the first capture
+/// inside `spawn` is skipped.
 #[doc(hidden)]
 pub fn spawn_uncaptured<R>(spawn: impl FnOnce() -> R) -> R {
     struct Restore(bool);
