@@ -4,8 +4,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// Yields once to the scheduler: the task goes to the back of its queue, so every other ready task
-/// runs before it continues.
+/// Yields once to the scheduler: every other ready task runs before it continues, and the
+/// runtime looks at I/O and timers first (the yielded task waits aside until its worker, or
+/// loop, has nothing else to run and has polled its driver, as in tokio), so a task that
+/// computes for a long time and yields now and then cannot delay timers and sockets by more
+/// than one stretch of its computation.
 ///
 /// # Examples
 ///

@@ -35,6 +35,10 @@ struct IoState {
     registered: Vec<Waker>,
     notified: bool,
     fire: bool,
+    /// A second batch, woken by the driver's next park (the busy loop's check) once
+    /// `fire_second` is set.
+    second: Vec<Waker>,
+    fire_second: bool,
 }
 
 impl FakeIo {
@@ -73,6 +77,12 @@ impl Driver for FakeDriver {
             let wakers = std::mem::take(&mut state.registered);
             drop(state);
             // The dispatch: on the parked worker's own thread, inside `park`.
+            wakers.into_iter().for_each(Waker::wake);
+            return;
+        }
+        if std::mem::take(&mut state.fire_second) {
+            let wakers = std::mem::take(&mut state.second);
+            drop(state);
             wakers.into_iter().for_each(Waker::wake);
         }
     }
@@ -357,4 +367,90 @@ fn a_batch_larger_than_the_queue_runs_in_the_order_of_its_wakes() {
             task.await;
         }
     });
+}
+
+/// Pending until the driver's second batch fires: registers its waker on the first poll.
+struct AwaitSecond {
+    io: Arc<FakeIo>,
+    registered: bool,
+}
+
+impl Future for AwaitSecond {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.registered {
+            return Poll::Ready(());
+        }
+        self.registered = true;
+        self.io
+            .state
+            .lock()
+            .unwrap()
+            .second
+            .push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A second overflowing batch arrives (the busy loop's driver check) while the first one's
+/// overflow still waits in the private deque: both batches still run in wake order. With only
+/// the first fix, the second batch's head went to the stealable queue behind the first batch's
+/// overflow while its tail overflowed, so its head waited behind about 500 newer wakes (a
+/// review found task 628 run after 1143).
+#[test]
+fn a_second_overflowing_batch_runs_in_wake_order_too() {
+    const TASKS: usize = 600;
+    let (rt, io) = runtime_on_fake_io();
+    let (release_tx, blocker) = occupy_a_worker(&rt);
+    let order = Arc::new(Mutex::new(Vec::with_capacity(2 * TASKS)));
+    let mut tasks = Vec::new();
+    for i in 0..TASKS {
+        let task_io = io.clone();
+        let order = order.clone();
+        tasks.push(rt.spawn(async move {
+            AwaitIo::new(task_io.clone()).await;
+            if i == 0 {
+                // The first batch is running: the next driver check wakes the second.
+                task_io.state.lock().unwrap().fire_second = true;
+            }
+            order.lock().unwrap().push(i);
+        }));
+        wait_until("a first-batch task waits", || io.registered() == i + 1);
+    }
+    for i in TASKS..2 * TASKS {
+        let task_io = io.clone();
+        let order = order.clone();
+        tasks.push(rt.spawn(async move {
+            AwaitSecond {
+                io: task_io,
+                registered: false,
+            }
+            .await;
+            order.lock().unwrap().push(i);
+        }));
+        wait_until("a second-batch task waits", || {
+            io.state.lock().unwrap().second.len() == i + 1 - TASKS
+        });
+    }
+    wait_until("every task waits for the fake I/O", || {
+        io.parked.load(Ordering::SeqCst) == 1 && rt.handle().metrics().sleeping_workers == 1
+    });
+    io.fire();
+    wait_until("every task ran", || {
+        order.lock().unwrap().len() == 2 * TASKS
+    });
+    let order = order.lock().unwrap().clone();
+    release_tx.send(()).unwrap();
+    rt.block_on(async move {
+        blocker.await;
+        for task in tasks {
+            task.await;
+        }
+    });
+    let first_out_of_order = order.iter().enumerate().find(|(at, i)| at != *i);
+    assert!(
+        first_out_of_order.is_none(),
+        "woken tasks ran out of wake order: position {:?}",
+        first_out_of_order
+    );
 }
