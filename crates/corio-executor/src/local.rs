@@ -63,7 +63,10 @@ pub(crate) fn schedule(runnable: Runnable, info: ScheduleInfo) {
         Some(Current::Local(core)) if Arc::ptr_eq(&core.shared, runnable.metadata()) => {
             if core.shared.shutdown.load(Ordering::Relaxed) {
                 Next::Drop(runnable)
-            } else if info.woken_while_running {
+            } else if info.woken_while_running
+                && core.shared.running.load(Ordering::Relaxed)
+                    == crate::task::task_key(runnable.metadata())
+            {
                 // It yielded (`yield_now`, a spent budget): it runs again once the queue is
                 // empty and the driver had a look at I/O and timers (see `Core::deferred`).
                 core.deferred.borrow_mut().push(runnable);

@@ -611,7 +611,17 @@ impl Core {
             return;
         }
         if yielded {
-            self.deferred.borrow_mut().push(runnable);
+            // Woken by itself, in its own poll on this worker (`yield_now`, a spent budget): it
+            // waits for the driver. Woken while it runs on another worker (its I/O became ready
+            // meanwhile), it is no yield: the back of the private deque, as before (deferred, a
+            // busy worker that never runs dry kept such a task waiting: hyper's p99 rose).
+            if self.remote().running.load(Ordering::Relaxed)
+                == crate::task::task_key(runnable.metadata())
+            {
+                self.deferred.borrow_mut().push(runnable);
+            } else {
+                self.push_back(runnable);
+            }
             return;
         }
         let driving = self.driving.get();
