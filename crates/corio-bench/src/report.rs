@@ -1035,7 +1035,19 @@ fn why_above_goal(workload: Workload) -> &'static str {
              concurrent-queue of nodes, one CAS per hand-off): interleaved A/B 735 to 388 ns per \
              acquire against smol's 484, where the locked line queued both cores on its lock (30% \
              of the run in `lock_contended`); the row is noisy on this host (0.80-0.94x smol across \
-             runs). tokio's fair semaphore is slower than corio's."
+             runs). tokio's fair semaphore is slower than corio's. Since a task that yields \
+             waits for the driver (its worker polls it once per pass through the yielded tasks, \
+             as tokio does; without it a task that spins between yields delayed timers and I/O \
+             by 61 of its bursts), each acquire here, which yields while it holds the permit, \
+             pays that poll: interleaved A/B at 1 worker 265 -> 297 ns per acquire."
+        }
+        Workload::YieldMany | Workload::TimeoutChurn | Workload::PingPong => {
+            "A task that yields waits aside until its worker has run everything else and polled \
+             the driver (I/O and timers), as tokio defers it: without that, a task that spins \
+             between yields delayed a 1 ms timer by 300 ms and starved sockets (a probe, against \
+             tokio's 4 ms). The driver poll per pass through the yielded tasks costs these \
+             yield-heavy rows a few percent (interleaved A/B: yield_many +3% at 1 worker, +8% at \
+             2; timeout_churn +29% at 2, still far below its peers)."
         }
         Workload::BlockingMany => {
             "Bimodal on this 2-core host: the blocking pool's threads and the two workers share the \
