@@ -219,7 +219,8 @@ impl Drop for MainDebug {
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     queue: RefCell<VecDeque<Runnable>>,
-    /// Tasks that yielded (woken while running: `yield_now`, a spent budget), in order. They
+    /// Tasks that yielded (woken by themselves in their own poll: `yield_now`, a spent
+    /// budget), in order. They
     /// run again once the queue is empty and the driver has had a look at I/O and timers, as
     /// tokio defers them: at the back of the queue, a timer or socket woken by the driver (every
     /// `EVENT_INTERVAL` ticks) waited behind every yielding task, and a task that spins 5 ms

@@ -299,14 +299,14 @@ impl Shared {
         }
     }
 
-    /// Registers worker `index` as blocked in a nested `block_on` (see `blocked`), until the
-    /// guard drops.
     /// Whether every worker is blocked: in a nested `block_on` or in a leaf's blocking call.
     pub(crate) fn every_worker_blocked(&self) -> bool {
         self.blocked_workers.load(Ordering::SeqCst) + self.leaf_blocked.load(Ordering::SeqCst)
             >= self.remotes.len()
     }
 
+    /// Registers worker `index` as blocked in a nested `block_on` (see `blocked`), until the
+    /// guard drops.
     pub(crate) fn block_on_worker(
         self: &Arc<Shared>,
         index: usize,
@@ -450,9 +450,9 @@ pub(crate) struct Core {
     /// deque, so that the owner runs the batch's older part first (see
     /// [`schedule_local`](Core::schedule_local)).
     older_stealable: Cell<usize>,
-    /// Tasks that yielded (`yield_now`, a spent budget: woken while running), in order: they
-    /// run again only after the worker has run out of other work, polled the driver (I/O and
-    /// timers) and looked for stealable work, as tokio defers them. Queued at the back of the
+    /// Tasks that yielded (`yield_now`, a spent budget: woken by themselves in their own poll
+    /// here), in order: they run again only after the worker has run out of other work and
+    /// polled the driver (I/O and timers), as tokio defers them. Queued at the back of the
     /// private deque instead, a task that yields after a long CPU burst ran before the driver's
     /// wakes in the stealable queue at every tick but every `GLOBAL_INTERVAL`-th, and a timer or
     /// a socket waited 61 such bursts for the driver: a probe saw a 1 ms ticker fire 300 ms late

@@ -100,10 +100,12 @@ impl DriverHandle for FakeIo {
     }
 }
 
-/// Pending until the driver fires: registers its waker on the first poll.
+/// Pending until the driver fires (its first batch, or with `second` its second one):
+/// registers its waker on the first poll.
 struct AwaitIo {
     io: Arc<FakeIo>,
     registered: bool,
+    second: bool,
 }
 
 impl AwaitIo {
@@ -111,6 +113,14 @@ impl AwaitIo {
         AwaitIo {
             io,
             registered: false,
+            second: false,
+        }
+    }
+
+    fn second(io: Arc<FakeIo>) -> AwaitIo {
+        AwaitIo {
+            second: true,
+            ..AwaitIo::new(io)
         }
     }
 }
@@ -122,12 +132,13 @@ impl Future for AwaitIo {
             return Poll::Ready(());
         }
         self.registered = true;
-        self.io
-            .state
-            .lock()
-            .unwrap()
-            .registered
-            .push(cx.waker().clone());
+        let mut state = self.io.state.lock().unwrap();
+        let line = if self.second {
+            &mut state.second
+        } else {
+            &mut state.registered
+        };
+        line.push(cx.waker().clone());
         Poll::Pending
     }
 }
@@ -369,29 +380,6 @@ fn a_batch_larger_than_the_queue_runs_in_the_order_of_its_wakes() {
     });
 }
 
-/// Pending until the driver's second batch fires: registers its waker on the first poll.
-struct AwaitSecond {
-    io: Arc<FakeIo>,
-    registered: bool,
-}
-
-impl Future for AwaitSecond {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.registered {
-            return Poll::Ready(());
-        }
-        self.registered = true;
-        self.io
-            .state
-            .lock()
-            .unwrap()
-            .second
-            .push(cx.waker().clone());
-        Poll::Pending
-    }
-}
-
 /// A second overflowing batch arrives (the busy loop's driver check) while the first one's
 /// overflow still waits in the private deque: both batches still run in wake order. With only
 /// the first fix, the second batch's head went to the stealable queue behind the first batch's
@@ -421,11 +409,7 @@ fn a_second_overflowing_batch_runs_in_wake_order_too() {
         let task_io = io.clone();
         let order = order.clone();
         tasks.push(rt.spawn(async move {
-            AwaitSecond {
-                io: task_io,
-                registered: false,
-            }
-            .await;
+            AwaitIo::second(task_io).await;
             order.lock().unwrap().push(i);
         }));
         wait_until("a second-batch task waits", || {
