@@ -332,45 +332,45 @@ fn a_batch_woken_in_the_driver_is_not_stranded_behind_a_stalled_worker() {
     });
 }
 
-/// A batch of driver wakes larger than the stealable queue (256) overflows into the private
-/// deque; the worker still runs the batch in the order of the wakes, the stealable part (the
-/// older one) first. It ran the overflow first, and every later batch overflowed ahead of the
-/// queue's old wakes again: under wrk at 1,000 connections, hyper's p99 latency was 1.4x
-/// tokio's. The other worker is occupied throughout, so that nobody steals.
-#[test]
-fn a_batch_larger_than_the_queue_runs_in_the_order_of_its_wakes() {
+/// Registers `TASKS` tasks on the fake driver's first batch (and, with `second_batch`, as many
+/// on its second, which the first batch's first task fires at the driver's next check), with
+/// the other worker occupied so that nobody steals; fires the first batch and returns the
+/// order in which the tasks ran (their registration, so wake, order is their number).
+fn run_order_of_woken_batches(second_batch: bool) -> Vec<usize> {
     const TASKS: usize = 600;
     let (rt, io) = runtime_on_fake_io();
     let (release_tx, blocker) = occupy_a_worker(&rt);
-
-    let order = Arc::new(Mutex::new(Vec::with_capacity(TASKS)));
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|i| {
-            let task_io = io.clone();
-            let order = order.clone();
-            let task = rt.spawn(async move {
-                AwaitIo::new(task_io).await;
-                order.lock().unwrap().push(i);
-            });
-            // Registered (so woken) in the order of `i`.
-            wait_until("the task waits", || io.registered() == i + 1);
-            task
-        })
-        .collect();
+    let total = if second_batch { 2 * TASKS } else { TASKS };
+    let order = Arc::new(Mutex::new(Vec::with_capacity(total)));
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        let task_io = io.clone();
+        let order = order.clone();
+        let second = i >= TASKS;
+        tasks.push(rt.spawn(async move {
+            if second {
+                AwaitIo::second(task_io).await;
+            } else {
+                AwaitIo::new(task_io.clone()).await;
+                if i == 0 && second_batch {
+                    // The first batch is running: the next driver check wakes the second.
+                    task_io.state.lock().unwrap().fire_second = true;
+                }
+            }
+            order.lock().unwrap().push(i);
+        }));
+        // Registered (so woken) in the order of `i`.
+        wait_until("the task waits", || {
+            let state = io.state.lock().unwrap();
+            state.registered.len() + state.second.len() == i + 1
+        });
+    }
     wait_until("every task waits for the fake I/O", || {
         io.parked.load(Ordering::SeqCst) == 1 && rt.handle().metrics().sleeping_workers == 1
     });
     io.fire();
-    wait_until("every task ran", || order.lock().unwrap().len() == TASKS);
+    wait_until("every task ran", || order.lock().unwrap().len() == total);
     let order = order.lock().unwrap().clone();
-    let first_out_of_order = order.iter().enumerate().find(|(at, i)| at != *i);
-    assert!(
-        first_out_of_order.is_none(),
-        "woken tasks ran out of wake order: position {:?}; the first 20: {:?}",
-        first_out_of_order,
-        &order[..20]
-    );
-
     release_tx.send(()).unwrap();
     rt.block_on(async move {
         blocker.await;
@@ -378,6 +378,27 @@ fn a_batch_larger_than_the_queue_runs_in_the_order_of_its_wakes() {
             task.await;
         }
     });
+    order
+}
+
+fn assert_in_wake_order(order: &[usize]) {
+    let first_out_of_order = order.iter().enumerate().find(|(at, i)| at != *i);
+    assert!(
+        first_out_of_order.is_none(),
+        "woken tasks ran out of wake order: position {:?}; the first 20: {:?}",
+        first_out_of_order,
+        &order[..20]
+    );
+}
+
+/// A batch of driver wakes larger than the stealable queue (256) overflows into the private
+/// deque; the worker still runs the batch in the order of the wakes, the stealable part (the
+/// older one) first. It ran the overflow first, and every later batch overflowed ahead of the
+/// queue's old wakes again: under wrk at 1,000 connections, hyper's p99 latency was 1.4x
+/// tokio's. The other worker is occupied throughout, so that nobody steals.
+#[test]
+fn a_batch_larger_than_the_queue_runs_in_the_order_of_its_wakes() {
+    assert_in_wake_order(&run_order_of_woken_batches(false));
 }
 
 /// A second overflowing batch arrives (the busy loop's driver check) while the first one's
@@ -387,54 +408,5 @@ fn a_batch_larger_than_the_queue_runs_in_the_order_of_its_wakes() {
 /// review found task 628 run after 1143).
 #[test]
 fn a_second_overflowing_batch_runs_in_wake_order_too() {
-    const TASKS: usize = 600;
-    let (rt, io) = runtime_on_fake_io();
-    let (release_tx, blocker) = occupy_a_worker(&rt);
-    let order = Arc::new(Mutex::new(Vec::with_capacity(2 * TASKS)));
-    let mut tasks = Vec::new();
-    for i in 0..TASKS {
-        let task_io = io.clone();
-        let order = order.clone();
-        tasks.push(rt.spawn(async move {
-            AwaitIo::new(task_io.clone()).await;
-            if i == 0 {
-                // The first batch is running: the next driver check wakes the second.
-                task_io.state.lock().unwrap().fire_second = true;
-            }
-            order.lock().unwrap().push(i);
-        }));
-        wait_until("a first-batch task waits", || io.registered() == i + 1);
-    }
-    for i in TASKS..2 * TASKS {
-        let task_io = io.clone();
-        let order = order.clone();
-        tasks.push(rt.spawn(async move {
-            AwaitIo::second(task_io).await;
-            order.lock().unwrap().push(i);
-        }));
-        wait_until("a second-batch task waits", || {
-            io.state.lock().unwrap().second.len() == i + 1 - TASKS
-        });
-    }
-    wait_until("every task waits for the fake I/O", || {
-        io.parked.load(Ordering::SeqCst) == 1 && rt.handle().metrics().sleeping_workers == 1
-    });
-    io.fire();
-    wait_until("every task ran", || {
-        order.lock().unwrap().len() == 2 * TASKS
-    });
-    let order = order.lock().unwrap().clone();
-    release_tx.send(()).unwrap();
-    rt.block_on(async move {
-        blocker.await;
-        for task in tasks {
-            task.await;
-        }
-    });
-    let first_out_of_order = order.iter().enumerate().find(|(at, i)| at != *i);
-    assert!(
-        first_out_of_order.is_none(),
-        "woken tasks ran out of wake order: position {:?}",
-        first_out_of_order
-    );
+    assert_in_wake_order(&run_order_of_woken_batches(true));
 }
