@@ -751,12 +751,6 @@ pub(crate) fn block_for_leaf(future: Pin<&mut dyn Future<Output = ()>>) -> bool 
 /// Parks a worker in a leaf's blocking call until `future` completes (see [`block_for_leaf`]).
 fn leaf_park(shared: &Arc<multi::Shared>, mut future: Pin<&mut dyn Future<Output = ()>>) {
     use std::sync::atomic::Ordering;
-    struct Unparker(thread::Thread);
-    impl Wake for Unparker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
     struct Blocked<'a>(&'a multi::Shared);
     impl Drop for Blocked<'_> {
         fn drop(&mut self) {
@@ -796,14 +790,17 @@ fn leaf_park(shared: &Arc<multi::Shared>, mut future: Pin<&mut dyn Future<Output
     }
 }
 
+/// Wakes a thread parked with `thread::park` (`park_block_on`, `leaf_park`).
+struct Unparker(thread::Thread);
+
+impl Wake for Unparker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
 /// The plainest `block_on`: poll, then park the thread until woken.
 fn park_block_on<F: Future>(future: F) -> F::Output {
-    struct Unparker(thread::Thread);
-    impl Wake for Unparker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
     let waker = Waker::from(Arc::new(Unparker(thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
