@@ -77,6 +77,21 @@
 //!     zero is taken under the lock, where joiners register, so a joiner in line is woken by
 //!     every step to zero (invariant 3); steps that stay above zero need no lock. In a queue
 //!     without a ring every change of the count is made under the lock.
+//!
+//! # Fairness among putters (every bounded queue but the rendezvous)
+//!
+//! 11. A slot freed while putters wait is claimed by the putter it wakes. A put that is not in
+//!     line (a new one, or one from a task that just put and loops) stores its item only if the
+//!     queue has more free slots than woken putters; otherwise it joins the back of the line.
+//!     Without this, a producer that keeps running took every freed slot before the putters
+//!     woken for them ran, and those went back to the front of the line to be overtaken again:
+//!     on one thread, producers starved for good. On the lock-free path the number of woken
+//!     putters is published with the lines (`putters_woken`), and a new put looks at it before
+//!     its push and again in its second look (invariant 8), where it may sleep with a free slot
+//!     in view: each of those woken putters, when it leaves the line (invariant 9), or when it
+//!     finds the ring full and looks again, hands the slot on. A race between the snapshot and a
+//!     get can still let a new put take a claimed slot first; the woken putter then goes back to
+//!     the front (invariant 2), as before. `try_put` takes any free slot.
 
 use std::fmt;
 use std::future::Future;
@@ -110,6 +125,8 @@ pub(crate) struct Shared<T> {
 struct Lines {
     getters: AtomicUsize,
     putters: AtomicUsize,
+    /// Putters woken for a slot and not yet back (invariant 11): the slots they claim.
+    putters_woken: AtomicUsize,
 }
 
 /// Keeps a value on a cache line (two, for the adjacent-line prefetcher) of its own.
@@ -156,6 +173,13 @@ impl<T> State<T> {
     #[inline]
     fn has_space(&self) -> bool {
         !self.bounded || self.buf.len() < self.cap
+    }
+
+    /// Whether a put that is not in line may store an item: only into a slot that no woken putter
+    /// claims (invariant 11).
+    #[inline]
+    fn has_space_for_newcomer(&self) -> bool {
+        !self.bounded || self.cap - self.buf.len() > self.putters.notified_len()
     }
 
     /// Whether a get could take an item now.
@@ -262,6 +286,7 @@ impl<T> Shared<T> {
             lines: Lines {
                 getters: AtomicUsize::new(0),
                 putters: AtomicUsize::new(0),
+                putters_woken: AtomicUsize::new(0),
             },
             unfinished: Padded(AtomicUsize::new(0)),
             state: Mutex::new(State {
@@ -479,6 +504,18 @@ impl<T> Shared<T> {
         self.lines
             .putters
             .store(st.putters.linked_len(), Ordering::Relaxed);
+        self.lines
+            .putters_woken
+            .store(st.putters.notified_len(), Ordering::Relaxed);
+    }
+
+    /// Lock-free path: whether a put that is not in line may take a slot now, or must leave the
+    /// free slots to the putters woken for them and join the line (invariant 11). A snapshot: a
+    /// race can still let it take a slot first, which the woken putter then handles as before.
+    #[inline(always)]
+    fn newcomer_may_push(&self, ring: &Ring<T>) -> bool {
+        let woken = self.lines.putters_woken.load(Ordering::Relaxed);
+        woken == 0 || ring.free() > woken
     }
 
     /// Lock-free path: a put. Counts the item unfinished first (invariant 10) and wakes a
@@ -523,18 +560,18 @@ impl<T> Shared<T> {
     }
 
     /// Lock-free path: a waiter leaves its line for good (it completed, or was dropped). If it
-    /// had been woken, the next in line is woken when `more` says the ring still has what they
-    /// wait for (invariant 9).
+    /// had been woken, the next in line is woken when `more`, given how many others in the line
+    /// are woken, says the ring still has what they wait for (invariants 9 and 11).
     fn ring_leave(
         &self,
         key: usize,
         line: impl FnOnce(&mut State<T>) -> &mut WaitList<Option<T>>,
-        more: impl FnOnce() -> bool,
+        more: impl FnOnce(usize) -> bool,
     ) {
         let mut st = lock(&self.state);
         let line = line(&mut st);
         let node = line.remove(key);
-        let next = if node.is_notified() && more() {
+        let next = if node.is_notified() && more(line.notified_len()) {
             line.notify_head()
         } else {
             None
@@ -682,7 +719,12 @@ impl<T> Put<'_, T> {
             }
             return Poll::Ready(Err(PutError(item)));
         }
-        if !st.has_space() {
+        // A woken putter takes the slot it was woken for; a new one only a slot nobody claims.
+        let space = match this.key {
+            Some(_) => st.has_space(),
+            None => st.has_space_for_newcomer(),
+        };
+        if !space {
             this.item = Some(item);
             match this.key {
                 Some(key) => st.putters.relink_front(key, cx.waker()),
@@ -715,17 +757,28 @@ impl<T> Put<'_, T> {
                 Ok(done) => return done,
                 Err(item) => item,
             },
-            None => match shared.ring_push(ring, item) {
-                Ok(()) => {
-                    coop::spend(cx);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(PushError::Closed(item)) => return Poll::Ready(Err(PutError(item))),
-                Err(PushError::Full(item)) => {
-                    self.key = Some(ring_wait(shared, |st| &mut st.putters, cx));
+            None => {
+                let item = if shared.newcomer_may_push(ring) {
+                    match shared.ring_push(ring, item) {
+                        Ok(()) => {
+                            coop::spend(cx);
+                            return Poll::Ready(Ok(()));
+                        }
+                        Err(PushError::Closed(item)) => return Poll::Ready(Err(PutError(item))),
+                        Err(PushError::Full(item)) => item,
+                    }
+                } else {
                     item
+                };
+                self.key = Some(ring_wait(shared, |st| &mut st.putters, cx));
+                // In line: look once more (invariant 8), leaving the slots that woken putters
+                // claim to them (invariant 11). A closed ring fails the push.
+                if !ring.is_closed() && !shared.newcomer_may_push(ring) {
+                    self.item = Some(item);
+                    return Poll::Pending;
                 }
-            },
+                item
+            }
         };
         // In line: look once more (invariant 8).
         match shared.ring_push(ring, item) {
@@ -786,7 +839,9 @@ impl<T> Put<'_, T> {
             Ok(()) => {
                 // Under the lock, the lines are exact: no fence is needed to find a getter.
                 getter = st.getters.notify_head();
-                if !ring.is_full() {
+                // A slot left over after those the other woken putters claim (this one is
+                // still counted among the woken) is the next one's (invariants 9 and 11).
+                if ring.free() + 1 > st.putters.notified_len() {
                     putter = st.putters.notify_head();
                 }
                 coop::spend(cx);
@@ -810,7 +865,8 @@ impl<T> Put<'_, T> {
             self.shared.ring_leave(
                 key,
                 |st| &mut st.putters,
-                || !ring.is_closed() && !ring.is_full(),
+                // Each other woken putter claims a free slot (invariant 11).
+                |woken| !ring.is_closed() && ring.free() > woken,
             );
         }
     }
@@ -1097,7 +1153,7 @@ impl<T> Get<'_, T> {
     fn leave(&mut self, ring: &Ring<T>) {
         if let Some(key) = self.key.take() {
             self.shared
-                .ring_leave(key, |st| &mut st.getters, || !ring.is_empty());
+                .ring_leave(key, |st| &mut st.getters, |_| !ring.is_empty());
         }
     }
 }

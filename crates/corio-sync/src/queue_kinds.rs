@@ -346,8 +346,12 @@ macro_rules! queue_api {
 ///   get that is woken and then dropped passes its wake-up on (asyncio's bpo-23812 fix). A
 ///   dropped `put` holds no slot and passes its wake-up on too.
 /// - Items come out in FIFO order. Waiters are served first come, first served, and a woken waiter
-///   that finds nothing keeps its place at the front; an operation that finds an item (or a slot)
-///   free takes it even if a woken waiter has not run yet, which keeps busy consumers busy.
+///   that finds nothing keeps its place at the front. A `get` that finds an item takes it even if
+///   a woken getter has not run yet, which keeps busy consumers busy. A `put` does not take a slot
+///   that a woken putter was woken for: while putters wait, a new `put` (or the next one of a
+///   producer that keeps putting) stores its item only in a slot beyond those claimed, and
+///   otherwise waits in line behind them, so no producer starves (as in tokio's bounded channel,
+///   a producer that runs may still fill the slots nobody claims). `try_put` takes any free slot.
 ///   One exception, on a rendezvous queue only: a `get` that a `put` handed its item to, and that
 ///   is dropped before it returns the item, passes the item on to the next get; items put after
 ///   it may have come out already (the put completed at the hand-over, so the item cannot go

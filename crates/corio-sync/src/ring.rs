@@ -117,6 +117,19 @@ impl<T> Ring<T> {
         self.items().is_empty()
     }
 
+    /// How many more items fit now (a snapshot).
+    pub(crate) fn free(&self) -> usize {
+        match self {
+            Self::Array(items) => items
+                .capacity()
+                .unwrap_or(usize::MAX)
+                .saturating_sub(items.len()),
+            Self::Blocks { cap, reserved, .. } => {
+                cap.saturating_sub(reserved.load(Ordering::Relaxed))
+            }
+        }
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         match self {
             Self::Array(items) => items.is_full(),

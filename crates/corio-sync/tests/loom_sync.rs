@@ -229,6 +229,52 @@ fn queue_putter_waiting_for_a_slot_is_woken() {
     });
 }
 
+/// A full two-slot queue with a putter that was woken for the slot a get just freed: its `put`
+/// future, polled once while the queue was full, then woken by `try_get` (which returned 0).
+fn full_queue_with_a_woken_putter() -> (Queue<i32>, corio_sync::Put<'static, i32>) {
+    let q: &'static Queue<i32> = Box::leak(Box::new(Queue::bounded(2)));
+    q.try_put(0).unwrap();
+    q.try_put(1).unwrap();
+    let mut woken = q.put(2);
+    assert!(block_on(PollOnce(&mut woken)).is_pending());
+    assert_eq!(q.try_get(), Ok(0));
+    (q.clone(), woken)
+}
+
+#[test]
+fn queue_new_putter_behind_a_dropped_woken_one_is_not_forgotten() {
+    // Invariant 11 of `queue_core.rs`: a new put that finds the one free slot claimed by a woken
+    // putter joins the line, and may sleep with that slot in view. When the woken putter is
+    // dropped, its claim must pass to the new put, with no further get.
+    model(|| {
+        let (q, woken) = full_queue_with_a_woken_putter();
+        let newcomer = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.put(3)).unwrap())
+        };
+        drop(woken);
+        newcomer.join().unwrap();
+        assert_eq!((q.try_get(), q.try_get()), (Ok(1), Ok(3)));
+    });
+}
+
+#[test]
+fn queue_new_putter_behind_a_woken_one_is_woken_by_later_gets() {
+    // Invariant 11 with the woken putter taking its slot while the new put looks, and gets
+    // racing with both: every item comes out, and the new put never overtakes the woken one.
+    model(|| {
+        let (q, mut woken) = full_queue_with_a_woken_putter();
+        let newcomer = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.put(3)).unwrap())
+        };
+        block_on(&mut woken).unwrap();
+        let got: Vec<i32> = (0..3).map(|_| block_on(q.get()).unwrap()).collect();
+        newcomer.join().unwrap();
+        assert_eq!(got, [1, 2, 3]);
+    });
+}
+
 #[test]
 fn queue_two_getters_each_get_one_of_two_racing_puts() {
     // The lock-free path's getter side (invariant 8 of `queue_core.rs`): a getter waits on

@@ -684,6 +684,10 @@ impl QModel {
     fn has_space(&self) -> bool {
         self.cap.is_none_or(|c| self.items.len() < c)
     }
+    fn free(&self) -> usize {
+        self.cap
+            .map_or(usize::MAX, |c| c.saturating_sub(self.items.len()))
+    }
     /// Index of the item a get takes next from `items`.
     fn pick(kind: Kind, items: &[Item]) -> Option<usize> {
         if items.is_empty() {
@@ -783,10 +787,14 @@ fn run_queue_model(kind: Kind, cap: Option<usize>, ops: Vec<QOp>) {
             QOp::StartPut(prio) => {
                 let item = (prio, next_id);
                 next_id += 1;
+                // A new put takes only a slot that no woken putter claims (invariant 11 of
+                // `queue_core.rs`); otherwise it waits in line behind them.
+                let claimed = puts.iter().filter(|p| p.fut.woken()).count();
+                let unclaimed = m.free() > claimed;
                 let mut fut = Manual::new(q.put(item));
                 match fut.poll() {
                     Poll::Ready(Ok(())) => {
-                        assert!(!m.closed && m.has_space());
+                        assert!(!m.closed && unclaimed, "a new put took a claimed slot");
                         m.items.push(item);
                         m.unfinished += 1;
                         entered.insert(item.1);
@@ -797,7 +805,7 @@ fn run_queue_model(kind: Kind, cap: Option<usize>, ops: Vec<QOp>) {
                     }
                     Poll::Pending => {
                         assert!(!m.closed);
-                        assert!(!m.has_space());
+                        assert!(!unclaimed, "a new put waited with a slot nobody claims");
                         puts.push(PendingPut { item, fut });
                     }
                 }
@@ -970,9 +978,7 @@ fn check_wakeups(
         "{woken_gets} getters woken for {takeable} items and {} getters",
         gets.len()
     );
-    let free = m
-        .cap
-        .map_or(usize::MAX, |c| c.saturating_sub(m.items.len()));
+    let free = m.free();
     let woken_puts = puts.iter().filter(|p| p.fut.woken()).count();
     assert!(
         m.closed || woken_puts >= free.min(puts.len()),
