@@ -198,7 +198,9 @@ impl Builder {
     }
 
     /// A fixed one-way latency. Latencies above a year of virtual time are capped to a year
-    /// (traffic that slow never arrives within a sensible time limit).
+    /// (traffic that slow never arrives within a sensible time limit). Virtual time moves in
+    /// whole milliseconds (the timer's resolution), so each hop takes the latency rounded up
+    /// to a whole millisecond.
     ///
     /// # Examples
     ///
@@ -285,6 +287,10 @@ impl Builder {
     }
 
     /// How much virtual time a run may take before it fails (default: one day).
+    ///
+    /// A run where every client waits for ever fails at once as a deadlock, but only while no
+    /// timer is pending: with a periodic task on some host (a heartbeat), it runs until this
+    /// limit, in real time proportional to the ticks. Set it near the run's expected length.
     ///
     /// # Examples
     ///
@@ -527,13 +533,14 @@ impl Sim {
     /// ```
     pub fn run(&self) -> Result<(), SimError> {
         let seed = self.seed;
+        let fail = |kind| self.error(kind);
         let reports = Arc::new(Reports::default());
         let hook_reports = reports.clone();
         let rt = crate::runtime::Builder::new()
             .deterministic(seed)
             .report_hook(move |report| hook_reports.push(report))
             .build_local()
-            .map_err(|e| SimError::new(seed, SimErrorKind::Setup(e.to_string())))?;
+            .map_err(|e| fail(SimErrorKind::Setup(e.to_string())))?;
         let specs: Vec<(String, Spec)> = self
             .hosts
             .borrow_mut()
@@ -555,18 +562,24 @@ impl Sim {
             Ok(done) => done,
             Err(panic) => {
                 let message = corio_executor::panic_message(&*panic);
-                return Err(SimError::new(
-                    seed,
-                    SimErrorKind::Panicked {
-                        host: "(simulation)".to_owned(),
-                        message,
-                    },
-                ));
+                return Err(fail(SimErrorKind::Panicked {
+                    host: "(simulation)".to_owned(),
+                    message,
+                }));
             }
         };
         *self.trace.borrow_mut() = trace.into();
         self.hash.set(hash);
-        outcome.map_err(|kind| SimError::new(seed, kind))
+        outcome.map_err(fail)
+    }
+
+    /// A failure of this simulation: its seed, and how to replay it.
+    fn error(&self, kind: SimErrorKind) -> SimError {
+        SimError {
+            seed: self.seed,
+            kind,
+            seed_given: self.config.seed.is_some(),
+        }
     }
 }
 
@@ -595,14 +608,11 @@ pub fn check_determinism(make: impl Fn() -> Sim) -> Result<u64, SimError> {
     let _ = second.run();
     let (a, b) = (first.trace(), second.trace());
     if let Some(index) = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)) {
-        return Err(SimError::new(
-            first.seed(),
-            SimErrorKind::Diverged {
-                index,
-                first: a.get(index).map(ToString::to_string),
-                second: b.get(index).map(ToString::to_string),
-            },
-        ));
+        return Err(first.error(SimErrorKind::Diverged {
+            index,
+            first: a.get(index).map(ToString::to_string),
+            second: b.get(index).map(ToString::to_string),
+        }));
     }
     outcome.map(|()| first.trace_hash())
 }
@@ -731,18 +741,33 @@ pub enum SimErrorKind {
 /// let sim = corio::sim::Builder::new().seed(99).build();
 /// sim.client("c", async { Err("no".into()) });
 /// let err = sim.run().unwrap_err();
-/// assert!(format!("{err}").contains("CORIO_SEED=99"));
+/// // The seed was given to the builder, which wins over `CORIO_SEED`: replay by building with it.
+/// assert!(format!("{err}").contains("replay with Builder::seed(99)"));
 /// assert!(format!("{err:?}").contains("99"));
+///
+/// // Without one, the seed comes from `CORIO_SEED` (or is random), and that replays it.
+/// let sim = corio::sim::Builder::new().build();
+/// sim.client("c", async { Err("no".into()) });
+/// let err = sim.run().unwrap_err();
+/// assert!(format!("{err}").contains(&format!("CORIO_SEED={}", err.seed())));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct SimError {
     seed: u64,
     kind: SimErrorKind,
+    /// Whether the seed was given to [`Builder::seed`], which wins over `CORIO_SEED`: the way
+    /// to replay is then to build with that seed.
+    seed_given: bool,
 }
 
 impl SimError {
-    fn new(seed: u64, kind: SimErrorKind) -> SimError {
-        SimError { seed, kind }
+    /// How to replay the run, for the messages.
+    fn replay(&self) -> String {
+        if self.seed_given {
+            format!("Builder::seed({})", self.seed)
+        } else {
+            format!("{}={}", crate::SEED_ENV, self.seed)
+        }
     }
 
     /// The seed of the failed run.
@@ -778,7 +803,7 @@ impl fmt::Debug for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SimError")
             .field("seed", &self.seed)
-            .field("replay", &format_args!("{}={}", crate::SEED_ENV, self.seed))
+            .field("replay", &self.replay())
             .field("kind", &self.kind)
             .finish()
     }
@@ -788,10 +813,9 @@ impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "simulation failed with seed {} (replay with {}={}): ",
+            "simulation failed with seed {} (replay with {}): ",
             self.seed,
-            crate::SEED_ENV,
-            self.seed
+            self.replay()
         )?;
         match &self.kind {
             SimErrorKind::ClientFailed { client, error } => {
@@ -1087,6 +1111,8 @@ impl World {
         self.net.crash(id);
         let sub = {
             let mut inner = self.inner.borrow_mut();
+            // A restart asked for earlier at this instant is overridden: the host stays down.
+            inner.controls.retain(|&queued| queued != id);
             let h = &mut inner.hosts[id.index()];
             let Some(sub) = h.sub.take() else { return };
             h.generation += 1;
@@ -1218,8 +1244,9 @@ impl World {
     }
 }
 
-/// Clears the thread's world and shuts every host down when the run ends (also by a panic).
-struct WorldGuard(Rc<World>);
+/// Shuts every host down when the run ends (also by a panic), and puts back the thread's world
+/// from before the run (that of an enclosing simulation, if this one runs inside it).
+struct WorldGuard(Rc<World>, Option<Rc<World>>);
 
 impl Drop for WorldGuard {
     fn drop(&mut self) {
@@ -1238,7 +1265,8 @@ impl Drop for WorldGuard {
             let _host = Network::enter_host(id);
             sub.shutdown();
         }
-        let _ = WORLD.try_with(|w| w.borrow_mut().take());
+        let outer = self.1.take();
+        let _ = WORLD.try_with(|w| *w.borrow_mut() = outer);
     }
 }
 
@@ -1308,8 +1336,11 @@ async fn run_world(
             controller: None,
         }),
     });
-    let _ = WORLD.try_with(|w| *w.borrow_mut() = Some(world.clone()));
-    let guard = WorldGuard(world.clone());
+    let outer = WORLD
+        .try_with(|w| w.borrow_mut().replace(world.clone()))
+        .ok()
+        .flatten();
+    let guard = WorldGuard(world.clone(), outer);
     let deliver = corio_executor::spawn_local(net.deliver());
     for (index, client) in clients.into_iter().enumerate() {
         let is_client = world.inner.borrow().hosts[index].client;

@@ -541,7 +541,9 @@ fn client_errors_and_panics_name_the_seed() {
     let err = sim.run().unwrap_err();
     assert_eq!(err.seed(), 14);
     let text = err.to_string();
-    assert!(text.contains("seed 14") && text.contains("CORIO_SEED=14") && text.contains("broken"));
+    assert!(
+        text.contains("seed 14") && text.contains("Builder::seed(14)") && text.contains("broken")
+    );
     assert!(format!("{err:?}").contains("14"));
 
     let sim = Builder::new().seed(15).build();
@@ -623,4 +625,118 @@ fn a_run_that_ends_at_its_time_limit_passes() {
             "limit {limit:?}: {err}"
         );
     }
+}
+
+/// A listener on port 80 of its host that counts its starts and accepts for ever.
+type HostFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>>>;
+
+fn counting_server(starts: &Rc<Cell<u32>>) -> impl Fn() -> HostFuture + 'static {
+    let starts = starts.clone();
+    move || {
+        let starts = starts.clone();
+        Box::pin(async move {
+            starts.set(starts.get() + 1);
+            let listener = TcpListener::bind("0.0.0.0:80").await?;
+            let mut open = Vec::new();
+            loop {
+                open.push(listener.accept().await?.0);
+            }
+        })
+    }
+}
+
+#[test]
+fn a_crash_right_after_a_restart_leaves_the_host_down() {
+    // Probe P: `restart` queued the start, and the `crash` after it (same instant) found the host
+    // already down and did nothing, so the queued start brought it back.
+    let starts = Rc::new(Cell::new(0));
+    let sim = Builder::new().seed(1).build();
+    sim.host("server", counting_server(&starts));
+    let seen = starts.clone();
+    sim.client("chaos", async move {
+        corio::sleep(Duration::from_millis(10)).await;
+        corio::sim::restart("server");
+        corio::sim::crash("server");
+        corio::sleep(Duration::from_millis(10)).await;
+        let connect = corio::timeout(Duration::from_secs(1), TcpStream::connect("server:80")).await;
+        assert!(connect.is_err(), "the crashed host answered a connect");
+        assert_eq!(seen.get(), 1, "the host was started again");
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn a_connect_waiting_on_a_crashed_host_is_answered_after_it_restarts() {
+    // Probe P: the SYN to a host that was down was dropped for good, so a connect made during
+    // the outage waited until its own timeout, though the host listened again long before.
+    let starts = Rc::new(Cell::new(0));
+    let sim = Builder::new()
+        .seed(1)
+        .latency(Duration::from_millis(1))
+        .build();
+    sim.host("server", counting_server(&starts));
+    sim.client("chaos", async {
+        corio::sim::crash("server");
+        corio::sleep(Duration::from_millis(500)).await;
+        corio::sim::restart("server");
+        Ok(())
+    });
+    sim.client("client", async {
+        corio::sleep(Duration::from_millis(1)).await;
+        let t0 = corio::time::now();
+        let connect =
+            corio::timeout(Duration::from_secs(60), TcpStream::connect("server:80")).await;
+        assert!(
+            connect.is_ok_and(|c| c.is_ok()),
+            "not answered after the restart"
+        );
+        let waited = corio::time::now() - t0;
+        assert!(
+            waited >= Duration::from_millis(499) && waited <= Duration::from_millis(510),
+            "answered after {waited:?}: the restart came at 500 ms"
+        );
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn check_determinism_sees_different_bytes_of_the_same_size() {
+    // Probe P: the trace recorded only sizes, so a leak that changed what was sent (here a
+    // counter that outlives the run) passed as deterministic.
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let make = || {
+        let sim = Builder::new().seed(3).build();
+        sim.host("server", echo_server);
+        sim.client("client", async {
+            let byte = RUNS.fetch_add(1, Ordering::Relaxed) as u8;
+            let mut stream = TcpStream::connect("server:9000").await?;
+            stream.write_all(&[byte]).await?;
+            let mut back = [0u8];
+            stream.read_exact(&mut back).await?;
+            Ok(())
+        });
+        sim
+    };
+    let err = corio::sim::check_determinism(make).unwrap_err();
+    assert!(matches!(err.kind(), SimErrorKind::Diverged { .. }), "{err}");
+}
+
+#[test]
+fn a_simulation_run_inside_another_leaves_the_outer_ones_faults_working() {
+    // Probe P: the inner run cleared the thread's world on its way out, so the outer
+    // simulation's `partition` then panicked as if called outside any simulation.
+    let sim = Builder::new().seed(1).build();
+    sim.host("other", || async { Ok(()) });
+    sim.client("c", async {
+        let inner = Builder::new().seed(2).build();
+        inner.client("x", async { Ok(()) });
+        inner.run()?;
+        corio::sim::partition("c", "other");
+        corio::sim::repair("c", "other");
+        Ok(())
+    });
+    sim.run().unwrap();
 }

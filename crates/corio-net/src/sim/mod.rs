@@ -30,13 +30,15 @@
 //!    a round trip; a connect across a partition waits (its packets are held) until `repair`, or
 //!    until the caller's own timeout drops it; `crash` resets, at once, every connection with an
 //!    end on the crashed host (the other end's reads and writes fail with `ConnectionReset`),
-//!    and drops whatever was in flight to that host.
+//!    and drops whatever was in flight to that host. A connect to a host that is down is held
+//!    the same way, until the host restarts.
 //! 5. **Incarnations.** A host's incarnation grows at each crash. Datagrams carry the incarnation
 //!    of their destination when sent and are dropped if it changed; a socket of a crashed
 //!    incarnation finds its port taken back, and never frees a port that a newer socket holds.
 //! 6. **A trace.** Every network event and every fault is appended to the trace as (virtual time
 //!    since the start, host, text), and folded into a 64-bit FNV-1a hash, so two runs can be
-//!    compared by hash and, when they differ, event by event.
+//!    compared by hash and, when they differ, event by event. A send's event carries a 32-bit
+//!    digest of its bytes, so runs that send different bytes of the same size differ too.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
@@ -641,13 +643,7 @@ impl Network {
             }
             let what = format!("repair to {}", st.hosts[b.index()].name);
             st.record(Some(a), what);
-            let now = corio_timer::now();
-            let held = std::mem::take(&mut st.held);
-            for ev in held {
-                let at = now + st.latency();
-                st.schedule_at(at, ev);
-            }
-            st.driver.take()
+            st.release_held()
         };
         if let Some(w) = wake {
             w.wake();
@@ -753,14 +749,21 @@ impl Network {
     /// assert!(net.is_up(a));
     /// ```
     pub fn restart(&self, host: HostId) {
-        let mut st = self.net.lock();
-        let h = &mut st.hosts[host.index()];
-        if h.up {
-            return;
+        let wake = {
+            let mut st = self.net.lock();
+            let h = &mut st.hosts[host.index()];
+            if h.up {
+                return;
+            }
+            h.up = true;
+            h.next_port = EPHEMERAL_START;
+            st.record(Some(host), "restart".to_owned());
+            // Connects that found it down try again (a real client retransmits its SYN).
+            st.release_held()
+        };
+        if let Some(w) = wake {
+            w.wake();
         }
-        h.up = true;
-        h.next_port = EPHEMERAL_START;
-        st.record(Some(host), "restart".to_owned());
     }
 
     /// Appends an event to the trace (the facade records hosts starting and ending, and
@@ -991,6 +994,13 @@ fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
     hash
 }
 
+/// A short digest of a payload for the trace (its FNV-1a hash, folded to 32 bits), so that two
+/// runs that send different bytes of the same size have different traces.
+pub(crate) fn digest(bytes: &[u8]) -> u32 {
+    let h = fnv(FNV_OFFSET, bytes);
+    (h ^ (h >> 32)) as u32
+}
+
 impl State {
     pub(crate) fn record(&mut self, host: Option<HostId>, what: String) {
         let at = corio_timer::now().saturating_duration_since(self.start);
@@ -1112,8 +1122,21 @@ impl State {
         self.schedule_at(at, event);
     }
 
+    /// Keeps an event that cannot be delivered now (a connect across a partition, or to a host
+    /// that is down) until [`release_held`](Self::release_held).
     pub(crate) fn hold(&mut self, event: Event) {
         self.held.push(event);
+    }
+
+    /// Delivers every held event again, one latency from now (each is checked again then, and
+    /// held again if its way is still blocked); returns the delivery loop's waker to wake.
+    fn release_held(&mut self) -> Option<Waker> {
+        let now = corio_timer::now();
+        for ev in std::mem::take(&mut self.held) {
+            let at = now + self.latency();
+            self.schedule_at(at, ev);
+        }
+        self.driver.take()
     }
 
     fn deliver_due(&mut self, now: Instant, wakers: &mut Vec<Waker>) {

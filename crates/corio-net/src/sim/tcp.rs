@@ -208,7 +208,9 @@ impl State {
             return;
         }
         if !self.host(dst).up {
-            // Nobody answers for a crashed host: the connect waits for its own timeout.
+            // Nobody answers for a crashed host: the connect waits for its own timeout, or until
+            // the host restarts, when the held SYN arrives again (a real client retransmits it).
+            self.hold(Event::Tcp(TcpEvent::Syn(id)));
             return;
         }
         let listener = self.host(dst).tcp_ports.get(&port).copied();
@@ -689,7 +691,10 @@ impl SimStream {
         pipe.last_at = at;
         pipe.flight.push_back((at, Some(buf[..n].to_vec())));
         pipe.flight_bytes += n;
-        st.record(hosts[side], format!("tcp #{id} send {n}"));
+        st.record(
+            hosts[side],
+            format!("tcp #{id} send {n} [{:08x}]", super::digest(&buf[..n])),
+        );
         st.schedule_at(
             at,
             Event::Tcp(TcpEvent::Data {

@@ -189,8 +189,9 @@ impl SimUdp {
         st.record(
             Some(host),
             format!(
-                "udp send {} to {name}:{}{}",
+                "udp send {} [{:08x}] to {name}:{}{}",
                 buf.len(),
+                super::digest(buf),
                 to.port(),
                 if copies == 2 { " (duplicated)" } else { "" }
             ),
