@@ -86,6 +86,10 @@
 //! | `read` (`AsyncReadExt::read`, `poll_read`) | yes | nothing: bytes a pool job read ahead stay in the `File` for the next read, and the position counts only the bytes handed out; no byte is lost or read twice |
 //! | `read_exact` (`AsyncReadExt`) | **no** | the bytes already read are in the caller's buffer and past the position, but how many is lost |
 //! | `read_to_end` (`AsyncReadExt`) | yes | nothing: the bytes already read stay in the `Vec` |
+//! | `read_to_string` (`AsyncReadExt`) | **no** | the bytes already read (kept in the future, to be checked as UTF-8 at the end) are lost; use `read_to_end` and convert |
+//! | `read_line` (`AsyncBufReadExt`, through a `BufReader`) | **no** | the part of the line already read (kept in the future) is lost |
+//! | `read_until` (`AsyncBufReadExt`) | yes | nothing: the bytes already read stay in the `Vec` |
+//! | `lines()`, `split()` streams (`AsyncBufReadExt`): a dropped `next()` | yes | nothing: the partial line stays in the stream |
 //! | `write` (`AsyncWriteExt::write`, `poll_write`) | yes | nothing: a write that waited for room in the buffer took no byte; the file gets exactly the bytes of the writes that completed, in order |
 //! | `write_all` (`AsyncWriteExt`) | **no** | a prefix of the data is written (no gap, no duplicate); its length is lost |
 //! | `flush`, [`sync_all`](File::sync_all), [`sync_data`](File::sync_data), [`set_len`](File::set_len) | no, not undone | the job already started runs to its end on the pool; buffered bytes are still written |

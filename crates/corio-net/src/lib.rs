@@ -55,6 +55,10 @@
 //! | `read` (`AsyncReadExt::read`, `poll_read`, vectored) on [`TcpStream`], [`UnixStream`] | yes | nothing: bytes leave the socket only in the poll that returns them, so no byte is lost or read twice |
 //! | `read_exact` (`AsyncReadExt`) | **no** | the bytes already read are in the caller's buffer and gone from the socket, but how many is lost |
 //! | `read_to_end` (`AsyncReadExt`) | yes | nothing: the bytes already read stay in the `Vec` |
+//! | `read_to_string` (`AsyncReadExt`) | **no** | the bytes already read (kept in the future, to be checked as UTF-8 at the end) are lost; use `read_to_end` and convert |
+//! | `read_line` (`AsyncBufReadExt`, through a `BufReader`) | **no** | the part of the line already read (kept in the future) is lost |
+//! | `read_until` (`AsyncBufReadExt`) | yes | nothing: the bytes already read stay in the `Vec` |
+//! | `lines()`, `split()` streams (`AsyncBufReadExt`): a dropped `next()` | yes | nothing: the partial line stays in the stream |
 //! | [`TcpStream::peek`], [`UdpSocket::peek_from`] | yes | nothing (a peek consumes nothing) |
 //! | `write` (`AsyncWriteExt::write`, `poll_write`, vectored) | yes | nothing was written: a write that waited for room took no byte |
 //! | `write_all` (`AsyncWriteExt`) | **no** | a prefix of the data was sent (no gap, no duplicate); its length is lost |

@@ -52,9 +52,14 @@ impl fmt::Debug for UnixListener {
 impl UnixListener {
     /// Binds to `path` and starts listening.
     ///
+    /// The socket file stays when the listener is dropped (as with std and tokio; asyncio's
+    /// `create_unix_server` removes a stale one before binding): remove it yourself, before a
+    /// new bind to the same path or after the last use.
+    ///
     /// # Errors
     ///
-    /// Fails if the path is taken or cannot be created.
+    /// Fails if the path is taken (`AddrInUse`, also by the file a dropped listener left) or
+    /// cannot be created.
     ///
     /// # Examples
     ///

@@ -182,3 +182,90 @@ fn a_queue_stream_in_a_consumer_task() {
     });
     assert_eq!(total, 500_500);
 }
+
+/// A connected pair of loopback streams: (client, accepted server end).
+async fn pair() -> std::io::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let client = TcpStream::connect(listener.local_addr()?).await?;
+    let (server, _) = listener.accept().await?;
+    Ok((client, server))
+}
+
+#[test]
+fn read_to_string_and_read_line_append_to_what_the_string_holds() {
+    // Probe Q: futures-lite 2.6's versions panicked in debug builds on a non-empty string
+    // (`assertion failed: buf.is_empty()`) and replaced its contents in release builds.
+    corio::run(async {
+        let (mut client, mut server) = pair().await?;
+        server.write_all(b"world").await?;
+        server.close().await?;
+        let mut text = String::from("hello ");
+        assert_eq!(client.read_to_string(&mut text).await?, 5);
+        assert_eq!(text, "hello world");
+
+        let mut reader = BufReader::new(Cursor::new(b"one\ntwo\nthree".to_vec()));
+        let mut all = String::from("lines: ");
+        let mut sizes = Vec::new();
+        loop {
+            let n = reader.read_line(&mut all).await?;
+            if n == 0 {
+                break;
+            }
+            sizes.push(n);
+        }
+        assert_eq!(all, "lines: one\ntwo\nthree");
+        assert_eq!(sizes, [4, 4, 5]);
+        std::io::Result::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn read_to_string_and_read_line_reject_invalid_utf8_and_leave_the_string_alone() {
+    corio::block_on(async {
+        let mut text = String::from("kept");
+        let err = Cursor::new(vec![b'a', 0xff, b'b'])
+            .read_to_string(&mut text)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(text, "kept");
+
+        let mut reader = BufReader::new(Cursor::new(b"ok\n\xc3(\nafter\n".to_vec()));
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        let err = reader.read_line(&mut line).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(line, "ok\n", "the bad line is not appended");
+        // The bad line was consumed; the next one reads normally.
+        reader.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "ok\nafter\n");
+    });
+}
+
+#[test]
+fn read_to_string_of_a_large_stream_and_read_line_of_a_line_longer_than_the_buffer() {
+    corio::run(async {
+        let (mut client, mut server) = pair().await?;
+        let text: String = (0..200_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let sent = text.clone();
+        let writer = corio::spawn(async move {
+            server.write_all(sent.as_bytes()).await?;
+            server.write_all("\nπ€𝄞\n".as_bytes()).await?;
+            server.close().await
+        });
+        let mut reader = BufReader::with_capacity(1024, &mut client);
+        let mut line = String::from(">");
+        let n = reader.read_line(&mut line).await?;
+        assert_eq!(n, text.len() + 1);
+        assert_eq!(&line[1..line.len() - 1], text);
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest).await?;
+        assert_eq!(rest, "π€𝄞\n", "multi-byte characters split across reads");
+        writer.await?;
+        std::io::Result::Ok(())
+    })
+    .unwrap();
+}
