@@ -346,8 +346,10 @@ impl Core {
             // Nothing else to run: I/O and timers get a look, then the yielded tasks run
             // again, behind whatever the driver woke.
             self.park_driver(Some(Duration::ZERO));
-            let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
-            self.queue.borrow_mut().extend(deferred);
+            // Drained, not taken: the list keeps its capacity for the next pass.
+            self.queue
+                .borrow_mut()
+                .extend(self.deferred.borrow_mut().drain(..));
         }
         let mut queue = self.queue.borrow_mut();
         if tick % GLOBAL_INTERVAL == 0 || queue.is_empty() {

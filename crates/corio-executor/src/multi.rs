@@ -968,14 +968,15 @@ impl Core {
     #[cold]
     fn undefer(&self) {
         self.poll_driver(Driving::Batch);
-        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
         let queue = &self.remote().queue;
         let mut private = self.private.borrow_mut();
         while let Ok(woken) = queue.pop() {
             private.push_back(woken);
         }
         self.older_stealable.set(0);
-        private.extend(deferred);
+        // Drained, not taken: the list keeps its capacity for the next pass (taking it left an
+        // empty Vec that grew again, a reallocation every few yields).
+        private.extend(self.deferred.borrow_mut().drain(..));
         let len = private.len();
         drop(private);
         if len > 1 && self.shared.idle.wants_work() {
