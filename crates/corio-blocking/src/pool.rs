@@ -336,7 +336,14 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.shared.shutdown(self.shared.config.shutdown_timeout);
+        // After an explicit `shutdown`, which already waited its time, the last handle only
+        // joins the threads that are done: it does not wait a second time.
+        let timeout = if self.shared.closed.load(Ordering::SeqCst) {
+            Duration::ZERO
+        } else {
+            self.shared.config.shutdown_timeout
+        };
+        self.shared.shutdown(timeout);
     }
 }
 

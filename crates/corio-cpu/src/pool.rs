@@ -626,7 +626,14 @@ struct Owner {
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.shared.shutdown(self.shared.config.shutdown_timeout);
+        // After an explicit `shutdown`, which already waited its time, the last owner does not
+        // wait a second time.
+        let timeout = if self.shared.lock().shutdown {
+            Duration::ZERO
+        } else {
+            self.shared.config.shutdown_timeout
+        };
+        self.shared.shutdown(timeout);
     }
 }
 

@@ -466,15 +466,24 @@ pub struct Runtime {
     stack: Option<Arc<StackHandle>>,
 }
 
-/// How long dropping a runtime waits for blocking jobs that are still running.
+/// How long dropping a runtime waits for blocking and CPU jobs that are still running, both
+/// pools together.
 const BLOCKING_SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// Shuts both pools down within one [`BLOCKING_SHUTDOWN`]: the blocking pool gets what is left
+/// of it after the CPU pool's wait (its jobs ran meanwhile). A job still running then is left
+/// to finish on its detached thread; the pools' own drops do not wait again.
+fn shut_pools_down(cpu: &CpuPool, pool: &Pool) {
+    let deadline = std::time::Instant::now() + BLOCKING_SHUTDOWN;
+    cpu.shutdown(BLOCKING_SHUTDOWN);
+    pool.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
+}
 
 impl Drop for Runtime {
     fn drop(&mut self) {
         // Tasks first (their destructors may still use the pool), then the pool's threads.
         drop(self.inner.take());
-        self.cpu.shutdown(BLOCKING_SHUTDOWN);
-        self.pool.shutdown(BLOCKING_SHUTDOWN);
+        shut_pools_down(&self.cpu, &self.pool);
     }
 }
 
@@ -744,8 +753,7 @@ pub struct LocalRuntime {
 impl Drop for LocalRuntime {
     fn drop(&mut self) {
         drop(self.inner.take());
-        self.cpu.shutdown(BLOCKING_SHUTDOWN);
-        self.pool.shutdown(BLOCKING_SHUTDOWN);
+        shut_pools_down(&self.cpu, &self.pool);
     }
 }
 
@@ -872,7 +880,8 @@ impl LocalRuntime {
 
 /// Runs `future` on a new multi-threaded runtime (one worker per core) and returns its output,
 /// like `asyncio.run`. When it returns, every task left has been cancelled and dropped, and every
-/// thread has stopped.
+/// thread has stopped, except that of a blocking or CPU job still running after a wait of 1 s
+/// (both pools together): that thread is detached and ends when its job does.
 ///
 /// # Panics
 ///

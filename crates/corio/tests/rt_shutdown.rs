@@ -2,7 +2,8 @@
 
 mod support;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use support::{DropCounter, thread_names, wait_until};
 
@@ -163,4 +164,59 @@ fn a_destructor_that_blocks_on_a_timer_runs_during_shutdown() {
             });
         assert_eq!(got, expected);
     }
+}
+
+/// Dropping a runtime waits at most 1 s for jobs still running on its blocking and CPU pools,
+/// both together (probe R: each pool waited twice, once in the runtime's drop and again when its
+/// last handle went, and the two pools one after the other: 4 s with both stuck).
+fn drop_waits_one_bounded_time_for_stuck_pool_jobs(local: bool) {
+    use std::sync::mpsc;
+    let (release, stuck) = mpsc::channel::<()>();
+    let stuck = Arc::new(std::sync::Mutex::new(stuck));
+    let (started_tx, started) = mpsc::channel::<()>();
+    let job = {
+        let stuck = stuck.clone();
+        move || {
+            started_tx.send(()).unwrap();
+            let _ = stuck.lock().unwrap().recv_timeout(Duration::from_secs(30));
+        }
+    };
+    let cpu_job = job.clone();
+    let submit = async move {
+        drop(corio::to_thread(job)); // queued at once; it runs anyway
+        corio::spawn_cpu(cpu_job).detach();
+    };
+    let dropped_in = if local {
+        let rt = corio::LocalRuntime::new().unwrap();
+        rt.block_on(submit);
+        started.recv().unwrap();
+        started.recv().unwrap();
+        let t0 = Instant::now();
+        drop(rt);
+        t0.elapsed()
+    } else {
+        let rt = corio::Runtime::new().unwrap();
+        rt.block_on(submit);
+        started.recv().unwrap();
+        started.recv().unwrap();
+        let t0 = Instant::now();
+        drop(rt);
+        t0.elapsed()
+    };
+    drop(release);
+    // The bound is 1 s; anything under 3 s is the one wait (the old code took 4 s).
+    assert!(
+        dropped_in < Duration::from_secs(3),
+        "dropping the runtime took {dropped_in:?} with one stuck job in each pool"
+    );
+}
+
+#[test]
+fn dropping_a_runtime_waits_one_bounded_time_for_stuck_pool_jobs() {
+    drop_waits_one_bounded_time_for_stuck_pool_jobs(false);
+}
+
+#[test]
+fn dropping_a_local_runtime_waits_one_bounded_time_for_stuck_pool_jobs() {
+    drop_waits_one_bounded_time_for_stuck_pool_jobs(true);
 }
