@@ -383,7 +383,10 @@ pub use corio_blocking::Unblock;
 /// the caller's runtime. To start a task on the caller's runtime from the closure, take its
 /// [`Handle`] before: `let rt = corio::Handle::current();`, then `rt.spawn(..)` inside. Everything else
 /// is [`corio_blocking::unblock`]'s: the job is queued at once, even before the future is
-/// polled; if the future is dropped, the closure still runs (a thread cannot be interrupted)
+/// polled, on the pool of the runtime this is *called* on (outside any runtime, a global pool:
+/// `rt.block_on(corio::to_thread(f))` calls it before `block_on` enters `rt`, so write
+/// `rt.block_on(async { corio::to_thread(f).await })` to use `rt`'s pool and its limits); if
+/// the future is dropped, the closure still runs (a thread cannot be interrupted)
 /// and its result is dropped on the pool thread; a panic in it resumes in whoever awaits. A
 /// panic nobody can see any more (the future was dropped), of the closure or of the destructor
 /// of the value it returns, goes to the report hook of the runtime this was called on, named
@@ -428,7 +431,7 @@ where
 /// # Examples
 ///
 /// ```
-/// let n = corio::run(corio::unblock(|| 6 * 7));
+/// let n = corio::run(async { corio::unblock(|| 6 * 7).await });
 /// assert_eq!(n, 42);
 /// ```
 #[track_caller]
@@ -472,7 +475,10 @@ pub mod cpu {
 ///   `Task` (if nobody does, it is reported through the runtime's report hook).
 /// - Dropping the runtime drops the jobs of its pool that have not started (an awaiter sees
 ///   them as shut down) and lets the running ones finish.
-/// - Outside any runtime, the job goes to a global CPU pool, so it works from any thread.
+/// - Outside any runtime, the job goes to a global CPU pool, so it works from any thread. The
+///   pool is the one of the runtime this is *called* on: `rt.block_on(corio::spawn_cpu(f))`
+///   calls it before `block_on` enters `rt`, so the job runs on the global pool; write
+///   `rt.block_on(async { corio::spawn_cpu(f).await })` to use `rt`'s.
 ///
 /// The pool's counters are in [`RuntimeMetrics`] (`cpu_queued`, `cpu_running`,
 /// `cpu_completed`); in debug mode the job shows up in [`dump`] as a task named `spawn_cpu` until

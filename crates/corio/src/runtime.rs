@@ -134,9 +134,11 @@ impl Builder {
     ///
     /// ```
     /// let rt = corio::Builder::new().blocking_threads(1).build_local()?;
-    /// let sum = rt.block_on(corio::to_thread(|| (1..=10u32).sum::<u32>()));
+    /// // Called inside the runtime, so the job goes to its pool (called as the argument of
+    /// // `block_on`, before the runtime is entered, it would go to the global pool).
+    /// let sum = rt.block_on(async { corio::to_thread(|| (1..=10u32).sum::<u32>()).await });
     /// assert_eq!(sum, 55);
-    /// assert!(rt.metrics().blocking_threads_alive <= 1);
+    /// assert_eq!(rt.metrics().blocking_threads_alive, 1);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn blocking_threads(mut self, n: usize) -> Builder {
@@ -171,7 +173,7 @@ impl Builder {
     /// use std::time::{Duration, Instant};
     ///
     /// let rt = corio::Builder::new().blocking_keep_alive(Duration::from_millis(1)).build_local()?;
-    /// rt.block_on(corio::to_thread(|| ()));
+    /// rt.block_on(async { corio::to_thread(|| ()).await }); // on `rt`'s pool
     /// // The idle thread exits about 1 ms after its job.
     /// let deadline = Instant::now() + Duration::from_secs(10);
     /// while rt.metrics().blocking_threads_alive > 0 && Instant::now() < deadline {
