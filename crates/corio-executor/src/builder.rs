@@ -116,7 +116,8 @@ impl Builder {
     }
 
     /// The slow-poll threshold of debug mode (default 100 ms, or `CORIO_SLOW_POLL_MS`): a single
-    /// poll longer than this is reported as a task blocking its thread.
+    /// poll longer than this is reported as a task blocking its thread. Zero is taken as 1 ms
+    /// (a threshold of zero would report every poll).
     ///
     /// # Examples
     ///
@@ -136,7 +137,11 @@ impl Builder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
-        self.slow_poll = threshold;
+        self.slow_poll = if threshold.is_zero() {
+            Duration::from_millis(1)
+        } else {
+            threshold
+        };
         self
     }
 
@@ -493,26 +498,75 @@ pub const DEBUG_ENV: &str = "CORIO_DEBUG";
 /// ```
 pub const SLOW_POLL_ENV: &str = "CORIO_SLOW_POLL_MS";
 
+/// A boolean environment variable: unset is off; a value neither on nor off is off, said once on
+/// stderr (as a bad value of the other variables is).
 fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on"
-        )
+    let Ok(v) = std::env::var(name) else {
+        return false;
+    };
+    parse_flag(&v).unwrap_or_else(|| {
+        eprintln!(
+            "corio: ignoring {name}={v:?}: expected 1, true, yes or on (or 0, false, no, off)"
+        );
+        false
     })
+}
+
+fn parse_flag(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
 }
 
 fn env_millis(name: &str) -> Option<Duration> {
     let v = std::env::var(name).ok()?;
+    let parsed = parse_threshold_ms(&v);
+    if let Err(why) = &parsed {
+        eprintln!("corio: ignoring {name}={v:?}: {why}");
+    }
+    parsed.ok()
+}
+
+/// A slow-poll threshold in whole milliseconds, at least 1 (0 would report every poll).
+fn parse_threshold_ms(v: &str) -> Result<Duration, &'static str> {
     match v.trim().parse::<u64>() {
-        Ok(ms) => Some(Duration::from_millis(ms)),
-        Err(_) => {
-            eprintln!("corio: ignoring {name}={v:?}: not a whole number of milliseconds");
-            None
-        }
+        Ok(0) => Err("a threshold of 0 would report every poll; the least is 1"),
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) => Err("not a whole number of milliseconds"),
     }
 }
 
 pub(crate) fn default_workers() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_on_off_or_rejected() {
+        // Probe R: `CORIO_DEBUG=2` or `=enable` left debug mode off without a word.
+        for on in ["1", "true", "YES", " on "] {
+            assert_eq!(parse_flag(on), Some(true), "{on:?}");
+        }
+        for off in ["0", "false", "No", "off", ""] {
+            assert_eq!(parse_flag(off), Some(false), "{off:?}");
+        }
+        for bad in ["2", "enable", "y"] {
+            assert_eq!(parse_flag(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_zero_slow_poll_threshold_is_refused() {
+        // Probe R: `CORIO_SLOW_POLL_MS=0` reported every poll as blocking its thread.
+        assert!(parse_threshold_ms("0").is_err());
+        assert!(parse_threshold_ms("x").is_err());
+        assert_eq!(parse_threshold_ms(" 20 "), Ok(Duration::from_millis(20)));
+        let b = Builder::new().slow_poll_threshold(Duration::ZERO);
+        assert_eq!(b.slow_poll, Duration::from_millis(1));
+    }
 }

@@ -687,7 +687,8 @@ pub struct RuntimeMetrics {
     pub pending_timers: usize,
     /// CPU-pool threads alive (they start on demand, up to `cpu_threads`).
     pub cpu_threads_alive: usize,
-    /// CPU jobs ([`spawn_cpu`](crate::spawn_cpu)) queued, not started.
+    /// CPU jobs ([`spawn_cpu`](crate::spawn_cpu)) waiting to start: in the pool's queue, or in
+    /// its line while the queue is full.
     pub cpu_queued: usize,
     /// CPU jobs running now.
     pub cpu_running: usize,
@@ -722,7 +723,7 @@ impl RuntimeMetrics {
             io_backend: stack.map_or("", |s| s.reactor.backend()),
             pending_timers: stack.map_or(0, |s| s.timer.pending()),
             cpu_threads_alive: c.threads_alive,
-            cpu_queued: c.queued,
+            cpu_queued: c.queued + c.waiting_submitters,
             cpu_running: c.running,
             cpu_completed: c.completed,
         }

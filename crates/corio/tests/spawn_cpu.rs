@@ -540,3 +540,33 @@ fn a_timeout_mid_job_returns_at_once_and_the_job_finishes_alone() {
         assert_eq!(CpuPool::current().metrics().cancelled, 0);
     });
 }
+
+#[test]
+fn cpu_queued_counts_the_jobs_in_line_behind_a_full_queue() {
+    // Probe R: with one thread busy and 1,000 jobs submitted, `cpu_queued` read 256 (the
+    // queue's capacity); the other jobs, in the pool's line, were counted nowhere in
+    // `RuntimeMetrics`.
+    let rt = Runtime::builder().cpu_threads(1).build().unwrap();
+    let latch = Latch::default();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let tasks = rt.block_on(async {
+        let gate = latch.clone();
+        let first = spawn_cpu(move || {
+            started_tx.send(()).unwrap();
+            gate.wait();
+        });
+        let rest: Vec<_> = (0..1000).map(|i| spawn_cpu(move || i)).collect();
+        (first, rest)
+    });
+    started.recv().unwrap();
+    assert_eq!(rt.metrics().cpu_queued, 1000);
+    latch.open();
+    let (first, rest) = tasks;
+    rt.block_on(async move {
+        first.await;
+        for (i, task) in rest.into_iter().enumerate() {
+            assert_eq!(task.await, i);
+        }
+    });
+    assert_eq!(rt.metrics().cpu_queued, 0);
+}
