@@ -95,6 +95,14 @@ use proc_macro::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, Tok
 /// async fn main() {}
 /// ```
 ///
+/// A suffix must fit its type, as in any Rust literal:
+///
+/// ```compile_fail
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::main(worker_threads = 300u8)]
+/// async fn main() {}
+/// ```
+///
 /// ```compile_fail
 /// # include!("../doc/facade_stand_in.rs");
 /// #[corio::main(local, worker_threads = 2)]
@@ -161,10 +169,30 @@ enum Kind {
 }
 
 fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
+    let is_main = kind == Kind::Main && names_fn_main(&item);
     match try_expand(args, item, kind) {
         Ok(ts) => ts,
-        Err((msg, span)) => compile_error(&msg, span),
+        Err((msg, span)) => {
+            let mut ts = compile_error(&msg, span);
+            if is_main {
+                // A stand-in `main`, so that the error above is the only one (without it rustc
+                // adds "`main` function not found").
+                ts.extend(parse("fn main() {}"));
+            }
+            ts
+        }
     }
+}
+
+/// Whether the item is a function named `main`.
+fn names_fn_main(item: &TokenStream) -> bool {
+    let tokens: Vec<TokenTree> = item.clone().into_iter().collect();
+    tokens.windows(2).any(|pair| {
+        matches!(
+            pair,
+            [TokenTree::Ident(f), TokenTree::Ident(name)] if f.to_string() == "fn" && name.to_string() == "main"
+        )
+    })
 }
 
 type Error = (String, Span);
@@ -317,6 +345,22 @@ fn parse_args(args: TokenStream, kind: Kind) -> Result<Config, Error> {
                     name.span(),
                 )
             })?;
+            // A suffix must fit what it names, as rustc requires of a literal (`300u8` is not
+            // a `u8`).
+            let max = match suffix {
+                "u8" => u64::from(u8::MAX),
+                "u16" => u64::from(u16::MAX),
+                "u32" => u64::from(u32::MAX),
+                "i32" => i32::MAX as u64,
+                "i64" => i64::MAX as u64,
+                _ => u64::MAX,
+            };
+            if n > max {
+                return Err((
+                    format!("`{key} = {v}` does not fit in a `{suffix}`"),
+                    name.span(),
+                ));
+            }
             Ok(n)
         };
         if !seen.insert(key.clone()) {
