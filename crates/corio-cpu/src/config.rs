@@ -52,9 +52,11 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub(crate) const DEFAULT_THREAD_NAME: &str = "corio-cpu";
 
-/// One thread per core, as `std::thread::available_parallelism` reports (1 if it cannot tell).
+/// One thread per core, as `std::thread::available_parallelism` reports (1 if it cannot tell),
+/// read once per process (on Linux each call reads the cgroup files again).
 pub(crate) fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The thread count when the builder does not set one: [`THREADS_ENV`], else one per core.

@@ -539,7 +539,21 @@ fn parse_threshold_ms(v: &str) -> Result<Duration, &'static str> {
 }
 
 pub(crate) fn default_workers() -> usize {
-    thread::available_parallelism().map_or(1, |n| n.get())
+    available_cores()
+}
+
+/// The number of cores this process may use, as `std::thread::available_parallelism` reports
+/// (1 if it cannot tell), read once per process: on Linux each call reads the cgroup files
+/// again, which made building a runtime several times slower than running a task on it.
+///
+/// # Examples
+///
+/// ```
+/// assert!(corio_executor::available_cores() >= 1);
+/// ```
+pub fn available_cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 #[cfg(all(test, not(loom)))]

@@ -74,7 +74,7 @@ mod runtime;
 mod debug;
 mod report;
 
-pub use builder::{Builder, DEBUG_ENV, MAX_WORKER_THREADS, SLOW_POLL_ENV};
+pub use builder::{Builder, DEBUG_ENV, MAX_WORKER_THREADS, SLOW_POLL_ENV, available_cores};
 pub use debug::{DEFAULT_SLOW_POLL, Dump, TaskSnapshot, TaskState};
 pub use handle::{EnterGuard, ExecutorMetrics, Handle};
 pub use local::{pool_job, spawn_local};

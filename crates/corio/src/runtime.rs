@@ -3,7 +3,6 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::thread;
 use std::time::Duration;
 
 use corio_blocking::Pool;
@@ -406,7 +405,7 @@ impl Builder {
             1
         } else {
             self.workers
-                .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
+                .unwrap_or_else(corio_executor::available_cores)
                 .saturating_add(1)
         };
         let (exec, pool, cpu, stack) = self.parts(shards);
