@@ -539,3 +539,77 @@ fn watch_close_races_with_changed() {
         closer.join().unwrap();
     });
 }
+
+/// A value that counts its drops, to check that a oneshot drops a value exactly once.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn oneshot_send_races_the_receivers_poll() {
+    // The lock-free oneshot (`oneshot.rs`, invariants 1 and 4): the receiver registers its
+    // waker while the sender sends on another thread; the value arrives.
+    model(|| {
+        let (tx, rx) = corio_sync::oneshot::channel();
+        let sender = thread::spawn(move || tx.send(7).unwrap());
+        assert_eq!(block_on(rx), Ok(7));
+        sender.join().unwrap();
+    });
+}
+
+#[test]
+fn oneshot_receiver_changes_its_waker_while_the_value_comes() {
+    // Invariant 4: a second poll with another waker replaces the stored one while the sender
+    // may be waking it.
+    model(|| {
+        let (tx, mut rx) = corio_sync::oneshot::channel();
+        let first = block_on(PollOnce(&mut rx));
+        let sender = thread::spawn(move || tx.send(3).unwrap());
+        let got = match first {
+            Poll::Ready(got) => got,
+            Poll::Pending => block_on(&mut rx),
+        };
+        assert_eq!(got, Ok(3));
+        sender.join().unwrap();
+    });
+}
+
+#[test]
+fn oneshot_send_races_the_receivers_drop_and_the_value_is_dropped_once() {
+    // Invariant 3: exactly one side drops the value (the receiver's drop, or the sender gets it
+    // back and drops it here).
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = corio_sync::oneshot::channel();
+        let receiver = thread::spawn(move || drop(rx));
+        let sent = tx.send(Counted(drops.clone()));
+        receiver.join().unwrap();
+        drop(sent);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn oneshot_sender_drop_fails_a_waiting_receiver() {
+    model(|| {
+        let (tx, rx) = corio_sync::oneshot::channel::<u8>();
+        let sender = thread::spawn(move || drop(tx));
+        assert_eq!(block_on(rx), Err(corio_sync::oneshot::RecvError));
+        sender.join().unwrap();
+    });
+}
+
+#[test]
+fn oneshot_closed_wakes_when_the_receiver_leaves() {
+    model(|| {
+        let (mut tx, rx) = corio_sync::oneshot::channel::<u8>();
+        let receiver = thread::spawn(move || drop(rx));
+        block_on(tx.closed());
+        assert!(tx.is_closed());
+        receiver.join().unwrap();
+    });
+}
