@@ -498,8 +498,8 @@ pub const DEBUG_ENV: &str = "CORIO_DEBUG";
 /// ```
 pub const SLOW_POLL_ENV: &str = "CORIO_SLOW_POLL_MS";
 
-/// A boolean environment variable: unset is off; a value neither on nor off is off, said once on
-/// stderr (as a bad value of the other variables is).
+/// A boolean environment variable: unset is off; a value neither on nor off is off, and said so on
+/// stderr at each runtime built (as a bad value of the other variables is).
 fn env_flag(name: &str) -> bool {
     let Ok(v) = std::env::var(name) else {
         return false;

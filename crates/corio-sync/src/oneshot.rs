@@ -21,7 +21,6 @@
 //! # });
 //! ```
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -29,7 +28,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::coop;
-use crate::loom_shim::{AtomicUsize, Ordering};
+use crate::loom_shim::{AtomicUsize, Ordering, UnsafeCell};
 
 /// Creates a one-shot channel.
 ///
@@ -113,18 +112,21 @@ impl<T> Shared<T> {
     #[allow(unsafe_code)]
     fn take_value(&self) -> Option<T> {
         // SAFETY: the caller owns `value` by invariants 1 and 3; nobody else touches it now.
-        unsafe { (*self.value.get()).take() }
+        self.value.with_mut(|value| unsafe { (*value).take() })
     }
 
     /// Wakes the waker in `cell` by reference; the caller saw its `*_TASK_SET` bit set when it
     /// set `COMPLETE` or `CLOSED`, so its owner no longer writes it (invariant 4).
     #[allow(unsafe_code)]
     fn wake_stored(&self, cell: &UnsafeCell<Option<Waker>>) {
-        // SAFETY: invariant 4: the owner writes the cell only while the bit is clear, and after
-        // our `COMPLETE`/`CLOSED` it leaves it alone; concurrent reads (`will_wake`) are fine.
-        if let Some(waker) = unsafe { &*cell.get() } {
-            waker.wake_by_ref();
-        }
+        cell.with(|waker| {
+            // SAFETY: invariant 4: the owner writes the cell only while the bit is clear, and
+            // after our `COMPLETE`/`CLOSED` it leaves it alone; concurrent reads (`will_wake`)
+            // are fine.
+            if let Some(waker) = unsafe { &*waker } {
+                waker.wake_by_ref();
+            }
+        });
     }
 
     /// The owner's side of invariant 4: registers `cx`'s waker in `cell` under `bit`, unless
@@ -143,10 +145,12 @@ impl<T> Shared<T> {
             return true;
         }
         if state & bit != 0 {
-            // SAFETY: a shared read; the other side only reads the cell too (invariant 4).
-            let same = unsafe { &*cell.get() }
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()));
+            let same = cell.with(|stored| {
+                // SAFETY: a shared read; the other side only reads the cell too (invariant 4).
+                unsafe { &*stored }
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+            });
             if same {
                 return false;
             }
@@ -157,9 +161,11 @@ impl<T> Shared<T> {
                 return true;
             }
         }
-        // SAFETY: the bit is clear, so the other side does not read the cell (invariant 4), and
-        // only this side writes it.
-        unsafe { *cell.get() = Some(cx.waker().clone()) };
+        cell.with_mut(|stored| {
+            // SAFETY: the bit is clear, so the other side does not read the cell (invariant 4),
+            // and only this side writes it.
+            unsafe { *stored = Some(cx.waker().clone()) }
+        });
         let prev = self.state.fetch_or(bit, Ordering::AcqRel);
         prev & done != 0
     }
@@ -257,8 +263,10 @@ impl<T> Sender<T> {
         if shared.state.load(Ordering::Acquire) & CLOSED != 0 {
             return Err(value);
         }
-        // SAFETY: `COMPLETE` is not set yet, so the sender alone owns `value` (invariant 1).
-        unsafe { *shared.value.get() = Some(value) };
+        shared.value.with_mut(|slot| {
+            // SAFETY: `COMPLETE` is not set yet, so the sender alone owns `value` (invariant 1).
+            unsafe { *slot = Some(value) }
+        });
         let prev = shared.state.fetch_or(COMPLETE, Ordering::AcqRel);
         if prev & CLOSED != 0 {
             // The receiver left meanwhile and did not touch the value (invariant 3).

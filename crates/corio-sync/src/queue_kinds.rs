@@ -352,6 +352,9 @@ macro_rules! queue_api {
 ///   producer that keeps putting) stores its item only in a slot beyond those claimed, and
 ///   otherwise waits in line behind them, so no producer starves (as in tokio's bounded channel,
 ///   a producer that runs may still fill the slots nobody claims). `try_put` takes any free slot.
+///   So a woken `put` future that is kept but not polled (the losing arm of a `select` held
+///   pinned, say) holds its slot until it is polled or dropped: drop such a future, or a later
+///   `put` may wait for it, as with tokio's reserved permits.
 ///   One exception, on a rendezvous queue only: a `get` that a `put` handed its item to, and that
 ///   is dropped before it returns the item, passes the item on to the next get; items put after
 ///   it may have come out already (the put completed at the hand-over, so the item cannot go

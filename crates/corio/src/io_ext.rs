@@ -51,7 +51,7 @@ pub trait AsyncReadExt: AsyncRead {
     /// # Errors
     ///
     /// `InvalidData` if what was read is not UTF-8; `buf` is then unchanged. Any error of the
-    /// reader.
+    /// reader: `buf` then holds what was read before it, if that is UTF-8 (as with std).
     ///
     /// # Cancel safety
     ///
@@ -160,7 +160,8 @@ pub trait AsyncBufReadExt: AsyncBufRead {
     ///
     /// # Errors
     ///
-    /// `InvalidData` if the line is not UTF-8; `buf` is then unchanged. Any error of the reader.
+    /// `InvalidData` if the line is not UTF-8; `buf` is then unchanged. Any error of the reader:
+    /// `buf` then holds the part of the line read before it, if that is UTF-8 (as with std).
     ///
     /// # Cancel safety
     ///
@@ -227,6 +228,14 @@ fn append_utf8(buf: &mut String, bytes: Vec<u8>, what: &str) -> io::Result<usize
     }
 }
 
+/// On a reader's error, keeps what was read if it is UTF-8, as std does ("`buf` may contain some
+/// bytes already read in the event that all data read so far was valid UTF-8").
+fn keep_valid(buf: &mut String, bytes: Vec<u8>) {
+    if let Ok(text) = String::from_utf8(bytes) {
+        buf.push_str(&text);
+    }
+}
+
 /// The future of [`AsyncReadExt::read_to_string`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
@@ -259,6 +268,7 @@ impl<R: AsyncRead + Unpin + ?Sized> Future for ReadToStringFuture<'_, R> {
                 }
                 Poll::Ready(Err(e)) => {
                     this.bytes.truncate(filled);
+                    keep_valid(this.buf, std::mem::take(&mut this.bytes));
                     return Poll::Ready(Err(e));
                 }
                 Poll::Pending => {
@@ -294,7 +304,10 @@ impl<R: AsyncBufRead + Unpin + ?Sized> Future for ReadLineFuture<'_, R> {
             let available = match ready!(Pin::new(&mut *this.reader).poll_fill_buf(cx)) {
                 Ok(available) => available,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Poll::Ready(Err(e)),
+                Err(e) => {
+                    keep_valid(this.buf, std::mem::take(&mut this.bytes));
+                    return Poll::Ready(Err(e));
+                }
             };
             let (used, done) = match available.iter().position(|&b| b == b'\n') {
                 Some(i) => (i + 1, true),

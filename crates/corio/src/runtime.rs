@@ -471,14 +471,21 @@ pub struct Runtime {
 /// pools together.
 const BLOCKING_SHUTDOWN: Duration = Duration::from_secs(1);
 
-/// Shuts both pools down within one [`BLOCKING_SHUTDOWN`]: the blocking pool gets what is left
-/// of it after the CPU pool's wait (its jobs ran meanwhile). A job still running then is left
-/// to finish on its detached thread; the pools' own drops do not wait again.
+/// Shuts both pools down within about one [`BLOCKING_SHUTDOWN`]: the blocking pool gets what is
+/// left of it after the CPU pool's wait (its jobs ran meanwhile), and at least
+/// [`EXIT_GRACE`], for its idle threads to exit. A job still running then is left to finish on
+/// its detached thread; the pools' own drops do not wait again.
 fn shut_pools_down(cpu: &CpuPool, pool: &Pool) {
     let deadline = std::time::Instant::now() + BLOCKING_SHUTDOWN;
     cpu.shutdown(BLOCKING_SHUTDOWN);
-    pool.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    pool.shutdown(left.max(EXIT_GRACE));
 }
+
+/// The least time the blocking pool's shutdown waits, even after a CPU job used up
+/// [`BLOCKING_SHUTDOWN`]: enough for idle threads, told to exit, to do so (with none, they were
+/// detached instead, and still running when `run` returned; review).
+const EXIT_GRACE: Duration = Duration::from_millis(100);
 
 impl Drop for Runtime {
     fn drop(&mut self) {
@@ -882,8 +889,8 @@ impl LocalRuntime {
 
 /// Runs `future` on a new multi-threaded runtime (one worker per core) and returns its output,
 /// like `asyncio.run`. When it returns, every task left has been cancelled and dropped, and every
-/// thread has stopped, except that of a blocking or CPU job still running after a wait of 1 s
-/// (both pools together): that thread is detached and ends when its job does.
+/// thread has stopped, except that of a blocking or CPU job still running after a wait of about
+/// 1 s (both pools together): that thread is detached and ends when its job does.
 ///
 /// # Panics
 ///

@@ -269,3 +269,50 @@ fn read_to_string_of_a_large_stream_and_read_line_of_a_line_longer_than_the_buff
     })
     .unwrap();
 }
+
+/// A reader that gives its chunks, then fails.
+struct FailsAfter(Vec<&'static [u8]>);
+
+impl AsyncRead for FailsAfter {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.0.is_empty() {
+            return std::task::Poll::Ready(Err(std::io::Error::other("link down")));
+        }
+        let chunk = self.0.remove(0);
+        buf[..chunk.len()].copy_from_slice(chunk);
+        std::task::Poll::Ready(Ok(chunk.len()))
+    }
+}
+
+#[test]
+fn a_reader_error_keeps_what_was_read_when_it_is_utf8() {
+    // As std's: after an I/O error `buf` holds what was read before it, if that is UTF-8
+    // (review: the first version dropped it).
+    corio::block_on(async {
+        let mut text = String::from(">");
+        let err = FailsAfter(vec![b"ab", b"c"])
+            .read_to_string(&mut text)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "link down");
+        assert_eq!(text, ">abc");
+
+        let mut line = String::new();
+        let mut reader = BufReader::new(FailsAfter(vec![b"par", b"tial"]));
+        assert!(reader.read_line(&mut line).await.is_err());
+        assert_eq!(line, "partial");
+
+        let mut text = String::new();
+        assert!(
+            FailsAfter(vec![b"\xff"])
+                .read_to_string(&mut text)
+                .await
+                .is_err()
+        );
+        assert_eq!(text, "", "bytes that are not UTF-8 are not kept");
+    });
+}
