@@ -1115,6 +1115,16 @@ fn why_above_goal(workload: Workload) -> &'static str {
              workers: 200 ms instead of 350-400); here that costs about 12% (interleaved A/B \
              at 2 workers: 590 -> 657 ns per task, and spawn_many 154 -> 180 ns)."
         }
+        Workload::RequestReply => {
+            "At 1 worker the lock-free oneshot brought this row to tokio's level (with the \
+             lock-based one it was 1.3-1.7x tokio in a probe's harness: four lock round trips \
+             per request). At 2 workers the replies wake the clients on the server's worker, \
+             whose queue then shares half of them with the other worker, so the server and the \
+             clients keep changing workers: perf puts 13% of the run in the eventfd writes that \
+             unpark the other worker and 14% in the kernel's task switch, and the unbounded \
+             Queue's lock moves between the cores (tokio's unbounded mpsc is lock-free). Not \
+             fixed: it needs a less eager sharing policy, measured against every row."
+        }
         _ => "Not investigated yet.",
     }
 }

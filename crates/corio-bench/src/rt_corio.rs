@@ -110,6 +110,7 @@ async fn root(workload: Workload, s: Sizes) -> Outcome {
         Workload::TlsEcho => tls_echo(s.tls_conns, s.tls_trips).await,
         Workload::CpuFanout => cpu_fanout(s).await,
         Workload::RetryStorm => retry_storm(s.retries).await,
+        Workload::RequestReply => request_reply(s.rr_clients, s.rr_requests).await,
     }
 }
 
@@ -699,6 +700,51 @@ async fn cpu_fanout(s: Sizes) -> Outcome {
         ok += u64::from(job.await == want);
     }
     Outcome::since(start, ok)
+}
+
+async fn request_reply(clients: usize, requests: usize) -> Outcome {
+    let start = Instant::now();
+    let queue: Queue<(u64, oneshot::Sender<u64>)> = Queue::unbounded();
+    let inbox = queue.clone();
+    let server = corio::spawn(async move {
+        let mut handled = 0u64;
+        while let Ok((x, reply)) = inbox.get().await {
+            handled += 1;
+            let _ = reply.send(x + 1);
+        }
+        handled
+    });
+    let per = requests as u64;
+    let handles: Vec<_> = (0..clients as u64)
+        .map(|c| {
+            let queue = queue.clone();
+            corio::spawn(async move {
+                let mut verified = 0u64;
+                for x in c * per..(c + 1) * per {
+                    let (tx, rx) = oneshot::channel();
+                    queue.put((x, tx)).await.expect("server gone");
+                    verified += u64::from(rx.await == Ok(x + 1));
+                }
+                verified
+            })
+        })
+        .collect();
+    let mut verified = 0;
+    for handle in handles {
+        verified += handle.await;
+    }
+    queue.close();
+    let handled = server.await;
+    request_reply_outcome(start, verified, handled)
+}
+
+/// The outcome of `request_reply`: the verified replies, if the server handled exactly those.
+pub(crate) fn request_reply_outcome(start: Instant, verified: u64, handled: u64) -> Outcome {
+    let out = Outcome::since(start, verified);
+    Outcome {
+        check: if handled == verified { out.check } else { 0 },
+        ..out
+    }
 }
 
 async fn retry_storm(n: usize) -> Outcome {

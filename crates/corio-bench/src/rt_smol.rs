@@ -178,6 +178,7 @@ async fn root<S: Spawner>(sp: S, workload: Workload, s: Sizes) -> Outcome {
         Workload::TlsEcho => tls_echo(sp, s.tls_conns, s.tls_trips).await,
         Workload::CpuFanout => cpu_fanout(s).await,
         Workload::RetryStorm => retry_storm(s.retries).await,
+        Workload::RequestReply => request_reply(sp, s.rr_clients, s.rr_requests).await,
     }
 }
 
@@ -744,6 +745,41 @@ async fn timer_sleep(delay: Duration) {
     if !delay.is_zero() {
         Timer::after(delay).await;
     }
+}
+
+async fn request_reply<S: Spawner>(sp: S, clients: usize, requests: usize) -> Outcome {
+    let start = Instant::now();
+    let (queue, inbox) = channel::unbounded::<(u64, futures_channel::oneshot::Sender<u64>)>();
+    let server = sp.spawn(async move {
+        let mut handled = 0u64;
+        while let Ok((x, reply)) = inbox.recv().await {
+            handled += 1;
+            let _ = reply.send(x + 1);
+        }
+        handled
+    });
+    let per = requests as u64;
+    let handles: Vec<_> = (0..clients as u64)
+        .map(|c| {
+            let queue = queue.clone();
+            sp.spawn(async move {
+                let mut verified = 0u64;
+                for x in c * per..(c + 1) * per {
+                    let (tx, rx) = futures_channel::oneshot::channel();
+                    queue.send((x, tx)).await.expect("server gone");
+                    verified += u64::from(rx.await == Ok(x + 1));
+                }
+                verified
+            })
+        })
+        .collect();
+    drop(queue);
+    let mut verified = 0;
+    for handle in handles {
+        verified += handle.await;
+    }
+    let handled = server.await;
+    crate::rt_corio::request_reply_outcome(start, verified, handled)
 }
 
 async fn retry_storm(n: usize) -> Outcome {

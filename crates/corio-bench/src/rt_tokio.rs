@@ -75,6 +75,7 @@ async fn root(workload: Workload, s: Sizes) -> Outcome {
         Workload::TlsEcho => tls_echo(s.tls_conns, s.tls_trips).await,
         Workload::CpuFanout => cpu_fanout(s).await,
         Workload::RetryStorm => retry_storm(s.retries).await,
+        Workload::RequestReply => request_reply(s.rr_clients, s.rr_requests).await,
     }
 }
 
@@ -654,6 +655,41 @@ async fn skip_zero_sleep(delay: Duration) {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+}
+
+async fn request_reply(clients: usize, requests: usize) -> Outcome {
+    let start = Instant::now();
+    let (queue, mut inbox) = mpsc::unbounded_channel::<(u64, oneshot::Sender<u64>)>();
+    let server = tokio::spawn(async move {
+        let mut handled = 0u64;
+        while let Some((x, reply)) = inbox.recv().await {
+            handled += 1;
+            let _ = reply.send(x + 1);
+        }
+        handled
+    });
+    let per = requests as u64;
+    let handles: Vec<_> = (0..clients as u64)
+        .map(|c| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let mut verified = 0u64;
+                for x in c * per..(c + 1) * per {
+                    let (tx, rx) = oneshot::channel();
+                    queue.send((x, tx)).expect("server gone");
+                    verified += u64::from(rx.await == Ok(x + 1));
+                }
+                verified
+            })
+        })
+        .collect();
+    drop(queue);
+    let mut verified = 0;
+    for handle in handles {
+        verified += handle.await.expect("client panicked");
+    }
+    let handled = server.await.expect("server panicked");
+    crate::rt_corio::request_reply_outcome(start, verified, handled)
 }
 
 async fn retry_storm(n: usize) -> Outcome {
