@@ -179,7 +179,7 @@ impl<T> State<T> {
     /// claims (invariant 11).
     #[inline]
     fn has_space_for_newcomer(&self) -> bool {
-        !self.bounded || self.cap - self.buf.len() > self.putters.notified_len()
+        !self.bounded || self.cap.saturating_sub(self.buf.len()) > self.putters.notified_len()
     }
 
     /// Whether a get could take an item now.
@@ -954,8 +954,9 @@ impl<T> Drop for Put<'_, T> {
         } else if st.is_rendezvous() {
             // A chosen putter left: choose the next offer if a getter still waits for one.
             st.choose_offer()
-        } else if st.has_space() {
-            // The wake-up was meant for a putter: pass it on.
+        } else if st.has_space_for_newcomer() {
+            // The wake-up was meant for a putter: pass it on, unless the free slots are all
+            // claimed by the other woken putters (invariant 11).
             st.putters.notify_head()
         } else {
             None
