@@ -416,7 +416,7 @@ impl<F: Future> Cell<F> {
     /// Ends a `Busy` stage: records what is left (an outcome, or nothing), wakes the joiner and
     /// whoever waits for the future to be gone. The future has been dropped.
     fn finish(&self, outcome: Option<Outcome<F::Output>>) {
-        let discarded = {
+        let (discarded, waiting) = {
             let mut state = self.lock();
             let (stage, discarded) = match outcome {
                 Some(outcome) if !state.cancelled => (Stage::Done(outcome), None),
@@ -425,7 +425,6 @@ impl<F: Future> Cell<F> {
             state.stage = stage;
             (discarded, state.waiting)
         };
-        let (discarded, waiting) = discarded;
         if waiting {
             self.gone.notify_all();
         }

@@ -77,6 +77,7 @@ pub trait AsyncReadExt: AsyncRead {
             reader: self,
             buf,
             bytes: Vec::new(),
+            filled: 0,
         }
     }
 
@@ -242,8 +243,9 @@ fn keep_valid(buf: &mut String, bytes: Vec<u8>) {
 pub struct ReadToStringFuture<'a, R: Unpin + ?Sized> {
     reader: &'a mut R,
     buf: &'a mut String,
-    /// What was read so far, checked as a whole at the end.
+    /// What was read so far (`..filled`), checked as a whole at the end, then zeroed room.
     bytes: Vec<u8>,
+    filled: usize,
 }
 
 impl<R: AsyncRead + Unpin + ?Sized> Future for ReadToStringFuture<'_, R> {
@@ -252,34 +254,26 @@ impl<R: AsyncRead + Unpin + ?Sized> Future for ReadToStringFuture<'_, R> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            let filled = this.bytes.len();
-            if this.bytes.capacity() - filled < 32 {
-                this.bytes.reserve(filled.max(32));
+            if this.filled == this.bytes.len() {
+                // Zeroed room to read into, once per byte: doubling, at most 64 KiB at a time.
+                let room = this.filled.clamp(32, 64 * 1024);
+                this.bytes.resize(this.filled + room, 0);
             }
-            // Read into at most 64 KiB of zeroed spare room at a time.
-            let window = (this.bytes.capacity() - filled).min(64 * 1024);
-            this.bytes.resize(filled + window, 0);
-            let read = Pin::new(&mut *this.reader).poll_read(cx, &mut this.bytes[filled..]);
-            let n = match read {
-                Poll::Ready(Ok(n)) => n,
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
-                    this.bytes.truncate(filled);
-                    continue;
+            let read = Pin::new(&mut *this.reader).poll_read(cx, &mut this.bytes[this.filled..]);
+            match read {
+                Poll::Ready(Ok(0)) => {
+                    this.bytes.truncate(this.filled);
+                    let bytes = std::mem::take(&mut this.bytes);
+                    return Poll::Ready(append_utf8(this.buf, bytes, "the stream"));
                 }
+                Poll::Ready(Ok(n)) => this.filled += n,
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(e)) => {
-                    this.bytes.truncate(filled);
+                    this.bytes.truncate(this.filled);
                     keep_valid(this.buf, std::mem::take(&mut this.bytes));
                     return Poll::Ready(Err(e));
                 }
-                Poll::Pending => {
-                    this.bytes.truncate(filled);
-                    return Poll::Pending;
-                }
-            };
-            this.bytes.truncate(filled + n);
-            if n == 0 {
-                let bytes = std::mem::take(&mut this.bytes);
-                return Poll::Ready(append_utf8(this.buf, bytes, "the stream"));
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
