@@ -243,6 +243,25 @@ pub(crate) struct Core {
     /// Deterministic mode: a second seeded stream, for [`crate::random_u64`], so that what the
     /// user's code draws never shifts the scheduler's choices.
     user_rng: Cell<Option<u64>>,
+    /// The wakers of the `block_on` calls running on this loop, outermost first: a call made
+    /// inside a task (a nested `block_on`, a sync primitive's blocking call) runs the loop
+    /// nested inside the calls before it, which cannot return before it does.
+    calls: RefCell<Vec<Arc<MainWaker>>>,
+    /// Whether the loop has said that an outer call is held up by a nested one (once).
+    held_up_reported: Cell<bool>,
+}
+
+/// How long an outer `block_on` may stay woken, unable to return behind a nested call, before
+/// the loop says so.
+const HELD_UP_REPORT: Duration = Duration::from_secs(1);
+
+/// Takes a `block_on` call off the loop's stack of calls when it returns or unwinds.
+struct CallGuard<'a>(&'a Core);
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.0.calls.borrow_mut().pop();
+    }
 }
 
 impl Core {
@@ -284,6 +303,8 @@ impl Core {
             parent: None,
             rng: Cell::new(seed.map(|s| s ^ 0x2545_F491_4F6C_DD1D)),
             user_rng: Cell::new(seed.map(|s| s ^ 0x6A09_E667_F3BC_C908)),
+            calls: RefCell::new(Vec::new()),
+            held_up_reported: Cell::new(false),
         })
     }
 
@@ -424,6 +445,9 @@ impl Core {
         // Called with task-local values in scope (a `block_on` nested in a task's or another
         // loop's poll)? The tasks run here must not see them.
         let nested = crate::task_local::any_in_scope();
+        self.calls.borrow_mut().push(main.clone());
+        let _call = CallGuard(self);
+        let mut held_up_since: Option<std::time::Instant> = None;
         loop {
             if main.woken.swap(false, Ordering::AcqRel) {
                 self.tick();
@@ -462,10 +486,47 @@ impl Core {
             if idle {
                 // Going to sleep with nothing to run: give back what a burst grew the queue to.
                 release_burst(&mut self.queue.borrow_mut());
-                self.park_driver(None);
+                if self.outer_call_woken() {
+                    let since = *held_up_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= HELD_UP_REPORT {
+                        self.report_held_up();
+                    }
+                    // Look again within the report's delay.
+                    self.park_driver(Some(HELD_UP_REPORT));
+                } else {
+                    held_up_since = None;
+                    self.park_driver(None);
+                }
             }
             self.shared.parked.store(false, Ordering::SeqCst);
         }
+    }
+
+    /// Whether a `block_on` call that this one runs nested inside was woken: it may be ready to
+    /// return, but cannot before this one does.
+    fn outer_call_woken(&self) -> bool {
+        let calls = self.calls.borrow();
+        let outer = calls.len().saturating_sub(1);
+        calls[..outer]
+            .iter()
+            .any(|call| call.woken.load(Ordering::SeqCst))
+    }
+
+    /// Says once, on stderr, that a call waits behind a nested one (a probe found two tasks'
+    /// `lock_blocking` calls deadlocked this way without a word).
+    #[cold]
+    fn report_held_up(&self) {
+        if self.held_up_reported.replace(true) {
+            return;
+        }
+        eprintln!(
+            "corio: a blocking call made inside a task on this event loop (block_on, \
+             lock_blocking, recv_blocking, ...) has been woken for {} s but cannot return: \
+             another such call, made by a task that ran inside it while it waited, has not \
+             returned, and calls on one thread return innermost first. If that one waits for \
+             the first call's task, neither ever returns. Use .await in async code",
+            HELD_UP_REPORT.as_secs()
+        );
     }
 
     /// Counts one tick (a task or main-future poll); every [`EVENT_INTERVAL`] ticks, looks at I/O

@@ -715,8 +715,11 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 ///   the same lock waited for the outer waiter, which had been handed the lock but could not
 ///   run before the nested call returned (a review found it hanging, or overflowing the stack,
 ///   with tasks contending for one mutex on 2 workers). With every worker parked this way while
-///   tasks wait, a call that waits for one of them cannot return (always, on one worker): the
-///   runtime says so on stderr, once, after a second.
+///   tasks wait, a call that waits for one of them cannot return (always, on one worker); with
+///   every worker in such a call, nothing drives timers and I/O either: in both cases the
+///   runtime says so on stderr, once, after a second. On a local loop, a call made by a task
+///   that runs inside another call returns first; an outer call woken but held up so for a
+///   second is reported too (`local::Core::block_on`).
 /// - Anywhere else (a plain thread, a thread inside a multi-threaded runtime's `block_on`): it
 ///   declines without polling, and the caller parks the thread by itself, as before.
 pub(crate) fn block_for_leaf(future: Pin<&mut dyn Future<Output = ()>>) -> bool {
@@ -771,17 +774,27 @@ fn leaf_park(shared: &Arc<multi::Shared>, mut future: Pin<&mut dyn Future<Output
         if shared.leaf_reported.load(Ordering::Relaxed) {
             continue;
         }
-        if shared.every_worker_blocked() && !shared.injector.is_empty() {
+        // Stuck: every worker is blocked and tasks wait to run, or every worker is in such a
+        // call, so that nothing drives timers and I/O either (a task holding the lock while it
+        // awaits a timer hung silently: a probe found it).
+        let leaf_blocked = shared.leaf_blocked.load(Ordering::SeqCst);
+        let all_in_leaf_calls = leaf_blocked >= shared.remotes.len();
+        if all_in_leaf_calls || (shared.every_worker_blocked() && !shared.injector.is_empty()) {
             let since = *stuck_since.get_or_insert_with(std::time::Instant::now);
             if since.elapsed() >= report_after && !shared.leaf_reported.swap(true, Ordering::SeqCst)
             {
                 eprintln!(
-                    "corio: every worker of this runtime is blocked, {} of them in a blocking \
-                     call of a sync primitive (lock_blocking, recv_blocking, ...) made inside a \
-                     task, while {} task(s) wait to run: a call that waits for one of them never \
-                     returns (on a one-worker runtime it cannot). Use .await in async code",
-                    shared.leaf_blocked.load(Ordering::SeqCst),
-                    shared.injector.len()
+                    "corio: every worker of this runtime is blocked, {leaf_blocked} of them in a \
+                     blocking call of a sync primitive (lock_blocking, recv_blocking, ...) made \
+                     inside a task, while {} task(s) wait to run{}: a call that waits for a task, \
+                     a timer or I/O never returns (on a one-worker runtime it cannot). Use .await \
+                     in async code",
+                    shared.injector.len(),
+                    if all_in_leaf_calls {
+                        " and no timer fires and no I/O is served"
+                    } else {
+                        ""
+                    }
                 );
             }
         } else {

@@ -176,41 +176,113 @@ fn contended_lock_blocking_on_two_workers_completes() {
     }
 }
 
-/// Set in the child process of `a_blocking_call_waiting_for_a_task_on_one_worker_says_so`.
-const ONE_WORKER_CHILD_ENV: &str = "CORIO_TEST_LEAF_ONE_WORKER_CHILD";
+/// Set in the child process of the tests below that expect the runtime's report.
+const CHILD_ENV: &str = "CORIO_TEST_LEAF_REPORT_CHILD";
 
-/// On one worker, a blocking call inside a task that waits for a task queued behind it cannot
-/// return: the only worker is parked in the call. It hung silently; the runtime now says so on
-/// stderr (the child process is ended by a watchdog after 5 s).
-#[test]
-fn a_blocking_call_waiting_for_a_task_on_one_worker_says_so() {
-    if std::env::var_os(ONE_WORKER_CHILD_ENV).is_some() {
+/// Runs `stuck` in a child process of this test binary (test `name`), ended by a watchdog after
+/// 5 s, and checks that the child printed the runtime's report, `report`, once.
+fn reports_stuck(name: &str, report: &str, stuck: impl FnOnce()) {
+    if std::env::var_os(CHILD_ENV).is_some() {
         std::thread::spawn(|| {
             std::thread::sleep(Duration::from_secs(5));
             std::process::exit(0);
         });
-        let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
-        rt.block_on(rt.spawn(async {
-            let (tx, rx) = corio::sync::oneshot::channel();
-            corio::spawn(async move { tx.send(1).unwrap() }).detach();
-            let _ = rx.recv_blocking();
-        }));
-        unreachable!("the only worker ran the sender while blocked");
+        stuck();
+        unreachable!("the stuck call returned");
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_blocking_call_waiting_for_a_task_on_one_worker_says_so",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ONE_WORKER_CHILD_ENV, "1")
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("every worker of this runtime is blocked"),
-        "no report of the stuck worker: {stderr}"
+    assert_eq!(stderr.matches(report).count(), 1, "not one report: {stderr}");
+}
+
+const EVERY_WORKER_BLOCKED: &str = "every worker of this runtime is blocked";
+
+/// On one worker, a blocking call inside a task that waits for a task queued behind it cannot
+/// return: the only worker is parked in the call. It hung silently; the runtime now says so on
+/// stderr.
+#[test]
+fn a_blocking_call_waiting_for_a_task_on_one_worker_says_so() {
+    reports_stuck(
+        "a_blocking_call_waiting_for_a_task_on_one_worker_says_so",
+        EVERY_WORKER_BLOCKED,
+        || {
+            let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+            rt.block_on(rt.spawn(async {
+                let (tx, rx) = corio::sync::oneshot::channel();
+                corio::spawn(async move { tx.send(1).unwrap() }).detach();
+                let _ = rx.recv_blocking();
+            }));
+        },
     );
-    assert_eq!(stderr.matches("every worker").count(), 1, "{stderr}");
+}
+
+/// Both workers blocked in `lock_blocking` while the lock's holder awaits a timer: nothing
+/// drives the timers, so the holder never runs again. No task waits in a queue, and this hung
+/// without a word (a probe found it); the runtime now says so.
+#[test]
+fn blocking_calls_on_every_worker_while_the_holder_awaits_a_timer_say_so() {
+    reports_stuck(
+        "blocking_calls_on_every_worker_while_the_holder_awaits_a_timer_say_so",
+        EVERY_WORKER_BLOCKED,
+        || {
+            let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+            rt.block_on(async {
+                let m = Arc::new(corio::sync::Mutex::new(0u32));
+                let (held_tx, held_rx) = corio::sync::oneshot::channel();
+                let holder = corio::spawn({
+                    let m = m.clone();
+                    async move {
+                        let _guard = m.lock().await;
+                        held_tx.send(()).unwrap();
+                        corio::sleep(Duration::from_millis(300)).await;
+                    }
+                });
+                held_rx.await.unwrap();
+                let blocked: Vec<_> = (0..2)
+                    .map(|_| {
+                        let m = m.clone();
+                        corio::spawn(async move { *m.lock_blocking() += 1 })
+                    })
+                    .collect();
+                holder.await;
+                for b in blocked {
+                    b.await;
+                }
+            });
+        },
+    );
+}
+
+/// On a local loop a blocking call runs the loop's other tasks while it waits, so a second
+/// task's blocking call runs nested inside the first, which cannot return before it. Here the
+/// first is handed the lock while the second waits for that lock: neither can ever return. It
+/// hung without a word (a probe found it); the loop now says so.
+#[test]
+fn nested_blocking_calls_on_a_local_loop_that_wait_for_each_other_say_so() {
+    reports_stuck(
+        "nested_blocking_calls_on_a_local_loop_that_wait_for_each_other_say_so",
+        "has been woken for 1 s but cannot return",
+        || {
+            corio::run_local(async {
+                let m = Arc::new(corio::sync::Mutex::new(0u32));
+                let guard = m.lock().await;
+                let first = corio::spawn_local({
+                    let m = m.clone();
+                    async move { *m.lock_blocking() += 1 }
+                });
+                let second = corio::spawn_local({
+                    let m = m.clone();
+                    async move { *m.lock_blocking() += 1 }
+                });
+                corio::sleep(Duration::from_millis(50)).await;
+                drop(guard);
+                first.await;
+                second.await;
+            });
+        },
+    );
 }
