@@ -75,8 +75,12 @@
 //!   keep running the loop's other tasks while they wait, so a sender queued behind the caller
 //!   on the same thread still runs; on a worker of a multi-threaded runtime, they hand the
 //!   worker's queued tasks to the other workers and park. A call that waits for a task while
-//!   every worker is parked this way (always, on one worker) cannot return: the runtime says so
-//!   on stderr. The calling task's thread is blocked either way: prefer `.await` in async code.
+//!   every worker is parked this way (always, on one worker) cannot return, nor one that waits
+//!   for a timer or I/O while every worker is in such a call (nothing drives them): the runtime
+//!   says so on stderr after a second. On a local loop a second task's call runs nested inside
+//!   the first one's and must return first: two such calls that wait for each other never
+//!   return, and the loop says so on stderr once the outer one has waited a second. The calling
+//!   task's thread is blocked either way: prefer `.await` in async code.
 //!
 //! # Semaphore
 //!
@@ -113,7 +117,11 @@
 //!   (asyncio's bpo-23812 fix), and a dropped get never loses an item: in a rendezvous queue, an
 //!   item already handed to it goes to the next waiting get, or stays in the queue for the next
 //!   one. A dropped put holds no slot, passes its wake-up on, and never delivered its item, so a
-//!   `put` cancelled by a timeout can safely be retried.
+//!   `put` cancelled by a timeout can safely be retried. A get that is *kept* but not polled is
+//!   still in line: woken, it holds the item it was woken for until it is polled or dropped. The
+//!   same goes for a [`QueueStream`] that returned `Pending`: it stays in line between polls (a
+//!   dropped `next()` future leaves it there), so drop a stream you stop polling, and in a
+//!   `select!` loop prefer `q.get()` as the arm (its future leaves the line when the arm loses).
 //! - *Close:* [`close`](Queue::close) makes waiting and later puts fail (handing the item back) and
 //!   lets gets drain the items left before they fail; `join` still waits for items taken but not
 //!   done. [`close_now`](Queue::close_now) returns the items left in get order, wakes everyone, and

@@ -16,7 +16,9 @@
 //!    woken waiter that finds nothing (somebody else was faster) goes back to the *front* of its
 //!    line. A woken waiter that is dropped before it looks passes its wake-up on to the next one in
 //!    line when there is something to take (asyncio's bpo-23812 fix). So no waiter sleeps while
-//!    what it waits for is there for it, unless another woken waiter is about to take it.
+//!    what it waits for is there for it, unless another woken waiter holds it: one about to take
+//!    it, or one kept without being polled (a pinned `Get` or `Put`, a `QueueStream` between
+//!    polls), which holds it until it is polled or dropped.
 //! 3. `unfinished` counts items put and not yet marked done; `join` completes when it reaches zero.
 //!    A joiner woken at zero completes even if new items arrive before it runs (asyncio's `join`).
 //!

@@ -28,6 +28,12 @@ use crate::queue_core::Shared;
 /// closed and empty. Several streams (and plain `get`s) on one queue share the items, each item
 /// going to exactly one of them. Cancel-safe: a dropped `next()` or stream never loses an item.
 ///
+/// A stream that returned `Pending` keeps its place in the getters' line until it is polled
+/// again or dropped, also when the `next()` future that polled it is dropped (the losing arm of
+/// a `select!`): the next item put is kept for it, and every other getter, a `get` of the same
+/// task included, waits behind it. Drop a stream you stop polling; in a `select!` loop whose
+/// other arms may win, `q.get()` as the arm leaves the line when the arm loses.
+///
 /// # Examples
 ///
 /// ```
