@@ -66,8 +66,13 @@ pub type ConnectionTask = Task<Result<(), tokio_postgres::Error>>;
 /// spawned on corio.
 ///
 /// Hosts are tried in order (`hostaddr` entries first take the place of names), each within
-/// the config's `connect_timeout` if it has one. A host that is a directory is a Unix socket
-/// directory, as with libpq.
+/// the config's `connect_timeout` if it has one: the socket's connect and the PostgreSQL
+/// startup exchange together, so that a host that accepts the connection but never answers
+/// fails over to the next one, as libpq does. A host whose server answered with an error
+/// (authentication failed, no such database) ends the attempt with that error, as with libpq.
+/// A host that is a directory is a Unix socket directory, as with libpq. Without a
+/// `connect_timeout`, a host that never answers is waited for as long as it keeps the
+/// connection open.
 ///
 /// # Examples
 ///
@@ -85,9 +90,31 @@ pub type ConnectionTask = Task<Result<(), tokio_postgres::Error>>;
 /// });
 /// ```
 pub async fn connect(config: &Config) -> Result<(Client, ConnectionTask), Error> {
-    let socket = open_socket(config).await?;
-    let (client, connection) = config.connect_raw(crate::tokio_io(socket), NoTls).await?;
-    Ok((client, corio::spawn(connection)))
+    let count = config.get_hosts().len().max(config.get_hostaddrs().len());
+    let mut last_error = Error::Io(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "no host to connect to",
+    ));
+    for i in 0..count {
+        let attempt = async {
+            let socket = open_socket(config, i).await?;
+            let (client, connection) = config.connect_raw(crate::tokio_io(socket), NoTls).await?;
+            Ok::<_, Error>((client, connection))
+        };
+        let result = match config.get_connect_timeout() {
+            Some(limit) => corio::timeout(*limit, attempt)
+                .await
+                .unwrap_or_else(|elapsed| Err(Error::Io(elapsed.into()))),
+            None => attempt.await,
+        };
+        match result {
+            Ok((client, connection)) => return Ok((client, corio::spawn(connection))),
+            // The server answered: another host would not change the answer (libpq's rule).
+            Err(Error::Postgres(e)) if e.as_db_error().is_some() => return Err(Error::Postgres(e)),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(last_error)
 }
 
 /// A pool's sizes and acquire timeout (asyncpg's `create_pool(min_size=, max_size=)` and
@@ -234,11 +261,20 @@ impl Drop for Conn {
 
 impl Pool {
     /// Creates a pool and opens `min_size` connections at once; the first failure fails the
-    /// call (and closes the connections already opened).
+    /// call (and closes the connections already opened). Opening them takes at most the
+    /// acquire timeout (then [`Error::Timeout`]), so a server that accepts connections but never
+    /// answers cannot hold the call up for ever; each host also gets the config's
+    /// `connect_timeout` (see [`connect`]).
     pub async fn connect(config: Config, options: PoolOptions) -> Result<Pool, Error> {
         let max = options.get_max_size();
         let min = options.get_min_size();
-        let conns = corio::try_join_all((0..min).map(|_| open_conn(&config))).await?;
+        let open_all = corio::try_join_all((0..min).map(|_| open_conn(&config)));
+        let conns = match options.get_acquire_timeout() {
+            Some(limit) => corio::timeout(limit, open_all)
+                .await
+                .unwrap_or(Err(Error::Timeout))?,
+            None => open_all.await?,
+        };
         let pool = Pool {
             inner: Arc::new(Inner {
                 config,
@@ -474,7 +510,7 @@ pub enum Error {
     Io(io::Error),
     /// PostgreSQL (or tokio-postgres) reported an error.
     Postgres(tokio_postgres::Error),
-    /// [`Pool::acquire`] waited longer than the acquire timeout.
+    /// [`Pool::acquire`] (or [`Pool::connect`]) waited longer than the acquire timeout.
     Timeout,
     /// The pool is closed.
     Closed,
@@ -485,7 +521,9 @@ impl fmt::Display for Error {
         match self {
             Error::Io(e) => write!(f, "could not reach the database server: {e}"),
             Error::Postgres(e) => write!(f, "postgres: {e}"),
-            Error::Timeout => f.write_str("timed out waiting for a pooled connection"),
+            Error::Timeout => {
+                f.write_str("timed out waiting for a pooled connection (the acquire timeout)")
+            }
             Error::Closed => f.write_str("the pool is closed"),
         }
     }
@@ -521,48 +559,25 @@ async fn open_conn(config: &Config) -> Result<Conn, Error> {
     })
 }
 
-/// Tries each host in turn and returns the first socket that connects.
-async fn open_socket(config: &Config) -> io::Result<Socket> {
-    let hosts = config.get_hosts();
-    let addrs = config.get_hostaddrs();
-    let ports = config.get_ports();
-    let count = hosts.len().max(addrs.len());
-    let mut last_error = io::Error::new(io::ErrorKind::InvalidInput, "no host to connect to");
-    for i in 0..count {
-        let port = match ports {
-            [] => 5432,
-            [port] => *port,
-            many => many.get(i).copied().unwrap_or(5432),
-        };
-        let (ip, host) = (addrs.get(i), hosts.get(i));
-        let attempt = async {
-            match (ip, host) {
-                (Some(ip), _) => tcp(TcpStream::connect((*ip, port)).await?),
-                (None, Some(Host::Tcp(name))) => {
-                    tcp(TcpStream::connect((name.as_str(), port)).await?)
-                }
-                #[cfg(unix)]
-                (None, Some(Host::Unix(dir))) => Ok(Socket::Unix(
-                    corio::net::UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).await?,
-                )),
-                (None, None) => Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "no host to connect to",
-                )),
-            }
-        };
-        let result = match config.get_connect_timeout() {
-            Some(limit) => corio::timeout(*limit, attempt)
-                .await
-                .unwrap_or_else(|elapsed| Err(elapsed.into())),
-            None => attempt.await,
-        };
-        match result {
-            Ok(socket) => return Ok(socket),
-            Err(e) => last_error = e,
-        }
+/// Connects a socket to host `i` of `config`.
+async fn open_socket(config: &Config, i: usize) -> io::Result<Socket> {
+    let port = match config.get_ports() {
+        [] => 5432,
+        [port] => *port,
+        many => many.get(i).copied().unwrap_or(5432),
+    };
+    match (config.get_hostaddrs().get(i), config.get_hosts().get(i)) {
+        (Some(ip), _) => tcp(TcpStream::connect((*ip, port)).await?),
+        (None, Some(Host::Tcp(name))) => tcp(TcpStream::connect((name.as_str(), port)).await?),
+        #[cfg(unix)]
+        (None, Some(Host::Unix(dir))) => Ok(Socket::Unix(
+            corio::net::UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).await?,
+        )),
+        (None, None) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no host to connect to",
+        )),
     }
-    Err(last_error)
 }
 
 fn tcp(stream: TcpStream) -> io::Result<Socket> {

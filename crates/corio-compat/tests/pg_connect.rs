@@ -99,3 +99,47 @@ fn pool_options_clamp_instead_of_panicking() {
         Some(Duration::from_secs(30))
     );
 }
+
+/// A loopback server that accepts connections and never says a word (a hung database).
+fn silent_server() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// The connect timeout bounds the whole attempt on a host, the PostgreSQL startup exchange
+/// included: a host that accepts and stays silent fails over to the next one (here one that
+/// refuses, whose error comes back). It waited for ever (a probe found it).
+#[corio::test]
+async fn connect_timeout_covers_a_host_that_accepts_and_never_answers() {
+    let (_silent, port) = silent_server();
+    let config: Config = format!(
+        "host=127.0.0.1,127.0.0.1 port={port},{} user=postgres connect_timeout=1",
+        closed_port()
+    )
+    .parse()
+    .unwrap();
+    let answer = corio::timeout(Duration::from_secs(20), pg::connect(&config))
+        .await
+        .expect("connect waited past its connect_timeout");
+    match answer {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+        other => panic!("expected the second host's refusal, got {other:?}"),
+    }
+}
+
+/// `Pool::connect` is bounded by the acquire timeout, even with no connect timeout set.
+#[corio::test]
+async fn pool_connect_to_a_silent_server_times_out() {
+    let (_silent, port) = silent_server();
+    let config: Config = format!("host=127.0.0.1 port={port} user=postgres")
+        .parse()
+        .unwrap();
+    let options = PoolOptions::new()
+        .min_size(2)
+        .acquire_timeout(Duration::from_millis(300));
+    let answer = corio::timeout(Duration::from_secs(20), Pool::connect(config, options))
+        .await
+        .expect("Pool::connect waited past its acquire timeout");
+    assert!(matches!(answer, Err(Error::Timeout)), "{answer:?}");
+}
