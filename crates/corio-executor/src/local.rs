@@ -62,7 +62,17 @@ pub(crate) fn schedule(runnable: Runnable, info: ScheduleInfo) {
     let next = context::with(move |cur| match cur {
         Some(Current::Local(core)) if Arc::ptr_eq(&core.shared, runnable.metadata()) => {
             if core.shared.shutdown.load(Ordering::Relaxed) {
-                Next::Drop(runnable)
+                if core.shared.drained.load(Ordering::Relaxed) {
+                    Next::Drop(runnable)
+                } else {
+                    // Until the shutdown has dropped every task it could reach, a task woken
+                    // meanwhile is dropped by the shutdown, not here: the wake may come from
+                    // the driver firing timers inside a destructor's `block_on`, which holds
+                    // the driver, and a destructor of this task calling `block_on` then
+                    // spun for ever, unable to park (a probe found it).
+                    core.graveyard.borrow_mut().push(runnable);
+                    Next::Queued
+                }
             } else if info.woken_while_running
                 && core.shared.running.load(Ordering::Relaxed)
                     == crate::task::task_key(runnable.metadata())
@@ -91,8 +101,10 @@ pub(crate) fn schedule(runnable: Runnable, info: ScheduleInfo) {
     if let Some(runnable) = runnable {
         // From another thread (or a nested runtime on this one): hand it over.
         let shared = runnable.metadata().clone();
+        shared.remote_schedules.fetch_add(1, Ordering::SeqCst);
         let _ = shared.injector.push(runnable);
         shared.wake_loop();
+        shared.remote_schedules.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -103,6 +115,12 @@ pub(crate) struct Shared {
     parked: AtomicBool,
     pub(crate) unpark: Arc<dyn DriverHandle>,
     pub(crate) shutdown: AtomicBool,
+    /// Set once the shutdown dropped every task it could reach (see [`schedule`]).
+    drained: AtomicBool,
+    /// Hand-overs from other threads in progress (spawns and wakes): the shutdown waits for
+    /// them before its last look at the injector, so that none lands after it (a task spawned
+    /// through a handle while the runtime was dropped leaked, never dropped: a probe found it).
+    remote_schedules: std::sync::atomic::AtomicUsize,
     /// The loop's thread, as [`thread_mark`] sees it.
     owner: usize,
     /// Written only by the loop's thread, like `completed` and `polls`.
@@ -169,13 +187,17 @@ impl Shared {
         } else {
             self.foreign_spawned.fetch_add(1, Ordering::Relaxed);
         }
+        // Counted from before the shutdown check to after the push (see `remote_schedules`).
+        self.remote_schedules.fetch_add(1, Ordering::SeqCst);
         if self.shutdown.load(Ordering::SeqCst) {
             // The loop is gone (a handle outlived its runtime): no one would ever run the task.
             // Cancel it at once, as a shut-down multi-threaded runtime does; the future is
             // `Send`, so dropping it on this thread is fine.
+            self.remote_schedules.fetch_sub(1, Ordering::SeqCst);
             drop(runnable);
         } else {
             runnable.schedule();
+            self.remote_schedules.fetch_sub(1, Ordering::SeqCst);
         }
         Task::from_local(task, id, 0)
     }
@@ -226,6 +248,9 @@ pub(crate) struct Core {
     /// `EVENT_INTERVAL` ticks) waited behind every yielding task, and a task that spins 5 ms
     /// between yields delayed a 1 ms ticker by 300 ms (a probe; tokio: 4 ms).
     deferred: RefCell<Vec<Runnable>>,
+    /// Tasks woken on this thread while the loop shuts down, for the shutdown to drop (see
+    /// [`schedule`]).
+    graveyard: RefCell<Vec<Runnable>>,
     driver: RefCell<Box<dyn Driver>>,
     tick: Cell<u32>,
     /// The implicit runtime of a thread (driven by a plain `block_on`): `spawn` inside it goes to
@@ -280,6 +305,8 @@ impl Core {
                 parked: AtomicBool::new(false),
                 unpark,
                 shutdown: AtomicBool::new(false),
+                drained: AtomicBool::new(false),
+                remote_schedules: std::sync::atomic::AtomicUsize::new(0),
                 owner: thread_mark(),
                 spawned: AtomicU64::new(0),
                 foreign_spawned: AtomicU64::new(0),
@@ -291,6 +318,7 @@ impl Core {
             }),
             queue: RefCell::new(VecDeque::new()),
             deferred: RefCell::new(Vec::new()),
+            graveyard: RefCell::new(Vec::new()),
             driver: RefCell::new(driver),
             tick: Cell::new(0),
             implicit,
@@ -546,6 +574,11 @@ impl Core {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         let _enter = context::enter(Current::Local(self.clone()));
         loop {
+            // Hand-overs from other threads that began before they could see `shutdown` finish
+            // their push first; each takes a few instructions.
+            while self.shared.remote_schedules.load(Ordering::SeqCst) != 0 {
+                std::thread::yield_now();
+            }
             let wakers = self.shared.common.registry.drain();
             let woken = wakers.len();
             // Waking schedules each task on this thread, where `schedule` drops it.
@@ -568,8 +601,23 @@ impl Core {
             let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
             dropped += deferred.len();
             drop(deferred);
+            // One at a time, outside the borrow: a destructor may bury more.
+            loop {
+                let next = self.graveyard.borrow_mut().pop();
+                match next {
+                    Some(r) => {
+                        drop(r);
+                        dropped += 1;
+                    }
+                    None => break,
+                }
+            }
             if woken == 0 && dropped == 0 {
-                break;
+                // From now on a wake on this thread drops its task itself. One more pass, for a
+                // hand-over that saw `shutdown` unset and pushed after this pass's look.
+                if self.shared.drained.swap(true, Ordering::SeqCst) {
+                    break;
+                }
             }
         }
     }

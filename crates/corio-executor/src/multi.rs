@@ -75,6 +75,14 @@ pub(crate) type Runnable = async_task::Runnable<Meta>;
 /// The schedule function of every task of a multi-threaded runtime.
 #[inline]
 pub(crate) fn schedule(runnable: Runnable, info: ScheduleInfo) {
+    if runnable.metadata().shutdown.load(Ordering::Relaxed) {
+        // Shut down: the task is dropped, never inside the context's borrow below (a destructor
+        // that calls `block_on` enters a context: it panicked with "already borrowed", and the
+        // runtime's drop then waited for ever; a probe found it). See `Shared::bury`.
+        let shared = runnable.metadata().clone();
+        shared.schedule_remote(runnable);
+        return;
+    }
     let runnable = context::with(move |cur| match cur {
         Some(Current::Worker(core)) if Arc::ptr_eq(&core.shared, runnable.metadata()) => {
             core.schedule_local(runnable, info.woken_while_running);
@@ -93,6 +101,12 @@ pub(crate) fn schedule(runnable: Runnable, info: ScheduleInfo) {
 pub(crate) struct Shared {
     pub(crate) common: Common,
     pub(crate) injector: ConcurrentQueue<Runnable>,
+    /// Tasks scheduled after the shutdown began and before `drain` finished: `drain` drops
+    /// them (see [`bury`](Shared::bury)).
+    graveyard: ConcurrentQueue<Runnable>,
+    /// Set by `drain` when it has dropped every task it could reach; later schedules drop
+    /// their task on the spot.
+    drained: AtomicBool,
     pub(crate) remotes: Box<[Remote]>,
     // The fields written while the runtime runs are each on cache lines of their own, so that
     // their writes never invalidate the read-mostly fields (`remotes`, `shutdown`, `common`)
@@ -173,6 +187,8 @@ impl Shared {
         Shared {
             common,
             injector: ConcurrentQueue::unbounded(),
+            graveyard: ConcurrentQueue::unbounded(),
+            drained: AtomicBool::new(false),
             remotes: (0..workers)
                 .map(|_| Remote {
                     queue: ConcurrentQueue::bounded(LOCAL_QUEUE_CAPACITY),
@@ -270,12 +286,7 @@ impl Shared {
         // and the flag's load against `drain`'s store of the flag and load of the counter.
         self.remote_schedules.fetch_add(1, Ordering::SeqCst);
         if self.shutdown.load(Ordering::SeqCst) {
-            // The runtime is gone or going: drop the task (and its future) right here, inside the
-            // runtime's context, so that its end is counted (see `drain`) and a destructor's
-            // report reaches the runtime's hook.
-            let handle = crate::handle::Handle(crate::handle::HandleKind::Multi(self.clone()));
-            let _enter = context::enter(Current::Entered(handle));
-            drop(runnable);
+            self.bury(runnable);
         } else {
             // An unbounded queue only refuses a push once closed, and we never close it.
             let _ = self.injector.push(runnable);
@@ -395,8 +406,28 @@ impl Shared {
         self.driver.handle.unpark();
     }
 
-    /// Drops every task that is left: queued ones, and idle ones reached through the registry.
-    /// `wait_for_stragglers`: end by waiting (bounded) until no task of the runtime is alive.
+    /// A task scheduled once the runtime shut down, with `remote_schedules` counting the call:
+    /// until `drain` has finished, it goes to the graveyard, which `drain` empties, rather than
+    /// being dropped where it was woken. A wake can come from deep inside the runtime, the
+    /// driver firing timers inside a destructor's `block_on` (which holds the driver), and a
+    /// task dropped there whose destructor called `block_on` in turn deadlocked on the
+    /// driver's lock (a probe found it). After `drain`, the task is dropped right here, inside
+    /// the runtime's context, so that its end is counted and a destructor's report reaches the
+    /// runtime's hook.
+    fn bury(self: &Arc<Shared>, runnable: Runnable) {
+        if self.drained.load(Ordering::SeqCst) {
+            let handle = crate::handle::Handle(crate::handle::HandleKind::Multi(self.clone()));
+            let _enter = context::enter(Current::Entered(handle));
+            drop(runnable);
+        } else {
+            // Unbounded and never closed: the push cannot fail.
+            let _ = self.graveyard.push(runnable);
+        }
+    }
+
+    /// Drops every task that is left: queued ones, buried ones, and idle ones reached through
+    /// the registry. `wait_for_stragglers`: end by waiting (bounded) until no task of the
+    /// runtime is alive.
     pub(crate) fn drain(&self, wait_for_stragglers: bool) {
         loop {
             // Schedules from other threads that started before they could see `shutdown` finish
@@ -419,8 +450,19 @@ impl Shared {
                     dropped += 1;
                 }
             }
+            // One at a time: a destructor may bury more.
+            while let Ok(r) = self.graveyard.pop() {
+                drop(r);
+                dropped += 1;
+            }
             if woken == 0 && dropped == 0 {
-                break;
+                // From now on a schedule drops its task itself. One more pass: a schedule that
+                // saw `drained` unset has buried its task before the pass's wait ends (both
+                // sides are SeqCst: the counter's increment before the flag's load there, the
+                // flag's store before the counter's load here).
+                if self.drained.swap(true, Ordering::SeqCst) {
+                    break;
+                }
             }
         }
         // A wake on another thread that marked its task scheduled inside async-task just before
@@ -573,7 +615,8 @@ impl Core {
     #[inline]
     pub(crate) fn schedule_spawned(&self, runnable: Runnable) {
         if self.shared.shutdown.load(Ordering::Relaxed) {
-            drop(runnable);
+            // Inside the context's borrow: never dropped here (see `schedule`).
+            let _ = self.shared.graveyard.push(runnable);
             return;
         }
         let Some(prev) = self.lifo.replace(Some(runnable)) else {
@@ -607,7 +650,8 @@ impl Core {
     #[inline]
     fn schedule_local(&self, runnable: Runnable, yielded: bool) {
         if self.shared.shutdown.load(Ordering::Relaxed) {
-            drop(runnable);
+            // Inside the context's borrow: never dropped here (see `schedule`).
+            let _ = self.shared.graveyard.push(runnable);
             return;
         }
         if yielded {
