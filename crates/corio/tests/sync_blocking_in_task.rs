@@ -196,7 +196,11 @@ fn reports_stuck(name: &str, report: &str, stuck: impl FnOnce()) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.matches(report).count(), 1, "not one report: {stderr}");
+    assert_eq!(
+        stderr.matches(report).count(),
+        1,
+        "not one report: {stderr}"
+    );
 }
 
 const EVERY_WORKER_BLOCKED: &str = "every worker of this runtime is blocked";
