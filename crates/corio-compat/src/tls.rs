@@ -4,7 +4,9 @@
 //!
 //! - [`Connector`] and [`Acceptor`] wrap futures-rustls's connector and acceptor. They take the
 //!   peer's name as a `&str`, and their errors say which handshake failed, with whom, and why
-//!   (`TLS handshake with localhost failed: invalid peer certificate: UnknownIssuer`).
+//!   (`TLS handshake with localhost failed: invalid peer certificate: UnknownIssuer`). An
+//!   acceptor's error says `with a client`: it accepts any stream type, whose peer it cannot
+//!   name, so log the address `accept` gave you beside it.
 //! - [`client_config_trusting`] builds a client configuration that trusts exactly the given
 //!   certificates: a self-signed server's own, or a private CA's.
 //! - [`server_config`] builds a server configuration from a certificate chain and its key.
@@ -23,8 +25,9 @@
 //!   the socket: nothing is left behind, and the peer sees the connection end.
 //! - Every failure is an [`io::Error`]: a bad server name is [`InvalidInput`]; a certificate the
 //!   client does not trust, or a peer that does not speak TLS, is [`InvalidData`], from rustls;
-//!   the message names the peer and the cause, and [`Error::source`](std::error::Error::source)
-//!   leads to the error rustls reported.
+//!   the message names the peer (the server, on the client's side) and the cause, and
+//!   [`Error::source`](std::error::Error::source) of the returned error is the error rustls
+//!   reported, when rustls failed the handshake.
 //! - Closing a TLS stream ([`futures_io::AsyncWrite::poll_close`], e.g.
 //!   `AsyncWriteExt::close`) sends TLS's `close_notify` and then closes the stream's write half.
 //!
@@ -493,7 +496,17 @@ impl fmt::Display for HandshakeError {
 }
 
 impl std::error::Error for HandshakeError {
+    /// The error rustls reported, if rustls failed the handshake; else the stream's error.
+    /// (Not rustls's error wrapped in an `io::Error`: an `io::Error`'s own `source` skips the
+    /// error it wraps, so the chain from the returned error stopped there, before rustls's.)
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+        match self
+            .source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls) => Some(rustls),
+            None => Some(&self.source),
+        }
     }
 }

@@ -137,17 +137,16 @@ async fn handshake(
     (client, server)
 }
 
-/// The rustls error at the bottom of an error chain, if any.
+/// The rustls error in an error's chain, found as any caller would: walking
+/// `std::error::Error::source` (the module's invariant; the walk stopped before rustls's
+/// error, a probe found).
 fn rustls_cause(e: &io::Error) -> Option<&tls::rustls::Error> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|e| e as _);
+    let mut cause = std::error::Error::source(e);
     while let Some(e) = cause {
         if let Some(found) = e.downcast_ref::<tls::rustls::Error>() {
             return Some(found);
         }
-        cause = match e.downcast_ref::<io::Error>() {
-            Some(io) => io.get_ref().map(|e| e as _),
-            None => e.source(),
-        };
+        cause = e.source();
     }
     None
 }
