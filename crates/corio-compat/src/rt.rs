@@ -11,8 +11,9 @@ use corio::time::Sleep;
 /// HTTP/2 stream, a client connection's background work) becomes a detached corio task.
 ///
 /// It spawns with [`corio::spawn`], so on the runtime the caller is running on, or on corio's
-/// global runtime outside any. A panic in such a task is reported by corio (name and spawn
-/// location), not lost.
+/// global runtime outside any. A panic in such a task is reported by corio, not lost; the
+/// report's spawn location is this adapter's `execute` (hyper spawned the task, from inside
+/// hyper), and the task has no name (a name would cost every task an allocation).
 ///
 /// # Examples
 ///
