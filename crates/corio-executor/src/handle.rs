@@ -125,6 +125,11 @@ impl Handle {
     /// Makes this runtime current on this thread until the guard is dropped, so that `spawn` (and,
     /// through the facade, timers and sockets) use it from synchronous code.
     ///
+    /// A [`LocalRuntime`](crate::LocalRuntime)'s timers and I/O are driven by its own thread,
+    /// only while that thread runs the loop (inside its `block_on`): another thread that enters
+    /// it and waits on a timer (`block_on(sleep(..))`) waits until the loop runs again, as with
+    /// tokio's current-thread runtime.
+    ///
     /// # Examples
     ///
     /// ```

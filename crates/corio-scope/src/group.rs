@@ -57,7 +57,12 @@ use supervise::supervise;
 /// - **Panics propagate.** A child (or body) panic cancels the siblings, waits for them, then
 ///   resumes in the caller.
 /// - **Dropping the group cancels every child.** Local children are dropped at once; spawned ones
-///   at their next scheduling point.
+///   at their next scheduling point, on their runtime, so *after* the drop returns: a group
+///   dropped unfinished (its `timeout` fired, an outer group or cancel scope cancelled it) does
+///   not wait for its spawned children's destructors, since a Rust `drop` cannot await. To
+///   bound a group in time and still have every child's destructor run before it returns, put
+///   the deadline inside the body: `corio::sleep(limit).await; g.cancel();` as a child, or a
+///   cancel scope around the body's own work.
 /// - [`Group::cancel`] ends the group early without an error: if the body then returns a value
 ///   (without awaiting again) the group returns it; otherwise it returns a [`GroupError`] for
 ///   which [`is_cancelled`](GroupError::is_cancelled) is true and that holds no errors.

@@ -37,7 +37,7 @@
 //!
 //! | | asyncio `TaskGroup` | Trio nursery | corio `task_group` |
 //! |---|---|---|---|
-//! | children outlive the block | no | no | no; every child's destructor has run when it returns |
+//! | children outlive the block | no | no | no; every child's destructor has run when it returns (a group *dropped* unfinished, by a timeout around it, cancels its spawned children, which are dropped just after: see [`task_group`]) |
 //! | first failure | cancels the rest | cancels the rest | cancels the rest (the body too) |
 //! | errors | `ExceptionGroup` | `ExceptionGroup` | [`GroupError`]: all of them, in order |
 //! | cancellation counted as an error | no | no | no |
