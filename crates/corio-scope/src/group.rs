@@ -61,8 +61,9 @@ use supervise::supervise;
 ///   dropped unfinished (its `timeout` fired, an outer group or cancel scope cancelled it) does
 ///   not wait for its spawned children's destructors, since a Rust `drop` cannot await. To
 ///   bound a group in time and still have every child's destructor run before it returns, put
-///   the deadline inside the body: `corio::sleep(limit).await; g.cancel();` as a child, or a
-///   cancel scope around the body's own work.
+///   the deadline inside the group: a local child ([`Group::spawn_local`]) holding a clone of
+///   the group that sleeps until the deadline and calls [`Group::cancel`]
+///   (`tests/scope_group.rs` has one).
 /// - [`Group::cancel`] ends the group early without an error: if the body then returns a value
 ///   (without awaiting again) the group returns it; otherwise it returns a [`GroupError`] for
 ///   which [`is_cancelled`](GroupError::is_cancelled) is true and that holds no errors.

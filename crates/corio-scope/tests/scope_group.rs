@@ -660,3 +660,42 @@ fn a_refused_childs_destructor_may_use_the_group() {
         assert!(r.is_ok() || r.unwrap_err().is_cancelled());
     });
 }
+
+/// The documented way to bound a group in time and still have every child's destructor run
+/// before it returns: the deadline inside the group, as a local child that cancels it. (A
+/// timeout *around* the group drops it, and its spawned children are dropped just after.)
+#[test]
+fn a_deadline_inside_the_group_waits_for_every_childs_destructor() {
+    struct SlowDrop(Arc<AtomicUsize>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(50));
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    let r: Result<(), GroupError<()>> = run(task_group(async move |g| {
+        for _ in 0..2 {
+            let slow = SlowDrop(d.clone());
+            g.spawn(async move {
+                let _slow = slow;
+                std::future::pending::<Result<(), ()>>().await
+            });
+        }
+        let deadline = g.clone();
+        g.spawn_local(async move {
+            corio_timer::sleep(Duration::from_millis(20)).await;
+            deadline.cancel();
+            Ok(())
+        });
+        std::future::pending::<()>().await;
+        Ok(())
+    }));
+    assert!(r.unwrap_err().is_cancelled());
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        2,
+        "every child's destructor ran"
+    );
+}
