@@ -1118,12 +1118,14 @@ fn why_above_goal(workload: Workload) -> &'static str {
         Workload::RequestReply => {
             "At 1 worker the lock-free oneshot brought this row to tokio's level (with the \
              lock-based one it was 1.3-1.7x tokio in a probe's harness: four lock round trips \
-             per request). At 2 workers the replies wake the clients on the server's worker, \
-             whose queue then shares half of them with the other worker, so the server and the \
-             clients keep changing workers: perf puts 13% of the run in the eventfd writes that \
-             unpark the other worker and 14% in the kernel's task switch, and the unbounded \
-             Queue's lock moves between the cores (tokio's unbounded mpsc is lock-free). Not \
-             fixed: it needs a less eager sharing policy, measured against every row."
+             per request). At 2 workers a worker that ran dry used to park before the busy one \
+             shared its queue with it, then be woken (~800 parks a run, 13% of the run in \
+             eventfd writes, 14% in the kernel's task switch: 1.3-1.5x tokio); a searcher now \
+             keeps looking for 10 us while the other worker runs, which took this row from \
+             ~215 to ~165 ns (tokio ~155, `/tmp/ab.sh`). What is left: the replies wake the \
+             clients on the server's worker, so the server and the clients keep changing \
+             workers, and the unbounded Queue's lock moves between the cores (tokio's unbounded \
+             mpsc is lock-free)."
         }
         _ => "Not investigated yet.",
     }
