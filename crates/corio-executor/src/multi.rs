@@ -415,16 +415,26 @@ impl Shared {
         self.driver.handle.unpark();
     }
 
-    /// A task scheduled once the runtime shut down, with `remote_schedules` counting the call:
-    /// until `drain` has finished, it goes to the graveyard, which `drain` empties, rather than
-    /// being dropped where it was woken. A wake can come from deep inside the runtime, the
-    /// driver firing timers inside a destructor's `block_on` (which holds the driver), and a
-    /// task dropped there whose destructor called `block_on` in turn deadlocked on the
-    /// driver's lock (a probe found it). After `drain`, the task is dropped right here, inside
-    /// the runtime's context, so that its end is counted and a destructor's report reaches the
-    /// runtime's hook.
+    /// A task scheduled once the runtime shut down, with `remote_schedules` counting the call.
+    /// On a thread inside this runtime (its context entered: a worker, or the thread running
+    /// `drain`), until `drain` has finished, it goes to the graveyard, which `drain` empties,
+    /// rather than being dropped where it was woken: such a wake can come from deep inside the
+    /// runtime, the driver firing timers inside a destructor's `block_on` (which holds the
+    /// driver), and a task dropped there whose destructor called `block_on` in turn deadlocked
+    /// on the driver's lock (a probe found it). Anywhere else (another thread spawning through
+    /// a handle, or waking), and after `drain`, the task is dropped right here, inside the
+    /// runtime's context, so that its end is counted and a destructor's report reaches the
+    /// runtime's hook. (Burying those too, `drain` kept dropping what threads that kept
+    /// spawning kept burying, and never returned.)
     fn bury(self: &Arc<Shared>, runnable: Runnable) {
-        if self.drained.load(Ordering::SeqCst) {
+        let inside = context::with(|cur| match cur {
+            Some(Current::Worker(core)) => Arc::ptr_eq(&core.shared, self),
+            Some(Current::Entered(crate::handle::Handle(crate::handle::HandleKind::Multi(s)))) => {
+                Arc::ptr_eq(s, self)
+            }
+            _ => false,
+        });
+        if !inside || self.drained.load(Ordering::SeqCst) {
             let handle = crate::handle::Handle(crate::handle::HandleKind::Multi(self.clone()));
             let _enter = context::enter(Current::Entered(handle));
             drop(runnable);
