@@ -262,9 +262,9 @@ impl Drop for Conn {
 impl Pool {
     /// Creates a pool and opens `min_size` connections at once; the first failure fails the
     /// call (and closes the connections already opened). Opening them takes at most the
-    /// acquire timeout (then [`Error::Timeout`]), so a server that accepts connections but never
-    /// answers cannot hold the call up for ever; each host also gets the config's
-    /// `connect_timeout` (see [`connect`]).
+    /// acquire timeout, if the options have one (then [`Error::Timeout`]), so a server that
+    /// accepts connections but never answers cannot hold the call up for ever; each host also
+    /// gets the config's `connect_timeout` (see [`connect`]).
     pub async fn connect(config: Config, options: PoolOptions) -> Result<Pool, Error> {
         let max = options.get_max_size();
         let min = options.get_min_size();
@@ -521,9 +521,7 @@ impl fmt::Display for Error {
         match self {
             Error::Io(e) => write!(f, "could not reach the database server: {e}"),
             Error::Postgres(e) => write!(f, "postgres: {e}"),
-            Error::Timeout => {
-                f.write_str("timed out waiting for a pooled connection (the acquire timeout)")
-            }
+            Error::Timeout => f.write_str("timed out (the pool's acquire timeout)"),
             Error::Closed => f.write_str("the pool is closed"),
         }
     }

@@ -190,7 +190,8 @@ impl Shared {
         // Counted from before the shutdown check to after the push (see `remote_schedules`).
         self.remote_schedules.fetch_add(1, Ordering::SeqCst);
         if self.shutdown.load(Ordering::SeqCst) {
-            // The loop is gone (a handle outlived its runtime): no one would ever run the task.
+            // The loop is gone or going (a handle outlived its runtime, or races its drop): no
+            // one would ever run the task.
             // Cancel it at once, as a shut-down multi-threaded runtime does; the future is
             // `Send`, so dropping it on this thread is fine.
             self.remote_schedules.fetch_sub(1, Ordering::SeqCst);
@@ -514,10 +515,10 @@ impl Core {
             if idle {
                 // Going to sleep with nothing to run: give back what a burst grew the queue to.
                 release_burst(&mut self.queue.borrow_mut());
-                if self.outer_call_woken() {
+                if let Some(woken) = self.outer_call_woken() {
                     let since = *held_up_since.get_or_insert_with(std::time::Instant::now);
                     if since.elapsed() >= HELD_UP_REPORT {
-                        self.report_held_up();
+                        self.report_held_up(woken);
                     }
                     // Look again within the report's delay.
                     self.park_driver(Some(HELD_UP_REPORT));
@@ -530,31 +531,42 @@ impl Core {
         }
     }
 
-    /// Whether a `block_on` call that this one runs nested inside was woken: it may be ready to
-    /// return, but cannot before this one does.
-    fn outer_call_woken(&self) -> bool {
+    /// The first `block_on` call that this one runs nested inside and that was woken, if any:
+    /// it may be ready to go on, but cannot before this one returns.
+    fn outer_call_woken(&self) -> Option<usize> {
         let calls = self.calls.borrow();
         let outer = calls.len().saturating_sub(1);
         calls[..outer]
             .iter()
-            .any(|call| call.woken.load(Ordering::SeqCst))
+            .position(|call| call.woken.load(Ordering::SeqCst))
     }
 
     /// Says once, on stderr, that a call waits behind a nested one (a probe found two tasks'
-    /// `lock_blocking` calls deadlocked this way without a word).
+    /// `lock_blocking` calls deadlocked this way without a word). Call 0 is the loop's own
+    /// (`run_local`, `LocalRuntime::block_on`): its main future is held up by a task's blocking
+    /// call, which a deadlock or a merely long call may be.
     #[cold]
-    fn report_held_up(&self) {
+    fn report_held_up(&self, woken: usize) {
         if self.held_up_reported.replace(true) {
             return;
         }
-        eprintln!(
-            "corio: a blocking call made inside a task on this event loop (block_on, \
-             lock_blocking, recv_blocking, ...) has been woken for {} s but cannot return: \
-             another such call, made by a task that ran inside it while it waited, has not \
-             returned, and calls on one thread return innermost first. If that one waits for \
-             the first call's task, neither ever returns. Use .await in async code",
-            HELD_UP_REPORT.as_secs()
-        );
+        let secs = HELD_UP_REPORT.as_secs();
+        if woken == 0 {
+            eprintln!(
+                "corio: this event loop's main future has been woken for {secs} s but cannot be \
+                 polled: a blocking call made inside a task (block_on, lock_blocking, \
+                 recv_blocking, ...) holds the loop's thread and has not returned. If that call \
+                 waits for the main future, it never returns. Use .await in async code"
+            );
+        } else {
+            eprintln!(
+                "corio: a blocking call made inside a task on this event loop (block_on, \
+                 lock_blocking, recv_blocking, ...) has been woken for {secs} s but cannot \
+                 return: another such call, made by a task that ran inside it while it waited, \
+                 has not returned, and calls on one thread return innermost first. If that one \
+                 waits for the first call's task, neither ever returns. Use .await in async code"
+            );
+        }
     }
 
     /// Counts one tick (a task or main-future poll); every [`EVENT_INTERVAL`] ticks, looks at I/O

@@ -35,7 +35,7 @@
 //! Each worker's local queue has two parts: a private deque that only its owner touches (no atomics
 //! on push or pop), and a bounded concurrent queue that other workers steal from. Tasks woken by
 //! the driver go to the stealable part (so that a worker the OS deschedules, or a task blocks,
-//! strands none of a batch of I/O wakes), and others to the private part; when a plain load of the
+//! strands none of a batch of I/O wakes), and others to the private part; when a load of the
 //! idle state says some worker is asleep or searching, the owner moves the older half of
 //! its private deque to the stealable part and wakes one if none searches (not while it is parked in the driver
 //! itself, counted as asleep: it wakes one once, when it returns, if its driver woke more than one

@@ -779,10 +779,16 @@ fn leaf_park(shared: &Arc<multi::Shared>, mut future: Pin<&mut dyn Future<Output
             continue;
         }
         // Stuck: every worker is blocked and tasks wait to run, or every worker is in such a
-        // call, so that nothing drives timers and I/O either (a task holding the lock while it
-        // awaits a timer hung silently: a probe found it).
+        // call while other tasks wait for something, which nothing can then bring: no timer
+        // fires and no I/O is served (a task holding the lock while it awaits a timer hung
+        // silently: a probe found it). "Others wait": the idle registry holds a task that went
+        // idle and has not ended (it may be one of those in the calls, if it awaited something
+        // before: then the report is a warning about a runtime that runs nothing for a second);
+        // calls waiting for a plain thread, with no task ever idle, are no report's business (a
+        // review found that reported).
         let leaf_blocked = shared.leaf_blocked.load(Ordering::SeqCst);
-        let all_in_leaf_calls = leaf_blocked >= shared.remotes.len();
+        let all_in_leaf_calls =
+            leaf_blocked >= shared.remotes.len() && shared.common.registry.len() > 0;
         if all_in_leaf_calls || (shared.every_worker_blocked() && !shared.injector.is_empty()) {
             let since = *stuck_since.get_or_insert_with(std::time::Instant::now);
             if since.elapsed() >= report_after && !shared.leaf_reported.swap(true, Ordering::SeqCst)
@@ -795,7 +801,7 @@ fn leaf_park(shared: &Arc<multi::Shared>, mut future: Pin<&mut dyn Future<Output
                      in async code",
                     shared.injector.len(),
                     if all_in_leaf_calls {
-                        " and no timer fires and no I/O is served"
+                        ", others wait for something, and no timer fires and no I/O is served"
                     } else {
                         ""
                     }

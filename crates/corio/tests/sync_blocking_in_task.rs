@@ -273,7 +273,16 @@ fn nested_blocking_calls_on_a_local_loop_that_wait_for_each_other_say_so() {
         || {
             corio::run_local(async {
                 let m = Arc::new(corio::sync::Mutex::new(0u32));
-                let guard = m.lock().await;
+                let (held_tx, held_rx) = corio::sync::oneshot::channel();
+                let holder = corio::spawn_local({
+                    let m = m.clone();
+                    async move {
+                        let _guard = m.lock().await;
+                        held_tx.send(()).unwrap();
+                        corio::sleep(Duration::from_millis(50)).await;
+                    }
+                });
+                held_rx.await.unwrap();
                 let first = corio::spawn_local({
                     let m = m.clone();
                     async move { *m.lock_blocking() += 1 }
@@ -282,10 +291,32 @@ fn nested_blocking_calls_on_a_local_loop_that_wait_for_each_other_say_so() {
                     let m = m.clone();
                     async move { *m.lock_blocking() += 1 }
                 });
-                corio::sleep(Duration::from_millis(50)).await;
-                drop(guard);
                 first.await;
                 second.await;
+                holder.await;
+            });
+        },
+    );
+}
+
+/// The loop's main future, woken, held up for a second by a task's blocking call that waits
+/// for it (for the lock it holds): the loop says so, naming the main future.
+#[test]
+fn a_main_future_held_up_by_a_tasks_blocking_call_says_so() {
+    reports_stuck(
+        "a_main_future_held_up_by_a_tasks_blocking_call_says_so",
+        "main future has been woken for 1 s but cannot be polled",
+        || {
+            corio::run_local(async {
+                let m = Arc::new(corio::sync::Mutex::new(0u32));
+                let guard = m.lock().await;
+                let blocked = corio::spawn_local({
+                    let m = m.clone();
+                    async move { *m.lock_blocking() += 1 }
+                });
+                corio::sleep(Duration::from_millis(50)).await;
+                drop(guard);
+                blocked.await;
             });
         },
     );
