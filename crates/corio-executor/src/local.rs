@@ -118,8 +118,12 @@ pub(crate) struct Shared {
     /// Set once the shutdown dropped every task it could reach (see [`schedule`]).
     drained: AtomicBool,
     /// Hand-overs from other threads in progress (spawns and wakes): the shutdown waits for
-    /// them before its last look at the injector, so that none lands after it (a task spawned
-    /// through a handle while the runtime was dropped leaked, never dropped: a probe found it).
+    /// them before each look at the injector, so that a spawn never lands after its last look
+    /// (a task spawned through a handle while the runtime was dropped leaked, never dropped: a
+    /// probe found it). Not closed: a wake on another thread whose task async-task marked
+    /// scheduled before the shutdown drained the registry, but that calls `schedule` only after
+    /// the shutdown's last look, still lands in the injector for good (a review saw it once in
+    /// hundreds of adversarial rounds; the multi-threaded runtime waits for such stragglers).
     remote_schedules: std::sync::atomic::AtomicUsize,
     /// The loop's thread, as [`thread_mark`] sees it.
     owner: usize,
