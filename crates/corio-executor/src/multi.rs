@@ -880,7 +880,8 @@ impl Core {
             return None;
         }
         // I/O and timers do not wait for the spin: a look at them first, as a parking worker's
-        // would be (without it, tcp_echo on 2 workers took ~5% longer).
+        // would be (without it, tcp_echo on 2 workers looked ~5% slower in one A/B, within
+        // this host's noise).
         self.poll_driver(Driving::Batch);
         if let Some(r) = self.next_task(1) {
             return Some(r);
