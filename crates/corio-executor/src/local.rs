@@ -387,7 +387,14 @@ impl Core {
         let builder = async_task::Builder::new().metadata(self.shared.clone());
         let (runnable, task) = spawn_task!(builder, spawn_local, future, header, schedule);
         bump(&self.shared.spawned);
-        runnable.schedule();
+        if self.shared.shutdown.load(Ordering::Relaxed) {
+            // Spawned while the loop shuts down: cancelled at once, here, never buried (a
+            // destructor run by the shutdown that spawns a task and waits for it would
+            // otherwise wait for the shutdown it runs in). This is the loop's own thread.
+            drop(runnable);
+        } else {
+            runnable.schedule();
+        }
         Task::from_local(task, id, self.implicit_tag)
     }
 

@@ -435,13 +435,19 @@ impl Shared {
             _ => false,
         });
         if !inside || self.drained.load(Ordering::SeqCst) {
-            let handle = crate::handle::Handle(crate::handle::HandleKind::Multi(self.clone()));
-            let _enter = context::enter(Current::Entered(handle));
-            drop(runnable);
+            self.drop_spawned(runnable);
         } else {
             // Unbounded and never closed: the push cannot fail.
             let _ = self.graveyard.push(runnable);
         }
+    }
+
+    /// Drops a task spawned after the shutdown began, inside the runtime's context, so that its
+    /// end is counted and a destructor's report reaches the runtime's hook.
+    pub(crate) fn drop_spawned(self: &Arc<Shared>, runnable: Runnable) {
+        let handle = crate::handle::Handle(crate::handle::HandleKind::Multi(self.clone()));
+        let _enter = context::enter(Current::Entered(handle));
+        drop(runnable);
     }
 
     /// Drops every task that is left: queued ones, buried ones, and idle ones reached through

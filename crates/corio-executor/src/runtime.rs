@@ -210,6 +210,15 @@ where
     let builder = async_task::Builder::new().metadata(shared.clone());
     let (runnable, task) = spawn_task!(builder, spawn, future, header, multi::schedule);
     shared.note_spawn();
+    if shared.shutdown.load(std::sync::atomic::Ordering::SeqCst) {
+        // Spawned on a runtime that is shut down or shutting down: cancelled at once, here
+        // (outside any borrow of the runtime), never buried: a destructor run by the shutdown
+        // that spawns a task and waits for it (`block_on(task.cancel())`) would otherwise wait
+        // for the shutdown it runs in. (A spawn that saw the flag unset is counted by
+        // `schedule_remote`, which the shutdown waits for.)
+        shared.drop_spawned(runnable);
+        return Task::from_multi(task, id);
+    }
     // On one of this runtime's workers a spawn has a path of its own (a fan-out is offered to
     // idle workers); anywhere else it is scheduled as any wake is.
     let runnable = context::with(move |cur| match cur {

@@ -244,15 +244,31 @@ fn returns_in_time(what: &str, body: impl FnOnce() + Send + 'static) {
 /// clean-ups that completed.
 struct BlockingCleanup {
     done: Arc<std::sync::atomic::AtomicUsize>,
-    sleep: bool,
+    how: Cleanup,
+    local: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Cleanup {
+    Ready,
+    Sleep,
+    /// Spawns a task and waits for its cancellation.
+    SpawnAndCancel,
 }
 
 impl Drop for BlockingCleanup {
     fn drop(&mut self) {
-        if self.sleep {
-            corio::block_on(corio::sleep(Duration::from_millis(1)));
-        } else {
-            corio::block_on(async {});
+        match self.how {
+            Cleanup::Ready => corio::block_on(async {}),
+            Cleanup::Sleep => corio::block_on(corio::sleep(Duration::from_millis(1))),
+            Cleanup::SpawnAndCancel => {
+                let task = if self.local {
+                    corio::spawn_local(async {})
+                } else {
+                    corio::spawn(async {})
+                };
+                let _ = corio::block_on(task.cancel());
+            }
         }
         self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -264,12 +280,14 @@ impl Drop for BlockingCleanup {
 /// `block_on` panicking with "already borrowed"), or deadlocked on the driver's lock (a task
 /// dropped by a timer's wake inside another destructor's `block_on`); on a local runtime it
 /// spun for ever (the same, with the driver's borrow); in the runs that returned, clean-ups
-/// died of the "already borrowed" panic.
+/// died of the "already borrowed" panic. A destructor that spawns a task and waits for its
+/// cancellation hung on the first version of the fix (the task was buried, for the shutdown
+/// that ran the destructor to drop).
 #[test]
 fn destructors_that_block_on_during_shutdown_all_complete() {
     for local in [false, true] {
-        for sleep in [false, true] {
-            let what = format!("local: {local}, destructors sleep: {sleep}");
+        for how in [Cleanup::Ready, Cleanup::Sleep, Cleanup::SpawnAndCancel] {
+            let what = format!("local: {local}, destructors: {how:?}");
             returns_in_time(&what.clone(), move || {
                 for _ in 0..10 {
                     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -277,7 +295,8 @@ fn destructors_that_block_on_during_shutdown_all_complete() {
                     let task = |busy: bool| {
                         let cleanup = BlockingCleanup {
                             done: done.clone(),
-                            sleep,
+                            how,
+                            local,
                         };
                         async move {
                             let _cleanup = cleanup;
