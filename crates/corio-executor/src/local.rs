@@ -615,35 +615,13 @@ impl Core {
             let woken = wakers.len();
             // Waking schedules each task on this thread, where `schedule` drops it.
             wakers.into_iter().for_each(|w| w.wake());
-            let mut dropped = 0;
-            loop {
-                let next = self.queue.borrow_mut().pop_front();
-                match next {
-                    Some(r) => {
-                        drop(r);
-                        dropped += 1;
-                    }
-                    None => break,
-                }
-            }
-            while let Ok(r) = self.shared.injector.pop() {
-                drop(r);
-                dropped += 1;
-            }
+            // One at a time, each outside the borrow: a destructor may queue or bury more.
+            let mut dropped = drop_each(|| self.queue.borrow_mut().pop_front());
+            dropped += drop_each(|| self.shared.injector.pop().ok());
             let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
             dropped += deferred.len();
             drop(deferred);
-            // One at a time, outside the borrow: a destructor may bury more.
-            loop {
-                let next = self.graveyard.borrow_mut().pop();
-                match next {
-                    Some(r) => {
-                        drop(r);
-                        dropped += 1;
-                    }
-                    None => break,
-                }
-            }
+            dropped += drop_each(|| self.graveyard.borrow_mut().pop());
             if woken == 0 && dropped == 0 {
                 // From now on a wake on this thread drops its task itself. One more pass, for a
                 // hand-over that saw `shutdown` unset and pushed after this pass's look.
@@ -653,6 +631,17 @@ impl Core {
             }
         }
     }
+}
+
+/// Drops the tasks `next` hands out until it has none, one at a time (the borrow `next` takes
+/// ends before each drop); returns how many.
+fn drop_each(mut next: impl FnMut() -> Option<Runnable>) -> usize {
+    let mut dropped = 0;
+    while let Some(r) = next() {
+        drop(r);
+        dropped += 1;
+    }
+    dropped
 }
 
 /// SplitMix64 step, then a value below `n` (`n > 0`).

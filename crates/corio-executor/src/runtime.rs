@@ -222,11 +222,7 @@ where
     // On one of this runtime's workers a spawn has a path of its own (a fan-out is offered to
     // idle workers); anywhere else it is scheduled as any wake is.
     let runnable = context::with(move |cur| match cur {
-        // (Shut down: through `schedule`, which buries it outside this borrow.)
-        Some(Current::Worker(core))
-            if Arc::ptr_eq(&core.shared, shared)
-                && !shared.shutdown.load(std::sync::atomic::Ordering::Relaxed) =>
-        {
+        Some(Current::Worker(core)) if Arc::ptr_eq(&core.shared, shared) => {
             core.schedule_spawned(runnable);
             None
         }
