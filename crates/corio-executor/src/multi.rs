@@ -401,6 +401,12 @@ impl Shared {
         self.remotes[index].parker.park(Some(&self.driver));
     }
 
+    /// As [`park_worker`](Shared::park_worker), once the runtime shuts down: waits for the
+    /// driver if another thread holds it, and parks in it.
+    pub(crate) fn park_worker_driving(&self, index: usize) {
+        self.remotes[index].parker.park_driving(&self.driver);
+    }
+
     /// Asks every worker to stop, and wakes them all.
     pub(crate) fn signal_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);

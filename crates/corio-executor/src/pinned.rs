@@ -271,6 +271,14 @@ impl Driver for PinnedDriver {
         match &self.unpark.worker {
             // A worker may be the only thread left to poll the runtime's I/O and timers.
             Some((shared, index)) => match shared.upgrade() {
+                // The runtime shuts down (a pinned task's destructor, run by the worker's last
+                // step, calls `block_on`): the other workers are leaving, and one that held the
+                // driver may have left without passing a wake on, so this worker waits for the
+                // driver and drives it itself, as `multi_block_on` does then (it used to sleep
+                // on its parker for ever, and the runtime's drop never returned).
+                Some(shared) if shared.shutdown.load(Ordering::SeqCst) => {
+                    shared.park_worker_driving(*index)
+                }
                 Some(shared) => shared.park_worker(*index),
                 None => std::thread::park_timeout(timeout.unwrap_or(Duration::from_millis(10))),
             },
