@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 pub use crate::task_local::{
-    AccessError, LocalKey, Scope, WithInherited, inherit, inherit_fn, spawn_uncaptured,
+    AccessError, LocalKey, Scope, Uncaptured, WithInherited, inherit, inherit_fn, uncaptured,
 };
 
 use crate::context;

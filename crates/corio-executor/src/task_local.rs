@@ -399,7 +399,7 @@ thread_local! {
     /// How many keys `ACTIVE` holds: a plain counter with no destructor, so that `capture` on
     /// the spawn path costs one thread-local load when no key is in scope.
     static DEPTH: Cell<usize> = const { Cell::new(0) };
-    /// Set while [`spawn_uncaptured`] spawns: `capture` then takes nothing.
+    /// Set while an [`uncaptured`] guard lives: `capture` then takes nothing.
     static UNCAPTURED: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -622,20 +622,27 @@ pub fn inherit<F: Future>(future: F) -> WithInherited<F> {
     }
 }
 
-/// Runs `spawn` (which spawns one task) so that the task captures no task-local values: for a
-/// task whose future carries its values already, in an [`inherit`] wrapper (a `TaskSet`
-/// member's runner), which would otherwise clone every value twice. Only the first capture
-/// inside `spawn` is skipped.
+/// Makes the next spawn on this thread, made while the guard lives, capture no task-local
+/// values: for a task whose future carries its values already, in an [`inherit`] wrapper (a
+/// `TaskSet` member's runner), which would otherwise clone every value twice. Only the first
+/// capture is skipped. A guard rather than a closure around the spawn: a spawn called directly
+/// by a `#[track_caller]` function records its caller's location, which a spawn inside a
+/// closure cannot (a `TaskSet` member's spawn site named `task_set.rs`: a probe found it in a
+/// dump).
 #[doc(hidden)]
-pub fn spawn_uncaptured<R>(spawn: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            UNCAPTURED.with(|u| u.set(self.0));
-        }
+pub fn uncaptured() -> Uncaptured {
+    Uncaptured(UNCAPTURED.with(|u| u.replace(true)))
+}
+
+/// Restores the flag [`uncaptured`] set.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Uncaptured(bool);
+
+impl Drop for Uncaptured {
+    fn drop(&mut self) {
+        let _ = UNCAPTURED.try_with(|u| u.set(self.0));
     }
-    let _restore = Restore(UNCAPTURED.with(|u| u.replace(true)));
-    spawn()
 }
 
 /// Wraps `f` so that it runs with the task-local values in scope at this call, for closures

@@ -197,7 +197,10 @@ impl<T: Send + 'static> TaskSet<T> {
         });
         // The member's future carries its values (above): its runner task takes none again.
         let runner = Runner { cell: cell.clone() };
-        let task = corio_executor::task::spawn_uncaptured(|| corio_executor::spawn(runner));
+        // Called here, not in a closure, so that the task records the caller's location.
+        let uncaptured = corio_executor::task::uncaptured();
+        let task = corio_executor::spawn(runner);
+        drop(uncaptured);
         self.tasks.insert(Handle {
             id,
             cell,

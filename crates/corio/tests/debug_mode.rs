@@ -168,3 +168,28 @@ async fn the_test_attribute_keeps_debug_in_deterministic_mode() {
     corio::sleep(std::time::Duration::from_secs(60)).await;
     assert_eq!(corio::time::now() - t0, std::time::Duration::from_secs(60));
 }
+
+/// A `TaskSet` member's spawn site in the dump is the caller's `spawn` call, as for a task or a
+/// group's child (a probe found every member named `corio-scope/src/task_set.rs`).
+#[test]
+fn the_dump_names_the_line_that_spawned_a_task_set_member() {
+    let rt = corio::Runtime::builder()
+        .worker_threads(1)
+        .debug(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut set = corio::TaskSet::new();
+        let line = line!() + 1;
+        set.spawn(std::future::pending::<()>());
+        corio::yield_now().await;
+        let dump = corio::dump();
+        let here = dump
+            .tasks
+            .iter()
+            .filter(|t| t.location.file() == file!() && t.name.as_deref() != Some("block_on"))
+            .map(|t| t.location.line())
+            .collect::<Vec<_>>();
+        assert_eq!(here, [line], "tasks spawned from this file:\n{dump}");
+    });
+}
