@@ -51,14 +51,15 @@ pub fn interval(period: Duration) -> Interval {
     interval_at(start, period)
 }
 
-/// Like [`interval`], with the first tick at `start`.
+/// Like [`interval`], with the first tick at `start`: an instant of the current runtime's
+/// clock, [`now`](crate::now) (see [`sleep_until`](crate::sleep_until)).
 ///
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 ///
-/// let start = Instant::now() + Duration::from_millis(3);
+/// let start = corio_timer::now() + Duration::from_millis(3);
 /// let mut ticks = corio_timer::interval_at(start, Duration::from_secs(1));
 /// let first = futures_lite::future::block_on(ticks.tick());
 /// assert_eq!(first, start);

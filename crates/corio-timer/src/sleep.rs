@@ -32,16 +32,19 @@ pub fn sleep(duration: Duration) -> Sleep {
 
 /// Waits until `deadline`.
 ///
-/// A deadline in the past completes at once.
+/// A deadline in the past completes at once. Build deadlines from [`now`](crate::now) (the
+/// facade's `corio::time::now()`), the current runtime's clock: under virtual time (a
+/// deterministic runtime, the simulator) that clock is not `Instant::now()`, and a deadline built
+/// from the wall clock is already past once virtual time has run ahead of it.
 ///
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 ///
-/// let deadline = Instant::now() + Duration::from_millis(5);
+/// let deadline = corio_timer::now() + Duration::from_millis(5);
 /// futures_lite::future::block_on(corio_timer::sleep_until(deadline));
-/// assert!(Instant::now() >= deadline);
+/// assert!(corio_timer::now() >= deadline);
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(Some(deadline))
@@ -112,15 +115,16 @@ impl Sleep {
         matches!(self.state, State::Due | State::Done)
     }
 
-    /// Moves the deadline. The sleep becomes pending again even if it had completed.
+    /// Moves the deadline (an instant of the runtime's clock, [`now`](crate::now)). The sleep
+    /// becomes pending again even if it had completed.
     ///
     /// # Examples
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     ///
     /// let mut sleep = Box::pin(corio_timer::sleep(Duration::from_secs(3600)));
-    /// sleep.as_mut().reset(Instant::now() + Duration::from_millis(1));
+    /// sleep.as_mut().reset(corio_timer::now() + Duration::from_millis(1));
     /// futures_lite::future::block_on(sleep);
     /// ```
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {

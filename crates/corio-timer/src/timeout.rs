@@ -77,14 +77,16 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     }
 }
 
-/// Like [`timeout`], with an absolute deadline.
+/// Like [`timeout`], with an absolute deadline. Build it from [`now`](crate::now)
+/// (`corio::time::now()`), the current runtime's clock, which under virtual time is not
+/// `Instant::now()` (see [`sleep_until`](crate::sleep_until)).
 ///
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 ///
-/// let deadline = Instant::now() + Duration::from_millis(1);
+/// let deadline = corio_timer::now() + Duration::from_millis(1);
 /// let slow = futures_lite::future::block_on(corio_timer::timeout_at(deadline, std::future::pending::<()>()));
 /// assert!(slow.is_err());
 /// ```
