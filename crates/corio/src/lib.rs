@@ -204,7 +204,7 @@ pub mod time;
 pub use corio_macros::{main, test};
 
 pub use deterministic::{FailingSeed, SEED_ENV, explore, run_seeded};
-pub use runtime::{Builder, LocalRuntime, Runtime, RuntimeMetrics, run, run_local};
+pub use runtime::{Builder, LocalRuntime, Runtime, RuntimeMetrics, metrics, run, run_local};
 
 // Event loop and tasks.
 pub use corio_executor::{
@@ -306,6 +306,50 @@ pub mod io {
 pub mod stream {
     pub use futures_core::Stream;
     pub use futures_lite::StreamExt;
+}
+
+/// Future combinators: futures-lite's [`FutureExt`](future::FutureExt) (`or`, `race`, `boxed`,
+/// `catch_unwind`, ...).
+///
+/// `catch_unwind` is how one task keeps a panic of its own work to itself, where tokio's
+/// `JoinHandle` gives a `JoinError` with `is_panic()`: a `task_group` cancels every child when
+/// one panics (a panic is a bug, not an error), so a server whose connections are a group's
+/// children catches each connection's panic in the child and turns it into a value (a log
+/// line, an error reply):
+///
+/// ```
+/// use std::panic::AssertUnwindSafe;
+/// use corio::future::FutureExt;
+///
+/// let served = corio::run(async {
+///     corio::task_group(async |g| {
+///         let connections: Vec<_> = (0..3)
+///             .map(|i| {
+///                 g.spawn(async move {
+///                     let connection = async move {
+///                         assert_ne!(i, 1, "a bug in connection {i}");
+///                         i
+///                     };
+///                     // This connection's panic stays here; its siblings keep running.
+///                     Ok::<_, ()>(AssertUnwindSafe(connection).catch_unwind().await.ok())
+///                 })
+///             })
+///             .collect();
+///         let mut served = Vec::new();
+///         for c in connections {
+///             served.push(c.await.map_err(|_| ())?);
+///         }
+///         Ok(served)
+///     })
+///     .await
+/// });
+/// assert_eq!(served.unwrap(), [Some(0), None, Some(2)]);
+/// ```
+///
+/// Awaiting a `Task` inside `catch_unwind` catches the task's panic the same way.
+pub mod future {
+    pub use futures_lite::FutureExt;
+    pub use std::future::Future;
 }
 
 /// Sockets: TCP, UDP and Unix domain sockets with futures-io `AsyncRead`/`AsyncWrite`.

@@ -8,7 +8,8 @@ use std::time::Duration;
 use corio_blocking::Pool;
 use corio_cpu::CpuPool;
 use corio_executor::{Handle, PanicPolicy, Report, Task};
-use corio_timer::Clock;
+use corio_reactor::Reactor;
+use corio_timer::{Clock, Timer};
 
 use std::sync::{Arc, OnceLock};
 
@@ -702,12 +703,54 @@ pub struct RuntimeMetrics {
     pub cpu_completed: u64,
 }
 
+/// The counters of the current runtime, as [`Runtime::metrics`] gives them, from inside it: in
+/// a task, in `run`, `run_local` or `#[corio::main]`, in `block_on` on a runtime. Outside any
+/// runtime, the global runtime's (started on first use, as by `spawn`) with the process-wide
+/// pools, timer and reactor. `Handle::current().metrics()` gives the executor's counters only.
+///
+/// # Examples
+///
+/// ```
+/// let m = corio::run(async {
+///     corio::spawn(async {}).await;
+///     corio::metrics()
+/// });
+/// assert_eq!(m.spawned, 1);
+/// assert!(["io_uring", "epoll", "kqueue", "iocp", "poll"].contains(&m.io_backend));
+/// ```
+pub fn metrics() -> RuntimeMetrics {
+    let reactor = Reactor::current().ok();
+    RuntimeMetrics::gather_parts(
+        &Handle::current(),
+        &Pool::current(),
+        &CpuPool::current(),
+        Some(&Timer::current()),
+        reactor.as_ref(),
+    )
+}
+
 impl RuntimeMetrics {
     fn gather(
         handle: &Handle,
         pool: &Pool,
         cpu: &CpuPool,
         stack: Option<&StackHandle>,
+    ) -> RuntimeMetrics {
+        RuntimeMetrics::gather_parts(
+            handle,
+            pool,
+            cpu,
+            stack.map(|s| &s.timer),
+            stack.map(|s| &s.reactor),
+        )
+    }
+
+    fn gather_parts(
+        handle: &Handle,
+        pool: &Pool,
+        cpu: &CpuPool,
+        timer: Option<&Timer>,
+        reactor: Option<&Reactor>,
     ) -> RuntimeMetrics {
         let e = handle.metrics();
         let p = pool.metrics();
@@ -725,9 +768,9 @@ impl RuntimeMetrics {
             blocking_threads_alive: p.threads_alive,
             blocking_threads_idle: p.threads_idle,
             blocking_queued: p.queued,
-            io_sources: stack.map_or(0, |s| s.reactor.sources()),
-            io_backend: stack.map_or("", |s| s.reactor.backend()),
-            pending_timers: stack.map_or(0, |s| s.timer.pending()),
+            io_sources: reactor.map_or(0, Reactor::sources),
+            io_backend: reactor.map_or("", Reactor::backend),
+            pending_timers: timer.map_or(0, Timer::pending),
             cpu_threads_alive: c.threads_alive,
             cpu_queued: c.queued + c.waiting_submitters,
             cpu_running: c.running,

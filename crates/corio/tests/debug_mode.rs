@@ -193,3 +193,35 @@ fn the_dump_names_the_line_that_spawned_a_task_set_member() {
         assert_eq!(here, [line], "tasks spawned from this file:\n{dump}");
     });
 }
+
+/// `corio::metrics()` from inside a runtime (its `block_on`, one of its tasks) gives that
+/// runtime's whole counters, timers and sockets included, as `Runtime::metrics` does (a probe
+/// found only the executor's counters reachable from `run` or `#[corio::main]`).
+#[test]
+fn the_current_runtimes_whole_metrics_are_reachable_from_inside_it() {
+    let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+    let (from_block_on, from_task) = rt.block_on(async {
+        let _listener = corio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _sleeper = corio::spawn(corio::sleep(Duration::from_secs(3600)));
+        let _timeout = corio::timeout(Duration::from_secs(3600), std::future::pending::<()>());
+        let mut timeout = std::pin::pin!(_timeout);
+        // Registers the deadline's timer.
+        assert!(
+            futures_lite::future::poll_once(timeout.as_mut())
+                .await
+                .is_none()
+        );
+        let from_task = corio::spawn(async { corio::metrics() }).await;
+        (corio::metrics(), from_task)
+    });
+    let direct = rt.metrics();
+    for (what, m) in [("block_on", from_block_on), ("a task", from_task)] {
+        assert_eq!(m.workers, 2, "{what}: {m:?}");
+        assert!(m.io_sources >= 1, "{what}: the listener: {m:?}");
+        assert!(m.pending_timers >= 1, "{what}: the deadline: {m:?}");
+        assert_eq!(m.io_backend, direct.io_backend, "{what}");
+        assert!(m.spawned >= 1, "{what}: {m:?}");
+    }
+    let local = corio::run_local(async { corio::metrics() });
+    assert_eq!(local.workers, 1);
+}
