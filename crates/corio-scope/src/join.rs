@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -87,6 +88,28 @@ impl<F: Future> Future for JoinAll<F> {
     }
 }
 
+impl<F: Future> Drop for JoinAll<F> {
+    fn drop(&mut self) {
+        // Dropped before every future completed: the outputs gathered so far go, each under
+        // `catch_unwind` (two that panic in their destructors aborted the process: a probe found
+        // it). Nobody can observe those panics any more, so they are reported.
+        for payload in drop_each_catching(self.outputs.drain(..)) {
+            corio_executor::task::report_unobserved_panic(payload, None, Location::caller());
+        }
+    }
+}
+
+/// Drops every value, in order, each under `catch_unwind`, so that a second destructor that
+/// panics is not a panic during a panic (an abort); returns the panics caught.
+pub(crate) fn drop_each_catching<T>(
+    values: impl IntoIterator<Item = T>,
+) -> Vec<Box<dyn std::any::Any + Send>> {
+    values
+        .into_iter()
+        .filter_map(|value| catch_unwind(AssertUnwindSafe(move || drop(value))).err())
+        .collect()
+}
+
 /// Waits for every future, or for the first error: then the other futures are dropped
 /// (cancelled) before the error is returned. On success, the outputs come in input order.
 ///
@@ -145,6 +168,15 @@ impl<F: Future, T> fmt::Debug for TryJoinAll<F, T> {
 
 impl<F: Future, T> Unpin for TryJoinAll<F, T> {}
 
+impl<F: Future, T> Drop for TryJoinAll<F, T> {
+    fn drop(&mut self) {
+        // As `JoinAll`'s drop.
+        for payload in drop_each_catching(self.outputs.drain(..)) {
+            corio_executor::task::report_unobserved_panic(payload, None, Location::caller());
+        }
+    }
+}
+
 impl<F, T, E> Future for TryJoinAll<F, T>
 where
     F: Future<Output = Result<T, E>>,
@@ -159,7 +191,19 @@ where
                 Err(e) => {
                     // Fail fast: cancel everything still running before reporting.
                     this.set.clear();
-                    this.outputs.clear();
+                    // The outputs gathered so far, each under `catch_unwind`: the first panic
+                    // of their destructors resumes here, the others are reported.
+                    let mut panics = drop_each_catching(this.outputs.drain(..)).into_iter();
+                    if let Some(first) = panics.next() {
+                        for payload in panics {
+                            corio_executor::task::report_unobserved_panic(
+                                payload,
+                                None,
+                                Location::caller(),
+                            );
+                        }
+                        std::panic::resume_unwind(first);
+                    }
                     return Poll::Ready(Err(e));
                 }
             }

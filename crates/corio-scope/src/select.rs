@@ -13,11 +13,17 @@
 //!    order. The first completed output that matches its arm's pattern wins.
 //! 4. Every future, the winner's and the losers', is dropped before the winning body runs. A
 //!    `select!` dropped while waiting drops its futures and loses nothing beyond what those
-//!    futures themselves lose when dropped.
+//!    futures themselves lose when dropped. Each is dropped under `catch_unwind` (`SelectArm`):
+//!    the first destructor's panic resumes in the caller, later ones are reported, and two never
+//!    make a panic during a panic.
 //! 5. With every arm disabled, the `else` body runs; without an `else` arm, `select!` panics
 //!    with a message that says so (as tokio's does).
 //! 6. The bodies run in the caller's context, not in a closure: `return`, `?`, `break`,
 //!    `continue` and `.await` in a body behave as they would right where `select!` is written.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// The start arm of one poll: random in `0..n` (or 0 when `biased`).
 #[doc(hidden)]
@@ -39,6 +45,64 @@ pub fn all_disabled() -> ! {
         "corio::select!: every arm is disabled (each future completed without matching its \
          pattern, or its `if` precondition was false) and there is no `else` arm"
     )
+}
+
+pin_project_lite::pin_project! {
+    /// One arm's future inside a `select!`: dropped in place under `catch_unwind`, so that two
+    /// arms whose destructors panic are not a panic during a panic (an abort: a probe found
+    /// one, with two losers of a `select!` dropped together). The first such panic resumes in
+    /// the caller, as a lone one does; one caught while the thread already unwinds (from an
+    /// earlier arm, or from the body of the task) is reported through the runtime's hook.
+    #[doc(hidden)]
+    pub struct SelectArm<F> {
+        #[pin]
+        future: Option<F>,
+        location: &'static std::panic::Location<'static>,
+    }
+
+    impl<F> PinnedDrop for SelectArm<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                this.future.as_mut().set(None)
+            }));
+            if let Err(payload) = dropped {
+                if std::thread::panicking() {
+                    corio_executor::task::report_unobserved_panic(
+                        payload,
+                        Some("select! arm"),
+                        this.location,
+                    );
+                } else {
+                    std::panic::resume_unwind(payload);
+                }
+            }
+        }
+    }
+}
+
+impl<F> SelectArm<F> {
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn new(future: F) -> SelectArm<F> {
+        SelectArm {
+            future: Some(future),
+            location: std::panic::Location::caller(),
+        }
+    }
+}
+
+impl<F: Future> Future for SelectArm<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.project().future.as_pin_mut() {
+            Some(future) => future.poll(cx),
+            // Emptied only by the drop above.
+            None => unreachable!("corio::select!: an arm polled after its drop"),
+        }
+    }
 }
 
 /// Waits on several futures at once and runs the arm of the first that completes: tokio's
@@ -274,7 +338,9 @@ macro_rules! __select_gen {
         )+
         let __corio_out = {
             $(
-                let mut $f = ::core::pin::pin!(::core::future::IntoFuture::into_future($fut));
+                let mut $f = ::core::pin::pin!($crate::__private::SelectArm::new(
+                    ::core::future::IntoFuture::into_future($fut),
+                ));
             )+
             ::core::future::poll_fn(|__corio_cx| {
                 let __corio_start = $crate::__private::select_start(__CORIO_ARMS, $b);

@@ -435,15 +435,22 @@ impl<F: Future> Cell<F> {
         self.discard(discarded);
     }
 
-    /// Drops an outcome nobody will join; a panic in it is reported.
+    /// Drops an outcome nobody will join; a panic in it, or in the output's destructor, is
+    /// reported. The output is dropped under `catch_unwind`: inside the set's drop or
+    /// `cancel_all`, a destructor's panic escaped into the caller, and a second one aborted the
+    /// process (a probe found both).
     fn discard(&self, outcome: Option<Outcome<F::Output>>) {
-        if let Some(Outcome::Panic(payload)) = outcome {
-            corio_executor::task::report_unobserved_panic(
-                payload,
-                Some("TaskSet task"),
-                self.location,
-            );
-        }
+        let payload = match outcome {
+            Some(Outcome::Panic(payload)) => payload,
+            Some(Outcome::Value(value)) => {
+                match catch_unwind(AssertUnwindSafe(move || drop(value))) {
+                    Ok(()) => return,
+                    Err(payload) => payload,
+                }
+            }
+            None => return,
+        };
+        corio_executor::task::report_unobserved_panic(payload, Some("TaskSet task"), self.location);
     }
 }
 

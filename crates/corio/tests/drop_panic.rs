@@ -330,6 +330,138 @@ fn a_task_set_cancelling_tasks_whose_destructors_panic() {
     }
 }
 
+/// Outputs of finished `TaskSet` members that nobody joined, whose destructors panic, dropped by
+/// `cancel_all`, by the set's drop, and by the shutdown of a runtime whose task holds the set:
+/// each panic is reported once, every output is dropped, and nothing escapes or aborts (probe X:
+/// the first panic escaped `drop(set)` and `cancel_all` into the caller, the second aborted).
+#[test]
+fn a_task_sets_unjoined_outputs_whose_destructors_panic() {
+    /// A set of `n` members that finish at once, each with a guard as its output (the odd ones
+    /// bomb); returns once all have finished.
+    async fn finished_set(d: &Drops, n: usize) -> corio::TaskSet<Guard> {
+        let finished = Arc::new(AtomicUsize::new(0));
+        let mut set = corio::TaskSet::new();
+        for i in 0..n {
+            let (guard, finished) = (d.guard(i % 2 == 1), finished.clone());
+            set.spawn(async move {
+                finished.fetch_add(1, Ordering::SeqCst);
+                guard
+            });
+        }
+        while finished.load(Ordering::SeqCst) < n {
+            corio::sleep(Duration::from_millis(1)).await;
+        }
+        set
+    }
+    for workers in [1, 2] {
+        let (rt, reports) = runtime(workers);
+        let drops = Drops::default();
+        let d = drops.clone();
+        rt.block_on(async move {
+            let mut set = finished_set(&d, 5).await;
+            set.cancel_all();
+            assert!(set.join_next().await.is_none());
+            drop(finished_set(&d, 5).await);
+        });
+        assert_eq!(drops.count(), 10, "every output was dropped");
+        assert_eq!(bombs(&reports), 4, "each bomb reported once");
+        // Held by a task that the runtime's shutdown drops.
+        let d = drops.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            let _set = finished_set(&d, 4).await;
+            tx.send(()).unwrap();
+            pending::<()>().await
+        })
+        .detach();
+        rx.recv().unwrap();
+        assert_eq!(rt.block_on(rt.spawn(async { 7 })), 7, "still serving");
+        drop(rt);
+        assert_eq!(drops.count(), 14, "the shutdown dropped the set's outputs");
+        assert_eq!(bombs(&reports), 6, "each bomb reported once");
+    }
+}
+
+/// Two or more values whose destructors panic, dropped together by one combinator: the losers
+/// of a `select!` (when it completes, and when it is itself dropped while waiting), and the
+/// outputs a `join_all` or `try_join_all` had gathered when it was dropped or failed. One panic
+/// resumes in the awaiter where there is one; the others are reported; nothing aborts (probe X:
+/// the `select!` and the dropped `join_all` aborted the process).
+#[test]
+fn combinators_dropping_several_values_whose_destructors_panic() {
+    for workers in [1, 2] {
+        let (rt, reports) = runtime(workers);
+        let drops = Drops::default();
+        // select!: two losers bomb when the third arm wins.
+        let d = drops.clone();
+        let task = rt.spawn(async move {
+            corio::select! {
+                _ = parked::<()>(d.guard(true)) => {},
+                _ = parked::<()>(d.guard(true)) => {},
+                _ = corio::sleep(Duration::from_millis(1)) => {},
+            }
+        });
+        let caught = rt.block_on(AssertUnwindSafe(task).catch_unwind());
+        assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
+        assert_eq!(drops.count(), 2);
+        wait_bombs(&reports, 1);
+        // The same select!, dropped while it waits (a timeout around it).
+        let d = drops.clone();
+        let task = rt.spawn(async move {
+            corio::timeout(Duration::from_millis(1), async {
+                corio::select! {
+                    _ = parked::<()>(d.guard(true)) => {},
+                    _ = parked::<()>(d.guard(true)) => {},
+                }
+            })
+            .await
+        });
+        let caught = rt.block_on(AssertUnwindSafe(task).catch_unwind());
+        assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
+        assert_eq!(drops.count(), 4);
+        wait_bombs(&reports, 2);
+        // join_all dropped by a timeout while holding two finished outputs that bomb.
+        let d = drops.clone();
+        let task =
+            rt.spawn(async move {
+                let futures: Vec<
+                    std::pin::Pin<Box<dyn std::future::Future<Output = Guard> + Send>>,
+                > = vec![
+                    Box::pin(std::future::ready(d.guard(true))),
+                    Box::pin(std::future::ready(d.guard(true))),
+                    Box::pin(parked(d.guard(false))),
+                ];
+                corio::timeout(Duration::from_millis(1), corio::join_all(futures))
+                    .await
+                    .is_err()
+            });
+        assert!(rt.block_on(task), "the join_all timed out");
+        assert_eq!(drops.count(), 7);
+        wait_bombs(&reports, 4);
+        // try_join_all failing while holding two finished outputs that bomb.
+        let d = drops.clone();
+        let task = rt.spawn(async move {
+            let futures: Vec<
+                std::pin::Pin<Box<dyn std::future::Future<Output = Result<Guard, &str>> + Send>>,
+            > = vec![
+                Box::pin(std::future::ready(Ok(d.guard(true)))),
+                Box::pin(std::future::ready(Ok(d.guard(true)))),
+                Box::pin(async {
+                    corio::sleep(Duration::from_millis(1)).await;
+                    Err("failed")
+                }),
+            ];
+            corio::try_join_all(futures).await.map(|_| ())
+        });
+        let caught = rt.block_on(AssertUnwindSafe(task).catch_unwind());
+        assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
+        assert_eq!(drops.count(), 9);
+        wait_bombs(&reports, 5);
+        assert_eq!(bombs(&reports), 5, "each bomb nobody awaited reported once");
+        assert_eq!(rt.block_on(rt.spawn(async { 8 })), 8, "still serving");
+    }
+}
+
 /// The report of a destructor that panicked while its task was cancelled names the task and
 /// says the panic came from the destructor (nobody could have awaited it).
 #[test]
