@@ -243,13 +243,19 @@ impl CancelToken {
     /// });
     /// ```
     pub async fn run_until_cancelled<F: Future>(&self, future: F) -> Option<F::Output> {
-        crate::race(
-            async {
-                self.cancelled().await;
-                None
-            },
-            async { Some(future.await) },
-        )
+        let mut future = std::pin::pin!(future);
+        let mut waiting = Waiting::default();
+        std::future::poll_fn(move |cx| {
+            if waiting.poll(self, cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            if self.is_cancelled() {
+                // Cancelled, with the task's budget spent (it has been woken to go on later):
+                // cancellation still wins the tie.
+                return Poll::Pending;
+            }
+            future.as_mut().poll(cx).map(Some)
+        })
         .await
     }
 }
@@ -323,6 +329,11 @@ impl Waiting {
     fn poll(&mut self, token: &CancelToken, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             if token.is_cancelled() {
+                // Like a queue or a socket, a completion spends the task's cooperative budget:
+                // a loop that awaits a cancelled token without ever waiting (a worker's `select!`
+                // over it) must still let deadlines and other tasks run. It never did, and a
+                // `timeout` around such a loop never fired (a probe found it).
+                std::task::ready!(corio_coop::poll_proceed(cx));
                 self.listener = None;
                 self.registered = None;
                 return Poll::Ready(());

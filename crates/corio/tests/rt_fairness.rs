@@ -412,3 +412,47 @@ fn every_producer_on_a_full_bounded_queue_gets_its_turn_on_one_worker() {
         })
     });
 }
+
+/// Loops over a cancelled `CancelToken` that never wait (`cancelled()`, `cancelled_owned()`, a
+/// biased `select!` with the token first, `run_until_cancelled`) still see a deadline: each
+/// completion spends cooperative budget, as a queue's or a socket's does (probe X: a `timeout`
+/// around `loop { token.cancelled().await }` never fired).
+async fn loops_over_a_cancelled_token_see_a_deadline() {
+    let token = corio::CancelToken::new();
+    token.cancel();
+    for kind in 0..4 {
+        let spin = async {
+            for _ in 0..LOOP_CAP {
+                match kind {
+                    0 => token.cancelled().await,
+                    1 => token.clone().cancelled_owned().await,
+                    2 => corio::select! {
+                        biased;
+                        _ = token.cancelled() => {},
+                        _ = std::future::pending::<()>() => {},
+                    },
+                    _ => {
+                        // Cancellation wins every tie, budget spent or not.
+                        let ran = token.run_until_cancelled(async { "ran" }).await;
+                        assert_eq!(ran, None);
+                    }
+                }
+            }
+            panic!("kind {kind}: the deadline never fired");
+        };
+        let hit = corio::timeout(Duration::from_millis(5), spin).await;
+        assert!(hit.is_err());
+    }
+}
+
+#[test]
+fn loops_over_a_cancelled_token_see_a_deadline_on_run_local() {
+    within_a_minute(|| corio::run_local(loops_over_a_cancelled_token_see_a_deadline()));
+}
+
+#[test]
+fn loops_over_a_cancelled_token_see_a_deadline_on_run() {
+    within_a_minute(|| {
+        corio::run(async { corio::spawn(loops_over_a_cancelled_token_see_a_deadline()).await })
+    });
+}
