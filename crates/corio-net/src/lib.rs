@@ -78,6 +78,13 @@
 //! the peer close (EOF) or reset (an error of kind `ConnectionReset`). When the runtime whose
 //! reactor a socket registered with shuts down, operations still waiting on it wake and fail with
 //! an error ("the runtime that owns this I/O source has shut down") instead of waiting forever.
+//! The socket stays registered with that reactor for its whole life: used afterwards (from
+//! another runtime, or a plain thread's `block_on`), an operation that finds data or room at once
+//! still succeeds, but one that would have to wait fails with that same error, so whether it
+//! works depends on timing. A connection that must outlive its runtime is opened again from the
+//! next one (there is no way to move a socket between reactors); a child process's pipes are
+//! bound the same way (signals and `Child::wait` are not: they move to the reactor current
+//! where they are polled).
 #![forbid(unsafe_code)]
 // The Unix socket types linked above do not exist elsewhere (Windows).
 #![cfg_attr(not(unix), allow(rustdoc::broken_intra_doc_links))]

@@ -664,7 +664,8 @@ impl TcpStream {
         }
     }
 
-    /// Receives data without removing it from the queue.
+    /// Receives data without removing it from the queue. An empty `buf` gives `Ok(0)` at once,
+    /// as an empty read does (it used to wait for data: a probe found it).
     ///
     /// # Errors
     ///
@@ -691,6 +692,9 @@ impl TcpStream {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         match &self.inner {
             StreamInner::Real(inner) => inner.read_with(|s| s.peek(buf)).await,
             StreamInner::Sim(inner) => inner.peek(buf).await,

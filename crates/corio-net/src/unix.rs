@@ -10,6 +10,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use corio_reactor::Async;
+use std::time::Duration;
+
+/// The first pause before `UnixStream::connect` tries again on a full backlog.
+const CONNECT_RETRY_FIRST: Duration = Duration::from_millis(1);
+/// The longest pause between two tries.
+const CONNECT_RETRY_MAX: Duration = Duration::from_millis(16);
 use futures_core::Stream;
 use futures_io::{AsyncRead, AsyncWrite};
 
@@ -261,6 +267,11 @@ impl fmt::Debug for UnixStream {
 impl UnixStream {
     /// Connects to the socket at `path`.
     ///
+    /// If the listener's backlog is full (it accepts too slowly), the connect waits for room
+    /// without blocking the thread, trying again after pauses of 1 ms doubling to 16 ms, as a
+    /// blocking connect would wait; put a `timeout` around it to bound the wait. Dropping it
+    /// while it waits closes the socket it made.
+    ///
     /// # Errors
     ///
     /// Fails if nothing listens there.
@@ -286,15 +297,48 @@ impl UnixStream {
             ));
         }
         let path = path.as_ref();
-        // A Unix connect to a listening socket completes (or fails) at once; it never waits on a
-        // network.
-        let stream = net::UnixStream::connect(path).map_err(|e| {
+        let named = |e: io::Error| {
             io::Error::new(
                 e.kind(),
                 format!("cannot connect to `{}`: {e}", path.display()),
             )
-        })?;
-        UnixStream::from_std(stream)
+        };
+        let addr = socket2::SockAddr::unix(path).map_err(named)?;
+        let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        // A Unix connect completes (or fails) at once, except when the listener's backlog is
+        // full: then a blocking connect sleeps in the kernel until there is room, and no
+        // timeout could stop it (a probe found `UnixStream::connect` hanging its thread, and a
+        // `run_local` server that would have made room never ran again). Non-blocking, Linux
+        // says `EAGAIN` instead, and nothing signals when to try again: the connect is retried
+        // after a short sleep, doubling up to `CONNECT_RETRY_MAX`, cancellable as any await.
+        let mut pause = CONNECT_RETRY_FIRST;
+        let connected = loop {
+            match socket.connect(&addr) {
+                Ok(()) => break true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    corio_timer::sleep(pause).await;
+                    pause = (pause * 2).min(CONNECT_RETRY_MAX);
+                }
+                // Elsewhere a non-blocking connect may be in progress: it ends when the socket
+                // is writable.
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => break false,
+                Err(e) => return Err(named(e)),
+            }
+        };
+        let stream = UnixStream::from_std(net::UnixStream::from(socket))?;
+        if !connected {
+            stream
+                .inner
+                .write_with(|s| match s.take_error()? {
+                    Some(e) => Err(e),
+                    None if s.peer_addr().is_ok() => Ok(()),
+                    None => Err(io::ErrorKind::WouldBlock.into()),
+                })
+                .await
+                .map_err(named)?;
+        }
+        Ok(stream)
     }
 
     /// A connected pair of streams.

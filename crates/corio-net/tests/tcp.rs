@@ -161,6 +161,17 @@ fn eof_when_the_peer_closes_wakes_a_waiting_reader_and_stays() {
     }
 }
 
+/// An empty `peek` returns `Ok(0)` at once on an idle connection, as an empty read does (probe W:
+/// it waited for data).
+#[test]
+fn an_empty_peek_returns_at_once() {
+    let (_client, server) = block_on(pair());
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let peek = server.peek(&mut []);
+    let mut peek = std::pin::pin!(peek);
+    assert!(matches!(peek.as_mut().poll(&mut cx), Poll::Ready(Ok(0))));
+}
+
 /// `close()` shuts down the write half only: the peer reads EOF after the data, and can still
 /// answer on the other half. Writing after `close()` fails; it does not panic or hang.
 #[test]

@@ -263,3 +263,67 @@ fn datagram_errors_name_the_path() {
         assert!(err.to_string().contains("nobody-here"), "{err}");
     });
 }
+
+/// A listener whose backlog is full (it never accepts): a connect neither blocks its thread nor
+/// fails; it waits, cancellably, and completes once the server accepts (probe W: a blocking
+/// `connect` slept in the kernel, no timeout could stop it, and a `run_local` server that would
+/// have made room never ran again).
+#[test]
+fn a_connect_to_a_full_backlog_waits_without_blocking_and_completes_once_there_is_room() {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sock");
+    let addr = SockAddr::unix(&path).unwrap();
+    let server = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    server.bind(&addr).unwrap();
+    server.listen(1).unwrap();
+    // Fill the backlog with connects that do not wait.
+    let mut queued = Vec::new();
+    loop {
+        let client = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        client.set_nonblocking(true).unwrap();
+        match client.connect(&addr) {
+            Ok(()) => queued.push(client),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("filling the backlog: {e}"),
+        }
+        assert!(queued.len() < 64, "the backlog never filled");
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn({
+        let path = path.clone();
+        move || {
+            // Bounded: it gives up, and the thread is free again.
+            let gave_up = block_on(corio_timer::timeout(
+                Duration::from_millis(50),
+                UnixStream::connect(&path),
+            ));
+            assert!(gave_up.is_err(), "a connect to a full backlog completed");
+            tx.send("gave up").unwrap();
+            // Unbounded: completes once the server below accepts.
+            let stream = block_on(UnixStream::connect(&path)).unwrap();
+            assert_eq!(
+                stream.peer_addr().unwrap().as_pathname(),
+                Some(path.as_path())
+            );
+            tx.send("connected").unwrap();
+        }
+    });
+    let step = |what: &str| {
+        let got = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                panic!("{what}: the connecting thread is stuck (blocked in connect)")
+            });
+        assert_eq!(got, what);
+    };
+    step("gave up");
+    std::thread::sleep(Duration::from_millis(20));
+    // Room in the backlog: accept the queued connections.
+    for _ in 0..queued.len() {
+        server.accept().unwrap();
+    }
+    step("connected");
+    waiter.join().unwrap();
+}
