@@ -148,6 +148,9 @@ pub(crate) struct Shared {
     /// every worker is blocked while tasks wait was printed (once per runtime).
     pub(crate) leaf_blocked: std::sync::atomic::AtomicUsize,
     pub(crate) leaf_reported: AtomicBool,
+    /// Whether a nested `block_on` on a worker held up a woken outer one for a second, and
+    /// that was reported (once per runtime; see `runtime::multi_block_on`).
+    pub(crate) held_up_reported: AtomicBool,
     /// `schedule_remote` calls in progress (see `drain`).
     remote_schedules: Padded<std::sync::atomic::AtomicUsize>,
 }
@@ -222,6 +225,7 @@ impl Shared {
             blocked_workers: std::sync::atomic::AtomicUsize::new(0),
             leaf_blocked: std::sync::atomic::AtomicUsize::new(0),
             leaf_reported: AtomicBool::new(false),
+            held_up_reported: AtomicBool::new(false),
             remote_schedules: Padded(std::sync::atomic::AtomicUsize::new(0)),
         }
     }

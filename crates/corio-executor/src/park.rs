@@ -177,7 +177,13 @@ impl Parker {
     /// workers sleep on their condition variables would leave nobody polling the driver. Those
     /// threads pass `None`.
     pub(crate) fn park(&self, driver: Option<&SharedDriver>) {
-        self.park_with(driver, false);
+        self.park_with(driver, false, None);
+    }
+
+    /// As [`park`](Parker::park), but returns after `timeout` at the latest (later if the
+    /// driver it parks in is slow to return), unparked or not.
+    pub(crate) fn park_timeout(&self, driver: Option<&SharedDriver>, timeout: Duration) {
+        self.park_with(driver, false, Some(timeout));
     }
 
     /// As [`park`](Parker::park) with a driver, but waits for the driver if another thread holds
@@ -185,10 +191,15 @@ impl Parker {
     /// driver itself, because the thread holding it may be leaving for good (a runtime shutting
     /// down, whose workers exit, while a `block_on` on this thread waits for a timer).
     pub(crate) fn park_driving(&self, driver: &SharedDriver) {
-        self.park_with(Some(driver), true);
+        self.park_with(Some(driver), true, None);
     }
 
-    fn park_with(&self, driver: Option<&SharedDriver>, wait_for_driver: bool) {
+    fn park_with(
+        &self,
+        driver: Option<&SharedDriver>,
+        wait_for_driver: bool,
+        timeout: Option<Duration>,
+    ) {
         if self
             .state
             .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
@@ -214,7 +225,7 @@ impl Parker {
                 return;
             }
             if let Some(d) = d.as_mut() {
-                d.park(None);
+                d.park(timeout);
             }
             self.state.store(EMPTY, Ordering::SeqCst);
             return;
@@ -228,8 +239,21 @@ impl Parker {
             self.state.store(EMPTY, Ordering::SeqCst);
             return;
         }
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
-            guard = unpoisoned(self.condvar.wait(guard));
+            guard = match deadline {
+                None => unpoisoned(self.condvar.wait(guard)),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        // Timed out: leave, unless notified meanwhile (then the notification
+                        // is consumed by leaving too).
+                        self.state.store(EMPTY, Ordering::SeqCst);
+                        return;
+                    }
+                    unpoisoned(self.condvar.wait_timeout(guard, left)).0
+                }
+            };
             if self
                 .state
                 .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
@@ -237,7 +261,7 @@ impl Parker {
             {
                 return;
             }
-            // Spurious wake-up: keep waiting.
+            // Spurious wake-up (or the time is up, seen above): keep waiting.
         }
     }
 

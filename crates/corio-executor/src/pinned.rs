@@ -196,6 +196,22 @@ pub(crate) fn shutdown() {
 pub(crate) struct BlockOnTarget {
     pub(crate) parker: Parker,
     pub(crate) shared: Arc<multi::Shared>,
+    /// Set by a wake of the call's main future, cleared before each poll of it: a call below
+    /// the innermost one on this thread whose flag stays set is held up by a call nested in it
+    /// (see [`outer_call_woken`]).
+    pub(crate) woken: std::sync::atomic::AtomicBool,
+}
+
+/// Whether a `Runtime::block_on` call on this thread, below the innermost one, has been woken
+/// and not polled since: it is ready to go on, but cannot before the calls nested in it return.
+pub(crate) fn outer_call_woken() -> bool {
+    BLOCK_ON
+        .try_with(|b| {
+            let b = b.borrow();
+            let outer = b.len().saturating_sub(1);
+            b[..outer].iter().any(|t| t.woken.load(Ordering::Relaxed))
+        })
+        .unwrap_or(false)
 }
 
 /// Registers a `block_on` call; the guard unregisters it, and the outermost one shuts the

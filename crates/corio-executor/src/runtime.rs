@@ -240,6 +240,7 @@ impl Wake for crate::pinned::BlockOnTarget {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, std::sync::atomic::Ordering::Relaxed);
         self.parker.unpark(&self.shared.driver);
     }
 }
@@ -340,6 +341,7 @@ pub(crate) fn multi_block_on<F: Future>(
     let target = Arc::new(crate::pinned::BlockOnTarget {
         parker: Parker::new(),
         shared: shared.clone(),
+        woken: std::sync::atomic::AtomicBool::new(false),
     });
     // Dropped after the future (declared before it): pinned tasks go after the main future.
     let _pinned = crate::pinned::enter_block_on(&target, on_worker);
@@ -359,6 +361,7 @@ pub(crate) fn multi_block_on<F: Future>(
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     let mut ran = 0u32;
+    let mut held_up_since: Option<std::time::Instant> = None;
     // The runtime shuts down under a task of this worker: see `ShutdownUnwind`.
     // Not while the thread is already unwinding (a destructor that calls `block_on` during a
     // panic, or during this very unwind): a second unwind there aborts the process. Such a call
@@ -375,6 +378,9 @@ pub(crate) fn multi_block_on<F: Future>(
             // Not `panic!`: no panic hook runs, and the task's poll knows the payload.
             std::panic::resume_unwind(Box::new(ShutdownUnwind));
         }
+        target
+            .woken
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let mut poll_once = || {
             corio_coop::with_budget(corio_coop::DEFAULT_BUDGET, || {
                 crate::local::MainDebug::poll(debug.as_ref(), || future.as_mut().poll(&mut cx))
@@ -435,12 +441,48 @@ pub(crate) fn multi_block_on<F: Future>(
                 // The workers are leaving: wait for the driver rather than for a wake-up that
                 // the one holding it may never pass on.
                 target.parker.park_driving(&shared.driver);
+            } else if crate::pinned::outer_call_woken() {
+                // A call this one runs nested inside has been woken and waits for this one to
+                // return: say so if that lasts (it never ends if this call waits for the other's
+                // task, a lock handed to it: a probe hung silently so).
+                let since = *held_up_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= HELD_UP_REPORT {
+                    report_held_up(shared);
+                }
+                target
+                    .parker
+                    .park_timeout(on_worker.then_some(&shared.driver), HELD_UP_REPORT);
             } else {
+                held_up_since = None;
                 target.parker.park(on_worker.then_some(&shared.driver));
             }
         }
         crate::pinned::unparked();
     }
+}
+
+/// How long a woken `block_on` call may be held up by one nested in it before that is reported.
+const HELD_UP_REPORT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Says once per runtime, on stderr, that a woken `block_on` call on this thread is held up by
+/// one nested in it (see `multi_block_on`), as the local loop does (`local::Core::block_on`).
+fn report_held_up(shared: &multi::Shared) {
+    if shared
+        .held_up_reported
+        .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        return;
+    }
+    let thread = thread::current();
+    eprintln!(
+        "corio: a block_on call on thread `{}` has been woken for {} s but cannot return: \
+         another block_on, made by a task that ran inside the first while it waited, has not \
+         returned, and calls on one thread return innermost first. If that one waits for the \
+         first call's task (a lock handed to it, a message it would send), neither ever \
+         returns. Use .await in async code",
+        thread.name().unwrap_or("<unnamed>"),
+        HELD_UP_REPORT.as_secs()
+    );
 }
 
 /// A single-threaded runtime: an event loop that runs on the thread that calls

@@ -299,6 +299,45 @@ fn nested_blocking_calls_on_a_local_loop_that_wait_for_each_other_say_so() {
     );
 }
 
+/// On a multi-threaded runtime whose every worker is blocked in a `block_on` made inside a task,
+/// the worker runs tasks nested inside that call, and a second task's `block_on` nested there
+/// must return first. Here the first is handed the lock while the second waits for that lock:
+/// neither can ever return. It hung without a word (probe U's p20); the runtime now says so.
+#[test]
+fn nested_block_on_calls_on_a_worker_that_wait_for_each_other_say_so() {
+    reports_stuck(
+        "nested_block_on_calls_on_a_worker_that_wait_for_each_other_say_so",
+        "has been woken for 1 s but cannot return",
+        || {
+            let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+            rt.block_on(async {
+                let m = Arc::new(corio::sync::Mutex::new(0u32));
+                let (held_tx, held_rx) = corio::sync::oneshot::channel();
+                let holder = corio::spawn({
+                    let m = m.clone();
+                    async move {
+                        let _guard = m.lock().await;
+                        held_tx.send(()).unwrap();
+                        corio::sleep(Duration::from_millis(50)).await;
+                    }
+                });
+                held_rx.await.unwrap();
+                let first = corio::spawn({
+                    let m = m.clone();
+                    async move { *corio::block_on(m.lock()) += 1 }
+                });
+                let second = corio::spawn({
+                    let m = m.clone();
+                    async move { *corio::block_on(m.lock()) += 1 }
+                });
+                first.await;
+                second.await;
+                holder.await;
+            });
+        },
+    );
+}
+
 /// The loop's main future, woken, held up for a second by a task's blocking call that waits
 /// for it (for the lock it holds): the loop says so, naming the main future.
 #[test]
