@@ -415,12 +415,17 @@ macro_rules! __join_impl {
         $crate::__join_impl!(@zip $kind [$($done)* ($name $fut)] [$($futs,)*] [$($names)*])
     };
     (@join $(($name:ident $fut:expr))*) => {{
-        $( let mut $name = ::core::pin::pin!($crate::__private::MaybeDone::new($fut)); )*
+        $(
+            let mut $name = ::core::pin::pin!($crate::__private::DropCatching::new(
+                $crate::__private::MaybeDone::new($fut),
+                "join! future",
+            ));
+        )*
         ::core::future::poll_fn(|cx| {
             let mut all_done = true;
-            $( all_done &= $name.as_mut().poll_done(cx); )*
+            $( all_done &= $name.as_mut().pinned().poll_done(cx); )*
             if all_done {
-                ::core::task::Poll::Ready(( $( $name.as_mut().take_output(), )* ))
+                ::core::task::Poll::Ready(( $( $name.as_mut().pinned().take_output(), )* ))
             } else {
                 ::core::task::Poll::Pending
             }
@@ -428,11 +433,16 @@ macro_rules! __join_impl {
         .await
     }};
     (@try_join $(($name:ident $fut:expr))*) => {{
-        $( let mut $name = ::core::pin::pin!($crate::__private::MaybeDone::new($fut)); )*
+        $(
+            let mut $name = ::core::pin::pin!($crate::__private::DropCatching::new(
+                $crate::__private::MaybeDone::new($fut),
+                "try_join! future",
+            ));
+        )*
         ::core::future::poll_fn(|cx| {
             let mut all_done = true;
             $(
-                match $name.as_mut().poll_try(cx) {
+                match $name.as_mut().pinned().poll_try(cx) {
                     ::core::result::Result::Ok(done) => all_done &= done,
                     ::core::result::Result::Err(e) => {
                         return ::core::task::Poll::Ready(::core::result::Result::Err(e));
@@ -440,7 +450,7 @@ macro_rules! __join_impl {
                 }
             )*
             if all_done {
-                ::core::task::Poll::Ready(::core::result::Result::Ok(( $( $name.as_mut().take_ok(), )* )))
+                ::core::task::Poll::Ready(::core::result::Result::Ok(( $( $name.as_mut().pinned().take_ok(), )* )))
             } else {
                 ::core::task::Poll::Pending
             }

@@ -13,7 +13,7 @@
 //!    order. The first completed output that matches its arm's pattern wins.
 //! 4. Every future, the winner's and the losers', is dropped before the winning body runs. A
 //!    `select!` dropped while waiting drops its futures and loses nothing beyond what those
-//!    futures themselves lose when dropped. Each is dropped under `catch_unwind` (`SelectArm`):
+//!    futures themselves lose when dropped. Each is dropped under `catch_unwind` (`DropCatching`):
 //!    the first destructor's panic resumes in the caller, later ones are reported, and two never
 //!    make a panic during a panic.
 //! 5. With every arm disabled, the `else` body runs; without an `else` arm, `select!` panics
@@ -48,29 +48,32 @@ pub fn all_disabled() -> ! {
 }
 
 pin_project_lite::pin_project! {
-    /// One arm's future inside a `select!`: dropped in place under `catch_unwind`, so that two
-    /// arms whose destructors panic are not a panic during a panic (an abort: a probe found
-    /// one, with two losers of a `select!` dropped together). The first such panic resumes in
-    /// the caller, as a lone one does; one caught while the thread already unwinds (from an
-    /// earlier arm, or from the body of the task) is reported through the runtime's hook.
+    /// A value pinned on an awaiting future's stack by `select!` (each arm's future) or
+    /// `join!`/`try_join!` (each future, then its output), dropped in place under
+    /// `catch_unwind`, so that two whose destructors panic are not a panic during a panic (an
+    /// abort: a probe found one, with two losers of a `select!` dropped together). The first
+    /// such panic resumes in the caller, as a lone one does; one caught while the thread already
+    /// unwinds (from an earlier one, or from the body of the task) is reported through the
+    /// runtime's hook, named `what`.
     #[doc(hidden)]
-    pub struct SelectArm<F> {
+    pub struct DropCatching<F> {
         #[pin]
-        future: Option<F>,
+        value: Option<F>,
+        what: &'static str,
         location: &'static std::panic::Location<'static>,
     }
 
-    impl<F> PinnedDrop for SelectArm<F> {
+    impl<F> PinnedDrop for DropCatching<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                this.future.as_mut().set(None)
+                this.value.as_mut().set(None)
             }));
             if let Err(payload) = dropped {
                 if std::thread::panicking() {
                     corio_executor::task::report_unobserved_panic(
                         payload,
-                        Some("select! arm"),
+                        Some(this.what),
                         this.location,
                     );
                 } else {
@@ -81,27 +84,35 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> SelectArm<F> {
+impl<F> DropCatching<F> {
     #[doc(hidden)]
     #[track_caller]
-    pub fn new(future: F) -> SelectArm<F> {
-        SelectArm {
-            future: Some(future),
+    pub fn new(value: F, what: &'static str) -> DropCatching<F> {
+        DropCatching {
+            value: Some(value),
+            what,
             location: std::panic::Location::caller(),
+        }
+    }
+
+    /// The value, pinned.
+    #[doc(hidden)]
+    #[inline]
+    pub fn pinned(self: Pin<&mut Self>) -> Pin<&mut F> {
+        match self.project().value.as_pin_mut() {
+            Some(value) => value,
+            // Emptied only by the drop above.
+            None => unreachable!("corio: a value used after its drop"),
         }
     }
 }
 
-impl<F: Future> Future for SelectArm<F> {
+impl<F: Future> Future for DropCatching<F> {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        match self.project().future.as_pin_mut() {
-            Some(future) => future.poll(cx),
-            // Emptied only by the drop above.
-            None => unreachable!("corio::select!: an arm polled after its drop"),
-        }
+        self.pinned().poll(cx)
     }
 }
 
@@ -338,8 +349,9 @@ macro_rules! __select_gen {
         )+
         let __corio_out = {
             $(
-                let mut $f = ::core::pin::pin!($crate::__private::SelectArm::new(
+                let mut $f = ::core::pin::pin!($crate::__private::DropCatching::new(
                     ::core::future::IntoFuture::into_future($fut),
+                    "select! arm",
                 ));
             )+
             ::core::future::poll_fn(|__corio_cx| {

@@ -384,7 +384,7 @@ fn a_task_sets_unjoined_outputs_whose_destructors_panic() {
 
 /// Two or more values whose destructors panic, dropped together by one combinator: the losers
 /// of a `select!` (when it completes, and when it is itself dropped while waiting), and the
-/// outputs a `join_all` or `try_join_all` had gathered when it was dropped or failed. One panic
+/// outputs a `join_all`, `try_join_all` or `try_join!` had gathered when it was dropped or failed. One panic
 /// resumes in the awaiter where there is one; the others are reported; nothing aborts (probe X:
 /// the `select!` and the dropped `join_all` aborted the process).
 #[test]
@@ -457,7 +457,25 @@ fn combinators_dropping_several_values_whose_destructors_panic() {
         assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
         assert_eq!(drops.count(), 9);
         wait_bombs(&reports, 5);
-        assert_eq!(bombs(&reports), 5, "each bomb nobody awaited reported once");
+        // try_join! failing while holding two finished outputs that bomb.
+        let d = drops.clone();
+        let task = rt.spawn(async move {
+            let (a, b) = (d.guard(true), d.guard(true));
+            corio::try_join!(
+                async move { Ok::<_, &str>(a) },
+                async move { Ok(b) },
+                async {
+                    corio::sleep(Duration::from_millis(1)).await;
+                    Err::<(), _>("failed")
+                },
+            )
+            .map(|_| ())
+        });
+        let caught = rt.block_on(AssertUnwindSafe(task).catch_unwind());
+        assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
+        assert_eq!(drops.count(), 11);
+        wait_bombs(&reports, 6);
+        assert_eq!(bombs(&reports), 6, "each bomb nobody awaited reported once");
         assert_eq!(rt.block_on(rt.spawn(async { 8 })), 8, "still serving");
     }
 }
