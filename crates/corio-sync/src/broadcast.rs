@@ -6,6 +6,13 @@
 //! that falls further behind loses the oldest ones and is told so with
 //! [`RecvError::Lagged`], as in tokio. Use it for configuration fan-out or shutdown notices.
 //!
+//! The ring is shared, not a buffer per receiver: `cap` bounds how far the *slowest* reader may
+//! fall behind *everyone's* traffic. In a chat-style server where each connection both sends
+//! into one channel and reads every value from it (its own included), a busy talker's own
+//! connection falls behind by the talker's traffic; size `cap` for the largest burst a reader
+//! must absorb, or give each client a bounded queue of its own (a [`Queue`](crate::Queue) per
+//! client, filled by one fan-out task) to decide per client what overflow means.
+//!
 //! # Invariants
 //!
 //! - **Positions.** Every value gets the next position (a `u64` that never wraps in practice). The
