@@ -18,6 +18,110 @@ pub(crate) fn active() -> bool {
     INLINE.try_with(Cell::get).unwrap_or(false)
 }
 
+/// How long a job run inline may run before the watcher says it may never return.
+const INLINE_REPORT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A thread's inline job in progress, as the watcher sees it.
+struct Running {
+    /// When the job started (`None`: no job runs), and whether it was reported.
+    state: std::sync::Mutex<(Option<std::time::Instant>, bool)>,
+    thread: String,
+}
+
+/// Runs `f`, a job run inline on this thread (a blocking-pool or CPU job inside a simulation),
+/// under watch: a job that has run for a second gets one line on stderr, since a job that waits
+/// for the simulation's tasks (a channel a task sends on) can never return, the tasks being
+/// unable to run on the thread it holds. (A probe found such a simulation hanging silently.)
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(corio_blocking::run_inline_job(|| 2 + 2), 4);
+/// ```
+pub fn run_inline_job<R>(f: impl FnOnce() -> R) -> R {
+    use std::sync::{Arc, Mutex, OnceLock, Weak};
+    static WATCHED: OnceLock<Mutex<Vec<Weak<Running>>>> = OnceLock::new();
+    thread_local! {
+        static RUNNING: std::cell::OnceCell<Arc<Running>> = const { std::cell::OnceCell::new() };
+    }
+    let running = RUNNING.try_with(|r| {
+        r.get_or_init(|| {
+            let running = Arc::new(Running {
+                state: Mutex::new((None, false)),
+                thread: std::thread::current()
+                    .name()
+                    .unwrap_or("<unnamed>")
+                    .to_owned(),
+            });
+            let watched = WATCHED.get_or_init(|| {
+                // One watcher thread for the process, started with the first inline job.
+                let _ = std::thread::Builder::new()
+                    .name("corio-inline-watch".into())
+                    .spawn(watch);
+                Mutex::new(Vec::new())
+            });
+            crate::pool::lock(watched).push(Arc::downgrade(&running));
+            running
+        })
+        .clone()
+    });
+    fn watch() {
+        loop {
+            std::thread::sleep(INLINE_REPORT / 4);
+            let Some(watched) = WATCHED.get() else {
+                continue;
+            };
+            let mut watched = crate::pool::lock(watched);
+            watched.retain(|w| w.strong_count() > 0);
+            for running in watched.iter().filter_map(Weak::upgrade) {
+                let mut state = crate::pool::lock(&running.state);
+                if let (Some(started), false) = *state
+                    && started.elapsed() >= INLINE_REPORT
+                {
+                    state.1 = true;
+                    eprintln!(
+                        "corio: a blocking or CPU job (to_thread, unblock, spawn_cpu) has run \
+                         for {} s on thread `{}`, inline, as a simulation runs them (so that \
+                         its seed decides when they complete): if it waits for the simulation's \
+                         tasks (a channel one of them sends on), it never returns, since they \
+                         cannot run on the thread it holds. Give the job what it needs before \
+                         it starts, or await the tasks instead",
+                        INLINE_REPORT.as_secs(),
+                        running.thread
+                    );
+                }
+            }
+        }
+    }
+    let Ok(running) = running else {
+        // Thread teardown: run it unwatched.
+        return f();
+    };
+    struct Done(Arc<Running>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            crate::pool::lock(&self.0.state).0 = None;
+        }
+    }
+    *crate::pool::lock(&running.state) = (Some(std::time::Instant::now()), false);
+    let _done = Done(running);
+    f()
+}
+
+/// Whether this thread is in inline mode (see [`run_inline_on_this_thread`]): other pools (the
+/// facade's `spawn_cpu`) follow it, so that a simulation decides when their jobs run too.
+///
+/// # Examples
+///
+/// ```
+/// assert!(!corio_blocking::runs_inline_on_this_thread());
+/// let _inline = corio_blocking::run_inline_on_this_thread();
+/// assert!(corio_blocking::runs_inline_on_this_thread());
+/// ```
+pub fn runs_inline_on_this_thread() -> bool {
+    active()
+}
+
 /// Makes [`unblock`](crate::unblock) (and so `to_thread`) run its closure at the call, on this
 /// thread, until the guard is dropped. Meant for deterministic simulations.
 ///

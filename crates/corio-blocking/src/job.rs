@@ -152,7 +152,7 @@ impl<T> Unblocked<T> {
             move |()| Delivery::job(async move { f() }, report),
             |_runnable| {},
         );
-        runnable.run();
+        crate::inline::run_inline_job(|| runnable.run());
         Unblocked::new(task)
     }
 

@@ -103,7 +103,9 @@ pub use config::{
     DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS, DEFAULT_SHUTDOWN_TIMEOUT, KEEP_ALIVE_ENV,
     MAX_THREADS_CEILING, PoolBuilder, THREADS_ENV,
 };
-pub use inline::{InlineGuard, run_inline_on_this_thread};
+pub use inline::{
+    InlineGuard, run_inline_job, run_inline_on_this_thread, runs_inline_on_this_thread,
+};
 pub use job::{Unblocked, Unobserved};
 pub use pool::{EnterGuard, Pool, PoolMetrics};
 pub use stdio::{stderr, stdin, stdout};

@@ -60,6 +60,11 @@ pub(crate) struct Stack {
     /// External work awaited (virtual time only): how many, and since when (real time) that
     /// count has held (see [`Stack::holds_for_external`]).
     external: Option<(usize, std::time::Instant)>,
+    /// Blocking or CPU jobs in flight (virtual time only): the pools' completion counts, and
+    /// since when (real time) they have stood still (see [`Stack::holds_for_jobs`]); whether
+    /// the release was reported (once per runtime).
+    jobs: Option<((u64, u64), std::time::Instant)>,
+    warned_jobs: bool,
 }
 
 #[derive(Debug)]
@@ -96,6 +101,8 @@ impl Stack {
             warned_paused: false,
             paused_idle: None,
             external: None,
+            jobs: None,
+            warned_jobs: false,
         })
     }
 
@@ -183,15 +190,55 @@ impl Stack {
         now.duration_since(since) < EXTERNAL_HOLD
     }
 
+    /// Whether virtual time holds for blocking or CPU jobs in flight: while the pools complete
+    /// jobs, and for up to [`EXTERNAL_HOLD`] of real time after the last completion. A job
+    /// normally finishes by itself, and a virtual timeout around it must not fire first; but it
+    /// may wait for the loop in turn (a `to_thread` closure that receives from a channel a task
+    /// sends on after a virtual sleep: a probe found that hanging for ever), so past the bound
+    /// the clock moves again, as for a child process, and the runtime says once that replay by
+    /// seed is no longer exact.
+    fn holds_for_jobs(&mut self, run: (u64, u64)) -> bool {
+        let now = std::time::Instant::now();
+        let since = match self.jobs {
+            Some((seen, since)) if seen == run => since,
+            _ => {
+                self.jobs = Some((run, now));
+                now
+            }
+        };
+        if now.duration_since(since) < EXTERNAL_HOLD {
+            return true;
+        }
+        if !self.warned_jobs {
+            self.warned_jobs = true;
+            eprintln!(
+                "corio: virtual time held still for {} s of real time while a blocking or CPU \
+                 job (to_thread, unblock, spawn_cpu, fs) ran and no job finished; it moves on \
+                 now, in case the job waits for this runtime's tasks (a channel fed after a \
+                 virtual sleep). From here, this run's timing against that job is not replayed \
+                 by its seed",
+                EXTERNAL_HOLD.as_secs()
+            );
+        }
+        false
+    }
+
     /// Virtual time: the runtime is idle, so time may jump to the next timer, unless real work
     /// is in flight (a blocking or CPU job, a child process a task waits for, or a socket
     /// operation, which gets a short real-time grace).
     fn park_virtual(&mut self, timeout: Option<Duration>) {
         let pool = self.handle.pool.metrics();
-        let blocking_busy = pool.queued > 0
+        let jobs_busy = pool.queued > 0
             || pool.threads_alive > pool.threads_idle
-            || !self.handle.cpu.is_settled()
-            || self.holds_for_external();
+            || !self.handle.cpu.is_settled();
+        let jobs_hold = if jobs_busy {
+            let run = (pool.jobs_run, self.handle.cpu.metrics().completed);
+            self.holds_for_jobs(run)
+        } else {
+            self.jobs = None;
+            false
+        };
+        let blocking_busy = jobs_hold || self.holds_for_external();
         if blocking_busy {
             // A blocking job will wake us when it finishes (a child process that a task waits
             // for, when it exits); virtual time holds until then.

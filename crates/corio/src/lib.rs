@@ -528,7 +528,10 @@ pub mod cpu {
 /// `cpu_completed`); in debug mode the job shows up in [`dump`] as a task named `spawn_cpu` until
 /// it ends (always as scheduled; a CPU job's run is not a poll that could block the loop, so it
 /// is not watched for slowness). In deterministic mode, virtual time holds still while a job is
-/// queued or running.
+/// queued or running, for up to a second of real time without a job finishing (the job may wait
+/// for the loop); its completion is not replayed by the seed. In a simulation (`corio::sim`) it
+/// runs at the call, on the simulation's thread, as `to_thread` does there, so that the seed
+/// decides when.
 ///
 /// # Examples
 ///
@@ -558,6 +561,13 @@ where
             |runnable| {
                 // Called once, by `spawn_with_scheduler`, on this thread: `current` is the pool of
                 // the caller's runtime. (The future never waits, so it is never woken again.)
+                if corio_blocking::runs_inline_on_this_thread() {
+                    // A simulation: the job runs here, now, as `to_thread` does there, so that
+                    // the seed decides when it completes (on a pool thread, replay by seed
+                    // diverged in a few runs in 50: a probe found it).
+                    corio_blocking::run_inline_job(|| runnable.run());
+                    return;
+                }
                 corio_cpu::CpuPool::current().execute(move || {
                     runnable.run();
                 });

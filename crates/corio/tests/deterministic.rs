@@ -330,3 +330,34 @@ fn a_failing_deterministic_test_prints_its_seed_and_corio_seed_replays_it() {
         );
     }
 }
+
+/// A blocking or CPU job that waits for a task which first sleeps on virtual time: virtual time
+/// holds while the job runs, so the sleep could never fire, and the run hung for ever (probe Z).
+/// Once the pools have finished no job for a second of real time, the clock moves on.
+#[test]
+fn a_job_waiting_for_a_task_that_sleeps_on_virtual_time_completes() {
+    for cpu in [false, true] {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let got = corio::run_seeded(1, async move {
+                let (tx, rx) = std::sync::mpsc::channel::<u32>();
+                let producer = corio::spawn(async move {
+                    corio::sleep(Duration::from_millis(10)).await;
+                    tx.send(7).unwrap();
+                });
+                let got = if cpu {
+                    corio::spawn_cpu(move || rx.recv().unwrap()).await
+                } else {
+                    corio::to_thread(move || rx.recv().unwrap()).await
+                };
+                producer.await;
+                got
+            });
+            let _ = done_tx.send(got);
+        });
+        let got = done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("cpu: {cpu}: the job never completed (a hang)"));
+        assert_eq!(got, 7);
+    }
+}

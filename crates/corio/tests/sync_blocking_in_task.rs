@@ -338,6 +338,31 @@ fn nested_block_on_calls_on_a_worker_that_wait_for_each_other_say_so() {
     );
 }
 
+/// In a simulation, `to_thread` runs its closure inline on the simulation's only thread; a
+/// closure that waits for one of the simulation's tasks can never return. It hung without a
+/// word (probe Z); a watcher now says so once the job has run for a second.
+#[test]
+fn a_simulations_inline_job_waiting_for_its_tasks_says_so() {
+    reports_stuck(
+        "a_simulations_inline_job_waiting_for_its_tasks_says_so",
+        "inline, as a simulation runs them",
+        || {
+            let sim = corio::sim::Builder::new().seed(1).build();
+            sim.client("c", async {
+                let (tx, rx) = std::sync::mpsc::channel::<u32>();
+                let producer = corio::spawn(async move {
+                    corio::yield_now().await;
+                    tx.send(7).unwrap();
+                });
+                let _ = corio::to_thread(move || rx.recv().unwrap()).await;
+                producer.await;
+                Ok(())
+            });
+            let _ = sim.run();
+        },
+    );
+}
+
 /// The loop's main future, woken, held up for a second by a task's blocking call that waits
 /// for it (for the lock it holds): the loop says so, naming the main future.
 #[test]
