@@ -349,6 +349,7 @@ impl CancelScope {
             sleep: None,
             poll_first: false,
             draining: false,
+            ending: false,
             id: IDS.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -379,6 +380,12 @@ pin_project! {
         // The scope expired while shielded work ran: the future is polled only to drive the
         // shields, and its output, if it completes meanwhile, is discarded (the scope cancels).
         draining: bool,
+        // The scope expired when the future, polled first, had spent the task's whole
+        // cooperative budget, so ending (which spends a unit) had to wait for the next poll:
+        // that poll ends first, without polling the future again (which would spend the new
+        // budget the same way: a `move_on_after` around an always-ready loop never fired, a
+        // review found).
+        ending: bool,
         // This `run`'s key in the scope's wakers.
         id: u64,
     }
@@ -437,7 +444,7 @@ impl<F: Future> Future for Scoped<F> {
             let now = (*this.poll_first).then(corio_timer::now);
             // Whether the future was polled first in this round.
             let mut polled = false;
-            if *this.poll_first && !*this.draining {
+            if *this.poll_first && !*this.draining && !*this.ending {
                 polled = true;
                 if let Some(future) = this.future.as_mut().as_pin_mut()
                     && let Poll::Ready(output) = poll_in_scope(future, &state, cx)
@@ -456,6 +463,7 @@ impl<F: Future> Future for Scoped<F> {
                 // ..)`) yields to the rest of the thread. With none left, the task yields and the
                 // next poll ends here.
                 if corio_coop::poll_proceed(cx).is_pending() {
+                    *this.ending = true;
                     return Poll::Pending;
                 }
                 // Level-triggered: drop the future now, and every later poll ends here too.

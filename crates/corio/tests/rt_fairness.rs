@@ -456,3 +456,46 @@ fn loops_over_a_cancelled_token_see_a_deadline_on_run() {
         corio::run(async { corio::spawn(loops_over_a_cancelled_token_see_a_deadline()).await })
     });
 }
+
+/// `move_on_after` and `fail_after` (which poll their future before checking the deadline)
+/// around a loop of always-ready resources that spends the whole cooperative budget in each
+/// poll: the deadline is still seen. The scope's ending waited for a unit of budget that the
+/// loop, polled first again, always took (a review found both hanging, 5/5).
+async fn scopes_around_always_ready_loops_see_their_deadline() {
+    let token = corio::CancelToken::new();
+    token.cancel();
+    let semaphore = corio::Semaphore::new(1);
+    for (kind, fail) in [(0, false), (0, true), (1, false), (1, true)] {
+        let spin = async {
+            for _ in 0..LOOP_CAP {
+                if kind == 0 {
+                    token.cancelled().await;
+                } else {
+                    drop(semaphore.acquire().await.unwrap());
+                }
+            }
+            panic!("kind {kind}: the deadline never fired");
+        };
+        let deadline = Duration::from_millis(5);
+        let ended = if fail {
+            corio::fail_after(deadline, spin).await.is_err()
+        } else {
+            corio::move_on_after(deadline, spin).await.is_none()
+        };
+        assert!(ended);
+    }
+}
+
+#[test]
+fn scopes_around_always_ready_loops_see_their_deadline_on_run_local() {
+    within_a_minute(|| corio::run_local(scopes_around_always_ready_loops_see_their_deadline()));
+}
+
+#[test]
+fn scopes_around_always_ready_loops_see_their_deadline_on_run() {
+    within_a_minute(|| {
+        corio::run(async {
+            corio::spawn(scopes_around_always_ready_loops_see_their_deadline()).await
+        })
+    });
+}
