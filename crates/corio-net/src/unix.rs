@@ -311,13 +311,18 @@ impl UnixStream {
         // timeout could stop it (a probe found `UnixStream::connect` hanging its thread, and a
         // `run_local` server that would have made room never ran again). Non-blocking, Linux
         // says `EAGAIN` instead, and nothing signals when to try again: the connect is retried
-        // after a short sleep, doubling up to `CONNECT_RETRY_MAX`, cancellable as any await.
+        // after a short pause, doubling up to `CONNECT_RETRY_MAX`, cancellable as any await.
+        // The pause is real time, slept on the blocking pool, not a `sleep` on the runtime's
+        // clock: under virtual time that clock jumps (a deterministic runtime's timeout fired
+        // at once, and its retries spun) or stands still (a paused clock never retried), while
+        // the listener makes room in real time (a review found all three). A job in flight
+        // also holds virtual time, as real I/O should.
         let mut pause = CONNECT_RETRY_FIRST;
         let connected = loop {
             match socket.connect(&addr) {
                 Ok(()) => break true,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    corio_timer::sleep(pause).await;
+                    corio_blocking::unblock(move || std::thread::sleep(pause)).await;
                     pause = (pause * 2).min(CONNECT_RETRY_MAX);
                 }
                 // Elsewhere a non-blocking connect may be in progress: it ends when the socket

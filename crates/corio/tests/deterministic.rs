@@ -361,3 +361,50 @@ fn a_job_waiting_for_a_task_that_sleeps_on_virtual_time_completes() {
         assert_eq!(got, 7);
     }
 }
+
+/// A Unix connect to a full backlog under virtual time: its pauses between tries are real time,
+/// so it connects once the listener makes room, in real time, rather than a virtual timeout
+/// around it firing at once (a review found that, and, with no timeout, retries spinning
+/// through virtual time).
+#[cfg(unix)]
+#[test]
+fn a_unix_connect_to_a_full_backlog_waits_in_real_time_under_virtual_time() {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sock");
+    let addr = SockAddr::unix(&path).unwrap();
+    let server = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    server.bind(&addr).unwrap();
+    server.listen(1).unwrap();
+    let mut queued = Vec::new();
+    loop {
+        let client = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        client.set_nonblocking(true).unwrap();
+        match client.connect(&addr) {
+            Ok(()) => queued.push(client),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("filling the backlog: {e}"),
+        }
+        assert!(queued.len() < 64, "the backlog never filled");
+    }
+    let room = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        for _ in 0..queued.len() {
+            server.accept().unwrap();
+        }
+        server
+    });
+    let connected = corio::run_seeded(1, async move {
+        corio::timeout(
+            Duration::from_secs(5),
+            corio::net::UnixStream::connect(&path),
+        )
+        .await
+    });
+    assert!(
+        matches!(connected, Ok(Ok(_))),
+        "not connected: {:?}",
+        connected.map(|r| r.map(|_| ()))
+    );
+    drop(room.join().unwrap());
+}
