@@ -26,6 +26,7 @@ use crate::set::FutureSet;
 /// })));
 /// assert_eq!(out, [1, 2, 3]);
 /// ```
+#[track_caller]
 pub fn join_all<I>(futures: I) -> JoinAll<I::Item>
 where
     I: IntoIterator,
@@ -36,7 +37,11 @@ where
         set.push(Box::pin(f));
     }
     let outputs = (0..set.len()).map(|_| None).collect();
-    JoinAll { set, outputs }
+    JoinAll {
+        set,
+        outputs,
+        location: Location::caller(),
+    }
 }
 
 /// The future returned by [`join_all`].
@@ -54,6 +59,8 @@ where
 pub struct JoinAll<F: Future> {
     set: FutureSet<F>,
     outputs: Vec<Option<F::Output>>,
+    /// Where `join_all` was called: the location of a report of a panic while dropping.
+    location: &'static Location<'static>,
 }
 
 impl<F: Future> fmt::Debug for JoinAll<F> {
@@ -94,7 +101,7 @@ impl<F: Future> Drop for JoinAll<F> {
         // `catch_unwind` (two that panic in their destructors aborted the process: a probe found
         // it). Nobody can observe those panics any more, so they are reported.
         for payload in drop_each_catching(self.outputs.drain(..)) {
-            corio_executor::task::report_unobserved_panic(payload, None, Location::caller());
+            corio_executor::task::report_unobserved_panic(payload, None, self.location);
         }
     }
 }
@@ -127,6 +134,7 @@ pub(crate) fn drop_each_catching<T>(
 /// ]));
 /// assert_eq!(err, Err("user 3 not found".to_string()));
 /// ```
+#[track_caller]
 pub fn try_join_all<I, T, E>(futures: I) -> TryJoinAll<I::Item, T>
 where
     I: IntoIterator,
@@ -137,7 +145,11 @@ where
         set.push(Box::pin(f));
     }
     let outputs = (0..set.len()).map(|_| None).collect();
-    TryJoinAll { set, outputs }
+    TryJoinAll {
+        set,
+        outputs,
+        location: Location::caller(),
+    }
 }
 
 /// The future returned by [`try_join_all`]: `T` is the futures' success type.
@@ -156,6 +168,8 @@ where
 pub struct TryJoinAll<F: Future, T> {
     set: FutureSet<F>,
     outputs: Vec<Option<T>>,
+    /// Where `try_join_all` was called (see `JoinAll::location`).
+    location: &'static Location<'static>,
 }
 
 impl<F: Future, T> fmt::Debug for TryJoinAll<F, T> {
@@ -172,7 +186,7 @@ impl<F: Future, T> Drop for TryJoinAll<F, T> {
     fn drop(&mut self) {
         // As `JoinAll`'s drop.
         for payload in drop_each_catching(self.outputs.drain(..)) {
-            corio_executor::task::report_unobserved_panic(payload, None, Location::caller());
+            corio_executor::task::report_unobserved_panic(payload, None, self.location);
         }
     }
 }
@@ -199,7 +213,7 @@ where
                             corio_executor::task::report_unobserved_panic(
                                 payload,
                                 None,
-                                Location::caller(),
+                                this.location,
                             );
                         }
                         std::panic::resume_unwind(first);
@@ -418,7 +432,6 @@ macro_rules! __join_impl {
         $(
             let mut $name = ::core::pin::pin!($crate::__private::DropCatching::new(
                 $crate::__private::MaybeDone::new($fut),
-                "join! future",
             ));
         )*
         ::core::future::poll_fn(|cx| {
@@ -436,7 +449,6 @@ macro_rules! __join_impl {
         $(
             let mut $name = ::core::pin::pin!($crate::__private::DropCatching::new(
                 $crate::__private::MaybeDone::new($fut),
-                "try_join! future",
             ));
         )*
         ::core::future::poll_fn(|cx| {

@@ -476,6 +476,10 @@ fn combinators_dropping_several_values_whose_destructors_panic() {
         assert_eq!(drops.count(), 11);
         wait_bombs(&reports, 6);
         assert_eq!(bombs(&reports), 6, "each bomb nobody awaited reported once");
+        for report in reports.lock().unwrap().iter() {
+            // Located at the combinator's call, here, not inside corio.
+            assert!(report.contains(file!()), "{report}");
+        }
         assert_eq!(rt.block_on(rt.spawn(async { 8 })), 8, "still serving");
     }
 }
