@@ -51,6 +51,7 @@ async fn parked<T>(g: Guard) -> T {
 type Reports = Arc<Mutex<Vec<String>>>;
 type BoxedTry =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<u8, &'static str>> + Send>>;
+type Boxed<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 fn runtime(workers: usize) -> (corio::Runtime, Reports) {
     let reports: Reports = Arc::default();
@@ -422,28 +423,23 @@ fn combinators_dropping_several_values_whose_destructors_panic() {
         wait_bombs(&reports, 2);
         // join_all dropped by a timeout while holding two finished outputs that bomb.
         let d = drops.clone();
-        let task =
-            rt.spawn(async move {
-                let futures: Vec<
-                    std::pin::Pin<Box<dyn std::future::Future<Output = Guard> + Send>>,
-                > = vec![
-                    Box::pin(std::future::ready(d.guard(true))),
-                    Box::pin(std::future::ready(d.guard(true))),
-                    Box::pin(parked(d.guard(false))),
-                ];
-                corio::timeout(Duration::from_millis(1), corio::join_all(futures))
-                    .await
-                    .is_err()
-            });
+        let task = rt.spawn(async move {
+            let futures: Vec<Boxed<Guard>> = vec![
+                Box::pin(std::future::ready(d.guard(true))),
+                Box::pin(std::future::ready(d.guard(true))),
+                Box::pin(parked(d.guard(false))),
+            ];
+            corio::timeout(Duration::from_millis(1), corio::join_all(futures))
+                .await
+                .is_err()
+        });
         assert!(rt.block_on(task), "the join_all timed out");
         assert_eq!(drops.count(), 7);
         wait_bombs(&reports, 4);
         // try_join_all failing while holding two finished outputs that bomb.
         let d = drops.clone();
         let task = rt.spawn(async move {
-            let futures: Vec<
-                std::pin::Pin<Box<dyn std::future::Future<Output = Result<Guard, &str>> + Send>>,
-            > = vec![
+            let futures: Vec<Boxed<Result<Guard, &str>>> = vec![
                 Box::pin(std::future::ready(Ok(d.guard(true)))),
                 Box::pin(std::future::ready(Ok(d.guard(true)))),
                 Box::pin(async {
