@@ -380,11 +380,12 @@ pin_project! {
         // The scope expired while shielded work ran: the future is polled only to drive the
         // shields, and its output, if it completes meanwhile, is discarded (the scope cancels).
         draining: bool,
-        // The scope expired when the future, polled first, had spent the task's whole
-        // cooperative budget, so ending (which spends a unit) had to wait for the next poll:
-        // that poll ends first, without polling the future again (which would spend the new
-        // budget the same way: a `move_on_after` around an always-ready loop never fired, a
-        // review found).
+        // The scope expired with the task's cooperative budget spent, so ending (which spends
+        // a unit) waited for the next poll, after the task yielded. That poll still polls the
+        // future first (a future ready by then wins, as the docs promise), but ends without
+        // asking for budget again: a future that spends the whole budget in every poll (an
+        // always-ready loop) would otherwise keep the scope from ever ending (a review found
+        // `move_on_after` around one never firing).
         ending: bool,
         // This `run`'s key in the scope's wakers.
         id: u64,
@@ -444,7 +445,7 @@ impl<F: Future> Future for Scoped<F> {
             let now = (*this.poll_first).then(corio_timer::now);
             // Whether the future was polled first in this round.
             let mut polled = false;
-            if *this.poll_first && !*this.draining && !*this.ending {
+            if *this.poll_first && !*this.draining {
                 polled = true;
                 if let Some(future) = this.future.as_mut().as_pin_mut()
                     && let Poll::Ready(output) = poll_in_scope(future, &state, cx)
@@ -462,7 +463,7 @@ impl<F: Future> Future for Scoped<F> {
                 // budget, so that a loop of scopes that are already expired (`move_on_after(ZERO,
                 // ..)`) yields to the rest of the thread. With none left, the task yields and the
                 // next poll ends here.
-                if corio_coop::poll_proceed(cx).is_pending() {
+                if !*this.ending && corio_coop::poll_proceed(cx).is_pending() {
                     *this.ending = true;
                     return Poll::Pending;
                 }

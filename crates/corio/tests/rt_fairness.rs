@@ -499,3 +499,48 @@ fn scopes_around_always_ready_loops_see_their_deadline_on_run() {
         })
     });
 }
+
+/// A ready future wins against an expired `move_on_after`/`fail_after` deadline, even when the
+/// task's cooperative budget runs out mid-loop (a review found the first fix of the scopes
+/// above timing out one ready acquire per budget period: 78 in 10,000).
+async fn ready_futures_win_against_expired_scopes_whatever_the_budget() {
+    let semaphore = corio::Semaphore::new(10);
+    let queue = corio::Queue::unbounded();
+    for i in 0..3 * BUDGET {
+        queue.try_put(i).unwrap();
+    }
+    for _ in 0..3 * BUDGET {
+        assert!(
+            corio::move_on_after(Duration::ZERO, semaphore.acquire())
+                .await
+                .is_some()
+        );
+        assert!(
+            corio::fail_after(Duration::ZERO, semaphore.acquire())
+                .await
+                .is_ok()
+        );
+        assert!(
+            corio::move_on_after(Duration::ZERO, queue.get())
+                .await
+                .is_some()
+        );
+    }
+    assert!(queue.is_empty());
+}
+
+#[test]
+fn ready_futures_win_against_expired_scopes_on_run_local() {
+    within_a_minute(|| {
+        corio::run_local(ready_futures_win_against_expired_scopes_whatever_the_budget())
+    });
+}
+
+#[test]
+fn ready_futures_win_against_expired_scopes_on_run() {
+    within_a_minute(|| {
+        corio::run(async {
+            corio::spawn(ready_futures_win_against_expired_scopes_whatever_the_budget()).await
+        })
+    });
+}
