@@ -312,17 +312,24 @@ impl UnixStream {
         // `run_local` server that would have made room never ran again). Non-blocking, Linux
         // says `EAGAIN` instead, and nothing signals when to try again: the connect is retried
         // after a short pause, doubling up to `CONNECT_RETRY_MAX`, cancellable as any await.
-        // The pause is real time, slept on the blocking pool, not a `sleep` on the runtime's
-        // clock: under virtual time that clock jumps (a deterministic runtime's timeout fired
-        // at once, and its retries spun) or stands still (a paused clock never retried), while
-        // the listener makes room in real time (a review found all three). A job in flight
-        // also holds virtual time, as real I/O should.
+        // The pause is real time (`sleep_real`, on the process-wide timer), not a `sleep` on
+        // the runtime's clock: under virtual time that clock jumps (a deterministic runtime's
+        // timeout fired at once, and its retries spun) or stands still (a paused clock never
+        // retried), while the listener makes room in real time (a review found all three).
+        // (Slept on the blocking pool instead, each waiting connect held a pool thread.)
+        // While it waits, the wait counts as real work in flight (`Reactor::external_work`,
+        // as a child process a task awaits does): under virtual time the clock holds for it,
+        // for up to a second of real time.
         let mut pause = CONNECT_RETRY_FIRST;
+        let mut waiting = None;
         let connected = loop {
             match socket.connect(&addr) {
                 Ok(()) => break true,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    corio_blocking::unblock(move || std::thread::sleep(pause)).await;
+                    if waiting.is_none() {
+                        waiting = Some(corio_reactor::Reactor::current()?.external_work());
+                    }
+                    corio_timer::sleep_real(pause).await;
                     pause = (pause * 2).min(CONNECT_RETRY_MAX);
                 }
                 // Elsewhere a non-blocking connect may be in progress: it ends when the socket

@@ -56,7 +56,7 @@ pub use defer::DeferScope;
 pub use driver::TimerDriver;
 pub use interval::{Interval, MissedTickBehavior, Tick, interval, interval_at};
 pub use retry::{Backoff, Retry, retry, retry_if, set_random_source};
-pub use sleep::{Sleep, sleep, sleep_until};
+pub use sleep::{RealSleep, Sleep, sleep, sleep_real, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
 pub use timer::{Timer, TimerGuard};
 

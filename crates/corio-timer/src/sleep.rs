@@ -50,6 +50,44 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(Some(deadline))
 }
 
+/// Waits for `duration` of real time, on the process-wide timer, whatever the clock of the
+/// current runtime: for a pause that real work waits out (retrying a system call that offers no
+/// readiness to wait for), which a virtual clock would skip (a deterministic runtime jumps to the
+/// deadline at once) or never reach (a paused one). Cancel-safe as [`sleep`] is: dropping it
+/// removes its timer entry.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let start = Instant::now();
+/// futures_lite::future::block_on(corio_timer::sleep_real(Duration::from_millis(2)));
+/// assert!(start.elapsed() >= Duration::from_millis(2));
+/// ```
+pub fn sleep_real(duration: Duration) -> RealSleep {
+    RealSleep {
+        sleep: Sleep::new(Instant::now().checked_add(duration)),
+    }
+}
+
+/// The future returned by [`sleep_real`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+#[derive(Debug)]
+pub struct RealSleep {
+    sleep: Sleep,
+}
+
+impl Future for RealSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Registered with (and checked against) the process-wide timer, on the real clock.
+        let _global = crate::driver::global().enter();
+        Pin::new(&mut self.sleep).poll(cx)
+    }
+}
+
 /// The future returned by [`sleep`] and [`sleep_until`].
 ///
 /// It registers with a timer only when first polled (most timeouts are cancelled before that
