@@ -23,8 +23,9 @@ const INLINE_REPORT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A thread's inline job in progress, as the watcher sees it.
 struct Running {
-    /// When the job started (`None`: no job runs), and whether it was reported.
-    state: std::sync::Mutex<(Option<std::time::Instant>, bool)>,
+    /// When the outermost job started (`None`: no job runs), whether it was reported, and how
+    /// many jobs run nested (an inline job may start another: the outer one stays watched).
+    state: std::sync::Mutex<(Option<std::time::Instant>, bool, usize)>,
     thread: String,
 }
 
@@ -47,7 +48,7 @@ pub fn run_inline_job<R>(f: impl FnOnce() -> R) -> R {
     let running = RUNNING.try_with(|r| {
         r.get_or_init(|| {
             let running = Arc::new(Running {
-                state: Mutex::new((None, false)),
+                state: Mutex::new((None, false, 0)),
                 thread: std::thread::current()
                     .name()
                     .unwrap_or("<unnamed>")
@@ -75,7 +76,7 @@ pub fn run_inline_job<R>(f: impl FnOnce() -> R) -> R {
             watched.retain(|w| w.strong_count() > 0);
             for running in watched.iter().filter_map(Weak::upgrade) {
                 let mut state = crate::pool::lock(&running.state);
-                if let (Some(started), false) = *state
+                if let (Some(started), false, _) = *state
                     && started.elapsed() >= INLINE_REPORT
                 {
                     state.1 = true;
@@ -100,10 +101,20 @@ pub fn run_inline_job<R>(f: impl FnOnce() -> R) -> R {
     struct Done(Arc<Running>);
     impl Drop for Done {
         fn drop(&mut self) {
-            crate::pool::lock(&self.0.state).0 = None;
+            let mut state = crate::pool::lock(&self.0.state);
+            state.2 -= 1;
+            if state.2 == 0 {
+                state.0 = None;
+            }
         }
     }
-    *crate::pool::lock(&running.state) = (Some(std::time::Instant::now()), false);
+    {
+        let mut state = crate::pool::lock(&running.state);
+        if state.2 == 0 {
+            *state = (Some(std::time::Instant::now()), false, 0);
+        }
+        state.2 += 1;
+    }
     let _done = Done(running);
     f()
 }

@@ -363,6 +363,34 @@ fn a_simulations_inline_job_waiting_for_its_tasks_says_so() {
     );
 }
 
+/// The same with an inline job nested in the waiting one (a `spawn_cpu` it ran first): the
+/// nested job's end left the outer one unwatched, and it hung silently (a review found it).
+#[test]
+fn a_simulations_inline_job_waiting_after_a_nested_job_says_so() {
+    reports_stuck(
+        "a_simulations_inline_job_waiting_after_a_nested_job_says_so",
+        "inline, as a simulation runs them",
+        || {
+            let sim = corio::sim::Builder::new().seed(1).build();
+            sim.client("c", async {
+                let (tx, rx) = std::sync::mpsc::channel::<u32>();
+                let producer = corio::spawn(async move {
+                    corio::yield_now().await;
+                    tx.send(7).unwrap();
+                });
+                let _ = corio::to_thread(move || {
+                    drop(corio::spawn_cpu(|| 1));
+                    rx.recv().unwrap()
+                })
+                .await;
+                producer.await;
+                Ok(())
+            });
+            let _ = sim.run();
+        },
+    );
+}
+
 /// The loop's main future, woken, held up for a second by a task's blocking call that waits
 /// for it (for the lock it holds): the loop says so, naming the main future.
 #[test]
