@@ -53,6 +53,7 @@ use crate::set::FutureSet;
 ///     assert_eq!(order, [10, 20, 30]);
 /// });
 /// ```
+#[track_caller]
 pub fn as_completed<I>(futures: I) -> AsCompleted<I::Item>
 where
     I: IntoIterator,

@@ -12,6 +12,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use crate::lock;
 
 pub(crate) struct FutureSet<F: ?Sized> {
+    /// Where the set was made: the location of a report of a panic while dropping it.
+    location: &'static Location<'static>,
     slots: Vec<Option<Slot<F>>>,
     /// The woken futures this call of `poll_next` still has to poll. A future that wakes itself
     /// while being polled goes to the next call, so a child that keeps yielding cannot keep the
@@ -58,8 +60,12 @@ impl Wake for SlotWaker {
 }
 
 impl<F: Future + ?Sized> FutureSet<F> {
+    /// A set whose drop reports a destructor's panic at the caller's location (the
+    /// combinator's call site, through its own `#[track_caller]`).
+    #[track_caller]
     pub(crate) fn new() -> FutureSet<F> {
         FutureSet {
+            location: Location::caller(),
             slots: Vec::new(),
             batch: Vec::new(),
             free: Vec::new(),
@@ -179,7 +185,7 @@ impl<F: ?Sized> Drop for FutureSet<F> {
         // Reached with futures left only when the parent is dropped mid-way; nobody can observe
         // a destructor's panic any more, so it is reported.
         for payload in self.clear_catching() {
-            corio_executor::task::report_unobserved_panic(payload, None, Location::caller());
+            corio_executor::task::report_unobserved_panic(payload, None, self.location);
         }
     }
 }

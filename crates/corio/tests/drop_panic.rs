@@ -471,7 +471,21 @@ fn combinators_dropping_several_values_whose_destructors_panic() {
         assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
         assert_eq!(drops.count(), 11);
         wait_bombs(&reports, 6);
-        assert_eq!(bombs(&reports), 6, "each bomb nobody awaited reported once");
+        // join_all dropped by a timeout while two pending futures bomb.
+        let d = drops.clone();
+        let task = rt.spawn(async move {
+            let futures: Vec<Boxed<Guard>> = vec![
+                Box::pin(parked(d.guard(true))),
+                Box::pin(parked(d.guard(true))),
+            ];
+            corio::timeout(Duration::from_millis(1), corio::join_all(futures))
+                .await
+                .is_err()
+        });
+        assert!(rt.block_on(task), "the join_all timed out");
+        assert_eq!(drops.count(), 13);
+        wait_bombs(&reports, 8);
+        assert_eq!(bombs(&reports), 8, "each bomb nobody awaited reported once");
         for report in reports.lock().unwrap().iter() {
             // Located at the combinator's call, here, not inside corio.
             assert!(report.contains(file!()), "{report}");
