@@ -248,6 +248,7 @@ where
 /// ));
 /// assert_eq!(winner, "fast");
 /// ```
+#[track_caller]
 pub fn race<A, B>(a: A, b: B) -> Race<A, B>
 where
     A: Future,
@@ -256,6 +257,7 @@ where
     Race {
         a: Some(a),
         b: Some(b),
+        location: Location::caller(),
     }
 }
 
@@ -279,7 +281,31 @@ pin_project! {
         a: Option<A>,
         #[pin]
         b: Option<B>,
+        // Where `race` was called: the location of a report of a destructor's panic.
+        location: &'static Location<'static>,
     }
+
+    impl<A, B> PinnedDrop for Race<A, B> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before either finished (cancelled): both futures go, each under
+            // `catch_unwind`, or two that panic in their destructors aborted the process (a
+            // review found it). Nobody awaits a dropped race: every panic is reported.
+            let this = this.project();
+            for payload in drop_both(this.a, this.b) {
+                corio_executor::task::report_unobserved_panic(payload, None, this.location);
+            }
+        }
+    }
+}
+
+/// Drops both of a race's futures in place, each under `catch_unwind`; returns the panics.
+fn drop_both<A, B>(
+    mut a: Pin<&mut Option<A>>,
+    mut b: Pin<&mut Option<B>>,
+) -> Vec<Box<dyn std::any::Any + Send>> {
+    let first = catch_unwind(AssertUnwindSafe(|| a.set(None))).err();
+    let second = catch_unwind(AssertUnwindSafe(|| b.set(None))).err();
+    first.into_iter().chain(second).collect()
 }
 
 impl<A, B> Future for Race<A, B>
@@ -300,9 +326,18 @@ where
         };
         match won {
             Some(v) => {
-                // Drop both in place now: the loser is cancelled before we return.
-                this.a.set(None);
-                this.b.set(None);
+                // Drop both in place now: the loser is cancelled before we return. The first
+                // destructor's panic resumes here, a second one is reported.
+                let mut panics = drop_both(this.a, this.b).into_iter();
+                if let Some(first) = panics.next() {
+                    // The output goes too, before the unwinding starts (dropped by it, a
+                    // destructor of its that panics would abort).
+                    let output = catch_unwind(AssertUnwindSafe(move || drop(v))).err();
+                    for payload in panics.chain(output) {
+                        corio_executor::task::report_unobserved_panic(payload, None, this.location);
+                    }
+                    std::panic::resume_unwind(first);
+                }
                 Poll::Ready(v)
             }
             None => Poll::Pending,

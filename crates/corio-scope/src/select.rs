@@ -373,13 +373,17 @@ macro_rules! __select_gen {
                 __corio_disabled |= 1u64 << $i;
             }
         )+
-        let __corio_out = {
+        // Declared outside the block that holds the futures, and assigned in it: if a loser's
+        // destructor panics as the block ends, the winner's output is dropped by the unwinding
+        // like any initialized local (as the block's value it leaked: a review found it).
+        let __corio_out;
+        {
             $(
                 let mut $f = ::core::pin::pin!($crate::__private::DropCatching::new(
                     ::core::future::IntoFuture::into_future($fut),
                 ));
             )+
-            ::core::future::poll_fn(|__corio_cx| {
+            __corio_out = ::core::future::poll_fn(|__corio_cx| {
                 let __corio_start = $crate::__private::select_start(__CORIO_ARMS, $b);
                 // The first pass runs in a deferral scope: a sleep polled directly by an arm
                 // registers with the timer only if no arm is ready, in a second pass over the
@@ -443,9 +447,9 @@ macro_rules! __select_gen {
                     ::core::task::Poll::Ready(__CorioSelectOut::Disabled)
                 }
             })
-            .await
+            .await;
             // Every future, the winner's and the losers', is dropped here, before any body runs.
-        };
+        }
         match __corio_out {
             $( __CorioSelectOut::$V($($p)*) => $body, )+
             __CorioSelectOut::Disabled => $crate::__select_else!($($else)?),

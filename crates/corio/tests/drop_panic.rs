@@ -494,6 +494,48 @@ fn combinators_dropping_several_values_whose_destructors_panic() {
     }
 }
 
+/// A `race` cancelled while both its futures' destructors panic (both reported, no abort), and
+/// a `select!` whose loser's destructor panics after the winner's output exists (the output is
+/// dropped, not leaked). A review found the first aborting and the second leaking.
+#[test]
+fn race_and_select_losers_panicking_neither_abort_nor_leak() {
+    for workers in [1, 2] {
+        let (rt, reports) = runtime(workers);
+        let drops = Drops::default();
+        let d = drops.clone();
+        let task = rt.spawn(async move {
+            corio::timeout(
+                Duration::from_millis(1),
+                corio::race(parked::<()>(d.guard(true)), parked::<()>(d.guard(true))),
+            )
+            .await
+            .is_err()
+        });
+        assert!(rt.block_on(task), "the race timed out");
+        assert_eq!(drops.count(), 2);
+        wait_bombs(&reports, 2);
+        assert_eq!(bombs(&reports), 2, "both reported once");
+        let output = Arc::new(());
+        let (d, o) = (drops.clone(), output.clone());
+        let task = rt.spawn(async move {
+            corio::select! {
+                biased;
+                kept = std::future::ready(o) => drop(kept),
+                _ = parked::<()>(d.guard(true)) => {},
+            }
+        });
+        let caught = rt.block_on(AssertUnwindSafe(task).catch_unwind());
+        assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
+        assert_eq!(drops.count(), 3);
+        assert_eq!(
+            Arc::strong_count(&output),
+            1,
+            "the winner's output was dropped"
+        );
+        assert_eq!(rt.block_on(rt.spawn(async { 9 })), 9, "still serving");
+    }
+}
+
 /// The report of a destructor that panicked while its task was cancelled names the task and
 /// says the panic came from the destructor (nobody could have awaited it).
 #[test]
