@@ -52,6 +52,13 @@ fn random_seed() -> u64 {
 /// A loop that stays busy for about 62,000 polls without going idle lets time jump to the next
 /// timer too, so a timeout around a task that never waits (an always-ready loop) still fires.
 ///
+/// Real work holds the clock: a blocking or CPU job in flight (`to_thread`, `unblock`,
+/// `corio::fs`, `spawn_cpu`) until the pools have finished no job for a second of real time, a
+/// child process a task awaits for up to a second, socket I/O for 10 ms per jump (see the guide,
+/// "Sockets in deterministic mode"). So a job that takes longer than a second of real time can
+/// lose to a virtual timeout around it, which it would beat on a real clock (the clock moves on
+/// rather than hang when the job waits for the loop), and corio says so once on stderr.
+///
 /// If the future panics, the seed is printed with the command that replays it, and the panic
 /// continues.
 ///

@@ -435,7 +435,9 @@ pub use corio_blocking::Unblock;
 /// panic nobody can see any more (the future was dropped), of the closure or of the destructor
 /// of the value it returns, goes to the report hook of the runtime this was called on, named
 /// `to_thread` with this call's location, as a detached task's panic does; it never aborts.
-/// [`spawn_cpu`] is the pool for CPU-bound work.
+/// [`spawn_cpu`] is the pool for CPU-bound work. Under virtual time ([`run_seeded`]) the clock
+/// holds while the job runs, for up to a second of real time without a job finishing; inside
+/// [`sim`] the closure runs inline, at the call.
 ///
 /// # Examples
 ///
