@@ -179,15 +179,7 @@ impl Stack {
             self.external = None;
             return false;
         }
-        let now = std::time::Instant::now();
-        let since = match self.external {
-            Some((seen, since)) if seen == count => since,
-            _ => {
-                self.external = Some((count, now));
-                now
-            }
-        };
-        now.duration_since(since) < EXTERNAL_HOLD
+        unchanged_for(&mut self.external, count) < EXTERNAL_HOLD
     }
 
     /// Whether virtual time holds for blocking or CPU jobs in flight: while the pools complete
@@ -198,15 +190,7 @@ impl Stack {
     /// the clock moves again, as for a child process, and the runtime says once that replay by
     /// seed is no longer exact.
     fn holds_for_jobs(&mut self, run: (u64, u64)) -> bool {
-        let now = std::time::Instant::now();
-        let since = match self.jobs {
-            Some((seen, since)) if seen == run => since,
-            _ => {
-                self.jobs = Some((run, now));
-                now
-            }
-        };
-        if now.duration_since(since) < EXTERNAL_HOLD {
+        if unchanged_for(&mut self.jobs, run) < EXTERNAL_HOLD {
             return true;
         }
         if !self.warned_jobs {
@@ -256,6 +240,19 @@ impl Stack {
             let t = self.timer.park_timeout(timeout);
             self.wait(t);
             self.timer.fire_due();
+        }
+    }
+}
+
+/// How long (real time) `key` has been the value kept in `slot`: the clock restarts when the
+/// value changes.
+fn unchanged_for<K: PartialEq>(slot: &mut Option<(K, std::time::Instant)>, key: K) -> Duration {
+    let now = std::time::Instant::now();
+    match slot {
+        Some((seen, since)) if *seen == key => now.duration_since(*since),
+        _ => {
+            *slot = Some((key, now));
+            Duration::ZERO
         }
     }
 }
