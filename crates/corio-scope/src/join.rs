@@ -287,10 +287,13 @@ pin_project! {
 
     impl<A, B> PinnedDrop for Race<A, B> {
         fn drop(this: Pin<&mut Self>) {
-            // Dropped before either finished (cancelled): both futures go, each under
-            // `catch_unwind`, or two that panic in their destructors aborted the process (a
-            // review found it). Nobody awaits a dropped race: every panic is reported.
+            // Dropped with a future left (cancelled, or a destructor panicked on the win path):
+            // each goes under `catch_unwind`, or two that panic in their destructors aborted the
+            // process (a review found it). Nobody awaits a dropped race: every panic is reported.
             let this = this.project();
+            if this.a.is_none() && this.b.is_none() {
+                return;
+            }
             for payload in drop_both(this.a, this.b) {
                 corio_executor::task::report_unobserved_panic(payload, None, this.location);
             }
@@ -326,19 +329,15 @@ where
         };
         match won {
             Some(v) => {
-                // Drop both in place now: the loser is cancelled before we return. The first
-                // destructor's panic resumes here, a second one is reported.
-                let mut panics = drop_both(this.a, this.b).into_iter();
-                if let Some(first) = panics.next() {
-                    // The output goes too, before the unwinding starts (dropped by it, a
-                    // destructor of its that panics would abort).
-                    let output = catch_unwind(AssertUnwindSafe(move || drop(v))).err();
-                    for payload in panics.chain(output) {
-                        corio_executor::task::report_unobserved_panic(payload, None, this.location);
-                    }
-                    std::panic::resume_unwind(first);
-                }
-                Poll::Ready(v)
+                // Drop both in place now: the loser is cancelled before we return. A destructor's
+                // panic unwinds from here as a lone one does (no `catch_unwind` on this path: two
+                // per race cost it ~13 ns, a review measured); the output is then dropped by the
+                // unwinding under `catch_unwind` (`DropCatching`), and a future still left goes
+                // in the race's own drop, under `catch_unwind` too.
+                let v = crate::select::DropCatching::at(v, this.location);
+                this.a.set(None);
+                this.b.set(None);
+                Poll::Ready(v.into_inner())
             }
             None => Poll::Pending,
         }

@@ -79,6 +79,31 @@ impl<F> DropCatching<F> {
         }
     }
 
+    /// [`new`](Self::new) with the location its reports name.
+    pub(crate) fn at(
+        value: F,
+        location: &'static std::panic::Location<'static>,
+    ) -> DropCatching<F> {
+        DropCatching {
+            value: std::mem::ManuallyDrop::new(value),
+            location,
+        }
+    }
+
+    /// The value, moved out, with no drop of its own: a `DropCatching` held by value was never
+    /// pinned (a pinned one is only reachable through its `Pin`).
+    #[doc(hidden)]
+    #[inline]
+    pub fn into_inner(self) -> F {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so `value` is taken exactly once, here, and never
+        // used again; taking `self` by value proves it is not pinned, so moving it is allowed.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::mem::ManuallyDrop::take(&mut this.value)
+        }
+    }
+
     /// The value, pinned.
     #[doc(hidden)]
     #[inline]
@@ -375,7 +400,9 @@ macro_rules! __select_gen {
         )+
         // Declared outside the block that holds the futures, and assigned in it: if a loser's
         // destructor panics as the block ends, the winner's output is dropped by the unwinding
-        // like any initialized local (as the block's value it leaked: a review found it).
+        // like any initialized local (as the block's value it leaked: a review found it), and
+        // in a `DropCatching`, so that a panic of its own destructor then is reported, not a
+        // second panic during a panic (an abort: the next review found that).
         let __corio_out;
         {
             $(
@@ -383,7 +410,7 @@ macro_rules! __select_gen {
                     ::core::future::IntoFuture::into_future($fut),
                 ));
             )+
-            __corio_out = ::core::future::poll_fn(|__corio_cx| {
+            __corio_out = $crate::__private::DropCatching::new(::core::future::poll_fn(|__corio_cx| {
                 let __corio_start = $crate::__private::select_start(__CORIO_ARMS, $b);
                 // The first pass runs in a deferral scope: a sleep polled directly by an arm
                 // registers with the timer only if no arm is ready, in a second pass over the
@@ -447,10 +474,10 @@ macro_rules! __select_gen {
                     ::core::task::Poll::Ready(__CorioSelectOut::Disabled)
                 }
             })
-            .await;
+            .await);
             // Every future, the winner's and the losers', is dropped here, before any body runs.
         }
-        match __corio_out {
+        match __corio_out.into_inner() {
             $( __CorioSelectOut::$V($($p)*) => $body, )+
             __CorioSelectOut::Disabled => $crate::__select_else!($($else)?),
             #[allow(unreachable_patterns)]

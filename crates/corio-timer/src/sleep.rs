@@ -54,7 +54,10 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// current runtime: for a pause that real work waits out (retrying a system call that offers no
 /// readiness to wait for), which a virtual clock would skip (a deterministic runtime jumps to the
 /// deadline at once) or never reach (a paused one). Cancel-safe as [`sleep`] is: dropping it
-/// removes its timer entry.
+/// removes its timer entry. It holds nothing by itself: a deterministic runtime whose tasks all
+/// wait moves its virtual clock on regardless (hold `Reactor::external_work` meanwhile to make
+/// it wait, as corio-net's Unix connect does), and inside a simulation nothing brings its wake
+/// (the simulation reports a deadlock).
 ///
 /// # Examples
 ///

@@ -532,6 +532,28 @@ fn race_and_select_losers_panicking_neither_abort_nor_leak() {
             1,
             "the winner's output was dropped"
         );
+        // The same where the winner's output panics in its destructor too (the output is
+        // dropped by the loser's unwinding: reported, not a second panic during a panic, which
+        // aborted), in a `select!` and in a `race`.
+        let d = drops.clone();
+        let task = rt.spawn(async move {
+            corio::select! {
+                biased;
+                kept = std::future::ready(d.guard(true)) => drop(kept),
+                _ = parked::<()>(d.guard(true)) => {},
+            }
+        });
+        let caught = rt.block_on(AssertUnwindSafe(task).catch_unwind());
+        assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
+        assert_eq!(drops.count(), 5);
+        let d = drops.clone();
+        let task = rt.spawn(async move {
+            drop(corio::race(std::future::ready(d.guard(true)), parked(d.guard(true))).await);
+        });
+        let caught = rt.block_on(AssertUnwindSafe(task).catch_unwind());
+        assert_eq!(panic_text(caught.unwrap_err()), "destructor bomb");
+        assert_eq!(drops.count(), 7);
+        wait_bombs(&reports, 4);
         assert_eq!(rt.block_on(rt.spawn(async { 9 })), 9, "still serving");
     }
 }
