@@ -13,9 +13,10 @@
 //!    order. The first completed output that matches its arm's pattern wins.
 //! 4. Every future, the winner's and the losers', is dropped before the winning body runs. A
 //!    `select!` dropped while waiting drops its futures and loses nothing beyond what those
-//!    futures themselves lose when dropped. Each is dropped under `catch_unwind` (`DropCatching`):
-//!    the first destructor's panic resumes in the caller, later ones are reported, and two never
-//!    make a panic during a panic.
+//!    futures themselves lose when dropped. Each sits in a `DropCatching`, as does the winner's
+//!    output until its body runs: the first destructor's panic unwinds into the caller as a lone
+//!    one would, and what that unwinding drops is dropped under `catch_unwind` and its panic
+//!    reported, so two never make a panic during a panic.
 //! 5. With every arm disabled, the `else` body runs; without an `else` arm, `select!` panics
 //!    with a message that says so (as tokio's does).
 //! 6. The bodies run in the caller's context, not in a closure: `return`, `?`, `break`,
@@ -48,7 +49,8 @@ pub fn all_disabled() -> ! {
 }
 
 /// A value pinned on an awaiting future's stack by `select!` (each arm's future) or
-/// `join!`/`try_join!` (each future, then its output), dropped in place, and under
+/// `join!`/`try_join!` (each future, then its output), or held by value (the output of a
+/// `select!` or a `race` while the futures are dropped), dropped in place, and under
 /// `catch_unwind` while the thread unwinds, so that two whose destructors panic are not a panic
 /// during a panic (an abort: a probe found one, with two losers of a `select!` dropped
 /// together). The first such panic unwinds into the caller, as a lone one does; one caught
@@ -151,7 +153,7 @@ impl<F> DropCatching<F> {
         if let Err(payload) = dropped {
             corio_executor::task::report_unobserved_panic(
                 payload,
-                Some("a value dropped by select!, join! or try_join!"),
+                Some("a value dropped by select!, join!, try_join! or race"),
                 self.location,
             );
         }
