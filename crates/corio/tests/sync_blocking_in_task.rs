@@ -5,6 +5,8 @@
 //! to run that task (one worker), the runtime says so. Each case runs on its own thread with a
 //! generous bound, so that a hang fails instead of stalling the suite.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -203,6 +205,26 @@ fn reports_stuck(name: &str, report: &str, stuck: impl FnOnce()) {
     );
 }
 
+/// A mutex taken by a task that `spawn` starts, which then awaits a timer for `hold` before it
+/// lets go; returns once the lock is held, with the mutex and that task.
+async fn lock_held_for(
+    hold: Duration,
+    spawn: impl FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> corio::Task<()>,
+) -> (Arc<corio::sync::Mutex<u32>>, corio::Task<()>) {
+    let m = Arc::new(corio::sync::Mutex::new(0u32));
+    let (held_tx, held_rx) = corio::sync::oneshot::channel();
+    let holder = spawn(Box::pin({
+        let m = m.clone();
+        async move {
+            let _guard = m.lock().await;
+            held_tx.send(()).unwrap();
+            corio::sleep(hold).await;
+        }
+    }));
+    held_rx.await.unwrap();
+    (m, holder)
+}
+
 const EVERY_WORKER_BLOCKED: &str = "every worker of this runtime is blocked";
 
 /// On one worker, a blocking call inside a task that waits for a task queued behind it cannot
@@ -235,17 +257,8 @@ fn blocking_calls_on_every_worker_while_the_holder_awaits_a_timer_say_so() {
         || {
             let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
             rt.block_on(async {
-                let m = Arc::new(corio::sync::Mutex::new(0u32));
-                let (held_tx, held_rx) = corio::sync::oneshot::channel();
-                let holder = corio::spawn({
-                    let m = m.clone();
-                    async move {
-                        let _guard = m.lock().await;
-                        held_tx.send(()).unwrap();
-                        corio::sleep(Duration::from_millis(300)).await;
-                    }
-                });
-                held_rx.await.unwrap();
+                let (m, holder) =
+                    lock_held_for(Duration::from_millis(300), |f| corio::spawn(f)).await;
                 let blocked: Vec<_> = (0..2)
                     .map(|_| {
                         let m = m.clone();
@@ -272,17 +285,8 @@ fn nested_blocking_calls_on_a_local_loop_that_wait_for_each_other_say_so() {
         "has been woken for 1 s but cannot return",
         || {
             corio::run_local(async {
-                let m = Arc::new(corio::sync::Mutex::new(0u32));
-                let (held_tx, held_rx) = corio::sync::oneshot::channel();
-                let holder = corio::spawn_local({
-                    let m = m.clone();
-                    async move {
-                        let _guard = m.lock().await;
-                        held_tx.send(()).unwrap();
-                        corio::sleep(Duration::from_millis(50)).await;
-                    }
-                });
-                held_rx.await.unwrap();
+                let (m, holder) =
+                    lock_held_for(Duration::from_millis(50), |f| corio::spawn_local(f)).await;
                 let first = corio::spawn_local({
                     let m = m.clone();
                     async move { *m.lock_blocking() += 1 }
@@ -311,17 +315,8 @@ fn nested_block_on_calls_on_a_worker_that_wait_for_each_other_say_so() {
         || {
             let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
             rt.block_on(async {
-                let m = Arc::new(corio::sync::Mutex::new(0u32));
-                let (held_tx, held_rx) = corio::sync::oneshot::channel();
-                let holder = corio::spawn({
-                    let m = m.clone();
-                    async move {
-                        let _guard = m.lock().await;
-                        held_tx.send(()).unwrap();
-                        corio::sleep(Duration::from_millis(50)).await;
-                    }
-                });
-                held_rx.await.unwrap();
+                let (m, holder) =
+                    lock_held_for(Duration::from_millis(50), |f| corio::spawn(f)).await;
                 let first = corio::spawn({
                     let m = m.clone();
                     async move { *corio::block_on(m.lock()) += 1 }
