@@ -85,12 +85,57 @@
 //! next one (there is no way to move a socket between reactors); a child process's pipes are
 //! bound the same way (signals and `Child::wait` are not: they move to the reactor current
 //! where they are polled).
+//!
+//! **Descriptors and options.** Every socket type implements `AsFd` and `AsRawFd` (Unix), so an
+//! option the types do not wrap is set as with std's or tokio's sockets, through
+//! `socket2::SockRef`: `SockRef::from(&stream).set_keepalive(true)?`. Do not close the
+//! descriptor or make it blocking; the socket owns it. Inside a simulation a socket has no
+//! descriptor and lends a *stand-in* instead: an unconnected socket of the same family and type,
+//! created the first time it is asked for (a simulation that never asks holds none), one per
+//! socket and its clones; options set on it are kept and read back but change nothing in the
+//! simulation, and `as_fd` panics only if the process is out of descriptors.
+//!
+//! ```
+//! use corio_net::{TcpListener, TcpStream};
+//! use socket2::SockRef;
+//!
+//! # futures_lite::future::block_on(async {
+//! let listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let _client = TcpStream::connect(listener.local_addr()?).await?;
+//! let (conn, _) = listener.accept().await?;
+//! SockRef::from(&conn).set_keepalive(true)?;
+//! assert!(SockRef::from(&conn).keepalive()?);
+//! # std::io::Result::Ok(()) }).unwrap();
+//! ```
 #![forbid(unsafe_code)]
 // The Unix socket types linked above do not exist elsewhere (Windows).
 #![cfg_attr(not(unix), allow(rustdoc::broken_intra_doc_links))]
 
+/// `AsFd` and `AsRawFd` (Unix) for a socket type, given how to reach its descriptor: the real
+/// socket's own, or a simulated socket's stand-in (see `stand_in`).
+macro_rules! impl_as_fd {
+    ($ty:ty, |$socket:ident| $fd:expr) => {
+        #[cfg(unix)]
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                let $socket = self;
+                $fd
+            }
+        }
+
+        #[cfg(unix)]
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(self))
+            }
+        }
+    };
+}
+
 mod addr;
 pub mod sim;
+#[cfg(unix)]
+mod stand_in;
 mod tcp;
 mod udp;
 #[cfg(unix)]

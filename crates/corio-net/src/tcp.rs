@@ -997,3 +997,13 @@ mod tests {
         Ok(())
     }
 }
+
+impl_as_fd!(TcpListener, |listener| match &listener.inner {
+    ListenerInner::Real(inner) => std::os::fd::AsFd::as_fd(inner.get_ref()),
+    ListenerInner::Sim(inner) => inner.stand_in.fd(inner.local_addr(), Type::STREAM),
+});
+
+impl_as_fd!(TcpStream, |stream| match &stream.inner {
+    StreamInner::Real(inner) => std::os::fd::AsFd::as_fd(inner.get_ref()),
+    StreamInner::Sim(inner) => inner.stand_in.fd(inner.local_addr(), Type::STREAM),
+});

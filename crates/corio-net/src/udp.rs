@@ -431,3 +431,8 @@ impl UdpSocket {
         }
     }
 }
+
+impl_as_fd!(UdpSocket, |socket| match &socket.inner {
+    Inner::Real(inner) => std::os::fd::AsFd::as_fd(inner.get_ref()),
+    Inner::Sim(inner) => inner.stand_in.fd(inner.local_addr(), socket2::Type::DGRAM),
+});

@@ -908,3 +908,13 @@ impl UnixDatagram {
 fn naming(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} `{}`: {e}", path.display()))
 }
+
+impl_as_fd!(UnixListener, |listener| std::os::fd::AsFd::as_fd(
+    listener.inner.get_ref()
+));
+impl_as_fd!(UnixStream, |stream| std::os::fd::AsFd::as_fd(
+    stream.inner.get_ref()
+));
+impl_as_fd!(UnixDatagram, |socket| std::os::fd::AsFd::as_fd(
+    socket.inner.get_ref()
+));

@@ -632,6 +632,23 @@ impl<T> Async<T> {
     }
 }
 
+/// The handle's descriptor, for options and calls the type does not wrap (`socket2::SockRef`,
+/// say). Reading or writing through it behind the `Async`'s back is allowed but skips the
+/// reactor; do not close it or make it blocking.
+#[cfg(unix)]
+impl<T: AsFd> AsFd for Async<T> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.get_ref().as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl<T: AsFd> AsRawFd for Async<T> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.get_ref().as_fd().as_raw_fd()
+    }
+}
+
 impl<T> Drop for Async<T> {
     fn drop(&mut self) {
         if self.io.is_some() {

@@ -740,3 +740,59 @@ fn a_simulation_run_inside_another_leaves_the_outer_ones_faults_working() {
     });
     sim.run().unwrap();
 }
+
+/// A simulated socket has no descriptor; it lends a stand-in (an unconnected socket of its
+/// family and type) so that option-setting code written for real sockets runs unchanged. Options
+/// set there are kept and read back, and change nothing in the simulation.
+#[cfg(unix)]
+#[test]
+fn simulated_sockets_lend_a_stand_in_descriptor_for_options() {
+    use std::os::fd::AsRawFd;
+
+    use socket2::{SockRef, Type};
+
+    let sim = Builder::new()
+        .seed(7)
+        .latency(Duration::from_millis(5))
+        .build();
+    sim.host("server", || async {
+        let listener = TcpListener::bind("0.0.0.0:9000").await?;
+        assert_eq!(SockRef::from(&listener).r#type()?, Type::STREAM);
+        let (mut stream, _) = listener.accept().await?;
+        SockRef::from(&stream).set_keepalive(true)?;
+        assert!(SockRef::from(&stream.clone()).keepalive()?);
+        assert_ne!(stream.as_raw_fd(), listener.as_raw_fd());
+        let mut buf = [0; 4];
+        stream.read_exact(&mut buf).await?;
+        stream.write_all(&buf).await?;
+        Ok(())
+    });
+    sim.client("client", async {
+        let mut stream = TcpStream::connect("server:9000").await?;
+        let sock = SockRef::from(&stream);
+        assert_eq!(sock.r#type()?, Type::STREAM);
+        assert!(!sock.keepalive()?, "each socket has a stand-in of its own");
+        sock.set_tcp_nodelay(true)?;
+        let clone = stream.clone();
+        assert_eq!(
+            clone.as_raw_fd(),
+            stream.as_raw_fd(),
+            "one stand-in per socket"
+        );
+        assert!(SockRef::from(&clone).tcp_nodelay()?);
+        assert!(
+            sock.peer_addr().is_err(),
+            "the stand-in is connected to nothing"
+        );
+        // The simulated connection is untouched.
+        stream.write_all(b"ping").await?;
+        let mut buf = [0; 4];
+        stream.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"ping");
+
+        let udp = UdpSocket::bind("0.0.0.0:7000").await?;
+        assert_eq!(SockRef::from(&udp).r#type()?, Type::DGRAM);
+        Ok(())
+    });
+    sim.run().unwrap();
+}

@@ -337,6 +337,9 @@ pub(crate) struct SimListener {
     net: Arc<Net>,
     id: u64,
     local: SocketAddr,
+    /// What `as_fd` answers (see `stand_in`).
+    #[cfg(unix)]
+    pub(crate) stand_in: crate::stand_in::StandIn,
 }
 
 impl fmt::Debug for SimListener {
@@ -410,6 +413,8 @@ impl SimListener {
             net: net.net.clone(),
             id,
             local: SocketAddr::new(addr.ip(), port),
+            #[cfg(unix)]
+            stand_in: Default::default(),
         })
     }
 
@@ -447,6 +452,8 @@ impl SimListener {
                         side: 1,
                         local,
                         peer,
+                        #[cfg(unix)]
+                        stand_in: Default::default(),
                     },
                     peer,
                 )))
@@ -493,6 +500,9 @@ pub(crate) struct SimStream {
     side: usize,
     local: SocketAddr,
     peer: SocketAddr,
+    /// What `as_fd` answers (see `stand_in`).
+    #[cfg(unix)]
+    pub(crate) stand_in: crate::stand_in::StandIn,
 }
 
 impl fmt::Debug for SimStream {
@@ -559,6 +569,8 @@ impl SimStream {
                 side: 0,
                 local,
                 peer: server,
+                #[cfg(unix)]
+                stand_in: Default::default(),
             }
         };
         // Dropping this future drops `stream`, which gives the connection up.

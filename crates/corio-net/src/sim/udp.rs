@@ -72,6 +72,9 @@ pub(crate) struct SimUdp {
     net: Arc<Net>,
     id: u64,
     local: SocketAddr,
+    /// What `as_fd` answers (see `stand_in`).
+    #[cfg(unix)]
+    pub(crate) stand_in: crate::stand_in::StandIn,
 }
 
 impl fmt::Debug for SimUdp {
@@ -109,6 +112,8 @@ impl SimUdp {
             net: net.net.clone(),
             id,
             local: SocketAddr::new(addr.ip(), port),
+            #[cfg(unix)]
+            stand_in: Default::default(),
         })
     }
 
