@@ -38,9 +38,10 @@
 //!   A SeqCst fence on both sides (the queuing thread after publishing the entry, the waiter
 //!   after raising `in_wait`) makes sure that one of the two sees the entry. If no thread is in
 //!   the ring (every worker busy), the busy loop's zero-timeout park submits it.
-//! - A removal is an `IORING_OP_ASYNC_CANCEL` of the poll, handed to the waiting thread at once
-//!   ([`Ring::kick`]): a poll holds a reference to the file, so the socket does not close (no
-//!   FIN) until the removal reaches the kernel. Not `IORING_OP_POLL_REMOVE`: it fails with `EALREADY` and leaves the poll armed when
+//! - A removal is an `IORING_OP_ASYNC_CANCEL` of the poll ([`Ring::kick`]): a poll holds a
+//!   reference to the file, so the socket does not close (no FIN; a listener still accepts)
+//!   until the removal reaches the kernel. A thread that waits on the ring itself (`WAITS_ON`)
+//!   submits it at once; any other hands it to the waiting thread. Not `IORING_OP_POLL_REMOVE`: it fails with `EALREADY` and leaves the poll armed when
 //!   a wake-up of that poll is being processed at that moment (a test that writes to a socket
 //!   right before dropping it caught the leaked file), whereas a cancel marks the poll cancelled
 //!   and lets whoever owns it complete it.
@@ -91,10 +92,13 @@
 //! another worker, asleep. One ring per worker, each submitted to and waited on only by its own
 //! thread, is what would remove that hop; until then the ring stays opt-in.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -318,6 +322,19 @@ pub(crate) struct Ring {
     ops: Mutex<Slab<Op>>,
     /// Receives completed during the current `wait` (only the waiting thread touches it).
     completed: AtomicUsize,
+    /// This ring's number, unique in the process: what [`WAITS_ON`] holds.
+    id: u64,
+}
+
+/// The numbers of the rings made so far.
+static RING_IDS: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The ring this thread last waited on ([`Ring::wait`]): a thread of its runtime (a worker,
+    /// or the thread of a local loop), which owns wake-up work of that ring's requests anyway,
+    /// so it may submit a removal itself (see [`Ring::kick`]). A number, not an address: a
+    /// thread that outlived its ring must not take a later ring at the same address for it.
+    static WAITS_ON: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Buffers leaked by dropped rings whose operations did not complete in time.
@@ -442,6 +459,7 @@ impl Ring {
             notified: AtomicBool::new(false),
             ops: Mutex::new(Slab::new()),
             completed: AtomicUsize::new(0),
+            id: RING_IDS.fetch_add(1, Ordering::Relaxed),
         };
         // An enter that submits nothing: it fails where a seccomp filter or
         // `kernel.io_uring_disabled` refuses `io_uring_enter`, so that we fall back now, and it
@@ -558,9 +576,20 @@ impl Ring {
     /// once if no thread ever will again (the driver is gone), otherwise through the thread
     /// waiting in the ring (woken if it is inside its enter; if nobody is, the next park, or
     /// the busy loop's zero-timeout check, submits them).
+    ///
+    /// A thread that waits on this ring itself (a worker of its runtime, the thread of its local
+    /// loop) submits at once: it is already among the ring's tasks, and a removal handed to a
+    /// waiter would wait for that waiter, which may be this very thread, busy: a dropped
+    /// listener went on accepting connections, and a dropped stream sent its FIN, only once the
+    /// thread parked again (a probe; `tests/uring_close.rs`).
     fn kick(&self) -> io::Result<()> {
         if self.driverless.load(Ordering::SeqCst) {
             return self.submit_queued_aside();
+        }
+        if WAITS_ON.try_with(Cell::get) == Ok(self.id) {
+            // What the kernel did not take (its completion queue full) stays queued for the
+            // waiter, as below.
+            self.submit_queued()?;
         }
         self.hand_to_waiter()
     }
@@ -757,6 +786,7 @@ impl Ring {
     /// Waits up to `timeout` for completions and turns them into events; returns how many
     /// sources are ready plus how many receives completed (a notification alone returns 0).
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
+        let _ = WAITS_ON.try_with(|ring| ring.set(self.id));
         events.len = 0;
         self.completed.store(0, Ordering::Relaxed);
         // Completions of removals only (no event, no notification) are no reason to return.

@@ -171,3 +171,57 @@ fn io_and_timers_keep_waking_after_block_on_returns() {
         assert_eq!(woke, ["accept", "sleep"]);
     }
 }
+
+/// Drops a listener whose accept waited (so it is registered and armed), then, without
+/// letting the thread park, connects to its address: that must be refused. Drops an accepted
+/// stream whose read waited, then, still without parking, reads from its peer: the FIN must
+/// already be there. On the io_uring reactor both waited for the thread to park again (the
+/// removal was handed to the ring's waiter, here the same, busy thread): the connect succeeded
+/// and the read waited.
+async fn a_dropped_socket_closes_before_the_thread_parks() {
+    use std::io::Read;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Armed, and the thread parked since (so the ring's poll reached the kernel).
+    assert!(
+        corio::timeout(Duration::from_millis(10), listener.accept())
+            .await
+            .is_err()
+    );
+    drop(listener);
+    let refused = std::net::TcpStream::connect(addr).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let mut buf = [0; 8];
+    assert!(
+        corio::timeout(Duration::from_millis(10), stream.read(&mut buf))
+            .await
+            .is_err()
+    );
+    drop(stream);
+    // A blocking read on this very thread: it cannot park until the read returns. The bound is
+    // only there to turn the old hang into a failure.
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(peer.read(&mut buf).unwrap(), 0, "the FIN is out");
+}
+
+#[test]
+fn a_dropped_socket_closes_at_once_on_run_local() {
+    corio::run_local(a_dropped_socket_closes_before_the_thread_parks());
+}
+
+#[test]
+fn a_dropped_socket_closes_at_once_on_a_worker() {
+    for workers in [1, 2] {
+        let rt = corio::Runtime::builder()
+            .worker_threads(workers)
+            .build()
+            .unwrap();
+        rt.block_on(rt.spawn(a_dropped_socket_closes_before_the_thread_parks()));
+    }
+}
