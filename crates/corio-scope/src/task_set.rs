@@ -252,7 +252,7 @@ impl<T: Send + 'static> TaskSet<T> {
             let _ = corio_coop::poll_proceed(cx);
             return Poll::Pending;
         }
-        let polled = self.poll_next_outcome(cx);
+        let polled = self.next_outcome(Some(cx.waker()));
         if polled.is_ready() {
             // A unit was left (checked above): this spends it.
             let _ = corio_coop::poll_proceed(cx);
@@ -260,7 +260,9 @@ impl<T: Send + 'static> TaskSet<T> {
         polled
     }
 
-    fn poll_next_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    /// Returns a task that finished, if any, else `Pending`, having left `waker` (if given) to
+    /// be woken by the next one that finishes.
+    fn next_outcome(&mut self, waker: Option<&Waker>) -> Poll<Option<T>> {
         loop {
             if self.tasks.is_empty() {
                 return Poll::Ready(None);
@@ -268,10 +270,10 @@ impl<T: Send + 'static> TaskSet<T> {
             let next = {
                 let mut inner = self.completions.lock();
                 let next = inner.keys.pop_front();
-                if next.is_none() {
+                if let (None, Some(waker)) = (next, waker) {
                     match &inner.waker {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => inner.waker = Some(cx.waker().clone()),
+                        Some(w) if w.will_wake(waker) => {}
+                        _ => inner.waker = Some(waker.clone()),
                     }
                 }
                 next
@@ -292,6 +294,35 @@ impl<T: Send + 'static> TaskSet<T> {
                 // Cancelled: reaped, no output.
                 None => {}
             }
+        }
+    }
+
+    /// Returns the output of a task that has finished, without waiting: `None` if none has (or
+    /// the set is empty). As [`join_next`](Self::join_next) otherwise: completion order, a
+    /// panic resumes here, cancelled tasks are reaped without an output. It spends no
+    /// cooperative budget (it never waits, so a loop over it is the caller's to bound).
+    ///
+    /// For an accept loop that reaps finished connections as it goes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio_executor::block_on(async {
+    ///     let mut set = corio_scope::TaskSet::new();
+    ///     assert_eq!(set.try_join_next(), None);
+    ///     set.spawn(async { 7 });
+    ///     set.spawn(std::future::pending());
+    ///     while set.try_join_next().is_none() {
+    ///         corio_executor::yield_now().await;
+    ///     }
+    ///     assert_eq!(set.len(), 1); // the pending one
+    ///     assert_eq!(set.try_join_next(), None);
+    /// });
+    /// ```
+    pub fn try_join_next(&mut self) -> Option<T> {
+        match self.next_outcome(None) {
+            Poll::Ready(out) => out,
+            Poll::Pending => None,
         }
     }
 

@@ -202,13 +202,26 @@ impl<T> Shared<T> {
 
     /// Runs `f` on the value under its lock and bumps the version.
     fn modify<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut out = None;
+        self.modify_if(|value| {
+            out = Some(f(value));
+            true
+        });
+        out.expect("`modify_if` runs its closure")
+    }
+
+    /// Runs `f` on the value under its lock; if it says it modified the value, bumps the
+    /// version and wakes the waiting receivers.
+    fn modify_if(&self, f: impl FnOnce(&mut T) -> bool) -> bool {
         let mut guard = write(&self.value);
-        let out = f(&mut guard.value);
+        if !f(&mut guard.value) {
+            return false;
+        }
         guard.version += 1;
         self.version.store(guard.version, Ordering::Release);
         drop(guard);
         self.notify_all(false);
-        out
+        true
     }
 }
 
@@ -275,6 +288,28 @@ impl<T> Sender<T> {
     /// ```
     pub fn send_modify(&self, modify: impl FnOnce(&mut T)) {
         self.shared.modify(modify);
+    }
+
+    /// Modifies the value in place (under its lock) and, if `modify` returns `true`, notifies
+    /// receivers as a send does; if it returns `false`, nobody hears of it (receivers see the
+    /// value as it is now, but `changed()` does not complete for it). Returns what `modify`
+    /// returned. Works even if no receiver is left. If `modify` panics, nobody is notified (the
+    /// value keeps whatever it did before the panic).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = corio_sync::watch::channel(5);
+    /// // Only a real change is announced.
+    /// let set = |new: i32| tx.send_if_modified(|v| std::mem::replace(v, new) != new);
+    /// assert!(!set(5));
+    /// assert_eq!(rx.has_changed(), Ok(false));
+    /// assert!(set(6));
+    /// assert_eq!(rx.has_changed(), Ok(true));
+    /// assert_eq!(*rx.borrow_and_update(), 6);
+    /// ```
+    pub fn send_if_modified(&self, modify: impl FnOnce(&mut T) -> bool) -> bool {
+        self.shared.modify_if(modify)
     }
 
     /// Borrows the current value. The [`Ref`] holds the value's lock: keep it short.
@@ -464,8 +499,65 @@ impl<T> Receiver<T> {
     /// ```
     pub fn changed(&mut self) -> Changed<'_, T> {
         Changed {
-            receiver: self,
+            shared: &self.shared,
+            seen: &mut self.seen,
             key: None,
+        }
+    }
+
+    /// Waits until the value satisfies `f`, and returns it borrowed (a [`Ref`]: drop it before
+    /// the next `.await`). The current value is checked first, then every new one this receiver
+    /// sees; each value checked is marked seen. Intermediate values it was too slow to see are
+    /// skipped, as with [`changed`](Self::changed). Fails with [`RecvError`] once the sender is
+    /// dropped and no value left satisfies `f`.
+    ///
+    /// Cancel-safe in the sense of `changed()`: a dropped `wait_for` takes nothing, though the
+    /// values it checked stay marked seen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let (tx, mut rx) = corio_sync::watch::channel(0);
+    /// std::thread::spawn(move || {
+    ///     for i in 1..=10 {
+    ///         tx.send(i).unwrap();
+    ///     }
+    /// });
+    /// let v = rx.wait_for(|v| *v >= 10).await.unwrap();
+    /// assert_eq!(*v, 10);
+    /// # });
+    /// ```
+    pub async fn wait_for(
+        &mut self,
+        mut f: impl FnMut(&T) -> bool,
+    ) -> Result<Ref<'_, T>, RecvError> {
+        loop {
+            // A value that satisfies `f` at once makes this always ready: in a loop it must
+            // still run the task's budget down (and yield), as `changed()` does.
+            std::future::poll_fn(|cx| {
+                if coop::poll_budget(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                coop::spend(cx);
+                Poll::Ready(())
+            })
+            .await;
+            {
+                let guard = read(&self.shared.value);
+                self.seen = guard.version;
+                if f(&guard.value) {
+                    return Ok(Ref { guard });
+                }
+            }
+            // Borrows the fields apart, so that the `Ref` returned above (a shared borrow of
+            // `shared`) does not conflict with this wait.
+            Changed {
+                shared: &self.shared,
+                seen: &mut self.seen,
+                key: None,
+            }
+            .await?;
         }
     }
 
@@ -551,7 +643,9 @@ impl<T: fmt::Debug> fmt::Debug for Ref<'_, T> {
 /// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Changed<'a, T> {
-    receiver: &'a mut Receiver<T>,
+    shared: &'a Shared<T>,
+    /// The receiver's seen version.
+    seen: &'a mut u64,
     /// Our node in the waiting list, from the first `Pending` until completion or drop.
     key: Option<usize>,
 }
@@ -564,13 +658,13 @@ impl<T> Future for Changed<'_, T> {
         if coop::poll_budget(cx).is_pending() {
             return Poll::Pending;
         }
-        let shared = &*this.receiver.shared;
+        let shared = this.shared;
         let mut st = lock(&shared.state);
         // Read under the waiters' lock: a send bumps the version before it takes this lock to
         // wake the waiters, so either we see its version here or it finds us in the list.
         let version = shared.version.load(Ordering::Acquire);
-        let result = if version != this.receiver.seen {
-            this.receiver.seen = version;
+        let result = if version != *this.seen {
+            *this.seen = version;
             Ok(())
         } else if st.closed {
             Err(RecvError)
@@ -603,7 +697,7 @@ impl<T> Future for Changed<'_, T> {
 impl<T> Drop for Changed<'_, T> {
     fn drop(&mut self) {
         let Some(key) = self.key.take() else { return };
-        let mut st = lock(&self.receiver.shared.state);
+        let mut st = lock(&self.shared.state);
         let node = st.waiters.remove(key);
         drop(st);
         drop(node);

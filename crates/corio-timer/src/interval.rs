@@ -160,10 +160,72 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
+        self.reset_after(self.period);
+    }
+
+    /// Restarts the schedule with the next tick `after` from now, and the later ones a period
+    /// apart from it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// futures_lite::future::block_on(async {
+    ///     let mut ticks = corio_timer::interval(Duration::from_secs(3600));
+    ///     ticks.tick().await; // the first tick is immediate
+    ///     let start = corio_timer::now();
+    ///     ticks.reset_after(Duration::from_millis(5));
+    ///     let at = ticks.tick().await;
+    ///     assert!(at >= start + Duration::from_millis(5));
+    ///     assert!(at < start + Duration::from_secs(3600));
+    /// });
+    /// ```
+    pub fn reset_after(&mut self, after: Duration) {
         let now = Timer::current_now();
-        let next = now.checked_add(self.period);
+        let next = now.checked_add(after);
         self.next = next.unwrap_or(now);
         Pin::new(&mut self.sleep).reset_to(next);
+    }
+
+    /// Restarts the schedule with the next tick at `deadline` (at once if it has passed), and
+    /// the later ones a period apart from it. Build the deadline from
+    /// [`now`](crate::now), the runtime's clock (virtual under a deterministic runtime).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// futures_lite::future::block_on(async {
+    ///     let mut ticks = corio_timer::interval(Duration::from_secs(3600));
+    ///     ticks.tick().await;
+    ///     let deadline = corio_timer::now() + Duration::from_millis(5);
+    ///     ticks.reset_at(deadline);
+    ///     assert_eq!(ticks.tick().await, deadline);
+    /// });
+    /// ```
+    pub fn reset_at(&mut self, deadline: Instant) {
+        self.next = deadline;
+        Pin::new(&mut self.sleep).reset_to(Some(deadline));
+    }
+
+    /// Restarts the schedule with a tick due at once, and the later ones a period apart from it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// futures_lite::future::block_on(async {
+    ///     let mut ticks = corio_timer::interval(Duration::from_secs(3600));
+    ///     ticks.tick().await;
+    ///     ticks.reset_immediately();
+    ///     ticks.tick().await; // does not wait an hour
+    /// });
+    /// ```
+    pub fn reset_immediately(&mut self) {
+        self.reset_at(Timer::current_now());
     }
 }
 

@@ -7,8 +7,8 @@
 //! Then, for example, `nc 127.0.0.1 7000`. Each connection is served by its own task; a connection
 //! that fails is logged and the server goes on (also when the process runs out of descriptors).
 
+use corio::io::{AsyncReadExt, AsyncWriteExt};
 use corio::net::TcpListener;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 #[corio::main]
 async fn main() -> std::io::Result<()> {
