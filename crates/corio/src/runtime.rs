@@ -450,7 +450,11 @@ impl Builder {
 /// A multi-threaded, work-stealing runtime with timers, sockets and a blocking pool.
 ///
 /// `Send + Sync`. Dropping it cancels every task still alive (their destructors run), joins the
-/// worker threads, and shuts the CPU and blocking pools down.
+/// worker threads, and shuts the CPU and blocking pools down: it waits up to a second for
+/// `to_thread` and `spawn_cpu` jobs still running (a job cannot be interrupted), then returns and
+/// leaves any job still running to finish on its own thread. Until that job ends, its thread
+/// keeps what it holds alive, the runtime's reactor included (its epoll or ring and eventfd: two
+/// or three descriptors).
 ///
 /// # Examples
 ///
