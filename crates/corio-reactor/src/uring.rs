@@ -533,8 +533,10 @@ impl Ring {
     }
 
     /// Submits everything queued, the backlog included, as many `io_uring_enter`s as that takes.
-    /// Only for a thread about to wait on the ring, or for anyone once the driver is gone: the
-    /// submitting thread owns the requests' wake-up work.
+    /// Only for a thread that waits on the ring (about to, or one that did: `WAITS_ON`), or for
+    /// a short-lived thread once the driver is gone: the submitting thread owns the requests'
+    /// wake-up work. Another thread may be inside its own enter meanwhile: the kernel takes
+    /// each entry once, whichever enter reaches it first.
     fn submit_queued(&self) -> io::Result<()> {
         loop {
             let more = {
