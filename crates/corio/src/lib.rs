@@ -71,7 +71,10 @@
 //!   runtime, timer and reactor started on first use. There is no "no reactor running" panic.
 //!
 //! Dropping a runtime (or returning from `run`) cancels every task still alive and runs its
-//! destructors before it returns; no worker thread is left behind.
+//! destructors before it returns; no worker thread is left behind. A [`to_thread`] or
+//! [`spawn_cpu`] job still running cannot be interrupted: the drop waits for such jobs up to a
+//! second in all, then returns and leaves any still running to finish on its pool thread, which
+//! exits when it does.
 //!
 //! **The global runtime at exit.** The global runtime, the one [`spawn`] uses outside of any
 //! runtime, is never dropped. When `main` returns, the process exits with its worker threads
@@ -431,7 +434,8 @@ pub use corio_blocking::Unblock;
 /// `rt.block_on(corio::to_thread(f))` calls it before `block_on` enters `rt`, so write
 /// `rt.block_on(async { corio::to_thread(f).await })` to use `rt`'s pool and its limits); if
 /// the future is dropped, the closure still runs (a thread cannot be interrupted)
-/// and its result is dropped on the pool thread; a panic in it resumes in whoever awaits. A
+/// and its result is dropped on the pool thread (a runtime dropped meanwhile waits for it up to
+/// a second, then leaves it running on its thread); a panic in it resumes in whoever awaits. A
 /// panic nobody can see any more (the future was dropped), of the closure or of the destructor
 /// of the value it returns, goes to the report hook of the runtime this was called on, named
 /// `to_thread` with this call's location, as a detached task's panic does; it never aborts.
