@@ -539,6 +539,7 @@ impl Sim {
         let fail = |kind| self.error(kind);
         let reports = Arc::new(Reports::default());
         let hook_reports = reports.clone();
+        let run_reports = reports.clone();
         let rt = crate::runtime::Builder::new()
             .deterministic(seed)
             .report_hook(move |report| hook_reports.push(report))
@@ -560,6 +561,10 @@ impl Sim {
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
             rt.block_on(run_world(seed, config, specs, reports))
         }));
+        // The runtime holds the report hook, which holds the reports, which hold the waker of
+        // the run's controller task, which holds the runtime: a cycle that leaked every run's
+        // runtime (its poller and eventfd: 2 descriptors a run; `explore` ran out of them).
+        run_reports.forget_waker();
         drop(rt);
         let (outcome, trace, hash) = match ran {
             Ok(done) => done,
@@ -1028,6 +1033,17 @@ impl Reports {
         if let Some(w) = waker {
             w.wake();
         }
+    }
+
+    /// Drops the stored waker (the run is over: nobody waits for a report any more).
+    fn forget_waker(&self) {
+        let waker = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+            .take();
+        drop(waker);
     }
 
     fn first(&self, waker: &Waker) -> Option<HostPanic> {
