@@ -40,7 +40,8 @@
 //!   the ring (every worker busy), the busy loop's zero-timeout park submits it.
 //! - A removal is an `IORING_OP_ASYNC_CANCEL` of the poll ([`Ring::kick`]): a poll holds a
 //!   reference to the file, so the socket does not close (no FIN; a listener still accepts)
-//!   until the removal reaches the kernel. A thread that waits on the ring itself (`WAITS_ON`)
+//!   until the removal reaches the kernel, and then until the kernel's wake-up work for the poll
+//!   has run on the poll's submitter. A thread that has blocked in the ring itself (`WAITS_ON`)
 //!   submits it at once; any other hands it to the waiting thread. Not `IORING_OP_POLL_REMOVE`: it fails with `EALREADY` and leaves the poll armed when
 //!   a wake-up of that poll is being processed at that moment (a test that writes to a socket
 //!   right before dropping it caught the leaked file), whereas a cancel marks the poll cancelled
@@ -329,12 +330,41 @@ pub(crate) struct Ring {
 /// The numbers of the rings made so far.
 static RING_IDS: AtomicU64 = AtomicU64::new(1);
 
+/// How many rings a thread remembers having waited on (nested runtimes on one thread).
+const RINGS_REMEMBERED: usize = 4;
+
 thread_local! {
-    /// The ring this thread last waited on ([`Ring::wait`]): a thread of its runtime (a worker,
-    /// or the thread of a local loop), which owns wake-up work of that ring's requests anyway,
-    /// so it may submit a removal itself (see [`Ring::kick`]). A number, not an address: a
-    /// thread that outlived its ring must not take a later ring at the same address for it.
-    static WAITS_ON: Cell<u64> = const { Cell::new(0) };
+    /// The rings this thread has blocked in ([`Ring::wait`] with a timeout other than zero; the
+    /// latest first): it is a thread of their runtimes (a worker that held the driver, the
+    /// thread of a local loop), which submitted to them and owns wake-up work of their requests
+    /// anyway, so it may submit a removal itself (see [`Ring::kick`]). Not a thread that only
+    /// made zero-timeout checks (the thread in a multi-threaded runtime's `block_on`, running
+    /// pinned tasks): a removal must not make that one, a user's thread, submit (its blocking
+    /// calls would see `EINTR`; a review caught it). Numbers, not addresses: a thread that
+    /// outlived its ring must not take a later ring at the same address for it.
+    static WAITS_ON: Cell<[u64; RINGS_REMEMBERED]> = const { Cell::new([0; RINGS_REMEMBERED]) };
+}
+
+/// Records that this thread blocks in ring `id`.
+fn remember_waiting_on(id: u64) {
+    let _ = WAITS_ON.try_with(|rings| {
+        let mut ids = rings.get();
+        if ids[0] != id {
+            // Move it (or a new one) to the front; the oldest falls off.
+            let at = ids
+                .iter()
+                .position(|&r| r == id)
+                .unwrap_or(RINGS_REMEMBERED - 1);
+            ids.copy_within(0..at, 1);
+            ids[0] = id;
+            rings.set(ids);
+        }
+    });
+}
+
+/// Whether this thread has blocked in ring `id` (see [`WAITS_ON`]).
+fn waits_on(id: u64) -> bool {
+    WAITS_ON.try_with(|rings| rings.get().contains(&id)) == Ok(true)
 }
 
 /// Buffers leaked by dropped rings whose operations did not complete in time.
@@ -579,16 +609,19 @@ impl Ring {
     /// waiting in the ring (woken if it is inside its enter; if nobody is, the next park, or
     /// the busy loop's zero-timeout check, submits them).
     ///
-    /// A thread that waits on this ring itself (a worker of its runtime, the thread of its local
-    /// loop) submits at once: it is already among the ring's tasks, and a removal handed to a
-    /// waiter would wait for that waiter, which may be this very thread, busy: a dropped
-    /// listener went on accepting connections, and a dropped stream sent its FIN, only once the
-    /// thread parked again (a probe; `tests/uring_close.rs`).
+    /// A thread that has blocked in this ring itself (a worker of its runtime that held the
+    /// driver, the thread of its local loop: [`WAITS_ON`]) submits at once: it is already among
+    /// the ring's tasks, and a removal handed to a waiter would wait for that waiter, which may
+    /// be this very thread, busy: a dropped listener went on accepting connections, and a
+    /// dropped stream sent its FIN, only once the thread parked again (a probe; `net_tcp.rs`).
+    /// The file is released when the kernel's wake-up work for the poll has run, on the thread
+    /// that submitted the poll: at once if that is this thread, otherwise a moment later (on
+    /// several workers a connect made right after a listener's drop can still be accepted).
     fn kick(&self) -> io::Result<()> {
         if self.driverless.load(Ordering::SeqCst) {
             return self.submit_queued_aside();
         }
-        if WAITS_ON.try_with(Cell::get) == Ok(self.id) {
+        if waits_on(self.id) {
             // What the kernel did not take (its completion queue full) stays queued for the
             // waiter, as below.
             self.submit_queued()?;
@@ -788,7 +821,6 @@ impl Ring {
     /// Waits up to `timeout` for completions and turns them into events; returns how many
     /// sources are ready plus how many receives completed (a notification alone returns 0).
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
-        let _ = WAITS_ON.try_with(|ring| ring.set(self.id));
         events.len = 0;
         self.completed.store(0, Ordering::Relaxed);
         // Completions of removals only (no event, no notification) are no reason to return.
@@ -812,6 +844,7 @@ impl Ring {
                     }
                 }
                 timeout => {
+                    remember_waiting_on(self.id);
                     if !lock(&self.sq).is_empty() {
                         // More than the queue holds: submit the backlog first (the enter
                         // below submits what is left in the queue).

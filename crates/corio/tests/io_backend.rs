@@ -390,3 +390,71 @@ fn a_burst_of_registrations_larger_than_the_submission_queue_all_get_their_event
         .await;
     });
 }
+
+/// The thread in a multi-threaded runtime's `block_on` is the user's: it must never be enrolled
+/// in the ring, or the kernel's wake-up work for requests it submitted interrupts its own
+/// blocking calls (`EINTR`). It runs pinned tasks and checks the ring between them, and a
+/// socket dropped there made it submit everything queued (a review: 10/10 runs saw `EINTR`).
+#[test]
+fn a_socket_dropped_in_block_on_does_not_enrol_the_users_thread() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    let _turn = turn();
+    let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+    let busy_on = rt.block_on(async {
+        let dropped = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let idle = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let waiter = corio::spawn(async move {
+            let _ = idle.recv_from(&mut [0u8; 1]).await;
+        });
+        corio::sleep(Duration::from_millis(20)).await;
+        // The only worker is busy, so what is queued now stays queued for a while.
+        let busy = corio::spawn(async { std::thread::sleep(Duration::from_millis(200)) });
+        std::thread::sleep(Duration::from_millis(20));
+        // Pinned to this thread: its loop checks the ring between the yields.
+        corio::spawn_local(async {
+            for _ in 0..10_000 {
+                corio::yield_now().await;
+            }
+        })
+        .await;
+        // Registered now (its poll queued), then a drop here.
+        let busy_on = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        drop(dropped);
+        busy.await;
+        waiter.detach();
+        busy_on
+    });
+    // Traffic for `busy_on`, whose poll this thread would own if it had submitted it.
+    let addr = busy_on.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sending = stop.clone();
+    let sender = std::thread::spawn(move || {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        while !sending.load(Ordering::Relaxed) {
+            let _ = socket.send_to(b"x", addr);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let mine = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    mine.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut interrupted = 0;
+    for _ in 0..6 {
+        match mine.recv_from(&mut [0u8; 1]) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => interrupted += 1,
+            Err(_) => {}
+            Ok(_) => panic!("nothing is sent to this socket"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    drop(busy_on);
+    drop(rt);
+    assert_eq!(
+        interrupted, 0,
+        "this thread's blocking calls were interrupted"
+    );
+}

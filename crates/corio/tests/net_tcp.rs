@@ -207,7 +207,15 @@ async fn a_dropped_socket_closes_before_the_thread_parks() {
     // only there to turn the old hang into a failure.
     peer.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    assert_eq!(peer.read(&mut buf).unwrap(), 0, "the FIN is out");
+    let read = loop {
+        match peer.read(&mut buf) {
+            // A thread of the runtime may see its blocking calls interrupted on the ring (see
+            // PLATFORMS.md); that is not the answer.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            read => break read,
+        }
+    };
+    assert_eq!(read.unwrap(), 0, "the FIN is out");
 }
 
 #[test]
@@ -215,13 +223,12 @@ fn a_dropped_socket_closes_at_once_on_run_local() {
     corio::run_local(a_dropped_socket_closes_before_the_thread_parks());
 }
 
+/// One worker: on the ring, the socket's poll was submitted by that worker (it holds the
+/// driver), so the kernel releases the file before the removal's submission returns. On several
+/// workers the poll may have been submitted by another one, which releases the file a moment
+/// later: there the guarantee is "soon", not "before the next line" (PLATFORMS.md).
 #[test]
 fn a_dropped_socket_closes_at_once_on_a_worker() {
-    for workers in [1, 2] {
-        let rt = corio::Runtime::builder()
-            .worker_threads(workers)
-            .build()
-            .unwrap();
-        rt.block_on(rt.spawn(a_dropped_socket_closes_before_the_thread_parks()));
-    }
+    let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+    rt.block_on(rt.spawn(a_dropped_socket_closes_before_the_thread_parks()));
 }
