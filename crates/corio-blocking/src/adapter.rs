@@ -396,7 +396,7 @@ impl<T: Send + 'static> Unblock<T> {
             self.needs_flush = true;
         }
         let (write, realign) = (self.ops.write, self.ops.realign);
-        self.job = Some(self.sched.spawn(async move {
+        self.job = Some(self.sched.spawn_job(move || {
             let mut io = io;
             let mut prep = Ok(());
             if let (true, Some(realign)) = (back > 0, realign) {

@@ -4,8 +4,9 @@
 //! A deterministic simulation (`corio::sim`) turns it on for the thread it runs on, so that a
 //! `to_thread` call happens at a point of the schedule that the seed decides, not whenever a
 //! pool thread gets to it. The closure still runs exactly once and its panic still resumes in
-//! the awaiter; only the thread and the moment change. The I/O adapters ([`Unblock`](crate::Unblock))
-//! are not affected.
+//! the awaiter; only the thread and the moment change. The I/O adapters ([`Unblock`](crate::Unblock),
+//! and so `corio::fs::File`) run their reads, writes and seeks inline too (each one blocking
+//! call); a handle dropped with bytes still buffered is flushed on the pool, as elsewhere.
 
 use std::cell::Cell;
 

@@ -384,6 +384,21 @@ impl Sched {
         self.spawn_reporting(future, None)
     }
 
+    /// A job that is one blocking call, such as an [`Unblock`](crate::Unblock) adapter's read or
+    /// write: on a thread in inline mode (a simulation's: see `inline`) it runs at the call, so
+    /// that its moment is the schedule's, not a pool thread's (a probe found `corio::fs::File`
+    /// breaking replay by seed); elsewhere on the pool.
+    pub(crate) fn spawn_job<T, F>(&self, f: F) -> Unblocked<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if crate::inline::active() {
+            return Unblocked::inline(f, None);
+        }
+        self.spawn(async move { f() })
+    }
+
     /// [`spawn`](Sched::spawn) for a job that waits for another job: the pool's shutdown waits
     /// for it too, even once it has been resumed on the global pool (see `Shared::outstanding`).
     pub(crate) fn spawn_waited<F>(&self, future: F) -> Unblocked<F::Output>

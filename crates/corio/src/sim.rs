@@ -102,8 +102,9 @@
 //! Inside a simulation, creating a socket from a real file descriptor (`from_std`), a Unix
 //! socket, or anything else registered with the reactor (`Async::new`: pipes, signals,
 //! subprocesses) is an `Unsupported` error, never a real syscall. Name resolution of host names,
-//! [`to_thread`](crate::to_thread), [`spawn_cpu`](crate::spawn_cpu) and the [`fs`](crate::fs)
-//! functions run inline, at the point of the schedule where they are called (the seed decides
+//! [`to_thread`](crate::to_thread), [`spawn_cpu`](crate::spawn_cpu), the [`fs`](crate::fs)
+//! functions and the reads, writes and seeks of a [`fs::File`](crate::fs::File) (or any
+//! [`Unblock`](crate::Unblock)) run inline, at the point of the schedule where they are called (the seed decides
 //! it, not a pool thread; an inline `spawn_cpu` job is not counted in the CPU pool's metrics). A
 //! job run inline that waits for the simulation's tasks can never return, since they cannot run
 //! on the thread it holds: after a second corio says so on stderr. Not modelled: TCP internals (windows, retransmits, congestion), IPv6 specifics,

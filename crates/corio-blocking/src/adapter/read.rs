@@ -178,7 +178,7 @@ impl<T: Read + Send + 'static> Unblock<T> {
         let io = self.take_io()?;
         let asked = hint.max(self.read.next_size).min(self.byte_cap()).max(1);
         let mut buf = self.read.take_spare(asked);
-        self.job = Some(self.sched.spawn(async move {
+        self.job = Some(self.sched.spawn_job(move || {
             let mut io = io;
             let result = loop {
                 match io.read(&mut buf[..asked]) {

@@ -105,7 +105,7 @@ impl<T: Seek + Send + 'static> AsyncSeek for Unblock<T> {
                 this.needs_flush = true;
             }
             let write = this.ops.write;
-            this.job = Some(this.sched.spawn(async move {
+            this.job = Some(this.sched.spawn_job(move || {
                 let mut io = io;
                 let mut buf = data;
                 let mut prep = Ok(());

@@ -97,7 +97,7 @@ where
     fn start_stream(&mut self, chan: Arc<Chan<T::Item>>, stop: Arc<AtomicBool>, cap: usize) {
         let Some(io) = self.io.take() else { return };
         stop.store(false, Ordering::Relaxed);
-        self.job = Some(self.sched.spawn(async move {
+        self.job = Some(self.sched.spawn_job(move || {
             let mut io = io;
             while !stop.load(Ordering::Relaxed) && chan.queue.len() < cap {
                 match io.next() {

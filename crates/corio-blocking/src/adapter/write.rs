@@ -147,7 +147,7 @@ impl<T: Send + 'static> Unblock<T> {
         let (write, realign) = (self.ops.write, self.ops.realign);
         let wq = self.wq.clone();
         wq.lock().active = true;
-        self.job = Some(self.sched.spawn(async move {
+        self.job = Some(self.sched.spawn_job(move || {
             let mut io = io;
             let mut result = Ok(());
             if let (true, Some(realign)) = (back > 0, realign) {
