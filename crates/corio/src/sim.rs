@@ -140,6 +140,12 @@ const HOST_SLICE: usize = 61;
 /// How often (virtual time) the simulation checks whether anything can still happen.
 const WATCHDOG: Duration = Duration::from_secs(10);
 
+/// Real time a simulation's loop must stay busy (never idle) for, on top of a watchdog period
+/// of virtual time, before that is a livelock: finite busy work (200,000 yields, or as many tasks
+/// spawned and joined, 10-200 ms) was reported as one, since virtual time also jumps ahead
+/// while the loop stays busy and nothing but the watchdog was due (a probe).
+const LIVELOCK_REAL: Duration = Duration::from_secs(2);
+
 /// Configures a simulation.
 ///
 /// # Examples
@@ -715,9 +721,9 @@ pub enum SimErrorKind {
         waiting: Vec<String>,
     },
     /// Some task never stops running: the loop did not go idle once while the watchdog's
-    /// period of virtual time went by (it moved only because virtual time also jumps ahead
-    /// when the loop stays busy for about 62,000 polls). A spin on `yield_now` waiting for
-    /// something that cannot happen while it spins is the usual cause.
+    /// period of virtual time (it moved only because virtual time also jumps ahead when the
+    /// loop stays busy for about 62,000 polls) and two seconds of real time went by. A spin on
+    /// `yield_now` waiting for something that cannot happen while it spins is the usual cause.
     Livelock {
         /// Virtual time since the start.
         at: Duration,
@@ -1376,6 +1382,9 @@ async fn run_world(
     // Set when the watchdog found no timer pending: the virtual time it fired at, for a second
     // look once the loop has gone idle.
     let mut confirm: Option<Duration> = None;
+    // The loop's count of idle parks when it last changed, and when (real time): a livelock
+    // needs both a watchdog period of virtual time and `LIVELOCK_REAL` without going idle.
+    let mut idle_seen = (crate::driver::idle_parks(), std::time::Instant::now());
     let outcome = loop {
         let woken = poll_fn(|cx| {
             world.handle_controls();
@@ -1426,7 +1435,10 @@ async fn run_world(
                 if elapsed > limit {
                     break Err(SimErrorKind::TimeLimit { limit });
                 }
-                if crate::driver::idle_parks() == idle_before {
+                let idle_now = crate::driver::idle_parks();
+                if idle_now != idle_before || idle_now != idle_seen.0 {
+                    idle_seen = (idle_now, std::time::Instant::now());
+                } else if idle_seen.1.elapsed() >= LIVELOCK_REAL {
                     break Err(SimErrorKind::Livelock {
                         at: elapsed,
                         waiting: world.unfinished(),
@@ -1436,10 +1448,16 @@ async fn run_world(
                     // Maybe a deadlock. But the watchdog may have fired in the same tick as a
                     // task's own timer (a client's `sleep(10 s)`), whose task is woken and not
                     // yet polled: its timer is no longer pending, and it may well finish or
-                    // wait on a new timer. Look again once the loop has gone idle, which is
-                    // when this sleep on virtual time ends.
-                    crate::sleep(Duration::from_nanos(1)).await;
-                    confirm = Some(elapsed);
+                    // wait on a new timer. Look again once the loop has nothing left to run,
+                    // before time moves (a sleep would move it a tick, firing the timers of that
+                    // tick too). Bounded, in case the loop never goes idle (then the watchdog's
+                    // next periods see the livelock).
+                    if crate::timeout(WATCHDOG, crate::driver::until_idle())
+                        .await
+                        .is_ok()
+                    {
+                        confirm = Some(elapsed);
+                    }
                 }
             }
         }

@@ -141,3 +141,45 @@ fn an_endless_latency_is_capped_not_an_overflow() {
     });
     sim.run().unwrap();
 }
+
+/// Activity every millisecond going past the watchdog's period: at the watchdog's tick a task's
+/// timer of the same tick has fired and the task is not polled yet, so no timer is pending; the
+/// second look must come once that task has run, not after one more tick (whose timers fire as
+/// well). A probe saw 1 ms traffic reported as a deadlock at 10 s in 50 of 50 runs.
+#[test]
+fn millisecond_activity_past_the_watchdog_is_no_deadlock() {
+    for seed in 0..3 {
+        let sim = Builder::new().seed(seed).build();
+        sim.client("poller", async {
+            let start = corio::time::now();
+            while corio::time::now() - start < Duration::from_secs(25) {
+                corio::sleep(Duration::from_millis(1)).await;
+            }
+            Ok(())
+        });
+        sim.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+/// Finite busy work with no timer pending (yields, and tasks spawned and joined) is no livelock,
+/// though virtual time jumps to the watchdog while the loop stays busy: a livelock needs the
+/// loop busy for seconds of real time too. A probe saw 200,000 yields reported as one.
+#[test]
+fn finite_busy_work_is_no_livelock() {
+    let sim = Builder::new().seed(1).build();
+    sim.client("busy", async {
+        for _ in 0..300_000 {
+            corio::yield_now().await;
+        }
+        let tasks: Vec<_> = (0..100_000u64)
+            .map(|i| corio::spawn(async move { i }))
+            .collect();
+        let mut sum = 0;
+        for t in tasks {
+            sum += t.await;
+        }
+        assert_eq!(sum, 100_000 * 99_999 / 2);
+        Ok(())
+    });
+    sim.run().unwrap();
+}
