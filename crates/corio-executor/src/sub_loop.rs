@@ -72,6 +72,8 @@ use crate::task::{Header, Task};
 pub struct SubLoop {
     core: Rc<Core>,
     handle: Arc<SubHandle>,
+    /// Set by [`stop`](SubLoop::stop): `run_ready` runs no task any more.
+    stopped: std::cell::Cell<bool>,
 }
 
 impl fmt::Debug for SubLoop {
@@ -105,7 +107,34 @@ impl SubLoop {
         });
         let core = Core::new(common, driver, seed, false);
         core.set_parked(true);
-        SubLoop { core, handle }
+        SubLoop {
+            core,
+            handle,
+            stopped: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Stops the loop: from now on [`run_ready`](SubLoop::run_ready) runs none of its tasks, not
+    /// even the rest of a batch it is running (a task may call this from inside its own poll:
+    /// that poll ends normally, and its task is not polled again). The tasks stay until
+    /// [`shutdown`](SubLoop::shutdown) drops them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::task::Context;
+    ///
+    /// let sub = corio_executor::SubLoop::new(None);
+    /// let _t = sub.spawn(async {});
+    /// sub.stop();
+    /// let mut cx = Context::from_waker(std::task::Waker::noop());
+    /// assert_eq!(sub.run_ready(&mut cx, 16), 0);
+    /// assert_eq!(sub.tasks(), 1);
+    /// sub.shutdown();
+    /// assert_eq!(sub.tasks(), 0);
+    /// ```
+    pub fn stop(&self) {
+        self.stopped.set(true);
     }
 
     /// Spawns `future` as a task of this loop. It first runs at the next
@@ -169,7 +198,7 @@ impl SubLoop {
         }
         let _enter = context::enter(Current::Local(self.core.clone()));
         let mut ran = 0;
-        while ran < max {
+        while ran < max && !self.stopped.get() {
             match self.core.next_task() {
                 Some(r) => {
                     self.core.run_task(r);
@@ -178,7 +207,7 @@ impl SubLoop {
                 None => break,
             }
         }
-        if self.core.has_work() {
+        if self.core.has_work() && !self.stopped.get() {
             cx.waker().wake_by_ref();
         }
         ran

@@ -932,8 +932,11 @@ pub fn repair(a: &str, b: &str) {
 
 /// Crashes `host`: drops all of its tasks (their destructors run) and what was in flight to it,
 /// closes its sockets, and resets its connections (the peers get `ConnectionReset`). A host
-/// that crashes itself stops at its task's next `await`. Crashing a host that is down does
-/// nothing.
+/// that crashes itself stops when the poll that called this ends (at its task's next `await`
+/// that waits; the code up to there still runs, since a poll cannot be interrupted): none of
+/// its tasks runs again, and what it returns is
+/// ignored (a client that crashes itself counts as finished). Crashing a host that is down
+/// does nothing.
 ///
 /// # Panics
 ///
@@ -1147,6 +1150,10 @@ impl World {
                 self.net.record(Some(id), "client crashed");
             }
             if Network::current_host() == Some(id) {
+                // Crashed from one of its own tasks: none of them runs again (not even the
+                // rest of the batch in progress, the crashing task included), though they are
+                // dropped only by the controller, outside of any host's tasks.
+                sub.stop();
                 inner.crashed.push((id, sub));
                 None
             } else {
@@ -1189,6 +1196,12 @@ impl World {
             );
             sub.spawn(async move {
                 let outcome = AssertUnwindSafe(body).catch_unwind().await;
+                if world.inner.borrow().hosts[index].generation != generation {
+                    // The host crashed during the poll that ended its body (it crashed itself
+                    // and returned): a crashed client counts as finished, and what a crashed
+                    // incarnation returns is nobody's.
+                    return;
+                }
                 let kind = match outcome {
                     Ok(Ok(())) => {
                         if is_client {

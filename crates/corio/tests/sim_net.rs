@@ -796,3 +796,73 @@ fn simulated_sockets_lend_a_stand_in_descriptor_for_options() {
     });
     sim.run().unwrap();
 }
+
+/// A host that crashes (or restarts) itself runs none of its tasks again once its current poll
+/// ends, and a client that crashes itself counts as finished whatever it returns. A probe saw a
+/// self-crashed host keep writing to its "disk", a restarted one run beside its new
+/// incarnation, and a self-crashed client's error fail the run.
+#[test]
+fn a_host_that_crashes_itself_stops_at_its_next_wait() {
+    use std::cell::RefCell;
+
+    let disk: Rc<RefCell<Vec<String>>> = Rc::default();
+    let log = disk.clone();
+    let sim = Builder::new().seed(1).build();
+    sim.host("db", move || {
+        let log = log.clone();
+        async move {
+            log.borrow_mut().push("boot".into());
+            corio::sleep(Duration::from_millis(5)).await;
+            corio::sim::crash("db");
+            for i in 0..5 {
+                corio::yield_now().await;
+                log.borrow_mut().push(format!("write {i} after the crash"));
+            }
+            Ok(())
+        }
+    });
+    sim.client("c", async {
+        corio::sleep(Duration::from_millis(50)).await;
+        Ok(())
+    });
+    sim.run().unwrap();
+    assert_eq!(*disk.borrow(), ["boot"]);
+
+    let disk: Rc<RefCell<Vec<String>>> = Rc::default();
+    let log = disk.clone();
+    let incarnations = Rc::new(Cell::new(0));
+    let sim = Builder::new().seed(1).build();
+    sim.host("db", move || {
+        let log = log.clone();
+        let incarnations = incarnations.clone();
+        async move {
+            incarnations.set(incarnations.get() + 1);
+            let me = incarnations.get();
+            log.borrow_mut().push(format!("{me} boot"));
+            if me == 1 {
+                corio::sleep(Duration::from_millis(5)).await;
+                corio::sim::restart("db");
+                for i in 0..3 {
+                    corio::yield_now().await;
+                    log.borrow_mut().push(format!("{me} still writing {i}"));
+                }
+            }
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    });
+    sim.client("c", async {
+        corio::sleep(Duration::from_millis(50)).await;
+        Ok(())
+    });
+    sim.run().unwrap();
+    assert_eq!(*disk.borrow(), ["1 boot", "2 boot"]);
+
+    let sim = Builder::new().seed(1).build();
+    sim.client("c", async {
+        corio::sleep(Duration::from_millis(5)).await;
+        corio::sim::crash("c");
+        Err("returned by a crashed client".into())
+    });
+    sim.run().unwrap();
+}
