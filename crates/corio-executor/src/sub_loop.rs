@@ -286,7 +286,23 @@ struct SubDriver {
 }
 
 impl Driver for SubDriver {
-    fn park(&mut self, _timeout: Option<Duration>) {}
+    fn park(&mut self, timeout: Option<Duration>) {
+        if timeout == Some(Duration::ZERO) {
+            // A check between tasks: the enclosing loop looks at timers and I/O itself.
+            return;
+        }
+        // Only a `block_on` (or a blocking call of a primitive) nested in one of this loop's
+        // tasks parks here: the loop found nothing to run and would wait. Nothing can come:
+        // timers, I/O and the other tasks move only when the task that drives this loop returns
+        // to the enclosing loop, which is blocked in this very call. It spun for ever, silently
+        // (a probe: `corio::block_on(sleep(..))` in a simulation's client).
+        panic!(
+            "corio: block_on (or a blocking call such as lock_blocking) inside a task of a \
+             sub-loop (a host of corio::sim) would wait for ever: the simulation's time and its \
+             other tasks move only once this task returns to the simulation's loop; .await the \
+             future instead"
+        );
+    }
 
     fn handle(&self) -> Arc<dyn DriverHandle> {
         self.handle.clone()

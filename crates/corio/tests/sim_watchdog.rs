@@ -183,3 +183,29 @@ fn finite_busy_work_is_no_livelock() {
     });
     sim.run().unwrap();
 }
+
+/// `corio::block_on` nested in a simulation's task cannot wait (time and the other tasks move
+/// only once that task returns to the simulation's loop): the run fails with a panic that says
+/// so, naming the seed, where it spun for ever. One that need not wait still works.
+#[test]
+fn block_on_inside_a_simulation_task_fails_instead_of_spinning() {
+    let sim = Builder::new().seed(3).build();
+    sim.client("c", async {
+        let ready = corio::block_on(async {
+            corio::yield_now().await;
+            5
+        });
+        assert_eq!(ready, 5);
+        corio::block_on(corio::sleep(Duration::from_millis(200)));
+        Ok(())
+    });
+    let err = sim.run().unwrap_err();
+    assert_eq!(err.seed(), 3);
+    match err.kind() {
+        SimErrorKind::Panicked { host, message } => {
+            assert_eq!(host, "c");
+            assert!(message.contains(".await the future instead"), "{message}");
+        }
+        other => panic!("expected the nested block_on's panic, got {other:?}"),
+    }
+}
