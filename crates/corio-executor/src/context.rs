@@ -252,6 +252,14 @@ pub(crate) fn panic_reporting() -> Option<(ReportHook, PanicPolicy)> {
     with(|cur| cur.map(|c| (c.common().report.clone(), c.common().panic_policy)))
 }
 
+/// Whether this thread is a worker of a multi-threaded runtime (not the thread in its
+/// `block_on`, nor a local loop's). For a driver that must tell its workers, which take on the
+/// I/O backend's work by design, from the user's thread (see the facade's `driver.rs`).
+#[doc(hidden)]
+pub fn is_worker_thread() -> bool {
+    with(|cur| matches!(cur, Some(Current::Worker(_))))
+}
+
 /// The id of the task running on this thread.
 #[inline]
 pub(crate) fn current_task() -> Option<TaskId> {

@@ -75,6 +75,8 @@ mod debug;
 mod report;
 
 pub use builder::{Builder, DEBUG_ENV, MAX_WORKER_THREADS, SLOW_POLL_ENV, available_cores};
+#[doc(hidden)]
+pub use context::is_worker_thread;
 pub use debug::{DEFAULT_SLOW_POLL, Dump, TaskSnapshot, TaskState};
 pub use handle::{EnterGuard, ExecutorMetrics, Handle};
 pub use local::{pool_job, spawn_local};

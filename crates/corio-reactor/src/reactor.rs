@@ -430,6 +430,30 @@ impl Reactor {
         0
     }
 
+    /// Requests queued for the io_uring and not yet submitted: registrations and removals of
+    /// sources (a dropped socket stays open until its removal is submitted); always 0 on
+    /// readiness backends. A runtime's check between tasks parks with a zero timeout while this
+    /// is not 0, which submits them, even when no task waits on I/O: a loop that made and
+    /// dropped sockets without ever waiting grew its queue by 128 bytes a socket, for as long as
+    /// it ran (a probe).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::ReactorDriver;
+    ///
+    /// let mut driver = ReactorDriver::new()?;
+    /// driver.park(Some(std::time::Duration::ZERO))?;
+    /// assert_eq!(driver.reactor().queued_submissions(), 0);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn queued_submissions(&self) -> usize {
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        return self.inner.poller.queued();
+        #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+        0
+    }
+
     /// Receives into `out` on the ring; `None` where the backend is readiness-based.
     #[cfg(all(target_os = "linux", feature = "io-uring"))]
     pub(crate) fn poll_recv(

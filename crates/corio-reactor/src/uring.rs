@@ -37,7 +37,10 @@
 //!   is inside its enter right now (`in_wait`), the queuing thread wakes it through the eventfd.
 //!   A SeqCst fence on both sides (the queuing thread after publishing the entry, the waiter
 //!   after raising `in_wait`) makes sure that one of the two sees the entry. If no thread is in
-//!   the ring (every worker busy), the busy loop's zero-timeout park submits it.
+//!   the ring (every worker busy), the busy loop's zero-timeout park submits it: a worker's or a
+//!   local loop's, whenever something is queued (`Reactor::queued_submissions`), not only while a
+//!   task waits on I/O (a loop that made and dropped sockets without waiting grew the queue
+//!   without bound); never the check of the thread in a multi-threaded runtime's `block_on`.
 //! - A removal is an `IORING_OP_ASYNC_CANCEL` of the poll ([`Ring::kick`]): a poll holds a
 //!   reference to the file, so the socket does not close (no FIN; a listener still accepts)
 //!   until the removal reaches the kernel, and then until the kernel's wake-up work for the poll
@@ -277,6 +280,20 @@ impl Poller {
         }
     }
 
+    /// Entries queued for the ring and not yet submitted (the submission queue and its backlog).
+    pub(crate) fn queued(&self) -> usize {
+        match self {
+            Poller::Ring(ring) => {
+                let backlog = lock(&ring.sq);
+                // SAFETY: the `sq` lock is held, so this is the only submission queue handle.
+                #[allow(unsafe_code)]
+                let sq = unsafe { ring.ring.submission_shared() };
+                sq.len() + backlog.len()
+            }
+            Poller::Epoll(..) => 0,
+        }
+    }
+
     /// Operations (receives) in flight on the ring.
     pub(crate) fn ops_in_flight(&self) -> usize {
         match self {
@@ -326,6 +343,9 @@ pub(crate) struct Ring {
     /// This ring's number, unique in the process: what [`WAITS_ON`] holds.
     id: u64,
 }
+
+/// The capacity (entries) a drained backlog keeps; a larger one is shrunk back to it.
+const BACKLOG_KEPT: usize = 256;
 
 /// The numbers of the rings made so far.
 static RING_IDS: AtomicU64 = AtomicU64::new(1);
@@ -590,7 +610,15 @@ impl Ring {
                 // drained (the next wait does that); the rest stays queued, in order.
                 Ok(0) => return Ok(()),
                 Ok(_) if more => {}
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    // A backlog that grew large (a loop that registered and dropped sockets
+                    // for long before anyone submitted) gives its memory back once drained.
+                    let mut backlog = lock(&self.sq);
+                    if backlog.is_empty() && backlog.capacity() > BACKLOG_KEPT {
+                        backlog.shrink_to(BACKLOG_KEPT);
+                    }
+                    return Ok(());
+                }
                 Err(e)
                     if matches!(
                         e.raw_os_error(),

@@ -91,6 +91,9 @@ pub(crate) struct Stack {
     /// the release was reported (once per runtime).
     jobs: Option<((u64, u64), std::time::Instant)>,
     warned_jobs: bool,
+    /// The driver of a local runtime: its one thread checks the ring between tasks whenever
+    /// requests are queued (see [`Stack::park`]).
+    local: bool,
 }
 
 #[derive(Debug)]
@@ -107,6 +110,7 @@ impl Stack {
         pool: Pool,
         cpu: CpuPool,
         timer_shards: usize,
+        local: bool,
     ) -> io::Result<Stack> {
         let reactor = ReactorDriver::new()?;
         let timer = TimerDriver::with_shards(clock, timer_shards);
@@ -129,6 +133,7 @@ impl Stack {
             external: None,
             jobs: None,
             warned_jobs: false,
+            local,
         })
     }
 
@@ -293,8 +298,19 @@ impl Driver for Stack {
         if timeout == Some(Duration::ZERO) {
             // The busy-loop check. A poller wait costs several syscalls with `polling` (timerfd,
             // epoll_ctl, epoll_wait, eventfd), so skip it unless a task waits on I/O; an event
-            // for a source nobody waits on stays queued in the kernel until someone does.
-            if self.handle.reactor.waiting() > 0 {
+            // for a source nobody waits on stays queued in the kernel until someone does. On the
+            // ring, requests may wait for submission even when no task waits (a dropped socket's
+            // removal, which keeps it open): a local runtime's thread, or a worker (threads that
+            // take on the ring's work by design), submits them here. Not the thread in a
+            // multi-threaded runtime's `block_on`, which checks here too between its pinned
+            // tasks: it is the user's, and must not take on the ring's wake-up work (see
+            // `corio-reactor`'s `uring.rs`). A loop that made and dropped sockets without ever
+            // waiting grew the queue by 128 bytes a socket, for as long as it ran (a probe).
+            let reactor = &self.handle.reactor;
+            if reactor.waiting() > 0
+                || (reactor.queued_submissions() > 0
+                    && (self.local || corio_executor::is_worker_thread()))
+            {
                 self.wait(timeout);
             }
             self.timer.fire_due();

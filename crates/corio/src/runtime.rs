@@ -334,10 +334,12 @@ impl Builder {
         self
     }
 
-    /// `timer_shards`: how many wheels the timer gets (see `corio_timer::TimerDriver::with_shards`).
+    /// `timer_shards`: how many wheels the timer gets (see `corio_timer::TimerDriver::with_shards`);
+    /// `local`: for a local runtime (one thread, which drives everything).
     fn parts(
         self,
         timer_shards: usize,
+        local: bool,
     ) -> (
         corio_executor::Builder,
         Pool,
@@ -354,7 +356,7 @@ impl Builder {
         let stack = Arc::new(OnceLock::new());
         let slot = stack.clone();
         let exec = self.exec.driver(move || {
-            let driver = Stack::new(clock, driver_pool, driver_cpu, timer_shards)?;
+            let driver = Stack::new(clock, driver_pool, driver_cpu, timer_shards, local)?;
             let _ = slot.set(driver.stack_handle());
             Ok(Box::new(driver) as Box<dyn corio_executor::Driver>)
         });
@@ -409,7 +411,7 @@ impl Builder {
                 .unwrap_or_else(corio_executor::available_cores)
                 .saturating_add(1)
         };
-        let (exec, pool, cpu, stack) = self.parts(shards);
+        let (exec, pool, cpu, stack) = self.parts(shards, false);
         let inner = exec.build()?;
         Ok(Runtime {
             inner: Some(inner),
@@ -436,7 +438,7 @@ impl Builder {
     /// ```
     pub fn build_local(self) -> io::Result<LocalRuntime> {
         self.check_cpu_threads()?;
-        let (exec, pool, cpu, stack) = self.parts(1);
+        let (exec, pool, cpu, stack) = self.parts(1, true);
         let inner = exec.build_local()?;
         Ok(LocalRuntime {
             inner: Some(inner),
