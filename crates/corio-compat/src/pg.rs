@@ -52,7 +52,7 @@ use corio::net::TcpStream;
 use corio::sync::{Mutex as AsyncMutex, OwnedSemaphorePermit};
 use corio::{Semaphore, Task};
 use futures_io::{AsyncRead, AsyncWrite};
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, TargetSessionAttrs};
 
 pub use tokio_postgres::{Client, Config, NoTls};
 
@@ -72,7 +72,11 @@ pub type ConnectionTask = Task<Result<(), tokio_postgres::Error>>;
 /// (authentication failed, no such database) ends the attempt with that error, as with libpq.
 /// A host that is a directory is a Unix socket directory, as with libpq. Without a
 /// `connect_timeout`, a host that never answers is waited for as long as it keeps the
-/// connection open.
+/// connection open. As tokio-postgres's own `connect` (whose socket half `connect_raw` leaves
+/// to us): TCP keepalive is on unless the config says `keepalives=0` (with its
+/// `keepalives_idle`, `keepalives_interval` and `keepalives_retries`), and with
+/// `target_session_attrs=read-write` a server whose sessions are read-only is skipped for the
+/// next host. TLS is not offered (`NoTls`).
 ///
 /// # Examples
 ///
@@ -98,23 +102,90 @@ pub async fn connect(config: &Config) -> Result<(Client, ConnectionTask), Error>
     for i in 0..count {
         let attempt = async {
             let socket = open_socket(config, i).await?;
+            keep_alive(config, &socket)?;
             let (client, connection) = config.connect_raw(crate::tokio_io(socket), NoTls).await?;
+            let connection = corio::spawn(connection);
+            if config.get_target_session_attrs() == TargetSessionAttrs::ReadWrite
+                && read_only(&client).await?
+            {
+                return Err(Error::Io(io::Error::other(format!(
+                    "the server at {} is read-only, and target_session_attrs=read-write",
+                    host_name(config, i)
+                ))));
+            }
             Ok::<_, Error>((client, connection))
         };
         let result = match config.get_connect_timeout() {
-            Some(limit) => corio::timeout(*limit, attempt)
-                .await
-                .unwrap_or_else(|elapsed| Err(Error::Io(elapsed.into()))),
+            Some(limit) => corio::timeout(*limit, attempt).await.unwrap_or_else(|_| {
+                Err(Error::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "connecting to {} took longer than the config's connect_timeout ({limit:?})",
+                        host_name(config, i)
+                    ),
+                )))
+            }),
             None => attempt.await,
         };
         match result {
-            Ok((client, connection)) => return Ok((client, corio::spawn(connection))),
+            Ok(connected) => return Ok(connected),
             // The server answered: another host would not change the answer (libpq's rule).
             Err(Error::Postgres(e)) if e.as_db_error().is_some() => return Err(Error::Postgres(e)),
             Err(e) => last_error = e,
         }
     }
     Err(last_error)
+}
+
+/// Sets TCP keepalive on a TCP socket as the config asks (`keepalives`, on by default, and
+/// `keepalives_idle`, `keepalives_interval`, `keepalives_retries`), as tokio-postgres's own
+/// `connect` does and `connect_raw` leaves to its caller: a pooled connection to a peer that
+/// died silently is then found dead. A probe saw no keepalive timer on the socket.
+fn keep_alive(config: &Config, socket: &Socket) -> io::Result<()> {
+    let Socket::Tcp(stream) = socket else {
+        return Ok(());
+    };
+    if !config.get_keepalives() {
+        return Ok(());
+    }
+    let mut keepalive = socket2::TcpKeepalive::new().with_time(config.get_keepalives_idle());
+    #[cfg(not(any(target_os = "openbsd", target_os = "redox", target_os = "solaris")))]
+    if let Some(interval) = config.get_keepalives_interval() {
+        keepalive = keepalive.with_interval(interval);
+    }
+    #[cfg(not(any(
+        target_os = "openbsd",
+        target_os = "redox",
+        target_os = "solaris",
+        target_os = "windows"
+    )))]
+    if let Some(retries) = config.get_keepalives_retries() {
+        keepalive = keepalive.with_retries(retries);
+    }
+    socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
+}
+
+/// Whether the session is read-only (`target_session_attrs=read-write` skips such a server, as
+/// libpq and tokio-postgres's own `connect` do; `connect_raw` leaves that to its caller).
+async fn read_only(client: &Client) -> Result<bool, Error> {
+    let rows = client.simple_query("SHOW transaction_read_only").await?;
+    Ok(rows.iter().any(|message| {
+        matches!(message, tokio_postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("on"))
+    }))
+}
+
+/// Host `i` of the config, for messages.
+fn host_name(config: &Config, i: usize) -> String {
+    let port = port_of(config, i);
+    match (config.get_hostaddrs().get(i), config.get_hosts().get(i)) {
+        (Some(ip), _) => format!("{ip}:{port}"),
+        (None, Some(Host::Tcp(name))) => format!("{name}:{port}"),
+        #[cfg(unix)]
+        (None, Some(Host::Unix(dir))) => {
+            format!("{}", dir.join(format!(".s.PGSQL.{port}")).display())
+        }
+        (None, None) => "(no host)".to_owned(),
+    }
 }
 
 /// A pool's sizes and acquire timeout (asyncpg's `create_pool(min_size=, max_size=)` and
@@ -210,6 +281,15 @@ impl PoolOptions {
 /// [`close`](Pool::close) refuses new acquires, waits for every lent client to come back, and
 /// closes every connection. Dropping the last handle (and the last client) closes the idle
 /// connections too, in the background.
+///
+/// Unlike asyncpg's pool, a connection goes back **as it is**: no `ROLLBACK`, no `RESET ALL`.
+/// A transaction left open with a raw `BEGIN`, a `SET` or a temporary table is what the next
+/// user gets. Use tokio-postgres's [`Transaction`](tokio_postgres::Transaction) (it rolls back
+/// when dropped uncommitted), `SET LOCAL` inside it, or run `DISCARD ALL` before dropping a
+/// client whose session you changed. A query whose future was dropped still runs on the server,
+/// and the next user of that connection waits behind it (the acquire timeout does not cover
+/// that wait); to stop it, use the client's `cancel_token()` with
+/// `cancel_query_raw(corio_compat::tokio_io(TcpStream::connect(addr).await?), NoTls)`.
 ///
 /// # Examples
 ///
@@ -520,7 +600,28 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Io(e) => write!(f, "could not reach the database server: {e}"),
-            Error::Postgres(e) => write!(f, "postgres: {e}"),
+            // tokio-postgres's own text for a server's error is only "db error": the server's
+            // message is in its source, which a plain `{e}` never shows (a probe saw
+            // "postgres: db error" for a database that does not exist).
+            Error::Postgres(e) => match e.as_db_error() {
+                Some(db) => {
+                    write!(
+                        f,
+                        "postgres: {} {}: {}",
+                        db.severity(),
+                        db.code().code(),
+                        db.message()
+                    )?;
+                    if let Some(detail) = db.detail() {
+                        write!(f, " ({detail})")?;
+                    }
+                    Ok(())
+                }
+                None => match StdError::source(e) {
+                    Some(cause) => write!(f, "postgres: {e}: {cause}"),
+                    None => write!(f, "postgres: {e}"),
+                },
+            },
             Error::Timeout => f.write_str("timed out (the pool's acquire timeout)"),
             Error::Closed => f.write_str("the pool is closed"),
         }
@@ -558,12 +659,17 @@ async fn open_conn(config: &Config) -> Result<Conn, Error> {
 }
 
 /// Connects a socket to host `i` of `config`.
-async fn open_socket(config: &Config, i: usize) -> io::Result<Socket> {
-    let port = match config.get_ports() {
+/// The port of host `i` (libpq's rules: none is 5432, one is everyone's).
+fn port_of(config: &Config, i: usize) -> u16 {
+    match config.get_ports() {
         [] => 5432,
         [port] => *port,
         many => many.get(i).copied().unwrap_or(5432),
-    };
+    }
+}
+
+async fn open_socket(config: &Config, i: usize) -> io::Result<Socket> {
+    let port = port_of(config, i);
     match (config.get_hostaddrs().get(i), config.get_hosts().get(i)) {
         (Some(ip), _) => tcp(TcpStream::connect((*ip, port)).await?),
         (None, Some(Host::Tcp(name))) => tcp(TcpStream::connect((name.as_str(), port)).await?),

@@ -219,3 +219,37 @@ async fn a_broken_connection_is_replaced() {
     drop(fresh);
     pool.close().await;
 }
+
+/// What `connect_raw` leaves to its caller and `pg::connect` now does, as tokio-postgres's own
+/// `connect` and libpq do (a probe found both ignored): `target_session_attrs=read-write` skips
+/// a read-only server (here the only one, made read-only through `options`), with an error that
+/// says why; and an error the server sends shows its message (it printed "postgres: db error").
+#[corio::test(multi)]
+async fn read_write_sessions_and_server_errors_are_honoured() {
+    assert_no_tokio();
+    let (config, _) = config("attrs");
+
+    let mut read_only = config.clone();
+    read_only.options("-c default_transaction_read_only=on");
+    let (client, connection) = corio_compat::pg::connect(&read_only).await.unwrap();
+    let on = client
+        .simple_query("SHOW transaction_read_only")
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("on")));
+    assert!(on, "the options make the session read-only");
+    drop(client);
+    connection.await.unwrap();
+
+    read_only.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
+    let refused = corio_compat::pg::connect(&read_only).await.unwrap_err();
+    assert!(refused.to_string().contains("read-only"), "{refused}");
+
+    let mut missing = config.clone();
+    missing.dbname("corio_no_such_database");
+    let err = corio_compat::pg::connect(&missing).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("does not exist"), "{text}");
+    assert!(text.contains("3D000"), "the SQLSTATE: {text}");
+}
