@@ -284,6 +284,8 @@ async fn route(
     request: Request<Incoming>,
     server: Arc<Server>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    // The example's proof that no tokio runtime is involved; it needs the `tokio` crate (feature
+    // `rt`, a dev-dependency here): leave it out of your own server.
     if tokio::runtime::Handle::try_current().is_ok() {
         server.tokio_seen.fetch_add(1, Ordering::SeqCst);
     }

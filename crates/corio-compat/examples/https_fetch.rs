@@ -100,7 +100,8 @@ static TOKIO_CHECKS: AtomicUsize = AtomicUsize::new(0);
 static TOKIO_FOUND: AtomicUsize = AtomicUsize::new(0);
 
 /// Records whether this code runs inside a tokio runtime: everything here must be corio's,
-/// and the program fails at the end if any check found one.
+/// and the program fails at the end if any check found one. The example's proof only: it needs
+/// the `tokio` crate (feature `rt`, a dev-dependency here); leave it out of your own code.
 fn check_no_tokio(where_: &str) {
     TOKIO_CHECKS.fetch_add(1, Ordering::SeqCst);
     if tokio::runtime::Handle::try_current().is_ok() {
