@@ -39,7 +39,8 @@ pub fn now() -> Instant {
 ///
 /// Outside any runtime (a plain thread, or a plain [`block_on`](crate::block_on) there), where
 /// the only timer is the process-wide one that every thread's sleeps use: pausing it would
-/// freeze them all.
+/// freeze them all. Inside a deterministic runtime or a simulation ([`crate::sim`]), whose
+/// virtual clock moves by itself when the loop is idle: pausing it there hung for ever (a probe).
 ///
 /// # Examples
 ///
@@ -55,6 +56,12 @@ pub fn now() -> Instant {
 /// ```
 pub fn pause() {
     match corio_timer::Timer::try_current() {
+        Some(timer) if timer.clock().auto_advance() => panic!(
+            "corio::time::pause inside a deterministic runtime or a simulation: its clock is \
+             virtual already and jumps to the next timer whenever the loop is idle; pausing it \
+             would stop it for good (everything sleeping would wait for ever). Leave the pause \
+             out, or move time with corio::time::advance"
+        ),
         Some(timer) => timer.pause(false),
         None => panic!(
             "corio::time::pause called outside a runtime: it would pause the process-wide timer \

@@ -209,3 +209,24 @@ fn block_on_inside_a_simulation_task_fails_instead_of_spinning() {
         other => panic!("expected the nested block_on's panic, got {other:?}"),
     }
 }
+
+/// `corio::time::pause` inside a simulation (or any deterministic runtime) stopped its virtual
+/// clock for good, and the run hung with no error; it now fails, saying why.
+#[test]
+fn pausing_the_clock_of_a_simulation_is_an_error_not_a_hang() {
+    let sim = Builder::new().seed(4).build();
+    sim.client("c", async {
+        corio::time::pause();
+        corio::sleep(Duration::from_millis(10)).await;
+        Ok(())
+    });
+    let err = sim.run().unwrap_err();
+    match err.kind() {
+        SimErrorKind::Panicked { message, .. } => {
+            assert!(message.contains("virtual already"), "{message}");
+        }
+        other => panic!("expected pause's panic, got {other:?}"),
+    }
+    let seeded = std::panic::catch_unwind(|| corio::run_seeded(4, async { corio::time::pause() }));
+    assert!(seeded.is_err());
+}
