@@ -670,7 +670,10 @@ pub struct RuntimeMetrics {
     pub alive_tasks: u64,
     /// Tasks spawned so far.
     pub spawned: u64,
-    /// Tasks whose future has been dropped (completed or cancelled).
+    /// Tasks whose future has been dropped (completed or cancelled). Counted when the task
+    /// itself is freed, which for a cancelled task can be a little after its future was dropped
+    /// (its last handle or waker going away), so `alive_tasks` may lag a burst of cancellations
+    /// briefly.
     pub completed: u64,
     /// Task polls.
     pub polls: u64,
@@ -698,7 +701,8 @@ pub struct RuntimeMetrics {
     pub io_backend: &'static str,
     /// Timers waiting to fire.
     pub pending_timers: usize,
-    /// CPU-pool threads alive (they start on demand, up to `cpu_threads`).
+    /// CPU-pool threads alive (they start on demand, up to `cpu_threads`, and stay until the
+    /// runtime is dropped: unlike the blocking pool's, they do not exit when idle).
     pub cpu_threads_alive: usize,
     /// CPU jobs ([`spawn_cpu`](crate::spawn_cpu)) waiting to start: in the pool's queue, or in
     /// its line while the queue is full.
