@@ -670,10 +670,10 @@ pub struct RuntimeMetrics {
     pub alive_tasks: u64,
     /// Tasks spawned so far.
     pub spawned: u64,
-    /// Tasks whose future has been dropped (completed or cancelled). Counted when the task
-    /// itself is freed, which for a cancelled task can be a little after its future was dropped
-    /// (its last handle or waker going away), so `alive_tasks` may lag a burst of cancellations
-    /// briefly.
+    /// Tasks whose future has been dropped (completed or cancelled). The count can trail the
+    /// drops themselves: after a burst of cancellations from outside the runtime's threads a
+    /// probe saw `alive_tasks` catch up within about 50 ms. Read it as a gauge, not as proof
+    /// that a given future is gone (`Task::cancel().await` is that proof).
     pub completed: u64,
     /// Task polls.
     pub polls: u64,
