@@ -295,12 +295,15 @@ impl Driver for SubDriver {
         // tasks parks here: the loop found nothing to run and would wait. Nothing can come:
         // timers, I/O and the other tasks move only when the task that drives this loop returns
         // to the enclosing loop, which is blocked in this very call. It spun for ever, silently
-        // (a probe: `corio::block_on(sleep(..))` in a simulation's client).
+        // (a probe: `corio::block_on(sleep(..))` in a simulation's client). Only a thread outside
+        // the simulation could end such a wait (it spun until then), which the simulation does
+        // not model: that now fails too.
         panic!(
-            "corio: block_on (or a blocking call such as lock_blocking) inside a task of a \
-             sub-loop (a host of corio::sim) would wait for ever: the simulation's time and its \
-             other tasks move only once this task returns to the simulation's loop; .await the \
-             future instead"
+            "corio: block_on (or a blocking call such as lock_blocking) cannot wait inside a \
+             task of a sub-loop (a host of corio::sim): the simulation's time and its other \
+             tasks move only once this task returns to the simulation's loop, so nothing in the \
+             simulation can wake it (a thread outside the simulation could, but the simulation \
+             does not model those); .await the future instead"
         );
     }
 

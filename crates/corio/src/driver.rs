@@ -48,29 +48,71 @@ pub(crate) fn idle_parks() -> u64 {
 }
 
 thread_local! {
-    /// A future waiting for this thread's loop to go idle under virtual time ([`until_idle`]).
-    static IDLE_WAITER: std::cell::RefCell<Option<std::task::Waker>> =
-        const { std::cell::RefCell::new(None) };
+    /// Futures waiting for a virtual-time loop on this thread to go idle ([`until_idle`]), each
+    /// with the timer of the runtime it waits for: a runtime nested on the same thread (a
+    /// `run_seeded` or another simulation inside a simulation's task) must not take the outer
+    /// one's (a review: it woke the outer simulation's watchdog while its loop was busy, a false
+    /// deadlock).
+    static IDLE_WAITERS: std::cell::RefCell<Vec<(Timer, std::task::Waker)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Completes once the loop on this thread (a virtual-time one) has nothing left to run, before
-/// virtual time moves: every task woken before it has been polled, and no timer has fired
-/// since. A simulation's deadlock check looks there: a one-nanosecond sleep moved time by a
-/// tick, which fired the timers due in that tick too, and a task they woke but the loop had not
-/// yet polled left no timer pending and looked deadlocked (a probe: traffic every 1 ms was
-/// reported as a deadlock at 10 s, 50 of 50 runs).
-pub(crate) fn until_idle() -> impl std::future::Future<Output = ()> {
-    let mut registered = false;
-    std::future::poll_fn(move |cx| {
-        let waiting = IDLE_WAITER.with(|w| w.borrow().is_some());
-        if registered && !waiting {
-            // Taken by the idle park.
+/// Completes once the loop of the current runtime (a virtual-time one, on this thread) has
+/// nothing left to run, before virtual time moves: every task woken before it has been polled,
+/// and no timer has fired since. A simulation's deadlock check looks there: a one-nanosecond
+/// sleep moved time by a tick, which fired the timers due in that tick too, and a task they
+/// woke but the loop had not yet polled left no timer pending and looked deadlocked (a probe:
+/// traffic every 1 ms was reported as a deadlock at 10 s, 50 of 50 runs).
+pub(crate) fn until_idle() -> UntilIdle {
+    UntilIdle {
+        timer: Timer::current(),
+        registered: false,
+    }
+}
+
+/// The future of [`until_idle`]; dropped early, it takes its entry back.
+pub(crate) struct UntilIdle {
+    timer: Timer,
+    registered: bool,
+}
+
+impl UntilIdle {
+    /// Whether this future's entry is in [`IDLE_WAITERS`].
+    fn listed(&self) -> bool {
+        IDLE_WAITERS.with(|w| w.borrow().iter().any(|(t, _)| t.ptr_eq(&self.timer)))
+    }
+}
+
+impl std::future::Future for UntilIdle {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.registered && !self.listed() {
+            // Taken by its runtime's idle park.
+            self.registered = false;
             return std::task::Poll::Ready(());
         }
-        IDLE_WAITER.with(|w| *w.borrow_mut() = Some(cx.waker().clone()));
-        registered = true;
+        IDLE_WAITERS.with(|w| {
+            let mut waiters = w.borrow_mut();
+            waiters.retain(|(t, _)| !t.ptr_eq(&self.timer));
+            waiters.push((self.timer.clone(), cx.waker().clone()));
+        });
+        self.registered = true;
         std::task::Poll::Pending
-    })
+    }
+}
+
+impl Drop for UntilIdle {
+    fn drop(&mut self) {
+        if self.registered {
+            let _ = IDLE_WAITERS.try_with(|w| {
+                w.borrow_mut().retain(|(t, _)| !t.ptr_eq(&self.timer));
+            });
+        }
+    }
 }
 
 pub(crate) struct Stack {
@@ -267,7 +309,13 @@ impl Stack {
             return;
         }
         // Idle, and about to move time: a task waiting for exactly this goes first.
-        if let Some(waiter) = IDLE_WAITER.with(|w| w.borrow_mut().take()) {
+        let timer = &self.handle.timer;
+        let waiter = IDLE_WAITERS.with(|w| {
+            let mut waiters = w.borrow_mut();
+            let at = waiters.iter().position(|(t, _)| t.ptr_eq(timer))?;
+            Some(waiters.swap_remove(at).1)
+        });
+        if let Some(waiter) = waiter {
             waiter.wake();
             return;
         }

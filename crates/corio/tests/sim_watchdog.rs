@@ -230,3 +230,22 @@ fn pausing_the_clock_of_a_simulation_is_an_error_not_a_hang() {
     let seeded = std::panic::catch_unwind(|| corio::run_seeded(4, async { corio::time::pause() }));
     assert!(seeded.is_err());
 }
+
+/// A runtime nested on the simulation's thread (here `run_seeded` inside a client) parks idle on
+/// its own: that must not end the simulation's wait for its own loop to go idle. It did (the
+/// wait was one slot per thread), and busy work past the watchdog became a false deadlock (a
+/// review, 6/6).
+#[test]
+fn a_nested_runtime_does_not_end_the_watchdogs_wait() {
+    let sim = Builder::new().seed(2).build();
+    sim.client("c", async {
+        for i in 0..300_000u32 {
+            if i == 230_000 {
+                corio::run_seeded(7, corio::sleep(Duration::from_millis(5)));
+            }
+            corio::yield_now().await;
+        }
+        Ok(())
+    });
+    sim.run().unwrap();
+}
