@@ -333,6 +333,29 @@ fn nested_block_on_calls_on_a_worker_that_wait_for_each_other_say_so() {
     );
 }
 
+/// A simulation whose client's `to_thread` closure waits for one of the simulation's tasks
+/// (first running a nested inline `spawn_cpu` job if `nested`): it can never return.
+fn simulation_with_an_inline_job_waiting_for_its_task(nested: bool) {
+    let sim = corio::sim::Builder::new().seed(1).build();
+    sim.client("c", async move {
+        let (tx, rx) = std::sync::mpsc::channel::<u32>();
+        let producer = corio::spawn(async move {
+            corio::yield_now().await;
+            tx.send(7).unwrap();
+        });
+        let _ = corio::to_thread(move || {
+            if nested {
+                drop(corio::spawn_cpu(|| 1));
+            }
+            rx.recv().unwrap()
+        })
+        .await;
+        producer.await;
+        Ok(())
+    });
+    let _ = sim.run();
+}
+
 /// In a simulation, `to_thread` runs its closure inline on the simulation's only thread; a
 /// closure that waits for one of the simulation's tasks can never return. It hung without a
 /// word (probe Z); a watcher now says so once the job has run for a second.
@@ -341,20 +364,7 @@ fn a_simulations_inline_job_waiting_for_its_tasks_says_so() {
     reports_stuck(
         "a_simulations_inline_job_waiting_for_its_tasks_says_so",
         "inline, as a simulation runs them",
-        || {
-            let sim = corio::sim::Builder::new().seed(1).build();
-            sim.client("c", async {
-                let (tx, rx) = std::sync::mpsc::channel::<u32>();
-                let producer = corio::spawn(async move {
-                    corio::yield_now().await;
-                    tx.send(7).unwrap();
-                });
-                let _ = corio::to_thread(move || rx.recv().unwrap()).await;
-                producer.await;
-                Ok(())
-            });
-            let _ = sim.run();
-        },
+        || simulation_with_an_inline_job_waiting_for_its_task(false),
     );
 }
 
@@ -365,24 +375,7 @@ fn a_simulations_inline_job_waiting_after_a_nested_job_says_so() {
     reports_stuck(
         "a_simulations_inline_job_waiting_after_a_nested_job_says_so",
         "inline, as a simulation runs them",
-        || {
-            let sim = corio::sim::Builder::new().seed(1).build();
-            sim.client("c", async {
-                let (tx, rx) = std::sync::mpsc::channel::<u32>();
-                let producer = corio::spawn(async move {
-                    corio::yield_now().await;
-                    tx.send(7).unwrap();
-                });
-                let _ = corio::to_thread(move || {
-                    drop(corio::spawn_cpu(|| 1));
-                    rx.recv().unwrap()
-                })
-                .await;
-                producer.await;
-                Ok(())
-            });
-            let _ = sim.run();
-        },
+        || simulation_with_an_inline_job_waiting_for_its_task(true),
     );
 }
 
