@@ -372,12 +372,16 @@ impl Shared {
     }
 
     /// Polls the driver (I/O and timers) without blocking, if no thread is parked in it: what a
-    /// busy worker does every `EVENT_INTERVAL` ticks.
+    /// busy worker does every `EVENT_INTERVAL` ticks. If one is, this thread gives the driver
+    /// what that thread's wake-up may need from it ([`crate::DriverHandle::assist`]).
     pub(crate) fn poll_driver_now(&self) {
-        if let Ok(mut driver) = self.driver.driver.try_lock() {
-            if let Some(driver) = driver.as_mut() {
-                driver.park(Some(Duration::ZERO));
+        match self.driver.driver.try_lock() {
+            Ok(mut driver) => {
+                if let Some(driver) = driver.as_mut() {
+                    driver.park(Some(Duration::ZERO));
+                }
             }
+            Err(_) => self.driver.handle.assist(),
         }
     }
 

@@ -80,6 +80,15 @@ pub fn fail_io_uring_setup(errno: Option<i32>) {
     uring::force_setup_error(errno);
 }
 
+/// Makes every io_uring set up from now on in this process (until called with `false`) behave
+/// as on a kernel before 5.19, which refuses `IORING_SETUP_COOP_TASKRUN`: the ring is then set
+/// up without it. Not part of the API: it exists for corio's own tests.
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+#[doc(hidden)]
+pub fn refuse_io_uring_coop_taskrun(on: bool) {
+    uring::force_no_coop(on);
+}
+
 /// How many operation buffers dropped rings have leaked in this process (operations that did
 /// not complete within a second of the ring's drop; their memory is never freed, since the
 /// kernel might still write to it). Not part of the API: it exists for corio's own tests.

@@ -454,6 +454,26 @@ impl Reactor {
         0
     }
 
+    /// Lets the kernel deliver what it holds for this thread: on the io_uring backend, the
+    /// completion work of requests this thread submitted, which the kernel defers to the
+    /// thread's next system call rather than interrupt it, runs now if the ring flags any as
+    /// pending (one `io_uring_enter` that submits nothing). A no-op on readiness backends.
+    ///
+    /// An executor's busy thread calls this between tasks while another thread waits on the
+    /// reactor: that thread's wake-up may depend on it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = corio_reactor::ReactorDriver::new()?;
+    /// driver.reactor().run_deferred_work(); // nothing pending: no system call
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn run_deferred_work(&self) {
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        self.inner.poller.run_deferred_work();
+    }
+
     /// Receives into `out` on the ring; `None` where the backend is readiness-based.
     #[cfg(all(target_os = "linux", feature = "io-uring"))]
     pub(crate) fn poll_recv(

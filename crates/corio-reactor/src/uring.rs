@@ -64,7 +64,20 @@
 //!   loses a completion; the kernel holds it, and every enter made with `GETEVENTS` (and the
 //!   zero-timeout path when the overflow flag is up) flushes it.
 //! - A park with a zero timeout (the executor's busy-loop check) makes no system call unless
-//!   entries are queued or completions overflowed: ready completions are in shared memory.
+//!   entries are queued, completions overflowed, or the kernel flags deferred work
+//!   (`IORING_SQ_TASKRUN`): ready completions are in shared memory.
+//! - The ring is set up with `IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG` where the
+//!   kernel has them (5.19; an older kernel's `EINVAL` sets it up without them, as before):
+//!   the wake-up work of a request no longer interrupts its submitter when that thread runs
+//!   (an inter-processor interrupt when it runs on another core: a third of `tcp_echo`'s time
+//!   at 2 workers, `perf record`, in `_raw_spin_unlock_irqrestore` under the socket's wake-up);
+//!   a sleeping submitter is still woken. The work waits for the submitter's next entry into
+//!   the kernel, and the kernel raises `IORING_SQ_TASKRUN`. Every thread that may have
+//!   submitted therefore enters when it sees the flag and would otherwise make no system call:
+//!   the zero-timeout check, and [`Ring::run_deferred_work`], which a worker calls between its
+//!   tasks when another thread holds the driver. What is left: a task that computes on a
+//!   worker without a system call delays the completions of that worker's polls (whoever
+//!   waits for them) to its next timer interrupt, at most a tick (4 ms at 250 Hz).
 //!
 //! Receives (`Async::poll_recv`):
 //! - Each source has a `RecvState`: a buffer of `RECV_BUF` bytes (allocated on the first
@@ -91,10 +104,11 @@
 //! Measured (issue 17, `corio-bench tcp_echo`, 50 connections × 1,000 round trips of 64 B, both
 //! ends in one process, 2-core machine): with receives on the ring a round trip costs about 2
 //! system calls instead of 6 (no `recv` that fails with `EAGAIN`, one `io_uring_enter` per park
-//! for many submissions), but no time is saved at 1 worker, and at 2 workers the ring loses:
-//! the kernel runs each wake-up's work on the thread that submitted the request, which is often
-//! another worker, asleep. One ring per worker, each submitted to and waited on only by its own
-//! thread, is what would remove that hop; until then the ring stays opt-in.
+//! for many submissions), but no time is saved at 1 worker. At 2 workers the ring took twice
+//! epoll's time (about 12 against 6 us a round trip) until `COOP_TASKRUN`: the kernel
+//! interrupted the other worker, the poll's submitter, for each wake-up. With it the ring is at
+//! epoll's and tokio's level (about 6 us); it does not beat them, so it stays opt-in. One ring
+//! per worker, each submitted to and waited on only by its own thread, is not built.
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
@@ -147,6 +161,13 @@ static FORCED_SETUP_ERRNO: AtomicI32 = AtomicI32::new(0);
 
 pub(crate) fn force_setup_error(errno: Option<i32>) {
     FORCED_SETUP_ERRNO.store(errno.unwrap_or(0), Ordering::SeqCst);
+}
+
+/// Set by [`crate::refuse_io_uring_coop_taskrun`]: rings are set up as on a kernel before 5.19.
+static FORCED_NO_COOP: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn force_no_coop(on: bool) {
+    FORCED_NO_COOP.store(on, Ordering::SeqCst);
 }
 
 /// The poller: the ring where the kernel allows it, epoll where it does not.
@@ -295,6 +316,14 @@ impl Poller {
     }
 
     /// Operations (receives) in flight on the ring.
+    /// Runs the completion work the kernel holds for this thread, if the ring says some is
+    /// pending (see [`Ring::run_deferred_work`]).
+    pub(crate) fn run_deferred_work(&self) {
+        if let Poller::Ring(ring) = self {
+            ring.run_deferred_work();
+        }
+    }
+
     pub(crate) fn ops_in_flight(&self) -> usize {
         match self {
             Poller::Ring(ring) => lock(&ring.ops).len(),
@@ -457,9 +486,24 @@ impl Ring {
         if forced != 0 {
             return Err(io::Error::from_raw_os_error(forced));
         }
-        let ring: IoUring = IoUring::builder()
-            .setup_cqsize(CQ_ENTRIES)
-            .build(SQ_ENTRIES)?;
+        // No interrupt for a request's completion work: see `run_deferred_work`.
+        let coop = if FORCED_NO_COOP.load(Ordering::SeqCst) {
+            Err(io::Error::from_raw_os_error(libc::EINVAL))
+        } else {
+            IoUring::builder()
+                .setup_cqsize(CQ_ENTRIES)
+                .setup_coop_taskrun()
+                .setup_taskrun_flag()
+                .build(SQ_ENTRIES)
+        };
+        let ring: IoUring = match coop {
+            // Kernels before 5.19 refuse the two flags: the kernel then interrupts a request's
+            // submitter to run its completion work, as it always did.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::builder()
+                .setup_cqsize(CQ_ENTRIES)
+                .build(SQ_ENTRIES)?,
+            built => built?,
+        };
         let params = ring.params();
         let missing = [
             (params.is_feature_ext_arg(), "IORING_FEAT_EXT_ARG"),
@@ -521,6 +565,43 @@ impl Ring {
         Ok(ring)
     }
 
+    /// Runs this thread's deferred completion work if the ring flags any as pending.
+    ///
+    /// The ring is set up with `IORING_SETUP_COOP_TASKRUN`: the kernel no longer interrupts a
+    /// request's submitter (an inter-processor interrupt when it runs on another core) to run
+    /// the request's completion work, but leaves it for that thread's next entry into the
+    /// kernel, and raises `IORING_SQ_TASKRUN` (`IORING_SETUP_TASKRUN_FLAG`). A busy worker that
+    /// makes no system call (its tasks compute or yield) and cannot wait on the ring (another
+    /// thread does) calls this between tasks: without it, a completion that the waiting thread
+    /// waits for would wait for this worker's next timer interrupt (4 ms at 250 Hz). The enter
+    /// submits nothing, so it enrols no thread in the ring's tasks; the flag is the ring's, so
+    /// the work may belong to another thread, and this enter is then in vain.
+    fn run_deferred_work(&self) {
+        let pending = {
+            let _backlog = lock(&self.sq);
+            // SAFETY: the `sq` lock is held, so this is the only submission queue handle.
+            #[allow(unsafe_code)]
+            let sq = unsafe { self.ring.submission_shared() };
+            sq.taskrun()
+        };
+        if pending {
+            // SAFETY: `io_uring_enter` on our own ring's descriptor, submitting nothing and
+            // waiting for nothing, with no argument pointer.
+            #[allow(unsafe_code)]
+            let _ = unsafe {
+                libc::syscall(
+                    libc::SYS_io_uring_enter,
+                    self.ring.as_raw_fd(),
+                    0u32,
+                    0u32,
+                    0u32,
+                    std::ptr::null::<libc::c_void>(),
+                    0usize,
+                )
+            };
+        }
+    }
+
     /// Reads the eventfd's count back to zero (it is non-blocking: a zero count is `EAGAIN`).
     fn reset_notifier(&self) {
         let mut count = 0u64;
@@ -554,7 +635,7 @@ impl Ring {
 
     /// Queues `entries` without submitting them: into the submission queue, or, once it is
     /// full, into the backlog behind it, which the next submitting thread moves in
-    /// ([`submit_queued`](Ring::submit_queued)). Never submits: see [`hand_to_waiter`].
+    /// ([`submit_queued`](Ring::submit_queued)). Never submits: see [`hand_to_waiter`](Self::hand_to_waiter).
     ///
     /// # Safety
     ///
@@ -863,7 +944,7 @@ impl Ring {
                         // handle.
                         #[allow(unsafe_code)]
                         let sq = unsafe { self.ring.submission_shared() };
-                        !sq.is_empty() || sq.cq_overflow() || !backlog.is_empty()
+                        !sq.is_empty() || sq.cq_overflow() || sq.taskrun() || !backlog.is_empty()
                     };
                     if pending {
                         self.submit_queued()

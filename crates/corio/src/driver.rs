@@ -408,4 +408,14 @@ impl DriverHandle for StackHandle {
     fn is_idle(&self) -> bool {
         self.timer.pending() == 0 && self.reactor.waiting() == 0
     }
+
+    // Only the ring defers work (the default does nothing, without a call into the reactor).
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    fn assist(&self) {
+        // Only workers submit to the ring (and the local loop's thread, which holds the driver
+        // whenever it checks): no other thread has deferred completion work to run.
+        if corio_executor::is_worker_thread() {
+            self.reactor.run_deferred_work();
+        }
+    }
 }
