@@ -64,8 +64,9 @@ pub trait DriverHandle: Send + Sync + 'static {
         false
     }
 
-    /// Called by a busy worker that looks for events between its tasks while another thread
-    /// holds the driver (parked in it): whatever that thread's wake-up needs from this one. The
+    /// Called by a busy thread of a runtime (a worker, or the thread in `block_on` between its
+    /// pinned tasks) that looks for events between its tasks while another thread holds the
+    /// driver (parked in it): whatever that thread's wake-up needs from this one. The
     /// facade's io_uring reactor needs it: the kernel defers the completion work of a request to
     /// the thread that submitted it, which may be this one (see
     /// `corio_reactor::Reactor::run_deferred_work`). The default does nothing.

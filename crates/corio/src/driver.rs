@@ -412,10 +412,9 @@ impl DriverHandle for StackHandle {
     // Only the ring defers work (the default does nothing, without a call into the reactor).
     #[cfg(all(target_os = "linux", feature = "io-uring"))]
     fn assist(&self) {
-        // Only workers submit to the ring (and the local loop's thread, which holds the driver
-        // whenever it checks): no other thread has deferred completion work to run.
-        if corio_executor::is_worker_thread() {
-            self.reactor.run_deferred_work();
-        }
+        // Workers, and the thread in a multi-threaded runtime's `block_on` (its checks between
+        // pinned tasks may submit), can hold deferred work; for a thread that holds none the
+        // enter is in vain but harmless (it submits nothing, so it enrols no thread).
+        self.reactor.run_deferred_work();
     }
 }
