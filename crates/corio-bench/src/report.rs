@@ -823,19 +823,21 @@ impl Report {
 /// design, not about one run's numbers.
 const URING_WHY: &str = "Why the ring is not the default. It is used as a readiness poller \
      (multishot `POLL_ADD`, one ring for the whole runtime), so a socket costs the same \
-     `recv`/`send` calls as on epoll plus the ring's own work: it is at parity with epoll or a \
-     little slower, and `tcp_connections` also pays a `POLL_ADD` and an `ASYNC_CANCEL` per socket \
+     `recv`/`send` calls as on epoll plus the ring's own work: at best it is at parity with \
+     epoll, and `tcp_connections` also pays a `POLL_ADD` and an `ASYNC_CANCEL` per socket \
      (submitted in batches by the thread waiting on the ring, so it makes fewer system calls than \
-     epoll). It no longer loses badly at 2 workers (perf stat on `tcp_echo corio-uring 2`, 3 \
-     iterations: 865 context switches on the ring, 753 on epoll). An earlier run, on the \
-     previous host, counted 49,033 against 842 and lost 2.7x: the kernel runs a request's \
-     completion work on the thread that submitted it, often the other worker, asleep. Whether \
-     the tree's changes or the host's new kernel build removed those wake-ups is not \
-     established. One ring per worker, which would rule them out, is not built yet. Completion \
-     receives (`Async::poll_recv`) cut `tcp_echo` from about \
-     6 to about 2 system calls per round trip but saved no time. Files use the same path on both \
-     backends (`file_io`): cached reads on the worker, the rest on the blocking pool; files on \
-     the ring (owned buffers, explicit offsets, no pool hop) measured 1.04-1.10x the pool path \
+     epoll). At 2 workers it used to take about twice epoll's time on `tcp_echo` and `tls_echo`: \
+     the kernel runs a poll's completion work on the thread that submitted the poll, and \
+     interrupted that thread for it, an inter-processor interrupt to the other core for most \
+     wake-ups (`perf record` on `tcp_echo corio-uring 2`: 34% of the time in \
+     `_raw_spin_unlock_irqrestore` under the socket's wake-up, against 6% on epoll). The ring is \
+     now set up with `IORING_SETUP_COOP_TASKRUN`, which leaves that work for the submitter's \
+     next system call or check between tasks, and those rows are at epoll's level. One ring per \
+     worker is not built. Completion receives (`Async::poll_recv`) cut `tcp_echo` from about 6 \
+     to about 2 system calls per round trip but saved no time, with `COOP_TASKRUN` too (2 \
+     workers: 6.9-7.3 µs per round trip against 6.0-8.2 with polls). Files use the same path on \
+     both backends (`file_io`): cached reads on the worker, the rest on the blocking pool; files \
+     on the ring (owned buffers, explicit offsets, no pool hop) measured 1.04-1.10x the pool path \
      with 25% fewer system calls, and were not merged.";
 
 /// " [ran on epoll]" after a cell whose children ran on a backend its column does not promise.

@@ -105,9 +105,9 @@
 //! ends in one process, 2-core machine): with receives on the ring a round trip costs about 2
 //! system calls instead of 6 (no `recv` that fails with `EAGAIN`, one `io_uring_enter` per park
 //! for many submissions), but no time is saved at 1 worker. At 2 workers the ring took twice
-//! epoll's time (about 12 against 6 us a round trip) until `COOP_TASKRUN`: the kernel
+//! epoll's time (about 12 against 6 µs a round trip) until `COOP_TASKRUN`: the kernel
 //! interrupted the other worker, the poll's submitter, for each wake-up. With it the ring is at
-//! epoll's and tokio's level (about 6 us); it does not beat them, so it stays opt-in. One ring
+//! epoll's and tokio's level (about 6 µs); it does not beat them, so it stays opt-in. One ring
 //! per worker, each submitted to and waited on only by its own thread, is not built.
 
 use std::cell::Cell;
