@@ -70,6 +70,11 @@
 //! | [`TcpListener::bind`], [`UdpSocket::bind`], [`UdpSocket::connect`] | yes | nothing but the name resolution, if one was running on the blocking pool |
 //! | `readable()`, `writable()` | yes | nothing |
 //!
+//! [`TcpStream::try_read`], [`TcpStream::try_write`], [`UnixStream::try_read`] and
+//! [`UnixStream::try_write`] are not futures: they act now or fail with `WouldBlock`, and
+//! register no waker (tokio's pattern: `readable().await`, then `try_read`, again on
+//! `WouldBlock`).
+//!
 //! **Handles and waiting readers.** Every socket type is a cheap `Clone` of one shared socket,
 //! closed when its last handle is dropped. Dropping one handle while a task reads through
 //! another changes nothing: the reader keeps waiting, harmlessly, and gets the data when it

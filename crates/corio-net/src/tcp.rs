@@ -756,6 +756,85 @@ impl TcpStream {
             StreamInner::Sim(inner) => inner.writable().await,
         }
     }
+
+    /// Reads what is available now into `buf`, without waiting: an `Err` of kind `WouldBlock`
+    /// if nothing is (then [`readable`](TcpStream::readable) waits for the next data). `Ok(0)`
+    /// is the end of the stream (or an empty `buf`). As tokio's `try_read`: it registers no
+    /// waker, so it never disturbs a task that waits on this stream or a clone of it.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when no data is available; otherwise the socket's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    /// use std::io::ErrorKind;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use futures_lite::AsyncWriteExt;
+    ///
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (server, _) = listener.accept().await?;
+    /// let mut buf = [0; 16];
+    /// assert_eq!(server.try_read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// client.write_all(b"hi").await?;
+    /// let n = loop {
+    ///     server.readable().await?;
+    ///     match server.try_read(&mut buf) {
+    ///         Err(e) if e.kind() == ErrorKind::WouldBlock => continue, // a false alarm
+    ///         other => break other?,
+    ///     }
+    /// };
+    /// assert_eq!(&buf[..n], b"hi");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            // As the stream's reads: `Ok(0)` at once (the kernel's `recv` would say `EAGAIN`).
+            return Ok(0);
+        }
+        match &self.inner {
+            StreamInner::Real(inner) => inner.try_read_with(|mut s| s.read(buf)),
+            StreamInner::Sim(inner) => inner.try_read(buf),
+        }
+    }
+
+    /// Writes what fits now from `buf`, without waiting: an `Err` of kind `WouldBlock` if
+    /// nothing fits (then [`writable`](TcpStream::writable) waits for room). As tokio's
+    /// `try_write`: it registers no waker.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the send buffer is full; otherwise the socket's error (`BrokenPipe`
+    /// after `shutdown(Write)`, a reset).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use futures_lite::AsyncReadExt;
+    ///
+    /// # let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// # let (mut server, _) = listener.accept().await?;
+    /// client.writable().await?;
+    /// let n = client.try_write(b"hello")?; // a fresh connection has room
+    /// let mut buf = [0; 5];
+    /// server.read_exact(&mut buf[..n]).await?;
+    /// assert_eq!(&buf[..n], &b"hello"[..n]);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match &self.inner {
+            StreamInner::Real(inner) => inner.try_write_with(|mut s| s.write(buf)),
+            StreamInner::Sim(inner) => inner.try_write(buf),
+        }
+    }
 }
 
 // The trait impls of `TcpStream` and `&TcpStream` share these bodies: the real socket's, or the

@@ -488,6 +488,113 @@ impl UnixStream {
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.get_ref().shutdown(how)
     }
+
+    /// Waits until the stream is readable (a hint: a read may still find nothing).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the runtime that owns the socket has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UnixStream;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// let (mut a, mut b) = UnixStream::pair()?;
+    /// a.write_all(b"x").await?;
+    /// b.readable().await?;
+    /// let mut byte = [0; 1];
+    /// b.read_exact(&mut byte).await?;
+    /// assert_eq!(&byte, b"x");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub async fn readable(&self) -> io::Result<()> {
+        self.inner.readable().await
+    }
+
+    /// Waits until the stream is writable (a hint).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the runtime that owns the socket has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UnixStream;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let (a, _b) = UnixStream::pair()?;
+    /// a.writable().await?; // a fresh pair has room
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub async fn writable(&self) -> io::Result<()> {
+        self.inner.writable().await
+    }
+
+    /// Reads what is available now into `buf`, without waiting: an `Err` of kind `WouldBlock`
+    /// if nothing is (then [`readable`](UnixStream::readable) waits for the next data). `Ok(0)`
+    /// is the end of the stream (or an empty `buf`). It registers no waker, so it never
+    /// disturbs a task that waits on this stream or a clone of it.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when no data is available; otherwise the socket's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UnixStream;
+    /// use std::io::ErrorKind;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use futures_lite::AsyncWriteExt;
+    ///
+    /// let (mut a, b) = UnixStream::pair()?;
+    /// let mut buf = [0; 16];
+    /// assert_eq!(b.try_read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// a.write_all(b"hi").await?;
+    /// b.readable().await?;
+    /// assert_eq!(b.try_read(&mut buf)?, 2);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            // As the stream's reads: `Ok(0)` at once (the kernel's `recv` would say `EAGAIN`).
+            return Ok(0);
+        }
+        self.inner.try_read_with(|mut s| s.read(buf))
+    }
+
+    /// Writes what fits now from `buf`, without waiting: an `Err` of kind `WouldBlock` if
+    /// nothing fits (then [`writable`](UnixStream::writable) waits for room). It registers no
+    /// waker.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the send buffer is full; otherwise the socket's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UnixStream;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// use futures_lite::AsyncReadExt;
+    ///
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// assert_eq!(a.try_write(b"hi")?, 2);
+    /// let mut buf = [0; 2];
+    /// b.read_exact(&mut buf).await?;
+    /// assert_eq!(&buf, b"hi");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.try_write_with(|mut s| s.write(buf))
+    }
 }
 
 impl AsyncRead for UnixStream {

@@ -505,6 +505,55 @@ impl<T> Async<T> {
             .poll_io(&self.source, Dir::Write, cx, None, || op(io))
     }
 
+    /// Runs a non-blocking read-side operation once, now: no waiting and no waker registered,
+    /// so it never disturbs a task that waits on the source. An `Err` of kind `WouldBlock`
+    /// means not ready; it also clears the source's read readiness, so that a following
+    /// [`readable`](Async::readable) waits for a new event (as tokio's `try_io` does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::io::{ErrorKind, Read, Write};
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpStream::connect(listener.local_addr()?)?;
+    /// let server = Async::new(listener.accept()?.0)?;
+    /// let mut buf = [0; 8];
+    /// let nothing = server.try_read_with(|s| (&*s).read(&mut buf));
+    /// assert_eq!(nothing.unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// client.write_all(b"hi")?;
+    /// server.readable().await?;
+    /// assert_eq!(server.try_read_with(|s| (&*s).read(&mut buf))?, 2);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_read_with<R>(&self, op: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
+        let io = self.get_ref();
+        self.reactor.try_io(&self.source, Dir::Read, || op(io))
+    }
+
+    /// The write-side form of [`try_read_with`](Async::try_read_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::Async;
+    /// use std::net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// let addr = socket.get_ref().local_addr()?;
+    /// socket.writable().await?;
+    /// assert_eq!(socket.try_write_with(|s| s.send_to(b"hi", addr))?, 2);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_write_with<R>(&self, op: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
+        let io = self.get_ref();
+        self.reactor.try_io(&self.source, Dir::Write, || op(io))
+    }
+
     /// Reads from a stream socket into `buf`, like `poll_read_with(cx, |io| io.read(buf))`, but
     /// completion-based where the reactor runs on io_uring.
     ///

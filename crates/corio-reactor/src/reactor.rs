@@ -650,6 +650,28 @@ impl Reactor {
         }
     }
 
+    /// Runs `op` once, now, without waiting or registering a waker: a `WouldBlock` clears
+    /// `dir`'s readiness (unless an event arrived during the operation), so that the next
+    /// wait for readiness waits for a new event.
+    pub(crate) fn try_io<R>(
+        &self,
+        source: &Source,
+        dir: Dir,
+        op: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let state = source.readiness.load(Ordering::Acquire);
+        let result = op();
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            let _ = source.readiness.compare_exchange(
+                state,
+                state & !dir.bit(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        result
+    }
+
     /// Whether `dir` of `source` is marked ready (a hint: the next operation may still block).
     pub(crate) fn poll_ready_hint(&self, source: &Source, dir: Dir) -> bool {
         source.is_ready(dir)

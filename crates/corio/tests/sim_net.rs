@@ -866,3 +866,71 @@ fn a_host_that_crashes_itself_stops_at_its_next_wait() {
     });
     sim.run().unwrap();
 }
+
+/// `try_read`/`try_write` on a simulated stream: `WouldBlock` when a read or write would wait,
+/// and no waker stored, so a task that waits on a clone of the stream is still woken (the
+/// simulated socket keeps one reader and one writer waker: a try that stored its own would
+/// have taken that task's place, and the run would end in a deadlock).
+#[test]
+fn try_read_and_try_write_in_a_simulation_leave_a_waiting_task_its_wake_up() {
+    let sim = Builder::new().seed(11).build();
+    sim.host("server", || async {
+        let listener = TcpListener::bind("0.0.0.0:7").await?;
+        let (mut stream, _) = listener.accept().await?;
+        corio::sleep(Duration::from_secs(1)).await;
+        stream.write_all(b"hello").await?;
+        // Drain what the client's writes filled, after a while.
+        corio::sleep(Duration::from_secs(1)).await;
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all).await?;
+        assert!(all.len() > 64 * 1024, "{} bytes", all.len());
+        Ok(())
+    });
+    sim.client("client", async {
+        let stream = TcpStream::connect("server:7").await?;
+        let mut buf = [0; 8];
+        assert_eq!(
+            stream.try_read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let mut waiting = stream.clone();
+        let reader = corio::spawn(async move {
+            let mut got = [0u8; 5];
+            waiting.read_exact(&mut got).await?;
+            io::Result::Ok(got)
+        });
+        corio::sleep(Duration::from_millis(500)).await; // the reader waits by now
+        for _ in 0..10 {
+            assert_eq!(
+                stream.try_read(&mut buf).unwrap_err().kind(),
+                io::ErrorKind::WouldBlock
+            );
+        }
+        assert_eq!(&reader.await?, b"hello");
+
+        // Fill the send buffer without waiting, then wait to write more on a clone.
+        let chunk = [3u8; 4096];
+        let mut sent = 0;
+        loop {
+            match stream.try_write(&chunk) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        assert!(sent >= 64 * 1024, "{sent} bytes before the buffer was full");
+        let mut writer = stream.clone();
+        let blocked = corio::spawn(async move { writer.write_all(&chunk).await });
+        corio::sleep(Duration::from_millis(100)).await; // the writer waits by now
+        for _ in 0..10 {
+            assert_eq!(
+                stream.try_write(b"x").unwrap_err().kind(),
+                io::ErrorKind::WouldBlock
+            );
+        }
+        blocked.await?;
+        stream.shutdown(std::net::Shutdown::Write)?;
+        Ok(())
+    });
+    sim.run().unwrap();
+}

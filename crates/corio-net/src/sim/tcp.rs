@@ -620,12 +620,21 @@ impl SimStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_read_inner(cx, buf, false)
+        self.poll_read_inner(Some(cx), buf, false)
     }
 
+    /// A read that does not wait: `WouldBlock` where a read would, and no waker stored.
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.poll_read_inner(None, buf, false) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Without a context (`try_read`), returns `Pending` without storing a waker.
     fn poll_read_inner(
         &self,
-        cx: &mut Context<'_>,
+        cx: Option<&mut Context<'_>>,
         buf: &mut [u8],
         peek: bool,
     ) -> Poll<io::Result<usize>> {
@@ -654,7 +663,9 @@ impl SimStream {
             if pipe.eof || c.ends[side].read_shut {
                 return Poll::Ready(Ok(0));
             }
-            c.ends[side].reader = Some(cx.waker().clone());
+            if let Some(cx) = cx {
+                c.ends[side].reader = Some(cx.waker().clone());
+            }
             Poll::Pending
         });
         if let Some(w) = wake {
@@ -664,10 +675,22 @@ impl SimStream {
     }
 
     pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read_inner(cx, buf, true)).await
+        poll_fn(|cx| self.poll_read_inner(Some(cx), buf, true)).await
     }
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_inner(Some(cx), buf)
+    }
+
+    /// A write that does not wait: `WouldBlock` where a write would, and no waker stored.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self.poll_write_inner(None, buf) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn poll_write_inner(&self, cx: Option<&mut Context<'_>>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let side = self.side;
         let id = self.id;
         let mut st = self.net.lock();
@@ -690,7 +713,9 @@ impl SimStream {
         }
         let used = c.pipes[side].used();
         if used >= cap {
-            c.ends[side].writer = Some(cx.waker().clone());
+            if let Some(cx) = cx {
+                c.ends[side].writer = Some(cx.waker().clone());
+            }
             return Poll::Pending;
         }
         let n = buf.len().min(cap - used);
@@ -762,7 +787,7 @@ impl SimStream {
     pub(crate) async fn readable(&self) -> io::Result<()> {
         let mut byte = [0u8; 1];
         poll_fn(|cx| {
-            self.poll_read_inner(cx, &mut byte, true)
+            self.poll_read_inner(Some(cx), &mut byte, true)
                 .map(|r| r.map(drop))
         })
         .await
