@@ -100,7 +100,10 @@ where
 {
     let mut buf = [0; 16];
     for _ in 0..3 {
-        assert_eq!(b.try_read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert_eq!(
+            b.try_read(&mut buf).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
     }
     assert_eq!(b.try_read(&mut []).unwrap(), 0, "an empty buffer");
     assert_eq!(a.try_write(b"hello").unwrap(), 5);
@@ -190,10 +193,17 @@ where
     let mut got = [0u8; 5];
     {
         let mut read = pin!(waiting_ref.read(&mut got));
-        assert!(read.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        assert!(
+            read.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
         for _ in 0..100 {
             let mut buf = [0; 8];
-            assert_eq!(b.try_read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+            assert_eq!(
+                b.try_read(&mut buf).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
         }
         block_on((&a).write_all(b"hello")).unwrap();
         count.wait_past(0, "the waiting read, after try_read on the same socket");

@@ -690,7 +690,11 @@ impl SimStream {
         }
     }
 
-    fn poll_write_inner(&self, cx: Option<&mut Context<'_>>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write_inner(
+        &self,
+        cx: Option<&mut Context<'_>>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let side = self.side;
         let id = self.id;
         let mut st = self.net.lock();
