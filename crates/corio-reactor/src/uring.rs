@@ -330,7 +330,6 @@ impl Poller {
         }
     }
 
-    /// Operations (receives) in flight on the ring.
     /// Runs the completion work the kernel holds for this thread, if the ring says some is
     /// pending (see [`Ring::run_deferred_work`]).
     pub(crate) fn run_deferred_work(&self) {
@@ -339,6 +338,7 @@ impl Poller {
         }
     }
 
+    /// Operations (receives) in flight on the ring.
     pub(crate) fn ops_in_flight(&self) -> usize {
         match self {
             Poller::Ring(ring) => lock(&ring.ops).len(),
