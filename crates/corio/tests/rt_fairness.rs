@@ -591,10 +591,10 @@ fn yields_per_round_trip(trips: u64) -> u64 {
 /// yields, not a timer interrupt later. On the io_uring backend the kernel leaves a poll's
 /// completion work to the thread that submitted the poll, at that thread's next entry into the
 /// kernel, and the spinning worker makes none: between its tasks it runs that work when another
-/// thread waits on the ring (`DriverHandle::assist`). Without it about a third of the runs
-/// averaged 700-1,100 yields per round trip in a debug build (10,000-13,000 in a release
-/// build: replies that waited for the 4 ms tick of a 250 Hz kernel), against 6-60 (90-400)
-/// with it. Counted in yields, over ten fresh runtimes.
+/// thread waits on the ring (`DriverHandle::assist`). Without it 5 of 30 runs averaged
+/// 557-1,344 yields per round trip in a debug build (a scratch release build: 10,000-13,000,
+/// replies that waited for the 4 ms tick of a 250 Hz kernel), against 5-71 (90-400) with it.
+/// Counted in yields, over ten fresh runtimes.
 #[test]
 fn a_spinning_worker_does_not_hold_back_io_on_two_workers() {
     let limit = if cfg!(debug_assertions) { 300 } else { 3_000 };
