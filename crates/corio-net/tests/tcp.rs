@@ -27,17 +27,6 @@ fn poll_once_then_drop<F: Future>(fut: F) -> Poll<F::Output> {
     fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
 }
 
-/// A connected pair: (client, server side).
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, peer) = listener.accept().await.unwrap();
-    assert_eq!(peer, client.local_addr().unwrap());
-    (client, server)
-}
-
 /// `len` bytes that differ from their neighbours, so that a lost, duplicated or reordered byte
 /// shows.
 fn pattern(len: usize, seed: u8) -> Vec<u8> {

@@ -10,7 +10,7 @@ use std::io::{self, ErrorKind};
 use std::pin::pin;
 use std::task::{Context, Poll};
 
-use corio_net::{TcpListener, TcpStream, UnixStream};
+use corio_net::{TcpStream, UnixStream};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
@@ -65,15 +65,6 @@ impl Stream for UnixStream {
     }
 }
 
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
-
 fn unix_pair() -> (UnixStream, UnixStream) {
     UnixStream::pair().unwrap()
 }
@@ -117,7 +108,7 @@ where
 #[test]
 fn try_read_does_not_wait_and_sees_data_and_the_end_of_stream() {
     block_on(async {
-        let (a, b) = tcp_pair().await;
+        let (a, b) = pair().await;
         reads_without_waiting(a, b).await;
         let (a, b) = unix_pair();
         reads_without_waiting(a, b).await;
@@ -171,7 +162,7 @@ where
 #[test]
 fn try_write_fills_the_buffer_and_writable_waits_for_room() {
     block_on(async {
-        let (a, b) = tcp_pair().await;
+        let (a, b) = pair().await;
         writes_until_full(a, b).await;
         let (a, b) = unix_pair();
         writes_until_full(a, b).await;
@@ -254,7 +245,7 @@ where
 
 #[test]
 fn try_read_and_try_write_never_disturb_a_waiting_task() {
-    let (a, b) = block_on(tcp_pair());
+    let (a, b) = block_on(pair());
     waiting_tasks_are_not_disturbed(a, b);
     let (a, b) = unix_pair();
     waiting_tasks_are_not_disturbed(a, b);

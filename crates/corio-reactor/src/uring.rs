@@ -1068,6 +1068,7 @@ impl Ring {
     /// `timeout` passes. A completion that does not matter (a removal's, a cancelled poll's)
     /// wakes the enter but not the caller: the wait goes on for the time left.
     fn wait_blocking(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
+        // `None` waits for ever (the clamp keeps the sum in range).
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t.min(MAX_WAIT)));
         let mut left = timeout;
         loop {
@@ -1100,13 +1101,11 @@ impl Ring {
             if self.drain(events)? || timed_out {
                 break;
             }
-            match deadline {
-                None if left.is_none() => {}
-                None => break,
-                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+            if let Some(deadline) = deadline {
+                match deadline.checked_duration_since(Instant::now()) {
                     Some(rest) if !rest.is_zero() => left = Some(rest),
                     _ => break,
-                },
+                }
             }
         }
         self.notified.store(false, Ordering::SeqCst);

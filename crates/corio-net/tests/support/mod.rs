@@ -53,3 +53,14 @@ pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
         Err(_) => panic!("{what} did not complete"),
     }
 }
+
+/// A connected TCP pair on loopback: (client, server side).
+pub(crate) async fn pair() -> (corio_net::TcpStream, corio_net::TcpStream) {
+    let listener = corio_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = corio_net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, peer) = listener.accept().await.unwrap();
+    assert_eq!(peer, client.local_addr().unwrap());
+    (client, server)
+}
