@@ -284,6 +284,218 @@ impl UdpSocket {
         }
     }
 
+    /// Waits until a datagram can be received (a hint: a following
+    /// [`try_recv_from`](UdpSocket::try_recv_from) may still say `WouldBlock`).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the runtime that owns the socket has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.send_to(b"ready", b.local_addr()?).await?;
+    /// b.readable().await?;
+    /// let mut buf = [0; 8];
+    /// let (n, _) = b.try_recv_from(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"ready");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub async fn readable(&self) -> io::Result<()> {
+        match &self.inner {
+            Inner::Real(inner) => inner.readable().await,
+            Inner::Sim(inner) => inner.readable().await,
+        }
+    }
+
+    /// Waits until a datagram can be sent (a hint). A simulated socket always can.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the runtime that owns the socket has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    /// socket.writable().await?; // a fresh socket has room
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub async fn writable(&self) -> io::Result<()> {
+        match &self.inner {
+            Inner::Real(inner) => inner.writable().await,
+            Inner::Sim(_) => Ok(()),
+        }
+    }
+
+    /// Sends a datagram to `target` now, without waiting: an `Err` of kind `WouldBlock` if the
+    /// send buffer is full (then [`writable`](UdpSocket::writable) waits for room). As tokio's
+    /// `try_send_to`: it registers no waker, so it never disturbs a task that waits on this
+    /// socket or a clone of it.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the send buffer is full; otherwise the OS error (a datagram too
+    /// large, an unreachable address).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.writable().await?;
+    /// assert_eq!(a.try_send_to(b"now", b.local_addr()?)?, 3);
+    /// let mut buf = [0; 8];
+    /// let (n, _) = b.recv_from(&mut buf).await?;
+    /// assert_eq!(&buf[..n], b"now");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Real(inner) => inner.try_write_with(|s| s.send_to(buf, target)),
+            Inner::Sim(inner) => inner.send_to(buf, target),
+        }
+    }
+
+    /// Sends a datagram to the connected peer now, without waiting (see
+    /// [`try_send_to`](UdpSocket::try_send_to)).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the send buffer is full; fails if the socket is not connected, or
+    /// with the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.connect(b.local_addr()?).await?;
+    /// assert_eq!(a.try_send(b"ping")?, 4);
+    /// # let mut buf = [0; 4];
+    /// # b.recv(&mut buf).await?;
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Real(inner) => inner.try_write_with(|s| s.send(buf)),
+            Inner::Sim(inner) => inner.send(buf),
+        }
+    }
+
+    /// Receives a datagram that is already queued, without waiting: an `Err` of kind
+    /// `WouldBlock` if none is (then [`readable`](UdpSocket::readable) waits for one). As
+    /// tokio's `try_recv_from`: it registers no waker. A datagram longer than `buf` is cut to
+    /// it (the rest is lost), as with [`recv_from`](UdpSocket::recv_from).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when no datagram is queued; otherwise the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    /// use std::io::ErrorKind;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// let mut buf = [0; 16];
+    /// assert_eq!(b.try_recv_from(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// a.send_to(b"datagram", b.local_addr()?).await?;
+    /// let (n, from) = loop {
+    ///     b.readable().await?;
+    ///     match b.try_recv_from(&mut buf) {
+    ///         Err(e) if e.kind() == ErrorKind::WouldBlock => continue, // a false alarm
+    ///         other => break other?,
+    ///     }
+    /// };
+    /// assert_eq!((&buf[..n], from), (&b"datagram"[..], a.local_addr()?));
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        match &self.inner {
+            Inner::Real(inner) => inner.try_read_with(|s| s.recv_from(buf)),
+            Inner::Sim(inner) => inner.try_recv_from(buf, false),
+        }
+    }
+
+    /// Receives a datagram from the connected peer that is already queued, without waiting
+    /// (see [`try_recv_from`](UdpSocket::try_recv_from)).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when no datagram is queued; otherwise the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// b.connect(a.local_addr()?).await?;
+    /// a.send_to(b"pong", b.local_addr()?).await?;
+    /// b.readable().await?;
+    /// let mut buf = [0; 8];
+    /// let n = b.try_recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"pong");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.inner {
+            Inner::Real(inner) => inner.try_read_with(|s| s.recv(buf)),
+            Inner::Sim(inner) => inner.try_recv_from(buf, false).map(|(n, _)| n),
+        }
+    }
+
+    /// Like [`try_recv_from`](UdpSocket::try_recv_from), without removing the datagram from the
+    /// queue.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when no datagram is queued; otherwise the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UdpSocket;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let a = UdpSocket::bind("127.0.0.1:0").await?;
+    /// # let b = UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.send_to(b"twice", b.local_addr()?).await?;
+    /// b.readable().await?;
+    /// let mut buf = [0; 8];
+    /// let (n, _) = b.try_peek_from(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"twice");
+    /// let (n, _) = b.try_recv_from(&mut buf)?; // still queued
+    /// assert_eq!(&buf[..n], b"twice");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        match &self.inner {
+            Inner::Real(inner) => inner.try_read_with(|s| s.peek_from(buf)),
+            Inner::Sim(inner) => inner.try_recv_from(buf, true),
+        }
+    }
+
     /// The local address.
     ///
     /// # Errors

@@ -963,6 +963,162 @@ impl UnixDatagram {
         self.inner.read_with(|s| s.recv(buf)).await
     }
 
+    /// Waits until a datagram can be received (a hint: a following
+    /// [`try_recv_from`](UnixDatagram::try_recv_from) may still say `WouldBlock`).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the runtime that owns the socket has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UnixDatagram;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// a.send(b"ready").await?;
+    /// b.readable().await?;
+    /// let mut buf = [0; 8];
+    /// let n = b.try_recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"ready");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub async fn readable(&self) -> io::Result<()> {
+        self.inner.readable().await
+    }
+
+    /// Waits until a datagram can be sent (a hint).
+    ///
+    /// # Errors
+    ///
+    /// Fails if the runtime that owns the socket has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UnixDatagram;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let (a, _b) = UnixDatagram::pair()?;
+    /// a.writable().await?; // a fresh pair has room
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub async fn writable(&self) -> io::Result<()> {
+        self.inner.writable().await
+    }
+
+    /// Sends a datagram to the socket at `path` now, without waiting: an `Err` of kind
+    /// `WouldBlock` if the receiver's queue is full (then [`writable`](UnixDatagram::writable)
+    /// waits for room). It registers no waker, so it never disturbs a task that waits on this
+    /// socket or a clone of it.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the datagram does not fit now; otherwise the OS error (no socket at
+    /// `path`, a datagram too large).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UnixDatagram;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let server = UnixDatagram::bind(dir.path().join("server"))?;
+    /// let client = UnixDatagram::unbound()?;
+    /// assert_eq!(client.try_send_to(b"hello", dir.path().join("server"))?, 5);
+    /// let mut buf = [0; 8];
+    /// let n = server.recv(&mut buf).await?;
+    /// assert_eq!(&buf[..n], b"hello");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
+        let path = path.as_ref();
+        self.inner.try_write_with(|s| s.send_to(buf, path))
+    }
+
+    /// Sends a datagram to the connected peer now, without waiting (see
+    /// [`try_send_to`](UnixDatagram::try_send_to)).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the datagram does not fit now; fails if the socket is not connected,
+    /// or with the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UnixDatagram;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// assert_eq!(a.try_send(b"now")?, 3);
+    /// let mut buf = [0; 8];
+    /// let n = b.recv(&mut buf).await?;
+    /// assert_eq!(&buf[..n], b"now");
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.try_write_with(|s| s.send(buf))
+    }
+
+    /// Receives a datagram that is already queued, and its sender's address, without waiting:
+    /// an `Err` of kind `WouldBlock` if none is (then [`readable`](UnixDatagram::readable)
+    /// waits for one). It registers no waker. A datagram longer than `buf` is cut to it.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when no datagram is queued; otherwise the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UnixDatagram;
+    /// use std::io::ErrorKind;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let server = UnixDatagram::bind(dir.path().join("server"))?;
+    /// let client = UnixDatagram::bind(dir.path().join("client"))?;
+    /// let mut buf = [0; 8];
+    /// assert_eq!(server.try_recv_from(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// client.send_to(b"hello", dir.path().join("server")).await?;
+    /// server.readable().await?;
+    /// let (n, from) = server.try_recv_from(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"hello");
+    /// assert_eq!(from.as_pathname(), Some(dir.path().join("client").as_path()));
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.try_read_with(|s| s.recv_from(buf))
+    }
+
+    /// Receives a datagram that is already queued, without waiting (see
+    /// [`try_recv_from`](UnixDatagram::try_recv_from)).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when no datagram is queued; otherwise the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_net::UnixDatagram;
+    /// use std::io::ErrorKind;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// let mut buf = [0; 8];
+    /// assert_eq!(b.try_recv(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// a.send(b"one").await?;
+    /// assert_eq!(b.try_recv(&mut buf)?, 3); // a Unix pair delivers at once
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.try_read_with(|s| s.recv(buf))
+    }
+
     /// The local address.
     ///
     /// # Errors

@@ -934,3 +934,52 @@ fn try_read_and_try_write_in_a_simulation_leave_a_waiting_task_its_wake_up() {
     });
     sim.run().unwrap();
 }
+
+/// The datagram try operations on a simulated UDP socket: `WouldBlock` when nothing is queued,
+/// no waker stored (a task that waits on a clone is still woken: the socket keeps one waker, so
+/// a try that stored its own would take that task's place and the run would end in a deadlock),
+/// `readable` waits for a datagram, peek leaves it queued, and `try_send_to` sends.
+#[test]
+fn udp_try_operations_in_a_simulation_leave_a_waiting_task_its_wake_up() {
+    let sim = Builder::new().seed(12).build();
+    sim.host("server", || async {
+        let socket = UdpSocket::bind("0.0.0.0:53").await?;
+        let mut buf = [0; 16];
+        let (n, from) = socket.recv_from(&mut buf).await?;
+        corio::sleep(Duration::from_secs(1)).await;
+        socket.try_send_to(&buf[..n], from)?;
+        corio::sleep(Duration::from_secs(1)).await;
+        socket.try_send_to(b"second", from)?;
+        Ok(())
+    });
+    sim.client("client", async {
+        let socket = UdpSocket::bind("0.0.0.0:0").await?;
+        let mut buf = [0; 16];
+        let would_block = |r: io::Result<(usize, std::net::SocketAddr)>| {
+            matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        };
+        assert!(would_block(socket.try_recv_from(&mut buf)));
+        socket.writable().await?;
+        socket.send_to(b"first", "server:53").await?;
+        let waiting = socket.clone();
+        let reader = corio::spawn(async move {
+            let mut got = [0u8; 16];
+            let (n, _) = waiting.recv_from(&mut got).await?;
+            io::Result::Ok(got[..n].to_vec())
+        });
+        corio::sleep(Duration::from_millis(500)).await; // the reader waits by now
+        for _ in 0..10 {
+            assert!(would_block(socket.try_recv_from(&mut buf)));
+            assert!(would_block(socket.try_peek_from(&mut buf)));
+        }
+        assert_eq!(reader.await?, b"first");
+        socket.readable().await?;
+        let (n, from) = socket.try_peek_from(&mut buf)?;
+        assert_eq!((&buf[..n], from.port()), (&b"second"[..], 53));
+        let (n, _) = socket.try_recv_from(&mut buf)?;
+        assert_eq!(&buf[..n], b"second");
+        assert!(would_block(socket.try_recv_from(&mut buf)));
+        Ok(())
+    });
+    sim.run().unwrap();
+}

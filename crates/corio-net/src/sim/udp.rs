@@ -227,9 +227,10 @@ impl SimUdp {
         self.send_to(buf, peer)
     }
 
+    /// Without a context (the try operations), returns `Pending` without storing a waker.
     fn poll_recv(
         &self,
-        cx: &mut Context<'_>,
+        cx: Option<&mut Context<'_>>,
         buf: &mut [u8],
         peek: bool,
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
@@ -253,18 +254,51 @@ impl SimUdp {
                 Poll::Ready(Ok((n, from)))
             }
             None => {
-                u.waker = Some(cx.waker().clone());
+                if let Some(cx) = cx {
+                    u.waker = Some(cx.waker().clone());
+                }
                 Poll::Pending
             }
         }
     }
 
     pub(crate) async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| self.poll_recv(cx, buf, false)).await
+        poll_fn(|cx| self.poll_recv(Some(cx), buf, false)).await
     }
 
     pub(crate) async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| self.poll_recv(cx, buf, true)).await
+        poll_fn(|cx| self.poll_recv(Some(cx), buf, true)).await
+    }
+
+    /// The front datagram now (removed unless `peek`), or `WouldBlock`; stores no waker, so a
+    /// task waiting on the socket keeps its wake-up.
+    pub(crate) fn try_recv_from(
+        &self,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> io::Result<(usize, SocketAddr)> {
+        match self.poll_recv(None, buf, peek) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Waits until a datagram is queued (or the socket's host crashed: the next receive
+    /// reports it).
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| {
+            let mut st = self.net.lock();
+            let u = st
+                .udp
+                .get_mut(&self.id)
+                .expect("a live socket has its state");
+            if u.closed || !u.queue.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            u.waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
     }
 }
 
