@@ -16,8 +16,7 @@
 //! - Only a thread that waits on the ring ([`Ring::wait`], the driver's park, including its
 //!   zero-timeout check) submits, and, once the reactor's driver is gone (`driverless`: nobody
 //!   will wait again), a short-lived thread of the ring's own. No other thread ever enters the
-//!   ring with entries queued: not the one that builds the runtime (the eventfd's poll is
-//!   queued, not submitted), not one that registers or drops a socket, not one that finds the
+//!   ring with entries queued: not the one that builds the runtime (it queues nothing), not one that registers or drops a socket, not one that finds the
 //!   submission queue full (entries then wait in a backlog behind it, in order, which the next
 //!   submitter moves in), not the one that drops the runtime. The reason: the thread that
 //!   submits a request owns its wake-up work. The kernel runs it on that thread with a
@@ -60,12 +59,17 @@
 //!   operation on the source sees the error).
 //! - Cross-thread wake-ups are writes to an eventfd watched by a multishot poll, as in the epoll
 //!   poller: each write is a new edge. The poll's completion work runs on the thread that
-//!   submitted it, so each thread that blocks in the ring makes the poll its own first
-//!   ([`Ring::own_notifier`]: it cancels the other thread's and submits a new one, tagged with
-//!   a new generation in its `user_data`, and reads the eventfd back to zero so that the new
-//!   poll does not fire on notifications already delivered; one made just before that read is
-//!   still pending in `notified`, and the wait then returns at once). A blocking wait goes on
-//!   through completions that do not matter (a removal's, the old poll's cancellation) until
+//!   submitted it, so each thread that blocks in the ring has an eventfd of its own, whose poll
+//!   it submitted itself ([`Ring::become_waiter`]), and `notify` writes to the eventfd of the
+//!   thread blocking now (`Notifiers::current`, set from before that thread's first enter to
+//!   after its last one). `notify` raises `notified` before it reads `current`, a waiter sets
+//!   `current` before it reads `notified` (a SeqCst fence on both sides), so a wake-up is
+//!   never lost: it reaches the waiter's eventfd or the waiter does not block. No thread ever
+//!   touches another's poll: a busy thread holds back no wake-up, and no wake-up interrupts a
+//!   thread that is not waiting (one that `notify` found current a moment before it stopped
+//!   excepted). The eventfds of threads that have exited are closed when a new thread comes to
+//!   wait (their polls, cancelled by the kernel when the thread exited, hold the file until
+//!   then). A blocking wait goes on through completions that do not matter (a removal's) until
 //!   its timeout.
 //! - The ring is created with `IORING_FEAT_NODROP` required, so a full completion queue never
 //!   loses a completion; the kernel holds it, and every enter made with `GETEVENTS` (and the
@@ -82,8 +86,8 @@
 //!   the kernel, and the kernel raises `IORING_SQ_TASKRUN`. Every thread that may have
 //!   submitted therefore enters when it sees the flag and would otherwise make no system call:
 //!   the zero-timeout check, and [`Ring::run_deferred_work`], which a worker calls between its
-//!   tasks when another thread holds the driver, and the eventfd's poll belongs to the thread
-//!   that waits (above). What is left: a task that computes on a worker without a system call
+//!   tasks when another thread holds the driver, and each waiting thread's eventfd poll is its
+//!   own (above). What is left: a task that computes on a worker without a system call
 //!   delays the events of the sockets whose polls that worker submitted (whoever waits for
 //!   them) to its next timer interrupt, at most a tick (4 ms at 250 Hz); a review measured it
 //!   on UDP round trips beside a task computing in 20 ms stretches (4 of 10 runs had a p90
@@ -142,10 +146,9 @@ use crate::sys::linux::{self as epoll, CAPACITY, Events, check};
 const IGNORE_KEY: u64 = u64::MAX - 1;
 /// Set in the `user_data` of an operation (a receive), whose low bits are its index in `ops`.
 const OP_BIT: u64 = 1 << 63;
-/// The high 32 bits of the eventfd's polls' `user_data`, whose low 32 bits are the poll's
-/// generation (see [`Ring::own_notifier`]). Never a registration's (bit 63 clear), an
-/// operation's (`OP_BIT` and an index far below 2^32) or [`IGNORE_KEY`]'s (high bits
-/// `0xFFFF_FFFF`).
+/// The high 32 bits of the eventfds' polls' `user_data`, whose low 32 bits are the [`Notifier`]'s
+/// id (see [`Ring::become_waiter`]). Never a registration's (bit 63 clear), an operation's
+/// (`OP_BIT` and an index far below 2^32) or [`IGNORE_KEY`]'s (high bits `0xFFFF_FFFF`).
 const NOTIFY_TAG: u64 = 0xFFFF_FFF0_0000_0000;
 
 /// The `user_data` of a registration's poll: 31 bits of generation above the key's 32 bits, so
@@ -377,7 +380,8 @@ pub(crate) struct Ring {
     generation: AtomicU32,
     /// A thread is inside (or about to enter) `io_uring_enter` to wait.
     in_wait: AtomicBool,
-    notifier: OwnedFd,
+    /// The eventfds of the threads that block in the ring, one each.
+    notifiers: Mutex<Notifiers>,
     /// A notification is pending (as in the epoll poller).
     notified: AtomicBool,
     /// Operations in flight: each owns its buffer until its completion arrives.
@@ -386,11 +390,36 @@ pub(crate) struct Ring {
     completed: AtomicUsize,
     /// This ring's number, unique in the process: what [`WAITS_ON`] holds.
     id: u64,
-    /// The generation of the eventfd's current poll (the low bits of its `user_data`).
-    notify_gen: AtomicU32,
-    /// The thread (its [`thread_token`]) whose enter submitted the eventfd's current poll, or
-    /// 0 when it must be submitted again (at first, or after it ended).
-    notifier_owner: AtomicU64,
+}
+
+/// The eventfd of one thread that blocks in the ring, watched by a multishot poll that this
+/// thread submitted (see [`Ring::become_waiter`]).
+struct Notifier {
+    /// Unique among this ring's notifiers (until it wraps, after 2^32 threads): the low bits of
+    /// its poll's `user_data`.
+    id: u32,
+    /// The thread's [`thread_token`].
+    thread: u64,
+    fd: Arc<OwnedFd>,
+    /// Its poll is queued or in the kernel, and has not ended.
+    armed: bool,
+    /// Dead once the thread has exited ([`THREAD_ALIVE`]).
+    alive: Weak<()>,
+}
+
+#[derive(Default)]
+struct Notifiers {
+    list: Vec<Notifier>,
+    next_id: u32,
+    /// The eventfd of the thread blocking in the ring now (from just before its first enter to
+    /// just after its last one), which [`Ring::notify`] writes to.
+    current: Option<Arc<OwnedFd>>,
+}
+
+thread_local! {
+    /// Dropped when the thread exits: a [`Notifier`]'s `alive` then tells that its thread is
+    /// gone, and the notifier can go.
+    static THREAD_ALIVE: Arc<()> = Arc::new(());
 }
 
 /// An enter's error that is no failure of the ring: a timeout, an interrupted wait, a full
@@ -409,6 +438,20 @@ fn thread_token() -> u64 {
         static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
     }
     TOKEN.with(|t| *t)
+}
+
+/// Reads an eventfd's count back to zero (it is non-blocking: a zero count is `EAGAIN`).
+fn reset_eventfd(fd: &OwnedFd) {
+    let mut count = 0u64;
+    // SAFETY: reads 8 bytes into a live `u64` from an eventfd we own.
+    #[allow(unsafe_code)]
+    let _ = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            (&raw mut count).cast::<libc::c_void>(),
+            std::mem::size_of::<u64>(),
+        )
+    };
 }
 
 /// The capacity (entries) a drained backlog keeps; a larger one is shrunk back to it.
@@ -573,12 +616,6 @@ impl Ring {
                 ));
             }
         }
-        // SAFETY: a plain system call with valid constant flags.
-        #[allow(unsafe_code)]
-        let notifier = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-        // SAFETY: `notifier` is a descriptor we just created and own from here on.
-        #[allow(unsafe_code)]
-        let notifier = unsafe { OwnedFd::from_raw_fd(notifier) };
         let ring = Ring {
             ring,
             sq: Mutex::new(VecDeque::new()),
@@ -587,20 +624,18 @@ impl Ring {
             regs: Mutex::new(HashMap::new()),
             generation: AtomicU32::new(0),
             in_wait: AtomicBool::new(false),
-            notifier,
+            notifiers: Mutex::new(Notifiers::default()),
             notified: AtomicBool::new(false),
             ops: Mutex::new(Slab::new()),
             completed: AtomicUsize::new(0),
             id: RING_IDS.fetch_add(1, Ordering::Relaxed),
-            notify_gen: AtomicU32::new(0),
-            notifier_owner: AtomicU64::new(0),
         };
         // An enter that submits nothing: it fails where a seccomp filter or
         // `kernel.io_uring_disabled` refuses `io_uring_enter`, so that we fall back now, and it
         // makes this thread the owner of no request.
         ring.ring.submit()?;
-        // The eventfd's poll is queued by the first thread to wait on the ring (see
-        // `own_notifier`), not by the thread that builds the runtime.
+        // Each eventfd's poll is queued by the thread that waits on it (see `become_waiter`),
+        // not by the thread that builds the runtime.
         Ok(ring)
     }
 
@@ -641,75 +676,91 @@ impl Ring {
         }
     }
 
-    fn notifier_poll(&self, generation: u32) -> squeue::Entry {
-        opcode::PollAdd::new(types::Fd(self.notifier.as_raw_fd()), libc::POLLIN as u32)
-            .multi(true)
-            .build()
-            .user_data(NOTIFY_TAG | u64::from(generation))
-    }
-
-    /// Makes the eventfd's poll this thread's, before it blocks in the ring: if another thread
-    /// submitted the current one, queues its cancel and a new poll (the next generation), which
-    /// this thread's enter submits.
+    /// Makes this thread the one that `notify` wakes, before it blocks in the ring: its own
+    /// eventfd (made on its first wait) becomes `current`, and its poll is queued if it is not
+    /// armed yet (this thread's enter submits it, so the poll's wake-up work is this thread's).
     ///
-    /// Cross-thread wake-ups of the waiting thread are writes to the eventfd, delivered by the
-    /// poll's completion, whose work the kernel runs on the poll's submitter. With
-    /// `COOP_TASKRUN` it no longer interrupts that thread for it: a submitter busy with a long
-    /// task would hold back every wake-up of the waiting thread until its next timer interrupt
-    /// (a review: an outside thread's spawns waited up to 4 ms in 9 of 20 runs, while the other
-    /// worker computed). The waiting thread itself runs the work at once.
+    /// Cross-thread wake-ups are writes to the eventfd of the thread that waits. Each thread
+    /// watches an eventfd of its own because the kernel runs a poll's completion work on the
+    /// thread that submitted the poll: with one eventfd for all, each thread that came to wait
+    /// had to cancel the previous waiter's poll and submit its own (with `COOP_TASKRUN` a busy
+    /// previous owner held back every wake-up to its next timer interrupt, a review found), and
+    /// the cancel's completion work then interrupted the previous owner's own blocking calls
+    /// with `EINTR` (a review: 10 of 10 runs of a timed `recv_from` on a `ReactorDriver` user's
+    /// thread) and woke idle workers more often. A thread's poll is never touched by another
+    /// thread, and fires only when that thread is the one waiting (or was, a moment ago).
     ///
-    /// The price: the cancel's completion work runs on the previous owner, which the kernel
-    /// wakes from an interruptible sleep for it, so a thread that blocked in the ring once can
-    /// see `EINTR` from a later blocking call of its own when another thread blocks in the ring
-    /// (a review: a timed `recv_from` on such a thread, 10 of 10 runs; workers' waits restart by
-    /// themselves; `docs/PLATFORMS.md`), and an idle runtime whose workers take turns in the
-    /// ring wakes a little more often (a review: about 25% more CPU time for tasks sleeping 1 ms
-    /// in a loop, 0.06-0.09 s against 0.05-0.07 s over 2 s).
-    ///
-    /// Returns whether a notification is pending, in which case the caller must not block.
-    /// Arming a poll on an eventfd whose count is not zero would complete at once, so the count
-    /// is read back to zero first (a notification is consumed by the wait it wakes, as on
-    /// epoll); a notification that this read consumed before any poll delivered it is still
-    /// pending in `notified`, which `notify` raises before it writes.
-    fn own_notifier(&self) -> io::Result<bool> {
+    /// Returns whether a notification is pending, in which case the caller must not block:
+    /// `notify` raises `notified` before it reads `current`, and this reads `notified` after it
+    /// set `current` (a fence on both sides), so either `notify` writes to this thread's eventfd
+    /// or this sees the flag.
+    fn become_waiter(&self) -> io::Result<bool> {
         let me = thread_token();
-        let owner = self.notifier_owner.load(Ordering::Relaxed);
-        if owner == me {
-            return Ok(false);
+        let arm = {
+            let mut n = lock(&self.notifiers);
+            let index = match n.list.iter().position(|x| x.thread == me) {
+                Some(index) => index,
+                None => {
+                    // A thread new to this ring: the notifiers of threads that have exited go
+                    // first (a poll of theirs still armed keeps its file open in the kernel
+                    // until its cancellation completes, so closing our descriptor is safe).
+                    let current = n.current.clone();
+                    n.list.retain(|x| {
+                        x.alive.strong_count() > 0
+                            || current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &x.fd))
+                    });
+                    // SAFETY: a plain system call with valid constant flags.
+                    #[allow(unsafe_code)]
+                    let fd =
+                        check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+                    // SAFETY: `fd` is a descriptor we just created and own from here on.
+                    #[allow(unsafe_code)]
+                    let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+                    let id = n.next_id;
+                    n.next_id = id.wrapping_add(1);
+                    let alive = THREAD_ALIVE.try_with(Arc::downgrade).unwrap_or_default();
+                    n.list.push(Notifier {
+                        id,
+                        thread: me,
+                        fd,
+                        armed: false,
+                        alive,
+                    });
+                    n.list.len() - 1
+                }
+            };
+            let mine = &mut n.list[index];
+            let arm = if mine.armed {
+                None
+            } else {
+                // A poll armed on a count that is not zero would fire at once: read it back to
+                // zero first. A notification meant for this thread that the read consumes is
+                // still pending in `notified` (checked below).
+                reset_eventfd(&mine.fd);
+                mine.armed = true;
+                Some(
+                    opcode::PollAdd::new(types::Fd(mine.fd.as_raw_fd()), libc::POLLIN as u32)
+                        .multi(true)
+                        .build()
+                        .user_data(NOTIFY_TAG | u64::from(mine.id)),
+                )
+            };
+            n.current = Some(mine.fd.clone());
+            arm
+        };
+        if let Some(poll) = arm {
+            self.push(&[poll])?;
         }
-        let old = self.notify_gen.load(Ordering::Relaxed);
-        let new = old.wrapping_add(1);
-        self.notify_gen.store(new, Ordering::Relaxed);
-        self.notifier_owner.store(me, Ordering::Relaxed);
-        self.reset_notifier();
-        // Pairs with `notify`'s compare-exchange, made before its write.
+        // Pairs with `notify`'s compare-exchange, made before it reads `current`.
         fence(Ordering::SeqCst);
-        let pending = self.notified.load(Ordering::SeqCst);
-        if owner == 0 {
-            // None to cancel (none yet, or the last one ended).
-            self.push(&[self.notifier_poll(new)])?;
-        } else {
-            let cancel = opcode::AsyncCancel::new(NOTIFY_TAG | u64::from(old))
-                .build()
-                .user_data(IGNORE_KEY);
-            self.push(&[cancel, self.notifier_poll(new)])?;
-        }
-        Ok(pending)
+        Ok(self.notified.load(Ordering::SeqCst))
     }
 
-    /// Reads the eventfd's count back to zero (it is non-blocking: a zero count is `EAGAIN`).
-    fn reset_notifier(&self) {
-        let mut count = 0u64;
-        // SAFETY: reads 8 bytes into a live `u64` from our own eventfd.
-        #[allow(unsafe_code)]
-        let _ = unsafe {
-            libc::read(
-                self.notifier.as_raw_fd(),
-                (&raw mut count).cast::<libc::c_void>(),
-                std::mem::size_of::<u64>(),
-            )
-        };
+    /// This thread no longer blocks in the ring: `notify` writes to nobody's eventfd (the next
+    /// waiter sees `notified`) rather than to this thread's, whose poll's completion work would
+    /// interrupt this thread's own blocking calls.
+    fn stop_waiting(&self) {
+        lock(&self.notifiers).current = None;
     }
 
     /// Queues poll and cancel entries, which point at no user memory (an fd, a mask and a
@@ -1013,7 +1064,11 @@ impl Ring {
         {
             return Ok(());
         }
-        epoll::write_eventfd(&self.notifier)
+        // Nobody blocks in the ring: the next thread to wait sees `notified` (`become_waiter`).
+        let Some(fd) = lock(&self.notifiers).current.clone() else {
+            return Ok(());
+        };
+        epoll::write_eventfd(&fd)
     }
 
     /// Waits up to `timeout` for completions and turns them into events; returns how many
@@ -1043,13 +1098,18 @@ impl Ring {
                 }
                 timeout => {
                     remember_waiting_on(self.id);
-                    // A notification pending: submit (the new poll among the rest) and return.
-                    let timeout = if self.own_notifier()? {
-                        Some(Duration::ZERO)
-                    } else {
-                        timeout
+                    // A notification pending: submit (a new poll among the rest) and return.
+                    let timeout = match self.become_waiter() {
+                        Ok(true) => Some(Duration::ZERO),
+                        Ok(false) => timeout,
+                        Err(e) => {
+                            self.stop_waiting();
+                            return Err(e);
+                        }
                     };
-                    return self.wait_blocking(events, timeout);
+                    let waited = self.wait_blocking(events, timeout);
+                    self.stop_waiting();
+                    return waited;
                 }
             };
             match result {
@@ -1138,18 +1198,19 @@ impl Ring {
                     continue;
                 }
                 if user_data & !0xFFFF_FFFF == NOTIFY_TAG {
-                    // A poll of an older generation is being cancelled; its last completions
-                    // are wake-ups all the same (spurious at worst).
-                    if res >= 0 {
+                    // A wake-up; or an eventfd's poll ended (its thread exited, or the
+                    // completion queue was full): its thread arms a new one before it blocks
+                    // again (`become_waiter`), and the wait returns now, in case the poll was
+                    // the waiting thread's (a wake-up meanwhile stays pending in `notified`).
+                    if res >= 0 || !more {
                         notified = true;
                     }
-                    if !more && user_data as u32 == self.notify_gen.load(Ordering::Relaxed) {
-                        // The current one ended (its submitter exited, or the completion queue
-                        // was full): the next thread to block submits a new one. A notification
-                        // now is not lost: the eventfd's count stays, and a new poll on it
-                        // completes at once.
-                        notified = true;
-                        self.notifier_owner.store(0, Ordering::Relaxed);
+                    if !more {
+                        let id = user_data as u32;
+                        let mut n = lock(&self.notifiers);
+                        if let Some(ended) = n.list.iter_mut().find(|x| x.id == id) {
+                            ended.armed = false;
+                        }
                     }
                     continue;
                 }
@@ -1328,6 +1389,45 @@ mod tests {
             }
         }
         assert_ne!(poll_user_data(1, 3), poll_user_data(2, 3));
+    }
+
+    /// Each thread that blocks in the ring gets an eventfd of its own, and the eventfds of
+    /// threads that have exited go when another thread comes: a program that blocks on a
+    /// runtime from a new thread each time keeps a bounded number of descriptors. A thread
+    /// that waits again reuses its own, and nobody's is current once its wait is over.
+    #[test]
+    fn each_waiting_thread_has_an_eventfd_and_exited_threads_give_theirs_back() {
+        let Ok(ring) = Ring::new() else {
+            return; // no ring on this kernel: nothing to check
+        };
+        let ring = Arc::new(ring);
+        for _ in 0..50 {
+            let waiter = ring.clone();
+            std::thread::spawn(move || {
+                let mut events = Events::new();
+                for _ in 0..2 {
+                    waiter
+                        .wait(&mut events, Some(Duration::from_micros(100)))
+                        .unwrap();
+                }
+            })
+            .join()
+            .unwrap();
+            let n = lock(&ring.notifiers);
+            assert!(
+                n.current.is_none(),
+                "a finished wait left its eventfd current"
+            );
+            assert!(n.list.len() <= 2, "{} eventfds kept", n.list.len());
+        }
+        let mut events = Events::new();
+        for _ in 0..3 {
+            ring.wait(&mut events, Some(Duration::from_micros(100)))
+                .unwrap();
+        }
+        let n = lock(&ring.notifiers);
+        assert_eq!(n.list.len(), 1, "only this thread's is left");
+        assert_eq!(n.list[0].thread, thread_token());
     }
 
     /// A wait with a timeout past what the kernel's signed seconds hold (the timer driver asks
