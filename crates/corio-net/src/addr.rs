@@ -33,6 +33,31 @@ mod sealed {
     pub trait Sealed {}
 }
 
+/// Resolves `host` (a `"host:port"` string, an `(host, port)` pair or a literal address) to its
+/// socket addresses, as tokio's `lookup_host`: host names are looked up on the blocking pool, so
+/// a slow DNS server never freezes the event loop; inside a network simulation (`corio::sim`)
+/// a host's name resolves to its simulated address.
+///
+/// # Errors
+///
+/// Fails if the name cannot be resolved (the error names it), or resolves to no address.
+///
+/// # Examples
+///
+/// ```
+/// use corio_net::lookup_host;
+///
+/// # futures_lite::future::block_on(async {
+/// let addrs: Vec<_> = lookup_host("localhost:8080").await?.collect();
+/// assert!(!addrs.is_empty());
+/// assert!(addrs.iter().all(|a| a.port() == 8080 && a.ip().is_loopback()));
+/// assert!(lookup_host("no-such-host.invalid:80").await.is_err());
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
+pub async fn lookup_host(host: impl ToSocketAddrs) -> io::Result<impl Iterator<Item = SocketAddr>> {
+    Ok(host.to_socket_addrs().await?.into_iter())
+}
+
 /// The future returned by [`ToSocketAddrs::to_socket_addrs`].
 ///
 /// # Examples

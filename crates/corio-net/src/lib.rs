@@ -146,7 +146,7 @@ mod udp;
 #[cfg(unix)]
 mod unix;
 
-pub use addr::{Resolve, ToSocketAddrs};
+pub use addr::{Resolve, ToSocketAddrs, lookup_host};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]

@@ -983,3 +983,25 @@ fn udp_try_operations_in_a_simulation_leave_a_waiting_task_its_wake_up() {
     });
     sim.run().unwrap();
 }
+
+/// `corio::net::lookup_host` (tokio's name) resolves a simulated host's name to its simulated
+/// address, as `connect` does, and fails for a name no host has.
+#[test]
+fn lookup_host_resolves_simulated_names() {
+    let sim = Builder::new().seed(13).build();
+    sim.host("server", || async {
+        let listener = TcpListener::bind("0.0.0.0:7").await?;
+        let _ = listener.accept().await?;
+        Ok(())
+    });
+    sim.client("client", async {
+        let found: Vec<_> = corio::net::lookup_host("server:7").await?.collect();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].port(), 7);
+        let stream = TcpStream::connect(found[0]).await?;
+        assert_eq!(stream.peer_addr()?, found[0]);
+        assert!(corio::net::lookup_host("nobody:7").await.is_err());
+        Ok(())
+    });
+    sim.run().unwrap();
+}
