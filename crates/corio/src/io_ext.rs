@@ -6,14 +6,64 @@
 //! otherwise replace what it held (smol-rs/futures-lite#124 and #143), so
 //! `while reader.read_line(&mut all).await? > 0 {}` panicked or lost all but the last line.
 //! Every other method returns futures-lite's own future.
+//!
+//! Both traits, and corio's [`AsyncWriteExt`], also read and write integers and floats in big-
+//! and little-endian order, with tokio's names (`read_u32`, `write_u64_le`, ...), which
+//! futures-lite does not have.
 
 use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use futures_io::{AsyncBufRead, AsyncRead};
+use std::io::IoSlice;
+
+use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 use futures_lite::io as lite;
+
+/// Declares the number-reading methods of [`AsyncReadExt`]: `$name` reads `$t` in `$order`.
+macro_rules! read_numbers {
+    ($($name:ident: $t:ty, $from:ident, $order:literal;)*) => {$(
+        #[doc = concat!("Reads a `", stringify!($t), "` in ", $order, " byte order, as tokio's `",
+            stringify!($name), "`.")]
+        ///
+        /// # Errors
+        ///
+        /// `UnexpectedEof` if the stream ends first; any error of the reader.
+        ///
+        /// # Cancel safety
+        ///
+        /// Not cancel-safe: the bytes of a number read before a cancellation are lost.
+        fn $name(&mut self) -> ReadNumber<'_, Self, { size_of::<$t>() }, $t>
+        where
+            Self: Unpin,
+        {
+            ReadNumber::new(self, <$t>::$from)
+        }
+    )*};
+}
+
+/// Declares the number-writing methods of [`AsyncWriteExt`].
+macro_rules! write_numbers {
+    ($($name:ident: $t:ty, $to:ident, $order:literal;)*) => {$(
+        #[doc = concat!("Writes a `", stringify!($t), "` in ", $order, " byte order, as tokio's `",
+            stringify!($name), "`.")]
+        ///
+        /// # Errors
+        ///
+        /// `WriteZero` if the writer takes no more bytes; any error of the writer.
+        ///
+        /// # Cancel safety
+        ///
+        /// Not cancel-safe: a cancelled call may have written part of the number.
+        fn $name(&mut self, n: $t) -> WriteNumber<'_, Self, { size_of::<$t>() }>
+        where
+            Self: Unpin,
+        {
+            WriteNumber::new(self, n.$to())
+        }
+    )*};
+}
 
 /// Extension methods for [`AsyncRead`]: futures-lite's, with a `read_to_string` that appends.
 pub trait AsyncReadExt: AsyncRead {
@@ -120,9 +170,234 @@ pub trait AsyncReadExt: AsyncRead {
     {
         Box::pin(self)
     }
+
+    read_numbers! {
+        read_u8: u8, from_be_bytes, "big-endian";
+        read_i8: i8, from_be_bytes, "big-endian";
+        read_u16: u16, from_be_bytes, "big-endian";
+        read_i16: i16, from_be_bytes, "big-endian";
+        read_u32: u32, from_be_bytes, "big-endian";
+        read_i32: i32, from_be_bytes, "big-endian";
+        read_u64: u64, from_be_bytes, "big-endian";
+        read_i64: i64, from_be_bytes, "big-endian";
+        read_u128: u128, from_be_bytes, "big-endian";
+        read_i128: i128, from_be_bytes, "big-endian";
+        read_f32: f32, from_be_bytes, "big-endian";
+        read_f64: f64, from_be_bytes, "big-endian";
+        read_u16_le: u16, from_le_bytes, "little-endian";
+        read_i16_le: i16, from_le_bytes, "little-endian";
+        read_u32_le: u32, from_le_bytes, "little-endian";
+        read_i32_le: i32, from_le_bytes, "little-endian";
+        read_u64_le: u64, from_le_bytes, "little-endian";
+        read_i64_le: i64, from_le_bytes, "little-endian";
+        read_u128_le: u128, from_le_bytes, "little-endian";
+        read_i128_le: i128, from_le_bytes, "little-endian";
+        read_f32_le: f32, from_le_bytes, "little-endian";
+        read_f64_le: f64, from_le_bytes, "little-endian";
+    }
 }
 
 impl<R: AsyncRead + ?Sized> AsyncReadExt for R {}
+
+/// Extension methods for [`AsyncWrite`]: futures-lite's, and numbers in big- and little-endian
+/// order with tokio's names.
+///
+/// # Examples
+///
+/// ```
+/// use corio::io::{AsyncReadExt, AsyncWriteExt, Cursor};
+///
+/// corio::block_on(async {
+///     let mut frame = Vec::new();
+///     frame.write_u32(5).await?; // a length prefix, big-endian
+///     frame.write_all(b"hello").await?;
+///     frame.write_u16_le(0xBEEF).await?;
+///     assert_eq!(&frame[..4], &[0, 0, 0, 5]);
+///
+///     let mut reader = Cursor::new(frame);
+///     let len = reader.read_u32().await? as usize;
+///     let mut body = vec![0; len];
+///     reader.read_exact(&mut body).await?;
+///     assert_eq!((body.as_slice(), reader.read_u16_le().await?), (&b"hello"[..], 0xBEEF));
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+pub trait AsyncWriteExt: AsyncWrite {
+    /// Writes some bytes of `buf`; returns how many.
+    fn write<'a>(&'a mut self, buf: &'a [u8]) -> lite::WriteFuture<'a, Self>
+    where
+        Self: Unpin,
+    {
+        lite::AsyncWriteExt::write(self, buf)
+    }
+
+    /// Writes some bytes of `bufs`, in order; returns how many.
+    fn write_vectored<'a>(
+        &'a mut self,
+        bufs: &'a [IoSlice<'a>],
+    ) -> lite::WriteVectoredFuture<'a, Self>
+    where
+        Self: Unpin,
+    {
+        lite::AsyncWriteExt::write_vectored(self, bufs)
+    }
+
+    /// Writes all of `buf`; `WriteZero` if the writer takes no more bytes.
+    fn write_all<'a>(&'a mut self, buf: &'a [u8]) -> lite::WriteAllFuture<'a, Self>
+    where
+        Self: Unpin,
+    {
+        lite::AsyncWriteExt::write_all(self, buf)
+    }
+
+    /// Flushes what the writer buffers.
+    fn flush(&mut self) -> lite::FlushFuture<'_, Self>
+    where
+        Self: Unpin,
+    {
+        lite::AsyncWriteExt::flush(self)
+    }
+
+    /// Closes the writer (for a socket: shuts its write half down).
+    fn close(&mut self) -> lite::CloseFuture<'_, Self>
+    where
+        Self: Unpin,
+    {
+        lite::AsyncWriteExt::close(self)
+    }
+
+    /// This writer, boxed.
+    fn boxed_writer<'a>(self) -> Pin<Box<dyn AsyncWrite + Send + 'a>>
+    where
+        Self: Sized + Send + 'a,
+    {
+        Box::pin(self)
+    }
+
+    write_numbers! {
+        write_u8: u8, to_be_bytes, "big-endian";
+        write_i8: i8, to_be_bytes, "big-endian";
+        write_u16: u16, to_be_bytes, "big-endian";
+        write_i16: i16, to_be_bytes, "big-endian";
+        write_u32: u32, to_be_bytes, "big-endian";
+        write_i32: i32, to_be_bytes, "big-endian";
+        write_u64: u64, to_be_bytes, "big-endian";
+        write_i64: i64, to_be_bytes, "big-endian";
+        write_u128: u128, to_be_bytes, "big-endian";
+        write_i128: i128, to_be_bytes, "big-endian";
+        write_f32: f32, to_be_bytes, "big-endian";
+        write_f64: f64, to_be_bytes, "big-endian";
+        write_u16_le: u16, to_le_bytes, "little-endian";
+        write_i16_le: i16, to_le_bytes, "little-endian";
+        write_u32_le: u32, to_le_bytes, "little-endian";
+        write_i32_le: i32, to_le_bytes, "little-endian";
+        write_u64_le: u64, to_le_bytes, "little-endian";
+        write_i64_le: i64, to_le_bytes, "little-endian";
+        write_u128_le: u128, to_le_bytes, "little-endian";
+        write_i128_le: i128, to_le_bytes, "little-endian";
+        write_f32_le: f32, to_le_bytes, "little-endian";
+        write_f64_le: f64, to_le_bytes, "little-endian";
+    }
+}
+
+impl<W: AsyncWrite + ?Sized> AsyncWriteExt for W {}
+
+/// The future of [`AsyncReadExt::read_u32`] and the other number reads: `N` bytes, then the
+/// number.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ReadNumber<'a, R: ?Sized, const N: usize, T> {
+    reader: &'a mut R,
+    buf: [u8; N],
+    filled: usize,
+    from: fn([u8; N]) -> T,
+}
+
+impl<'a, R: ?Sized, const N: usize, T> ReadNumber<'a, R, N, T> {
+    fn new(reader: &'a mut R, from: fn([u8; N]) -> T) -> Self {
+        ReadNumber {
+            reader,
+            buf: [0; N],
+            filled: 0,
+            from,
+        }
+    }
+}
+
+impl<R: ?Sized, const N: usize, T> std::fmt::Debug for ReadNumber<'_, R, N, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadNumber")
+            .field("filled", &self.filled)
+            .field("of", &N)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: AsyncRead + Unpin + ?Sized, const N: usize, T> Future for ReadNumber<'_, R, N, T> {
+    type Output = io::Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        while this.filled < N {
+            let n =
+                ready!(Pin::new(&mut *this.reader).poll_read(cx, &mut this.buf[this.filled..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the stream ended {} bytes into a {N}-byte number",
+                        this.filled
+                    ),
+                )));
+            }
+            this.filled += n;
+        }
+        Poll::Ready(Ok((this.from)(this.buf)))
+    }
+}
+
+/// The future of [`AsyncWriteExt::write_u32`] and the other number writes.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct WriteNumber<'a, W: ?Sized, const N: usize> {
+    writer: &'a mut W,
+    buf: [u8; N],
+    written: usize,
+}
+
+impl<'a, W: ?Sized, const N: usize> WriteNumber<'a, W, N> {
+    fn new(writer: &'a mut W, buf: [u8; N]) -> Self {
+        WriteNumber {
+            writer,
+            buf,
+            written: 0,
+        }
+    }
+}
+
+impl<W: ?Sized, const N: usize> std::fmt::Debug for WriteNumber<'_, W, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteNumber")
+            .field("written", &self.written)
+            .field("of", &N)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: AsyncWrite + Unpin + ?Sized, const N: usize> Future for WriteNumber<'_, W, N> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        while this.written < N {
+            let n = ready!(Pin::new(&mut *this.writer).poll_write(cx, &this.buf[this.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            this.written += n;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
 
 /// Extension methods for [`AsyncBufRead`]: futures-lite's, with a `read_line` that appends.
 pub trait AsyncBufReadExt: AsyncBufRead {

@@ -253,19 +253,22 @@ pub use corio_reactor::Async;
 /// registers with.
 ///
 /// The traits are futures-io's (`AsyncRead`, `AsyncWrite`, ...), which corio's sockets, files and
-/// pipes implement; [`BufReader`](io::BufReader), [`copy`](io::copy), [`split`](io::split),
-/// `AsyncWriteExt` and friends are futures-lite's. [`AsyncReadExt`](io::AsyncReadExt) and
-/// [`AsyncBufReadExt`](io::AsyncBufReadExt) are corio's: futures-lite's methods, except that
-/// `read_to_string` and `read_line` append to the string as std's and tokio's do (futures-lite
-/// 2.6's panic in debug builds on a non-empty string and replace its contents otherwise). Import
-/// them from here, not from futures-lite too, or method calls become ambiguous.
+/// pipes implement; [`BufReader`](io::BufReader), [`copy`](io::copy), [`split`](io::split) and
+/// friends are futures-lite's. [`AsyncReadExt`](io::AsyncReadExt),
+/// [`AsyncBufReadExt`](io::AsyncBufReadExt) and [`AsyncWriteExt`](io::AsyncWriteExt) are corio's:
+/// futures-lite's methods, except that `read_to_string` and `read_line` append to the string as
+/// std's and tokio's do (futures-lite 2.6's panic in debug builds on a non-empty string and
+/// replace its contents otherwise), plus tokio's number reads and writes (`read_u32`,
+/// `write_u64_le`, ...: big-endian, or little-endian with `_le`). Import them from here, not
+/// from futures-lite too, or method calls become ambiguous.
 ///
 /// **Cancel safety.** corio's own operations (a socket's or a file's `read`, `write`, `accept`,
 /// `recv_from`...) lose nothing when their future is dropped, as the cancel-safety tables of
 /// [`net`] and [`fs`] say. The toolkit's composite futures keep their progress inside the future
 /// instead: a dropped `read_line` or `read_to_string` loses the bytes it had already read
-/// (neither the `String` nor the next read gets them), and a dropped `read_exact` leaves its
-/// prefix in the buffer without saying how long it is. In a `select!` or `timeout` loop, read
+/// (neither the `String` nor the next read gets them), a dropped `read_exact` leaves its prefix
+/// in the buffer without saying how long it is, and a dropped `read_u32` (or any number read or
+/// write) loses the bytes of the number it had read (wrote part of it). In a `select!` or `timeout` loop, read
 /// lines through the `lines()` stream, whose partial line lives in the stream (a dropped `next()`
 /// loses nothing), or create the future once and poll `&mut fut` in the loop.
 ///
@@ -285,12 +288,15 @@ pub use corio_reactor::Async;
 /// # std::io::Result::Ok(())
 /// ```
 pub mod io {
-    pub use crate::io_ext::{AsyncBufReadExt, AsyncReadExt, ReadLineFuture, ReadToStringFuture};
+    pub use crate::io_ext::{
+        AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, ReadLineFuture, ReadNumber,
+        ReadToStringFuture, WriteNumber,
+    };
     pub use corio_reactor::{Async, IoWith, Reactor, Ready};
     pub use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
     pub use futures_lite::io::{
-        AsyncSeekExt, AsyncWriteExt, BufReader, BufWriter, Cursor, Empty, ReadHalf, Repeat, Sink,
-        WriteHalf, copy, empty, repeat, sink, split,
+        AsyncSeekExt, BufReader, BufWriter, Cursor, Empty, ReadHalf, Repeat, Sink, WriteHalf, copy,
+        empty, repeat, sink, split,
     };
 }
 
