@@ -1005,3 +1005,104 @@ fn lookup_host_resolves_simulated_names() {
     });
     sim.run().unwrap();
 }
+
+/// Several tasks waiting on one simulated socket through clones are each woken: a receive beside
+/// a `readable` (the receive gets the datagram), two `readable`s (both see it), two receives
+/// (each gets one of two datagrams), and on TCP a read beside a `readable`. The simulated socket
+/// kept one waker per side, and each new waiter took the previous one's place: a review found
+/// the receive asleep with a datagram queued, for every seed.
+#[test]
+fn every_task_waiting_on_a_simulated_socket_through_clones_is_woken() {
+    for seed in 0..5 {
+        let sim = Builder::new().seed(seed).build();
+        sim.host("server", || async {
+            let socket = UdpSocket::bind("0.0.0.0:53").await?;
+            let mut buf = [0; 16];
+            for round in 0..3u8 {
+                let (_, from) = socket.recv_from(&mut buf).await?;
+                corio::sleep(Duration::from_secs(1)).await;
+                socket.send_to(&[round], from).await?;
+                if round == 2 {
+                    socket.send_to(&[round], from).await?;
+                }
+            }
+            let listener = TcpListener::bind("0.0.0.0:7").await?;
+            let (mut stream, _) = listener.accept().await?;
+            corio::sleep(Duration::from_secs(1)).await;
+            stream.write_all(b"x").await?;
+            corio::sleep(Duration::from_secs(1)).await;
+            Ok(())
+        });
+        sim.client("client", async {
+            let socket = UdpSocket::bind("0.0.0.0:0").await?;
+            let bounded =
+                |what: &'static str| move |_| io::Error::other(format!("{what} was never woken"));
+            // A receive, then a `readable` on a clone: the receive must get the datagram (the
+            // `readable` may then wait on: the datagram is gone).
+            socket.send_to(b"go", "server:53").await?;
+            let (a, b) = (socket.clone(), socket.clone());
+            let reader = corio::spawn(async move {
+                let mut got = [0u8; 4];
+                let (n, _) = a.recv_from(&mut got).await?;
+                io::Result::Ok(got[..n].to_vec())
+            });
+            corio::sleep(Duration::from_millis(100)).await;
+            let watcher = corio::spawn(async move { b.readable().await });
+            let got = corio::timeout(Duration::from_secs(5), reader)
+                .await
+                .map_err(bounded("the receive beside a readable"))??;
+            assert_eq!(got, [0]);
+            drop(watcher);
+            // Two `readable`s: one datagram, which neither takes, wakes both.
+            socket.send_to(b"go", "server:53").await?;
+            let (a, b) = (socket.clone(), socket.clone());
+            let first = corio::spawn(async move { a.readable().await });
+            corio::sleep(Duration::from_millis(100)).await;
+            let second = corio::spawn(async move { b.readable().await });
+            corio::timeout(Duration::from_secs(5), second)
+                .await
+                .map_err(bounded("the second readable"))??;
+            corio::timeout(Duration::from_secs(5), first)
+                .await
+                .map_err(bounded("the first readable"))??;
+            let mut buf = [0u8; 4];
+            assert_eq!(socket.try_recv_from(&mut buf)?.0, 1);
+            // Two receives, two datagrams: one each.
+            socket.send_to(b"go", "server:53").await?;
+            let receivers: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = socket.clone();
+                    corio::spawn(async move {
+                        let mut got = [0u8; 4];
+                        let (n, _) = s.recv_from(&mut got).await?;
+                        io::Result::Ok(n)
+                    })
+                })
+                .collect();
+            for r in receivers {
+                let n = corio::timeout(Duration::from_secs(5), r)
+                    .await
+                    .map_err(bounded("one of two receives"))??;
+                assert_eq!(n, 1);
+            }
+            // TCP: a read, then a `readable` on a clone.
+            let stream = TcpStream::connect("server:7").await?;
+            let mut reading = stream.clone();
+            let reader = corio::spawn(async move {
+                let mut got = [0u8; 1];
+                reading.read_exact(&mut got).await?;
+                io::Result::Ok(got)
+            });
+            corio::sleep(Duration::from_millis(100)).await;
+            let watching = stream.clone();
+            let watcher = corio::spawn(async move { watching.readable().await });
+            let got = corio::timeout(Duration::from_secs(5), reader)
+                .await
+                .map_err(bounded("the TCP read beside a readable"))??;
+            assert_eq!(&got, b"x");
+            drop(watcher);
+            Ok(())
+        });
+        sim.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}

@@ -60,6 +60,41 @@ pub(crate) const MAX_LATENCY: Duration = Duration::from_secs(365 * 24 * 3600);
 pub(crate) mod tcp;
 pub(crate) mod udp;
 
+/// The tasks waiting on one side of a simulated socket (its receives, or its reads, or its
+/// writes), each woken by the next event there: several tasks may wait on one socket through
+/// clones (a `recv_from` beside a `readable`, say), and none may take another's wake-up (a
+/// single slot did: the first waiter slept on with a datagram queued, a review found).
+///
+/// A task registers once however often it polls (`Waker::will_wake`). The waker of a waiter
+/// that went away stays until the next event; past [`WaitList::CAP`] of them the list wakes
+/// them all at once, so it never grows without bound (the live ones register again).
+#[derive(Default)]
+pub(crate) struct WaitList(Vec<Waker>);
+
+impl WaitList {
+    const CAP: usize = 64;
+
+    /// Registers `waker`; returns the wakers to wake now (the list was full).
+    #[must_use]
+    pub(crate) fn register(&mut self, waker: &Waker) -> Vec<Waker> {
+        if self.0.iter().any(|w| w.will_wake(waker)) {
+            return Vec::new();
+        }
+        let full = if self.0.len() >= Self::CAP {
+            std::mem::take(&mut self.0)
+        } else {
+            Vec::new()
+        };
+        self.0.push(waker.clone());
+        full
+    }
+
+    /// Every waiter's waker, for the caller to wake (after releasing the network's lock).
+    pub(crate) fn take(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.0)
+    }
+}
+
 /// How the simulated network behaves; see the fields for the defaults.
 ///
 /// # Examples
@@ -716,7 +751,7 @@ impl Network {
                 if u.host == host {
                     u.closed = true;
                     u.queue.clear();
-                    wakers.extend(u.waker.take());
+                    wakers.extend(u.waiters.take());
                 }
             }
             let mut resets = Vec::new();

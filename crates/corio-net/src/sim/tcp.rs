@@ -40,8 +40,8 @@ struct End {
     crashed: bool,
     read_shut: bool,
     nodelay: bool,
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+    readers: super::WaitList,
+    writers: super::WaitList,
 }
 
 /// One direction of a connection: what end `i` wrote, for end `1 - i` to read.
@@ -95,8 +95,8 @@ pub(crate) enum TcpEvent {
 impl Conn {
     fn wake_end(&mut self, side: usize, wakers: &mut Vec<Waker>) {
         let end = &mut self.ends[side];
-        wakers.extend(end.reader.take());
-        wakers.extend(end.writer.take());
+        wakers.extend(end.readers.take());
+        wakers.extend(end.writers.take());
         if side == 0 {
             wakers.extend(self.connect_waker.take());
         }
@@ -271,13 +271,13 @@ impl State {
         if dead {
             // Data for a closed socket: dropped, and the writer is reset.
             c.pipes[from].buf.clear();
-            wakers.extend(c.ends[from].writer.take());
+            wakers.extend(c.ends[from].writers.take());
             if delivered > 0 && c.ends[from].alive && !c.ends[from].reset {
                 self.send_tcp(hosts[to], hosts[from], TcpEvent::Rst { conn: id, to: from });
             }
             return;
         }
-        wakers.extend(c.ends[to].reader.take());
+        wakers.extend(c.ends[to].readers.take());
         if delivered > 0 {
             self.record(hosts[to], format!("tcp #{id} recv {delivered}"));
         }
@@ -639,7 +639,7 @@ impl SimStream {
         peek: bool,
     ) -> Poll<io::Result<usize>> {
         let (side, other) = (self.side, 1 - self.side);
-        let mut wake = None;
+        let mut wake = Vec::new();
         let poll = self.with(|_, c| {
             if c.ends[side].reset {
                 return Poll::Ready(Err(reset_error()));
@@ -656,7 +656,7 @@ impl SimStream {
                 if !peek {
                     pipe.buf.drain(..n);
                     // Room in the writer's buffer.
-                    wake = c.ends[other].writer.take();
+                    wake = c.ends[other].writers.take();
                 }
                 return Poll::Ready(Ok(n));
             }
@@ -664,13 +664,11 @@ impl SimStream {
                 return Poll::Ready(Ok(0));
             }
             if let Some(cx) = cx {
-                c.ends[side].reader = Some(cx.waker().clone());
+                wake = c.ends[side].readers.register(cx.waker());
             }
             Poll::Pending
         });
-        if let Some(w) = wake {
-            w.wake();
-        }
+        wake.into_iter().for_each(Waker::wake);
         poll
     }
 
@@ -718,7 +716,9 @@ impl SimStream {
         let used = c.pipes[side].used();
         if used >= cap {
             if let Some(cx) = cx {
-                c.ends[side].writer = Some(cx.waker().clone());
+                let overflow = c.ends[side].writers.register(cx.waker());
+                drop(st);
+                overflow.into_iter().for_each(Waker::wake);
             }
             return Poll::Pending;
         }
@@ -748,7 +748,7 @@ impl SimStream {
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let (side, id) = (self.side, self.id);
-        let mut wake = None;
+        let mut wake = Vec::new();
         {
             let mut st = self.net.lock();
             let c = st
@@ -760,15 +760,13 @@ impl SimStream {
             }
             if matches!(how, Shutdown::Read | Shutdown::Both) {
                 c.ends[side].read_shut = true;
-                wake = c.ends[side].reader.take();
+                wake = c.ends[side].readers.take();
             }
             if matches!(how, Shutdown::Write | Shutdown::Both) && !c.pipes[side].fin_sent {
                 st.push_fin(id, side);
             }
         }
-        if let Some(w) = wake {
-            w.wake();
-        }
+        wake.into_iter().for_each(Waker::wake);
         Ok(())
     }
 
@@ -808,7 +806,9 @@ impl SimStream {
             if c.ends[self.side].reset || c.pipes[self.side].used() < cap {
                 return Poll::Ready(Ok(()));
             }
-            c.ends[self.side].writer = Some(cx.waker().clone());
+            let overflow = c.ends[self.side].writers.register(cx.waker());
+            drop(st);
+            overflow.into_iter().for_each(Waker::wake);
             Poll::Pending
         })
         .await

@@ -19,7 +19,7 @@ pub(crate) struct UdpState {
     pub(crate) host: HostId,
     port: u16,
     pub(crate) queue: VecDeque<(Vec<u8>, SocketAddr)>,
-    pub(crate) waker: Option<Waker>,
+    pub(crate) waiters: super::WaitList,
     pub(crate) closed: bool,
     peer: Option<SocketAddr>,
 }
@@ -62,7 +62,7 @@ impl State {
         }
         let len = d.data.len();
         u.queue.push_back((d.data, d.from));
-        wakers.extend(u.waker.take());
+        wakers.extend(u.waiters.take());
         self.record(Some(to), format!("udp recv {len} from {}", d.from));
     }
 }
@@ -101,7 +101,7 @@ impl SimUdp {
                 host,
                 port,
                 queue: VecDeque::new(),
-                waker: None,
+                waiters: super::WaitList::default(),
                 closed: false,
                 peer: None,
             },
@@ -255,7 +255,9 @@ impl SimUdp {
             }
             None => {
                 if let Some(cx) = cx {
-                    u.waker = Some(cx.waker().clone());
+                    let overflow = u.waiters.register(cx.waker());
+                    drop(st);
+                    overflow.into_iter().for_each(Waker::wake);
                 }
                 Poll::Pending
             }
@@ -295,7 +297,9 @@ impl SimUdp {
             if u.closed || !u.queue.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            u.waker = Some(cx.waker().clone());
+            let overflow = u.waiters.register(cx.waker());
+            drop(st);
+            overflow.into_iter().for_each(Waker::wake);
             Poll::Pending
         })
         .await
