@@ -60,7 +60,9 @@
 //! - Cross-thread wake-ups are writes to an eventfd watched by a multishot poll, as in the epoll
 //!   poller: each write is a new edge. The poll's completion work runs on the thread that
 //!   submitted it, so each thread that blocks in the ring has an eventfd of its own, whose poll
-//!   it submitted itself ([`Ring::become_waiter`]), and `notify` writes to the eventfd of the
+//!   it submitted itself ([`Ring::become_waiter`]: pushed and submitted in one hold of the `sq`
+//!   lock, which every submission holds across its enter, so that no other thread's submission
+//!   takes it), and `notify` writes to the eventfd of the
 //!   thread blocking now (`Notifiers::current`, set from before that thread's first enter to
 //!   after its last one). `notify` raises `notified` before it reads `current`, a waiter sets
 //!   `current` before it reads `notified` (a SeqCst fence on both sides), so a wake-up is
@@ -68,9 +70,10 @@
 //!   touches another's poll: a busy thread holds back no wake-up, and no wake-up interrupts a
 //!   thread that is not waiting (one that `notify` found current a moment before it stopped
 //!   excepted). The eventfds of threads that have exited are closed when a new thread comes to
-//!   wait (their polls, cancelled by the kernel when the thread exited, hold the file until
-//!   then). A blocking wait goes on through completions that do not matter (a removal's) until
-//!   its timeout.
+//!   wait, each after a write that makes the kernel end its poll (the kernel does not cancel a
+//!   poll when its submitter exits, and the poll holds the eventfd's file), whose last
+//!   completion is then no wake-up. A blocking wait goes on through completions that do not
+//!   matter (a removal's) until its timeout.
 //! - The ring is created with `IORING_FEAT_NODROP` required, so a full completion queue never
 //!   loses a completion; the kernel holds it, and every enter made with `GETEVENTS` (and the
 //!   zero-timeout path when the overflow flag is up) flushes it.
@@ -702,12 +705,21 @@ impl Ring {
                 Some(index) => index,
                 None => {
                     // A thread new to this ring: the notifiers of threads that have exited go
-                    // first (a poll of theirs still armed keeps its file open in the kernel
-                    // until its cancellation completes, so closing our descriptor is safe).
+                    // first. Their polls are still armed: the kernel does not cancel a poll
+                    // when its submitter exits, only when a wake-up finds the submitter gone,
+                    // and the poll holds the eventfd's file until then (a review: one kernel
+                    // file and one poll request per thread that waited once and exited). So
+                    // each gets a write first: the wake-up finds its thread gone, and the
+                    // kernel ends the poll (`ECANCELED`, a spurious wake-up for `drain`) and
+                    // frees both.
                     let current = n.current.clone();
                     n.list.retain(|x| {
-                        x.alive.strong_count() > 0
-                            || current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &x.fd))
+                        let keep = x.alive.strong_count() > 0
+                            || current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &x.fd));
+                        if !keep && x.armed {
+                            let _ = epoll::write_eventfd(&x.fd);
+                        }
+                        keep
                     });
                     // SAFETY: a plain system call with valid constant flags.
                     #[allow(unsafe_code)]
@@ -749,7 +761,12 @@ impl Ring {
             arm
         };
         if let Some(poll) = arm {
-            self.push(&[poll])?;
+            // Submitted here, by this thread, in the same hold of the `sq` lock as the push:
+            // another thread's submission (a removal `kick` makes at once) takes whatever is
+            // queued, and a poll it took would be that thread's, its completion work
+            // interrupting that thread's blocking calls with every wake-up of this one (a
+            // review: 7-36 of 50 timed reads of such a thread failed with `EINTR`).
+            self.push_and_submit(&[poll])?;
         }
         // Pairs with `notify`'s compare-exchange, made before it reads `current`.
         fence(Ordering::SeqCst);
@@ -782,15 +799,33 @@ impl Ring {
     /// Whatever memory an entry points to must stay valid until its completion is drained.
     #[allow(unsafe_code)]
     unsafe fn push_entries(&self, entries: &[squeue::Entry]) -> io::Result<()> {
-        let mut backlog = lock(&self.sq);
+        // SAFETY: our caller keeps what the entries point to valid until their completions.
+        unsafe {
+            Self::push_entries_locked(&self.ring, &mut lock(&self.sq), entries);
+        }
+        Ok(())
+    }
+
+    /// [`push_entries`](Self::push_entries) with the `sq` lock held (`backlog` is its guard's).
+    ///
+    /// # Safety
+    ///
+    /// As `push_entries`; and `backlog` must be the `sq` lock's, held.
+    #[allow(unsafe_code)]
+    unsafe fn push_entries_locked(
+        ring: &IoUring,
+        backlog: &mut VecDeque<squeue::Entry>,
+        entries: &[squeue::Entry],
+    ) {
         for entry in entries {
             if !backlog.is_empty() {
                 backlog.push_back(entry.clone());
                 continue;
             }
-            // SAFETY: the `sq` lock is held, so this is the only submission queue handle.
+            // SAFETY: the `sq` lock is held (our caller's promise), so this is the only
+            // submission queue handle.
             #[allow(unsafe_code)]
-            let mut sq = unsafe { self.ring.submission_shared() };
+            let mut sq = unsafe { ring.submission_shared() };
             // SAFETY: our caller keeps what the entry points to valid until its completion.
             #[allow(unsafe_code)]
             let pushed = unsafe { sq.push(entry) };
@@ -800,7 +835,6 @@ impl Ring {
                 backlog.push_back(entry.clone());
             }
         }
-        Ok(())
     }
 
     /// Submits everything queued, the backlog included, as many `io_uring_enter`s as that takes.
@@ -809,9 +843,29 @@ impl Ring {
     /// wake-up work. Another thread may be inside its own enter meanwhile: the kernel takes
     /// each entry once, whichever enter reaches it first.
     fn submit_queued(&self) -> io::Result<()> {
+        self.submit_queued_locked(&mut lock(&self.sq))
+    }
+
+    /// Queues poll and cancel entries (see [`push`](Self::push)) and submits everything queued,
+    /// in one hold of the `sq` lock, so that no other thread's submission takes them: the
+    /// requests are this thread's (see [`submit_queued`](Self::submit_queued)).
+    fn push_and_submit(&self, entries: &[squeue::Entry]) -> io::Result<()> {
+        let mut backlog = lock(&self.sq);
+        // SAFETY: these entries reference no memory (an fd, a mask, a `user_data`).
+        #[allow(unsafe_code)]
+        unsafe {
+            Self::push_entries_locked(&self.ring, &mut backlog, entries);
+        }
+        self.submit_queued_locked(&mut backlog)
+    }
+
+    /// [`submit_queued`](Self::submit_queued) with the `sq` lock held, across the enters too:
+    /// the kernel takes every entry published when an enter starts, so a submission outside
+    /// the lock could take entries that another thread pushed to submit itself
+    /// ([`push_and_submit`](Self::push_and_submit)).
+    fn submit_queued_locked(&self, backlog: &mut VecDeque<squeue::Entry>) -> io::Result<()> {
         loop {
             let more = {
-                let mut backlog = lock(&self.sq);
                 // SAFETY: the `sq` lock is held, so this is the only submission queue handle.
                 #[allow(unsafe_code)]
                 let mut sq = unsafe { self.ring.submission_shared() };
@@ -834,7 +888,6 @@ impl Ring {
                 Ok(_) => {
                     // A backlog that grew large (a loop that registered and dropped sockets
                     // for long before anyone submitted) gives its memory back once drained.
-                    let mut backlog = lock(&self.sq);
                     if backlog.is_empty() && backlog.capacity() > BACKLOG_KEPT {
                         backlog.shrink_to(BACKLOG_KEPT);
                     }
@@ -1198,18 +1251,20 @@ impl Ring {
                     continue;
                 }
                 if user_data & !0xFFFF_FFFF == NOTIFY_TAG {
-                    // A wake-up; or an eventfd's poll ended (its thread exited, or the
-                    // completion queue was full): its thread arms a new one before it blocks
-                    // again (`become_waiter`), and the wait returns now, in case the poll was
-                    // the waiting thread's (a wake-up meanwhile stays pending in `notified`).
-                    if res >= 0 || !more {
-                        notified = true;
-                    }
-                    if !more {
-                        let id = user_data as u32;
-                        let mut n = lock(&self.notifiers);
-                        if let Some(ended) = n.list.iter_mut().find(|x| x.id == id) {
-                            ended.armed = false;
+                    // A wake-up; or an eventfd's poll ended (the completion queue was full):
+                    // its thread arms a new one before it blocks again (`become_waiter`), and
+                    // the wait returns now, in case the poll was the waiting thread's (a
+                    // wake-up meanwhile stays pending in `notified`). The poll of a notifier
+                    // already gone (its thread exited; `become_waiter` wrote to it to end it)
+                    // is no wake-up: a wait must not return early for it.
+                    let id = user_data as u32;
+                    let mut n = lock(&self.notifiers);
+                    if let Some(this) = n.list.iter_mut().find(|x| x.id == id) {
+                        if res >= 0 || !more {
+                            notified = true;
+                        }
+                        if !more {
+                            this.armed = false;
                         }
                     }
                     continue;
@@ -1425,9 +1480,39 @@ mod tests {
             ring.wait(&mut events, Some(Duration::from_micros(100)))
                 .unwrap();
         }
-        let n = lock(&ring.notifiers);
-        assert_eq!(n.list.len(), 1, "only this thread's is left");
-        assert_eq!(n.list[0].thread, thread_token());
+        {
+            let n = lock(&ring.notifiers);
+            assert_eq!(n.list.len(), 1, "only this thread's is left");
+            assert_eq!(n.list[0].thread, thread_token());
+        }
+        // The kernel's side: the polls of the threads gone are gone too (each held its
+        // eventfd's file until a write to it made the kernel end it), so the ring holds a few
+        // polls, not one per thread that ever waited. The kernel ends them a moment later.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let polls = polls_in_kernel(&ring);
+            if polls <= 4 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the kernel still holds {polls} polls after 50 waiting threads exited"
+            );
+            ring.wait(&mut events, Some(Duration::from_millis(1)))
+                .unwrap();
+        }
+    }
+
+    /// The requests the kernel's `PollList` for this ring shows (`/proc/self/fdinfo`).
+    fn polls_in_kernel(ring: &Ring) -> usize {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", ring.ring.as_raw_fd()))
+            .unwrap();
+        info.lines()
+            .skip_while(|l| !l.starts_with("PollList"))
+            .skip(1)
+            .take_while(|l| l.starts_with(char::is_whitespace))
+            .filter(|l| l.trim_start().starts_with("op="))
+            .count()
     }
 
     /// A wait with a timeout past what the kernel's signed seconds hold (the timer driver asks
