@@ -686,7 +686,7 @@ fn shutdown_write(stream: &net::UnixStream) -> io::Result<()> {
 /// (`send`, `send_to`) or fails with `WouldBlock` (`try_send`, `try_send_to`). Beware that on
 /// Linux a send that waits so keeps a core about two-thirds busy until room appears: each
 /// failed attempt frees its buffer, which the kernel reports as the sender becoming writable,
-/// so the send retries at once (measured: 200-230 ms of CPU per 300 ms of waiting, connected
+/// so the send retries at once (measured: 190-230 ms of CPU per 300 ms of waiting, connected
 /// or not, on epoll and on io_uring). Put a `timeout` on sends to a receiver that may stall.
 ///
 /// # Examples
