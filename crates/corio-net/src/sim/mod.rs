@@ -65,33 +65,54 @@ pub(crate) mod udp;
 /// clones (a `recv_from` beside a `readable`, say), and none may take another's wake-up (a
 /// single slot did: the first waiter slept on with a datagram queued, a review found).
 ///
+/// An event wakes every waiter (each looks again; those that find nothing wait on), so N tasks
+/// that each receive one datagram on clones of one socket cost about N²/2 polls in all.
+///
 /// A task registers once however often it polls (`Waker::will_wake`). The waker of a waiter
-/// that went away stays until the next event; past [`WaitList::CAP`] of them the list wakes
-/// them all at once, so it never grows without bound (the live ones register again).
-#[derive(Default)]
-pub(crate) struct WaitList(Vec<Waker>);
+/// that went away stays until the next event. So that such wakers do not pile up, a list that
+/// reaches its limit wakes them all (the live waiters register again) and doubles the limit,
+/// so that more live waiters than the limit cause one extra round, not a storm of them (a fixed
+/// limit of 64 did: 65 tasks waiting on clones woke each other 368,869 times, a review found);
+/// each event sets the limit to twice the number of waiters it woke (at least
+/// [`WaitList::MIN_LIMIT`]). The list thus holds at most the live waiters and the wakers of the
+/// waiters gone since the last event or round.
+pub(crate) struct WaitList {
+    wakers: Vec<Waker>,
+    limit: usize,
+}
+
+impl Default for WaitList {
+    fn default() -> Self {
+        WaitList {
+            wakers: Vec::new(),
+            limit: Self::MIN_LIMIT,
+        }
+    }
+}
 
 impl WaitList {
-    const CAP: usize = 64;
+    const MIN_LIMIT: usize = 64;
 
     /// Registers `waker`; returns the wakers to wake now (the list was full).
     #[must_use]
     pub(crate) fn register(&mut self, waker: &Waker) -> Vec<Waker> {
-        if self.0.iter().any(|w| w.will_wake(waker)) {
+        if self.wakers.iter().any(|w| w.will_wake(waker)) {
             return Vec::new();
         }
-        let full = if self.0.len() >= Self::CAP {
-            std::mem::take(&mut self.0)
+        let full = if self.wakers.len() >= self.limit {
+            self.limit = self.limit.saturating_mul(2);
+            std::mem::take(&mut self.wakers)
         } else {
             Vec::new()
         };
-        self.0.push(waker.clone());
+        self.wakers.push(waker.clone());
         full
     }
 
     /// Every waiter's waker, for the caller to wake (after releasing the network's lock).
     pub(crate) fn take(&mut self) -> Vec<Waker> {
-        std::mem::take(&mut self.0)
+        self.limit = self.wakers.len().saturating_mul(2).max(Self::MIN_LIMIT);
+        std::mem::take(&mut self.wakers)
     }
 }
 
@@ -744,7 +765,7 @@ impl Network {
             for l in st.listeners.values_mut() {
                 if l.host == host {
                     l.closed = true;
-                    wakers.extend(l.waker.take());
+                    wakers.extend(l.waiters.take());
                 }
             }
             for u in st.udp.values_mut() {

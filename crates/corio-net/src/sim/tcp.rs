@@ -19,7 +19,7 @@ pub(crate) struct ListenerState {
     pub(crate) host: HostId,
     port: u16,
     backlog: VecDeque<u64>,
-    pub(crate) waker: Option<Waker>,
+    pub(crate) waiters: super::WaitList,
     pub(crate) closed: bool,
 }
 
@@ -228,7 +228,7 @@ impl State {
         c.ends[1].alive = true;
         let l = self.listeners.get_mut(&lid).expect("looked up above");
         l.backlog.push_back(id);
-        wakers.extend(l.waker.take());
+        wakers.extend(l.waiters.take());
         self.record(Some(dst), format!("tcp #{id} syn on port {port}"));
         self.send_tcp(Some(dst), src, TcpEvent::SynAck(id));
     }
@@ -403,7 +403,7 @@ impl SimListener {
                 host,
                 port,
                 backlog: VecDeque::new(),
-                waker: None,
+                waiters: super::WaitList::default(),
                 closed: false,
             },
         );
@@ -459,7 +459,9 @@ impl SimListener {
                 )))
             }
             None => {
-                l.waker = Some(cx.waker().clone());
+                let overflow = l.waiters.register(cx.waker());
+                drop(st);
+                overflow.into_iter().for_each(Waker::wake);
                 Poll::Pending
             }
         }
