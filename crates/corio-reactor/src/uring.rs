@@ -61,19 +61,21 @@
 //!   poller: each write is a new edge. The poll's completion work runs on the thread that
 //!   submitted it, so each thread that blocks in the ring has an eventfd of its own, whose poll
 //!   it submitted itself ([`Ring::become_waiter`]: pushed and submitted in one hold of the `sq`
-//!   lock, which every submission holds across its enter, so that no other thread's submission
-//!   takes it), and `notify` writes to the eventfd of the
+//!   lock, which every other submission holds across its enter, so that none takes it; the
+//!   waiter's own blocking enter submits without the lock, but waiters take turns, so no other
+//!   thread's poll can be queued then), and `notify` writes to the eventfd of the
 //!   thread blocking now (`Notifiers::current`, set from before that thread's first enter to
 //!   after its last one). `notify` raises `notified` before it reads `current`, a waiter sets
 //!   `current` before it reads `notified` (a SeqCst fence on both sides), so a wake-up is
 //!   never lost: it reaches the waiter's eventfd or the waiter does not block. No thread ever
 //!   touches another's poll: a busy thread holds back no wake-up, and no wake-up interrupts a
 //!   thread that is not waiting (one that `notify` found current a moment before it stopped
-//!   excepted). The eventfds of threads that have exited are closed when a new thread comes to
-//!   wait, each after a write that makes the kernel end its poll (the kernel does not cancel a
-//!   poll when its submitter exits, and the poll holds the eventfd's file), whose last
-//!   completion is then no wake-up. A blocking wait goes on through completions that do not
-//!   matter (a removal's) until its timeout.
+//!   excepted). When a new thread comes to wait, the eventfds of threads that have exited get a
+//!   write that makes the kernel end their polls (it does not cancel a poll when its submitter
+//!   exits, and the poll holds the eventfd's file), and are dropped on the poll's last
+//!   completion, which is no wake-up; one whose thread was still finishing its exit gets
+//!   another write from the next newcomer. A blocking wait goes on through completions that
+//!   do not matter (a removal's) until its timeout.
 //! - The ring is created with `IORING_FEAT_NODROP` required, so a full completion queue never
 //!   loses a completion; the kernel holds it, and every enter made with `GETEVENTS` (and the
 //!   zero-timeout path when the overflow flag is up) flushes it.
@@ -408,6 +410,9 @@ struct Notifier {
     armed: bool,
     /// Dead once the thread has exited ([`THREAD_ALIVE`]).
     alive: Weak<()>,
+    /// Its thread is gone and its poll is being ended: kept (with its eventfd, which the
+    /// poll holds in the kernel anyway) until the poll's last completion arrives.
+    closing: bool,
 }
 
 #[derive(Default)]
@@ -701,7 +706,7 @@ impl Ring {
         let me = thread_token();
         let arm = {
             let mut n = lock(&self.notifiers);
-            let index = match n.list.iter().position(|x| x.thread == me) {
+            let index = match n.list.iter().position(|x| x.thread == me && !x.closing) {
                 Some(index) => index,
                 None => {
                     // A thread new to this ring: the notifiers of threads that have exited go
@@ -709,17 +714,21 @@ impl Ring {
                     // when its submitter exits, only when a wake-up finds the submitter gone,
                     // and the poll holds the eventfd's file until then (a review: one kernel
                     // file and one poll request per thread that waited once and exited). So
-                    // each gets a write first: the wake-up finds its thread gone, and the
-                    // kernel ends the poll (`ECANCELED`, a spurious wake-up for `drain`) and
-                    // frees both.
+                    // each gets a write: the wake-up finds its thread gone, and the kernel
+                    // ends the poll (`ECANCELED`) and frees both; `drain` drops the notifier
+                    // on that last completion. A thread whose thread-locals are gone may still
+                    // be running its exit (a review: a later thread-local destructor that
+                    // slept): its poll then just fires and stays, and the next newcomer
+                    // writes again.
                     let current = n.current.clone();
-                    n.list.retain(|x| {
-                        let keep = x.alive.strong_count() > 0
-                            || current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &x.fd));
-                        if !keep && x.armed {
+                    n.list.retain_mut(|x| {
+                        let gone = x.alive.strong_count() == 0
+                            && !current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &x.fd));
+                        if gone && x.armed {
+                            x.closing = true;
                             let _ = epoll::write_eventfd(&x.fd);
                         }
-                        keep
+                        !gone || x.armed
                     });
                     // SAFETY: a plain system call with valid constant flags.
                     #[allow(unsafe_code)]
@@ -737,6 +746,7 @@ impl Ring {
                         fd,
                         armed: false,
                         alive,
+                        closing: false,
                     });
                     n.list.len() - 1
                 }
@@ -765,7 +775,9 @@ impl Ring {
             // another thread's submission (a removal `kick` makes at once) takes whatever is
             // queued, and a poll it took would be that thread's, its completion work
             // interrupting that thread's blocking calls with every wake-up of this one (a
-            // review: 7-36 of 50 timed reads of such a thread failed with `EINTR`).
+            // review: 7-36 of 50 timed reads of such a thread failed with `EINTR`). Left: if
+            // the kernel takes nothing now (its completion queue full), the poll stays queued
+            // for this thread's next enter, and another thread's submission may take it first.
             self.push_and_submit(&[poll])?;
         }
         // Pairs with `notify`'s compare-exchange, made before it reads `current`.
@@ -1255,16 +1267,24 @@ impl Ring {
                     // its thread arms a new one before it blocks again (`become_waiter`), and
                     // the wait returns now, in case the poll was the waiting thread's (a
                     // wake-up meanwhile stays pending in `notified`). The poll of a notifier
-                    // already gone (its thread exited; `become_waiter` wrote to it to end it)
-                    // is no wake-up: a wait must not return early for it.
+                    // that is closing (its thread exited; `become_waiter` wrote to it to end
+                    // it) is no wake-up: a wait must not return early for it.
                     let id = user_data as u32;
                     let mut n = lock(&self.notifiers);
-                    if let Some(this) = n.list.iter_mut().find(|x| x.id == id) {
-                        if res >= 0 || !more {
-                            notified = true;
-                        }
-                        if !more {
-                            this.armed = false;
+                    if let Some(at) = n.list.iter().position(|x| x.id == id) {
+                        let this = &mut n.list[at];
+                        if this.closing {
+                            if !more {
+                                // Its last completion: the kernel let go of the eventfd.
+                                n.list.swap_remove(at);
+                            }
+                        } else {
+                            if res >= 0 || !more {
+                                notified = true;
+                            }
+                            if !more {
+                                this.armed = false;
+                            }
                         }
                     }
                     continue;
@@ -1473,17 +1493,29 @@ mod tests {
                 n.current.is_none(),
                 "a finished wait left its eventfd current"
             );
-            assert!(n.list.len() <= 2, "{} eventfds kept", n.list.len());
+            // Those of exited threads are kept until the kernel has ended their polls, which it
+            // does some milliseconds later (its fallback work for an exited thread is delayed
+            // work): they are counted below, once that has happened.
         }
         let mut events = Events::new();
-        for _ in 0..3 {
-            ring.wait(&mut events, Some(Duration::from_micros(100)))
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            ring.wait(&mut events, Some(Duration::from_millis(1)))
                 .unwrap();
-        }
-        {
             let n = lock(&ring.notifiers);
-            assert_eq!(n.list.len(), 1, "only this thread's is left");
-            assert_eq!(n.list[0].thread, thread_token());
+            if n.list.len() == 1 {
+                assert_eq!(
+                    n.list[0].thread,
+                    thread_token(),
+                    "only this thread's is left"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} eventfds kept after 50 waiting threads exited",
+                n.list.len()
+            );
         }
         // The kernel's side: the polls of the threads gone are gone too (each held its
         // eventfd's file until a write to it made the kernel end it), so the ring holds a few
@@ -1501,6 +1533,69 @@ mod tests {
             ring.wait(&mut events, Some(Duration::from_millis(1)))
                 .unwrap();
         }
+    }
+
+    /// A thread whose thread-locals are gone may still be running its exit when the next
+    /// thread comes to wait (here a later thread-local destructor sleeps): the write to its
+    /// eventfd then finds it alive, and its poll stays. The notifier waits, closing, and the
+    /// next newcomer writes again, so the kernel's polls do not pile up (a review: every such
+    /// thread left one behind).
+    #[test]
+    fn a_thread_still_exiting_when_its_eventfd_is_pruned_leaves_no_poll_behind() {
+        struct SlowExit;
+        impl Drop for SlowExit {
+            fn drop(&mut self) {
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        }
+        thread_local! {
+            static SLOW: SlowExit = const { SlowExit };
+        }
+        let Ok(ring) = Ring::new() else {
+            return; // no ring on this kernel: nothing to check
+        };
+        let ring = Arc::new(ring);
+        let wait_once = |ring: &Arc<Ring>, slow: bool| {
+            let ring = ring.clone();
+            std::thread::spawn(move || {
+                if slow {
+                    // Registered before `THREAD_ALIVE`, so destroyed after it.
+                    SLOW.with(|_| {});
+                }
+                let mut events = Events::new();
+                ring.wait(&mut events, Some(Duration::from_micros(100)))
+                    .unwrap();
+            })
+        };
+        for round in 0..20 {
+            let polls = polls_in_kernel(&ring);
+            assert!(
+                polls <= 6,
+                "{polls} polls in the kernel after {round} threads that were still exiting"
+            );
+            let exiting = wait_once(&ring, true);
+            // Its thread-locals go, then it sleeps 30 ms before it is gone.
+            std::thread::sleep(Duration::from_millis(10));
+            wait_once(&ring, false).join().unwrap();
+            exiting.join().unwrap();
+        }
+        // Newcomers after every thread has gone: the closing ones are written to again.
+        let mut events = Events::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            wait_once(&ring, false).join().unwrap();
+            ring.wait(&mut events, Some(Duration::from_millis(1)))
+                .unwrap();
+            let polls = polls_in_kernel(&ring);
+            if polls <= 4 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the kernel still holds {polls} polls after 40 waiting threads exited"
+            );
+        }
+        assert!(lock(&ring.notifiers).list.len() <= 4);
     }
 
     /// The requests the kernel's `PollList` for this ring shows (`/proc/self/fdinfo`).
