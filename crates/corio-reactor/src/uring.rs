@@ -16,8 +16,8 @@
 //! - Only a thread that waits on the ring ([`Ring::wait`], the driver's park, including its
 //!   zero-timeout check) submits, and, once the reactor's driver is gone (`driverless`: nobody
 //!   will wait again), a short-lived thread of the ring's own. No other thread ever enters the
-//!   ring with entries queued: not the one that builds the runtime (it queues nothing), not one that registers or drops a socket, not one that finds the
-//!   submission queue full (entries then wait in a backlog behind it, in order, which the next
+//!   ring with entries queued: not the one that builds the runtime (it queues nothing), not one
+//!   that registers or drops a socket, not one that finds the submission queue full (entries then wait in a backlog behind it, in order, which the next
 //!   submitter moves in), not the one that drops the runtime. The reason: the thread that
 //!   submits a request owns its wake-up work. The kernel runs it on that thread with a
 //!   signal-like notification, which interrupts that thread's blocking calls (a user thread's
@@ -685,8 +685,8 @@ impl Ring {
     }
 
     /// Makes this thread the one that `notify` wakes, before it blocks in the ring: its own
-    /// eventfd (made on its first wait) becomes `current`, and its poll is queued if it is not
-    /// armed yet (this thread's enter submits it, so the poll's wake-up work is this thread's).
+    /// eventfd (made on its first wait) becomes `current`, and its poll, if it is not armed yet,
+    /// is submitted by this thread at once, so that the poll's wake-up work is this thread's.
     ///
     /// Cross-thread wake-ups are writes to the eventfd of the thread that waits. Each thread
     /// watches an eventfd of its own because the kernel runs a poll's completion work on the
