@@ -17,8 +17,9 @@
 //!   zero-timeout check) submits, and, once the reactor's driver is gone (`driverless`: nobody
 //!   will wait again), a short-lived thread of the ring's own. No other thread ever enters the
 //!   ring with entries queued: not the one that builds the runtime (it queues nothing), not one
-//!   that registers or drops a socket, not one that finds the submission queue full (entries then wait in a backlog behind it, in order, which the next
-//!   submitter moves in), not the one that drops the runtime. The reason: the thread that
+//!   that registers or drops a socket, not one that finds the submission queue full (entries
+//!   then wait in a backlog behind it, in order, which the next submitter moves in), not the one
+//!   that drops the runtime. The reason: the thread that
 //!   submits a request owns its wake-up work. The kernel runs it on that thread with a
 //!   signal-like notification, which interrupts that thread's blocking calls (a user thread's
 //!   `read` with a timeout failed with `EINTR`), waits for it while that thread sits in a
