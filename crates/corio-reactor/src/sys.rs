@@ -182,21 +182,18 @@ pub(crate) mod linux {
                 io::ErrorKind::Interrupted => continue,
                 // The counter is about to overflow (after 2^64 - 2 unread wake-ups): reset
                 // it, then write again.
-                io::ErrorKind::WouldBlock => {
-                    let mut buf: u64 = 0;
-                    // SAFETY: reads 8 bytes into a live `u64` from our own eventfd.
-                    #[allow(unsafe_code)]
-                    let _ = unsafe {
-                        libc::read(
-                            notifier.as_raw_fd(),
-                            (&raw mut buf).cast::<libc::c_void>(),
-                            8,
-                        )
-                    };
-                }
+                io::ErrorKind::WouldBlock => reset_eventfd(notifier),
                 _ => return Err(err),
             }
         }
+    }
+
+    /// Reads an eventfd's counter back to zero (it is non-blocking: a zero counter is `EAGAIN`).
+    pub(crate) fn reset_eventfd(fd: &OwnedFd) {
+        let mut count: u64 = 0;
+        // SAFETY: reads 8 bytes into a live `u64` from our own eventfd.
+        #[allow(unsafe_code)]
+        let _ = unsafe { libc::read(fd.as_raw_fd(), (&raw mut count).cast::<libc::c_void>(), 8) };
     }
 
     impl Poller {

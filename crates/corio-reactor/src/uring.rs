@@ -449,20 +449,6 @@ fn thread_token() -> u64 {
     TOKEN.with(|t| *t)
 }
 
-/// Reads an eventfd's count back to zero (it is non-blocking: a zero count is `EAGAIN`).
-fn reset_eventfd(fd: &OwnedFd) {
-    let mut count = 0u64;
-    // SAFETY: reads 8 bytes into a live `u64` from an eventfd we own.
-    #[allow(unsafe_code)]
-    let _ = unsafe {
-        libc::read(
-            fd.as_raw_fd(),
-            (&raw mut count).cast::<libc::c_void>(),
-            std::mem::size_of::<u64>(),
-        )
-    };
-}
-
 /// The capacity (entries) a drained backlog keeps; a larger one is shrunk back to it.
 const BACKLOG_KEPT: usize = 256;
 
@@ -759,7 +745,7 @@ impl Ring {
                 // A poll armed on a count that is not zero would fire at once: read it back to
                 // zero first. A notification meant for this thread that the read consumes is
                 // still pending in `notified` (checked below).
-                reset_eventfd(&mine.fd);
+                epoll::reset_eventfd(&mine.fd);
                 mine.armed = true;
                 Some(
                     opcode::PollAdd::new(types::Fd(mine.fd.as_raw_fd()), libc::POLLIN as u32)
