@@ -598,16 +598,32 @@ impl<T: Clone> Receiver<T> {
 }
 
 impl<T> Receiver<T> {
-    /// The number of values this receiver has not read yet (at most the capacity).
+    /// The number of values this receiver has not read yet: at most the capacity, plus, on a
+    /// channel with room for 256 values or more, the values it took ahead with its last read
+    /// (at most `cap / 16 - 1`, and never more than 63; see "Batches" in the module docs).
+    /// Those were taken from the ring, so lag can no longer take them.
     ///
     /// # Examples
     ///
     /// ```
-    /// let (tx, rx) = corio_sync::broadcast::channel(2);
+    /// use corio_sync::broadcast;
+    ///
+    /// let (tx, rx) = broadcast::channel(2);
     /// for i in 0..5 {
     ///     tx.send(i).unwrap();
     /// }
     /// assert_eq!(rx.len(), 2);
+    ///
+    /// // On a channel of 256, one read took 15 more values ahead of the ring.
+    /// let (tx, mut rx) = broadcast::channel(256);
+    /// for i in 0..256 {
+    ///     tx.send(i).unwrap();
+    /// }
+    /// assert_eq!(rx.try_recv(), Ok(0));
+    /// for i in 256..400 {
+    ///     tx.send(i).unwrap();
+    /// }
+    /// assert_eq!(rx.len(), 256 + 15);
     /// ```
     pub fn len(&self) -> usize {
         let st = lock(&self.shared.state);
