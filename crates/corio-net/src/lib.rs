@@ -89,7 +89,9 @@
 //! works depends on timing. A connection that must outlive its runtime is opened again from the
 //! next one (there is no way to move a socket between reactors); a child process's pipes are
 //! bound the same way (signals and `Child::wait` are not: they move to the reactor current
-//! where they are polled).
+//! where they are polled). While the socket's runtime lives but nobody runs its loop (a local
+//! runtime between two `block_on` calls), an operation that has to wait, polled from elsewhere,
+//! waits until that loop runs again.
 //!
 //! **Descriptors and options.** Every socket type implements `AsFd` and `AsRawFd` (Unix), so an
 //! option the types do not wrap is set as with std's or tokio's sockets, through

@@ -190,6 +190,21 @@ impl Child {
                     }
                 }
                 #[cfg(any(target_os = "linux", target_os = "android"))]
+                Exit::PidfdRegistered(fd) if !fd.reactor().is_current() => {
+                    // Polled where another reactor is current (another runtime, or the loop of
+                    // this one no longer runs): watch the pidfd from the current one, which is
+                    // driven while this task waits (a review: a child first waited in an idle
+                    // local runtime's `block_on` was never seen to exit under `corio::run`).
+                    let Exit::PidfdRegistered(fd) = std::mem::replace(&mut self.exit, Exit::Done)
+                    else {
+                        unreachable!()
+                    };
+                    self.exit = match fd.into_inner() {
+                        Ok(fd) => Exit::Pidfd(fd),
+                        Err(_) => Exit::Sigchld(None),
+                    };
+                }
+                #[cfg(any(target_os = "linux", target_os = "android"))]
                 Exit::PidfdRegistered(fd) => {
                     let inner = &mut self.inner;
                     let mut wait_failed = false;

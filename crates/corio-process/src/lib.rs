@@ -90,7 +90,9 @@
 //! No thread is started, neither per child nor for the crate:
 //!
 //! - On Linux 5.3+ each child gets a *pidfd* (`pidfd_open`), registered with the corio reactor
-//!   on the first `wait`; it becomes readable when the child exits.
+//!   on the first `wait`; it becomes readable when the child exits. A `wait` polled where
+//!   another reactor is current (another runtime, outside any, or its first runtime lives on
+//!   idle or was dropped) registers it with the current one first.
 //! - Elsewhere, or where `pidfd_open` is refused (seccomp), `wait` listens for SIGCHLD through
 //!   `corio-signal` and checks its child on every SIGCHLD. That costs one socket pair per
 //!   waiting child, and every SIGCHLD wakes every waiting child: fine for tens of children at

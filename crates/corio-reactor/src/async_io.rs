@@ -208,6 +208,26 @@ impl<T> Async<T> {
             .expect("Async holds its handle until it is dropped")
     }
 
+    /// The reactor this handle is registered with: the one current where it was made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::{Async, ReactorDriver};
+    /// use std::net::UdpSocket;
+    ///
+    /// let driver = ReactorDriver::new()?;
+    /// let socket = {
+    ///     let _guard = driver.reactor().enter();
+    ///     Async::new(UdpSocket::bind("127.0.0.1:0")?)?
+    /// };
+    /// assert!(!socket.reactor().is_current(), "made under the driver's reactor, not here");
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn reactor(&self) -> &Reactor {
+        &self.reactor
+    }
+
     /// Deregisters the handle and gives it back (still in non-blocking mode).
     ///
     /// # Errors

@@ -282,6 +282,45 @@ impl Reactor {
         global()
     }
 
+    /// Whether this is the reactor that [`current`](Reactor::current) returns on this thread now
+    /// (the current runtime's, or outside of any runtime the global one). Never starts the
+    /// global reactor.
+    ///
+    /// A source waits on the reactor it registered with, and only a thread that drives that
+    /// reactor sees its events: something awaited under another runtime (or after its own
+    /// runtime went idle) can check this and register again where it is polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio_reactor::{Reactor, ReactorDriver};
+    ///
+    /// let driver = ReactorDriver::new()?;
+    /// let reactor = driver.reactor();
+    /// assert!(!reactor.is_current());
+    /// {
+    ///     let _guard = reactor.enter();
+    ///     assert!(reactor.is_current());
+    /// }
+    /// assert!(Reactor::current()?.is_current()); // the global reactor, outside any runtime
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn is_current(&self) -> bool {
+        let entered = CURRENT.try_with(|c| {
+            c.borrow()
+                .as_ref()
+                .map(|r| Arc::ptr_eq(&r.inner, &self.inner))
+        });
+        match entered {
+            Ok(Some(same)) => same,
+            // No reactor entered here: `current` is the global one, if it was ever started.
+            _ => GLOBAL
+                .get()
+                .and_then(|g| g.as_ref().ok())
+                .is_some_and(|g| Arc::ptr_eq(&g.inner, &self.inner)),
+        }
+    }
+
     /// Makes this reactor the current one on this thread until the guard is dropped.
     ///
     /// # Examples
@@ -1000,9 +1039,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The process-wide reactor, once started (see [`global`]).
+static GLOBAL: OnceLock<Result<Reactor, String>> = OnceLock::new();
+
 /// The process-wide reactor used outside of any runtime.
 fn global() -> io::Result<Reactor> {
-    static GLOBAL: OnceLock<Result<Reactor, String>> = OnceLock::new();
     let global = GLOBAL.get_or_init(|| {
         let mut driver = ReactorDriver::new().map_err(|e| e.to_string())?;
         let reactor = driver.reactor();

@@ -66,10 +66,11 @@
 //! - **No thread, any executor.** A listener is a socket pair: the signal handler writes a byte
 //!   to its write end, and the read end is an `Async` registered with the corio reactor that is
 //!   current when the listener is created (the runtime's, or outside any runtime the global one).
-//!   If that reactor shuts down (its runtime was dropped), the next
-//!   [`recv`](unix::Signal::recv) moves the socket to the reactor current where it is polled, so
-//!   a listener created in one runtime keeps working in the next one, or outside any; no
-//!   delivery is lost in the move, since the bytes stay in the socket.
+//!   A [`recv`](unix::Signal::recv) polled where another reactor is current (another runtime,
+//!   outside any, or that reactor shut down with its runtime) first moves the socket to the
+//!   current one, so a listener made in one runtime keeps working in the next one, or outside
+//!   any, even while the first runtime lives on idle (a local runtime whose loop no longer
+//!   runs); no delivery is lost in the move, since the bytes stay in the socket.
 //!
 //! # How it works
 //!

@@ -347,10 +347,11 @@ impl Signal {
     /// Waits for the next delivery.
     ///
     /// Returns `Some(())` for one or more deliveries made since the previous `recv` returned (or
-    /// since the listener was created). A listener whose reactor shut down (its runtime was
-    /// dropped) moves to the reactor current where it is polled, so it keeps working in another
-    /// runtime or outside any. `None` means no reactor can watch it any more: it is polled in
-    /// the context of a runtime that has itself shut down, or the global reactor cannot start.
+    /// since the listener was created). Polled where another reactor is current than the one it
+    /// waits on (another runtime, outside any, or its runtime was dropped), the listener moves
+    /// to the current one, so it keeps working in another runtime or outside any. `None` means
+    /// no reactor can watch it any more: it is polled in the context of a runtime that has
+    /// itself shut down, or the global reactor cannot start.
     ///
     /// Cancel-safe: dropping the future before it completes loses no delivery.
     ///
@@ -398,6 +399,13 @@ impl Signal {
             Ok(()) => return Poll::Ready(Some(())),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return Poll::Ready(None),
+        }
+        if !self.rx.reactor().is_current() {
+            // Polled where another reactor is current (another runtime, or this one's loop no
+            // longer runs): only the current one is sure to be driven while this task waits (a
+            // review: a listener made in an idle local runtime's `block_on` never woke in
+            // `corio::run`). If the move fails, the old registration is kept.
+            let _ = self.move_to_current_reactor();
         }
         match self.rx.poll_read_with(cx, drain) {
             Poll::Ready(Ok(())) => Poll::Ready(Some(())),

@@ -165,6 +165,38 @@ fn children_outlive_the_runtime_that_spawned_them_and_are_still_reaped() -> io::
 }
 
 #[test]
+fn a_child_first_waited_in_an_idle_local_runtime_is_seen_to_exit_where_it_is_waited_next()
+-> io::Result<()> {
+    // The local runtime stays alive, but nobody runs its loop once `block_on` returns: the
+    // child's exit must be watched from the runtime that waits next (a review found that wait
+    // hanging for ever). The child exits when its input ends, which the second runtime causes
+    // once it waits.
+    let local = corio::LocalRuntime::new()?;
+    let (mut child, stdin) = local.block_on(async {
+        let mut child = Command::new("sh")
+            .args(["-c", "read line; exit 5"])
+            .stdin(Stdio::piped())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let early = corio::timeout(Duration::from_millis(1), child.wait()).await;
+        assert!(early.is_err(), "the child waits for its input: {early:?}");
+        io::Result::Ok((child, stdin))
+    })?;
+    let status = corio::run(async {
+        let closer = corio::spawn(async move {
+            corio::sleep(Duration::from_millis(20)).await;
+            drop(stdin); // end of input: the child exits
+        });
+        let status = corio::timeout(Duration::from_secs(10), child.wait()).await;
+        closer.await;
+        status.expect("the exit is seen from the second runtime")
+    })?;
+    assert_eq!(status.code(), Some(5));
+    drop(local);
+    Ok(())
+}
+
+#[test]
 fn a_missing_program_is_not_found() {
     let err = corio::block_on(Command::new("corio-surely-missing").output()).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::NotFound);

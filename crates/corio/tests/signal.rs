@@ -136,6 +136,40 @@ fn a_listener_created_in_one_runtime_works_in_the_next() -> io::Result<()> {
     Ok(())
 }
 
+#[test]
+fn a_listener_first_polled_in_an_idle_local_runtime_wakes_where_it_is_polled_next() -> io::Result<()>
+{
+    // The local runtime stays alive, but nobody runs its loop once `block_on` returns: a
+    // listener registered there must move to the reactor of the runtime that polls it next (a
+    // review found it waiting on the idle one for ever). SIGWINCH is this test's.
+    let local = corio::LocalRuntime::new()?;
+    let mut winch = local.block_on(async {
+        let mut winch = signal(SignalKind::window_change())?;
+        let early = corio::timeout(Duration::from_millis(1), winch.recv()).await;
+        assert!(early.is_err(), "nothing was sent yet: {early:?}");
+        io::Result::Ok(winch)
+    })?;
+    let got = corio::run(async {
+        // Sent once the `recv` below waits (a shell's start-up, and a pause, later).
+        let sender = corio::spawn(async {
+            corio::sleep(Duration::from_millis(20)).await;
+            corio::to_thread(|| send("WINCH")).await;
+        });
+        // The sleep first: when it ends, it wins even if the listener then finds the signal
+        // (a `timeout` polls its future first, and its last poll would find the byte).
+        let got = corio::select! {
+            biased;
+            () = corio::sleep(Duration::from_secs(10)) => None,
+            got = winch.recv() => Some(got),
+        };
+        sender.await;
+        got
+    });
+    assert_eq!(got.expect("SIGWINCH wakes the listener"), Some(()));
+    drop(local);
+    Ok(())
+}
+
 /// Every name of API.md's "Signals" shape, used as a new user would: this test fails to compile
 /// if one is missing or has another shape.
 #[test]
