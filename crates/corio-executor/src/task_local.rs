@@ -234,6 +234,7 @@ impl<T: Clone + Send + 'static> LocalKey<T> {
     pub fn scope<F: Future>(&'static self, value: T, future: F) -> Scope<T, F> {
         Scope {
             key: self,
+            inherit: self,
             value: Some(value),
             future: ManuallyDrop::new(future),
         }
@@ -256,6 +257,9 @@ pin_project! {
     #[must_use = "futures do nothing unless awaited"]
     pub struct Scope<T: 'static, F> {
         key: &'static LocalKey<T>,
+        // The same key, as a key in scope (invariant 2), for the drop: `T: Clone + Send` holds
+        // where the scope is made, not in `Drop`.
+        inherit: &'static dyn Inherit,
         value: Option<T>,
         // Dropped by hand in `PinnedDrop`, inside the scope.
         #[pin]
@@ -267,6 +271,11 @@ pin_project! {
             let this = this.project();
             let key: &'static LocalKey<T> = this.key;
             let entered = key.swap_quiet(this.value);
+            if entered {
+                // In scope for the drop too (invariant 2): a task that a destructor spawns
+                // inherits the value that destructor reads (a review found it without).
+                push_active(*this.inherit);
+            }
             // Swaps back even if the future's destructor panics.
             let _back = SwapBack { key, value: this.value, entered };
             // SAFETY: the reference is used only to drop the future in place, just below,
@@ -293,6 +302,7 @@ struct SwapBack<'a, T: 'static> {
 impl<T: 'static> Drop for SwapBack<'_, T> {
     fn drop(&mut self) {
         if self.entered {
+            pop_active();
             self.key.swap_quiet(self.value);
         }
     }

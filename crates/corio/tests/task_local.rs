@@ -255,6 +255,64 @@ fn a_cancelled_scope_drops_its_future_with_the_value_set() {
     assert_eq!(*seen.lock().unwrap(), [Some(42), Some(43), Some(44)]);
 }
 
+/// Spawns, from its destructor, a task that records the `REQUEST_ID` it starts with (as a guard
+/// that logs a cancellation in the background would).
+struct SpawnsOnDrop(std::sync::Arc<std::sync::Mutex<Vec<Option<u64>>>>);
+
+impl Drop for SpawnsOnDrop {
+    fn drop(&mut self) {
+        let seen = self.0.clone();
+        corio::spawn(async move {
+            seen.lock()
+                .unwrap()
+                .push(REQUEST_ID.try_with(|id| *id).ok());
+        })
+        .detach();
+    }
+}
+
+#[test]
+fn a_task_spawned_while_a_dropped_scope_is_torn_down_inherits_its_value() {
+    let seen = log();
+    corio::run({
+        let seen = seen.clone();
+        async move {
+            // A scope future cancelled by a timeout, and one that loses a `select!`: their
+            // futures are dropped inside the scope, where `with` sees the value, so a task
+            // spawned there starts with it too.
+            let guard = SpawnsOnDrop(seen.clone());
+            let _ = corio::timeout(
+                Duration::from_millis(5),
+                REQUEST_ID.scope(45, async move {
+                    let _guard = guard;
+                    corio::sleep(Duration::from_secs(60)).await;
+                }),
+            )
+            .await;
+            let guard = SpawnsOnDrop(seen.clone());
+            corio::select! {
+                biased;
+                () = corio::sleep(Duration::from_millis(5)) => {}
+                () = REQUEST_ID.scope(46, async move {
+                    let _guard = guard;
+                    corio::sleep(Duration::from_secs(60)).await;
+                }) => {}
+            }
+            // The spawned tasks run.
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while seen.lock().unwrap().len() < 2 {
+                assert!(std::time::Instant::now() < deadline, "the tasks never ran");
+                corio::sleep(Duration::from_millis(1)).await;
+            }
+            assert!(
+                REQUEST_ID.try_with(|_| ()).is_err(),
+                "nothing left in scope"
+            );
+        }
+    });
+    assert_eq!(*seen.lock().unwrap(), [Some(45), Some(46)]);
+}
+
 #[test]
 fn a_cancelled_child_drops_its_future_with_the_inherited_value_set() {
     let seen = log();
