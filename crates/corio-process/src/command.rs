@@ -325,6 +325,14 @@ impl Command {
     /// child that writes a lot to either never deadlocks. The child is spawned when this is
     /// called.
     ///
+    /// "Set" means set through this builder's [`stdin`](Command::stdin),
+    /// [`stdout`](Command::stdout) and [`stderr`](Command::stderr). A stream set another way
+    /// (through [`as_std_mut`](Command::as_std_mut), or in the std builder this one was made
+    /// from) counts as unset: `output` replaces it with its default for this run, and with the
+    /// parent's stream (`inherit`, the default of `spawn` and `status`) afterwards, since a std
+    /// builder's streams cannot be read back and restored. Set streams that later runs need
+    /// through this builder's methods.
+    ///
     /// # Errors
     ///
     /// The error of [`spawn`](Command::spawn), of reading a pipe, or of [`Child::wait`].
@@ -379,8 +387,9 @@ impl Command {
     /// The std builder inside, to reach what this one does not name (`uid`, `process_group`,
     /// `arg0`, `pre_exec` through `std::os::unix::process::CommandExt`).
     ///
-    /// Setting stdin, stdout or stderr through it is seen by [`spawn`](Command::spawn) but not
-    /// by [`output`](Command::output)'s defaults; use this builder's methods for those.
+    /// Setting stdin, stdout or stderr through it is seen by [`spawn`](Command::spawn) and
+    /// [`status`](Command::status), but [`output`](Command::output) replaces such a setting, for
+    /// good (see there); use this builder's methods for those.
     ///
     /// ```
     /// use corio_process::Command;
@@ -434,7 +443,7 @@ impl std::error::Error for SpawnError {
 
 impl From<std::process::Command> for Command {
     /// Wraps a std builder. Streams it already configured count as unset for
-    /// [`output`](Command::output)'s defaults.
+    /// [`output`](Command::output), which replaces them for good (see there).
     fn from(std: std::process::Command) -> Command {
         Command {
             std,

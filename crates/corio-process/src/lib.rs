@@ -104,7 +104,10 @@
 //!   the first time a child is orphaned.
 //!
 //! A process that sets SIGCHLD to `SIG_IGN` has its children reaped by the kernel; `wait` then
-//! reports the OS error `ECHILD`, as std does.
+//! reports the OS error `ECHILD`, as std does, and a `Child` dropped unreaped is left to the
+//! kernel: no SIGCHLD action is installed, which would end the kernel's reaping for every later
+//! child (std's too). (Without pidfds, `wait` itself listens for SIGCHLD, which does install
+//! one.)
 //!
 //! While a `wait` (or `status`, `output`, `wait_with_output`) is pending, the child counts as
 //! real work awaited on the waiting runtime's reactor

@@ -65,6 +65,13 @@ pub(crate) fn adopt(pid: u32) -> io::Result<()> {
     if pid <= 0 {
         return Ok(());
     }
+    if HANDLER.get().is_none() && sys::sigchld_ignored() {
+        // The process ignores SIGCHLD, so the kernel reaps every child as it exits: nothing to
+        // adopt. Installing the action would end that for every later child of the process,
+        // std's included (a review saw a dropped std child stay a zombie). If the process stops
+        // ignoring SIGCHLD before this child exits, the child stays a zombie, as std's would.
+        return Ok(());
+    }
     let installed =
         HANDLER.get_or_init(|| sys::on_sigchld(reap_orphans).map_err(|e| e.to_string()));
     if let Err(e) = installed {

@@ -1,5 +1,6 @@
-//! The crate's only unsafe code: thin wrappers over `pidfd_open(2)`, `waitpid(2)` and the
-//! registration of the orphan reaper's SIGCHLD action.
+//! The crate's only unsafe code: thin wrappers over `pidfd_open(2)`, `waitpid(2)`, a look at
+//! SIGCHLD's disposition (`sigaction(2)`) and the registration of the orphan reaper's SIGCHLD
+//! action.
 
 use std::io;
 
@@ -43,6 +44,18 @@ pub(crate) fn on_sigchld(action: fn()) -> io::Result<()> {
     #[allow(unsafe_code)]
     let id = unsafe { signal_hook_registry::register(libc::SIGCHLD, action) };
     id.map(drop)
+}
+
+/// Whether SIGCHLD's disposition is `SIG_IGN`: the kernel then reaps every child as it exits.
+pub(crate) fn sigchld_ignored() -> bool {
+    // SAFETY: `sigaction` is a plain C struct, for which all zeroes is a valid value.
+    #[allow(unsafe_code)]
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: with a null new action, `sigaction` only reads the current one into `old`, a live
+    // local of the right type.
+    #[allow(unsafe_code)]
+    let read = unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) };
+    read == 0 && old.sa_sigaction == libc::SIG_IGN
 }
 
 /// `pidfd_open(pid, 0)`: a descriptor that becomes readable when the process exits (Linux 5.3+).
