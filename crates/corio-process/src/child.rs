@@ -136,7 +136,9 @@ impl Child {
     /// # Errors
     ///
     /// An OS error from `waitpid`, or an error if the reactor the child's exit is watched with
-    /// shut down.
+    /// shut down, or if there is no way to watch it: no pidfd (the kernel refused one at the
+    /// spawn, for example with no descriptor left) and no SIGCHLD listener either (the error
+    /// says which; a later `wait` tries again).
     ///
     /// # Examples
     ///
@@ -242,7 +244,16 @@ impl Child {
                         // Listening before the first `try_wait`, so an exit after it is seen.
                         match signal(SignalKind::child()) {
                             Ok(l) => *listener = Some(l),
-                            Err(e) => break Err(e),
+                            Err(e) => {
+                                break Err(io::Error::new(
+                                    e.kind(),
+                                    format!(
+                                        "cannot wait for child {}: its exit cannot be watched \
+                                         (it has no pidfd, and listening for SIGCHLD failed: {e})",
+                                        self.inner.id()
+                                    ),
+                                ));
+                            }
                         }
                     }
                     match self.inner.try_wait() {

@@ -275,12 +275,18 @@ impl Command {
                 source.kind(),
                 SpawnError {
                     program: self.std.get_program().to_owned(),
-                    // std reports a missing working directory as the program's `ENOENT`.
-                    missing_dir: self
-                        .std
-                        .get_current_dir()
-                        .filter(|dir| source.kind() == io::ErrorKind::NotFound && !dir.exists())
-                        .map(Path::to_path_buf),
+                    // std reports a bad working directory as the program's `ENOENT` or
+                    // `ENOTDIR`.
+                    bad_dir: self.std.get_current_dir().and_then(|dir| {
+                        let problem = if source.kind() == io::ErrorKind::NotFound && !dir.exists() {
+                            "does not exist"
+                        } else if source.raw_os_error() == Some(libc::ENOTDIR) && !dir.is_dir() {
+                            "is not a directory"
+                        } else {
+                            return None;
+                        };
+                        Some((dir.to_path_buf(), problem))
+                    }),
                     source,
                 },
             )
@@ -414,20 +420,20 @@ impl Command {
 }
 
 /// The error of a failed spawn: std's error, with the program's name, and the working
-/// directory when that is what was missing.
+/// directory when that is what was wrong (missing, or not a directory).
 #[derive(Debug)]
 struct SpawnError {
     program: std::ffi::OsString,
-    missing_dir: Option<std::path::PathBuf>,
+    bad_dir: Option<(std::path::PathBuf, &'static str)>,
     source: io::Error,
 }
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.missing_dir {
-            Some(dir) => write!(
+        match &self.bad_dir {
+            Some((dir, problem)) => write!(
                 f,
-                "cannot run {:?}: its working directory {:?} does not exist ({})",
+                "cannot run {:?}: its working directory {:?} {problem} ({})",
                 self.program, dir, self.source
             ),
             None => write!(f, "cannot run {:?}: {}", self.program, self.source),

@@ -321,6 +321,16 @@ fn a_missing_program_is_not_found_and_named() {
         .spawn()
         .unwrap_err();
     assert!(!err.to_string().contains("working directory"), "{err}");
+    // A working directory that is a file: named too (std says only "Not a directory").
+    let file = std::env::temp_dir().join(format!("corio-not-a-dir-{}", std::process::id()));
+    std::fs::write(&file, b"").expect("a file in the temp dir");
+    let err = Command::new("true").current_dir(&file).spawn().unwrap_err();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        err.to_string()
+            .contains(&format!("working directory {file:?} is not a directory")),
+        "{err}"
+    );
 }
 
 #[test]
