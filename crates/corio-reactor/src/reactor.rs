@@ -681,7 +681,14 @@ impl Reactor {
                 Some(key) => self.add_waiter(source, dir, key, cx.waker()),
             };
             if let Err(e) = registered {
-                return Poll::Ready(Err(e));
+                // This reactor shut down (its runtime is gone): nothing will report readiness
+                // again, but data or room may be there now, and an operation that can complete
+                // at once still does (a review: a socket read dry, then sent 5 bytes after its
+                // runtime was dropped, failed to read them). Only one that would wait fails.
+                return Poll::Ready(match op() {
+                    Err(w) if w.kind() == io::ErrorKind::WouldBlock => Err(e),
+                    result => result,
+                });
             }
             if !source.is_ready(dir) {
                 return Poll::Pending;

@@ -58,6 +58,53 @@ fn a_runtime_dropped_while_a_task_waits_on_a_socket_does_not_hang_that_socket() 
     assert!(err.to_string().contains("shut down"), "{err}");
 }
 
+/// After its runtime is gone, a socket's operation that can complete at once still does, even
+/// when the socket was read dry before (its readiness cleared): only one that would wait fails.
+#[test]
+fn a_socket_read_dry_before_its_runtime_was_dropped_still_reads_data_sent_after() {
+    use corio::io::AsyncReadExt;
+    use std::io::Write;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    peer.write_all(b"first").unwrap();
+    let mut stream = corio::run(async move {
+        let mut stream = corio::net::TcpStream::from_std(accepted)?;
+        let mut buf = [0u8; 16];
+        // Reads everything there is: the readiness is cleared.
+        let mut got = 0;
+        while got < 5 {
+            got += stream.read(&mut buf[got..]).await?;
+        }
+        assert_eq!(&buf[..5], b"first");
+        std::io::Result::Ok(stream)
+    })
+    .unwrap();
+    // The runtime is gone; the peer sends more, and it arrives (`try_read` sees it).
+    peer.write_all(b"later").unwrap();
+    let mut buf = [0u8; 16];
+    // A std handle on the same socket (non-blocking, as corio set it) sees when they are there.
+    let probe = std::net::TcpStream::from(
+        std::os::fd::AsFd::as_fd(&stream)
+            .try_clone_to_owned()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while probe.peek(&mut buf).unwrap_or(0) < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bytes never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let n = futures_lite::future::block_on(stream.read(&mut buf)).expect("data is there: no wait");
+    assert_eq!(&buf[..n], b"later");
+    // Nothing left: a read that would wait fails with the documented error.
+    let err = futures_lite::future::block_on(stream.read(&mut buf)).unwrap_err();
+    assert!(err.to_string().contains("shut down"), "{err}");
+}
+
 /// A sleep registered with a runtime's timer, then awaited after that runtime is gone, keeps its
 /// deadline on the timer where it is next polled; and a handle of a dropped runtime entered on
 /// a thread does not swallow new timers (found by two conformance probes: both hung for ever).
