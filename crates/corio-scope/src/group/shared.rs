@@ -109,6 +109,13 @@ impl<E> Shared<E> {
     pub(super) fn is_cancelling(&self) -> bool {
         self.lock().cancelling
     }
+
+    /// Whether the group is cancelling because something failed (an error or a panic), not
+    /// because of [`Group::cancel`](super::Group::cancel).
+    pub(super) fn is_failing(&self) -> bool {
+        let state = self.lock();
+        state.cancelling && (!state.errors.is_empty() || state.panic.is_some())
+    }
 }
 
 pub(super) fn wake(waker: Option<Waker>) {
