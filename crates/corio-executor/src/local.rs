@@ -900,6 +900,9 @@ where
 /// in `corio::run` and the default `#[corio::main]`), the task is *pinned* to the calling thread:
 /// it is never stolen, and that thread runs it between its other work (a worker gives a ready
 /// pinned task every other tick; a `block_on` runs them between polls of its main future).
+/// Pinned to a `block_on` call, a task runs only while that call runs: the ones still alive
+/// when it returns are dropped then (as `run_local` drops its leftover tasks), and awaiting one
+/// afterwards panics, saying so.
 ///
 /// # Panics
 ///

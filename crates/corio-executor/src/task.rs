@@ -741,8 +741,9 @@ enum Inner<T> {
 /// - Awaiting a `Task` returns the task's output. If the task panicked, the panic resumes in the
 ///   awaiter. The output is handed over once: polling the handle again afterwards (a `&mut task`
 ///   awaited twice) panics, saying so. A task that can no longer finish because its runtime (or
-///   the pool that ran it) shut down first also makes the awaiter panic, with a message that
-///   says so; [`cancel`](Task::cancel) returns `None` for it instead.
+///   the pool that ran it, or the `block_on` call a [`spawn_local`](crate::spawn_local) task was
+///   pinned to) ended first also makes the awaiter panic, with a message that says so;
+///   [`cancel`](Task::cancel) returns `None` for it instead.
 /// - **Dropping a `Task` cancels the task**: its future is dropped at its next scheduling point.
 ///   Call [`detach`](Task::detach) to let it run on by itself, or [`cancel`](Task::cancel) to
 ///   cancel it and wait until its future has been dropped.
@@ -953,8 +954,9 @@ impl<T> Future for Task<T> {
                 panicked.resume()
             }
             Poll::Ready(None) => panic!(
-                "corio: task {id} was cancelled before it finished (its runtime, or the pool \
-                 that ran it, shut down); use Task::cancel to observe cancellation without a panic"
+                "corio: task {id} was cancelled before it finished: its runtime, or the pool \
+                 that ran it, shut down, or it was a spawn_local task pinned to a block_on call \
+                 that has returned; use Task::cancel to observe cancellation without a panic"
             ),
         }
     }

@@ -152,6 +152,34 @@ fn spawn_local_inside_run_works_on_the_main_future() {
 }
 
 #[test]
+fn a_task_pinned_to_a_block_on_that_returned_is_dropped_and_awaiting_it_says_why() {
+    let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+    let counter = std::sync::Arc::new(());
+    let held = counter.clone();
+    let task = rt.block_on(async move {
+        corio::spawn_local(async move {
+            let _held = held;
+            corio::sleep(Duration::from_secs(60)).await;
+        })
+    });
+    assert_eq!(
+        std::sync::Arc::strong_count(&counter),
+        1,
+        "dropped when its block_on returned"
+    );
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(task)))
+        .expect_err("awaiting it panics");
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(
+        message.contains("pinned to a block_on call that has returned"),
+        "{message}"
+    );
+}
+
+#[test]
 fn spawn_local_inside_run_works_inside_a_spawned_task() {
     let out = corio::run(async {
         let task = corio::spawn(async {
