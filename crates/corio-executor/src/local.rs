@@ -494,6 +494,14 @@ impl Core {
         future: F,
         location: &'static Location<'static>,
     ) -> F::Output {
+        // Called inside another runtime's loop (another local loop, or a worker)? That loop
+        // runs nothing else until this returns (`runtime::report_foreign_block_on`).
+        let foreign = context::with(|cur| match cur {
+            Some(Current::Local(core)) => !Rc::ptr_eq(core, self),
+            Some(Current::Worker(_)) => true,
+            _ => false,
+        });
+        let started = std::time::Instant::now();
         let _enter = context::enter(Current::Local(self.clone()));
         let _blocking = enter_blocking(self.implicit_tag);
         let debug = MainDebug::track(self.shared.common.debug.as_ref(), location);
@@ -560,6 +568,12 @@ impl Core {
                         self.report_held_up(woken);
                     }
                     // Look again within the report's delay.
+                    self.park_driver(Some(HELD_UP_REPORT));
+                } else if foreign && !crate::runtime::foreign_block_on_reported() {
+                    held_up_since = None;
+                    if started.elapsed() >= HELD_UP_REPORT {
+                        crate::runtime::report_foreign_block_on();
+                    }
                     self.park_driver(Some(HELD_UP_REPORT));
                 } else {
                     held_up_since = None;

@@ -96,6 +96,12 @@ impl Runtime {
     /// Runs `future` on the current thread until it completes, with this runtime entered: tasks
     /// spawned inside it run on this runtime's workers.
     ///
+    /// Called inside another runtime's task (a sync helper that starts a runtime of its own,
+    /// called from async code), it holds that runtime's loop or worker until it returns: if
+    /// `future` waits for that runtime (one of its tasks, a message from one) it never returns,
+    /// and after a second the runtime says so on stderr (tokio panics at such a call). Await the
+    /// future there, or use [`block_on`](crate::block_on), which keeps the calling loop running.
+    ///
     /// # Examples
     ///
     /// ```
@@ -334,6 +340,13 @@ pub(crate) fn multi_block_on<F: Future>(
     location: &'static Location<'static>,
 ) -> F::Output {
     let on_worker = worker.is_some();
+    // Called inside another runtime's loop (a local loop, or a worker of another runtime)?
+    let foreign = context::with(|cur| match cur {
+        Some(Current::Local(_)) => true,
+        Some(Current::Worker(core)) => !Arc::ptr_eq(&core.shared, shared),
+        _ => false,
+    });
+    let started = std::time::Instant::now();
     let _enter = context::enter(Current::Entered(Handle(HandleKind::Multi(shared.clone()))));
     // A thread's implicit loop does not run below this call (`local::stranded_implicit`).
     let _blocking = crate::local::enter_blocking(0);
@@ -452,6 +465,14 @@ pub(crate) fn multi_block_on<F: Future>(
                 target
                     .parker
                     .park_timeout(on_worker.then_some(&shared.driver), HELD_UP_REPORT);
+            } else if foreign && !foreign_block_on_reported() {
+                held_up_since = None;
+                if started.elapsed() >= HELD_UP_REPORT {
+                    report_foreign_block_on();
+                }
+                target
+                    .parker
+                    .park_timeout(on_worker.then_some(&shared.driver), HELD_UP_REPORT);
             } else {
                 held_up_since = None;
                 target.parker.park(on_worker.then_some(&shared.driver));
@@ -459,6 +480,36 @@ pub(crate) fn multi_block_on<F: Future>(
         }
         crate::pinned::unparked();
     }
+}
+
+/// Whether [`report_foreign_block_on`] has spoken (once per process).
+static FOREIGN_BLOCK_ON_REPORTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn foreign_block_on_reported() -> bool {
+    FOREIGN_BLOCK_ON_REPORTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Says once per process, on stderr, that a runtime's `block_on` called inside another
+/// runtime's loop (a task's poll there, or its main future's) has waited for
+/// [`HELD_UP_REPORT`]: that loop runs nothing else meanwhile, so a future that waits for it
+/// never completes (tokio panics at such a call, asyncio raises; a review found it hanging
+/// silently). A long wait that is not such a deadlock gets the report too, which says so.
+#[cold]
+pub(crate) fn report_foreign_block_on() {
+    if FOREIGN_BLOCK_ON_REPORTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let thread = thread::current();
+    eprintln!(
+        "corio: a runtime's block_on (corio::run, Runtime::block_on, LocalRuntime::block_on) \
+         called on thread `{}` inside another runtime's event loop or worker has waited for {} \
+         s: that loop or worker runs nothing else until the call returns. If the call's future \
+         waits for that runtime (one of its tasks, a message from one), it never returns. Await \
+         the future instead, or call corio::block_on, which keeps the calling loop running",
+        thread.name().unwrap_or("<unnamed>"),
+        HELD_UP_REPORT.as_secs()
+    );
 }
 
 /// How long a woken `block_on` call may be held up by one nested in it before that is reported.
@@ -535,6 +586,12 @@ impl LocalRuntime {
     }
 
     /// Runs the loop until `future` completes.
+    ///
+    /// Called inside another runtime's task (a sync helper that starts a runtime of its own,
+    /// called from async code), it holds that runtime's loop or worker until it returns: if
+    /// `future` waits for that runtime (one of its tasks, a message from one) it never returns,
+    /// and after a second the runtime says so on stderr (tokio panics at such a call). Await the
+    /// future there, or use [`block_on`](crate::block_on), which keeps the calling loop running.
     ///
     /// # Examples
     ///

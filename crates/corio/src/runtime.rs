@@ -945,6 +945,11 @@ impl LocalRuntime {
 /// thread has stopped, except that of a blocking or CPU job still running after a wait of about
 /// 1 s (both pools together): that thread is detached and ends when its job does.
 ///
+/// Called inside a task of another runtime (a sync helper that runs its own event loop, called
+/// from async code), it holds that runtime's loop or worker until it returns: if `future` waits
+/// for that runtime it never returns, and after a second corio says so on stderr (tokio panics,
+/// asyncio raises). Await the future there instead, or use [`block_on`](crate::block_on).
+///
 /// # Panics
 ///
 /// Panics if the OS refuses to start the runtime's threads or poller (there is no runtime to

@@ -401,3 +401,45 @@ fn a_main_future_held_up_by_a_tasks_blocking_call_says_so() {
         },
     );
 }
+
+const FOREIGN_BLOCK_ON: &str = "called on thread";
+
+/// A fresh runtime's `block_on` (here `corio::run`, as a sync helper would start one) inside a
+/// local loop's main future, waiting for a task of that loop: the loop cannot run it while the
+/// call blocks its thread. It hung silently (tokio panics there); the runtime now says so.
+#[test]
+fn a_runtime_started_inside_a_local_loop_that_waits_for_that_loop_says_so() {
+    reports_stuck(
+        "a_runtime_started_inside_a_local_loop_that_waits_for_that_loop_says_so",
+        FOREIGN_BLOCK_ON,
+        || {
+            corio::run_local(async {
+                let (tx, rx) = corio::sync::oneshot::channel();
+                corio::spawn(async move { tx.send(1).unwrap() }).detach();
+                corio::run(async { rx.await.unwrap() })
+            });
+        },
+    );
+}
+
+/// The same with a local runtime's `block_on` inside a task of a one-worker runtime.
+#[test]
+fn a_local_runtime_blocking_a_worker_that_its_future_waits_for_says_so() {
+    reports_stuck(
+        "a_local_runtime_blocking_a_worker_that_its_future_waits_for_says_so",
+        FOREIGN_BLOCK_ON,
+        || {
+            let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+            rt.block_on(async {
+                let (tx, rx) = corio::sync::oneshot::channel::<u32>();
+                let waiter = corio::spawn(async move {
+                    let local = corio::LocalRuntime::new().unwrap();
+                    local.block_on(async { rx.await.unwrap() })
+                });
+                // Queued behind the waiter on the only worker, which the waiter blocks.
+                corio::spawn(async move { tx.send(1).unwrap() }).detach();
+                waiter.await
+            });
+        },
+    );
+}
