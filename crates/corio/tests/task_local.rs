@@ -152,6 +152,8 @@ fn spawn_local_inside_run_works_on_the_main_future() {
 }
 
 #[test]
+// The block_on hands the pinned task's handle out on purpose.
+#[allow(clippy::async_yields_async)]
 fn a_task_pinned_to_a_block_on_that_returned_is_dropped_and_awaiting_it_says_why() {
     let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
     let counter = std::sync::Arc::new(());
