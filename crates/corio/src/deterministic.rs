@@ -60,7 +60,9 @@ fn random_seed() -> u64 {
 /// rather than hang when the job waits for the loop), and corio says so once on stderr.
 ///
 /// If the future panics, the seed is printed with the command that replays it, and the panic
-/// continues.
+/// continues. If its tasks deadlock (nothing ready, no timer for virtual time to jump to,
+/// nothing in flight), the run never returns, but after a second of real time corio says so on
+/// stderr, with the seed.
 ///
 /// # Examples
 ///
@@ -160,7 +162,9 @@ impl std::fmt::Display for FailingSeed {
 impl std::error::Error for FailingSeed {}
 
 /// Runs a test body under seeds `0..seeds`, each on a fresh deterministic runtime, and returns the
-/// first seed that makes it panic: a poor man's model checker for interleavings.
+/// first seed that makes it panic: a poor man's model checker for interleavings. A seed under
+/// which the tasks deadlock does not return; it is named on stderr after a second (see
+/// [`run_seeded`]).
 ///
 /// # Errors
 ///

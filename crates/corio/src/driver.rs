@@ -136,6 +136,13 @@ pub(crate) struct Stack {
     /// The driver of a local runtime: its one thread checks the ring between tasks whenever
     /// requests are queued (see [`Stack::park`]).
     local: bool,
+    /// The seed of a deterministic runtime, for its reports.
+    seed: Option<u64>,
+    /// Virtual time only: since when (real time) the loop has waited with nothing to run,
+    /// nothing in flight and no timer to jump to (see [`Stack::park_virtual`]); whether that was
+    /// reported (once per runtime).
+    stuck_since: Option<std::time::Instant>,
+    warned_stuck: bool,
 }
 
 #[derive(Debug)]
@@ -153,6 +160,7 @@ impl Stack {
         cpu: CpuPool,
         timer_shards: usize,
         local: bool,
+        seed: Option<u64>,
     ) -> io::Result<Stack> {
         let reactor = ReactorDriver::new()?;
         let timer = TimerDriver::with_shards(clock, timer_shards);
@@ -176,6 +184,9 @@ impl Stack {
             jobs: None,
             warned_jobs: false,
             local,
+            seed,
+            stuck_since: None,
+            warned_stuck: false,
         })
     }
 
@@ -296,6 +307,10 @@ impl Stack {
             false
         };
         let blocking_busy = jobs_hold || self.holds_for_external();
+        if blocking_busy || self.handle.reactor.waiting() > 0 {
+            // Something is in flight: not stuck (see `wait_stuck`).
+            self.stuck_since = None;
+        }
         if blocking_busy {
             // A blocking job will wake us when it finishes (a child process that a task waits
             // for, when it exits); virtual time holds until then.
@@ -322,8 +337,46 @@ impl Stack {
         if !self.timer.auto_advance() {
             // No timer to jump to: only another thread can wake us.
             let t = self.timer.park_timeout(timeout);
-            self.wait(t);
+            self.wait_stuck(t);
             self.timer.fire_due();
+        } else {
+            self.stuck_since = None;
+        }
+    }
+
+    /// The wait of a virtual-time loop with nothing to run, nothing in flight and no timer to
+    /// jump to: unless a thread of the program's own wakes a task, every task waits for another
+    /// (two locks taken in opposite orders, a channel nobody will send on). After
+    /// [`PAUSED_IDLE_REPORT`] of real time so, across waits, say so once on stderr, with the
+    /// seed, instead of hanging silently (a review: a lock-order inversion under `run_seeded`
+    /// and `explore` hung with no output, so the failing seed could not be found).
+    fn wait_stuck(&mut self, t: Option<Duration>) {
+        if self.warned_stuck {
+            self.wait(t);
+            return;
+        }
+        let since = *self.stuck_since.get_or_insert_with(std::time::Instant::now);
+        let left = PAUSED_IDLE_REPORT.saturating_sub(since.elapsed());
+        if self.wait(Some(t.map_or(left, |t| t.min(left)))) > 0 {
+            // I/O (a notification from another thread): not stuck.
+            self.stuck_since = None;
+            return;
+        }
+        if since.elapsed() >= PAUSED_IDLE_REPORT {
+            self.warned_stuck = true;
+            let seed = self
+                .seed
+                .map(|seed| format!(" (seed {seed}; replay it with CORIO_SEED={seed})"))
+                .unwrap_or_default();
+            eprintln!(
+                "corio: this virtual-time runtime{seed} has waited {} s of real time with no \
+                 task ready, no timer pending for its clock to jump to, and no blocking job, \
+                 child process or I/O in flight: unless a thread of your own wakes one of its \
+                 tasks, they wait for each other and never finish (a deadlock: locks taken in \
+                 opposite orders, a channel nobody will send on). Debug mode's dump lists the \
+                 tasks and where each waits",
+                PAUSED_IDLE_REPORT.as_secs()
+            );
         }
     }
 }
@@ -344,6 +397,8 @@ fn unchanged_for<K: PartialEq>(slot: &mut Option<(K, std::time::Instant)>, key: 
 impl Driver for Stack {
     fn park(&mut self, timeout: Option<Duration>) {
         if timeout == Some(Duration::ZERO) {
+            // Tasks run: the loop is not stuck (see `wait_stuck`).
+            self.stuck_since = None;
             // The busy-loop check. A poller wait costs several syscalls with `polling` (timerfd,
             // epoll_ctl, epoll_wait, eventfd), so skip it unless a task waits on I/O; an event
             // for a source nobody waits on stays queued in the kernel until someone does. On the

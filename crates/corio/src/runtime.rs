@@ -355,8 +355,9 @@ impl Builder {
         let driver_pool = pool.clone();
         let stack = Arc::new(OnceLock::new());
         let slot = stack.clone();
+        let seed = self.seed;
         let exec = self.exec.driver(move || {
-            let driver = Stack::new(clock, driver_pool, driver_cpu, timer_shards, local)?;
+            let driver = Stack::new(clock, driver_pool, driver_cpu, timer_shards, local, seed)?;
             let _ = slot.set(driver.stack_handle());
             Ok(Box::new(driver) as Box<dyn corio_executor::Driver>)
         });

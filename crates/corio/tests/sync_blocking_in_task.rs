@@ -443,3 +443,33 @@ fn a_local_runtime_blocking_a_worker_that_its_future_waits_for_says_so() {
         },
     );
 }
+
+/// Two tasks of a deterministic runtime take two locks in opposite orders: neither can go on,
+/// and virtual time has no timer to jump to. It hung silently (so `explore` could not name the
+/// seed); the runtime now says so, with the seed.
+#[test]
+fn a_deterministic_runtime_whose_tasks_deadlock_says_so_with_its_seed() {
+    reports_stuck(
+        "a_deterministic_runtime_whose_tasks_deadlock_says_so_with_its_seed",
+        "this virtual-time runtime (seed 7; replay it with CORIO_SEED=7)",
+        || {
+            corio::run_seeded(7, async {
+                let a = Arc::new(corio::sync::Mutex::new(0));
+                let b = Arc::new(corio::sync::Mutex::new(0));
+                let (a1, b1, a2, b2) = (a.clone(), b.clone(), a, b);
+                let t1 = corio::spawn(async move {
+                    let _a = a1.lock().await;
+                    corio::yield_now().await;
+                    let _b = b1.lock().await;
+                });
+                let t2 = corio::spawn(async move {
+                    let _b = b2.lock().await;
+                    corio::yield_now().await;
+                    let _a = a2.lock().await;
+                });
+                t1.await;
+                t2.await;
+            });
+        },
+    );
+}
