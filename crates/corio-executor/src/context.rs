@@ -227,7 +227,7 @@ pub(crate) fn task_ended(raw: u64) {
         let Some(cur) = cur else { return };
         match cur {
             Current::Worker(core) => core.shared.note_completion(Some(core.index)),
-            Current::Local(core) => crate::tick::bump(&core.shared.completed),
+            Current::Local(core) => crate::tick::bump_completed(&core.shared.completed),
             Current::Entered(handle) => handle.note_foreign_completion(),
         }
         if let Some(key) = Key::from_raw(raw) {

@@ -231,7 +231,7 @@ impl Handle {
         match &self.0 {
             HandleKind::Multi(shared) => shared.note_completion(None),
             HandleKind::Local(shared) => {
-                shared.foreign_completed.fetch_add(1, Ordering::Relaxed);
+                shared.foreign_completed.fetch_add(1, Ordering::Release);
             }
         }
     }

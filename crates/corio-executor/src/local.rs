@@ -149,10 +149,11 @@ impl Shared {
 
     /// A snapshot of the counters.
     pub(crate) fn metrics(&self) -> crate::handle::ExecutorMetrics {
+        // Completions first, then spawns (see `multi::Shared::metrics`).
+        let completed =
+            self.completed.load(Ordering::Acquire) + self.foreign_completed.load(Ordering::Acquire);
         let spawned =
             self.spawned.load(Ordering::Relaxed) + self.foreign_spawned.load(Ordering::Relaxed);
-        let completed =
-            self.completed.load(Ordering::Relaxed) + self.foreign_completed.load(Ordering::Relaxed);
         crate::handle::ExecutorMetrics {
             workers: 1,
             spawned,

@@ -253,9 +253,9 @@ impl Shared {
     /// counter if the calling thread is one of ours.
     pub(crate) fn note_completion(&self, worker: Option<usize>) {
         match worker {
-            Some(index) => bump(&self.remotes[index].completed),
+            Some(index) => crate::tick::bump_completed(&self.remotes[index].completed),
             None => {
-                self.foreign_completed.fetch_add(1, Ordering::Relaxed);
+                self.foreign_completed.fetch_add(1, Ordering::Release);
             }
         }
     }
@@ -278,8 +278,17 @@ impl Shared {
                 completed += m.completed;
                 pinned_idle += m.idle_tasks;
             }
+            // Completions first (`Acquire`, pairing with `bump_completed`), then spawns: every
+            // task counted as completed is then counted as spawned, so `alive` never reads low
+            // (a review read 0 with 100 tasks alive, and `completed > spawned`, when spawns were
+            // read first); spawns made meanwhile can only make it read high.
+            completed += self
+                .remotes
+                .iter()
+                .map(|r| r.completed.load(Ordering::Acquire))
+                .sum::<u64>()
+                + self.foreign_completed.load(Ordering::Acquire);
             spawned += sum(|r| &r.spawned) + self.foreign_spawned.load(Ordering::Relaxed);
-            completed += sum(|r| &r.completed) + self.foreign_completed.load(Ordering::Relaxed);
         }
         crate::handle::ExecutorMetrics {
             workers: self.remotes.len(),

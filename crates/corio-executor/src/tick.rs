@@ -42,6 +42,14 @@ pub(crate) fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
+/// [`bump`] for a count of completed tasks: stored with `Release`, so that a reader that loads
+/// it with `Acquire` and then reads the spawn counts sees the spawn of every task it counted
+/// as completed (the metrics' `spawned >= completed`; free on x86).
+#[inline]
+pub(crate) fn bump_completed(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
