@@ -101,7 +101,14 @@ pub async fn connect(config: &Config) -> Result<(Client, ConnectionTask), Error>
     ));
     for i in 0..count {
         let attempt = async {
-            let socket = open_socket(config, i).await?;
+            let socket = open_socket(config, i).await.map_err(|e| {
+                // Named, so that with several hosts the one that failed is known (a review:
+                // "Connection refused" alone).
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot connect to {}: {e}", host_name(config, i)),
+                )
+            })?;
             keep_alive(config, &socket)?;
             let (client, connection) = config.connect_raw(crate::tokio_io(socket), NoTls).await?;
             let connection = corio::spawn(connection);

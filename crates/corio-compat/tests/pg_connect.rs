@@ -16,14 +16,19 @@ fn closed_port() -> u16 {
 
 #[corio::test]
 async fn connect_reports_an_unreachable_server() {
+    let port = closed_port();
     let mut config = Config::new();
     config
         .host("127.0.0.1")
-        .port(closed_port())
+        .port(port)
         .user("postgres")
         .connect_timeout(Duration::from_secs(5));
     match pg::connect(&config).await {
-        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+        Err(Error::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+            // Named, so that with several hosts the one that refused is known.
+            assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+        }
         other => panic!("expected a refused connection, got {other:?}"),
     }
 }
