@@ -502,7 +502,8 @@ impl Core {
             Some(Current::Worker(_)) => true,
             _ => false,
         });
-        let started = std::time::Instant::now();
+        // When such a call began; no clock read for the usual call.
+        let foreign_since = foreign.then(std::time::Instant::now);
         let _enter = context::enter(Current::Local(self.clone()));
         let _blocking = enter_blocking(self.implicit_tag);
         let debug = MainDebug::track(self.shared.common.debug.as_ref(), location);
@@ -570,9 +571,11 @@ impl Core {
                     }
                     // Look again within the report's delay.
                     self.park_driver(Some(HELD_UP_REPORT));
-                } else if foreign && !crate::runtime::foreign_block_on_reported() {
+                } else if let Some(since) =
+                    foreign_since.filter(|_| !crate::runtime::foreign_block_on_reported())
+                {
                     held_up_since = None;
-                    if started.elapsed() >= HELD_UP_REPORT {
+                    if since.elapsed() >= HELD_UP_REPORT {
                         crate::runtime::report_foreign_block_on();
                     }
                     self.park_driver(Some(HELD_UP_REPORT));

@@ -346,7 +346,8 @@ pub(crate) fn multi_block_on<F: Future>(
         Some(Current::Worker(core)) => !Arc::ptr_eq(&core.shared, shared),
         _ => false,
     });
-    let started = std::time::Instant::now();
+    // When such a call began; no clock read for the usual call.
+    let foreign_since = foreign.then(std::time::Instant::now);
     let _enter = context::enter(Current::Entered(Handle(HandleKind::Multi(shared.clone()))));
     // A thread's implicit loop does not run below this call (`local::stranded_implicit`).
     let _blocking = crate::local::enter_blocking(0);
@@ -465,9 +466,9 @@ pub(crate) fn multi_block_on<F: Future>(
                 target
                     .parker
                     .park_timeout(on_worker.then_some(&shared.driver), HELD_UP_REPORT);
-            } else if foreign && !foreign_block_on_reported() {
+            } else if let Some(since) = foreign_since.filter(|_| !foreign_block_on_reported()) {
                 held_up_since = None;
-                if started.elapsed() >= HELD_UP_REPORT {
+                if since.elapsed() >= HELD_UP_REPORT {
                     report_foreign_block_on();
                 }
                 target
