@@ -1217,6 +1217,8 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize) {
         crate::pinned::shutdown();
     }
     drop(core);
+    // Last: what the driver holds for this thread (the ring's polls) goes while it is alive.
+    shared.driver.handle.worker_exit();
 }
 
 /// Idle-worker accounting: how many workers are unparked and how many are searching, packed in

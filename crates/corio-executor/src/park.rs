@@ -71,6 +71,14 @@ pub trait DriverHandle: Send + Sync + 'static {
     /// the thread that submitted it, which may be this one (see
     /// `corio_reactor::Reactor::run_deferred_work`). The default does nothing.
     fn assist(&self) {}
+
+    /// Called by each worker thread of a multi-threaded runtime as the last thing it does
+    /// before it exits, once the runtime shuts down (after the tasks it held are dropped):
+    /// whatever the driver must do while the thread is still alive. The facade's io_uring
+    /// reactor cancels the polls the thread submitted, which the kernel would otherwise end
+    /// only a few milliseconds after the thread's exit, holding their sockets open until then
+    /// (see `corio_reactor::Reactor::release_thread`). The default does nothing.
+    fn worker_exit(&self) {}
 }
 
 /// A [`Driver`] with no timers and no I/O: it parks the thread on a condition variable.

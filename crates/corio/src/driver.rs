@@ -472,4 +472,9 @@ impl DriverHandle for StackHandle {
         // enter is in vain but harmless (it submits nothing, so it enrols no thread).
         self.reactor.run_deferred_work();
     }
+
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    fn worker_exit(&self) {
+        self.reactor.release_thread();
+    }
 }
