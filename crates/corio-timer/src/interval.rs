@@ -126,9 +126,13 @@ impl Interval {
                         let behind = now.duration_since(n).as_nanos();
                         let periods = behind / self.period.as_nanos() + 1;
                         let skip = self.period.as_nanos().saturating_mul(periods);
-                        next = u64::try_from(skip)
-                            .ok()
-                            .and_then(|nanos| n.checked_add(Duration::from_nanos(nanos)));
+                        // In seconds and nanoseconds: a schedule that started more than
+                        // `u64::MAX` ns (584 years) back skips more than a u64 of nanoseconds,
+                        // and stopped ticking for good when the skip went through one.
+                        next = u64::try_from(skip / 1_000_000_000).ok().and_then(|secs| {
+                            let nanos = (skip % 1_000_000_000) as u32;
+                            n.checked_add(Duration::new(secs, nanos))
+                        });
                     }
                 }
                 next

@@ -162,6 +162,37 @@ fn skip_fires_once_then_resumes_on_the_original_grid() {
     assert_eq!(try_tick(&mut interval), Some(start + ms(50)));
 }
 
+/// Skip resumes on the original grid however far back the schedule started: a start more than
+/// `u64::MAX` ns (584 years) back made the skip overflow a u64 of nanoseconds, and the interval
+/// never ticked again (a review).
+#[test]
+fn skip_resumes_on_the_grid_after_a_start_centuries_back() {
+    let clock = Virtual::new();
+    let period = Duration::from_secs(1);
+    for years in [1u64, 583, 585, 600, 10_000] {
+        let back = Duration::from_secs(years * 365 * 86_400);
+        let Some(start) = clock.now().checked_sub(back) else {
+            panic!("this platform's Instant cannot go {years} years back");
+        };
+        let mut interval = corio_timer::interval_at(start, period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        assert_eq!(try_tick(&mut interval), Some(start), "{years} years");
+        assert_eq!(
+            try_tick(&mut interval),
+            None,
+            "{years} years: the missed ticks are skipped"
+        );
+        clock.advance(period);
+        let tick = try_tick(&mut interval)
+            .unwrap_or_else(|| panic!("{years} years back: no tick one period later"));
+        assert_eq!(
+            tick,
+            clock.now(),
+            "{years} years: the next tick of the original grid"
+        );
+    }
+}
+
 /// A stall that ends exactly on a tick of the grid: Skip must not fire that tick twice nor
 /// skip past it, and Burst fires every missed tick including it.
 #[test]
