@@ -157,6 +157,17 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// async fn which_seed() {}
 /// # fn main() {}
 /// ```
+///
+/// `#[corio::test]` makes the function a test itself: a `#[test]` beside it, left over from a
+/// synchronous test, is an error (it would run the test twice):
+///
+/// ```compile_fail
+/// # include!("../doc/facade_stand_in.rs");
+/// #[corio::test]
+/// #[test]
+/// async fn twice() {}
+/// # fn main() {}
+/// ```
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args, item, Kind::Test)
@@ -224,6 +235,15 @@ fn try_expand(args: TokenStream, item: TokenStream, kind: Kind) -> Result<TokenS
         ));
     };
     tokens.remove(async_pos);
+    if kind == Kind::Test {
+        if let Some(span) = test_attribute(&tokens[..fn_pos]) {
+            // It would register the function a second time: the test ran twice.
+            return Err((
+                "#[corio::test] already makes the function a test; remove this attribute".into(),
+                span,
+            ));
+        }
+    }
 
     let mut out = TokenStream::new();
     if kind == Kind::Test {
@@ -246,6 +266,28 @@ fn try_expand(args: TokenStream, item: TokenStream, kind: Kind) -> Result<TokenS
     ))]);
     out.extend([TokenTree::Group(Group::new(Delimiter::Brace, call))]);
     Ok(out)
+}
+
+/// The span of a `#[test]` among the attributes before `fn` (any path whose last segment is
+/// `test`, with no arguments: `#[test]`, `#[core::prelude::v1::test]`, another runtime's
+/// `#[x::test]`).
+fn test_attribute(before_fn: &[TokenTree]) -> Option<Span> {
+    before_fn.windows(2).find_map(|pair| match pair {
+        [TokenTree::Punct(hash), TokenTree::Group(g)]
+            if hash.as_char() == '#' && g.delimiter() == Delimiter::Bracket =>
+        {
+            let inner: Vec<TokenTree> = g.stream().into_iter().collect();
+            let is_path = inner.iter().all(|t| match t {
+                TokenTree::Ident(_) => true,
+                TokenTree::Punct(p) => p.as_char() == ':',
+                _ => false,
+            });
+            let last_is_test =
+                matches!(inner.last(), Some(TokenTree::Ident(i)) if i.to_string() == "test");
+            (is_path && last_is_test).then(|| g.span())
+        }
+        _ => None,
+    })
 }
 
 #[derive(Default)]

@@ -411,7 +411,8 @@ impl<T, E, F: Future<Output = Result<T, E>>> MaybeDone<F> {
 }
 
 /// Waits for several futures of different types at once and returns their outputs as a tuple.
-/// Must be used inside an `async` context (it awaits). Up to 16 futures.
+/// Must be used inside an `async` context (it awaits). From 1 to 16 futures; more, or none, is
+/// a compile error that says so (an `async` block that joins more counts as one).
 ///
 /// # Examples
 ///
@@ -421,8 +422,27 @@ impl<T, E, F: Future<Output = Result<T, E>>> MaybeDone<F> {
 ///     assert_eq!((a, b, c), (1, "two", 3.0));
 /// });
 /// ```
+///
+/// ```compile_fail
+/// corio_executor::run_local(async {
+///     let _ = corio_scope::join!();
+/// });
+/// ```
+///
+/// ```compile_fail
+/// corio_executor::run_local(async {
+///     let _ = corio_scope::join!(
+///         async { 1 }, async { 2 }, async { 3 }, async { 4 }, async { 5 }, async { 6 },
+///         async { 7 }, async { 8 }, async { 9 }, async { 10 }, async { 11 }, async { 12 },
+///         async { 13 }, async { 14 }, async { 15 }, async { 16 }, async { 17 },
+///     );
+/// });
+/// ```
 #[macro_export]
 macro_rules! join {
+    () => {
+        ::core::compile_error!("corio::join! needs at least one future")
+    };
     ($($fut:expr),+ $(,)?) => {
         $crate::__join_impl!(@zip join [] [$($fut,)+]
             [__corio_a __corio_b __corio_c __corio_d __corio_e __corio_f __corio_g __corio_h
@@ -446,6 +466,9 @@ macro_rules! join {
 /// ```
 #[macro_export]
 macro_rules! try_join {
+    () => {
+        ::core::compile_error!("corio::try_join! needs at least one future")
+    };
     ($($fut:expr),+ $(,)?) => {
         $crate::__join_impl!(@zip try_join [] [$($fut,)+]
             [__corio_a __corio_b __corio_c __corio_d __corio_e __corio_f __corio_g __corio_h
@@ -461,6 +484,11 @@ macro_rules! __join_impl {
     };
     (@zip $kind:ident [$($done:tt)*] [$fut:expr, $($futs:expr,)*] [$name:ident $($names:ident)*]) => {
         $crate::__join_impl!(@zip $kind [$($done)* ($name $fut)] [$($futs,)*] [$($names)*])
+    };
+    (@zip $kind:ident [$($done:tt)*] [$fut:expr, $($futs:expr,)*] []) => {
+        ::core::compile_error!(::core::concat!(
+            "corio::", ::core::stringify!($kind), "! takes at most 16 futures; an `async` block that joins more counts as one"
+        ))
     };
     (@join $(($name:ident $fut:expr))*) => {{
         $(
