@@ -98,7 +98,8 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub mod __private {
     pub use crate::join::MaybeDone;
     pub use crate::select::{
-        DropCatching, all_disabled as select_all_disabled, start as select_start,
+        DropCatching, all_disabled as select_all_disabled, refusals as select_refusals,
+        restart as select_restart, start as select_start,
     };
     pub use corio_timer::DeferScope;
 }

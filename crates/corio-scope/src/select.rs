@@ -37,6 +37,39 @@ pub fn start(n: u32, biased: bool) -> u32 {
     (((corio_executor::random_u64() >> 32) * u64::from(n)) >> 32) as u32
 }
 
+/// How many times, on this thread, a resource held back its completion because the task's
+/// cooperative budget was spent (`corio_coop::forced_yields`): a biased `select!` reads it
+/// around each arm's poll, to know which arms were ready but refused.
+#[doc(hidden)]
+#[inline]
+pub fn refusals() -> u64 {
+    corio_coop::forced_yields()
+}
+
+/// The start arm of a biased `select!`'s poll after its previous poll ended with arms ready
+/// but refused by the spent budget (`refused`, one bit per arm): one of the refused arms after
+/// the first (in declared order), in turn (by the thread's refusal count), or arm 0 if only
+/// one arm was refused. In declared order the first refused arm, always ready, would win again
+/// on the fresh budget, and a deadline or a cancellation behind it (a new future each round of
+/// a loop) was never seen (a review).
+#[doc(hidden)]
+#[inline]
+pub fn restart(refused: u64) -> u32 {
+    // Drop the lowest set bit: the arm that declared order favours.
+    let later = refused & refused.wrapping_sub(1);
+    let count = later.count_ones();
+    if count == 0 {
+        return 0;
+    }
+    let mut k = (corio_coop::forced_yields() % u64::from(count)) as u32;
+    let mut bits = later;
+    while k > 0 {
+        bits &= bits - 1;
+        k -= 1;
+    }
+    bits.trailing_zeros()
+}
+
 /// The panic of a `select!` whose arms are all disabled and that has no `else` arm.
 #[doc(hidden)]
 #[cold]
@@ -204,7 +237,9 @@ impl<F: Future> Future for DropCatching<F> {
 ///   back, so a deadline still wins its turn against an always-ready arm. With `biased;`, an
 ///   earlier arm that is always ready wins every time, unless it is a corio resource (a queue,
 ///   a channel, a socket...): those return `Pending` once the task's cooperative budget is spent,
-///   and the deadline behind them is then seen.
+///   and the deadline behind them is then seen: the next poll, on a fresh budget, starts at a
+///   later arm that the budget held back too (a due sleep, a cancelled token, a set event; in
+///   turn, if there are several), even when the loop makes its futures anew each round.
 /// - Up to 32 arms (the arms are parsed by recursion; a very long pattern may need a higher
 ///   `#![recursion_limit]`).
 ///
@@ -412,8 +447,16 @@ macro_rules! __select_gen {
                     ::core::future::IntoFuture::into_future($fut),
                 ));
             )+
+            // Biased only: the arms whose completion the spent budget held back in the previous
+            // poll (see `restart`).
+            let mut __corio_refused: u64 = 0;
             __corio_out = $crate::__private::DropCatching::new(::core::future::poll_fn(|__corio_cx| {
-                let __corio_start = $crate::__private::select_start(__CORIO_ARMS, $b);
+                let __corio_start = if $b && __corio_refused != 0 {
+                    $crate::__private::select_restart(__corio_refused)
+                } else {
+                    $crate::__private::select_start(__CORIO_ARMS, $b)
+                };
+                __corio_refused = 0;
                 // The first pass runs in a deferral scope: a sleep polled directly by an arm
                 // registers with the timer only if no arm is ready, in a second pass over the
                 // arms whose sleeps deferred (corio-timer's `defer` module has the invariants).
@@ -436,12 +479,20 @@ macro_rules! __select_gen {
                                 if __corio_defer.is_none() && __corio_retry & (1u64 << $i) == 0 {
                                     continue;
                                 }
+                                let __corio_refusals =
+                                    if $b { $crate::__private::select_refusals() } else { 0 };
                                 let __corio_value = match ::core::future::Future::poll(
                                     $f.as_mut(),
                                     __corio_cx,
                                 ) {
                                     ::core::task::Poll::Ready(v) => v,
                                     ::core::task::Poll::Pending => {
+                                        if $b
+                                            && $crate::__private::select_refusals()
+                                                != __corio_refusals
+                                        {
+                                            __corio_refused |= 1u64 << $i;
+                                        }
                                         if let ::core::option::Option::Some(d) = &__corio_defer
                                             && d.take_deferred()
                                         {

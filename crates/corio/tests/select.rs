@@ -476,3 +476,74 @@ fn the_select_future_is_send_when_its_futures_are() {
     }));
     assert_eq!(corio::block_on(task), 1);
 }
+
+/// The stop signal a biased loop checks behind an always-ready queue, made anew each round.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    Deadline,
+    Token,
+    Event,
+}
+
+/// Runs a biased `select!` loop whose first arm (or first two) is a queue that never empties
+/// and whose last arm is `stop`, already due, cancelled or set, as a new future each round.
+/// Returns the rounds it took the stop arm to win, or `None` if it did not win within 100,000.
+async fn rounds_until_seen(stop: Stop, two_queues: bool) -> Option<u64> {
+    let q1 = corio::Queue::unbounded();
+    let q2 = corio::Queue::unbounded();
+    q1.try_put(1u32).unwrap();
+    q2.try_put(2u32).unwrap();
+    let deadline = corio::time::now();
+    let token = corio::CancelToken::new();
+    token.cancel();
+    let event = corio::sync::Event::new();
+    event.set();
+    let signal = || async {
+        match stop {
+            Stop::Deadline => corio::sleep_until(deadline).await,
+            Stop::Token => token.cancelled().await,
+            Stop::Event => event.wait().await,
+        }
+    };
+    for round in 0..100_000u64 {
+        let stopped = corio::select! {
+            biased;
+            v = q1.get() => { q1.try_put(v.unwrap()).unwrap(); false }
+            v = q2.get(), if two_queues => { q2.try_put(v.unwrap()).unwrap(); false }
+            () = signal() => true,
+        };
+        if stopped {
+            return Some(round);
+        }
+    }
+    None
+}
+
+/// With `biased;`, an always-ready corio queue holds back the arms behind it only until the
+/// task's cooperative budget is spent: a due deadline, a cancelled token or a set event behind
+/// it then wins, even made anew each round. Before, the next poll started again at the queue,
+/// which won on the fresh budget, and the loop never ended (a review: 5 of 5 runs).
+#[test]
+fn biased_arms_behind_an_always_ready_queue_are_seen_once_the_budget_is_spent() {
+    for stop in [Stop::Deadline, Stop::Token, Stop::Event] {
+        for two_queues in [false, true] {
+            let local = corio::run_local(rounds_until_seen(stop, two_queues));
+            let multi = corio::run(rounds_until_seen(stop, two_queues));
+            for (rt, rounds) in [("run_local", local), ("run", multi)] {
+                let rounds = rounds.unwrap_or_else(|| {
+                    panic!(
+                        "{stop:?} behind {} always-ready queue(s) on {rt}: not seen in 100,000 \
+                         rounds",
+                        if two_queues { "two" } else { "one" }
+                    )
+                });
+                // A budget is 128 units; the stop arm gets its turn at the first or second
+                // refusal.
+                assert!(
+                    rounds <= 1_000,
+                    "{stop:?} on {rt}: seen after {rounds} rounds"
+                );
+            }
+        }
+    }
+}
