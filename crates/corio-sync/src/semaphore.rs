@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::loom_shim::{AtomicUsize, Ordering};
 use crate::raw_semaphore::{RawSemaphore, Waiter};
 use crate::{AcquireError, TryAcquireError};
 
@@ -23,7 +24,7 @@ use crate::{AcquireError, TryAcquireError};
 ///
 /// A semaphore holds at most [`Semaphore::MAX_PERMITS`] permits. Asking for more fails at once with
 /// [`AcquireError::TooManyPermits`] (it could never succeed). [`new`](Self::new) and
-/// [`add_permits`](Self::add_permits) saturate at the maximum.
+/// [`add_permits`](Self::add_permits) saturate at the maximum, counting the permits held too.
 ///
 /// # Cancellation
 ///
@@ -67,6 +68,11 @@ use crate::{AcquireError, TryAcquireError};
 /// ```
 pub struct Semaphore {
     raw: RawSemaphore,
+    /// The permits that exist: created and added (at most `MAX_PERMITS`), minus forgotten ones,
+    /// wherever they are (available, set aside for a waiter, held). `add_permits` saturates it;
+    /// saturating the available count alone let permits held plus available exceed the
+    /// maximum, and the excess vanished as they were returned (a review).
+    total: AtomicUsize,
 }
 
 impl Semaphore {
@@ -85,6 +91,7 @@ impl Semaphore {
     pub fn new(permits: usize) -> Self {
         Self {
             raw: RawSemaphore::with_lane(permits),
+            total: AtomicUsize::new(permits.min(Self::MAX_PERMITS)),
         }
     }
 
@@ -238,18 +245,53 @@ impl Semaphore {
         crate::block_on(self.acquire())
     }
 
-    /// Adds `n` permits (saturating at [`MAX_PERMITS`](Self::MAX_PERMITS)); they go to the waiters
-    /// in line first.
+    /// Adds `n` permits; they go to the waiters in line first. It saturates: the permits that
+    /// exist (available, set aside for waiters, and held) never exceed
+    /// [`MAX_PERMITS`](Self::MAX_PERMITS).
     ///
     /// # Examples
     ///
     /// ```
-    /// let sem = corio_sync::Semaphore::new(0);
+    /// use corio_sync::Semaphore;
+    ///
+    /// let sem = Semaphore::new(0);
     /// sem.add_permits(2);
     /// assert_eq!(sem.available_permits(), 2);
+    ///
+    /// let full = Semaphore::new(Semaphore::MAX_PERMITS);
+    /// let held = full.try_acquire_many(Semaphore::MAX_PERMITS).unwrap();
+    /// full.add_permits(5); // all the permits there can be exist already (held)
+    /// assert_eq!(full.available_permits(), 0);
+    /// drop(held);
+    /// assert_eq!(full.available_permits(), Semaphore::MAX_PERMITS);
     /// ```
     pub fn add_permits(&self, n: usize) {
-        self.raw.release(n);
+        let mut total = self.total.load(Ordering::Relaxed);
+        loop {
+            let added = n.min(Self::MAX_PERMITS - total);
+            if added == 0 {
+                return;
+            }
+            match self.total.compare_exchange_weak(
+                total,
+                total + added,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.raw.release(added);
+                    return;
+                }
+                Err(actual) => total = actual,
+            }
+        }
+    }
+
+    /// `n` permits no longer exist (forgotten).
+    fn forgotten(&self, n: usize) {
+        if n > 0 {
+            self.total.fetch_sub(n, Ordering::Relaxed);
+        }
     }
 
     /// Removes up to `n` available permits without waiting; returns how many were removed.
@@ -262,7 +304,9 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 0);
     /// ```
     pub fn forget_permits(&self, n: usize) -> usize {
-        self.raw.forget_permits(n)
+        let taken = self.raw.forget_permits(n);
+        self.forgotten(taken);
+        taken
     }
 
     /// Returns the number of permits available now (0 while anyone waits).
@@ -427,7 +471,7 @@ impl SemaphorePermit<'_> {
     /// assert_eq!(sem.available_permits(), 0);
     /// ```
     pub fn forget(mut self) {
-        self.n = 0;
+        self.sem.forgotten(std::mem::take(&mut self.n));
     }
 
     /// How many permits this holds.
@@ -506,7 +550,7 @@ impl OwnedSemaphorePermit {
     /// assert_eq!(sem.available_permits(), 0);
     /// ```
     pub fn forget(mut self) {
-        self.n = 0;
+        self.sem.forgotten(std::mem::take(&mut self.n));
     }
 
     /// How many permits this holds.

@@ -84,6 +84,41 @@ fn permits_saturate_at_max() {
     assert_eq!(sem.available_permits(), Semaphore::MAX_PERMITS);
 }
 
+/// The permits that exist, held ones included, never exceed the maximum: `add_permits` with all
+/// of them held adds none. It used to saturate only the available count, so twice the maximum
+/// could be held, and the excess vanished as the permits were returned (a review).
+#[test]
+fn permits_held_count_towards_the_maximum() {
+    let max = Semaphore::MAX_PERMITS;
+    let sem = Semaphore::new(max);
+    let held = sem.try_acquire_many(max).unwrap();
+    sem.add_permits(max);
+    assert_eq!(
+        sem.available_permits(),
+        0,
+        "none added: all {max} exist, held"
+    );
+    assert!(sem.try_acquire().is_err());
+    drop(held);
+    assert_eq!(sem.available_permits(), max);
+    // Forgotten permits no longer exist: as many can be added again, and no more.
+    sem.try_acquire_many(3).unwrap().forget();
+    assert_eq!(sem.forget_permits(2), 2);
+    let held = sem.try_acquire_many(max - 5).unwrap();
+    sem.add_permits(usize::MAX);
+    assert_eq!(sem.available_permits(), 5);
+    drop(held);
+    assert_eq!(sem.available_permits(), max);
+    // Owned permits too.
+    let sem = std::sync::Arc::new(Semaphore::new(max));
+    sem.clone().try_acquire_many_owned(1).unwrap().forget();
+    let held = sem.clone().try_acquire_many_owned(max - 1).unwrap();
+    sem.add_permits(2);
+    assert_eq!(sem.available_permits(), 1);
+    drop(held);
+    assert_eq!(sem.available_permits(), max);
+}
+
 #[test]
 fn close_fails_waiters_but_keeps_granted_permits() {
     let sem = Semaphore::new(2);
