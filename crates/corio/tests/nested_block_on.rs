@@ -305,3 +305,31 @@ fn a_blocked_worker_running_pinned_tasks_still_fires_timers() {
         assert!(done);
     });
 }
+
+/// `Runtime::block_on` called by a task pinned to one of that runtime's workers (`spawn_local`
+/// there) blocks that worker, as the free `block_on` does: on one worker it runs what its future
+/// waits for. It took the call for a foreign thread's: on one worker it hung (4 of 4 runs, with a
+/// report calling it another runtime's loop), and on two it took 250 ms more than its sleep (a
+/// review).
+#[test]
+fn runtime_block_on_from_a_task_pinned_to_its_worker_runs_what_it_waits_for() {
+    for workers in [1, 2] {
+        bounded("Runtime::block_on in a pinned task", move || {
+            let rt = Arc::new(runtime(workers));
+            let inner = rt.clone();
+            let v = rt.block_on(async move {
+                corio::spawn(async move {
+                    corio::spawn_local(async move {
+                        inner.block_on(async {
+                            corio::sleep(Duration::from_millis(5)).await;
+                            corio::spawn(async { 5 }).await
+                        })
+                    })
+                    .await
+                })
+                .await
+            });
+            assert_eq!(v, 5);
+        });
+    }
+}
