@@ -16,9 +16,9 @@
 //!    and the process must exit 0 within its deadline. Then the same with requests that outlast
 //!    the deadline: they are cancelled, and the process still exits 0, on time.
 //! 5. With `--wrk` (or `--wrk-only`, which skips 1-4): a load test of the same hyper server on
-//!    corio and on tokio (installs wrk from Debian if missing): requests/s and p50/p99 latency
-//!    at 100 and 1000 connections, over 3 interleaved rounds, medians written into the wrk
-//!    section of `docs/BENCHMARKS.md` (about two and a half minutes).
+//!    corio and on tokio (installs wrk from Debian if missing): requests/s and the mean, p50,
+//!    p90 and p99 latency at 100 and 1000 connections, over 3 interleaved rounds, medians
+//!    written into the wrk section of `docs/BENCHMARKS.md` (about two and a half minutes).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -41,7 +41,7 @@ cargo xtask integration [--wrk | --wrk-only]
   --wrk        also load-test the hyper server on corio and on tokio with wrk (installed from
                Debian if missing): -t2 -d8s --latency at 100 and 1000 connections, 3 rounds
                (alternating which server goes first), a 2 s warm-up before each run;
-               requests/s and p50/p99, min-median-max, recorded in docs/BENCHMARKS.md
+               requests/s, mean and p50/p90/p99, min-median-max, recorded in docs/BENCHMARKS.md
                (about 2.5 minutes)
   --wrk-only   only the load test
 ";
@@ -907,8 +907,10 @@ fn with_open_file_limit(program: &Path) -> Command {
 #[derive(Clone, Copy, Debug)]
 struct WrkRun {
     requests_per_sec: f64,
-    /// Latency percentiles, in microseconds.
+    /// The mean latency and the latency percentiles, in microseconds.
+    mean_us: f64,
     p50_us: f64,
+    p90_us: f64,
     p99_us: f64,
     /// Socket errors (connect, read, write, timeout) plus non-2xx/3xx responses.
     errors: u64,
@@ -953,9 +955,12 @@ fn load_test() -> Result<(), String> {
                 let measured = run_wrk(&wrk, connections, WRK_SECONDS, &url)
                     .map_err(|e| format!("{label}: {e}"))?;
                 eprintln!(
-                    "    {label}: {:>9.0} requests/s  p50 {:>8}  p99 {:>8}  errors {}",
+                    "    {label}: {:>9.0} requests/s  mean {:>8}  p50 {:>8}  p90 {:>8}  p99 {:>8}  \
+                     errors {}",
                     measured.requests_per_sec,
+                    latency(measured.mean_us),
                     latency(measured.p50_us),
+                    latency(measured.p90_us),
                     latency(measured.p99_us),
                     measured.errors
                 );
@@ -1019,7 +1024,8 @@ fn run_wrk(wrk: &Path, connections: u32, seconds: u32, url: &str) -> Result<WrkR
     parse_wrk(&text).map_err(|e| format!("{e}; wrk printed:\n{text}"))
 }
 
-/// Reads requests/s, the 50% and 99% latencies and the error counts out of wrk's report.
+/// Reads requests/s, the mean latency, the 50%, 90% and 99% latencies and the error counts out
+/// of wrk's report.
 fn parse_wrk(text: &str) -> Result<WrkRun, String> {
     let field = |prefix: &str| {
         text.lines()
@@ -1034,7 +1040,12 @@ fn parse_wrk(text: &str) -> Result<WrkRun, String> {
             .and_then(parse_latency)
             .ok_or_else(|| format!("wrk printed no {p} latency (was --latency given?)"))
     };
+    // "Latency   652.38us  300.33us  10.63ms   85.48%": the mean is the first column.
+    let mean_us = field("Latency ")
+        .and_then(parse_latency)
+        .ok_or("wrk printed no mean latency")?;
     let p50_us = percentile("50%")?;
+    let p90_us = percentile("90%")?;
     let p99_us = percentile("99%")?;
     // "Socket errors: connect 0, read 0, write 0, timeout 0" and
     // "Non-2xx or 3xx responses: N" appear only when there are some.
@@ -1051,7 +1062,9 @@ fn parse_wrk(text: &str) -> Result<WrkRun, String> {
     }
     Ok(WrkRun {
         requests_per_sec,
+        mean_us,
         p50_us,
+        p90_us,
         p99_us,
         errors,
     })
@@ -1133,14 +1146,17 @@ fn wrk_section(runs: &[Vec<Vec<WrkRun>>], backlogs: &[Option<u32>]) -> String {
          rounds, tokio first in even ones, so neither always runs first) and, for each \
          connection count, runs a {WRK_WARMUP_SECONDS} s wrk warm-up (its numbers dropped) and \
          then the measured {WRK_SECONDS} s run. Cells are min–**median**–max over the \
-         {WRK_ROUNDS} measured runs; p50 and p99 are wrk's latency percentiles (request sent to \
-         response read, per connection). Servers and wrk run with RLIMIT_NOFILE raised to the \
+         {WRK_ROUNDS} measured runs; the mean, p50, p90 and p99 are wrk's latencies (request \
+         sent to response read, per connection). With every connection always waiting for its \
+         answer, the mean latency is the connection count over the request rate (Little's law); \
+         how it spreads out is the servers' order of service: a server that serves connections \
+         more evenly has a higher p50 and a lower p90 for the same mean. Servers and wrk run with RLIMIT_NOFILE raised to the \
          hard limit; listen backlogs (`ss`): {} (the kernel caps them at somaxconn = \
          {somaxconn}). wrk shares the cores with the server, and this machine is noisy: read \
          the spread.\n\n\
          Run: {date}, by `cargo xtask integration --wrk` (`--wrk-only` runs just this).\n\n\
-         | connections | server | requests/s | p50 latency | p99 latency | errors |\n\
-         |---:|---|---:|---:|---:|---:|\n",
+         | connections | server | requests/s | mean latency | p50 latency | p90 latency | p99 latency | errors |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|\n",
         connections.join(" and "),
         backlog_text.join(", "),
     );
@@ -1153,9 +1169,11 @@ fn wrk_section(runs: &[Vec<Vec<WrkRun>>], backlogs: &[Option<u32>]) -> String {
         for (s, (name, _)) in WRK_SERVERS.iter().enumerate() {
             let errors: u64 = runs[s][c].iter().map(|r| r.errors).sum();
             md.push_str(&format!(
-                "| {connections} | hyper on {name} | {} | {} | {} | {errors} |\n",
+                "| {connections} | hyper on {name} | {} | {} | {} | {} | {} | {errors} |\n",
                 cell(s, c, |r| r.requests_per_sec, rate),
+                cell(s, c, |r| r.mean_us, latency),
                 cell(s, c, |r| r.p50_us, latency),
+                cell(s, c, |r| r.p90_us, latency),
                 cell(s, c, |r| r.p99_us, latency),
             ));
         }
@@ -1163,16 +1181,19 @@ fn wrk_section(runs: &[Vec<Vec<WrkRun>>], backlogs: &[Option<u32>]) -> String {
     md.push_str(
         "\ncorio / tokio, medians (requests/s: above 1.00, corio serves more; latency: below \
          1.00, corio answers sooner):\n\n\
-         | connections | requests/s | p50 latency | p99 latency |\n|---:|---:|---:|---:|\n",
+         | connections | requests/s | mean latency | p50 latency | p90 latency | p99 latency |\n\
+         |---:|---:|---:|---:|---:|---:|\n",
     );
     let median =
         |s: usize, c: usize, f: fn(&WrkRun) -> f64| min_median_max(runs[s][c].iter().map(f)).1;
     for (c, connections) in WRK_CONNECTIONS.iter().enumerate() {
         let ratio = |f: fn(&WrkRun) -> f64| median(0, c, f) / median(1, c, f);
         md.push_str(&format!(
-            "| {connections} | {:.2} | {:.2} | {:.2} |\n",
+            "| {connections} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
             ratio(|r| r.requests_per_sec),
+            ratio(|r| r.mean_us),
             ratio(|r| r.p50_us),
+            ratio(|r| r.p90_us),
             ratio(|r| r.p99_us),
         ));
     }
@@ -1221,7 +1242,9 @@ Transfer/sec:     15.51MB
 ";
         let run = parse_wrk(text).unwrap();
         assert_eq!(run.requests_per_sec, 153215.63);
+        assert!((run.mean_us - 652.38).abs() < 1e-9);
         assert_eq!(run.p50_us, 607.0);
+        assert!((run.p90_us - 970.0).abs() < 1e-9);
         assert!((run.p99_us - 1600.0).abs() < 1e-9);
         assert_eq!(run.errors, 20);
         assert!(parse_wrk("Requests/sec: 1.0\n").is_err());

@@ -31,7 +31,7 @@ tasks:
                 cancel storms, EMFILE, leaks (--quick for CI, --valgrind; --help for more)
   integration   HTTP smoke test; PostgreSQL example and test on a throwaway server (installs
                 postgresql from Debian if missing); --wrk: also a load test, corio vs tokio
-                (3 rounds at c100 and c1000, req/s and p50/p99); --wrk-only: just that
+                (3 rounds at c100 and c1000, req/s, mean and p50/p90/p99); --wrk-only: just that
   syscalls      system calls per op of the I/O rows on corio (epoll and io_uring), tokio and
                 smol, with strace -f -c (installed from Debian if missing); writes its section
                 of docs/BENCHMARKS.md (--no-write: print only)
