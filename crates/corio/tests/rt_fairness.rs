@@ -679,3 +679,73 @@ fn a_computing_worker_does_not_hold_back_wake_ups_from_outside() {
         );
     });
 }
+
+/// Tasks spawned by a task that then keeps its worker busy run on another worker as soon as
+/// that one is free, even though it was busy when they were spawned. Causal: the spawning task
+/// waits (on its worker, without yielding) until the children have run, which only another
+/// worker can do. They used to wait in the spawning worker's private deque for the end of its
+/// poll, however long, while the other worker slept (a review: all 8 children of a task that
+/// computed for 500 ms started after 500 ms).
+#[test]
+fn tasks_queued_behind_a_long_poll_run_on_a_worker_that_frees_up() {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Instant;
+    let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+    for round in 0..5 {
+        let (other_busy, spawned) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let ran = Arc::new(AtomicUsize::new(0));
+        let seen = rt.block_on({
+            let (other_busy, spawned, ran) = (other_busy.clone(), spawned.clone(), ran.clone());
+            async move {
+                // Busy on the other worker until the children exist: nobody is idle when they
+                // are queued.
+                let busy = corio::spawn({
+                    let (other_busy, spawned) = (other_busy.clone(), spawned.clone());
+                    async move {
+                        other_busy.store(true, Ordering::SeqCst);
+                        let bound = Instant::now() + Duration::from_secs(10);
+                        while !spawned.load(Ordering::SeqCst) && Instant::now() < bound {
+                            std::hint::spin_loop();
+                        }
+                    }
+                });
+                let parent = corio::spawn(async move {
+                    let bound = Instant::now() + Duration::from_secs(10);
+                    while !other_busy.load(Ordering::SeqCst) && Instant::now() < bound {
+                        std::hint::spin_loop();
+                    }
+                    let children: Vec<_> = (0..8)
+                        .map(|_| {
+                            let ran = ran.clone();
+                            corio::spawn(async move {
+                                ran.fetch_add(1, Ordering::SeqCst);
+                            })
+                        })
+                        .collect();
+                    spawned.store(true, Ordering::SeqCst);
+                    // A long poll: it ends once 6 children have run (the LIFO slot's and the
+                    // next one stay here), or after 10 s.
+                    let bound = Instant::now() + Duration::from_secs(10);
+                    while ran.load(Ordering::SeqCst) < 6 && Instant::now() < bound {
+                        std::hint::spin_loop();
+                    }
+                    let seen = ran.load(Ordering::SeqCst);
+                    for child in children {
+                        child.await;
+                    }
+                    seen
+                });
+                busy.await;
+                parent.await
+            }
+        });
+        assert!(
+            seen >= 6,
+            "round {round}: only {seen} of 8 children ran on the free worker while their \
+             spawner's poll lasted 10 s"
+        );
+    }
+}
