@@ -139,7 +139,7 @@ impl Current {
 #[cfg(not(loom))]
 thread_local! {
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
-    static TASK: Cell<Option<TaskId>> = const { Cell::new(None) };
+    static TASK: Cell<Option<(TaskId, bool)>> = const { Cell::new(None) };
 }
 
 // Loom runs its threads on one OS thread: the context must be loom's thread-local, or the model's
@@ -147,7 +147,7 @@ thread_local! {
 #[cfg(loom)]
 loom::thread_local! {
     static CURRENT: RefCell<Option<Current>> = RefCell::new(None);
-    static TASK: Cell<Option<TaskId>> = Cell::new(None);
+    static TASK: Cell<Option<(TaskId, bool)>> = Cell::new(None);
 }
 
 /// Runs `f` with this thread's context. Returns `f(None)` during thread-local destruction.
@@ -260,19 +260,43 @@ pub fn is_worker_thread() -> bool {
     with(|cur| matches!(cur, Some(Current::Worker(_))))
 }
 
-/// The id of the task running on this thread.
+/// The id of the task running on this thread (polled, or its future being dropped).
 #[inline]
 pub(crate) fn current_task() -> Option<TaskId> {
-    TASK.try_with(Cell::get).ok().flatten()
+    TASK.try_with(Cell::get).ok().flatten().map(|(id, _)| id)
 }
 
-/// Marks `id` as the running task until the guard is dropped.
+/// Whether the innermost task on this thread is having its future dropped (by its runtime's
+/// shutdown, a cancel, a last waker gone), rather than polled: what runs then is a destructor,
+/// which nothing catches on the way out the way a poll is caught.
+#[inline]
+pub(crate) fn in_task_destructor() -> bool {
+    TASK.try_with(Cell::get)
+        .ok()
+        .flatten()
+        .is_some_and(|(_, dropping)| dropping)
+}
+
+/// Marks `id` as the running task, polled, until the guard is dropped.
 #[inline]
 pub(crate) fn set_task(id: TaskId) -> TaskGuard {
-    TaskGuard(TASK.try_with(|t| t.replace(Some(id))).ok().flatten())
+    TaskGuard(
+        TASK.try_with(|t| t.replace(Some((id, false))))
+            .ok()
+            .flatten(),
+    )
 }
 
-pub(crate) struct TaskGuard(Option<TaskId>);
+/// Marks `id` as the task whose future is being dropped, until the guard is dropped.
+pub(crate) fn set_task_dropping(id: TaskId) -> TaskGuard {
+    TaskGuard(
+        TASK.try_with(|t| t.replace(Some((id, true))))
+            .ok()
+            .flatten(),
+    )
+}
+
+pub(crate) struct TaskGuard(Option<(TaskId, bool)>);
 
 impl Drop for TaskGuard {
     #[inline]

@@ -244,7 +244,12 @@ impl Drop for BlockOnGuard {
                 b.is_empty()
             })
             .unwrap_or(true);
-        if outermost && !self.on_worker {
+        // A worker's thread inside its run loop (a call from a destructor that the runtime's
+        // drop, from one of its tasks, runs; or another runtime's `block_on` in a task) keeps
+        // its pinned loop: the worker shuts it down as it exits. Shut down here, under the task
+        // that dropped the runtime, its tasks' destructors ran nested in this call's (a probe
+        // saw their clean-ups cut short).
+        if outermost && !self.on_worker && !crate::runtime::in_worker_loop() {
             shutdown();
         }
     }

@@ -337,7 +337,9 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             let future = this.future;
-            let _task = context::set_task(*this.id);
+            // A destructor, not a poll: a `block_on` in it runs to the end even when the runtime
+            // shuts down (see `runtime::ShutdownUnwind`).
+            let _task = context::set_task_dropping(*this.id);
             // The task-local values it inherited are set while its future is dropped, as around
             // its polls (see `task_local`, invariant 5).
             let extra = this.extra.extra();
@@ -657,7 +659,8 @@ impl Drop for Panicked {
         };
         if payload.is::<crate::runtime::ShutdownUnwind>() {
             // A nested `block_on` given up at shutdown, caught somewhere other than the task's
-            // poll (a destructor): the shutdown, not a panic.
+            // poll: the shutdown, not a panic. (A task's destructor no longer gets this payload,
+            // see `runtime::ShutdownUnwind`; kept in case another path does.)
             return;
         }
         let mut message = panic_message(&*payload);
