@@ -210,6 +210,12 @@ impl Parker {
         self.park_with(Some(driver), true, None);
     }
 
+    /// As [`park_driving`](Parker::park_driving), but returns after `timeout` at the latest
+    /// (later if the driver is slow to return).
+    pub(crate) fn park_driving_timeout(&self, driver: &SharedDriver, timeout: Duration) {
+        self.park_with(Some(driver), true, Some(timeout));
+    }
+
     fn park_with(
         &self,
         driver: Option<&SharedDriver>,

@@ -312,7 +312,9 @@ fn loop_worker_of(shared: &Arc<multi::Shared>) -> Option<Rc<multi::Core>> {
 }
 
 /// The payload that unwinds a task blocked in a nested `block_on` on a worker out of its poll
-/// when the runtime shuts down: the worker must return to its loop and exit, and the future it
+/// when the runtime shuts down (once the call has gone on for [`SHUTDOWN_GRACE`] after it saw
+/// the shutdown, driving the driver and running nothing else, so that a quick clean-up dropped
+/// inside the poll completes): the worker must return to its loop and exit, and the future it
 /// waits for may never complete (it may wait on a task that only the shutdown drops). The task's
 /// poll catches it and leaves the task to the shutdown, which drops it like any idle task
 /// (`task::Spawned::poll`); nothing is reported. Never thrown in a task's destructor (the
@@ -408,10 +410,17 @@ pub(crate) fn multi_block_on<F: Future>(
             && !context::in_task_destructor()
     };
 
+    // When this call first saw the shutdown: it goes on for up to `SHUTDOWN_GRACE` before it
+    // unwinds, so that a clean-up that is quick (a destructor dropped inside the task's poll,
+    // which `block_on`s a flush or a short sleep) completes rather than being cut short.
+    let mut shutdown_seen: Option<std::time::Instant> = None;
     loop {
         if shutting_down() {
-            // Not `panic!`: no panic hook runs, and the task's poll knows the payload.
-            std::panic::resume_unwind(Box::new(ShutdownUnwind));
+            let since = *shutdown_seen.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= SHUTDOWN_GRACE {
+                // Not `panic!`: no panic hook runs, and the task's poll knows the payload.
+                std::panic::resume_unwind(Box::new(ShutdownUnwind));
+            }
         }
         target
             .woken
@@ -438,6 +447,15 @@ pub(crate) fn multi_block_on<F: Future>(
         };
         if let Poll::Ready(output) = poll {
             return output;
+        }
+        if let Some(since) = shutdown_seen {
+            // The workers are leaving: no other task runs here any more. Drive the driver (the
+            // thread that held it may have left) until woken, or until the grace ends.
+            let left = SHUTDOWN_GRACE.saturating_sub(since.elapsed());
+            if !left.is_zero() {
+                target.parker.park_driving_timeout(&shared.driver, left);
+            }
+            continue;
         }
         // The tasks run below run inside the poll of the task that called this `block_on`, if
         // one did: they must not see its task-local values (`task_local`, invariant 6).
@@ -533,6 +551,11 @@ pub(crate) fn report_foreign_block_on() {
         HELD_UP_REPORT.as_secs()
     );
 }
+
+/// How long a nested `block_on` on a worker goes on once it has seen its runtime shut down,
+/// before it unwinds out of its task's poll (`ShutdownUnwind`): a quick clean-up completes, a
+/// wait that would never end holds the runtime's drop this long.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How long a woken `block_on` call may be held up by one nested in it before that is reported.
 const HELD_UP_REPORT: std::time::Duration = std::time::Duration::from_secs(1);

@@ -618,6 +618,52 @@ fn a_runtime_dropped_from_its_task_completes_the_blocking_clean_ups_of_its_pinne
     }
 }
 
+/// A task whose poll is under way when its runtime is dropped, and drops a value whose
+/// destructor `block_on`s a short sleep: the clean-up completes. The `block_on` saw the shutdown
+/// and unwound out of the task's poll at once, cutting the destructor short, with nothing
+/// reported (the poll's unwind is how a nested `block_on` that would wait for ever lets the
+/// worker exit; it now waits a short grace first).
+#[test]
+fn a_blocking_clean_up_dropped_inside_a_poll_as_the_runtime_drops_completes() {
+    for workers in [1, 2] {
+        returns_in_time("a clean-up inside a poll at shutdown", move || {
+            for round in 0..3 {
+                let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let rt = corio::Builder::new()
+                    .worker_threads(workers)
+                    .build()
+                    .unwrap();
+                let cleanup = BlockingCleanup {
+                    done: done.clone(),
+                    how: Cleanup::Sleep,
+                    local: false,
+                };
+                let (polling_tx, polling_rx) = std::sync::mpsc::channel();
+                let dropping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let seen = dropping.clone();
+                rt.spawn(async move {
+                    let _ = polling_tx.send(());
+                    while !seen.load(std::sync::atomic::Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                    // The drop has begun (it signals the shutdown first thing).
+                    std::thread::sleep(Duration::from_millis(30));
+                    drop(cleanup);
+                })
+                .detach();
+                polling_rx.recv().unwrap();
+                dropping.store(true, std::sync::atomic::Ordering::SeqCst);
+                drop(rt);
+                assert_eq!(
+                    done.load(std::sync::atomic::Ordering::SeqCst),
+                    1,
+                    "{workers} workers, round {round}: the clean-up was cut short"
+                );
+            }
+        });
+    }
+}
+
 /// Tasks of a local runtime woken from other threads while the runtime drops: each is dropped,
 /// including one whose wake marked it scheduled before the shutdown drained the idle registry
 /// but handed it over only after the shutdown's last look (a review saw it leak, for good, about
