@@ -74,6 +74,12 @@ impl TaskId {
     pub fn as_u64(self) -> u64 {
         self.0.get()
     }
+
+    /// The id whose [`as_u64`](TaskId::as_u64) is `raw`, if `raw` is not 0.
+    #[inline]
+    pub(crate) fn from_raw(raw: u64) -> Option<TaskId> {
+        NonZeroU64::new(raw).map(TaskId)
+    }
 }
 
 impl fmt::Debug for TaskId {
