@@ -555,6 +555,11 @@ impl Core {
             if ran || main.woken.load(Ordering::SeqCst) {
                 continue;
             }
+            // A destructor that this loop's shutdown (or its parent runtime's) runs, waiting: for
+            // another task, maybe, which only that shutdown's drop ends.
+            if self.help_drain(shutting_down) {
+                continue;
+            }
             self.shared.parked.store(true, Ordering::SeqCst);
             let idle = (shutting_down
                 || self.queue.borrow().is_empty()
@@ -586,6 +591,45 @@ impl Core {
             }
             self.shared.parked.store(false, Ordering::SeqCst);
         }
+    }
+
+    /// While this loop or its parent runtime shuts down, from a `block_on` waiting in a
+    /// destructor: one step of the drain, as [`multi::Shared::help_drain`] does (dropping one
+    /// task of this loop, else waking its idle tasks, which buries them; else one step of the
+    /// parent's); returns whether it found anything. A pinned task's destructor that awaited
+    /// another task hung the runtime's drop for ever (a review).
+    #[cold]
+    fn help_drain(&self, shutting_down: bool) -> bool {
+        let parent = match &self.parent {
+            Some(crate::handle::Handle(crate::handle::HandleKind::Multi(parent)))
+                if parent.shutdown.load(Ordering::SeqCst) =>
+            {
+                Some(parent)
+            }
+            _ => None,
+        };
+        if !shutting_down && parent.is_none() {
+            return false;
+        }
+        let Some(_depth) = crate::multi::Helping::enter() else {
+            return false;
+        };
+        if shutting_down {
+            let queued = self.graveyard.borrow_mut().pop();
+            let queued = queued
+                .or_else(|| self.queue.borrow_mut().pop_front())
+                .or_else(|| self.shared.injector.pop().ok());
+            if let Some(runnable) = queued {
+                drop(runnable);
+                return true;
+            }
+            let wakers = self.shared.common.registry.drain();
+            if !wakers.is_empty() {
+                wakers.into_iter().for_each(|w| w.wake());
+                return true;
+            }
+        }
+        parent.is_some_and(|parent| parent.help_drain_step())
     }
 
     /// The first `block_on` call that this one runs nested inside and that was woken, if any:

@@ -448,6 +448,11 @@ pub(crate) fn multi_block_on<F: Future>(
         if let Poll::Ready(output) = poll {
             return output;
         }
+        // The runtime shuts down: what the future waits for may be a task that only the
+        // shutdown's drop ends (a destructor awaiting or cancelling another task); help it.
+        if shared.shutdown.load(std::sync::atomic::Ordering::SeqCst) && shared.help_drain() {
+            continue;
+        }
         if let Some(since) = shutdown_seen {
             // The workers are leaving: no other task runs here any more. Drive the driver (the
             // thread that held it may have left) until woken, or until the grace ends.

@@ -664,6 +664,100 @@ fn a_blocking_clean_up_dropped_inside_a_poll_as_the_runtime_drops_completes() {
     }
 }
 
+/// Tasks whose destructors wait for another task of their runtime (its handle, or its
+/// `cancel()`), plain and pinned, the runtime dropped from the main thread or from a task: the
+/// drop returns, each wait ends (the other task cancelled by the shutdown), and every
+/// destructor completes. The drop hung for ever: the other task is dropped by the drain, which
+/// waited for the destructor to return (a review: 9-10 runs of 10, on 1, 2 and 4 workers).
+#[test]
+fn destructors_that_wait_for_another_task_of_their_runtime_let_its_drop_return() {
+    struct WaitOnDrop {
+        other: Option<corio::Task<u32>>,
+        cancel: bool,
+        done: Arc<std::sync::atomic::AtomicUsize>,
+    }
+    impl Drop for WaitOnDrop {
+        fn drop(&mut self) {
+            let other = self.other.take().unwrap();
+            if self.cancel {
+                assert_eq!(corio::block_on(other.cancel()), None);
+            } else {
+                let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    corio::block_on(other)
+                }));
+                assert!(waited.is_err(), "the awaited task completed: {waited:?}");
+            }
+            self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    for workers in [1, 2] {
+        for pinned in [false, true] {
+            for from_task in [false, true] {
+                let what = format!("{workers} workers, pinned: {pinned}, from a task: {from_task}");
+                returns_in_time(&what.clone(), move || {
+                    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                    let rt = corio::Builder::new()
+                        .worker_threads(workers)
+                        .build()
+                        .unwrap();
+                    let waiters = 4;
+                    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                    for i in 0..waiters {
+                        let (done, started) = (done.clone(), started.clone());
+                        rt.spawn(async move {
+                            let other = corio::spawn(async {
+                                corio::sleep(Duration::from_secs(3600)).await;
+                                7
+                            });
+                            let waiter = async move {
+                                let _guard = WaitOnDrop {
+                                    other: Some(other),
+                                    cancel: i % 2 == 0,
+                                    done,
+                                };
+                                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                std::future::pending::<()>().await
+                            };
+                            if pinned {
+                                corio::spawn_local(waiter).detach();
+                            } else {
+                                corio::spawn(waiter).detach();
+                            }
+                            std::future::pending::<()>().await
+                        })
+                        .detach();
+                    }
+                    assert!(settles(Duration::from_secs(10), || {
+                        started.load(std::sync::atomic::Ordering::SeqCst) == waiters
+                    }));
+                    if from_task {
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        let handle = rt.handle();
+                        let rt = std::sync::Mutex::new(Some(rt));
+                        handle
+                            .spawn(async move {
+                                drop(rt.lock().unwrap().take());
+                                let _ = tx.send(());
+                            })
+                            .detach();
+                        rx.recv().unwrap();
+                    } else {
+                        drop(rt);
+                    }
+                    let all_done = settles(Duration::from_secs(5), || {
+                        done.load(std::sync::atomic::Ordering::SeqCst) == waiters
+                    });
+                    assert!(
+                        all_done,
+                        "{what}: {} of {waiters} destructors completed",
+                        done.load(std::sync::atomic::Ordering::SeqCst)
+                    );
+                });
+            }
+        }
+    }
+}
+
 /// Tasks of a local runtime woken from other threads while the runtime drops: each is dropped,
 /// including one whose wake marked it scheduled before the shutdown drained the idle registry
 /// but handed it over only after the shutdown's last look (a review saw it leak, for good, about
