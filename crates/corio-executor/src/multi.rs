@@ -766,12 +766,10 @@ impl Core {
 
     /// Schedules a task spawned on this worker's own thread. It goes to the LIFO slot, as a
     /// wake does (a task that spawns one child and awaits it runs the child next, here). When
-    /// a second spawn displaces the first from the slot (a fan-out) and some worker is asleep
-    /// or searching, the displaced task goes to the stealable queue instead of the private
-    /// deque: a spawned task has no cache affinity with this worker yet, and in the private
-    /// deque it would wait behind every poll this worker makes (a probe measured 8 tasks of
-    /// 50 ms spawned from a task: 350-400 ms on 2 workers, the other one asleep). Wakes keep
-    /// their private path, which keeps I/O-driven tasks where their data is.
+    /// a second spawn displaces the first from the slot (a fan-out), the displaced task goes to
+    /// the stealable queue ([`push_displaced`](Self::push_displaced)): in the private deque it
+    /// would wait behind every poll this worker makes (a probe measured 8 tasks of 50 ms
+    /// spawned from a task: 350-400 ms on 2 workers, the other one asleep).
     #[inline]
     pub(crate) fn schedule_spawned(&self, runnable: Runnable) {
         if self.shared.shutdown.load(Ordering::Relaxed) {
@@ -779,23 +777,42 @@ impl Core {
             let _ = self.shared.graveyard.push(runnable);
             return;
         }
-        let Some(prev) = self.lifo.replace(Some(runnable)) else {
-            return;
-        };
-        if !self.shared.idle.may_help() {
-            self.push_back(prev);
-            return;
-        }
-        match self.remote().queue.push(prev) {
-            // A sleeping worker is woken; a searching one finds it, or sees it when it re-checks
-            // the stealable queues before it sleeps (`park`).
-            Ok(()) => self.shared.notify_parked(),
-            Err(full) => self.push_back(full.into_inner()),
+        if let Some(prev) = self.lifo.replace(Some(runnable)) {
+            self.push_displaced(prev);
         }
     }
 
+    /// Queues a task that a newer one displaced from the LIFO slot (a spawn or a wake on this
+    /// thread): on a runtime of several workers, into the stealable queue, waking a worker
+    /// that sleeps or searches, as tokio's displaced task is stealable too. In the private
+    /// deque, when no worker was idle at that moment, it waited for the end of this worker's
+    /// running poll however long, though another worker became free meanwhile (a review: a
+    /// task that woke two tasks, or spawned two while the other worker was busy for 30 ms, then
+    /// computed for 500 ms: the first started after 500 ms, 10 of 10 runs; tokio's after 0 and
+    /// 30 ms). A task pushed out of the slot by its streak's end keeps `push_back`'s rule (it
+    /// runs next, here: a chain of spawns stays on its core).
+    #[inline]
+    fn push_displaced(&self, prev: Runnable) {
+        let prev = if self.shared.remotes.len() > 1 {
+            match self.remote().queue.push(prev) {
+                Ok(()) => {
+                    // A sleeping worker is woken; a searching one finds it, or sees it when it
+                    // re-checks the stealable queues before it sleeps (`park`).
+                    if !self.parked.get() && self.shared.idle.may_help() {
+                        self.shared.notify_parked();
+                    }
+                    return;
+                }
+                Err(full) => full.into_inner(),
+            }
+        } else {
+            prev
+        };
+        self.push_private(prev);
+    }
+
     /// Schedules a task woken on this worker's own thread: to the LIFO slot, and the task it
-    /// displaces to the back of the private deque.
+    /// displaces to the stealable queue ([`push_displaced`](Self::push_displaced)).
     ///
     /// Except while the driver wakes tasks (its socket became ready, its timer fired) on a
     /// runtime of two or more workers: they then go to the stealable queue, in the order of the
@@ -865,7 +882,7 @@ impl Core {
             return;
         }
         if let Some(prev) = self.lifo.replace(Some(runnable)) {
-            self.push_back(prev);
+            self.push_displaced(prev);
         }
     }
 
