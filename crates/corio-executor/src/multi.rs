@@ -793,11 +793,19 @@ impl Core {
     /// runs next, here: a chain of spawns stays on its core).
     #[inline]
     fn push_displaced(&self, prev: Runnable) {
-        let prev = if self.shared.remotes.len() > 1 {
-            match self.remote().queue.push(prev) {
+        self.push_stealable_if(self.shared.remotes.len() > 1, prev);
+    }
+
+    /// Queues a task in the stealable queue if `stealable` and there is room, waking a worker
+    /// that sleeps or searches; otherwise at the back of the private deque.
+    #[inline]
+    fn push_stealable_if(&self, stealable: bool, runnable: Runnable) {
+        let runnable = if stealable {
+            match self.remote().queue.push(runnable) {
                 Ok(()) => {
                     // A sleeping worker is woken; a searching one finds it, or sees it when it
-                    // re-checks the stealable queues before it sleeps (`park`).
+                    // re-checks the stealable queues before it sleeps (not while we are parked
+                    // ourselves: `park` wakes one when it returns, if need be).
                     if !self.parked.get() && self.shared.idle.may_help() {
                         self.shared.notify_parked();
                     }
@@ -806,9 +814,9 @@ impl Core {
                 Err(full) => full.into_inner(),
             }
         } else {
-            prev
+            runnable
         };
-        self.push_private(prev);
+        self.push_private(runnable);
     }
 
     /// Schedules a task woken on this worker's own thread: to the LIFO slot, and the task it
@@ -898,22 +906,8 @@ impl Core {
     fn push_back(&self, runnable: Runnable) {
         // The first task behind the running one stays private: it runs next, here (a chain of
         // tasks that each spawn the next, past the LIFO slot's streak, stays on this core).
-        let runnable = if self.shared.remotes.len() > 1 && !self.private.borrow().is_empty() {
-            match self.remote().queue.push(runnable) {
-                Ok(()) => {
-                    // A worker asleep or searching can take it at once (not while we are
-                    // parked ourselves: `park` wakes one when it returns, if need be).
-                    if !self.parked.get() && self.shared.idle.may_help() {
-                        self.shared.notify_parked();
-                    }
-                    return;
-                }
-                Err(full) => full.into_inner(),
-            }
-        } else {
-            runnable
-        };
-        self.push_private(runnable);
+        let stealable = self.shared.remotes.len() > 1 && !self.private.borrow().is_empty();
+        self.push_stealable_if(stealable, runnable);
     }
 
     /// Queues a task at the back of the private deque, and shares half of it if some worker

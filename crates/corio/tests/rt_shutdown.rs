@@ -514,15 +514,7 @@ fn pinned_tasks_whose_destructors_block_on_a_timer_are_dropped_with_their_runtim
                 }
                 std::thread::sleep(Duration::from_millis(2));
                 if from_own_task {
-                    let (tx, rx) = std::sync::mpsc::channel();
-                    let rt = std::sync::Mutex::new(Some(rt));
-                    handle
-                        .spawn(async move {
-                            drop(rt.lock().unwrap().take());
-                            let _ = tx.send(());
-                        })
-                        .detach();
-                    rx.recv().unwrap();
+                    drop_from_its_own_task(rt);
                 } else {
                     drop(rt);
                 }
@@ -594,24 +586,12 @@ fn a_runtime_dropped_from_its_task_completes_the_blocking_clean_ups_of_its_pinne
                 for _ in 0..=pinned {
                     started_rx.recv().unwrap();
                 }
-                let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
-                let rt = std::sync::Mutex::new(Some(rt));
-                handle
-                    .spawn(async move {
-                        drop(rt.lock().unwrap().take());
-                        let _ = dropped_tx.send(());
-                    })
-                    .detach();
-                dropped_rx.recv().unwrap();
+                drop_from_its_own_task(rt);
                 drop(handle);
-                let total = pinned + 1;
-                let all_done = settles(Duration::from_secs(5), || {
-                    done.load(std::sync::atomic::Ordering::SeqCst) == total
-                });
-                assert!(
-                    all_done,
-                    "{workers} workers, round {round}: {} of {total} clean-ups completed",
-                    done.load(std::sync::atomic::Ordering::SeqCst)
+                assert_all_done(
+                    &done,
+                    pinned + 1,
+                    &format!("{workers} workers, round {round}: clean-ups"),
                 );
             }
         });
@@ -731,27 +711,11 @@ fn destructors_that_wait_for_another_task_of_their_runtime_let_its_drop_return()
                         started.load(std::sync::atomic::Ordering::SeqCst) == waiters
                     }));
                     if from_task {
-                        let (tx, rx) = std::sync::mpsc::channel();
-                        let handle = rt.handle();
-                        let rt = std::sync::Mutex::new(Some(rt));
-                        handle
-                            .spawn(async move {
-                                drop(rt.lock().unwrap().take());
-                                let _ = tx.send(());
-                            })
-                            .detach();
-                        rx.recv().unwrap();
+                        drop_from_its_own_task(rt);
                     } else {
                         drop(rt);
                     }
-                    let all_done = settles(Duration::from_secs(5), || {
-                        done.load(std::sync::atomic::Ordering::SeqCst) == waiters
-                    });
-                    assert!(
-                        all_done,
-                        "{what}: {} of {waiters} destructors completed",
-                        done.load(std::sync::atomic::Ordering::SeqCst)
-                    );
+                    assert_all_done(&done, waiters, &format!("{what}: destructors"));
                 });
             }
         }
@@ -823,6 +787,33 @@ fn local_tasks_woken_from_other_threads_as_their_runtime_drops_are_all_dropped()
         }
     });
     const ROUNDS: usize = 2000;
+}
+
+/// Drops `rt` from one of its own tasks, and returns once that drop has returned.
+fn drop_from_its_own_task(rt: corio::Runtime) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = rt.handle();
+    let rt = std::sync::Mutex::new(Some(rt));
+    handle
+        .spawn(async move {
+            drop(rt.lock().unwrap().take());
+            let _ = tx.send(());
+        })
+        .detach();
+    rx.recv().unwrap();
+}
+
+/// Asserts that `done` reaches `total` within 5 s (a runtime dropped from its own task leaves
+/// that task's worker to finish after the drop returns).
+fn assert_all_done(done: &std::sync::atomic::AtomicUsize, total: usize, what: &str) {
+    let all_done = settles(Duration::from_secs(5), || {
+        done.load(std::sync::atomic::Ordering::SeqCst) == total
+    });
+    assert!(
+        all_done,
+        "{what}: {} of {total} completed",
+        done.load(std::sync::atomic::Ordering::SeqCst)
+    );
 }
 
 /// Whether `cond` holds within `within` (polled every 100 µs).
