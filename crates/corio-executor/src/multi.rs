@@ -132,6 +132,9 @@ pub(crate) struct Shared {
     idle: Padded<Idle>,
     pub(crate) driver: Padded<SharedDriver>,
     pub(crate) shutdown: AtomicBool,
+    /// When the shutdown began: the one deadline of every nested `block_on`'s grace
+    /// (`runtime::SHUTDOWN_GRACE`), so that the graces of parallel and nested calls overlap.
+    pub(crate) shutdown_began: std::sync::OnceLock<std::time::Instant>,
     pub(crate) threads: Mutex<Vec<(ThreadId, JoinHandle<()>)>>,
     /// Spawns and completions that happened off the workers (a `block_on` thread, another
     /// runtime, the blocking and CPU pools' completions, shutdown).
@@ -225,6 +228,7 @@ impl Shared {
             idle: Padded(Idle::new(workers)),
             driver: Padded(driver),
             shutdown: AtomicBool::new(false),
+            shutdown_began: std::sync::OnceLock::new(),
             threads: Mutex::new(Vec::new()),
             foreign_spawned: Padded(AtomicU64::new(0)),
             foreign_completed: Padded(AtomicU64::new(0)),
@@ -435,6 +439,7 @@ impl Shared {
 
     /// Asks every worker to stop, and wakes them all.
     pub(crate) fn signal_shutdown(&self) {
+        self.shutdown_began.get_or_init(std::time::Instant::now);
         self.shutdown.store(true, Ordering::SeqCst);
         for remote in self.remotes.iter() {
             remote.parker.unpark(&self.driver);
@@ -577,8 +582,13 @@ impl Shared {
 /// [`Shared::help_drain`]): each task they drop runs its destructor inside theirs.
 pub(crate) struct Helping(u32);
 
-/// The most [`Helping`] calls nested on one thread.
-const HELPING_DEPTH: u32 = 4;
+/// The most [`Helping`] calls nested on one thread: a chain of destructors that each wait for
+/// the next task's, in the order the drain reaches them, nests one level per link (past it, the
+/// chain hangs; a review: 6 links hung at a cap of 4). A chain of 17 dropped from a task, on a
+/// worker's default 2 MiB stack, hung at the cap without overflowing it. A chain can still hang
+/// below the cap: a helper may drop a task whose destructor waits for one whose drop is in
+/// progress higher on the same stack (its handle resolves only once that drop ends).
+const HELPING_DEPTH: u32 = 16;
 
 thread_local! {
     static HELPING: Cell<u32> = const { Cell::new(0) };

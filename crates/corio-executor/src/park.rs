@@ -229,6 +229,10 @@ impl Parker {
         {
             return;
         }
+        // Taken now: a wait for the driver's lock counts against the timeout (several threads
+        // that waited for the driver in turn, each then parking its whole timeout in it, made a
+        // shutdown's grace add up per worker: a review).
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let taken = driver.and_then(|driver| {
             if wait_for_driver {
                 Some(lock(&driver.driver))
@@ -247,7 +251,7 @@ impl Parker {
                 return;
             }
             if let Some(d) = d.as_mut() {
-                d.park(timeout);
+                d.park(deadline.map(|deadline| deadline.saturating_duration_since(Instant::now())));
             }
             self.state.store(EMPTY, Ordering::SeqCst);
             return;
@@ -261,7 +265,6 @@ impl Parker {
             self.state.store(EMPTY, Ordering::SeqCst);
             return;
         }
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             guard = match deadline {
                 None => unpoisoned(self.condvar.wait(guard)),

@@ -722,6 +722,41 @@ fn destructors_that_wait_for_another_task_of_their_runtime_let_its_drop_return()
     }
 }
 
+/// Tasks blocked for ever in a nested `block_on` inside their polls, on every worker (and
+/// nested in each other, the blocked workers running the queued ones): the runtime's drop
+/// returns within one grace, not one grace per call. Per call, the graces of the workers ran
+/// one after the other and those of nested calls added up (a review: 100 such tasks on 4
+/// workers, a 10 s drop). A sanity bound, far above the grace of 100 ms.
+#[test]
+fn tasks_blocked_for_ever_in_a_nested_block_on_share_one_shutdown_grace() {
+    returns_in_time("blocked tasks at shutdown", || {
+        let rt = corio::Builder::new().worker_threads(2).build().unwrap();
+        let blocked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        rt.block_on({
+            let blocked = blocked.clone();
+            async move {
+                for _ in 0..60 {
+                    let blocked = blocked.clone();
+                    corio::spawn(async move {
+                        blocked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        corio::block_on(std::future::pending::<()>())
+                    })
+                    .detach();
+                }
+                corio::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        assert!(blocked.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+        let start = Instant::now();
+        drop(rt);
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "the drop took {took:?} with tasks blocked in nested block_on calls"
+        );
+    });
+}
+
 /// Tasks of a local runtime woken from other threads while the runtime drops: each is dropped,
 /// including one whose wake marked it scheduled before the shutdown drained the idle registry
 /// but handed it over only after the shutdown's last look (a review saw it leak, for good, about
