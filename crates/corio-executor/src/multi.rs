@@ -36,10 +36,11 @@
 //! on push or pop), and a bounded concurrent queue that other workers steal from. Tasks woken by
 //! the driver go to the stealable part (so that a worker the OS deschedules, or a task blocks,
 //! strands none of a batch of I/O wakes). On a runtime of several workers, tasks spawned or woken
-//! on a worker (those the LIFO slot displaces) go to the private part only while it is empty
-//! (the one that runs next), and otherwise to the stealable part, as do batches taken from the
-//! injector or stolen: in the private part they waited for the end of the running poll, however
-//! long, while other workers slept. With one worker everything is private. When the private
+//! on a worker that the LIFO slot displaces go to the stealable part, as do batches taken from
+//! the injector or stolen: in the private part they waited for the end of the running poll,
+//! however long, while other workers slept. A task that the LIFO streak's end pushes out goes to
+//! the private part while it is empty (it runs next), else to the stealable part. With one
+//! worker everything is private. When the private
 //! part holds more than one task and a load of the idle state says some worker is asleep or
 //! searching, the owner moves the older half of
 //! its private deque to the stealable part and wakes one if none searches (not while it is parked in the driver
